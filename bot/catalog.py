@@ -1,0 +1,188 @@
+"""events.json: the crew's events and sites, loaded and validated once."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from bot.domain import Event, Site
+from bot.money import AmountError, parse_amount
+
+_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
+
+
+class EventsFileError(Exception):
+    """events.json is unreadable or wrong. The message names the file, the entry and the field."""
+
+
+@dataclass(frozen=True)
+class Catalog:
+    events: tuple[Event, ...]
+    sites: tuple[Site, ...]
+
+    def event(self, event_id: str) -> Event | None:
+        return self._events_by_id.get(event_id)
+
+    def site(self, site_id: str) -> Site | None:
+        return self._sites_by_id.get(site_id)
+
+    @cached_property
+    def _events_by_id(self) -> dict[str, Event]:
+        return {e.id: e for e in self.events}
+
+    @cached_property
+    def _sites_by_id(self) -> dict[str, Site]:
+        return {s.id: s for s in self.sites}
+
+    def upcoming(self, today: date) -> list[Event]:
+        """Events from today on, soonest first."""
+        return sorted((e for e in self.events if e.date and e.date >= today), key=_by_date)
+
+    def ordered(self, today: date) -> list[Event]:
+        """Upcoming events soonest first, then undated ones, then past ones newest first."""
+        undated = [e for e in self.events if e.date is None]
+        past = sorted((e for e in self.events if e.date and e.date < today), key=_by_date, reverse=True)
+        return [*self.upcoming(today), *undated, *past]
+
+
+def _by_date(event: Event) -> tuple[date, str]:
+    assert event.date is not None
+    return (event.date, event.id)
+
+
+def load_catalog(path: str | Path) -> Catalog:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise EventsFileError(f"{path}: file not found (set OPSBOT_EVENTS_FILE to its location)") from None
+    except OSError as exc:
+        raise EventsFileError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise EventsFileError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    return parse_catalog(data, path)
+
+
+def parse_catalog(data: Any, path: Path) -> Catalog:
+    if not isinstance(data, dict):
+        raise EventsFileError(f"{path}: expected an object with \"events\" and \"sites\"")
+    raw_events = data.get("events")
+    raw_sites = data.get("sites", [])
+    if not isinstance(raw_events, list):
+        raise EventsFileError(f"{path}: \"events\" must be a list")
+    if not isinstance(raw_sites, list):
+        raise EventsFileError(f"{path}: \"sites\" must be a list")
+
+    sites = tuple(_parse_site(i, raw, path) for i, raw in enumerate(raw_sites))
+    _no_duplicates((s.id for s in sites), "sites", path)
+    site_ids = {s.id for s in sites}
+    events = tuple(_parse_event(i, raw, path, site_ids) for i, raw in enumerate(raw_events))
+    _no_duplicates((e.id for e in events), "events", path)
+    return Catalog(events=events, sites=sites)
+
+
+def _no_duplicates(ids: Iterable[str], section: str, path: Path) -> None:
+    seen: dict[str, int] = {}
+    for index, ident in enumerate(ids):
+        if ident in seen:
+            raise EventsFileError(
+                f"{path}: {section}[{index}] ({ident}): field \"id\": duplicate of {section}[{seen[ident]}]"
+            )
+        seen[ident] = index
+
+
+class _Entry:
+    """Reads fields of one entry; every error names file, entry and field."""
+
+    def __init__(self, path: Path, section: str, index: int, raw: Any):
+        self.path, self.section, self.index, self.raw = path, section, index, raw
+        ident = raw.get("id") if isinstance(raw, dict) else None
+        self.label = f"{section}[{index}]" + (f" ({ident})" if isinstance(ident, str) else "")
+        if not isinstance(raw, dict):
+            raise EventsFileError(f"{path}: {self.label}: expected an object")
+
+    def error(self, name: str, problem: str) -> EventsFileError:
+        return EventsFileError(f"{self.path}: {self.label}: field \"{name}\": {problem}")
+
+    def text(self, name: str, *, required: bool = True) -> str | None:
+        value = self.raw.get(name)
+        if value is None:
+            if required:
+                raise self.error(name, "missing")
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise self.error(name, "must be a non-empty string")
+        return value.strip()
+
+    def ident(self) -> str:
+        value = self.text("id")
+        assert value is not None
+        if not _ID.match(value):
+            raise self.error("id", f"{value!r} must be lowercase letters, digits and dashes")
+        return value
+
+    def dollars(self, name: str) -> int:
+        value = self.raw.get(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise self.error(name, "must be a dollar amount like 1560 or \"1,560.00\"")
+        try:
+            return parse_amount(value)
+        except AmountError as exc:
+            raise self.error(name, str(exc)) from None
+
+
+def _parse_event(index: int, raw: Any, path: Path, site_ids: set[str]) -> Event:
+    entry = _Entry(path, "events", index, raw)
+    ident = entry.ident()
+    title = entry.text("title")
+    assert title is not None
+
+    when = None
+    date_text = entry.text("date", required=False)
+    if date_text is not None:
+        try:
+            when = date.fromisoformat(date_text)
+        except ValueError:
+            raise entry.error("date", f"{date_text!r} is not a date in YYYY-MM-DD form") from None
+
+    if "total" in raw:
+        total = entry.dollars("total")
+    elif "capacity" in raw or "pricePerPerson" in raw:
+        capacity = raw.get("capacity")
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity <= 0:
+            raise entry.error("capacity", "must be a whole number of people above 0")
+        total = capacity * entry.dollars("pricePerPerson")
+    else:
+        raise entry.error("total", "missing (give \"total\", or \"capacity\" and \"pricePerPerson\")")
+
+    site = entry.text("site", required=False)
+    if site is not None and site not in site_ids:
+        raise entry.error("site", f"no site with id {site!r} in \"sites\"")
+
+    known = {"id", "title", "date", "total", "capacity", "pricePerPerson", "site"}
+    extra = {k: v for k, v in raw.items() if k not in known}
+    return Event(id=ident, title=title, date=when, total_cents=total, site=site, extra=extra)
+
+
+def _parse_site(index: int, raw: Any, path: Path) -> Site:
+    entry = _Entry(path, "sites", index, raw)
+    ident = entry.ident()
+    bucket = entry.text("bucket")
+    distribution = entry.text("distributionId")
+    source = entry.text("source")
+    url = entry.text("url")
+    assert bucket and distribution and source and url
+    if not url.startswith(("https://", "http://")):
+        raise entry.error("url", f"{url!r} must start with https://")
+    source_path = Path(source)
+    if source_path.is_absolute() or ".." in source_path.parts:
+        raise entry.error("source", f"{source!r} must be a folder inside the project, relative to the file")
+    return Site(id=ident, bucket=bucket, distribution_id=distribution, source=path.parent / source_path, url=url)

@@ -1,0 +1,185 @@
+"""Settings: read once from the environment (and .env), validated at start.
+
+This is the only module that reads ``os.environ``; everything else receives a
+``Settings``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_STRIPE_API_BASE = "https://api.stripe.com"
+DEFAULT_STORE = "sqlite:///opsbot.db"
+
+_SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_SLACK_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+_BCRYPT_HASH = re.compile(r"^\$2[abyx]?\$\d{2}\$[./A-Za-z0-9]{53}$")
+_DYNAMO_TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed. The message names the variable."""
+
+    def __init__(self, variable: str, problem: str):
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class StoreSpec:
+    kind: str  # "sqlite" or "dynamodb"
+    location: str  # file path or table name
+
+
+@dataclass(frozen=True)
+class Settings:
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    store: StoreSpec = field(default_factory=lambda: StoreSpec("sqlite", "opsbot.db"))
+    aws_region: str | None = None
+    aws_endpoint_url: str | None = None
+    stripe_api_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str = DEFAULT_STRIPE_API_BASE
+    events_file: Path = Path("events.json")
+    audit_channel: str | None = None
+    admins: frozenset[str] = frozenset()
+    crew: frozenset[str] = frozenset()  # empty: everyone in the workspace is crew
+    admin_pass_hash: str | None = None
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("America/Los_Angeles"))
+    summary_at: time = time(18, 0)
+    reminder_at: time = time(9, 0)
+
+    @property
+    def slack_configured(self) -> bool:
+        return bool(self.slack_bot_token and self.slack_signing_secret)
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
+    """Build Settings from ``environ`` (default: the process environment) on top
+    of ``env_file`` when it exists. Raises ConfigError naming the variable."""
+    values: dict[str, str] = {}
+    if env_file is not None and Path(env_file).is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+    env = {k: v.strip() for k, v in values.items() if isinstance(v, str) and v.strip() != ""}
+
+    return Settings(
+        slack_bot_token=_token(env, "SLACK_BOT_TOKEN", ("xoxb-",)),
+        slack_signing_secret=env.get("SLACK_SIGNING_SECRET"),
+        slack_app_token=_token(env, "SLACK_APP_TOKEN", ("xapp-",)),
+        slack_api_url=_slack_api_url(env),
+        store=_store(env),
+        aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
+        aws_endpoint_url=_url(env, "AWS_ENDPOINT_URL", None),
+        stripe_api_key=_token(env, "STRIPE_API_KEY", ("sk_test_", "sk_live_", "rk_test_", "rk_live_")),
+        stripe_webhook_secret=_token(env, "STRIPE_WEBHOOK_SECRET", ("whsec_",)),
+        stripe_api_base=_url(env, "OPSBOT_STRIPE_API_BASE", DEFAULT_STRIPE_API_BASE).rstrip("/"),
+        events_file=Path(env.get("OPSBOT_EVENTS_FILE", "events.json")),
+        audit_channel=_channel(env, "OPSBOT_AUDIT_CHANNEL"),
+        admins=_user_ids(env, "OPSBOT_ADMINS"),
+        crew=_user_ids(env, "OPSBOT_CREW"),
+        admin_pass_hash=_bcrypt_hash(env),
+        timezone=_timezone(env),
+        summary_at=_clock_time(env, "OPSBOT_SUMMARY_AT", time(18, 0)),
+        reminder_at=_clock_time(env, "OPSBOT_REMINDER_AT", time(9, 0)),
+    )
+
+
+def _token(env: Mapping[str, str], name: str, prefixes: tuple[str, ...]) -> str | None:
+    value = env.get(name)
+    if value is None:
+        return None
+    if not value.startswith(prefixes):
+        # Never echo the value: it may be a real secret pasted in the wrong place.
+        raise ConfigError(name, f"expected a value starting with {' or '.join(prefixes)}")
+    return value
+
+
+def _url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    value = env.get(name)
+    if value is None:
+        return default
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ConfigError(name, f"expected an http(s) URL, got {value!r}")
+    return value
+
+
+def _slack_api_url(env: Mapping[str, str]) -> str:
+    value = _url(env, "OPSBOT_SLACK_API_URL", DEFAULT_SLACK_API_URL)
+    assert value is not None
+    return value if value.endswith("/") else value + "/"
+
+
+def _store(env: Mapping[str, str]) -> StoreSpec:
+    value = env.get("OPSBOT_STORE", DEFAULT_STORE)
+    if value.startswith("sqlite:///") and len(value) > len("sqlite:///"):
+        return StoreSpec("sqlite", value[len("sqlite:///") :])
+    if value.startswith("dynamodb://"):
+        table = value[len("dynamodb://") :]
+        if _DYNAMO_TABLE.match(table):
+            return StoreSpec("dynamodb", table)
+        raise ConfigError("OPSBOT_STORE", f"{table!r} is not a valid DynamoDB table name")
+    raise ConfigError("OPSBOT_STORE", f"expected sqlite:///PATH or dynamodb://TABLE, got {value!r}")
+
+
+def _channel(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    if value is None:
+        return None
+    if not _SLACK_CHANNEL_ID.match(value):
+        raise ConfigError(name, f"expected a Slack channel ID like C0123456789 (not a #name), got {value!r}")
+    return value
+
+
+def _user_ids(env: Mapping[str, str], name: str) -> frozenset[str]:
+    value = env.get(name)
+    if value is None:
+        return frozenset()
+    ids = [part.strip() for part in value.split(",") if part.strip()]
+    bad = [i for i in ids if not _SLACK_USER_ID.match(i)]
+    if bad:
+        raise ConfigError(
+            name, f"expected comma-separated Slack user IDs like U0123456789, not {', '.join(bad)}"
+        )
+    return frozenset(ids)
+
+
+def _bcrypt_hash(env: Mapping[str, str]) -> str | None:
+    value = env.get("ADMIN_PASS_HASH")
+    if value is None:
+        return None
+    if not _BCRYPT_HASH.match(value):
+        raise ConfigError("ADMIN_PASS_HASH", "expected a bcrypt hash ($2b$12$...); make one with `opsbot hash-password`")
+    return value
+
+
+def _timezone(env: Mapping[str, str]) -> ZoneInfo:
+    value = env.get("OPSBOT_TIMEZONE", "America/Los_Angeles")
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError("OPSBOT_TIMEZONE", f"expected an IANA time zone like America/Los_Angeles, got {value!r}") from None
+
+
+def _clock_time(env: Mapping[str, str], name: str, default: time) -> time:
+    value = env.get(name)
+    if value is None:
+        return default
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", value)
+    if not match or int(match[1]) > 23 or int(match[2]) > 59:
+        raise ConfigError(name, f"expected a local time HH:MM (24-hour), got {value!r}")
+    return time(int(match[1]), int(match[2]))

@@ -1,0 +1,95 @@
+"""Domain types shared by the services, the adapters and the Slack layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+PAYMENT_METHODS = ("cash", "card", "check", "venmo", "zelle")
+STRIPE_METHOD = "stripe"  # set only by the Stripe webhook
+ALL_METHODS = (*PAYMENT_METHODS, STRIPE_METHOD)
+
+PATRON_MAX = 100
+NOTES_MAX = 500
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    title: str
+    date: date | None
+    total_cents: int
+    site: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Site:
+    id: str
+    bucket: str
+    distribution_id: str
+    source: Path
+    url: str
+
+
+@dataclass(frozen=True)
+class Payment:
+    """One ledger record: a payment, or a void that reverses one (negative amount)."""
+
+    payment_id: str
+    event_id: str
+    patron: str
+    amount_cents: int
+    method: str
+    notes: str
+    logged_by: str
+    recorded_at: datetime  # timezone-aware, UTC
+    day: str  # YYYY-MM-DD in the crew time zone
+    source: str = "slack"  # slack | api | stripe | console
+    kind: str = "payment"  # payment | void
+    voids: str | None = None  # for a void: the payment it reverses
+    voided_by: str | None = None  # for a payment: the void that reversed it
+
+    @property
+    def is_void(self) -> bool:
+        return self.kind == "void"
+
+
+@dataclass(frozen=True)
+class EventTotals:
+    """Denormalised totals the store keeps beside each event."""
+
+    event_id: str
+    paid_cents: int = 0
+    payment_count: int = 0
+
+
+@dataclass(frozen=True)
+class EventStatus:
+    event: Event
+    paid_cents: int
+    payment_count: int
+
+    @property
+    def total_cents(self) -> int:
+        return self.event.total_cents
+
+    @property
+    def balance_cents(self) -> int:
+        return self.event.total_cents - self.paid_cents
+
+    @property
+    def cleared(self) -> bool:
+        return self.paid_cents >= self.event.total_cents
+
+
+@dataclass(frozen=True)
+class RecordOutcome:
+    """What a write did: the record, the event totals right after it, and
+    whether it was a replay of an earlier write with the same idempotency key."""
+
+    payment: Payment
+    totals: EventTotals
+    replayed: bool = False

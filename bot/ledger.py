@@ -1,0 +1,255 @@
+"""The ledger service: every entry point records and reads payments through here."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from bot.catalog import Catalog
+from bot.domain import (
+    NOTES_MAX,
+    PATRON_MAX,
+    PAYMENT_METHODS,
+    STRIPE_METHOD,
+    Event,
+    EventStatus,
+    Payment,
+)
+from bot.money import AmountError, format_cents, parse_amount
+from bot.ports import OverTotal, PaymentNotFound, Store
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_record_id(prefix: str = "pay") -> str:
+    # Short enough to type in `/opsbot void pay_...` on a phone, long enough not to collide.
+    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+    return prefix + "_" + "".join(secrets.choice(alphabet) for _ in range(10))
+
+
+class LedgerError(Exception):
+    """A request the ledger refuses. ``errors`` maps input field -> message
+    (fields: event, patron, amount, method, notes, payment)."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+class UnknownEvent(LedgerError):
+    def __init__(self, event_id: str):
+        super().__init__({"event": f"There is no event '{event_id}'. Run /events to see the event ids."})
+        self.event_id = event_id
+
+
+@dataclass(frozen=True)
+class LedgerResult:
+    payment: Payment
+    status: EventStatus  # the event right after this write
+    replayed: bool = False  # the same idempotency key was seen before: nothing new was written
+
+
+@dataclass(frozen=True)
+class PaymentInput:
+    event: Event
+    patron: str
+    amount_cents: int
+    method: str
+    notes: str
+
+
+class Ledger:
+    def __init__(self, store: Store, catalog: Catalog, tz: ZoneInfo, clock: Clock = utc_now,
+                 new_id: Callable[[str], str] = new_record_id):
+        self.store = store
+        self.catalog = catalog
+        self.tz = tz
+        self.clock = clock
+        self.new_id = new_id
+
+    # -- time -----------------------------------------------------------------
+    def today(self) -> date:
+        return self.clock().astimezone(self.tz).date()
+
+    def day_of(self, moment: datetime) -> str:
+        return moment.astimezone(self.tz).date().isoformat()
+
+    # -- validation -------------------------------------------------------------
+    def validate(self, *, event_id: str | None, patron: str | None, amount: str | int | float | None,
+                 method: str | None, notes: str | None, methods: tuple[str, ...] = PAYMENT_METHODS) -> PaymentInput:
+        """Check every field at once so a form can show all its errors together."""
+        errors: dict[str, str] = {}
+        event = None
+        event_id = (event_id or "").strip()
+        if not event_id:
+            errors["event"] = "Choose an event."
+        else:
+            event = self.catalog.event(event_id)
+            if event is None:
+                errors.update(UnknownEvent(event_id).errors)
+
+        patron_text = " ".join((patron or "").split())
+        if not patron_text:
+            errors["patron"] = "Enter the patron's name."
+        elif len(patron_text) > PATRON_MAX:
+            errors["patron"] = f"The patron's name is {len(patron_text)} characters; the limit is {PATRON_MAX}."
+
+        amount_cents = 0
+        if amount is None or (isinstance(amount, str) and not amount.strip()):
+            errors["amount"] = "Enter the amount paid, like 125 or 1,560.00."
+        else:
+            try:
+                amount_cents = parse_amount(amount)
+            except AmountError as exc:
+                errors["amount"] = str(exc)
+
+        method_text = (method or "").strip().lower()
+        if not method_text:
+            errors["method"] = f"Choose a payment method: {', '.join(methods)}."
+        elif method_text not in methods:
+            errors["method"] = f"'{method_text}' is not a payment method. Use one of: {', '.join(methods)}."
+
+        notes_text = (notes or "").strip()
+        if len(notes_text) > NOTES_MAX:
+            errors["notes"] = f"Notes are {len(notes_text)} characters; the limit is {NOTES_MAX}."
+
+        if event is not None and "amount" not in errors:
+            status = self.status(event.id)
+            if amount_cents > status.balance_cents:
+                errors["amount"] = over_balance_message(amount_cents, status)
+
+        if errors:
+            raise LedgerError(errors)
+        assert event is not None
+        return PaymentInput(event, patron_text, amount_cents, method_text, notes_text)
+
+    # -- writes -------------------------------------------------------------------
+    def record_payment(self, *, event_id: str | None, patron: str | None, amount: str | int | float | None,
+                       method: str | None, notes: str | None, logged_by: str, idempotency_key: str,
+                       source: str = "slack") -> LedgerResult:
+        checked = self.validate(event_id=event_id, patron=patron, amount=amount, method=method, notes=notes)
+        return self._append(checked, logged_by=logged_by, idempotency_key=idempotency_key, source=source)
+
+    def record_stripe_payment(self, *, event_id: str, patron: str, amount_cents: int, notes: str,
+                              idempotency_key: str) -> LedgerResult:
+        """Money that already arrived through Stripe: recorded even past the total."""
+        event = self.catalog.event(event_id)
+        if event is None:
+            raise UnknownEvent(event_id)
+        checked = PaymentInput(event, " ".join(patron.split())[:PATRON_MAX] or "Stripe customer",
+                               amount_cents, STRIPE_METHOD, notes[:NOTES_MAX])
+        return self._append(checked, logged_by="stripe", idempotency_key=idempotency_key, source="stripe",
+                            allow_over_total=True)
+
+    def _append(self, checked: PaymentInput, *, logged_by: str, idempotency_key: str, source: str,
+                allow_over_total: bool = False) -> LedgerResult:
+        now = self.clock()
+        payment = Payment(
+            payment_id=self.new_id("pay"),
+            event_id=checked.event.id,
+            patron=checked.patron,
+            amount_cents=checked.amount_cents,
+            method=checked.method,
+            notes=checked.notes,
+            logged_by=logged_by,
+            recorded_at=now,
+            day=self.day_of(now),
+            source=source,
+        )
+        try:
+            outcome = self.store.record_payment(
+                payment, total_cents=checked.event.total_cents, idempotency_key=idempotency_key,
+                allow_over_total=allow_over_total,
+            )
+        except OverTotal as exc:
+            # Someone else's payment landed between our check and our write.
+            status = EventStatus(checked.event, exc.paid_cents, 0)
+            raise LedgerError({"amount": over_balance_message(checked.amount_cents, status)}) from None
+        event = self.catalog.event(outcome.payment.event_id) or checked.event
+        status = EventStatus(event, outcome.totals.paid_cents, outcome.totals.payment_count)
+        return LedgerResult(outcome.payment, status, outcome.replayed)
+
+    def void_payment(self, payment_id: str, *, by: str, source: str = "slack") -> LedgerResult:
+        """Reverse a payment with a new record. Voiding twice returns the first void, replayed."""
+        payment_id = payment_id.strip()
+        original = self.store.get_payment(payment_id)
+        if original is None:
+            raise LedgerError({"payment": f"There is no payment '{payment_id}'."})
+        if original.is_void:
+            raise LedgerError({"payment": f"'{payment_id}' is itself a void; it cannot be voided."})
+        now = self.clock()
+        void = Payment(
+            payment_id=self.new_id("void"),
+            event_id=original.event_id,
+            patron=original.patron,
+            amount_cents=-original.amount_cents,
+            method=original.method,
+            notes=f"void of {original.payment_id}",
+            logged_by=by,
+            recorded_at=now,
+            day=self.day_of(now),
+            source=source,
+            kind="void",
+            voids=original.payment_id,
+        )
+        try:
+            outcome = self.store.void_payment(original.payment_id, void)
+        except PaymentNotFound:
+            raise LedgerError({"payment": f"There is no payment '{payment_id}'."}) from None
+        event = self.catalog.event(original.event_id) or _unlisted_event(original.event_id)
+        status = EventStatus(event, outcome.totals.paid_cents, outcome.totals.payment_count)
+        return LedgerResult(outcome.payment, status, outcome.replayed)
+
+    # -- reads ---------------------------------------------------------------------
+    def status(self, event_id: str) -> EventStatus:
+        event = self.catalog.event(event_id)
+        if event is None:
+            raise UnknownEvent(event_id)
+        return self.statuses([event])[0]
+
+    def statuses(self, events: list[Event]) -> list[EventStatus]:
+        totals = self.store.event_totals([e.id for e in events]) if events else {}
+        result = []
+        for event in events:
+            t = totals.get(event.id)
+            result.append(EventStatus(event, t.paid_cents if t else 0, t.payment_count if t else 0))
+        return result
+
+    def list_events(self, *, include_past: bool = False) -> list[EventStatus]:
+        """Upcoming (and undated) events soonest first; with include_past, past ones after them."""
+        today = self.today()
+        ordered = self.catalog.ordered(today)
+        if not include_past:
+            ordered = [e for e in ordered if e.date is None or e.date >= today]
+        return self.statuses(ordered)
+
+    def event_payments(self, event_id: str) -> list[Payment]:
+        if self.catalog.event(event_id) is None:
+            raise UnknownEvent(event_id)
+        return self.store.event_payments(event_id)
+
+    def day_payments(self, day: date) -> list[Payment]:
+        return self.store.day_payments(day.isoformat())
+
+
+def over_balance_message(amount_cents: int, status: EventStatus) -> str:
+    balance = max(status.balance_cents, 0)
+    over = amount_cents - balance
+    if balance == 0:
+        return (f"{status.event.title} is already paid in full ({format_cents(status.total_cents)}); "
+                f"nothing is owed.")
+    return (f"{format_cents(amount_cents)} is {format_cents(over)} more than the balance: "
+            f"{format_cents(balance)} is still owed on {status.event.title} "
+            f"({format_cents(status.total_cents)} total).")
+
+
+def _unlisted_event(event_id: str) -> Event:
+    # A payment whose event was later removed from events.json: still voidable.
+    return Event(id=event_id, title=event_id, date=None, total_cents=0)

@@ -1,0 +1,76 @@
+"""Ports: what the services need from the outside world. Adapters live in infra/."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from bot.domain import EventTotals, Payment, RecordOutcome
+
+
+class StoreError(Exception):
+    """The store could not be reached or answered something unexpected."""
+
+
+class OverTotal(Exception):
+    """A payment would take the event's paid amount above its total."""
+
+    def __init__(self, paid_cents: int, total_cents: int):
+        super().__init__(f"paid {paid_cents} of {total_cents}")
+        self.paid_cents = paid_cents
+        self.total_cents = total_cents
+
+    @property
+    def balance_cents(self) -> int:
+        return self.total_cents - self.paid_cents
+
+
+class PaymentNotFound(Exception):
+    def __init__(self, payment_id: str):
+        super().__init__(payment_id)
+        self.payment_id = payment_id
+
+
+class Store(Protocol):
+    """The ledger's durable store. Every write is one transaction and carries an
+    idempotency key: the same key twice returns the first record, marked
+    ``replayed``, and writes nothing. An outcome's totals are the event's totals
+    read right after the write: they include it (and, under concurrency, may
+    include writes that landed at the same moment)."""
+
+    def init_schema(self) -> None:
+        """Create tables (idempotent)."""
+
+    def ping(self) -> None:
+        """Raise StoreError unless the store answers and its schema is present."""
+
+    def record_payment(
+        self,
+        payment: Payment,
+        *,
+        total_cents: int,
+        idempotency_key: str,
+        allow_over_total: bool = False,
+    ) -> RecordOutcome:
+        """Append a payment and update the event's totals atomically.
+
+        Raises OverTotal when ``paid + amount > total`` unless allow_over_total
+        (Stripe money that has already arrived)."""
+
+    def void_payment(self, payment_id: str, void: Payment) -> RecordOutcome:
+        """Append ``void`` (a reversing record for payment_id) and mark the
+        payment voided, atomically. The payment itself is the idempotency key:
+        voiding a voided payment writes nothing and returns the first void with
+        ``replayed=True``. Raises PaymentNotFound."""
+
+    def get_payment(self, payment_id: str) -> Payment | None: ...
+
+    def event_totals(self, event_ids: Iterable[str]) -> dict[str, EventTotals]:
+        """Totals for the given events; events with no payments are absent."""
+
+    def event_payments(self, event_id: str) -> list[Payment]:
+        """The event's records (payments and voids), oldest first."""
+
+    def day_payments(self, day: str) -> list[Payment]:
+        """Records whose crew-time-zone day is ``day`` (YYYY-MM-DD), oldest
+        first. An index lookup, never a scan of the whole ledger."""

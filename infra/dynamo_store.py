@@ -1,0 +1,377 @@
+"""The production store: one DynamoDB table, as laid out in DESIGN.md.
+
+Items:
+  event totals   PK=EVENT#<id>        SK=META
+  payment / void PK=EVENT#<id>        SK=PAY#<iso-time>#<id>   GSI1PK=DAY#<day> GSI1SK=<iso-time>#<id>
+  id pointer     PK=PAYMENT#<id>      SK=META                  (find a payment by id for a void)
+  idempotency    PK=IDEM#<key>        SK=META                  (the first outcome of that key)
+
+A payment is one TransactWriteItems: the idempotency item and the payment are
+conditional puts, and the event totals are an atomic ADD whose condition pins
+the paid amount below (or exactly at) the point where the payment would pass
+the total. Writers that stay under the total never conflict; near the total a
+failed condition means "look again", so racing writers cannot pay past it.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from bot.domain import EventTotals, Payment, RecordOutcome
+from bot.ports import OverTotal, PaymentNotFound, StoreError
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+MAX_ATTEMPTS = 500  # optimistic retries under contention; each round at least one writer wins
+_META = "META"
+
+
+def _item(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in item.items():
+        plain = _deserializer.deserialize(value)
+        out[key] = int(plain) if isinstance(plain, Decimal) else plain
+    return out
+
+
+class DynamoStore:
+    def __init__(self, table: str, *, region: str | None = None, endpoint_url: str | None = None,
+                 client: Any = None):
+        self.table = table
+        self._client = client or boto3.client(
+            "dynamodb",
+            region_name=region,
+            endpoint_url=endpoint_url,
+            config=Config(
+                retries={"max_attempts": 4, "mode": "standard"},
+                connect_timeout=3,
+                read_timeout=10,
+                max_pool_connections=64,
+            ),
+        )
+
+    # -- schema -----------------------------------------------------------------------
+    def init_schema(self) -> None:
+        try:
+            self._client.create_table(
+                TableName=self.table,
+                BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[
+                    {"AttributeName": "PK", "AttributeType": "S"},
+                    {"AttributeName": "SK", "AttributeType": "S"},
+                    {"AttributeName": "GSI1PK", "AttributeType": "S"},
+                    {"AttributeName": "GSI1SK", "AttributeType": "S"},
+                ],
+                KeySchema=[
+                    {"AttributeName": "PK", "KeyType": "HASH"},
+                    {"AttributeName": "SK", "KeyType": "RANGE"},
+                ],
+                GlobalSecondaryIndexes=[
+                    {
+                        "IndexName": "GSI1",
+                        "KeySchema": [
+                            {"AttributeName": "GSI1PK", "KeyType": "HASH"},
+                            {"AttributeName": "GSI1SK", "KeyType": "RANGE"},
+                        ],
+                        "Projection": {"ProjectionType": "ALL"},
+                    }
+                ],
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ResourceInUseException":
+                raise StoreError(f"cannot create DynamoDB table {self.table}: {_reason(exc)}") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"cannot reach DynamoDB: {exc}") from exc
+        self._client.get_waiter("table_exists").wait(TableName=self.table, WaiterConfig={"Delay": 1})
+
+    def ping(self) -> None:
+        try:
+            table = self._client.describe_table(TableName=self.table)["Table"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+                raise StoreError(f"DynamoDB table {self.table} does not exist: run `opsbot init-store`") from exc
+            raise StoreError(f"DynamoDB table {self.table}: {_reason(exc)}") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"cannot reach DynamoDB: {exc}") from exc
+        if table.get("TableStatus") not in ("ACTIVE", "UPDATING"):
+            raise StoreError(f"DynamoDB table {self.table} is {table.get('TableStatus')}")
+        if not any(i["IndexName"] == "GSI1" for i in table.get("GlobalSecondaryIndexes", [])):
+            raise StoreError(f"DynamoDB table {self.table} has no GSI1 day index: it was not made by opsbot")
+
+    # -- low-level helpers ------------------------------------------------------------------
+    def _get(self, pk: str, sk: str = _META) -> dict[str, Any] | None:
+        try:
+            resp = self._client.get_item(
+                TableName=self.table, Key=_item({"PK": pk, "SK": sk}), ConsistentRead=True
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreError(f"DynamoDB read failed: {_reason(exc)}") from exc
+        item = resp.get("Item")
+        return _plain(item) if item else None
+
+    def _transact(self, items: list[dict[str, Any]]) -> list[str] | None:
+        """Run a transaction. None on success; on cancellation, the reason code per item."""
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException":
+                reasons = exc.response.get("CancellationReasons") or []
+                return [r.get("Code", "None") for r in reasons] or ["Unknown"]
+            raise StoreError(f"DynamoDB write failed: {_reason(exc)}") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"DynamoDB write failed: {exc}") from exc
+        return None
+
+    @staticmethod
+    def _backoff(attempt: int) -> None:
+        # Full jitter keeps racing writers from retrying in lockstep.
+        time.sleep(random.uniform(0, min(0.1, 0.002 * (2 ** min(attempt, 10)))))
+
+    def _totals_add(self, event_id: str, total: int, delta: int, count_delta: int, cleared: bool,
+                    condition: str, limit: int, when: datetime) -> dict[str, Any]:
+        """Add to the event's running totals atomically. ``condition`` pins the
+        range the current paid amount must be in for ``cleared`` to be right, so
+        writers that do not cross the total never conflict with each other."""
+        values = {
+            ":delta": delta, ":count": count_delta, ":cleared": cleared, ":total": total,
+            ":event": event_id, ":when": when.isoformat(), ":limit": limit,
+        }
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": _item({"PK": f"EVENT#{event_id}", "SK": _META}),
+                "UpdateExpression": (
+                    "ADD paid_cents :delta, payment_count :count "
+                    "SET payment_cleared = :cleared, total_cents = :total, event_id = :event, updated_at = :when"
+                ),
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": _item(values),
+            }
+        }
+
+    def _put_new(self, values: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": self.table,
+                "Item": _item(values),
+                "ConditionExpression": "attribute_not_exists(PK)",
+            }
+        }
+
+    @staticmethod
+    def _payment_values(p: Payment) -> dict[str, Any]:
+        stamp = p.recorded_at.isoformat()
+        return {
+            "PK": f"EVENT#{p.event_id}",
+            "SK": f"PAY#{stamp}#{p.payment_id}",
+            "GSI1PK": f"DAY#{p.day}",
+            "GSI1SK": f"{stamp}#{p.payment_id}",
+            "type": "payment",
+            "payment_id": p.payment_id,
+            "event_id": p.event_id,
+            "recorded_at": stamp,
+            "day": p.day,
+            "patron": p.patron,
+            "amount_cents": p.amount_cents,
+            "method": p.method,
+            "notes": p.notes,
+            "logged_by": p.logged_by,
+            "source": p.source,
+            "kind": p.kind,
+            "voids": p.voids,
+            "voided_by": p.voided_by,
+        }
+
+    def _pointer(self, p: Payment) -> dict[str, Any]:
+        return self._put_new({
+            "PK": f"PAYMENT#{p.payment_id}", "SK": _META, "type": "pointer",
+            "event_id": p.event_id, "payment_sk": f"PAY#{p.recorded_at.isoformat()}#{p.payment_id}",
+        })
+
+    def _idempotency(self, key: str, record_id: str, when: datetime) -> dict[str, Any]:
+        return self._put_new({
+            "PK": f"IDEM#{key}", "SK": _META, "type": "idempotency", "payment_id": record_id,
+            "created_at": when.isoformat(),
+        })
+
+    def _replay(self, key: str) -> RecordOutcome | None:
+        idem = self._get(f"IDEM#{key}")
+        if idem is None:
+            return None
+        payment = self.get_payment(idem["payment_id"])
+        if payment is None:
+            raise StoreError(f"idempotency key {key} points at missing record {idem['payment_id']}")
+        return RecordOutcome(payment, self._totals(payment.event_id), replayed=True)
+
+    def _meta(self, event_id: str) -> tuple[int, int | None]:
+        meta = self._get(f"EVENT#{event_id}")
+        if meta is None:
+            return 0, None
+        return meta["paid_cents"], meta.get("total_cents")
+
+    def _totals(self, event_id: str) -> EventTotals:
+        meta = self._get(f"EVENT#{event_id}")
+        if meta is None:
+            return EventTotals(event_id)
+        return EventTotals(event_id, meta["paid_cents"], meta["payment_count"])
+
+    # -- writes ---------------------------------------------------------------------------
+    def record_payment(self, payment: Payment, *, total_cents: int, idempotency_key: str,
+                       allow_over_total: bool = False) -> RecordOutcome:
+        amount = payment.amount_cents
+        limit = total_cents - amount  # the most that may be paid before this payment
+        for attempt in range(MAX_ATTEMPTS):
+            replay = self._replay(idempotency_key)
+            if replay is not None:
+                return replay
+            paid, _ = self._meta(payment.event_id)
+            if paid + amount < total_cents:
+                clears, condition = False, "attribute_not_exists(paid_cents) OR paid_cents < :limit"
+            elif paid + amount == total_cents or allow_over_total:
+                clears = True
+                condition = "paid_cents >= :limit" if allow_over_total else "paid_cents = :limit"
+                if limit <= 0:
+                    condition = f"attribute_not_exists(paid_cents) OR {condition}"
+            else:
+                raise OverTotal(paid, total_cents)
+            failed = self._transact([
+                self._idempotency(idempotency_key, payment.payment_id, payment.recorded_at),
+                self._put_new(self._payment_values(payment)),
+                self._pointer(payment),
+                self._totals_add(payment.event_id, total_cents, amount, 1, clears, condition, limit,
+                                 payment.recorded_at),
+            ])
+            if failed is None:
+                return RecordOutcome(payment, self._totals(payment.event_id))
+            # Someone else wrote this key, or moved the paid amount across the total: look again.
+            self._backoff(attempt)
+        raise StoreError(f"too much contention recording a payment on {payment.event_id}; try again")
+
+    def void_payment(self, payment_id: str, void: Payment) -> RecordOutcome:
+        key = f"void:{payment_id}"
+        for attempt in range(MAX_ATTEMPTS):
+            original = self.get_payment(payment_id)
+            if original is None:
+                raise PaymentNotFound(payment_id)
+            replay = self._replay(key)
+            if replay is not None:
+                return replay
+            paid, total = self._meta(original.event_id)
+            total = total or 0
+            threshold = total - void.amount_cents  # paid must reach this for the event to stay cleared
+            if paid + void.amount_cents >= total:
+                clears, condition = True, "paid_cents >= :limit"
+            else:
+                clears, condition = False, "paid_cents < :limit"
+            stamp = original.recorded_at.isoformat()
+            failed = self._transact([
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": _item({"PK": f"EVENT#{original.event_id}", "SK": f"PAY#{stamp}#{payment_id}"}),
+                        "UpdateExpression": "SET voided_by = :void",
+                        "ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(voided_by)",
+                        "ExpressionAttributeValues": _item({":void": void.payment_id}),
+                    }
+                },
+                self._put_new(self._payment_values(void)),
+                self._pointer(void),
+                self._totals_add(original.event_id, total, void.amount_cents, -1, clears, condition, threshold,
+                                 void.recorded_at),
+                self._idempotency(key, void.payment_id, void.recorded_at),
+            ])
+            if failed is None:
+                return RecordOutcome(void, self._totals(original.event_id))
+            self._backoff(attempt)
+        raise StoreError(f"too much contention voiding {payment_id}; try again")
+
+    # -- reads --------------------------------------------------------------------------------
+    def get_payment(self, payment_id: str) -> Payment | None:
+        pointer = self._get(f"PAYMENT#{payment_id}")
+        if pointer is None:
+            return None
+        item = self._get(f"EVENT#{pointer['event_id']}", pointer["payment_sk"])
+        return _payment(item) if item else None
+
+    def event_totals(self, event_ids: Iterable[str]) -> dict[str, EventTotals]:
+        ids = list(dict.fromkeys(event_ids))
+        result: dict[str, EventTotals] = {}
+        for start in range(0, len(ids), 100):  # BatchGetItem takes at most 100 keys
+            keys = [_item({"PK": f"EVENT#{i}", "SK": _META}) for i in ids[start : start + 100]]
+            request = {self.table: {"Keys": keys, "ConsistentRead": True}}
+            attempt = 0
+            while request:
+                try:
+                    resp = self._client.batch_get_item(RequestItems=request)
+                except (ClientError, BotoCoreError) as exc:
+                    raise StoreError(f"DynamoDB read failed: {_reason(exc)}") from exc
+                for raw in resp.get("Responses", {}).get(self.table, []):
+                    meta = _plain(raw)
+                    result[meta["event_id"]] = EventTotals(meta["event_id"], meta["paid_cents"],
+                                                           meta["payment_count"])
+                request = resp.get("UnprocessedKeys") or {}
+                if request:
+                    self._backoff(attempt)
+                    attempt += 1
+        return result
+
+    def _query(self, **kwargs: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs["TableName"] = self.table
+        while True:
+            try:
+                resp = self._client.query(**kwargs)
+            except (ClientError, BotoCoreError) as exc:
+                raise StoreError(f"DynamoDB query failed: {_reason(exc)}") from exc
+            items.extend(_plain(i) for i in resp.get("Items", []))
+            if "LastEvaluatedKey" not in resp:
+                return items
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    def event_payments(self, event_id: str) -> list[Payment]:
+        items = self._query(
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :pay)",
+            ExpressionAttributeValues=_item({":pk": f"EVENT#{event_id}", ":pay": "PAY#"}),
+            ConsistentRead=True,
+        )
+        return [_payment(i) for i in items]
+
+    def day_payments(self, day: str) -> list[Payment]:
+        items = self._query(
+            IndexName="GSI1",
+            KeyConditionExpression="GSI1PK = :day",
+            ExpressionAttributeValues=_item({":day": f"DAY#{day}"}),
+        )
+        return [_payment(i) for i in items]
+
+
+def _payment(item: dict[str, Any]) -> Payment:
+    return Payment(
+        payment_id=item["payment_id"], event_id=item["event_id"], patron=item["patron"],
+        amount_cents=item["amount_cents"], method=item["method"], notes=item.get("notes", ""),
+        logged_by=item["logged_by"], recorded_at=datetime.fromisoformat(item["recorded_at"]), day=item["day"],
+        source=item.get("source", "slack"), kind=item.get("kind", "payment"), voids=item.get("voids"),
+        voided_by=item.get("voided_by"),
+    )
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        return f"{err.get('Code', 'Error')}: {err.get('Message', '')}".strip()
+    return str(exc)

@@ -1,0 +1,226 @@
+"""The embedded default store: SQLite in WAL mode, one transaction per write."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from bot.domain import EventTotals, Payment, RecordOutcome
+from bot.ports import OverTotal, PaymentNotFound, StoreError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    event_id        TEXT PRIMARY KEY,
+    total_cents     INTEGER NOT NULL,
+    paid_cents      INTEGER NOT NULL DEFAULT 0,
+    payment_count   INTEGER NOT NULL DEFAULT 0,
+    payment_cleared INTEGER NOT NULL DEFAULT 0,
+    updated_at      TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS payments (
+    payment_id   TEXT PRIMARY KEY,
+    event_id     TEXT NOT NULL,
+    recorded_at  TEXT NOT NULL,
+    day          TEXT NOT NULL,
+    patron       TEXT NOT NULL,
+    amount_cents INTEGER NOT NULL,
+    method       TEXT NOT NULL,
+    notes        TEXT NOT NULL,
+    logged_by    TEXT NOT NULL,
+    source       TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    voids        TEXT,
+    voided_by    TEXT
+);
+CREATE INDEX IF NOT EXISTS payments_by_event ON payments (event_id, recorded_at);
+CREATE INDEX IF NOT EXISTS payments_by_day ON payments (day, recorded_at);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key           TEXT PRIMARY KEY,
+    payment_id    TEXT NOT NULL,
+    created_at    TEXT NOT NULL
+);
+"""
+
+_PAYMENT_COLUMNS = (
+    "payment_id, event_id, recorded_at, day, patron, amount_cents, method, notes, "
+    "logged_by, source, kind, voids, voided_by"
+)
+
+
+class SqliteStore:
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        self._local = threading.local()
+
+    # -- connections ------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA busy_timeout=30000")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction: takes the write lock up front, so the
+        read-check-write below cannot interleave with another writer."""
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store {self.path} is not writable: {exc}") from exc
+        try:
+            yield conn
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            raise StoreError(f"SQLite write failed: {exc}") from exc
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    # -- schema -------------------------------------------------------------------
+    def init_schema(self) -> None:
+        conn = self._conn()
+        conn.executescript(SCHEMA)
+
+    def ping(self) -> None:
+        try:
+            row = self._conn().execute(
+                "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN ('events','payments','idempotency')"
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store {self.path} does not answer: {exc}") from exc
+        if row[0] != 3:
+            raise StoreError(f"SQLite store {self.path} has no schema: run `opsbot init-store`")
+
+    # -- writes ---------------------------------------------------------------------
+    def record_payment(self, payment: Payment, *, total_cents: int, idempotency_key: str,
+                       allow_over_total: bool = False) -> RecordOutcome:
+        with self._write() as conn:
+            replay = self._replay(conn, idempotency_key)
+            if replay is not None:
+                return replay
+            paid, count = self._totals(conn, payment.event_id)
+            if not allow_over_total and paid + payment.amount_cents > total_cents:
+                raise OverTotal(paid, total_cents)
+            paid, count = paid + payment.amount_cents, count + 1
+            self._insert_payment(conn, payment)
+            self._put_totals(conn, payment.event_id, total_cents, paid, count, payment.recorded_at)
+            conn.execute(
+                "INSERT INTO idempotency (key, payment_id, created_at) VALUES (?,?,?)",
+                (idempotency_key, payment.payment_id, payment.recorded_at.isoformat()),
+            )
+        return RecordOutcome(payment, EventTotals(payment.event_id, paid, count))
+
+    def void_payment(self, payment_id: str, void: Payment) -> RecordOutcome:
+        key = f"void:{payment_id}"
+        with self._write() as conn:
+            original = self._get(conn, payment_id)
+            if original is None:
+                raise PaymentNotFound(payment_id)
+            replay = self._replay(conn, key)
+            if replay is not None:
+                return replay
+            total_row = conn.execute(
+                "SELECT total_cents FROM events WHERE event_id=?", (original.event_id,)
+            ).fetchone()
+            paid, count = self._totals(conn, original.event_id)
+            paid, count = paid + void.amount_cents, count - 1
+            self._insert_payment(conn, void)
+            conn.execute("UPDATE payments SET voided_by=? WHERE payment_id=?", (void.payment_id, payment_id))
+            self._put_totals(conn, original.event_id, total_row[0], paid, count, void.recorded_at)
+            conn.execute(
+                "INSERT INTO idempotency (key, payment_id, created_at) VALUES (?,?,?)",
+                (key, void.payment_id, void.recorded_at.isoformat()),
+            )
+        return RecordOutcome(void, EventTotals(original.event_id, paid, count))
+
+    def _replay(self, conn: sqlite3.Connection, key: str) -> RecordOutcome | None:
+        row = conn.execute("SELECT payment_id FROM idempotency WHERE key=?", (key,)).fetchone()
+        if row is None:
+            return None
+        payment = self._get(conn, row[0])
+        if payment is None:
+            raise StoreError(f"idempotency key {key} points at missing record {row[0]}")
+        paid, count = self._totals(conn, payment.event_id)
+        return RecordOutcome(payment, EventTotals(payment.event_id, paid, count), replayed=True)
+
+    @staticmethod
+    def _totals(conn: sqlite3.Connection, event_id: str) -> tuple[int, int]:
+        row = conn.execute("SELECT paid_cents, payment_count FROM events WHERE event_id=?", (event_id,)).fetchone()
+        return (row[0], row[1]) if row else (0, 0)
+
+    @staticmethod
+    def _put_totals(conn: sqlite3.Connection, event_id: str, total: int, paid: int, count: int,
+                    when: datetime) -> None:
+        conn.execute(
+            """INSERT INTO events (event_id, total_cents, paid_cents, payment_count, payment_cleared, updated_at)
+               VALUES (?,?,?,?,?,?)
+               ON CONFLICT(event_id) DO UPDATE SET total_cents=excluded.total_cents,
+                 paid_cents=excluded.paid_cents, payment_count=excluded.payment_count,
+                 payment_cleared=excluded.payment_cleared, updated_at=excluded.updated_at""",
+            (event_id, total, paid, count, int(paid >= total), when.isoformat()),
+        )
+
+    @staticmethod
+    def _insert_payment(conn: sqlite3.Connection, p: Payment) -> None:
+        conn.execute(
+            f"INSERT INTO payments ({_PAYMENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (p.payment_id, p.event_id, p.recorded_at.isoformat(), p.day, p.patron, p.amount_cents, p.method,
+             p.notes, p.logged_by, p.source, p.kind, p.voids, p.voided_by),
+        )
+
+    # -- reads -----------------------------------------------------------------------
+    def _get(self, conn: sqlite3.Connection, payment_id: str) -> Payment | None:
+        row = conn.execute(f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE payment_id=?", (payment_id,)).fetchone()
+        return _payment(row) if row else None
+
+    def get_payment(self, payment_id: str) -> Payment | None:
+        return self._get(self._conn(), payment_id)
+
+    def event_totals(self, event_ids: Iterable[str]) -> dict[str, EventTotals]:
+        ids = list(dict.fromkeys(event_ids))
+        result: dict[str, EventTotals] = {}
+        for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for event_id, paid, count in self._conn().execute(
+                f"SELECT event_id, paid_cents, payment_count FROM events WHERE event_id IN ({marks})", chunk
+            ):
+                result[event_id] = EventTotals(event_id, paid, count)
+        return result
+
+    def event_payments(self, event_id: str) -> list[Payment]:
+        rows = self._conn().execute(
+            f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE event_id=? ORDER BY recorded_at, payment_id",
+            (event_id,),
+        )
+        return [_payment(r) for r in rows]
+
+    def day_payments(self, day: str) -> list[Payment]:
+        rows = self._conn().execute(
+            f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE day=? ORDER BY recorded_at, payment_id", (day,)
+        )
+        return [_payment(r) for r in rows]
+
+
+def _payment(row: tuple) -> Payment:
+    (payment_id, event_id, recorded_at, day, patron, amount, method, notes, logged_by, source, kind,
+     voids, voided_by) = row
+    return Payment(
+        payment_id=payment_id, event_id=event_id, patron=patron, amount_cents=amount, method=method,
+        notes=notes, logged_by=logged_by, recorded_at=datetime.fromisoformat(recorded_at), day=day,
+        source=source, kind=kind, voids=voids, voided_by=voided_by,
+    )
