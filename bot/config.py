@@ -163,7 +163,9 @@ def _bcrypt_hash(env: Mapping[str, str]) -> str | None:
     if value is None:
         return None
     if not _BCRYPT_HASH.match(value):
-        raise ConfigError("ADMIN_PASS_HASH", "expected a bcrypt hash ($2b$12$...); make one with `opsbot hash-password`")
+        raise ConfigError(
+            "ADMIN_PASS_HASH", "expected a bcrypt hash ($2b$12$...); make one with `opsbot hash-password`"
+        )
     return value
 
 
@@ -172,7 +174,9 @@ def _timezone(env: Mapping[str, str]) -> ZoneInfo:
     try:
         return ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError("OPSBOT_TIMEZONE", f"expected an IANA time zone like America/Los_Angeles, got {value!r}") from None
+        raise ConfigError(
+            "OPSBOT_TIMEZONE", f"expected an IANA time zone like America/Los_Angeles, got {value!r}"
+        ) from None
 
 
 def _clock_time(env: Mapping[str, str], name: str, default: time) -> time:
