@@ -15,6 +15,7 @@ from bot.domain import Event, Site
 from bot.money import AmountError, parse_amount
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 class EventsFileError(Exception):
@@ -64,10 +65,14 @@ def load_catalog(path: str | Path) -> Catalog:
         raise EventsFileError(f"{path}: file not found (set OPSBOT_EVENTS_FILE to its location)") from None
     except OSError as exc:
         raise EventsFileError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise EventsFileError(f"{path}: not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise EventsFileError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except ValueError as exc:  # e.g. a number with more than 4300 digits
+        raise EventsFileError(f"{path}: not valid JSON: {exc}") from None
     return parse_catalog(data, path)
 
 
@@ -149,6 +154,8 @@ def _parse_event(index: int, raw: Any, path: Path, site_ids: set[str]) -> Event:
     date_text = entry.text("date", required=False)
     if date_text is not None:
         try:
+            if not _DATE.match(date_text):  # fromisoformat also takes 20260523 and 2026-W21-6
+                raise ValueError(date_text)
             when = date.fromisoformat(date_text)
         except ValueError:
             raise entry.error("date", f"{date_text!r} is not a date in YYYY-MM-DD form") from None

@@ -114,8 +114,13 @@ def _url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
         return default
     parsed = urlparse(value)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise ConfigError(name, f"expected an http(s) URL, got {value!r}")
+        raise ConfigError(name, f"expected an http(s) URL, got {_redact(value)!r}")
     return value
+
+
+def _redact(value: str) -> str:
+    """A URL for an error message, without a password it may carry (postgres://user:pw@host)."""
+    return re.sub(r"(//[^/@]*?:)[^/@]*@", r"\1***@", value)
 
 
 def _slack_api_url(env: Mapping[str, str]) -> str:
@@ -133,7 +138,7 @@ def _store(env: Mapping[str, str]) -> StoreSpec:
         if _DYNAMO_TABLE.match(table):
             return StoreSpec("dynamodb", table)
         raise ConfigError("OPSBOT_STORE", f"{table!r} is not a valid DynamoDB table name")
-    raise ConfigError("OPSBOT_STORE", f"expected sqlite:///PATH or dynamodb://TABLE, got {value!r}")
+    raise ConfigError("OPSBOT_STORE", f"expected sqlite:///PATH or dynamodb://TABLE, got {_redact(value)!r}")
 
 
 def _channel(env: Mapping[str, str], name: str) -> str | None:

@@ -17,6 +17,7 @@ from bot.domain import (
     Event,
     EventStatus,
     Payment,
+    RecordOutcome,
 )
 from bot.money import AmountError, format_cents, parse_amount
 from bot.ports import OverTotal, PaymentNotFound, Store
@@ -134,8 +135,18 @@ class Ledger:
     def record_payment(self, *, event_id: str | None, patron: str | None, amount: str | int | float | None,
                        method: str | None, notes: str | None, logged_by: str, idempotency_key: str,
                        source: str = "slack") -> LedgerResult:
+        # A retry of a write that already happened answers the first result, even
+        # if the balance it was checked against has moved since.
+        earlier = self.replay(idempotency_key)
+        if earlier is not None:
+            return earlier
         checked = self.validate(event_id=event_id, patron=patron, amount=amount, method=method, notes=notes)
         return self._append(checked, logged_by=logged_by, idempotency_key=idempotency_key, source=source)
+
+    def replay(self, idempotency_key: str) -> LedgerResult | None:
+        """The result of an earlier write with this key, or None."""
+        outcome = self.store.replay(idempotency_key)
+        return None if outcome is None else self._result(outcome)
 
     def record_stripe_payment(self, *, event_id: str, patron: str, amount_cents: int, notes: str,
                               idempotency_key: str) -> LedgerResult:
@@ -172,7 +183,10 @@ class Ledger:
             # Someone else's payment landed between our check and our write.
             status = EventStatus(checked.event, exc.paid_cents, 0)
             raise LedgerError({"amount": over_balance_message(checked.amount_cents, status)}) from None
-        event = self.catalog.event(outcome.payment.event_id) or checked.event
+        return self._result(outcome)
+
+    def _result(self, outcome: RecordOutcome) -> LedgerResult:
+        event = self.catalog.event(outcome.payment.event_id) or _unlisted_event(outcome.payment.event_id)
         status = EventStatus(event, outcome.totals.paid_cents, outcome.totals.payment_count)
         return LedgerResult(outcome.payment, status, outcome.replayed)
 
@@ -203,9 +217,7 @@ class Ledger:
             outcome = self.store.void_payment(original.payment_id, void)
         except PaymentNotFound:
             raise LedgerError({"payment": f"There is no payment '{payment_id}'."}) from None
-        event = self.catalog.event(original.event_id) or _unlisted_event(original.event_id)
-        status = EventStatus(event, outcome.totals.paid_cents, outcome.totals.payment_count)
-        return LedgerResult(outcome.payment, status, outcome.replayed)
+        return self._result(outcome)
 
     # -- reads ---------------------------------------------------------------------
     def status(self, event_id: str) -> EventStatus:

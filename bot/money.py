@@ -30,6 +30,11 @@ def parse_amount(text: str | int | float) -> int:
     if isinstance(text, bool):
         raise AmountError("Amount must be a number of dollars, like 125 or 1,560.00.")
     if isinstance(text, int):
+        if abs(text) > MAX_CENTS:
+            # Too many digits to be a payment (and str() refuses past 4300 digits).
+            if text < 0:
+                raise AmountError("Amount must be positive.")
+            raise AmountError(f"Amount is over the {format_cents(MAX_CENTS)} limit: check the amount.")
         text = str(text)
     elif isinstance(text, float):
         # JSON numbers from the old web page arrive as floats; repr gives the
@@ -45,10 +50,14 @@ def parse_amount(text: str | int | float) -> int:
     match = _AMOUNT.match(raw)
     if not match or (match["whole"] is None and not match["frac"]):
         raise AmountError(f"'{raw}' is not a dollar amount: write it like 125, 1,560 or $1,560.00.")
-    whole = int((match["whole"] or "0").replace(",", ""))
+    digits = (match["whole"] or "0").replace(",", "")
     frac = match["frac"] or ""
     if len(frac) > 2:
         raise AmountError(f"'{raw}' has more than two decimals: cents are the smallest unit.")
+    if len(digits.lstrip("0")) > 12:
+        # Far over the limit; also keeps int() below its 4300-digit refusal.
+        raise AmountError(f"Amount is over the {format_cents(MAX_CENTS)} limit: check the amount.")
+    whole = int(digits)
     cents = whole * 100 + int(frac.ljust(2, "0"))
     if cents <= 0:
         raise AmountError("Amount must be more than $0.00.")

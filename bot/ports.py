@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.domain import EventTotals, Payment, RecordOutcome
@@ -63,6 +64,9 @@ class Store(Protocol):
         voiding a voided payment writes nothing and returns the first void with
         ``replayed=True``. Raises PaymentNotFound."""
 
+    def replay(self, idempotency_key: str) -> RecordOutcome | None:
+        """The outcome of an earlier write with this key (``replayed=True``), or None."""
+
     def get_payment(self, payment_id: str) -> Payment | None: ...
 
     def event_totals(self, event_ids: Iterable[str]) -> dict[str, EventTotals]:
@@ -74,3 +78,20 @@ class Store(Protocol):
     def day_payments(self, day: str) -> list[Payment]:
         """Records whose crew-time-zone day is ``day`` (YYYY-MM-DD), oldest
         first. An index lookup, never a scan of the whole ledger."""
+
+    # -- exactly-once markers -------------------------------------------------------
+    def claim(self, key: str, *, holder: str, now: datetime, lease: timedelta) -> bool:
+        """Take the marker ``key`` (a conditional write). True for exactly one
+        caller; a held claim whose lease ran out (its holder died) may be
+        taken again. A claim marked done is never taken again."""
+
+    def complete_claim(self, key: str, *, holder: str) -> None:
+        """Mark a held claim done for good (the work it guarded happened)."""
+
+    def release_claim(self, key: str, *, holder: str) -> None:
+        """Give a held claim back (the work failed) so a retry can take it."""
+
+    # -- where a record's audit line is, to update it later ---------------------------
+    def set_message_ref(self, record_id: str, channel: str, ts: str) -> None: ...
+
+    def message_ref(self, record_id: str) -> tuple[str, str] | None: ...

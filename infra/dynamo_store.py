@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -300,7 +300,67 @@ class DynamoStore:
             self._backoff(attempt)
         raise StoreError(f"too much contention voiding {payment_id}; try again")
 
+    # -- claims ------------------------------------------------------------------------------
+    def claim(self, key: str, *, holder: str, now: datetime, lease: timedelta) -> bool:
+        try:
+            self._client.put_item(
+                TableName=self.table,
+                Item=_item({"PK": f"CLAIM#{key}", "SK": _META, "type": "claim", "holder": holder, "state": "held",
+                            "expires_at": int((now + lease).timestamp())}),
+                ConditionExpression="attribute_not_exists(PK) OR (#state = :held AND expires_at < :now)",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=_item({":held": "held", ":now": int(now.timestamp())}),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise StoreError(f"DynamoDB write failed: {_reason(exc)}") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"DynamoDB write failed: {exc}") from exc
+        return True
+
+    def _update_claim(self, key: str, holder: str, update: str | None) -> None:
+        common = {
+            "TableName": self.table,
+            "Key": _item({"PK": f"CLAIM#{key}", "SK": _META}),
+            "ConditionExpression": "holder = :holder AND #state = :held",
+            "ExpressionAttributeNames": {"#state": "state"},
+        }
+        try:
+            if update is None:
+                self._client.delete_item(**common, ExpressionAttributeValues=_item({":holder": holder, ":held": "held"}))
+            else:
+                self._client.update_item(**common, UpdateExpression="SET #state = :done",
+                                         ExpressionAttributeValues=_item({":holder": holder, ":held": "held",
+                                                                          ":done": update}))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise StoreError(f"DynamoDB write failed: {_reason(exc)}") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"DynamoDB write failed: {exc}") from exc
+
+    def complete_claim(self, key: str, *, holder: str) -> None:
+        self._update_claim(key, holder, "done")
+
+    def release_claim(self, key: str, *, holder: str) -> None:
+        self._update_claim(key, holder, None)
+
+    # -- message refs ---------------------------------------------------------------------------
+    def set_message_ref(self, record_id: str, channel: str, ts: str) -> None:
+        try:
+            self._client.put_item(TableName=self.table, Item=_item(
+                {"PK": f"MSG#{record_id}", "SK": _META, "type": "message", "channel": channel, "ts": ts}))
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreError(f"DynamoDB write failed: {_reason(exc)}") from exc
+
+    def message_ref(self, record_id: str) -> tuple[str, str] | None:
+        item = self._get(f"MSG#{record_id}")
+        return (item["channel"], item["ts"]) if item else None
+
     # -- reads --------------------------------------------------------------------------------
+    def replay(self, idempotency_key: str) -> RecordOutcome | None:
+        return self._replay(idempotency_key)
+
     def get_payment(self, payment_id: str) -> Payment | None:
         pointer = self._get(f"PAYMENT#{payment_id}")
         if pointer is None:

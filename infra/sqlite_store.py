@@ -6,7 +6,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from bot.domain import EventTotals, Payment, RecordOutcome
@@ -38,6 +38,17 @@ CREATE TABLE IF NOT EXISTS payments (
 );
 CREATE INDEX IF NOT EXISTS payments_by_event ON payments (event_id, recorded_at);
 CREATE INDEX IF NOT EXISTS payments_by_day ON payments (day, recorded_at);
+CREATE TABLE IF NOT EXISTS claims (
+    key        TEXT PRIMARY KEY,
+    holder     TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS message_refs (
+    record_id TEXT PRIMARY KEY,
+    channel   TEXT NOT NULL,
+    ts        TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS idempotency (
     key           TEXT PRIMARY KEY,
     payment_id    TEXT NOT NULL,
@@ -98,11 +109,11 @@ class SqliteStore:
     def ping(self) -> None:
         try:
             row = self._conn().execute(
-                "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN ('events','payments','idempotency')"
+                "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN ('events','payments','idempotency','claims','message_refs')"
             ).fetchone()
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite store {self.path} does not answer: {exc}") from exc
-        if row[0] != 3:
+        if row[0] != 5:
             raise StoreError(f"SQLite store {self.path} has no schema: run `opsbot init-store`")
 
     # -- writes ---------------------------------------------------------------------
@@ -190,6 +201,9 @@ class SqliteStore:
     def get_payment(self, payment_id: str) -> Payment | None:
         return self._get(self._conn(), payment_id)
 
+    def replay(self, idempotency_key: str) -> RecordOutcome | None:
+        return self._replay(self._conn(), idempotency_key)
+
     def event_totals(self, event_ids: Iterable[str]) -> dict[str, EventTotals]:
         ids = list(dict.fromkeys(event_ids))
         result: dict[str, EventTotals] = {}
@@ -214,6 +228,41 @@ class SqliteStore:
             f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE day=? ORDER BY recorded_at, payment_id", (day,)
         )
         return [_payment(r) for r in rows]
+
+    # -- claims -------------------------------------------------------------------------
+    def claim(self, key: str, *, holder: str, now: datetime, lease: timedelta) -> bool:
+        expires = (now + lease).timestamp()
+        with self._write() as conn:
+            row = conn.execute("SELECT state, expires_at FROM claims WHERE key=?", (key,)).fetchone()
+            if row is not None and (row[0] == "done" or row[1] > now.timestamp()):
+                return False
+            conn.execute(
+                "INSERT INTO claims (key, holder, state, expires_at) VALUES (?,?,'held',?) "
+                "ON CONFLICT(key) DO UPDATE SET holder=excluded.holder, state='held', expires_at=excluded.expires_at",
+                (key, holder, expires),
+            )
+        return True
+
+    def complete_claim(self, key: str, *, holder: str) -> None:
+        with self._write() as conn:
+            conn.execute("UPDATE claims SET state='done' WHERE key=? AND holder=?", (key, holder))
+
+    def release_claim(self, key: str, *, holder: str) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM claims WHERE key=? AND holder=? AND state='held'", (key, holder))
+
+    # -- message refs ---------------------------------------------------------------------
+    def set_message_ref(self, record_id: str, channel: str, ts: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO message_refs (record_id, channel, ts) VALUES (?,?,?) "
+                "ON CONFLICT(record_id) DO UPDATE SET channel=excluded.channel, ts=excluded.ts",
+                (record_id, channel, ts),
+            )
+
+    def message_ref(self, record_id: str) -> tuple[str, str] | None:
+        row = self._conn().execute("SELECT channel, ts FROM message_refs WHERE record_id=?", (record_id,)).fetchone()
+        return (row[0], row[1]) if row else None
 
 
 def _payment(row: tuple) -> Payment:

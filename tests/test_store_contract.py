@@ -13,7 +13,7 @@ from bot.domain import EventTotals, Payment
 from bot.ports import OverTotal, PaymentNotFound, StoreError
 from infra.dynamo_store import DynamoStore
 from infra.sqlite_store import SqliteStore
-from tests.stores import moto_endpoint, store  # noqa: F401  (fixtures)
+
 
 T0 = datetime(2026, 6, 1, 19, 30, tzinfo=UTC)
 _ids = itertools.count(1)
@@ -205,3 +205,56 @@ def test_64_threads_with_one_idempotency_key_record_once(store):
     assert sum(not o.replayed for o in outcomes) == 1
     assert len({o.payment.payment_id for o in outcomes}) == 1
     assert store.event_totals(["gala"])["gala"] == EventTotals("gala", 4_200, 1)
+
+
+def test_replay_finds_an_earlier_write_by_key(store):
+    assert store.replay("view-V9") is None
+    first = store.record_payment(payment(amount=1_500), total_cents=10_000, idempotency_key="view-V9")
+    found = store.replay("view-V9")
+    assert found.replayed is True and found.payment == first.payment
+    assert found.totals == EventTotals("gala", 1_500, 1)
+
+
+LEASE = timedelta(minutes=5)
+
+
+def test_a_claim_is_taken_once(store):
+    assert store.claim("summary:2026-06-01", holder="a", now=T0, lease=LEASE) is True
+    assert store.claim("summary:2026-06-01", holder="b", now=T0, lease=LEASE) is False
+    assert store.claim("summary:2026-06-02", holder="b", now=T0, lease=LEASE) is True
+
+
+def test_a_released_claim_can_be_retried_and_a_done_one_cannot(store):
+    assert store.claim("k", holder="a", now=T0, lease=LEASE)
+    store.release_claim("k", holder="b")  # not the holder: nothing happens
+    assert store.claim("k", holder="b", now=T0, lease=LEASE) is False
+    store.release_claim("k", holder="a")
+    assert store.claim("k", holder="b", now=T0, lease=LEASE) is True
+    store.complete_claim("k", holder="b")
+    store.release_claim("k", holder="b")  # done claims stay done
+    assert store.claim("k", holder="c", now=T0 + timedelta(days=30), lease=LEASE) is False
+
+
+def test_an_expired_claim_of_a_dead_holder_can_be_taken(store):
+    assert store.claim("k", holder="dead", now=T0, lease=LEASE)
+    assert store.claim("k", holder="b", now=T0 + LEASE - timedelta(seconds=1), lease=LEASE) is False
+    assert store.claim("k", holder="b", now=T0 + LEASE + timedelta(seconds=1), lease=LEASE) is True
+
+
+def test_64_threads_claiming_one_marker_one_wins(store):
+    barrier = threading.Barrier(THREADS)
+
+    def take(i: int) -> bool:
+        barrier.wait()
+        return store.claim("summary:2026-06-01", holder=f"h{i}", now=T0, lease=LEASE)
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        assert sum(pool.map(take, range(THREADS))) == 1
+
+
+def test_message_refs(store):
+    assert store.message_ref("pay_1") is None
+    store.set_message_ref("pay_1", "C0AUDIT0001", "1700000000.000100")
+    assert store.message_ref("pay_1") == ("C0AUDIT0001", "1700000000.000100")
+    store.set_message_ref("pay_1", "C0AUDIT0001", "1700000000.000200")
+    assert store.message_ref("pay_1") == ("C0AUDIT0001", "1700000000.000200")

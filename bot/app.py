@@ -1,0 +1,91 @@
+"""Composition root: settings in, wired services (and the Slack app) out.
+
+Nothing here runs at import time; every adapter can be injected."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bot.catalog import Catalog, load_catalog
+from bot.config import Settings
+from bot.ledger import Clock, Ledger, utc_now
+from bot.ports import Store
+
+if TYPE_CHECKING:
+    from slack_bolt import App
+    from slack_sdk import WebClient
+
+SLACK_NOT_CONFIGURED = "Slack is not configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET"
+
+
+class SlackSetupError(Exception):
+    """The Slack app cannot be built: not configured, or Slack refused the token."""
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    catalog: Catalog
+    ledger: Ledger
+
+
+def build_services(settings: Settings, *, store: Store | None = None, clock: Clock | None = None) -> Services:
+    """Load events.json (raises EventsFileError) and open the store named by the settings."""
+    catalog = load_catalog(settings.events_file)
+    if store is None:
+        from infra import open_store
+
+        store = open_store(settings)
+    ledger = Ledger(store, catalog, settings.timezone, clock=clock or utc_now)
+    return Services(settings=settings, store=store, catalog=catalog, ledger=ledger)
+
+
+def build_slack_app(services: Services, *, client: WebClient | None = None,
+                    token_verification_enabled: bool = True) -> App:
+    """The Bolt app with every listener registered.
+
+    With token verification (the default) this calls ``auth.test`` once, so a
+    wrong token fails at start, not at the first slash command."""
+    from slack_bolt import App
+    from slack_bolt.error import BoltError
+    from slack_sdk import WebClient
+
+    import handlers
+
+    settings = services.settings
+    if not settings.slack_configured:
+        raise SlackSetupError(SLACK_NOT_CONFIGURED)
+    if client is None:
+        client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    elif client.token is None:
+        client.token = settings.slack_bot_token
+    try:
+        # The token travels in the client (Bolt warns when both are given, and uses the client's).
+        app = App(
+            name="opsbot",
+            signing_secret=settings.slack_signing_secret,
+            client=client,
+            process_before_response=True,
+            token_verification_enabled=token_verification_enabled,
+        )
+    except BoltError as exc:
+        raise SlackSetupError(f"SLACK_BOT_TOKEN: Slack refused the token ({_slack_error(exc)})") from None
+    except OSError as exc:  # urllib's URLError and socket errors
+        reason = getattr(exc, "reason", None) or exc
+        raise SlackSetupError(
+            f"OPSBOT_SLACK_API_URL: cannot reach the Slack API at {settings.slack_api_url} ({reason})"
+        ) from None
+    handlers.register(app, services)
+    return app
+
+
+def _slack_error(exc: Exception) -> str:
+    # Bolt wraps auth.test's SlackApiError in a BoltError; keep the error code only.
+    from slack_sdk.errors import SlackApiError
+
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, SlackApiError):
+        return str(cause.response.get("error") or cause.response.status_code)
+    return str(exc)

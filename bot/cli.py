@@ -1,0 +1,165 @@
+"""The ``opsbot`` command line. Settings are read once, at start; a bad setting
+or events.json is one line on stderr and exit status 1, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+
+from bot.config import ConfigError, Settings, load_settings
+
+BCRYPT_MAX_BYTES = 72  # bcrypt ignores (bcrypt 5: refuses) anything past 72 bytes
+BCRYPT_ROUNDS = 12
+
+
+class CliError(Exception):
+    """A failure the user can fix; printed as one line."""
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def cmd_init_store(settings: Settings, args: argparse.Namespace) -> int:
+    from infra import open_store
+
+    store = open_store(settings)
+    store.init_schema()
+    store.ping()
+    print(f"{describe_store(settings)}: schema ready (existing data is kept; safe to run again).")
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import build_services
+    from bot.http import serve
+
+    services = build_services(settings)
+    _configure_logging()
+    _warn_if_store_not_ready(services)
+    _exit_on_sigterm()
+    serve(services, args.host, args.port)
+    return 0
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.slack_app_token:
+        return cmd_serve(settings, args)
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.app import build_services, build_slack_app
+
+    services = build_services(settings)
+    _configure_logging()
+    _warn_if_store_not_ready(services)
+    _exit_on_sigterm()
+    app = build_slack_app(services)
+    logging.getLogger("opsbot").info("opsbot connecting to Slack in Socket Mode")
+    SocketModeHandler(app, settings.slack_app_token).start()
+    return 0
+
+
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    import bcrypt
+
+    try:
+        password = getpass.getpass("Admin password: ")
+        if not password:
+            raise CliError("the password is empty; nothing to hash")
+        size = len(password.encode("utf-8"))
+        if size > BCRYPT_MAX_BYTES:
+            raise CliError(f"the password is {size} bytes; bcrypt uses at most {BCRYPT_MAX_BYTES}: choose a shorter one")
+        if getpass.getpass("Same password again: ") != password:
+            raise CliError("the two passwords differ; nothing was hashed")
+    except EOFError:
+        raise CliError("no password was given (input ended)") from None
+    hashed = bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(BCRYPT_ROUNDS)).decode("ascii")
+    print(hashed)
+    print("Set ADMIN_PASS_HASH to the line above (in .env, quote it: the hash contains $).", file=sys.stderr)
+    return 0
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def describe_store(settings: Settings) -> str:
+    if settings.store.kind == "dynamodb":
+        return f"DynamoDB table {settings.store.location}"
+    return f"SQLite store {settings.store.location}"
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _warn_if_store_not_ready(services: object) -> None:
+    from bot.ports import StoreError
+
+    try:
+        services.store.ping()  # type: ignore[attr-defined]
+    except StoreError as exc:
+        logging.getLogger("opsbot").warning("store not ready: %s", exc)
+
+
+def _exit_on_sigterm() -> None:
+    # SIGTERM (systemd, docker stop) shuts down like Ctrl-C: the server loop
+    # catches SystemExit and stops its worker threads.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="opsbot",
+        description="Slack chat-ops bot: payments, Stripe links, site deploys, summaries.",
+        epilog="Configuration comes from the environment and .env; see DESIGN.md.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="Socket Mode when SLACK_APP_TOKEN is set, otherwise the HTTP server")
+    _add_listen_options(p)
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("serve", help="the HTTP server (default 127.0.0.1:3000)")
+    _add_listen_options(p)
+    p.set_defaults(handler=cmd_serve)
+
+    p = sub.add_parser("init-store", help="create the SQLite schema or the DynamoDB table (idempotent)")
+    p.set_defaults(handler=cmd_init_store)
+
+    p = sub.add_parser("hash-password", help="read a password without echo and print its bcrypt hash")
+    p.set_defaults(handler=cmd_hash_password, needs_settings=False)
+    return parser
+
+
+def _add_listen_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=_port, default=3000, help="port to listen on (default 3000)")
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return int(text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from bot.app import SlackSetupError
+    from bot.catalog import EventsFileError
+    from bot.http import ServeError
+    from bot.ports import StoreError
+
+    args = build_parser().parse_args(argv)
+    handler: Callable[..., int] = args.handler
+    try:
+        if not getattr(args, "needs_settings", True):
+            return handler(args)
+        settings = load_settings()
+        return handler(settings, args)
+    except (ConfigError, EventsFileError, StoreError, SlackSetupError, ServeError, CliError) as exc:
+        print(f"opsbot: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,55 @@
+"""The slash commands the bot answers: the one list that help is built from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CommandHelp:
+    usage: str  # what to type, with placeholders: "/events [SLUG|all]"
+    summary: str  # one sentence: what it does
+    example: str  # one real invocation
+    admin_only: bool = False
+
+
+COMMANDS: tuple[CommandHelp, ...] = (
+    CommandHelp(
+        "/log-payment [EVENT AMOUNT METHOD PATRON…]",
+        "Alone, opens the payment form. With arguments, records the payment directly, with the same checks.",
+        "/log-payment gipsykings 125 venmo Ana Ruiz",
+    ),
+    CommandHelp(
+        "/events [SLUG|all]",
+        "Events with paid, total, balance and whether they are cleared.",
+        "/events all",
+    ),
+    CommandHelp(
+        "/paylink AMOUNT [DESCRIPTION…] [--event SLUG]",
+        "Makes a Stripe payment link and posts it.",
+        "/paylink 250 Charter deposit --event 2026-05-23-jada-charter",
+        admin_only=True,
+    ),
+    CommandHelp(
+        "/deploy SITE [staging|production|promote]",
+        "Publishes an event site to S3 and refreshes CloudFront.",
+        "/deploy gipsykings staging",
+        admin_only=True,
+    ),
+    CommandHelp(
+        "/opsbot help",
+        "This list.",
+        "/opsbot help",
+    ),
+    CommandHelp(
+        "/opsbot summary",
+        "Today's payment summary.",
+        "/opsbot summary",
+    ),
+    CommandHelp(
+        "/opsbot void PAYMENT_ID",
+        "Voids a payment with a reversing record; the original stays in the ledger.",
+        "/opsbot void pay_k7m2x9q4ab",
+        admin_only=True,
+    ),
+)
