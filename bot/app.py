@@ -4,6 +4,7 @@ Nothing here runs at import time; every adapter can be injected."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,17 @@ if TYPE_CHECKING:
     from slack_sdk import WebClient
 
 SLACK_NOT_CONFIGURED = "Slack is not configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET"
+
+
+class _NoTokenSkippedWarning(logging.Filter):
+    """Bolt warns that ``token`` is unused whenever a client is given and
+    SLACK_BOT_TOKEN is in the environment; the client carries that same token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+_BOLT_FILTER = _NoTokenSkippedWarning()
 
 
 class SlackSetupError(Exception):
@@ -61,8 +73,11 @@ def build_slack_app(services: Services, *, client: WebClient | None = None,
         client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
     elif client.token is None:
         client.token = settings.slack_bot_token
+    bolt_logger = logging.getLogger("slack_bolt.App")
+    if _BOLT_FILTER not in bolt_logger.filters:
+        bolt_logger.addFilter(_BOLT_FILTER)
     try:
-        # The token travels in the client (Bolt warns when both are given, and uses the client's).
+        # The token travels in the client (Bolt uses the client's when both are given).
         app = App(
             name="opsbot",
             signing_secret=settings.slack_signing_secret,

@@ -22,6 +22,13 @@ class EventsFileError(Exception):
     """events.json is unreadable or wrong. The message names the file, the entry and the field."""
 
 
+class EventNotFound(LookupError):
+    def __init__(self, ref: str, message: str):
+        super().__init__(message)
+        self.ref = ref
+        self.message = message
+
+
 @dataclass(frozen=True)
 class Catalog:
     events: tuple[Event, ...]
@@ -40,6 +47,28 @@ class Catalog:
     @cached_property
     def _sites_by_id(self) -> dict[str, Site]:
         return {s.id: s for s in self.sites}
+
+    def find_event(self, ref: str) -> Event:
+        """The event a person means by ``ref``: its exact id, or the only event
+        whose id contains ``ref`` ("jada" for "2026-05-23-jada-charter")."""
+        ref = ref.strip().lower()
+        exact = self.event(ref)
+        if exact is not None:
+            return exact
+        matches = [e for e in self.events if ref and ref in e.id] if len(ref) >= 3 else []
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            names = ", ".join(e.id for e in matches[:5])
+            raise EventNotFound(ref, f"'{ref}' matches {len(matches)} events ({names}): give more of the id.")
+        raise EventNotFound(ref, f"There is no event '{ref}'. Run /events to see the event ids.")
+
+    def event_for_channel(self, channel_id: str) -> Event | None:
+        """The event tied to a Slack channel (``"channel"`` in events.json), if any."""
+        for event in self.events:
+            if event.extra.get("channel") == channel_id:
+                return event
+        return None
 
     def upcoming(self, today: date) -> list[Event]:
         """Events from today on, soonest first."""

@@ -9,8 +9,12 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from bot.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from bot.app import Services
 
 BCRYPT_MAX_BYTES = 72  # bcrypt ignores (bcrypt 5: refuses) anything past 72 bytes
 BCRYPT_ROUNDS = 12
@@ -56,9 +60,19 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     _configure_logging()
     _warn_if_store_not_ready(services)
     _exit_on_sigterm()
+    from slack_sdk.errors import SlackApiError
+
     app = build_slack_app(services)
     logging.getLogger("opsbot").info("opsbot connecting to Slack in Socket Mode")
-    SocketModeHandler(app, settings.slack_app_token).start()
+    try:
+        SocketModeHandler(app, settings.slack_app_token).start()
+    except SlackApiError as exc:
+        error = exc.response.get("error") if isinstance(exc.response.data, dict) else exc.response.status_code
+        raise CliError(f"SLACK_APP_TOKEN: Slack refused the Socket Mode connection ({error})") from None
+    except OSError as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise CliError(f"OPSBOT_SLACK_API_URL: cannot reach the Slack API at {settings.slack_api_url} ({reason})"
+                       ) from None
     return 0
 
 
@@ -71,7 +85,9 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
             raise CliError("the password is empty; nothing to hash")
         size = len(password.encode("utf-8"))
         if size > BCRYPT_MAX_BYTES:
-            raise CliError(f"the password is {size} bytes; bcrypt uses at most {BCRYPT_MAX_BYTES}: choose a shorter one")
+            raise CliError(
+                f"the password is {size} bytes; bcrypt uses at most {BCRYPT_MAX_BYTES}: choose a shorter one"
+            )
         if getpass.getpass("Same password again: ") != password:
             raise CliError("the two passwords differ; nothing was hashed")
     except EOFError:
@@ -95,11 +111,11 @@ def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def _warn_if_store_not_ready(services: object) -> None:
+def _warn_if_store_not_ready(services: Services) -> None:
     from bot.ports import StoreError
 
     try:
-        services.store.ping()  # type: ignore[attr-defined]
+        services.store.ping()
     except StoreError as exc:
         logging.getLogger("opsbot").warning("store not ready: %s", exc)
 

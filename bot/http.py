@@ -102,7 +102,9 @@ def _unparsable_slack_request(services: Services, request: Request, problem: str
     from slack_sdk.signature import SignatureVerifier
 
     verifier = SignatureVerifier(services.settings.slack_signing_secret or "")
-    if not verifier.is_valid_request(request.body, dict(request.headers)):
+    # The verifier decodes bytes strictly; a body that is not UTF-8 cannot match a Slack signature.
+    body = request.body.decode("utf-8", errors="replace")
+    if not verifier.is_valid_request(body, dict(request.headers)):
         return error_response(401, "invalid request")
     return error_response(400, problem)
 
@@ -236,10 +238,27 @@ class BackgroundServer:
 
         if not self._thread.is_alive():
             return
-        # Close every socket from the loop's own thread; the loop ends when its map is empty.
-        self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self.server._map))
+        server = self.server
+        trigger = server.trigger
+        sockets = server._map
+
+        def stop_loop() -> None:
+            # Runs on the loop's own thread. Close the listener and the connections,
+            # but not the trigger's pipe: this thunk can run before pull_trigger()
+            # has written its wake-up byte, and worker threads pull it until they
+            # stop. (waitress's server.close() would close the trigger too.) The
+            # trigger just leaves the map; an empty map ends the loop.
+            for dispatcher in list(sockets.values()):
+                if dispatcher is server:
+                    wasyncore.dispatcher.close(server)
+                elif dispatcher is not trigger:
+                    dispatcher.close()
+            trigger.del_channel()
+
+        trigger.pull_trigger(stop_loop)
         self._thread.join(timeout)
         self.server.task_dispatcher.shutdown()
+        trigger.close()  # nobody writes to it any more
 
     def __enter__(self) -> BackgroundServer:
         return self

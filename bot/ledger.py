@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from bot.catalog import Catalog
+from bot.catalog import Catalog, EventNotFound
 from bot.domain import (
     NOTES_MAX,
     PATRON_MAX,
@@ -45,8 +45,8 @@ class LedgerError(Exception):
 
 
 class UnknownEvent(LedgerError):
-    def __init__(self, event_id: str):
-        super().__init__({"event": f"There is no event '{event_id}'. Run /events to see the event ids."})
+    def __init__(self, event_id: str, message: str | None = None):
+        super().__init__({"event": message or f"There is no event '{event_id}'. Run /events to see the event ids."})
         self.event_id = event_id
 
 
@@ -92,9 +92,10 @@ class Ledger:
         if not event_id:
             errors["event"] = "Choose an event."
         else:
-            event = self.catalog.event(event_id)
-            if event is None:
-                errors.update(UnknownEvent(event_id).errors)
+            try:
+                event = self.catalog.find_event(event_id)
+            except EventNotFound as exc:
+                errors["event"] = exc.message
 
         patron_text = " ".join((patron or "").split())
         if not patron_text:
@@ -220,11 +221,14 @@ class Ledger:
         return self._result(outcome)
 
     # -- reads ---------------------------------------------------------------------
-    def status(self, event_id: str) -> EventStatus:
-        event = self.catalog.event(event_id)
-        if event is None:
-            raise UnknownEvent(event_id)
-        return self.statuses([event])[0]
+    def find_event(self, ref: str) -> Event:
+        try:
+            return self.catalog.find_event(ref)
+        except EventNotFound as exc:
+            raise UnknownEvent(ref, exc.message) from None
+
+    def status(self, event_ref: str) -> EventStatus:
+        return self.statuses([self.find_event(event_ref)])[0]
 
     def statuses(self, events: list[Event]) -> list[EventStatus]:
         totals = self.store.event_totals([e.id for e in events]) if events else {}
@@ -242,10 +246,8 @@ class Ledger:
             ordered = [e for e in ordered if e.date is None or e.date >= today]
         return self.statuses(ordered)
 
-    def event_payments(self, event_id: str) -> list[Payment]:
-        if self.catalog.event(event_id) is None:
-            raise UnknownEvent(event_id)
-        return self.store.event_payments(event_id)
+    def event_payments(self, event_ref: str) -> list[Payment]:
+        return self.store.event_payments(self.find_event(event_ref).id)
 
     def day_payments(self, day: date) -> list[Payment]:
         return self.store.day_payments(day.isoformat())

@@ -10,8 +10,8 @@ MAX_CENTS = 1_000_000 * 100  # $1,000,000.00: anything above is a typo, not a pa
 # optional well-formed thousands separators, and at most two decimals.
 _AMOUNT = re.compile(
     r"""^\$?
-    (?P<whole>\d{1,3}(?:,\d{3})+|\d+)?
-    (?:\.(?P<frac>\d*))?
+    (?P<whole>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)?
+    (?:\.(?P<frac>[0-9]*))?
     $""",
     re.VERBOSE,
 )

@@ -95,3 +95,20 @@ class Store(Protocol):
     def set_message_ref(self, record_id: str, channel: str, ts: str) -> None: ...
 
     def message_ref(self, record_id: str) -> tuple[str, str] | None: ...
+
+
+class NotifyError(Exception):
+    """Slack did not take a message (after the client's own retries)."""
+
+
+class Notifier(Protocol):
+    """Where the bot's messages go: Slack in production, a list in tests."""
+
+    def post(self, channel: str, text: str, blocks: list[dict] | None = None) -> str:
+        """Post a message; returns its ts."""
+
+    def update(self, channel: str, ts: str, text: str, blocks: list[dict] | None = None) -> None: ...
+
+    def post_ephemeral(self, channel: str, user: str, text: str, blocks: list[dict] | None = None) -> None: ...
+
+    def direct_message(self, user: str, text: str, blocks: list[dict] | None = None) -> None: ...

@@ -328,7 +328,8 @@ class DynamoStore:
         }
         try:
             if update is None:
-                self._client.delete_item(**common, ExpressionAttributeValues=_item({":holder": holder, ":held": "held"}))
+                self._client.delete_item(
+                    **common, ExpressionAttributeValues=_item({":holder": holder, ":held": "held"}))
             else:
                 self._client.update_item(**common, UpdateExpression="SET #state = :done",
                                          ExpressionAttributeValues=_item({":holder": holder, ":held": "held",

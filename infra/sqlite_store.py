@@ -103,13 +103,16 @@ class SqliteStore:
 
     # -- schema -------------------------------------------------------------------
     def init_schema(self) -> None:
-        conn = self._conn()
-        conn.executescript(SCHEMA)
+        try:
+            self._conn().executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot create the schema in SQLite store {self.path}: {exc}") from exc
 
     def ping(self) -> None:
         try:
             row = self._conn().execute(
-                "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN ('events','payments','idempotency','claims','message_refs')"
+                "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN "
+                "('events','payments','idempotency','claims','message_refs')"
             ).fetchone()
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite store {self.path} does not answer: {exc}") from exc

@@ -14,7 +14,6 @@ from bot.ports import OverTotal, PaymentNotFound, StoreError
 from infra.dynamo_store import DynamoStore
 from infra.sqlite_store import SqliteStore
 
-
 T0 = datetime(2026, 6, 1, 19, 30, tzinfo=UTC)
 _ids = itertools.count(1)
 _ids_lock = threading.Lock()

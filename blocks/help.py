@@ -1,0 +1,43 @@
+"""Block Kit for the help reply. Pure: entries in, block dicts out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from slack_sdk.models.blocks import ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
+
+from blocks.mrkdwn import escape, shorten
+from bot.domain import PAYMENT_METHODS
+from bot.help import CommandHelp
+
+TITLE = "opsbot commands"
+FOOTER = f"Amounts are dollars, like 125 or 1,560.00. Payment methods: {', '.join(PAYMENT_METHODS)}."
+_ECHO_LIMIT = 40  # how much of an unknown subcommand to echo back
+
+
+def unknown_notice(subcommand: str) -> str:
+    return f"Unknown subcommand `{escape(shorten(subcommand, _ECHO_LIMIT))}`: here is the help."
+
+
+def _entry_mrkdwn(entry: CommandHelp) -> str:
+    who = " _(admins)_" if entry.admin_only else ""
+    return f"*`{entry.usage}`*{who}\n{entry.summary}\nExample: `{entry.example}`"
+
+
+def help_blocks(entries: Sequence[CommandHelp], *, unknown_subcommand: str | None = None) -> list[dict]:
+    blocks = [HeaderBlock(text=TITLE)]
+    if unknown_subcommand is not None:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=unknown_notice(unknown_subcommand))))
+    blocks.extend(SectionBlock(text=MarkdownTextObject(text=_entry_mrkdwn(e))) for e in entries)
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=FOOTER)]))
+    return [b.to_dict() for b in blocks]
+
+
+def help_text(entries: Sequence[CommandHelp], *, unknown_subcommand: str | None = None) -> str:
+    """The plain fallback shown in notifications and by clients without blocks."""
+    lines = [unknown_notice(unknown_subcommand)] if unknown_subcommand is not None else []
+    lines.append(f"{TITLE}:")
+    lines.extend(
+        f"• {e.usage}{' (admins)' if e.admin_only else ''}: {e.summary} Example: {e.example}" for e in entries
+    )
+    return "\n".join(lines)

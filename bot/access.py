@@ -1,0 +1,80 @@
+"""Who may do what: one table, checked in one place by every entry point."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from bot.config import Settings
+
+
+class Role(Enum):
+    CREW = "crew"
+    ADMIN = "admin"
+
+
+# action -> the role it needs. Every Slack listener and HTTP route names one of these.
+PERMISSIONS: dict[str, Role] = {
+    "help": Role.CREW,
+    "events.read": Role.CREW,
+    "summary.read": Role.CREW,
+    "payment.log": Role.CREW,
+    "payment.void": Role.ADMIN,
+    "paylink.create": Role.ADMIN,
+    "deploy.run": Role.ADMIN,
+    "stripe.assign": Role.ADMIN,
+}
+
+_DOING = {
+    "help": "read the help",
+    "events.read": "see events",
+    "summary.read": "see the summary",
+    "payment.log": "log payments",
+    "payment.void": "void payments",
+    "paylink.create": "make payment links",
+    "deploy.run": "deploy sites",
+    "stripe.assign": "assign Stripe payments to events",
+}
+
+
+class Refusal(Exception):
+    """A user asked for something their role does not allow; the message names who can."""
+
+    def __init__(self, action: str, user_id: str, needed: Role, message: str):
+        super().__init__(message)
+        self.action, self.user_id, self.needed, self.message = action, user_id, needed, message
+
+
+class Access:
+    def __init__(self, settings: Settings):
+        self.admins = settings.admins
+        self.crew = settings.crew
+
+    def roles(self, user_id: str) -> set[Role]:
+        roles = set()
+        if user_id in self.admins:
+            roles |= {Role.ADMIN, Role.CREW}
+        if not self.crew or user_id in self.crew:
+            roles.add(Role.CREW)
+        return roles
+
+    def is_admin(self, user_id: str) -> bool:
+        return Role.ADMIN in self.roles(user_id)
+
+    def can(self, user_id: str, action: str) -> bool:
+        return PERMISSIONS[action] in self.roles(user_id)
+
+    def check(self, user_id: str, action: str) -> None:
+        """Raise Refusal (with a message that names who can) unless user_id may do action."""
+        needed = PERMISSIONS[action]
+        if needed in self.roles(user_id):
+            return
+        doing = _DOING[action]
+        if needed is Role.ADMIN:
+            if self.admins:
+                names = ", ".join(f"<@{a}>" for a in sorted(self.admins))
+                message = f"Only admins can {doing}. Ask one of: {names}."
+            else:
+                message = f"Only admins can {doing}, and none is set: add Slack user IDs to OPSBOT_ADMINS."
+        else:
+            message = f"Only crew can {doing}. Ask an admin to add you to OPSBOT_CREW."
+        raise Refusal(action, user_id, needed, message)

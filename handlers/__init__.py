@@ -1,0 +1,17 @@
+"""Slack listeners. Each folder has a ``register(app, services)``; callbacks are
+plain functions that parse, call the service layer and build blocks."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from handlers import commands
+
+if TYPE_CHECKING:
+    from slack_bolt import App
+
+    from bot.app import Services
+
+
+def register(app: App, services: Services) -> None:
+    commands.register(app, services)

@@ -1,0 +1,23 @@
+"""Block action listeners (buttons)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from blocks.audit import VOID_ACTION
+from handlers.actions.payment_void import acknowledge, void_from_button
+
+if TYPE_CHECKING:
+    from slack_bolt import Ack, App
+
+    from bot.app import Services
+
+
+def register(app: App, services: Services) -> None:
+    def ack_void(ack: Ack) -> None:
+        acknowledge(ack=ack)
+
+    def run_void(body: dict, action: dict, respond) -> None:
+        void_from_button(body=body, action=action, respond=respond, services=services)
+
+    app.action(VOID_ACTION)(ack=ack_void, lazy=[run_void])

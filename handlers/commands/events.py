@@ -1,0 +1,38 @@
+"""``/events [all|EVENT]``: who has paid what."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from blocks.events import event_detail, events_list
+from bot.access import Refusal
+from bot.commands import EVENTS_USAGE, UsageError, parse_events
+from bot.ledger import UnknownEvent
+
+if TYPE_CHECKING:
+    from bot.app import Services
+
+
+def events_reply(text: str | None, user: str, *, services: Services) -> dict[str, Any]:
+    """The ack payload for ``/events <text>``."""
+    try:
+        services.access.check(user, "events.read")
+        parsed = parse_events(text)
+        if parsed.event:
+            status = services.ledger.status(parsed.event)
+            fallback, blocks = event_detail(status, services.ledger.event_payments(status.event.id))
+        else:
+            fallback, blocks = events_list(services.ledger.list_events(include_past=parsed.include_past),
+                                           include_past=parsed.include_past)
+    except Refusal as refusal:
+        return {"response_type": "ephemeral", "text": refusal.message}
+    except UsageError as exc:
+        return {"response_type": "ephemeral", "text": f"{exc} {EVENTS_USAGE}"}
+    except UnknownEvent as exc:
+        return {"response_type": "ephemeral", "text": exc.errors["event"]}
+    return {"response_type": "ephemeral", "text": fallback, "blocks": blocks}
+
+
+def events_command(*, ack: Callable[..., Any], command: dict[str, Any], services: Services) -> None:
+    ack(**events_reply(command.get("text"), command["user_id"], services=services))

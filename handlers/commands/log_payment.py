@@ -1,0 +1,77 @@
+"""``/log-payment``: alone (or with an event) it opens the payment modal; with
+``EVENT AMOUNT METHOD PATRON…`` it records the payment in one line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from blocks.payment_modal import payment_modal
+from blocks.receipts import payment_receipt
+from bot.access import Refusal
+from bot.commands import LOG_PAYMENT_USAGE, UsageError, parse_log_payment
+from bot.ledger import LedgerError, UnknownEvent
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
+
+    from bot.app import Services
+
+
+def idempotency_key(command: dict[str, Any]) -> str:
+    # Slack sends one trigger_id per invocation; a redelivery of the same request carries the same one.
+    return f"cmd:{command['trigger_id']}"
+
+
+def _ephemeral(text: str) -> dict[str, Any]:
+    return {"response_type": "ephemeral", "text": text}
+
+
+def log_payment_command(*, ack: Callable[..., Any], command: dict[str, Any], client: WebClient,
+                        services: Services) -> None:
+    user = command["user_id"]
+    try:
+        services.access.check(user, "payment.log")
+        parsed = parse_log_payment(command.get("text"))
+    except Refusal as refusal:
+        ack(**_ephemeral(refusal.message))
+        return
+    except UsageError as exc:
+        ack(**_ephemeral(f"{exc} {LOG_PAYMENT_USAGE}"))
+        return
+
+    if parsed.opens_form:
+        preselect = None
+        if parsed.event:
+            try:
+                preselect = services.ledger.find_event(parsed.event).id
+            except UnknownEvent as exc:
+                ack(**_ephemeral(f"{exc.errors['event']} {LOG_PAYMENT_USAGE}"))
+                return
+        else:
+            tied = services.catalog.event_for_channel(command.get("channel_id", ""))
+            preselect = tied.id if tied else None
+        ack()
+        metadata = json.dumps({"channel_id": command.get("channel_id")})
+        view = payment_modal(services.ledger.list_events(include_past=True), preselect=preselect,
+                             private_metadata=metadata)
+        client.views_open(trigger_id=command["trigger_id"], view=view)
+        return
+
+    try:
+        result = services.ledger.record_payment(
+            event_id=parsed.event, patron=parsed.patron, amount=parsed.amount, method=parsed.method, notes="",
+            logged_by=user, idempotency_key=idempotency_key(command),
+        )
+    except LedgerError as exc:
+        ack(**_ephemeral(" ".join(exc.errors.values()) + f"\n{LOG_PAYMENT_USAGE}"))
+        return
+    ack(**_ephemeral(payment_receipt(result)))
+
+
+def announce_logged_payment(*, command: dict[str, Any], services: Services) -> None:
+    """After the ack: the audit line for a one-line payment (once, however often Slack delivers it)."""
+    result = services.ledger.replay(idempotency_key(command)) if command.get("trigger_id") else None
+    if result is not None:
+        services.audit.payment_recorded(result)

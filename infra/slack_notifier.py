@@ -1,0 +1,51 @@
+"""The Notifier port on the Slack Web API."""
+
+from __future__ import annotations
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+
+from bot.ports import NotifyError
+
+
+def slack_client(token: str | None, base_url: str) -> WebClient:
+    """A WebClient that waits out 429s (Retry-After) and retries dropped connections."""
+    client = WebClient(token=token, base_url=base_url, timeout=10)
+    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=3))
+    client.retry_handlers.append(ConnectionErrorRetryHandler(max_retry_count=2))
+    return client
+
+
+class SlackNotifier:
+    def __init__(self, client: WebClient):
+        self.client = client
+
+    def post(self, channel: str, text: str, blocks: list[dict] | None = None) -> str:
+        try:
+            resp = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False)
+        except (SlackApiError, SlackClientError) as exc:
+            raise NotifyError(f"chat.postMessage to {channel} failed: {_reason(exc)}") from exc
+        return str(resp["ts"])
+
+    def update(self, channel: str, ts: str, text: str, blocks: list[dict] | None = None) -> None:
+        try:
+            self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+        except (SlackApiError, SlackClientError) as exc:
+            raise NotifyError(f"chat.update in {channel} failed: {_reason(exc)}") from exc
+
+    def post_ephemeral(self, channel: str, user: str, text: str, blocks: list[dict] | None = None) -> None:
+        try:
+            self.client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=blocks)
+        except (SlackApiError, SlackClientError) as exc:
+            raise NotifyError(f"chat.postEphemeral in {channel} failed: {_reason(exc)}") from exc
+
+    def direct_message(self, user: str, text: str, blocks: list[dict] | None = None) -> None:
+        # Posting to a user ID delivers to the app's DM with that user.
+        self.post(user, text, blocks)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error", "unknown_error"))
+    return str(exc)

@@ -1,0 +1,357 @@
+"""A local stand-in for the Slack Web API (and for response_url posts).
+
+A real HTTP server on 127.0.0.1, so the bot's real ``slack_sdk.WebClient``
+talks to it over the wire exactly as it talks to slack.com: point
+``OPSBOT_SLACK_API_URL`` at ``base_url``. Every call is recorded; tests read
+them with ``calls()`` or block on ``wait_for()`` (a Condition, not polling).
+Failures are scripted per method with ``fail_next()`` / ``rate_limit_next()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+TEAM_ID = "T0TEAM00001"
+TEAM_DOMAIN = "opsbot-test"
+BOT_USER_ID = "U0BOT000001"
+BOT_ID = "B0BOT000001"
+APP_ID = "A0APP000001"
+RESPONSE_URL_METHOD = "response_url"  # the method name recorded for response_url posts
+
+# Form-encoded Web API calls carry these as JSON strings.
+_JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
+
+
+@dataclass(frozen=True)
+class SlackCall:
+    method: str  # "chat.postMessage", ... or "response_url"
+    path: str
+    params: dict[str, Any]  # the parsed form or JSON body (plus query parameters)
+    headers: dict[str, str]  # lower-case names
+    status: int  # the HTTP status the stand-in answered
+    response: Any  # the JSON (or text) the stand-in answered
+
+    @property
+    def token(self) -> str | None:
+        auth = self.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            return auth[7:].strip()
+        return self.params.get("token")
+
+
+@dataclass
+class _Scripted:
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class SlackApiStandIn:
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._calls: list[SlackCall] = []
+        self._script: dict[str, deque[_Scripted]] = {}
+        self._ts = itertools.count(1)
+        self._view_ids = itertools.count(1)
+        self._views: dict[str, dict[str, Any]] = {}
+        self._home_views: dict[str, str] = {}  # user -> view id
+        self.users: dict[str, dict[str, Any]] = {}  # extra/overriding users.info answers
+        self.channels: dict[str, dict[str, Any]] = {}  # extra/overriding conversations.info answers
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> SlackApiStandIn:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="slack-api-stand-in", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            assert self._thread is not None
+            self._thread.join(timeout=5)
+            self._server = None
+
+    def __enter__(self) -> SlackApiStandIn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def root_url(self) -> str:
+        assert self._server is not None, "start() the stand-in first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def base_url(self) -> str:
+        """The Web API base URL, for OPSBOT_SLACK_API_URL / WebClient(base_url=...)."""
+        return self.root_url + "/api/"
+
+    def response_url(self, name: str = f"{TEAM_ID}/1700000000/abcdefghijklmnop") -> str:
+        """A response_url that lands here (recorded as method ``response_url``)."""
+        return f"{self.root_url}/response/{name}"
+
+    # -- recordings ------------------------------------------------------------------------
+    def calls(self, method: str | None = None) -> list[SlackCall]:
+        with self._cond:
+            return [c for c in self._calls if method is None or c.method == method]
+
+    def wait_for(self, method: str, *, count: int = 1, timeout: float = 5.0,
+                 where: Callable[[SlackCall], bool] | None = None) -> SlackCall:
+        """Block until ``count`` matching calls were made; return the count-th.
+        Raises AssertionError naming what was seen when ``timeout`` passes first."""
+
+        def matching() -> list[SlackCall]:
+            return [c for c in self._calls if c.method == method and (where is None or where(c))]
+
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(matching()) >= count, timeout=timeout):
+                seen = [c.method for c in self._calls]
+                raise AssertionError(
+                    f"no {count} call(s) to {method} within {timeout}s; calls so far: {seen}"
+                )
+            return matching()[count - 1]
+
+    def reset(self) -> None:
+        with self._cond:
+            self._calls.clear()
+            self._script.clear()
+
+    # -- scripted failures -------------------------------------------------------------------
+    def fail_next(self, method: str, error: str = "channel_not_found", *, times: int = 1,
+                  status: int = 200, headers: dict[str, str] | None = None) -> None:
+        """The next ``times`` calls of ``method`` answer ``{"ok": false, "error": error}``."""
+        self.script_next(method, status, {"ok": False, "error": error}, times=times, headers=headers)
+
+    def rate_limit_next(self, method: str, *, times: int = 1, retry_after: int = 1) -> None:
+        """The next ``times`` calls of ``method`` answer 429 with Retry-After."""
+        self.script_next(method, 429, {"ok": False, "error": "ratelimited"}, times=times,
+                         headers={"Retry-After": str(retry_after)})
+
+    def script_next(self, method: str, status: int, body: Any, *, times: int = 1,
+                    headers: dict[str, str] | None = None) -> None:
+        with self._cond:
+            queue = self._script.setdefault(method, deque())
+            queue.extend(_Scripted(status, body, dict(headers or {})) for _ in range(times))
+
+    # -- answering ----------------------------------------------------------------------------
+    def _handle(self, http_method: str, path: str, query: str, headers: dict[str, str], raw: bytes
+                ) -> tuple[int, Any, dict[str, str]]:
+        params = _parse_params(query, headers.get("content-type", ""), raw)
+        if path.startswith("/api/"):
+            method = path[len("/api/"):]
+        elif path.startswith("/response/"):
+            method = RESPONSE_URL_METHOD
+        else:
+            method = ""
+        with self._cond:
+            scripted = self._script.get(method)
+            if scripted:
+                step = scripted.popleft()
+                status, body, extra = step.status, step.body, step.headers
+            elif method == RESPONSE_URL_METHOD:
+                status, body, extra = 200, "ok", {}
+            elif not method:
+                status, body, extra = 404, {"ok": False, "error": "not_found"}, {}
+            else:
+                status, body, extra = 200, self._answer(method, params, headers), {}
+            self._calls.append(SlackCall(method, path, params, headers, status, body))
+            self._cond.notify_all()
+        return status, body, extra
+
+    def _answer(self, method: str, params: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+        handler = _METHODS.get(method)
+        if handler is None:
+            return {"ok": False, "error": "unknown_method"}
+        auth = headers.get("authorization", "")
+        if not (auth.lower().startswith("bearer ") and auth[7:].strip()) and not params.get("token"):
+            return {"ok": False, "error": "not_authed"}
+        return handler(self, params)
+
+    def _next_ts(self) -> str:
+        n = next(self._ts) * 100
+        return f"{1700000000 + n // 1_000_000}.{n % 1_000_000:06d}"
+
+    def _next_view_id(self) -> str:
+        return f"V{next(self._view_ids):010d}"
+
+    # -- methods (called with the lock held) --------------------------------------------------
+    def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "url": f"https://{TEAM_DOMAIN}.slack.com/", "team": "Opsbot Test",
+                "user": "opsbot", "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID,
+                "is_enterprise_install": False}
+
+    def _message(self, params: dict[str, Any], ts: str) -> dict[str, Any]:
+        message = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "app_id": APP_ID,
+                   "text": params.get("text", ""), "ts": ts, "team": TEAM_ID}
+        for key in ("blocks", "attachments", "thread_ts", "metadata"):
+            if params.get(key) is not None:
+                message[key] = params[key]
+        return message
+
+    def _post_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("channel"):
+            return {"ok": False, "error": "channel_not_found"}
+        if not params.get("text") and not params.get("blocks") and not params.get("attachments"):
+            return {"ok": False, "error": "no_text"}
+        ts = self._next_ts()
+        return {"ok": True, "channel": params["channel"], "ts": ts, "message": self._message(params, ts)}
+
+    def _update(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("channel"):
+            return {"ok": False, "error": "channel_not_found"}
+        if not params.get("ts"):
+            return {"ok": False, "error": "message_not_found"}
+        return {"ok": True, "channel": params["channel"], "ts": params["ts"], "text": params.get("text", ""),
+                "message": self._message(params, params["ts"])}
+
+    def _post_ephemeral(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("channel"):
+            return {"ok": False, "error": "channel_not_found"}
+        if not params.get("user"):
+            return {"ok": False, "error": "user_not_in_channel"}
+        return {"ok": True, "message_ts": self._next_ts()}
+
+    def _view(self, view_id: str, submitted: Any, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+        view = dict(submitted) if isinstance(submitted, dict) else {}
+        base = {
+            "id": view_id, "team_id": TEAM_ID, "type": view.get("type", "modal"), "blocks": [],
+            "private_metadata": "", "callback_id": "", "state": {"values": {}}, "hash": f"1700000000.{view_id}",
+            "clear_on_close": False, "notify_on_close": False, "close": None, "submit": None,
+            "previous_view_id": None, "root_view_id": (previous or {}).get("root_view_id", view_id),
+            "app_id": APP_ID, "external_id": "", "app_installed_team_id": TEAM_ID, "bot_id": BOT_ID,
+        }
+        base.update(view)
+        self._views[view_id] = base
+        return base
+
+    def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("trigger_id"):
+            return {"ok": False, "error": "invalid_arguments"}
+        if not isinstance(params.get("view"), dict):
+            return {"ok": False, "error": "invalid_arguments"}
+        return {"ok": True, "view": self._view(self._next_view_id(), params["view"])}
+
+    def _views_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        view_id = params.get("view_id")
+        if not view_id and params.get("external_id"):
+            view_id = next((i for i, v in self._views.items() if v.get("external_id") == params["external_id"]), None)
+        if not view_id or view_id not in self._views:
+            return {"ok": False, "error": "not_found"}
+        if not isinstance(params.get("view"), dict):
+            return {"ok": False, "error": "invalid_arguments"}
+        return {"ok": True, "view": self._view(view_id, params["view"], self._views[view_id])}
+
+    def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
+        user = params.get("user_id")
+        if not user:
+            return {"ok": False, "error": "invalid_arguments"}
+        if not isinstance(params.get("view"), dict):
+            return {"ok": False, "error": "invalid_arguments"}
+        view_id = self._home_views.setdefault(user, self._next_view_id())
+        return {"ok": True, "view": self._view(view_id, {"type": "home", **params["view"]})}
+
+    def _conversations_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = params.get("channel", "")
+        if channel in self.channels:
+            return {"ok": True, "channel": self.channels[channel]}
+        if not channel or channel[0] not in "CGD":
+            return {"ok": False, "error": "channel_not_found"}
+        return {"ok": True, "channel": {
+            "id": channel, "name": f"channel-{channel.lower()}", "is_channel": channel[0] == "C",
+            "is_group": channel[0] == "G", "is_im": channel[0] == "D", "is_private": channel[0] != "C",
+            "is_archived": False, "is_member": True, "created": 1700000000, "context_team_id": TEAM_ID,
+        }}
+
+    def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        user = params.get("user", "")
+        if user in self.users:
+            return {"ok": True, "user": self.users[user]}
+        if not user or user[0] not in "UW":
+            return {"ok": False, "error": "user_not_found"}
+        name = f"user-{user.lower()}"
+        return {"ok": True, "user": {
+            "id": user, "team_id": TEAM_ID, "name": name, "real_name": name, "deleted": False,
+            "is_admin": False, "is_owner": False, "is_bot": False, "tz": "America/Los_Angeles",
+            "profile": {"real_name": name, "display_name": name, "team": TEAM_ID},
+        }}
+
+
+_METHODS: dict[str, Callable[[SlackApiStandIn, dict[str, Any]], dict[str, Any]]] = {
+    "auth.test": SlackApiStandIn._auth_test,
+    "chat.postMessage": SlackApiStandIn._post_message,
+    "chat.update": SlackApiStandIn._update,
+    "chat.postEphemeral": SlackApiStandIn._post_ephemeral,
+    "views.open": SlackApiStandIn._views_open,
+    "views.update": SlackApiStandIn._views_update,
+    "views.publish": SlackApiStandIn._views_publish,
+    "conversations.info": SlackApiStandIn._conversations_info,
+    "users.info": SlackApiStandIn._users_info,
+}
+
+
+def _parse_params(query: str, content_type: str, raw: bytes) -> dict[str, Any]:
+    params: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True))
+    text = raw.decode("utf-8", errors="replace")
+    if "json" in content_type.lower():
+        try:
+            body = json.loads(text) if text.strip() else {}
+        except json.JSONDecodeError:
+            body = {"_unparsable_body": text}
+        params.update(body if isinstance(body, dict) else {"_body": body})
+    elif text:
+        params.update(parse_qsl(text, keep_blank_values=True))
+        for key in _JSON_FIELDS:
+            if isinstance(params.get(key), str):
+                with contextlib.suppress(json.JSONDecodeError):
+                    params[key] = json.loads(params[key])
+    return params
+
+
+def _handler_for(stand_in: SlackApiStandIn) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            url = urlsplit(self.path)
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            status, body, extra = stand_in._handle(self.command, url.path, url.query, headers, raw)
+            if isinstance(body, str):
+                payload, content_type = body.encode("utf-8"), "text/plain; charset=utf-8"
+            else:
+                payload, content_type = json.dumps(body).encode("utf-8"), "application/json; charset=utf-8"
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in extra.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_POST = _serve
+        do_GET = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+            pass
+
+    return Handler

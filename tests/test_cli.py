@@ -1,0 +1,309 @@
+"""The opsbot command line, run as the operator runs it: ``python -m bot`` in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import bcrypt
+import pytest
+
+from bot import cli
+from bot.config import load_settings
+from tests.conftest import REPO, SIGNING_SECRET
+from tests.http_client import get, post
+from tests.slack_signing import signed_headers, slash_command_body
+
+
+@pytest.fixture
+def cli_env(opsbot_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """A clean process environment: only what the bot is configured with, no inherited OPSBOT_*."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(REPO),
+        "HOME": str(tmp_path),
+        "PYTHONUNBUFFERED": "1",
+        **opsbot_env,
+    }
+
+
+def run_cli(env: dict[str, str], *args: str, cwd: Path, timeout: float = 60,
+            stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    # cwd is a temp dir: no stray .env is read, and nothing relies on the repo being the cwd.
+    return subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, input=stdin, start_new_session=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def cli_server(env: dict[str, str], command: str, cwd: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """Start ``opsbot <command>`` on a free port; yield its base URL once it accepts connections."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bot", command, "--host", "127.0.0.1", "--port", str(port)],
+                            env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                pass
+            try:
+                proc.wait(timeout=0.05)  # the pause between tries; also notices an early exit
+            except subprocess.TimeoutExpired:
+                pass
+            else:
+                raise AssertionError(f"opsbot {command} exited with {proc.returncode}: {proc.stderr.read()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"opsbot {command} did not listen on port {port} within 30s")
+        yield f"http://127.0.0.1:{port}", proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert result.stdout == ""
+    return lines[0]
+
+
+# -- --help ------------------------------------------------------------------------------
+
+
+def test_help_lists_the_commands(cli_env, tmp_path) -> None:
+    result = run_cli(cli_env, "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    for command in ("run", "serve", "init-store", "hash-password"):
+        assert command in result.stdout
+    serve_help = run_cli(cli_env, "serve", "--help", cwd=tmp_path)
+    assert serve_help.returncode == 0
+    assert "--host" in serve_help.stdout and "--port" in serve_help.stdout
+
+
+def test_no_command_is_a_usage_error(cli_env, tmp_path) -> None:
+    result = run_cli(cli_env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "usage: opsbot" in result.stderr
+
+
+# -- init-store ------------------------------------------------------------------------------
+
+
+def test_init_store_twice_succeeds_and_keeps_the_store(cli_env, tmp_path) -> None:
+    db = tmp_path / "opsbot.db"
+    first = run_cli(cli_env, "init-store", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == f"SQLite store {db}: schema ready (existing data is kept; safe to run again).\n"
+    assert db.is_file()
+    second = run_cli(cli_env, "init-store", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout == first.stdout
+
+
+def test_init_store_in_a_missing_folder_is_one_line(cli_env, tmp_path) -> None:
+    cli_env["OPSBOT_STORE"] = f"sqlite:///{tmp_path}/no/such/folder/opsbot.db"
+    line = one_error_line(run_cli(cli_env, "init-store", cwd=tmp_path))
+    assert line.startswith(f"opsbot: cannot open SQLite store {tmp_path}/no/such/folder/opsbot.db")
+
+
+# -- bad configuration -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("variable", "value", "command"), [
+    ("OPSBOT_TIMEZONE", "Mars/Olympus", "init-store"),
+    ("OPSBOT_STORE", "postgres://x", "init-store"),
+    ("OPSBOT_ADMINS", "alice", "serve"),
+    ("SLACK_BOT_TOKEN", "xoxp-a-user-token", "serve"),
+    ("OPSBOT_SUMMARY_AT", "6pm", "run"),
+])
+def test_a_bad_setting_is_one_line_naming_the_variable(cli_env, tmp_path, variable, value, command) -> None:
+    cli_env[variable] = value
+    line = one_error_line(run_cli(cli_env, command, "--port", str(free_port()), cwd=tmp_path)
+                          if command != "init-store" else run_cli(cli_env, command, cwd=tmp_path))
+    assert line.startswith(f"opsbot: {variable}: ")
+
+
+def write_events(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "events.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    (
+        {"events": [{"id": "gala", "title": "Gala", "total": 100}, {"id": "gala", "title": "Gala 2", "total": 50}]},
+        'events[1] (gala): field "id": duplicate of events[0]',
+    ),
+    (
+        {"events": [{"id": "gala", "title": "Gala", "total": 100, "site": "nowhere"}], "sites": []},
+        "events[0] (gala): field \"site\": no site with id 'nowhere' in \"sites\"",
+    ),
+    (
+        {"events": [{"id": "gala", "title": "Gala", "total": "-5"}]},
+        'events[0] (gala): field "total": ',
+    ),
+])
+def test_a_bad_events_file_is_one_line_naming_file_entry_and_field(cli_env, tmp_path, data, expected) -> None:
+    path = write_events(tmp_path, data)
+    cli_env["OPSBOT_EVENTS_FILE"] = str(path)
+    line = one_error_line(run_cli(cli_env, "serve", "--port", str(free_port()), cwd=tmp_path, timeout=30))
+    assert line.startswith(f"opsbot: {path}: {expected}")
+
+
+def test_a_missing_events_file_says_which_variable_to_set(cli_env, tmp_path) -> None:
+    cli_env["OPSBOT_EVENTS_FILE"] = str(tmp_path / "nope.json")
+    line = one_error_line(run_cli(cli_env, "serve", "--port", str(free_port()), cwd=tmp_path, timeout=30))
+    assert line == f"opsbot: {tmp_path / 'nope.json'}: file not found (set OPSBOT_EVENTS_FILE to its location)"
+
+
+# -- serve / run -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["serve", "run"])
+def test_the_server_answers_health_and_slack_then_stops_cleanly(cli_env, tmp_path, slack_api, command) -> None:
+    assert run_cli(cli_env, "init-store", cwd=tmp_path).returncode == 0
+    with cli_server(cli_env, command, tmp_path) as (base_url, proc):
+        health = get(base_url + "/healthz")
+        assert health.status == 200
+        assert health.json() == {"status": "ok"}
+        body = slash_command_body("/opsbot", "help")
+        reply = post(base_url + "/slack/events", body, signed_headers(body, SIGNING_SECRET))
+        assert reply.status == 200
+        assert reply.json()["response_type"] == "ephemeral"
+        assert "/log-payment" in reply.json()["text"]
+        assert post(base_url + "/slack/events", body, {"Content-Type": "application/x-www-form-urlencoded"}
+                    ).status == 401
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+        log = proc.stderr.read()
+    assert f"opsbot listening on {base_url}" in log
+    assert "Traceback" not in log
+    assert [c.method for c in slack_api.calls()] == ["auth.test"]
+
+
+def test_the_server_without_slack_still_answers_health(cli_env, tmp_path) -> None:
+    del cli_env["SLACK_BOT_TOKEN"], cli_env["SLACK_SIGNING_SECRET"]
+    assert run_cli(cli_env, "init-store", cwd=tmp_path).returncode == 0
+    with cli_server(cli_env, "serve", tmp_path) as (base_url, proc):
+        assert get(base_url + "/healthz").status == 200
+        slack = post(base_url + "/slack/events", "command=%2Fopsbot")
+        assert slack.status == 503
+        assert "set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET" in slack.json()["error"]
+
+
+def test_the_server_before_init_store_warns_and_reports_unhealthy(cli_env, tmp_path) -> None:
+    with cli_server(cli_env, "serve", tmp_path) as (base_url, proc):
+        assert get(base_url + "/healthz").status == 503
+        proc.terminate()
+        proc.wait(timeout=15)
+        assert "run `opsbot init-store`" in proc.stderr.read()
+
+
+def test_a_token_slack_refuses_stops_the_server_at_start(cli_env, tmp_path, slack_api) -> None:
+    slack_api.fail_next("auth.test", "invalid_auth")
+    result = run_cli(cli_env, "serve", "--port", str(free_port()), cwd=tmp_path, timeout=30)
+    assert result.returncode == 1
+    assert "opsbot: SLACK_BOT_TOKEN: Slack refused the token (invalid_auth)" in result.stderr.splitlines()
+    assert "Traceback" not in result.stderr
+
+
+def test_run_with_an_app_token_uses_socket_mode_and_reports_a_refusal(cli_env, tmp_path, slack_api) -> None:
+    cli_env["SLACK_APP_TOKEN"] = "xapp-1-A0APP000001-test"
+    slack_api.fail_next("apps.connections.open", "invalid_auth")
+    result = run_cli(cli_env, "run", cwd=tmp_path, timeout=30)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        "opsbot: SLACK_APP_TOKEN: Slack refused the Socket Mode connection (invalid_auth)"
+    )
+    assert "Traceback" not in result.stderr
+    opened = slack_api.calls("apps.connections.open")
+    assert [c.token for c in opened] == ["xapp-1-A0APP000001-test"]
+
+
+def test_a_port_in_use_is_one_line(cli_env, tmp_path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli(cli_env, "serve", "--port", str(port), cwd=tmp_path, timeout=30)
+    assert result.returncode == 1
+    assert f"opsbot: cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr.splitlines()
+    assert "Traceback" not in result.stderr
+
+
+def test_a_bad_port_is_a_usage_error(cli_env, tmp_path) -> None:
+    result = run_cli(cli_env, "serve", "--port", "http", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "'http' is not a port number" in result.stderr
+
+
+# -- hash-password -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def typed(monkeypatch):
+    """What the operator types at the password prompts, in order."""
+    answers: list[str] = []
+
+    def fake_getpass(prompt: str = "") -> str:
+        if not answers:
+            raise EOFError
+        return answers.pop(0)
+
+    monkeypatch.setattr(cli.getpass, "getpass", fake_getpass)
+    return answers
+
+
+def test_hash_password_prints_a_hash_the_settings_accept(typed, capsys) -> None:
+    typed.extend(["correct horse battery", "correct horse battery"])
+    assert cli.main(["hash-password"]) == 0
+    out, err = capsys.readouterr()
+    hashed = out.strip()
+    assert out.count("\n") == 1 and hashed.startswith("$2b$12$")
+    assert bcrypt.checkpw(b"correct horse battery", hashed.encode())
+    assert load_settings(environ={"ADMIN_PASS_HASH": hashed}, env_file=None).admin_pass_hash == hashed
+    assert "ADMIN_PASS_HASH" in err
+
+
+@pytest.mark.parametrize(("answers", "message"), [
+    (["one password", "another"], "opsbot: the two passwords differ; nothing was hashed"),
+    ([""], "opsbot: the password is empty; nothing to hash"),
+    (["é" * 37], "opsbot: the password is 74 bytes; bcrypt uses at most 72: choose a shorter one"),
+    ([], "opsbot: no password was given (input ended)"),
+])
+def test_hash_password_refuses_with_one_line(typed, capsys, answers, message) -> None:
+    typed.extend(answers)
+    assert cli.main(["hash-password"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == message + "\n"
+
+
+def test_hash_password_works_without_a_terminal_and_without_settings(cli_env, tmp_path) -> None:
+    cli_env["OPSBOT_TIMEZONE"] = "Mars/Olympus"  # a broken setting does not stop making its hash
+    result = run_cli(cli_env, "hash-password", cwd=tmp_path, stdin="s3cret pass\ns3cret pass\n")
+    assert result.returncode == 0, result.stderr
+    assert bcrypt.checkpw(b"s3cret pass", result.stdout.strip().encode())
