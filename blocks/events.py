@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 
 from slack_sdk.models.blocks import ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 
@@ -53,7 +54,7 @@ def events_list(statuses: Sequence[EventStatus], *, include_past: bool) -> tuple
 
 def _payment_line(p: Payment) -> str:
     who = f"<@{p.logged_by}>" if p.source == "slack" else escape(p.logged_by)
-    line = (f"`{p.payment_id}` · {p.recorded_at:%b %-d} · {format_cents(p.amount_cents)} {p.method} · "
+    line = (f"`{p.payment_id}` · {date.fromisoformat(p.day):%b %-d} · {format_cents(p.amount_cents)} {p.method} · "
             f"{escape(p.patron)} · by {who}")
     if p.voided_by:
         return f"~{line}~ (voided)"

@@ -8,12 +8,17 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bot.access import Access
+from bot.audit import AuditTrail
 from bot.catalog import Catalog, load_catalog
 from bot.config import Settings
 from bot.ledger import Clock, Ledger, utc_now
-from bot.ports import Store
+from bot.once import Once
+from bot.ports import Notifier, Store
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
     from slack_bolt import App
     from slack_sdk import WebClient
 
@@ -41,36 +46,54 @@ class Services:
     store: Store
     catalog: Catalog
     ledger: Ledger
+    access: Access
+    once: Once
+    notifier: Notifier | None  # None when Slack is not configured
+    audit: AuditTrail
+    slack_client: WebClient | None = None
 
 
-def build_services(settings: Settings, *, store: Store | None = None, clock: Clock | None = None) -> Services:
-    """Load events.json (raises EventsFileError) and open the store named by the settings."""
+def build_services(settings: Settings, *, store: Store | None = None, clock: Clock | None = None,
+                   notifier: Notifier | None = None) -> Services:
+    """Load events.json (raises EventsFileError), open the store named by the
+    settings and, when Slack is configured, the Slack client and notifier."""
     catalog = load_catalog(settings.events_file)
     if store is None:
         from infra import open_store
 
         store = open_store(settings)
-    ledger = Ledger(store, catalog, settings.timezone, clock=clock or utc_now)
-    return Services(settings=settings, store=store, catalog=catalog, ledger=ledger)
+    clock = clock or utc_now
+    ledger = Ledger(store, catalog, settings.timezone, clock=clock)
+    client = None
+    if notifier is None and settings.slack_bot_token:
+        from infra.slack_notifier import SlackNotifier, slack_client
+
+        client = slack_client(settings.slack_bot_token, settings.slack_api_url)
+        notifier = SlackNotifier(client)
+    once = Once(store, clock)
+    return Services(
+        settings=settings, store=store, catalog=catalog, ledger=ledger, access=Access(settings), once=once,
+        notifier=notifier, audit=AuditTrail(store, notifier, settings.audit_channel, once), slack_client=client,
+    )
 
 
 def build_slack_app(services: Services, *, client: WebClient | None = None,
-                    token_verification_enabled: bool = True) -> App:
+                    token_verification_enabled: bool = True, listener_executor: Executor | None = None) -> App:
     """The Bolt app with every listener registered.
 
     With token verification (the default) this calls ``auth.test`` once, so a
     wrong token fails at start, not at the first slash command."""
     from slack_bolt import App
     from slack_bolt.error import BoltError
-    from slack_sdk import WebClient
 
     import handlers
+    from infra.slack_notifier import slack_client
 
     settings = services.settings
     if not settings.slack_configured:
         raise SlackSetupError(SLACK_NOT_CONFIGURED)
     if client is None:
-        client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+        client = services.slack_client or slack_client(settings.slack_bot_token, settings.slack_api_url)
     elif client.token is None:
         client.token = settings.slack_bot_token
     bolt_logger = logging.getLogger("slack_bolt.App")
@@ -84,6 +107,7 @@ def build_slack_app(services: Services, *, client: WebClient | None = None,
             client=client,
             process_before_response=True,
             token_verification_enabled=token_verification_enabled,
+            **({"listener_executor": listener_executor} if listener_executor else {}),
         )
     except BoltError as exc:
         raise SlackSetupError(f"SLACK_BOT_TOKEN: Slack refused the token ({_slack_error(exc)})") from None

@@ -20,7 +20,7 @@ from bot.domain import (
     RecordOutcome,
 )
 from bot.money import AmountError, format_cents, parse_amount
-from bot.ports import OverTotal, PaymentNotFound, Store
+from bot.ports import OverTotal, PaymentNotFound, Store, void_key
 
 Clock = Callable[[], datetime]
 
@@ -219,6 +219,10 @@ class Ledger:
         except PaymentNotFound:
             raise LedgerError({"payment": f"There is no payment '{payment_id}'."}) from None
         return self._result(outcome)
+
+    def find_void(self, payment_id: str) -> LedgerResult | None:
+        """The void of ``payment_id``, if it was voided."""
+        return self.replay(void_key(payment_id.strip()))
 
     # -- reads ---------------------------------------------------------------------
     def find_event(self, ref: str) -> Event:

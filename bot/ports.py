@@ -9,6 +9,11 @@ from typing import Protocol
 from bot.domain import EventTotals, Payment, RecordOutcome
 
 
+def void_key(payment_id: str) -> str:
+    """The idempotency key of a payment's void: a payment is voided at most once."""
+    return f"void:{payment_id}"
+
+
 class StoreError(Exception):
     """The store could not be reached or answered something unexpected."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from handlers import commands
+from handlers import actions, commands, views
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -15,3 +15,5 @@ if TYPE_CHECKING:
 
 def register(app: App, services: Services) -> None:
     commands.register(app, services)
+    views.register(app, services)
+    actions.register(app, services)

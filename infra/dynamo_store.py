@@ -28,7 +28,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bot.domain import EventTotals, Payment, RecordOutcome
-from bot.ports import OverTotal, PaymentNotFound, StoreError
+from bot.ports import OverTotal, PaymentNotFound, StoreError, void_key
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -263,7 +263,7 @@ class DynamoStore:
         raise StoreError(f"too much contention recording a payment on {payment.event_id}; try again")
 
     def void_payment(self, payment_id: str, void: Payment) -> RecordOutcome:
-        key = f"void:{payment_id}"
+        key = void_key(payment_id)
         for attempt in range(MAX_ATTEMPTS):
             original = self.get_payment(payment_id)
             if original is None:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from bot.domain import EventTotals, Payment, RecordOutcome
-from bot.ports import OverTotal, PaymentNotFound, StoreError
+from bot.ports import OverTotal, PaymentNotFound, StoreError, void_key
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -139,7 +139,7 @@ class SqliteStore:
         return RecordOutcome(payment, EventTotals(payment.event_id, paid, count))
 
     def void_payment(self, payment_id: str, void: Payment) -> RecordOutcome:
-        key = f"void:{payment_id}"
+        key = void_key(payment_id)
         with self._write() as conn:
             original = self._get(conn, payment_id)
             if original is None:

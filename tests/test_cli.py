@@ -307,3 +307,20 @@ def test_hash_password_works_without_a_terminal_and_without_settings(cli_env, tm
     result = run_cli(cli_env, "hash-password", cwd=tmp_path, stdin="s3cret pass\ns3cret pass\n")
     assert result.returncode == 0, result.stderr
     assert bcrypt.checkpw(b"s3cret pass", result.stdout.strip().encode())
+
+
+def test_init_store_and_serve_on_dynamodb(cli_env, tmp_path, moto_endpoint) -> None:
+    del cli_env["SLACK_BOT_TOKEN"], cli_env["SLACK_SIGNING_SECRET"]
+    cli_env.update({
+        "OPSBOT_STORE": "dynamodb://opsbot-cli", "AWS_ENDPOINT_URL": moto_endpoint, "AWS_REGION": "us-west-2",
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+    })
+    with cli_server(cli_env, "serve", tmp_path) as (base_url, proc):
+        assert get(base_url + "/healthz").status == 503  # no table yet
+    first = run_cli(cli_env, "init-store", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "opsbot-cli" in first.stdout
+    assert run_cli(cli_env, "init-store", cwd=tmp_path).returncode == 0
+    with cli_server(cli_env, "serve", tmp_path) as (base_url, proc):
+        health = get(base_url + "/healthz")
+        assert (health.status, health.json()) == (200, {"status": "ok"})

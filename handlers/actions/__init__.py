@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from blocks.audit import VOID_ACTION
 from handlers.actions.payment_void import acknowledge, void_from_button
+from handlers.lazy import after_ack
 
 if TYPE_CHECKING:
     from slack_bolt import Ack, App
@@ -17,6 +18,7 @@ def register(app: App, services: Services) -> None:
     def ack_void(ack: Ack) -> None:
         acknowledge(ack=ack)
 
+    @after_ack
     def run_void(body: dict, action: dict, respond) -> None:
         void_from_button(body=body, action=action, respond=respond, services=services)
 

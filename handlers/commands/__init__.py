@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from handlers.commands.opsbot import opsbot_command
+from handlers.commands.events import events_command
+from handlers.commands.log_payment import announce_logged_payment, log_payment_command
+from handlers.commands.opsbot import announce_opsbot, opsbot_command
+from handlers.lazy import after_ack
 
 if TYPE_CHECKING:
     from slack_bolt import Ack, App
+    from slack_sdk import WebClient
 
     from bot.app import Services
 
@@ -18,4 +22,20 @@ def register(app: App, services: Services) -> None:
     def opsbot(ack: Ack, command: dict) -> None:
         opsbot_command(ack=ack, command=command, services=services)
 
-    app.command("/opsbot")(opsbot)
+    @after_ack
+    def opsbot_after(command: dict) -> None:
+        announce_opsbot(command=command, services=services)
+
+    def log_payment(ack: Ack, command: dict, client: WebClient) -> None:
+        log_payment_command(ack=ack, command=command, client=client, services=services)
+
+    @after_ack
+    def log_payment_after(command: dict) -> None:
+        announce_logged_payment(command=command, services=services)
+
+    def events(ack: Ack, command: dict) -> None:
+        events_command(ack=ack, command=command, services=services)
+
+    app.command("/opsbot")(ack=opsbot, lazy=[opsbot_after])
+    app.command("/log-payment")(ack=log_payment, lazy=[log_payment_after])
+    app.command("/events")(events)

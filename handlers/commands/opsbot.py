@@ -9,7 +9,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from blocks.help import help_blocks, help_text
+from blocks.receipts import void_receipt
+from bot.access import Refusal
 from bot.help import COMMANDS
+from bot.ledger import LedgerError
 
 if TYPE_CHECKING:
     from bot.app import Services
@@ -32,5 +35,38 @@ def opsbot_reply(text: str | None, *, services: Services) -> dict[str, Any]:
     return help_reply(unknown_subcommand=words[0])
 
 
+VOID_USAGE = "Usage: `/opsbot void PAYMENT_ID` — the id is on the payment's audit line, like `pay_k7m2x9q4ab`."
+
+
+def void_reply(words: list[str], user: str, *, services: Services) -> dict[str, Any]:
+    if len(words) != 1:
+        return _ephemeral(VOID_USAGE)
+    try:
+        services.access.check(user, "payment.void")
+        result = services.ledger.void_payment(words[0], by=user)
+    except Refusal as refusal:
+        return _ephemeral(refusal.message)
+    except LedgerError as exc:
+        return _ephemeral(" ".join(exc.errors.values()))
+    return _ephemeral(void_receipt(result))
+
+
+def _ephemeral(text: str) -> dict[str, Any]:
+    return {"response_type": "ephemeral", "text": text}
+
+
 def opsbot_command(*, ack: Callable[..., Any], command: dict[str, Any], services: Services) -> None:
+    words = (command.get("text") or "").split()
+    if words and words[0].lower() == "void":
+        ack(**void_reply(words[1:], command["user_id"], services=services))
+        return
     ack(**opsbot_reply(command.get("text"), services=services))
+
+
+def announce_opsbot(*, command: dict[str, Any], services: Services) -> None:
+    """After the ack: a void's audit lines (posted once, however often it is asked)."""
+    words = (command.get("text") or "").split()
+    if len(words) == 2 and words[0].lower() == "void" and services.access.can(command["user_id"], "payment.void"):
+        result = services.ledger.find_void(words[1])
+        if result is not None:
+            services.audit.payment_voided(result)
