@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.domain import EventTotals, Payment, RecordOutcome
 
@@ -95,6 +95,21 @@ class Store(Protocol):
 
     def release_claim(self, key: str, *, holder: str) -> None:
         """Give a held claim back (the work failed) so a retry can take it."""
+
+    # -- small documents: pending deploys, payment links, Stripe sessions, ... -----------
+    # Addressed by (collection, group, key); a group lists in key order with one
+    # query (DynamoDB: PK=<collection>#<group>, SK=<key>).
+    def put_record(self, collection: str, group: str, key: str, data: dict[str, Any], *,
+                   if_absent: bool = False) -> bool:
+        """Write a JSON-able document. With if_absent, only when none is there
+        (a conditional write); returns False when one was."""
+
+    def get_record(self, collection: str, group: str, key: str) -> dict[str, Any] | None: ...
+
+    def list_records(self, collection: str, group: str, *, newest_first: bool = False,
+                     limit: int | None = None) -> list[dict[str, Any]]: ...
+
+    def delete_record(self, collection: str, group: str, key: str) -> None: ...
 
     # -- where a record's audit line is, to update it later ---------------------------
     def set_message_ref(self, record_id: str, channel: str, ts: str) -> None: ...

@@ -15,6 +15,7 @@ failed condition means "look again", so racing writers cannot pay past it.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Iterable
@@ -346,6 +347,44 @@ class DynamoStore:
     def release_claim(self, key: str, *, holder: str) -> None:
         self._update_claim(key, holder, None)
 
+    # -- records ------------------------------------------------------------------------------------
+    def put_record(self, collection: str, group: str, key: str, data: dict[str, Any], *,
+                   if_absent: bool = False) -> bool:
+        item = _item({"PK": f"REC#{collection}#{group}", "SK": key, "type": "record", "data": json.dumps(data)})
+        extra = {"ConditionExpression": "attribute_not_exists(PK)"} if if_absent else {}
+        try:
+            self._client.put_item(TableName=self.table, Item=item, **extra)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise StoreError(f"DynamoDB write failed: {_reason(exc)}") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"DynamoDB write failed: {exc}") from exc
+        return True
+
+    def get_record(self, collection: str, group: str, key: str) -> dict[str, Any] | None:
+        item = self._get(f"REC#{collection}#{group}", key)
+        return json.loads(item["data"]) if item else None
+
+    def list_records(self, collection: str, group: str, *, newest_first: bool = False,
+                     limit: int | None = None) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {
+            "KeyConditionExpression": "PK = :pk",
+            "ExpressionAttributeValues": _item({":pk": f"REC#{collection}#{group}"}),
+            "ScanIndexForward": not newest_first,
+            "ConsistentRead": True,
+        }
+        if limit is not None:
+            query["Limit"] = limit
+        items = self._query(**query, _max_items=limit)
+        return [json.loads(i["data"]) for i in items]
+
+    def delete_record(self, collection: str, group: str, key: str) -> None:
+        try:
+            self._client.delete_item(TableName=self.table, Key=_item({"PK": f"REC#{collection}#{group}", "SK": key}))
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreError(f"DynamoDB write failed: {_reason(exc)}") from exc
+
     # -- message refs ---------------------------------------------------------------------------
     def set_message_ref(self, record_id: str, channel: str, ts: str) -> None:
         try:
@@ -391,18 +430,19 @@ class DynamoStore:
                     attempt += 1
         return result
 
-    def _query(self, **kwargs: Any) -> list[dict[str, Any]]:
+    def _query(self, _max_items: int | None = None, **kwargs: Any) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         kwargs["TableName"] = self.table
-        while True:
+        while _max_items is None or len(items) < _max_items:
             try:
                 resp = self._client.query(**kwargs)
             except (ClientError, BotoCoreError) as exc:
                 raise StoreError(f"DynamoDB query failed: {_reason(exc)}") from exc
             items.extend(_plain(i) for i in resp.get("Items", []))
             if "LastEvaluatedKey" not in resp:
-                return items
+                break
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        return items if _max_items is None else items[:_max_items]
 
     def event_payments(self, event_id: str) -> list[Payment]:
         items = self._query(

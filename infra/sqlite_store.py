@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from bot.domain import EventTotals, Payment, RecordOutcome
 from bot.ports import OverTotal, PaymentNotFound, StoreError, void_key
@@ -43,6 +45,13 @@ CREATE TABLE IF NOT EXISTS claims (
     holder     TEXT NOT NULL,
     state      TEXT NOT NULL,
     expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS records (
+    collection TEXT NOT NULL,
+    grp        TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    data       TEXT NOT NULL,
+    PRIMARY KEY (collection, grp, key)
 );
 CREATE TABLE IF NOT EXISTS message_refs (
     record_id TEXT PRIMARY KEY,
@@ -112,11 +121,11 @@ class SqliteStore:
         try:
             row = self._conn().execute(
                 "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN "
-                "('events','payments','idempotency','claims','message_refs')"
+                "('events','payments','idempotency','claims','message_refs','records')"
             ).fetchone()
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite store {self.path} does not answer: {exc}") from exc
-        if row[0] != 5:
+        if row[0] != 6:
             raise StoreError(f"SQLite store {self.path} has no schema: run `opsbot init-store`")
 
     # -- writes ---------------------------------------------------------------------
@@ -253,6 +262,32 @@ class SqliteStore:
     def release_claim(self, key: str, *, holder: str) -> None:
         with self._write() as conn:
             conn.execute("DELETE FROM claims WHERE key=? AND holder=? AND state='held'", (key, holder))
+
+    # -- records ------------------------------------------------------------------------------
+    def put_record(self, collection: str, group: str, key: str, data: dict[str, Any], *,
+                   if_absent: bool = False) -> bool:
+        verb = "INSERT OR IGNORE" if if_absent else "INSERT OR REPLACE"
+        with self._write() as conn:
+            cursor = conn.execute(f"{verb} INTO records (collection, grp, key, data) VALUES (?,?,?,?)",
+                                  (collection, group, key, json.dumps(data)))
+            return cursor.rowcount == 1
+
+    def get_record(self, collection: str, group: str, key: str) -> dict[str, Any] | None:
+        row = self._conn().execute("SELECT data FROM records WHERE collection=? AND grp=? AND key=?",
+                                   (collection, group, key)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def list_records(self, collection: str, group: str, *, newest_first: bool = False,
+                     limit: int | None = None) -> list[dict[str, Any]]:
+        order = "DESC" if newest_first else "ASC"
+        rows = self._conn().execute(
+            f"SELECT data FROM records WHERE collection=? AND grp=? ORDER BY key {order} LIMIT ?",
+            (collection, group, -1 if limit is None else limit))
+        return [json.loads(r[0]) for r in rows]
+
+    def delete_record(self, collection: str, group: str, key: str) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM records WHERE collection=? AND grp=? AND key=?", (collection, group, key))
 
     # -- message refs ---------------------------------------------------------------------
     def set_message_ref(self, record_id: str, channel: str, ts: str) -> None:

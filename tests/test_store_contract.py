@@ -257,3 +257,24 @@ def test_message_refs(store):
     assert store.message_ref("pay_1") == ("C0AUDIT0001", "1700000000.000100")
     store.set_message_ref("pay_1", "C0AUDIT0001", "1700000000.000200")
     assert store.message_ref("pay_1") == ("C0AUDIT0001", "1700000000.000200")
+
+
+def test_records_put_get_list_delete(store):
+    assert store.get_record("paylink", "jada", "k1") is None
+    assert store.put_record("paylink", "jada", "2026-05-01T10:00#plink_1", {"url": "https://buy/1", "cents": 156_000})
+    store.put_record("paylink", "jada", "2026-05-02T10:00#plink_2", {"url": "https://buy/2"})
+    store.put_record("paylink", "other", "2026-05-03T10:00#plink_3", {"url": "https://buy/3"})
+    assert store.get_record("paylink", "jada", "2026-05-01T10:00#plink_1") == {"url": "https://buy/1", "cents": 156_000}
+    assert [r["url"] for r in store.list_records("paylink", "jada")] == ["https://buy/1", "https://buy/2"]
+    assert [r["url"] for r in store.list_records("paylink", "jada", newest_first=True, limit=1)] == ["https://buy/2"]
+    assert store.list_records("paylink", "nobody") == []
+    store.put_record("paylink", "jada", "2026-05-01T10:00#plink_1", {"url": "https://buy/1b"})
+    assert store.get_record("paylink", "jada", "2026-05-01T10:00#plink_1") == {"url": "https://buy/1b"}
+    store.delete_record("paylink", "jada", "2026-05-01T10:00#plink_1")
+    assert [r["url"] for r in store.list_records("paylink", "jada")] == ["https://buy/2"]
+
+
+def test_a_conditional_record_is_written_once(store):
+    assert store.put_record("pending-deploy", "", "dep_1", {"site": "birthday"}, if_absent=True) is True
+    assert store.put_record("pending-deploy", "", "dep_1", {"site": "other"}, if_absent=True) is False
+    assert store.get_record("pending-deploy", "", "dep_1") == {"site": "birthday"}
