@@ -5,119 +5,18 @@ SQLite and on DynamoDB (moto server)."""
 from __future__ import annotations
 
 import json
-import threading
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from bot.app import build_services, build_slack_app
-from bot.http import make_wsgi_app, start_background_server
-from tests.conftest import ADMIN_USER, AUDIT_CHANNEL, EVENTS_FILE, SIGNING_SECRET
-from tests.http_client import HttpResult, post
-from tests.slack_payloads import block_action, payment_state, view_submission
-from tests.slack_signing import DEFAULT_CHANNEL_ID, DEFAULT_USER_ID, signed_headers, slash_command_body
+from tests.conftest import ADMIN_USER, AUDIT_CHANNEL, EVENTS_FILE
+from tests.http_client import HttpResult
+from tests.slack_bot import CREW, Bot
+from tests.slack_signing import DEFAULT_CHANNEL_ID
 
 JADA = "2026-05-23-jada-charter"  # $1,560.00
 WHALES = "2027-01-16-whale-watch-charter"  # $1,850.00
-CREW = DEFAULT_USER_ID
-
-
-class LazyTracker(ThreadPoolExecutor):
-    """The listener executor: lets a test wait until every lazy listener has run."""
-
-    def __init__(self) -> None:
-        super().__init__(max_workers=16, thread_name_prefix="lazy")
-        self._cond = threading.Condition()
-        self._pending = 0
-
-    def submit(self, fn, /, *args, **kwargs):
-        with self._cond:
-            self._pending += 1
-        future = super().submit(fn, *args, **kwargs)
-        future.add_done_callback(self._finished)
-        return future
-
-    def _finished(self, _future) -> None:
-        with self._cond:
-            self._pending -= 1
-            self._cond.notify_all()
-
-    def wait_idle(self, timeout: float = 20) -> None:
-        with self._cond:
-            assert self._cond.wait_for(lambda: self._pending == 0, timeout), "lazy listeners still running"
-
-
-class Bot:
-    """The running bot and ways to talk to it like Slack does."""
-
-    def __init__(self, base_url: str, services, slack_api, lazies: LazyTracker):
-        self.base_url, self.services, self.slack_api, self.lazies = base_url, services, slack_api, lazies
-        self._triggers = 0
-
-    def send(self, body: str, headers: dict[str, str] | None = None) -> HttpResult:
-        signed = {**signed_headers(body, SIGNING_SECRET), **(headers or {})}
-        return post(self.base_url + "/slack/events", body, signed)
-
-    def command(self, command: str, text: str = "", *, user: str = CREW, trigger: str | None = None,
-                channel: str = DEFAULT_CHANNEL_ID, headers: dict[str, str] | None = None) -> HttpResult:
-        if trigger is None:
-            self._triggers += 1
-            trigger = f"13345224609.738474920.{uuid.uuid4().hex[:12]}"
-        body = slash_command_body(command, text, user_id=user, trigger_id=trigger, channel_id=channel,
-                                  response_url=self.slack_api.response_url())
-        return self.send(body, headers)
-
-    def open_modal(self, text: str = "", **kwargs) -> dict[str, Any]:
-        before = len(self.slack_api.calls("views.open"))
-        reply = self.command("/log-payment", text, **kwargs)
-        assert (reply.status, reply.body) == (200, b"")
-        return self.slack_api.wait_for("views.open", count=before + 1).params["view"]
-
-    def submit(self, view: dict[str, Any], *, view_id: str | None = None, user: str = CREW, **fields) -> HttpResult:
-        state = payment_state(**{"notes": None, **fields})
-        return self.send(view_submission(view, state, view_id=view_id or f"V{uuid.uuid4().hex[:10].upper()}",
-                                         user_id=user))
-
-    def click_void(self, payment_id: str, *, user: str, message_ts: str, channel: str = AUDIT_CHANNEL) -> HttpResult:
-        body = block_action("payment_void", payment_id, user_id=user, channel_id=channel, message_ts=message_ts,
-                            response_url=self.slack_api.response_url("actions/void"))
-        return self.send(body)
-
-    def audit_posts(self) -> list:
-        return [c for c in self.slack_api.calls("chat.postMessage") if c.params["channel"] == AUDIT_CHANNEL]
-
-
-@pytest.fixture(params=["sqlite", "dynamodb"])
-def make_bot(request, make_settings, slack_api):
-    """``make_bot(**settings_overrides)`` starts a bot on this test's store kind."""
-    started: list[tuple[Any, LazyTracker]] = []
-
-    def make(**overrides: str) -> Bot:
-        if request.param == "dynamodb":
-            overrides = {"OPSBOT_STORE": f"dynamodb://opsbot-{uuid.uuid4().hex[:10]}",
-                         "AWS_ENDPOINT_URL": request.getfixturevalue("moto_endpoint"), "AWS_REGION": "us-west-2",
-                         **overrides}
-        services = build_services(make_settings(**overrides))
-        services.store.init_schema()
-        lazies = LazyTracker()
-        slack_app = build_slack_app(services, listener_executor=lazies)
-        server, base_url = start_background_server(make_wsgi_app(services, slack_app))
-        started.append((server, lazies))
-        return Bot(base_url, services, slack_api, lazies)
-
-    yield make
-    for server, lazies in started:
-        lazies.wait_idle()
-        server.close()
-        lazies.shutdown()
-
-
-@pytest.fixture
-def bot(make_bot) -> Bot:
-    return make_bot()
 
 
 def paid(bot: Bot, event_id: str = JADA) -> tuple[int, int]:
