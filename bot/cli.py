@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
+import re
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from datetime import date
 from typing import TYPE_CHECKING
 
 from bot.config import ConfigError, Settings, load_settings
@@ -40,12 +42,17 @@ def cmd_init_store(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import build_services
     from bot.http import serve
+    from bot.schedule import start_scheduler
 
     services = build_services(settings)
     _configure_logging()
     _warn_if_store_not_ready(services)
     _exit_on_sigterm()
-    serve(services, args.host, args.port)
+    scheduler = start_scheduler(services)
+    try:
+        serve(services, args.host, args.port)
+    finally:
+        scheduler.shutdown(wait=False)
     return 0
 
 
@@ -73,6 +80,25 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         reason = getattr(exc, "reason", None) or exc
         raise CliError(f"OPSBOT_SLACK_API_URL: cannot reach the Slack API at {settings.slack_api_url} ({reason})"
                        ) from None
+    return 0
+
+
+def cmd_summary(settings: Settings, args: argparse.Namespace) -> int:
+    from blocks.summary import summary_text
+    from bot.app import build_services
+    from bot.schedule import NotConfigured, post_summary
+    from bot.summary import build_summary
+
+    services = build_services(settings)
+    day = args.date or services.ledger.today()
+    if args.post:
+        try:
+            post_summary(services, day)
+        except NotConfigured as exc:
+            raise CliError(str(exc)) from None
+        print(f"Posted the summary for {day.isoformat()} to {settings.audit_channel}.")
+        return 0
+    sys.stdout.write(summary_text(build_summary(services.ledger, day)))
     return 0
 
 
@@ -145,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("init-store", help="create the SQLite schema or the DynamoDB table (idempotent)")
     p.set_defaults(handler=cmd_init_store)
 
+    p = sub.add_parser("summary", help="print (or post) the daily payment summary")
+    p.add_argument("--date", type=_day, help="the day, YYYY-MM-DD (default: today in the crew time zone)")
+    p.add_argument("--post", action="store_true", help="post it to OPSBOT_AUDIT_CHANNEL instead of printing it")
+    p.set_defaults(handler=cmd_summary)
+
     p = sub.add_parser("hash-password", help="read a password without echo and print its bcrypt hash")
     p.set_defaults(handler=cmd_hash_password, needs_settings=False)
     return parser
@@ -153,6 +184,15 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_listen_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=_port, default=3000, help="port to listen on (default 3000)")
+
+
+def _day(text: str) -> date:
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date in YYYY-MM-DD form")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a real date") from None
 
 
 def _port(text: str) -> int:
@@ -165,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bot.app import SlackSetupError
     from bot.catalog import EventsFileError
     from bot.http import ServeError
-    from bot.ports import StoreError
+    from bot.ports import NotifyError, StoreError
 
     args = build_parser().parse_args(argv)
     handler: Callable[..., int] = args.handler
@@ -174,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return handler(args)
         settings = load_settings()
         return handler(settings, args)
-    except (ConfigError, EventsFileError, StoreError, SlackSetupError, ServeError, CliError) as exc:
+    except (ConfigError, EventsFileError, StoreError, SlackSetupError, ServeError, CliError, NotifyError) as exc:
         print(f"opsbot: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

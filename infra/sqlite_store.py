@@ -90,6 +90,12 @@ class SqliteStore:
             self._local.conn = conn
         return conn
 
+    def _read(self, sql: str, params: tuple | list = ()) -> list[tuple]:
+        try:
+            return self._conn().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise _store_error(self.path, exc) from exc
+
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One IMMEDIATE transaction: takes the write lock up front, so the
@@ -103,7 +109,7 @@ class SqliteStore:
             yield conn
         except sqlite3.Error as exc:
             conn.execute("ROLLBACK")
-            raise StoreError(f"SQLite write failed: {exc}") from exc
+            raise _store_error(self.path, exc) from exc
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -211,10 +217,14 @@ class SqliteStore:
         return _payment(row) if row else None
 
     def get_payment(self, payment_id: str) -> Payment | None:
-        return self._get(self._conn(), payment_id)
+        rows = self._read(f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE payment_id=?", (payment_id,))
+        return _payment(rows[0]) if rows else None
 
     def replay(self, idempotency_key: str) -> RecordOutcome | None:
-        return self._replay(self._conn(), idempotency_key)
+        try:
+            return self._replay(self._conn(), idempotency_key)
+        except sqlite3.Error as exc:
+            raise _store_error(self.path, exc) from exc
 
     def event_totals(self, event_ids: Iterable[str]) -> dict[str, EventTotals]:
         ids = list(dict.fromkeys(event_ids))
@@ -222,21 +232,21 @@ class SqliteStore:
         for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for event_id, paid, count in self._conn().execute(
+            for event_id, paid, count in self._read(
                 f"SELECT event_id, paid_cents, payment_count FROM events WHERE event_id IN ({marks})", chunk
             ):
                 result[event_id] = EventTotals(event_id, paid, count)
         return result
 
     def event_payments(self, event_id: str) -> list[Payment]:
-        rows = self._conn().execute(
+        rows = self._read(
             f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE event_id=? ORDER BY recorded_at, payment_id",
             (event_id,),
         )
         return [_payment(r) for r in rows]
 
     def day_payments(self, day: str) -> list[Payment]:
-        rows = self._conn().execute(
+        rows = self._read(
             f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE day=? ORDER BY recorded_at, payment_id", (day,)
         )
         return [_payment(r) for r in rows]
@@ -273,14 +283,13 @@ class SqliteStore:
             return cursor.rowcount == 1
 
     def get_record(self, collection: str, group: str, key: str) -> dict[str, Any] | None:
-        row = self._conn().execute("SELECT data FROM records WHERE collection=? AND grp=? AND key=?",
-                                   (collection, group, key)).fetchone()
-        return json.loads(row[0]) if row else None
+        rows = self._read("SELECT data FROM records WHERE collection=? AND grp=? AND key=?", (collection, group, key))
+        return json.loads(rows[0][0]) if rows else None
 
     def list_records(self, collection: str, group: str, *, newest_first: bool = False,
                      limit: int | None = None) -> list[dict[str, Any]]:
         order = "DESC" if newest_first else "ASC"
-        rows = self._conn().execute(
+        rows = self._read(
             f"SELECT data FROM records WHERE collection=? AND grp=? ORDER BY key {order} LIMIT ?",
             (collection, group, -1 if limit is None else limit))
         return [json.loads(r[0]) for r in rows]
@@ -299,8 +308,14 @@ class SqliteStore:
             )
 
     def message_ref(self, record_id: str) -> tuple[str, str] | None:
-        row = self._conn().execute("SELECT channel, ts FROM message_refs WHERE record_id=?", (record_id,)).fetchone()
-        return (row[0], row[1]) if row else None
+        rows = self._read("SELECT channel, ts FROM message_refs WHERE record_id=?", (record_id,))
+        return (rows[0][0], rows[0][1]) if rows else None
+
+
+def _store_error(path: str, exc: sqlite3.Error) -> StoreError:
+    if "no such table" in str(exc):
+        return StoreError(f"SQLite store {path} has no schema: run `opsbot init-store`")
+    return StoreError(f"SQLite store {path}: {exc}")
 
 
 def _payment(row: tuple) -> Payment:

@@ -324,3 +324,26 @@ def test_init_store_and_serve_on_dynamodb(cli_env, tmp_path, moto_endpoint) -> N
     with cli_server(cli_env, "serve", tmp_path) as (base_url, proc):
         health = get(base_url + "/healthz")
         assert (health.status, health.json()) == (200, {"status": "ok"})
+
+
+def test_summary_prints_a_day_and_posts_it_when_asked(cli_env, tmp_path, slack_api) -> None:
+    assert run_cli(cli_env, "init-store", cwd=tmp_path).returncode == 0
+    printed = run_cli(cli_env, "summary", "--date", "2026-05-20", cwd=tmp_path)
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout == (
+        "Payments for Wed May 20, 2026\n=============================\nNo payments logged on Wed May 20.\n\n"
+        "Still owed, next 7 days:\n  JADA Charter (Sat May 23): $1,560.00 of $1,560.00\n")
+    posted = run_cli(cli_env, "summary", "--date", "2026-05-20", "--post", cwd=tmp_path)
+    assert posted.returncode == 0, posted.stderr
+    assert posted.stdout == "Posted the summary for 2026-05-20 to C0AUDIT0001.\n"
+    [call] = slack_api.calls("chat.postMessage")
+    assert (call.params["channel"], call.params["text"]) == ("C0AUDIT0001", "Payments for Wed May 20, 2026: no payments.")
+
+
+def test_summary_refuses_a_bad_date_and_posting_without_slack(cli_env, tmp_path) -> None:
+    bad = run_cli(cli_env, "summary", "--date", "20-05-2026", cwd=tmp_path)
+    assert bad.returncode == 2 and "'20-05-2026' is not a date in YYYY-MM-DD form" in bad.stderr
+    del cli_env["SLACK_BOT_TOKEN"]
+    assert run_cli(cli_env, "init-store", cwd=tmp_path).returncode == 0
+    line = one_error_line(run_cli(cli_env, "summary", "--post", cwd=tmp_path))
+    assert line == "opsbot: Slack is not configured for posting: set SLACK_BOT_TOKEN and OPSBOT_AUDIT_CHANNEL"

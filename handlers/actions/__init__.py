@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from blocks.audit import VOID_ACTION
+from blocks.summary import REMINDER_ACTION
 from handlers.actions.payment_void import acknowledge, void_from_button
+from handlers.actions.reminder import open_payment_modal
 from handlers.lazy import after_ack
 
 if TYPE_CHECKING:
     from slack_bolt import Ack, App
+    from slack_sdk import WebClient
 
     from bot.app import Services
 
@@ -23,3 +26,8 @@ def register(app: App, services: Services) -> None:
         void_from_button(body=body, action=action, respond=respond, services=services)
 
     app.action(VOID_ACTION)(ack=ack_void, lazy=[run_void])
+
+    def log_payment_for_event(ack: Ack, body: dict, action: dict, client: WebClient, respond) -> None:
+        open_payment_modal(ack=ack, body=body, action=action, client=client, respond=respond, services=services)
+
+    app.action(REMINDER_ACTION)(log_payment_for_event)

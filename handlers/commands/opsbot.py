@@ -5,14 +5,19 @@ the HTTP response), so help needs no Web API call."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from blocks.help import help_blocks, help_text
+from blocks.mrkdwn import escape, shorten
 from blocks.receipts import void_receipt
+from blocks.summary import summary_blocks
 from bot.access import Refusal
 from bot.help import COMMANDS
 from bot.ledger import LedgerError
+from bot.summary import build_summary
 
 if TYPE_CHECKING:
     from bot.app import Services
@@ -60,7 +65,32 @@ def opsbot_command(*, ack: Callable[..., Any], command: dict[str, Any], services
     if words and words[0].lower() == "void":
         ack(**void_reply(words[1:], command["user_id"], services=services))
         return
+    if words and words[0].lower() == "summary":
+        ack(**summary_reply(words[1:], command["user_id"], services=services))
+        return
     ack(**opsbot_reply(command.get("text"), services=services))
+
+
+SUMMARY_USAGE = "Usage: `/opsbot summary [YYYY-MM-DD]` — today's payments, or another day's."
+
+
+def summary_reply(words: list[str], user: str, *, services: Services) -> dict[str, Any]:
+    try:
+        services.access.check(user, "summary.read")
+    except Refusal as refusal:
+        return _ephemeral(refusal.message)
+    if len(words) > 1:
+        return _ephemeral(SUMMARY_USAGE)
+    day = services.ledger.today()
+    if words:
+        try:
+            day = date.fromisoformat(words[0]) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", words[0]) else None
+        except ValueError:
+            day = None
+        if day is None:
+            return _ephemeral(f"'{escape(shorten(words[0], 20))}' is not a date like 2026-11-21. {SUMMARY_USAGE}")
+    text, blocks = summary_blocks(build_summary(services.ledger, day))
+    return {"response_type": "ephemeral", "text": text, "blocks": blocks}
 
 
 def announce_opsbot(*, command: dict[str, Any], services: Services) -> None:

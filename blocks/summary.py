@@ -1,0 +1,113 @@
+"""The daily summary (for Slack and for a terminal) and the reminder message. Pure builders."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from datetime import date
+
+from slack_sdk.models.blocks import (
+    ButtonElement,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from blocks.mrkdwn import escape, shorten
+from bot.domain import EventStatus
+from bot.money import format_cents
+from bot.summary import DaySummary, Tally
+
+REMINDER_ACTION = "reminder_log_payment"
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _tally(t: Tally) -> str:
+    return f"{t.count} · {format_cents(t.cents)}"
+
+
+def _lines(s: DaySummary, *, text: Callable[[str], str], who: Callable[[str], str], bold: Callable[[str], str]
+           ) -> tuple[str, list[tuple[str, list[str]]]]:
+    """(headline, [(section title, lines)]) in a form both renderers share."""
+    sections: list[tuple[str, list[str]]] = []
+    if s.quiet:
+        headline = f"No payments logged on {s.day:%a %b %-d}."
+    else:
+        total = s.total
+        headline = bold(f"{_plural(total.count, 'payment')} · {format_cents(total.cents)}")
+        if s.voids:
+            headline += (f"\n{_plural(s.voided.count, 'void')} · -{format_cents(s.voided.cents)} · "
+                         f"net {format_cents(s.net_cents)}")
+        if s.stripe.count:
+            headline += f"\nStripe: {_tally(s.stripe)}"
+        if s.payments:
+            sections.append(("By method", [f"{m.capitalize()}: {_tally(t)}" for m, t in s.by_method.items()]))
+            sections.append(("By event", [f"{text(s.titles[e])}: {_tally(t)}" for e, t in s.by_event.items()]))
+            sections.append(("Logged by", [f"{who(w)}: {_tally(t)}" for w, t in s.by_logger.items()]))
+        if s.voids:
+            sections.append(("Voids", [
+                f"{v.voids}: -{format_cents(-v.amount_cents)} {text(v.patron)} ({text(s.titles[v.event_id])}) "
+                f"by {who(v.logged_by)}" for v in s.voids]))
+    if s.outstanding:
+        sections.append(("Still owed, next 7 days", [_owed(o, text) for o in s.outstanding]))
+    else:
+        sections.append(("Still owed, next 7 days", ["Nothing owed for events in the next 7 days."]))
+    return headline, sections
+
+
+def _owed(status: EventStatus, text: Callable[[str], str]) -> str:
+    assert status.event.date is not None
+    return (f"{text(status.event.title)} ({status.event.date:%a %b %-d}): {format_cents(status.balance_cents)} "
+            f"of {format_cents(status.total_cents)}")
+
+
+def summary_title(day: date) -> str:
+    return f"Payments for {day:%a %b %-d, %Y}"
+
+
+def summary_blocks(s: DaySummary) -> tuple[str, list[dict]]:
+    """The summary for Slack: (fallback text, blocks)."""
+    def mention(ident: str) -> str:
+        return f"<@{ident}>" if _USER_ID.match(ident) else escape(ident)
+
+    headline, sections = _lines(s, text=escape, who=mention, bold=lambda t: f"*{t}*")
+    blocks = [HeaderBlock(text=summary_title(s.day)), SectionBlock(text=MarkdownTextObject(text=headline))]
+    for title, lines in sections:
+        body = "\n".join(lines)
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=shorten(f"*{title}*\n{body}", 3000))))
+    fallback = f"{summary_title(s.day)}: " + (
+        "no payments." if s.quiet else f"{_plural(s.total.count, 'payment')}, {format_cents(s.total.cents)}.")
+    return fallback, [b.to_dict() for b in blocks]
+
+
+def summary_text(s: DaySummary) -> str:
+    """The summary for a terminal: plain text, no markup."""
+    headline, sections = _lines(s, text=lambda t: t, who=lambda w: w, bold=lambda t: t)
+    out = [summary_title(s.day), "=" * len(summary_title(s.day)), headline]
+    for title, lines in sections:
+        out += ["", f"{title}:"] + [f"  {line}" for line in lines]
+    return "\n".join(out) + "\n"
+
+
+def reminder_blocks(owed: Sequence[EventStatus], today: date) -> tuple[str, list[dict]]:
+    """One message: each event soon with a balance, and a button to log a payment for it."""
+    blocks: list = [HeaderBlock(text="Balances due soon")]
+    for status in owed:
+        assert status.event.date is not None
+        days = (status.event.date - today).days
+        when = "today" if days == 0 else "tomorrow" if days == 1 else f"in {days} days"
+        blocks.append(SectionBlock(
+            text=MarkdownTextObject(text=(
+                f"*{escape(status.event.title)}* · {status.event.date:%a %b %-d} ({when})\n"
+                f"{format_cents(status.balance_cents)} due of {format_cents(status.total_cents)}")),
+            accessory=ButtonElement(text="Log payment", action_id=REMINDER_ACTION, value=status.event.id),
+        ))
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text="`/events` shows every event.")]))
+    total = sum(s.balance_cents for s in owed)
+    fallback = f"{_plural(len(owed), 'event')} in the next days still owe {format_cents(total)}."
+    return fallback, [b.to_dict() for b in blocks]

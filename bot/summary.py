@@ -1,0 +1,100 @@
+"""The daily payment summary and the morning reminders: figures from the ledger."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from bot.domain import EventStatus, Payment
+from bot.ledger import Ledger
+
+OUTSTANDING_DAYS = 7  # the summary lists balances of events this many days ahead
+REMINDER_DAYS = 3  # reminders cover events this many days ahead
+
+
+@dataclass(frozen=True)
+class Tally:
+    count: int = 0
+    cents: int = 0
+
+    def add(self, cents: int) -> Tally:
+        return Tally(self.count + 1, self.cents + cents)
+
+
+@dataclass(frozen=True)
+class DaySummary:
+    day: date
+    payments: tuple[Payment, ...]  # the day's payments (not voids), oldest first
+    voids: tuple[Payment, ...]  # the day's voids (negative amounts)
+    titles: dict[str, str]  # event id -> title, for every event named above
+    outstanding: tuple[EventStatus, ...]  # events in the next days with money owed
+    by_method: dict[str, Tally] = field(default_factory=dict)
+    by_event: dict[str, Tally] = field(default_factory=dict)
+    by_logger: dict[str, Tally] = field(default_factory=dict)
+
+    @property
+    def total(self) -> Tally:
+        return Tally(len(self.payments), sum(p.amount_cents for p in self.payments))
+
+    @property
+    def voided(self) -> Tally:
+        return Tally(len(self.voids), -sum(v.amount_cents for v in self.voids))
+
+    @property
+    def stripe(self) -> Tally:
+        online = [p for p in self.payments if p.method == "stripe"]
+        return Tally(len(online), sum(p.amount_cents for p in online))
+
+    @property
+    def net_cents(self) -> int:
+        return self.total.cents - self.voided.cents
+
+    @property
+    def quiet(self) -> bool:
+        return not self.payments and not self.voids
+
+
+def build_summary(ledger: Ledger, day: date) -> DaySummary:
+    """One day's figures in the crew time zone, from the day index (one query)."""
+    records = ledger.day_payments(day)
+    payments = tuple(r for r in records if not r.is_void)
+    voids = tuple(r for r in records if r.is_void)
+    by_method: dict[str, Tally] = defaultdict(Tally)
+    by_event: dict[str, Tally] = defaultdict(Tally)
+    by_logger: dict[str, Tally] = defaultdict(Tally)
+    for p in payments:
+        by_method[p.method] = by_method[p.method].add(p.amount_cents)
+        by_event[p.event_id] = by_event[p.event_id].add(p.amount_cents)
+        by_logger[_logger(p)] = by_logger[_logger(p)].add(p.amount_cents)
+    titles = {}
+    for event_id in {r.event_id for r in records}:
+        event = ledger.catalog.event(event_id)
+        titles[event_id] = event.title if event else event_id
+    return DaySummary(
+        day=day, payments=payments, voids=voids, titles=titles,
+        outstanding=tuple(owed_between(ledger, day, OUTSTANDING_DAYS)),
+        by_method=_biggest_first(by_method), by_event=_biggest_first(by_event),
+        by_logger=_biggest_first(by_logger),
+    )
+
+
+def owed_between(ledger: Ledger, start: date, days: int) -> list[EventStatus]:
+    """Events dated from ``start`` to ``start + days`` (inclusive) that still have a balance, soonest first."""
+    end = start + timedelta(days=days)
+    events = [e for e in ledger.catalog.events if e.date is not None and start <= e.date <= end]
+    events.sort(key=lambda e: (e.date, e.id))
+    return [s for s in ledger.statuses(events) if s.balance_cents > 0]
+
+
+def _logger(p: Payment) -> str:
+    """Who logged a payment: a Slack user id, or where it came from."""
+    if p.source == "stripe":
+        return "stripe"
+    if p.source == "api":
+        return "web API"
+    return p.logged_by
+
+
+def _biggest_first(tallies: dict[str, Tally]) -> dict[str, Tally]:
+    return dict(sorted(tallies.items(), key=lambda kv: (-kv[1].cents, kv[0])))
