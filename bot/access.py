@@ -36,6 +36,47 @@ _DOING = {
 }
 
 
+# Every way in -> the action it performs. Slack: ("command", "/name") or, for a
+# subcommand, ("command", "/name sub"); ("view", callback_id); ("action",
+# action_id); ("event", type). HTTP: ("route", "METHOD /path"). PUBLIC entries
+# need no role: they authenticate otherwise (Slack's or Stripe's signature).
+PUBLIC = "public"
+ENTRY_POINTS: dict[tuple[str, str], str] = {
+    ("command", "/log-payment"): "payment.log",
+    ("command", "/events"): "events.read",
+    ("command", "/paylink"): "paylink.create",
+    ("command", "/deploy"): "deploy.run",
+    ("command", "/opsbot"): "help",
+    ("command", "/opsbot help"): "help",
+    ("command", "/opsbot summary"): "summary.read",
+    ("command", "/opsbot void"): "payment.void",
+    ("command", "/opsbot assign"): "stripe.assign",
+    ("view", "log_payment"): "payment.log",
+    ("action", "payment_void"): "payment.void",
+    ("action", "reminder_log_payment"): "payment.log",
+    ("action", "deploy_confirm"): "deploy.run",
+    ("action", "deploy_cancel"): "deploy.run",
+    ("action", "home_deploy"): "deploy.run",
+    ("event", "app_home_opened"): "events.read",
+    ("route", "POST /slack/events"): PUBLIC,
+    ("route", "POST /stripe/webhook"): PUBLIC,
+    ("route", "GET /healthz"): PUBLIC,
+    ("route", "POST /api/payment/log"): "payment.log",
+    ("route", "POST /api/log-payment"): "payment.log",
+    ("route", "GET /api/events"): "events.read",
+}
+
+
+def entry_action(kind: str, name: str, text: str = "") -> str | None:
+    """The action an entry point performs (a subcommand's, when it has its own
+    entry), or None when the entry point is not in the table."""
+    if kind == "command":
+        words = text.split()
+        if words and (kind, f"{name} {words[0].lower()}") in ENTRY_POINTS:
+            return ENTRY_POINTS[(kind, f"{name} {words[0].lower()}")]
+    return ENTRY_POINTS.get((kind, name))
+
+
 class Refusal(Exception):
     """A user asked for something their role does not allow; the message names who can."""
 

@@ -73,7 +73,8 @@ def build_services(settings: Settings, *, store: Store | None = None, clock: Clo
     once = Once(store, clock)
     return Services(
         settings=settings, store=store, catalog=catalog, ledger=ledger, access=Access(settings), once=once,
-        notifier=notifier, audit=AuditTrail(store, notifier, settings.audit_channel, once), slack_client=client,
+        notifier=notifier, audit=AuditTrail(store, notifier, settings.audit_channel, once, settings.timezone),
+        slack_client=client,
     )
 
 

@@ -3,21 +3,56 @@
 from __future__ import annotations
 
 import logging
+import uuid
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from blocks.audit import payment_audit, void_audit, voided_payment_audit
+from blocks.mrkdwn import escape
+from bot.access import Refusal
+from bot.domain import AuditEntry
 from bot.ledger import LedgerResult
 from bot.once import Once
 from bot.ports import Notifier, NotifyError, Store
 
 log = logging.getLogger(__name__)
+UTC_ZONE = ZoneInfo("UTC")
 
 
 class AuditTrail:
-    def __init__(self, store: Store, notifier: Notifier | None, channel: str | None, once: Once):
+    def __init__(self, store: Store, notifier: Notifier | None, channel: str | None, once: Once,
+                 tz: ZoneInfo = UTC_ZONE):
         self.store = store
         self.notifier = notifier
         self.channel = channel
         self.once = once
+        self.tz = tz
+
+    def note(self, *, actor: str, action: str, result: str, detail: dict[str, Any],
+             entry_id: str | None = None, at: datetime | None = None) -> AuditEntry:
+        """Keep an entry in the store's audit log (whether or not Slack is set up).
+        A record's entry has a fixed id and time, so writing it again is a no-op."""
+        at = at or self.once.clock()
+        entry = AuditEntry(entry_id=entry_id or uuid.uuid4().hex[:16], at=at, day=at.astimezone(self.tz).date()
+                           .isoformat(), actor=actor, action=action, result=result, detail=detail)
+        self.store.add_audit(entry)
+        return entry
+
+    def refused(self, refusal: Refusal, entry_point: str) -> None:
+        """A refused request: in the audit log and, when set up, in the ops channel."""
+        self.note(actor=refusal.user_id, action=refusal.action, result="refused",
+                  detail={"entry": entry_point, "needs": refusal.needed.value})
+        if not self.enabled:
+            return
+        who = f"<@{refusal.user_id}>" if refusal.user_id else "Someone"
+        text = (f":no_entry: {who} was refused `{escape(entry_point)}`: it needs the "
+                f"{refusal.needed.value} role.")
+        try:
+            self.notifier.post(self.channel, text)
+        except NotifyError:
+            # The refusal itself stands and is in the audit log; the channel line is a courtesy.
+            log.warning("could not post the refusal of %s to the audit channel", refusal.user_id, exc_info=True)
 
     @property
     def enabled(self) -> bool:
@@ -26,6 +61,10 @@ class AuditTrail:
     def payment_recorded(self, result: LedgerResult) -> bool:
         """Post the payment's audit line (with its Void button). False when it
         was already posted, or when no audit channel is configured."""
+        p = result.payment
+        self.note(actor=p.logged_by, action="payment.log", result="ok", entry_id=f"payment:{p.payment_id}",
+                  at=p.recorded_at, detail={"payment_id": p.payment_id, "event_id": p.event_id,
+                                            "amount_cents": p.amount_cents, "method": p.method, "source": p.source})
         if not self.enabled:
             log.info("audit channel not configured; payment %s not announced", result.payment.payment_id)
             return False
@@ -42,6 +81,10 @@ class AuditTrail:
     def payment_voided(self, result: LedgerResult, *, message: tuple[str, str] | None = None) -> bool:
         """Strike through the voided payment's audit line (found in the store,
         else at ``message`` = (channel, ts)) and post a new line for the void."""
+        v = result.payment
+        self.note(actor=v.logged_by, action="payment.void", result="ok", entry_id=f"void:{v.payment_id}",
+                  at=v.recorded_at, detail={"void_id": v.payment_id, "payment_id": v.voids, "event_id": v.event_id,
+                                            "amount_cents": v.amount_cents})
         if not self.enabled:
             log.info("audit channel not configured; void %s not announced", result.payment.payment_id)
             return False

@@ -93,3 +93,16 @@ class RecordOutcome:
     payment: Payment
     totals: EventTotals
     replayed: bool = False
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One line of the audit log kept in the store (and, when Slack is set up, in the ops channel)."""
+
+    entry_id: str  # deterministic for records (so a retry writes it once), random for refusals
+    at: datetime  # timezone-aware, UTC
+    day: str  # YYYY-MM-DD in the crew time zone
+    actor: str  # Slack user id, "web API", "stripe", ...
+    action: str  # "payment.log", "payment.void", "refused", "deploy.run", ...
+    result: str  # "ok", "refused", "failed", ...
+    detail: dict[str, Any] = field(default_factory=dict)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 
-from bot.domain import EventTotals, Payment, RecordOutcome
+from bot.domain import AuditEntry, EventTotals, Payment, RecordOutcome
 
 
 def void_key(payment_id: str) -> str:
@@ -111,6 +113,14 @@ class Store(Protocol):
 
     def delete_record(self, collection: str, group: str, key: str) -> None: ...
 
+    # -- the audit log ---------------------------------------------------------------
+    def add_audit(self, entry: AuditEntry) -> None:
+        """Append an audit entry (DynamoDB: PK=AUDIT#<day> SK=<iso-time>#<id>); an
+        entry id already written is not written again."""
+
+    def day_audit(self, day: str) -> list[AuditEntry]:
+        """The day's audit entries, oldest first (one query)."""
+
     # -- where a record's audit line is, to update it later ---------------------------
     def set_message_ref(self, record_id: str, channel: str, ts: str) -> None: ...
 
@@ -132,3 +142,90 @@ class Notifier(Protocol):
     def post_ephemeral(self, channel: str, user: str, text: str, blocks: list[dict] | None = None) -> None: ...
 
     def direct_message(self, user: str, text: str, blocks: list[dict] | None = None) -> None: ...
+
+
+# -- static sites: S3 objects and CloudFront invalidations -----------------------------------------
+
+
+class SitesError(Exception):
+    """S3 or CloudFront refused or could not be reached; ``step`` says what was being done
+    ("listing s3://bucket/_staging/", "uploading s3://bucket/index.html", ...)."""
+
+    def __init__(self, step: str, reason: str):
+        super().__init__(f"{step}: {reason}")
+        self.step = step
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class SiteObject:
+    """One object of a site's bucket as a listing shows it."""
+
+    key: str
+    etag: str  # without quotes; the content MD5 for a single-part, unencrypted upload
+    size: int
+
+
+class Sites(Protocol):
+    """The buckets and CDN distributions the event sites are served from."""
+
+    def has_credentials(self) -> bool:
+        """False when no AWS credentials can be found (a deploy is then a dry run)."""
+
+    def list_objects(self, bucket: str, prefix: str, *, skip_prefixes: Sequence[str] = ()) -> list[SiteObject]:
+        """Every object whose key starts with ``prefix``, except those under
+        ``skip_prefixes`` (which are never listed at all)."""
+
+    def stored_md5(self, bucket: str, key: str) -> str | None:
+        """The content MD5 we stored in the object's metadata when we uploaded it, if any."""
+
+    def upload(self, bucket: str, key: str, path: Path, *, content_type: str, cache_control: str,
+               md5: str) -> None:
+        """Put the file's bytes at ``key`` with these headers; ``md5`` (hex) is
+        checked by S3 and kept in the object's metadata."""
+
+    def copy(self, bucket: str, source_key: str, key: str) -> None:
+        """Server-side copy within the bucket, headers and metadata included."""
+
+    def delete(self, bucket: str, keys: Sequence[str]) -> None: ...
+
+    def create_invalidation(self, distribution_id: str, paths: Sequence[str], caller_reference: str) -> str:
+        """Start a CloudFront invalidation; returns its id. The same caller
+        reference twice makes one invalidation."""
+
+    def get_invalidation_status(self, distribution_id: str, invalidation_id: str) -> str:
+        """``InProgress`` or ``Completed`` (compare without case)."""
+
+
+# -- Stripe: products, prices and payment links -------------------------------------------
+
+
+class PaymentsError(Exception):
+    """Stripe refused a request or could not be reached, after the client's own
+    retries. ``step`` names what was being created: product, price or payment link."""
+
+    def __init__(self, step: str, reason: str):
+        super().__init__(f"Stripe could not create the {step}: {reason}")
+        self.step = step
+        self.reason = reason
+
+
+class WebhookRejected(Exception):
+    """A Stripe webhook that is not provably from Stripe (bad or missing signature) or not readable."""
+
+
+class Payments(Protocol):
+    """Stripe's objects API. Every call carries an idempotency key: the same key
+    twice answers the first object and creates nothing new. Raise PaymentsError."""
+
+    def create_product(self, name: str, *, metadata: dict[str, str], idempotency_key: str) -> str:
+        """Create a product; returns its id (``prod_...``)."""
+
+    def create_price(self, product_id: str, unit_amount_cents: int, *, currency: str,
+                     idempotency_key: str) -> str:
+        """Create a one-time price for the product; returns its id (``price_...``)."""
+
+    def create_payment_link(self, price_id: str, *, metadata: dict[str, str],
+                            idempotency_key: str) -> tuple[str, str]:
+        """Create a payment link for one of the price; returns (id ``plink_...``, url).
+        Its metadata is copied by Stripe onto every Checkout Session it makes."""

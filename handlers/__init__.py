@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from handlers import actions, commands, views
+from handlers import access_middleware, actions, commands, views
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 
 def register(app: App, services: Services) -> None:
+    access_middleware.register(app, services)
     commands.register(app, services)
     views.register(app, services)
     actions.register(app, services)

@@ -28,7 +28,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bot.domain import EventTotals, Payment, RecordOutcome
+from bot.domain import AuditEntry, EventTotals, Payment, RecordOutcome
 from bot.ports import OverTotal, PaymentNotFound, StoreError, void_key
 
 _serializer = TypeSerializer()
@@ -384,6 +384,29 @@ class DynamoStore:
             self._client.delete_item(TableName=self.table, Key=_item({"PK": f"REC#{collection}#{group}", "SK": key}))
         except (ClientError, BotoCoreError) as exc:
             raise StoreError(f"DynamoDB write failed: {_reason(exc)}") from exc
+
+    # -- audit log ---------------------------------------------------------------------------------
+    def add_audit(self, entry: AuditEntry) -> None:
+        item = _item({
+            "PK": f"AUDIT#{entry.day}", "SK": f"{entry.at.isoformat()}#{entry.entry_id}", "type": "audit",
+            "entry_id": entry.entry_id, "at": entry.at.isoformat(), "day": entry.day, "actor": entry.actor,
+            "action": entry.action, "result": entry.result, "detail": json.dumps(entry.detail),
+        })
+        try:
+            # The entry id is unique per day and time: a retry of the same entry is a no-op.
+            self._client.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(PK)")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise StoreError(f"DynamoDB write failed: {_reason(exc)}") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"DynamoDB write failed: {exc}") from exc
+
+    def day_audit(self, day: str) -> list[AuditEntry]:
+        items = self._query(KeyConditionExpression="PK = :pk",
+                            ExpressionAttributeValues=_item({":pk": f"AUDIT#{day}"}), ConsistentRead=True)
+        return [AuditEntry(entry_id=i["entry_id"], at=datetime.fromisoformat(i["at"]), day=i["day"],
+                           actor=i["actor"], action=i["action"], result=i["result"], detail=json.loads(i["detail"]))
+                for i in items]
 
     # -- message refs ---------------------------------------------------------------------------
     def set_message_ref(self, record_id: str, channel: str, ts: str) -> None:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.domain import EventTotals, Payment, RecordOutcome
+from bot.domain import AuditEntry, EventTotals, Payment, RecordOutcome
 from bot.ports import OverTotal, PaymentNotFound, StoreError, void_key
 
 SCHEMA = """
@@ -46,6 +46,13 @@ CREATE TABLE IF NOT EXISTS claims (
     state      TEXT NOT NULL,
     expires_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS audit (
+    entry_id TEXT PRIMARY KEY,
+    day      TEXT NOT NULL,
+    at       TEXT NOT NULL,
+    data     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_day ON audit (day, at);
 CREATE TABLE IF NOT EXISTS records (
     collection TEXT NOT NULL,
     grp        TEXT NOT NULL,
@@ -127,11 +134,11 @@ class SqliteStore:
         try:
             row = self._conn().execute(
                 "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN "
-                "('events','payments','idempotency','claims','message_refs','records')"
+                "('events','payments','idempotency','claims','message_refs','records','audit')"
             ).fetchone()
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite store {self.path} does not answer: {exc}") from exc
-        if row[0] != 6:
+        if row[0] != 7:
             raise StoreError(f"SQLite store {self.path} has no schema: run `opsbot init-store`")
 
     # -- writes ---------------------------------------------------------------------
@@ -298,6 +305,17 @@ class SqliteStore:
         with self._write() as conn:
             conn.execute("DELETE FROM records WHERE collection=? AND grp=? AND key=?", (collection, group, key))
 
+    # -- audit log ------------------------------------------------------------------------
+    def add_audit(self, entry: AuditEntry) -> None:
+        data = {"actor": entry.actor, "action": entry.action, "result": entry.result, "detail": entry.detail}
+        with self._write() as conn:
+            conn.execute("INSERT OR IGNORE INTO audit (entry_id, day, at, data) VALUES (?,?,?,?)",
+                         (entry.entry_id, entry.day, entry.at.isoformat(), json.dumps(data)))
+
+    def day_audit(self, day: str) -> list[AuditEntry]:
+        rows = self._read("SELECT entry_id, day, at, data FROM audit WHERE day=? ORDER BY at, entry_id", (day,))
+        return [_audit(*row) for row in rows]
+
     # -- message refs ---------------------------------------------------------------------
     def set_message_ref(self, record_id: str, channel: str, ts: str) -> None:
         with self._write() as conn:
@@ -310,6 +328,12 @@ class SqliteStore:
     def message_ref(self, record_id: str) -> tuple[str, str] | None:
         rows = self._read("SELECT channel, ts FROM message_refs WHERE record_id=?", (record_id,))
         return (rows[0][0], rows[0][1]) if rows else None
+
+
+def _audit(entry_id: str, day: str, at: str, data: str) -> AuditEntry:
+    fields = json.loads(data)
+    return AuditEntry(entry_id=entry_id, at=datetime.fromisoformat(at), day=day, actor=fields["actor"],
+                      action=fields["action"], result=fields["result"], detail=fields["detail"])
 
 
 def _store_error(path: str, exc: sqlite3.Error) -> StoreError:

@@ -337,7 +337,8 @@ def test_summary_prints_a_day_and_posts_it_when_asked(cli_env, tmp_path, slack_a
     assert posted.returncode == 0, posted.stderr
     assert posted.stdout == "Posted the summary for 2026-05-20 to C0AUDIT0001.\n"
     [call] = slack_api.calls("chat.postMessage")
-    assert (call.params["channel"], call.params["text"]) == ("C0AUDIT0001", "Payments for Wed May 20, 2026: no payments.")
+    assert (call.params["channel"], call.params["text"]) == (
+        "C0AUDIT0001", "Payments for Wed May 20, 2026: no payments.")
 
 
 def test_summary_refuses_a_bad_date_and_posting_without_slack(cli_env, tmp_path) -> None:

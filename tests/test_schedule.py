@@ -89,7 +89,7 @@ def test_the_summary_matches_the_ledger_to_the_cent(make_settings, store_overrid
     # Events from Dec 1 to Dec 8 with money owed: the holiday charter, $2,400.00 - $1,205.01 paid.
     assert [(s.event.id, s.balance_cents) for s in summary.outstanding] == [(HOLIDAY, 240_000 - 120_501)]
 
-    assert summary_text(summary) == """\
+    assert summary_text(summary) == f"""\
 Payments for Tue Dec 1, 2026
 ============================
 4 payments · $1,885.51
@@ -113,11 +113,11 @@ Logged by:
   stripe: 1 · $125.00
 
 Voids:
-  {pay}: -$500.00 Ana Ruiz (JADA Charter) by U0ADMIN0001
+  {a.payment.payment_id}: -$500.00 Ana Ruiz (JADA Charter) by U0ADMIN0001
 
 Still owed, next 7 days:
   Holiday Lights Charter (Sat Dec 5): $1,194.99 of $2,400.00
-""".format(pay=a.payment.payment_id)
+"""
 
 
 def test_a_quiet_day_says_so_in_one_line(make_settings, store_overrides):

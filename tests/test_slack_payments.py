@@ -280,14 +280,21 @@ def test_crew_cannot_void_even_with_a_forged_click(bot):
     assert bot.slack_api.calls("chat.update") == []
     [told] = bot.slack_api.calls("response_url")
     assert told.params["text"] == f"Only admins can void payments. Ask one of: <@{ADMIN_USER}>."
-    assert len(bot.audit_posts()) == 1
+    payment_line, refusal_line = bot.audit_posts()
+    assert refusal_line.params["text"] == (
+        f":no_entry: <@{CREW}> was refused `action payment_void`: it needs the admin role.")
+    [entry] = [e for e in bot.services.store.day_audit(bot.services.ledger.today().isoformat())
+               if e.result == "refused"]
+    assert (entry.actor, entry.action, entry.detail) == (CREW, "payment.void",
+                                                         {"entry": "action payment_void", "needs": "admin"})
 
 
 def test_opsbot_void_by_command(bot):
     payment_id, ts = _logged(bot)
     refused = bot.command("/opsbot", f"void {payment_id}")
     assert refused.json()["text"] == f"Only admins can void payments. Ask one of: <@{ADMIN_USER}>."
-    assert bot.command("/opsbot", "void").json()["text"].startswith("Usage: `/opsbot void PAYMENT_ID`")
+    assert bot.command("/opsbot", "void", user=ADMIN_USER).json()["text"].startswith(
+        "Usage: `/opsbot void PAYMENT_ID`")
     assert bot.command("/opsbot", "void pay_unknown", user=ADMIN_USER).json()["text"] == (
         "There is no payment 'pay_unknown'.")
     done = bot.command("/opsbot", f"void {payment_id}", user=ADMIN_USER)
@@ -300,7 +307,10 @@ def test_opsbot_void_by_command(bot):
     again = bot.command("/opsbot", f"void {payment_id}", user=ADMIN_USER)
     assert again.json()["text"].startswith(f"`{payment_id}` was already voided")
     bot.lazies.wait_idle()
-    assert len(bot.audit_posts()) == 2
+    texts = [c.params["text"] for c in bot.audit_posts()]
+    assert len(texts) == 3  # the payment, crew's refused attempt, one void
+    assert texts[1] == f":no_entry: <@{CREW}> was refused `command /opsbot void`: it needs the admin role."
+    assert texts[2].startswith("Void of $300.00 from Ana Ruiz")
 
 
 # -- /events ---------------------------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from blocks.payment_modal import payment_modal
-from bot.access import Refusal
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -19,12 +18,6 @@ def open_payment_modal(*, ack: Callable[..., Any], body: dict[str, Any], action:
                        client: WebClient, respond: Callable[..., Any], services: Services) -> None:
     # The trigger expires in 3 seconds: open the modal right here, before anything slow.
     ack()
-    user = body["user"]["id"]
-    try:
-        services.access.check(user, "payment.log")
-    except Refusal as refusal:
-        respond(text=refusal.message, response_type="ephemeral", replace_original=False)
-        return
     channel = (body.get("channel") or {}).get("id")
     view = payment_modal(services.ledger.list_events(include_past=True), preselect=str(action.get("value", "")),
                          private_metadata=json.dumps({"channel_id": channel}))

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from blocks.events import event_detail, events_list
-from bot.access import Refusal
 from bot.commands import EVENTS_USAGE, UsageError, parse_events
 from bot.ledger import UnknownEvent
 
@@ -17,7 +16,6 @@ if TYPE_CHECKING:
 def events_reply(text: str | None, user: str, *, services: Services) -> dict[str, Any]:
     """The ack payload for ``/events <text>``."""
     try:
-        services.access.check(user, "events.read")
         parsed = parse_events(text)
         if parsed.event:
             status = services.ledger.status(parsed.event)
@@ -25,8 +23,6 @@ def events_reply(text: str | None, user: str, *, services: Services) -> dict[str
         else:
             fallback, blocks = events_list(services.ledger.list_events(include_past=parsed.include_past),
                                            include_past=parsed.include_past)
-    except Refusal as refusal:
-        return {"response_type": "ephemeral", "text": refusal.message}
     except UsageError as exc:
         return {"response_type": "ephemeral", "text": f"{exc} {EVENTS_USAGE}"}
     except UnknownEvent as exc:

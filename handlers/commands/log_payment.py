@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 from blocks.payment_modal import payment_modal
 from blocks.receipts import payment_receipt
-from bot.access import Refusal
 from bot.commands import LOG_PAYMENT_USAGE, UsageError, parse_log_payment
 from bot.ledger import LedgerError, UnknownEvent
 
@@ -32,11 +31,7 @@ def log_payment_command(*, ack: Callable[..., Any], command: dict[str, Any], cli
                         services: Services) -> None:
     user = command["user_id"]
     try:
-        services.access.check(user, "payment.log")
         parsed = parse_log_payment(command.get("text"))
-    except Refusal as refusal:
-        ack(**_ephemeral(refusal.message))
-        return
     except UsageError as exc:
         ack(**_ephemeral(f"{exc} {LOG_PAYMENT_USAGE}"))
         return

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 from blocks.payment_modal import FIELDS, form_values
 from blocks.receipts import payment_receipt
-from bot.access import Refusal
 from bot.ledger import LedgerError
 from bot.ports import NotifyError
 
@@ -29,14 +28,10 @@ def submit_payment(*, ack: Callable[..., Any], body: dict[str, Any], view: dict[
     user = body["user"]["id"]
     values = form_values(view.get("state", {}).get("values", {}))
     try:
-        services.access.check(user, "payment.log")
         services.ledger.record_payment(
             event_id=values["event"], patron=values["patron"], amount=values["amount"], method=values["method"],
             notes=values["notes"], logged_by=user, idempotency_key=idempotency_key(view),
         )
-    except Refusal as refusal:
-        ack(response_action="errors", errors={"event": refusal.message})
-        return
     except LedgerError as exc:
         errors = {field if field in FIELDS else "event": message for field, message in exc.errors.items()}
         ack(response_action="errors", errors=errors)
