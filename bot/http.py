@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -17,11 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from bot.app import SLACK_NOT_CONFIGURED, Services
 from bot.ports import StoreError
+from bot.web_api import api_routes
+from handlers.access_middleware import slack_entry
 
 if TYPE_CHECKING:
     from slack_bolt import App
 
 log = logging.getLogger("opsbot.http")
+request_log = logging.getLogger("opsbot.requests")
 
 MAX_BODY_BYTES = 1024 * 1024  # 1 MiB: Slack payloads are a few KB
 SERVER_THREADS = 8
@@ -34,6 +38,7 @@ class Request:
     query: str
     headers: Mapping[str, str]  # lower-case names
     body: bytes
+    client: str = ""  # the peer's address, for per-client limits
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,7 @@ class Response:
     status: int
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
+    log: dict[str, str] = field(default_factory=dict)  # who / what, for the request's log line
 
 
 Handler = Callable[[Request], Response]
@@ -86,13 +92,16 @@ def slack_events(services: Services, slack_app: App | None) -> Handler:
         except (ValueError, TypeError, AttributeError, KeyError):  # a payload that is not Slack's
             return _unparsable_slack_request(services, request, "request body is not a Slack payload")
         result = slack_app.dispatch(bolt_request)
+        body_dict = bolt_request.body if isinstance(bolt_request.body, dict) else {}
+        kind, entry, _, user = slack_entry(body_dict)
         headers = [
             (name, value)
             for name, values in result.headers.items()
             if name.lower() != "content-length"
             for value in values
         ]
-        return Response(result.status, result.body.encode("utf-8"), headers)
+        return Response(result.status, result.body.encode("utf-8"), headers,
+                        log={"who": user, "what": f"{kind} {entry}".strip()})
 
     return handle
 
@@ -110,9 +119,13 @@ def _unparsable_slack_request(services: Services, request: Request, problem: str
 
 
 def default_routes(services: Services, slack_app: App | None) -> Routes:
+    from bot.stripe_webhook import stripe_webhook  # it builds on this module's Request and Response
+
     return {
         "/slack/events": {"POST": slack_events(services, slack_app)},
+        "/stripe/webhook": {"POST": stripe_webhook(services)},
         "/healthz": {"GET": healthz(services)},
+        **api_routes(services),
     }
 
 
@@ -127,11 +140,18 @@ class WsgiApp:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         method = environ.get("REQUEST_METHOD", "GET").upper()
         path = environ.get("PATH_INFO", "") or "/"
+        started = time.perf_counter()
         try:
             response = self.handle(environ, method, path)
         except Exception:
             log.exception("unexpected error answering %s %s", method, path)
             response = error_response(500, "internal error")
+        # One structured line per request: who, what, result, latency. No bodies, no names, no tokens.
+        request_log.info(json.dumps({
+            "method": method, "path": path, "status": response.status,
+            "ms": round((time.perf_counter() - started) * 1000, 1), "client": environ.get("REMOTE_ADDR", ""),
+            **response.log,
+        }))
         status = HTTPStatus(response.status)
         headers = [(k, v) for k, v in response.headers if k.lower() != "content-length"]
         headers.append(("Content-Length", str(len(response.body))))
@@ -149,7 +169,8 @@ class WsgiApp:
         body = self.read_body(environ)
         if isinstance(body, Response):
             return body
-        request = Request(method, path, environ.get("QUERY_STRING", ""), _headers(environ), body)
+        request = Request(method, path, environ.get("QUERY_STRING", ""), _headers(environ), body,
+                          environ.get("REMOTE_ADDR", ""))
         return handler(request)
 
     def read_body(self, environ: dict[str, Any]) -> bytes | Response:

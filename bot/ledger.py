@@ -39,14 +39,16 @@ class LedgerError(Exception):
     """A request the ledger refuses. ``errors`` maps input field -> message
     (fields: event, patron, amount, method, notes, payment)."""
 
-    def __init__(self, errors: dict[str, str]):
+    def __init__(self, errors: dict[str, str], *, unknown_event: bool = False):
         super().__init__("; ".join(errors.values()))
         self.errors = errors
+        self.unknown_event = unknown_event  # the event named is not in events.json
 
 
 class UnknownEvent(LedgerError):
     def __init__(self, event_id: str, message: str | None = None):
-        super().__init__({"event": message or f"There is no event '{event_id}'. Run /events to see the event ids."})
+        super().__init__({"event": message or f"There is no event '{event_id}'. Run /events to see the event ids."},
+                         unknown_event=True)
         self.event_id = event_id
 
 
@@ -87,6 +89,7 @@ class Ledger:
                  method: str | None, notes: str | None, methods: tuple[str, ...] = PAYMENT_METHODS) -> PaymentInput:
         """Check every field at once so a form can show all its errors together."""
         errors: dict[str, str] = {}
+        unknown_event = False
         event = None
         event_id = (event_id or "").strip()
         if not event_id:
@@ -96,6 +99,7 @@ class Ledger:
                 event = self.catalog.find_event(event_id)
             except EventNotFound as exc:
                 errors["event"] = exc.message
+                unknown_event = True
 
         patron_text = " ".join((patron or "").split())
         if not patron_text:
@@ -128,7 +132,7 @@ class Ledger:
                 errors["amount"] = over_balance_message(amount_cents, status)
 
         if errors:
-            raise LedgerError(errors)
+            raise LedgerError(errors, unknown_event=unknown_event)
         assert event is not None
         return PaymentInput(event, patron_text, amount_cents, method_text, notes_text)
 
