@@ -169,7 +169,7 @@ def test_injection_in_every_field_that_reaches_slack_is_neutralised(bot: Bot, ev
     assert evil.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") in _slack_text(bot)
 
 
-# -- sizes ----------------------------------------------------------------------------------------------------------------
+# -- sizes ------------------------------------------------------------------------------------------------------
 
 
 def test_oversized_fields_are_refused_with_the_limit(bot: Bot):
