@@ -187,3 +187,24 @@ def test_an_oversized_slack_body_is_refused_before_it_is_read(bot: Bot):
     reply = bot.send("command=%2Flog-payment&text=" + "x" * (1024 * 1024 + 10))
     assert reply.status == 413
     assert bot.services.ledger.status(JADA).payment_count == 0
+
+
+def test_no_secret_reaches_the_logs_even_at_debug(make_bot, caplog):
+    import bcrypt
+
+    from tests.conftest import BOT_TOKEN, SIGNING_SECRET
+    from tests.http_client import post
+
+    password = "hunter2-but-longer"
+    caplog.set_level("DEBUG")
+    bot = make_bot(ADMIN_PASS_HASH=bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode())
+    bot.command("/log-payment", "jada 10 cash Ana")
+    bot.lazies.wait_idle()
+    api = post(bot.base_url + "/api/payment/log", json.dumps({"event_id": JADA, "patron_name": "Bo", "amount": 5,
+                                                              "payment_method": "cash"}),
+               {"Content-Type": "application/json", "X-Admin-Token": password})
+    assert api.status == 200
+    assert post(bot.base_url + "/api/payment/log", "{}", {"X-Admin-Token": "wrong-" + password}).status == 401
+    assert caplog.records, "nothing was logged at all"
+    for secret in (BOT_TOKEN, SIGNING_SECRET, password):
+        assert secret not in caplog.text
