@@ -61,19 +61,23 @@ class Settings:
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("America/Los_Angeles"))
     summary_at: time = time(18, 0)
     reminder_at: time = time(9, 0)
+    secrets_id: str | None = None  # AWS Secrets Manager secret holding the tokens (on Lambda)
 
     @property
     def slack_configured(self) -> bool:
         return bool(self.slack_bot_token and self.slack_signing_secret)
 
 
-def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env",
+                  overrides: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from ``environ`` (default: the process environment) on top
-    of ``env_file`` when it exists. Raises ConfigError naming the variable."""
+    of ``env_file`` when it exists, with ``overrides`` (e.g. secrets fetched from
+    AWS Secrets Manager) on top. Raises ConfigError naming the variable."""
     values: dict[str, str] = {}
     if env_file is not None and Path(env_file).is_file():
         values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
     values.update(os.environ if environ is None else environ)
+    values.update(overrides or {})
     env = {k: v.strip() for k, v in values.items() if isinstance(v, str) and v.strip() != ""}
 
     return Settings(
@@ -95,6 +99,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         timezone=_timezone(env),
         summary_at=_clock_time(env, "OPSBOT_SUMMARY_AT", time(18, 0)),
         reminder_at=_clock_time(env, "OPSBOT_REMINDER_AT", time(9, 0)),
+        secrets_id=env.get("OPSBOT_SECRETS_ID"),
     )
 
 
