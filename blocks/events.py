@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from typing import TYPE_CHECKING
 
 from slack_sdk.models.blocks import ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 
 from blocks.audit import standing
 from blocks.mrkdwn import escape, shorten
+from blocks.paylinks import paylink_lines
 from bot.domain import EventStatus, Payment
 from bot.money import format_cents
+
+if TYPE_CHECKING:
+    from bot.paylinks import PaylinkStatus
 
 MAX_BLOCKS = 50  # Slack's limit for a message
 SECTION_TEXT_MAX = 3000
@@ -61,9 +66,12 @@ def _payment_line(p: Payment) -> str:
     return line
 
 
-def event_detail(status: EventStatus, payments: Sequence[Payment]) -> tuple[str, list[dict]]:
+def event_detail(status: EventStatus, payments: Sequence[Payment],
+                 links: Sequence[PaylinkStatus] = ()) -> tuple[str, list[dict]]:
     head = f"{_when(status)} · `{status.event.id}`\n{standing(status)}"
     blocks = [HeaderBlock(text=shorten(status.event.title, 150)), SectionBlock(text=MarkdownTextObject(text=head))]
+    if links:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=paylink_lines(links))))
     if not payments:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text="No payments yet.")]))
     else:

@@ -12,6 +12,7 @@ from bot.access import Access
 from bot.audit import AuditTrail
 from bot.catalog import Catalog, load_catalog
 from bot.config import Settings
+from bot.deploy import build_deployer
 from bot.ledger import Clock, Ledger, utc_now
 from bot.once import Once
 from bot.ports import Notifier, Store
@@ -21,6 +22,10 @@ if TYPE_CHECKING:
 
     from slack_bolt import App
     from slack_sdk import WebClient
+
+    from bot.deploy import Deployer
+    from bot.paylinks import Paylinks
+    from bot.stripe_intake import StripeIntake
 
 SLACK_NOT_CONFIGURED = "Slack is not configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET"
 
@@ -51,6 +56,9 @@ class Services:
     notifier: Notifier | None  # None when Slack is not configured
     audit: AuditTrail
     slack_client: WebClient | None = None
+    paylinks: Paylinks | None = None  # /paylink (set by build_services)
+    stripe_intake: StripeIntake | None = None  # POST /stripe/webhook and /opsbot assign
+    deploys: Deployer | None = None  # /deploy (set by build_services)
 
 
 def build_services(settings: Settings, *, store: Store | None = None, clock: Clock | None = None,
@@ -71,11 +79,37 @@ def build_services(settings: Settings, *, store: Store | None = None, clock: Clo
         client = slack_client(settings.slack_bot_token, settings.slack_api_url)
         notifier = SlackNotifier(client)
     once = Once(store, clock)
-    return Services(
+    services = Services(
         settings=settings, store=store, catalog=catalog, ledger=ledger, access=Access(settings), once=once,
         notifier=notifier, audit=AuditTrail(store, notifier, settings.audit_channel, once, settings.timezone),
         slack_client=client,
     )
+    services.paylinks, services.stripe_intake = _stripe_services(services, clock)
+    services.deploys = build_deployer(services, clock)
+    return services
+
+
+def _stripe_services(services: Services, clock: Clock) -> tuple[Paylinks, StripeIntake]:
+    """Payment links and Stripe webhooks; Stripe's API only when STRIPE_API_KEY is set (else /paylink
+    answers with a dry run), webhook verification only when STRIPE_WEBHOOK_SECRET is."""
+    from bot.paylinks import Paylinks
+    from bot.stripe_intake import StripeIntake
+
+    settings = services.settings
+    payments = verify = None
+    if settings.stripe_api_key:
+        from infra.stripe_payments import StripePayments
+
+        payments = StripePayments(settings.stripe_api_key, settings.stripe_api_base)
+    if settings.stripe_webhook_secret:
+        from infra.stripe_payments import WebhookVerifier
+
+        verify = WebhookVerifier(settings.stripe_webhook_secret)
+    paylinks = Paylinks(services.store, services.catalog, payments, services.once, notifier=services.notifier,
+                        audit_channel=settings.audit_channel, tz=settings.timezone, clock=clock)
+    intake = StripeIntake(services.ledger, services.store, paylinks, services.audit, services.once,
+                          notifier=services.notifier, audit_channel=settings.audit_channel, verify=verify, clock=clock)
+    return paylinks, intake
 
 
 def build_slack_app(services: Services, *, client: WebClient | None = None,

@@ -52,4 +52,15 @@ COMMANDS: tuple[CommandHelp, ...] = (
         "/opsbot void pay_k7m2x9q4ab",
         admin_only=True,
     ),
+    CommandHelp(
+        "/opsbot assign SESSION_ID EVENT_ID",
+        "Records a Stripe payment that came in without a known event on that event.",
+        "/opsbot assign cs_live_a1B2c3D4 2026-05-23-jada-charter",
+        admin_only=True,
+    ),
 )
+
+
+def visible_commands(*, is_admin: bool) -> tuple[CommandHelp, ...]:
+    """The commands a person may run: the crew's, and for admins the admin ones too."""
+    return tuple(c for c in COMMANDS if is_admin or not c.admin_only)

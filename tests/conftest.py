@@ -80,4 +80,4 @@ def app_server(services: Services) -> Iterator[str]:
 
 
 # The store fixtures (``store`` over SQLite and DynamoDB-on-moto, ``moto_endpoint``).
-pytest_plugins = ["tests.stores", "tests.slack_bot"]
+pytest_plugins = ["tests.stores", "tests.slack_bot", "tests.stripe_fixtures"]

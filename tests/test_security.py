@@ -208,3 +208,17 @@ def test_no_secret_reaches_the_logs_even_at_debug(make_bot, caplog):
     assert caplog.records, "nothing was logged at all"
     for secret in (BOT_TOKEN, SIGNING_SECRET, password):
         assert secret not in caplog.text
+
+
+@pytest.mark.parametrize("text", ["jada <!channel> cash Ana", "jada 5 <!here> Ana", "<!everyone> 5 cash Ana",
+                                  "<!channel>", "jada 5"])
+def test_one_line_mistakes_never_echo_markup(bot: Bot, text):
+    reply = bot.command("/log-payment", text).json()["text"]
+    assert "<!" not in reply
+    bot.lazies.wait_idle()
+    assert bot.services.ledger.status(JADA).payment_count == 0
+
+
+def test_other_echoes_are_escaped(bot: Bot):
+    assert "<!" not in bot.command("/events", "<!channel>").json()["text"]
+    assert "<!" not in bot.command("/opsbot", "void <!channel>", user=ADMIN_USER).json()["text"]

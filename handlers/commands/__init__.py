@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from handlers.commands.deploy import register as register_deploy
 from handlers.commands.events import events_command
 from handlers.commands.log_payment import announce_logged_payment, log_payment_command
 from handlers.commands.opsbot import announce_opsbot, opsbot_command
+from handlers.commands.paylink import register as register_paylink
 from handlers.lazy import after_ack
 
 if TYPE_CHECKING:
@@ -39,3 +41,5 @@ def register(app: App, services: Services) -> None:
     app.command("/opsbot")(ack=opsbot, lazy=[opsbot_after])
     app.command("/log-payment")(ack=log_payment, lazy=[log_payment_after])
     app.command("/events")(events)
+    register_paylink(app, services)
+    register_deploy(app, services)

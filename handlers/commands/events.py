@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from blocks.events import event_detail, events_list
+from blocks.mrkdwn import escape
 from bot.commands import EVENTS_USAGE, UsageError, parse_events
 from bot.ledger import UnknownEvent
 
@@ -19,14 +20,15 @@ def events_reply(text: str | None, user: str, *, services: Services) -> dict[str
         parsed = parse_events(text)
         if parsed.event:
             status = services.ledger.status(parsed.event)
-            fallback, blocks = event_detail(status, services.ledger.event_payments(status.event.id))
+            links = services.paylinks.event_links(status.event.id) if services.paylinks else []
+            fallback, blocks = event_detail(status, services.ledger.event_payments(status.event.id), links)
         else:
             fallback, blocks = events_list(services.ledger.list_events(include_past=parsed.include_past),
                                            include_past=parsed.include_past)
     except UsageError as exc:
         return {"response_type": "ephemeral", "text": f"{exc} {EVENTS_USAGE}"}
     except UnknownEvent as exc:
-        return {"response_type": "ephemeral", "text": exc.errors["event"]}
+        return {"response_type": "ephemeral", "text": escape(exc.errors["event"])}
     return {"response_type": "ephemeral", "text": fallback, "blocks": blocks}
 
 

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from blocks.mrkdwn import escape
 from blocks.payment_modal import payment_modal
 from blocks.receipts import payment_receipt
 from bot.commands import LOG_PAYMENT_USAGE, UsageError, parse_log_payment
@@ -33,7 +34,7 @@ def log_payment_command(*, ack: Callable[..., Any], command: dict[str, Any], cli
     try:
         parsed = parse_log_payment(command.get("text"))
     except UsageError as exc:
-        ack(**_ephemeral(f"{exc} {LOG_PAYMENT_USAGE}"))
+        ack(**_ephemeral(f"{escape(str(exc))} {LOG_PAYMENT_USAGE}"))
         return
 
     if parsed.opens_form:
@@ -42,7 +43,7 @@ def log_payment_command(*, ack: Callable[..., Any], command: dict[str, Any], cli
             try:
                 preselect = services.ledger.find_event(parsed.event).id
             except UnknownEvent as exc:
-                ack(**_ephemeral(f"{exc.errors['event']} {LOG_PAYMENT_USAGE}"))
+                ack(**_ephemeral(f"{escape(exc.errors['event'])} {LOG_PAYMENT_USAGE}"))
                 return
         else:
             tied = services.catalog.event_for_channel(command.get("channel_id", ""))
@@ -60,7 +61,7 @@ def log_payment_command(*, ack: Callable[..., Any], command: dict[str, Any], cli
             logged_by=user, idempotency_key=idempotency_key(command),
         )
     except LedgerError as exc:
-        ack(**_ephemeral(" ".join(exc.errors.values()) + f"\n{LOG_PAYMENT_USAGE}"))
+        ack(**_ephemeral(escape(" ".join(exc.errors.values())) + f"\n{LOG_PAYMENT_USAGE}"))
         return
     ack(**_ephemeral(payment_receipt(result)))
 

@@ -14,29 +14,34 @@ from blocks.help import help_blocks, help_text
 from blocks.mrkdwn import escape, shorten
 from blocks.receipts import void_receipt
 from blocks.summary import summary_blocks
-from bot.help import COMMANDS
+from bot.help import visible_commands
 from bot.ledger import LedgerError
 from bot.summary import build_summary
+from handlers.commands.stripe_assign import announce_assign, assign_reply
 
 if TYPE_CHECKING:
     from bot.app import Services
 
 
-def help_reply(*, unknown_subcommand: str | None = None) -> dict[str, Any]:
+def help_reply(*, is_admin: bool, unknown_subcommand: str | None = None) -> dict[str, Any]:
+    """The commands this person may run (admins also see the admin ones), one example each."""
+    entries = visible_commands(is_admin=is_admin)
     return {
         "response_type": "ephemeral",
-        "blocks": help_blocks(COMMANDS, unknown_subcommand=unknown_subcommand),
-        "text": help_text(COMMANDS, unknown_subcommand=unknown_subcommand),
+        "blocks": help_blocks(entries, unknown_subcommand=unknown_subcommand),
+        "text": help_text(entries, unknown_subcommand=unknown_subcommand),
     }
 
 
-def opsbot_reply(text: str | None, *, services: Services) -> dict[str, Any]:
-    """The ack payload for ``/opsbot <text>``: keyword arguments for ``ack()``."""
+def opsbot_reply(text: str | None, *, services: Services | None, user: str | None = None) -> dict[str, Any]:
+    """The ack payload for ``/opsbot <text>``: keyword arguments for ``ack()``.
+    Without a user (or services) the help is the crew's."""
+    is_admin = services is not None and user is not None and services.access.is_admin(user)
     words = (text or "").split()
     subcommand = words[0].lower() if words else "help"
     if subcommand == "help":
-        return help_reply()
-    return help_reply(unknown_subcommand=words[0])
+        return help_reply(is_admin=is_admin)
+    return help_reply(is_admin=is_admin, unknown_subcommand=words[0])
 
 
 VOID_USAGE = "Usage: `/opsbot void PAYMENT_ID` — the id is on the payment's audit line, like `pay_k7m2x9q4ab`."
@@ -48,7 +53,7 @@ def void_reply(words: list[str], user: str, *, services: Services) -> dict[str, 
     try:
         result = services.ledger.void_payment(words[0], by=user)
     except LedgerError as exc:
-        return _ephemeral(" ".join(exc.errors.values()))
+        return _ephemeral(escape(" ".join(exc.errors.values())))
     return _ephemeral(void_receipt(result))
 
 
@@ -64,7 +69,10 @@ def opsbot_command(*, ack: Callable[..., Any], command: dict[str, Any], services
     if words and words[0].lower() == "summary":
         ack(**summary_reply(words[1:], command["user_id"], services=services))
         return
-    ack(**opsbot_reply(command.get("text"), services=services))
+    if words and words[0].lower() == "assign":
+        ack(**assign_reply(words[1:], command["user_id"], services=services))
+        return
+    ack(**opsbot_reply(command.get("text"), services=services, user=command.get("user_id")))
 
 
 SUMMARY_USAGE = "Usage: `/opsbot summary [YYYY-MM-DD]` — today's payments, or another day's."
@@ -88,6 +96,8 @@ def summary_reply(words: list[str], user: str, *, services: Services) -> dict[st
 def announce_opsbot(*, command: dict[str, Any], services: Services) -> None:
     """After the ack: a void's audit lines (posted once, however often it is asked)."""
     words = (command.get("text") or "").split()
+    if words and words[0].lower() == "assign":
+        announce_assign(words[1:], command["user_id"], services=services)
     if len(words) == 2 and words[0].lower() == "void":
         result = services.ledger.find_void(words[1])
         if result is not None:

@@ -1,0 +1,177 @@
+"""Stripe webhooks in: a paid Checkout Session becomes a ``stripe`` payment on
+its event (once, however often Stripe delivers it), its payment link is marked
+paid, and the audit line is posted. A paid session with no known event is kept
+(``stripe-unassigned`` / ``-`` / session id) until an admin assigns it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any
+
+from blocks.paylinks import unassigned_audit
+from bot.audit import AuditTrail
+from bot.ledger import Clock, Ledger, LedgerError, LedgerResult, utc_now
+from bot.once import Once
+from bot.paylinks import Paylinks
+from bot.ports import Notifier, NotifyError, Store, WebhookRejected
+
+log = logging.getLogger(__name__)
+
+PAID_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
+UNASSIGNED = "stripe-unassigned"
+_ALL = "-"
+
+# (raw body, Stripe-Signature header) -> the verified event as plain dicts; raises WebhookRejected.
+Verifier = Callable[[bytes, "str | None"], dict[str, Any]]
+
+
+class StripeNotConfigured(Exception):
+    """STRIPE_WEBHOOK_SECRET is not set: no event can be verified, so none is accepted."""
+
+
+class AuditNotPosted(Exception):
+    """The payment is recorded but its audit line could not be posted; a redelivery posts it."""
+
+
+class AssignError(Exception):
+    """An /opsbot assign that cannot be done; the message says why."""
+
+
+def payment_key(session_id: str) -> str:
+    """The ledger idempotency key of a Checkout Session's payment: one payment per session."""
+    return f"stripe:{session_id}"
+
+
+@dataclass(frozen=True)
+class Assigned:
+    result: LedgerResult
+    session_id: str
+    already: bool  # it had been recorded before: nothing changed
+
+
+class StripeIntake:
+    def __init__(self, ledger: Ledger, store: Store, paylinks: Paylinks, audit: AuditTrail, once: Once, *,
+                 notifier: Notifier | None, audit_channel: str | None, verify: Verifier | None,
+                 clock: Clock = utc_now):
+        self.ledger = ledger
+        self.store = store
+        self.paylinks = paylinks
+        self.audit = audit
+        self.once = once
+        self.notifier = notifier
+        self.audit_channel = audit_channel
+        self.verify = verify
+        self.clock = clock
+
+    # -- the webhook -------------------------------------------------------------------------
+    def receive(self, raw_body: bytes, signature_header: str | None) -> dict[str, Any]:
+        """Verify and handle one delivery; returns the JSON answer. Raises
+        StripeNotConfigured, WebhookRejected (nothing recorded) or AuditNotPosted."""
+        if self.verify is None:
+            raise StripeNotConfigured("STRIPE_WEBHOOK_SECRET is not set: Stripe events are not accepted")
+        event = self.verify(raw_body, signature_header)
+        kind = event.get("type")
+        if kind not in PAID_EVENTS:
+            return {"status": "ignored", "type": kind}
+        session = (event.get("data") or {}).get("object")
+        if not isinstance(session, dict) or not isinstance(session.get("id"), str):
+            raise WebhookRejected(f"{kind} without a Checkout Session")
+        payment_status = session.get("payment_status")
+        if payment_status != "paid":
+            reason = "not paid yet" if payment_status == "unpaid" else f"payment_status is {payment_status}"
+            return {"status": "ignored", "type": kind, "reason": reason}
+        amount = session.get("amount_total")
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            return {"status": "ignored", "type": kind, "reason": "nothing was charged"}
+        try:
+            return self._paid(event, session, amount)
+        except NotifyError as exc:
+            log.warning("Stripe session %s: audit line not posted: %s", session["id"], exc)
+            raise AuditNotPosted(f"recorded, but the audit line was not posted ({exc}); "
+                                 "a redelivery will post it") from exc
+
+    def _paid(self, event: Mapping[str, Any], session: Mapping[str, Any], amount: int) -> dict[str, Any]:
+        session_id = session["id"]
+        earlier = self.ledger.replay(payment_key(session_id))
+        if earlier is not None:  # a redelivery, or a session assigned since
+            self.audit.payment_recorded(earlier)
+            return {"status": "recorded", "payment_id": earlier.payment.payment_id, "replayed": True}
+
+        details = session.get("customer_details") or {}
+        patron = str(details.get("name") or details.get("email") or "Stripe customer")
+        metadata = session.get("metadata") or {}
+        link_id = session.get("payment_link")
+        link = None
+        if isinstance(link_id, str):
+            link = self.paylinks.mark_paid(link_id, session_id=session_id, amount_cents=amount, paid_at=self.clock())
+        event_id = metadata.get("event_id") or (link.event_id if link else None)
+        currency = str(session.get("currency") or "usd").lower()
+
+        reason = None
+        if currency != "usd":
+            reason = f"It was paid in {currency.upper()}, and the ledger is in US dollars."
+        elif event_id and self.ledger.catalog.event(str(event_id)) is None:
+            reason = f"Its event '{event_id}' is not in events.json."
+        if not event_id or reason:
+            self._keep_unassigned(event, session, amount=amount, patron=patron, reason=reason)
+            return {"status": "unassigned", "session_id": session_id}
+
+        result = self.ledger.record_stripe_payment(event_id=str(event_id), patron=patron, amount_cents=amount,
+                                                   notes=session_id, idempotency_key=payment_key(session_id))
+        self.audit.payment_recorded(result)
+        return {"status": "recorded", "payment_id": result.payment.payment_id, "replayed": result.replayed}
+
+    def _keep_unassigned(self, event: Mapping[str, Any], session: Mapping[str, Any], *, amount: int, patron: str,
+                         reason: str | None) -> None:
+        session_id = session["id"]
+        details = session.get("customer_details") or {}
+        kept = {
+            "session_id": session_id, "stripe_event_id": event.get("id"), "amount_cents": amount,
+            "currency": session.get("currency"), "patron": patron, "email": details.get("email"),
+            "payment_link": session.get("payment_link"), "metadata": session.get("metadata") or {},
+            "reason": reason, "received_at": self.clock().astimezone(UTC).isoformat(timespec="seconds"),
+        }
+        self.store.put_record(UNASSIGNED, _ALL, session_id, kept, if_absent=True)
+        kept = self.store.get_record(UNASSIGNED, _ALL, session_id) or kept
+        if self.notifier is None or self.audit_channel is None:
+            log.info("audit channel not configured; unassigned Stripe session %s not announced", session_id)
+            return
+        notifier, channel = self.notifier, self.audit_channel
+        self.once.run(f"audit:stripe-unassigned:{session_id}", lambda: notifier.post(channel, *unassigned_audit(kept)))
+
+    # -- /opsbot assign ------------------------------------------------------------------------
+    def unassigned(self) -> list[dict[str, Any]]:
+        """Paid sessions still waiting for an event, oldest first."""
+        return [r for r in self.store.list_records(UNASSIGNED, _ALL) if not r.get("payment_id")]
+
+    def assign(self, session_id: str, event_ref: str, *, by: str) -> Assigned:
+        """Record a kept session on an event. Raises AssignError or UnknownEvent."""
+        kept = self.store.get_record(UNASSIGNED, _ALL, session_id)
+        if kept is None:
+            raise AssignError(f"There is no unassigned Stripe payment '{session_id}'.")
+        earlier = self.ledger.replay(payment_key(session_id))
+        if earlier is not None:
+            return Assigned(earlier, session_id, already=True)
+        event = self.ledger.find_event(event_ref)
+        if str(kept.get("currency") or "usd").lower() != "usd":
+            raise AssignError(f"'{session_id}' was paid in {str(kept['currency']).upper()}; "
+                              "the ledger is in US dollars, so it cannot be recorded here.")
+        try:
+            result = self.ledger.record_stripe_payment(
+                event_id=event.id, patron=kept["patron"], amount_cents=int(kept["amount_cents"]), notes=session_id,
+                idempotency_key=payment_key(session_id))
+        except LedgerError as exc:
+            raise AssignError(" ".join(exc.errors.values())) from None
+        self.store.put_record(UNASSIGNED, _ALL, session_id, {
+            **kept, "payment_id": result.payment.payment_id, "assigned_to": event.id, "assigned_by": by,
+            "assigned_at": self.clock().astimezone(UTC).isoformat(timespec="seconds"),
+        })
+        return Assigned(result, session_id, already=result.replayed)
+
+    def assigned(self, session_id: str) -> LedgerResult | None:
+        """The payment a session became, if it was recorded."""
+        return self.ledger.replay(payment_key(session_id))
+

@@ -1,0 +1,98 @@
+"""``/paylink AMOUNT [DESCRIPTION…] [--event EVENT]`` (admins): a Stripe payment link.
+
+The ack answers at once: a refusal, an input error with the usage, the dry run
+when Stripe is not configured, or "Making the payment link…". The Stripe calls
+run after the ack; the link is posted in the channel through the command's
+response_url (which works in any channel, the bot a member or not)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from blocks.paylinks import dry_run_text, failure_text, input_error_text, making_text, not_saved_text
+from bot.access import Refusal
+from bot.paylinks import PAYLINK_USAGE, PaylinkInputError, PaylinkPlan
+from bot.ports import NotifyError, PaymentsError, StoreError
+from handlers.lazy import after_ack
+
+if TYPE_CHECKING:
+    from slack_bolt import Ack, App
+    from slack_bolt.context.respond import Respond
+
+    from bot.app import Services
+
+log = logging.getLogger("opsbot.paylink")
+
+
+def request_key(command: dict[str, Any]) -> str:
+    # One trigger_id per invocation; Slack's retry of the same request carries the same one.
+    return command.get("trigger_id") or f"no-trigger-{uuid.uuid4().hex}"
+
+
+def _ephemeral(text: str) -> dict[str, Any]:
+    return {"response_type": "ephemeral", "text": text}
+
+
+def _plan(command: dict[str, Any], services: Services) -> PaylinkPlan:
+    paylinks = services.paylinks
+    assert paylinks is not None, "build_services sets services.paylinks"
+    request = paylinks.parse(command.get("text"))
+    return paylinks.plan(request, created_by=command["user_id"], request_key=request_key(command))
+
+
+def paylink_reply(command: dict[str, Any], *, services: Services) -> dict[str, Any]:
+    """The ack payload for ``/paylink <text>``."""
+    try:
+        services.access.check(command["user_id"], "paylink.create")
+        plan = _plan(command, services)
+    except Refusal as refusal:
+        return _ephemeral(refusal.message)
+    except PaylinkInputError as exc:
+        return _ephemeral(input_error_text(str(exc), PAYLINK_USAGE))
+    assert services.paylinks is not None
+    if not services.paylinks.configured:
+        return _ephemeral(dry_run_text(plan))
+    return _ephemeral(making_text(plan))
+
+
+def make_paylink(*, command: dict[str, Any], respond: Callable[..., Any], services: Services) -> None:
+    """After the ack: make the link in Stripe, post it and its audit line (each once)."""
+    paylinks = services.paylinks
+    if paylinks is None or not paylinks.configured or not services.access.can(command["user_id"], "paylink.create"):
+        return
+    try:
+        plan = _plan(command, services)
+    except PaylinkInputError:
+        return  # the ack said what was wrong
+    try:
+        link = paylinks.create(plan)
+    except PaymentsError as exc:
+        log.warning("/paylink by %s failed: %s", command["user_id"], exc)
+        _send(respond, response_type="ephemeral", text=failure_text(exc))
+        return
+    except StoreError as exc:
+        log.error("/paylink by %s: the link could not be saved: %s", command["user_id"], exc)
+        _send(respond, response_type="ephemeral", text=not_saved_text())
+        return
+    paylinks.announce(link, lambda text, blocks: _send(respond, response_type="in_channel", text=text,
+                                                       blocks=blocks, unfurl_links=False))
+
+
+def _send(respond: Callable[..., Any], **message: Any) -> None:
+    response = respond(**message)
+    if response.status_code != 200:
+        raise NotifyError(f"response_url answered {response.status_code}: {str(response.body)[:200]}")
+
+
+def register(app: App, services: Services) -> None:
+    def paylink(ack: Ack, command: dict) -> None:
+        ack(**paylink_reply(command, services=services))
+
+    @after_ack
+    def paylink_after(command: dict, respond: Respond) -> None:
+        make_paylink(command=command, respond=respond, services=services)
+
+    app.command("/paylink")(ack=paylink, lazy=[paylink_after])

@@ -1,0 +1,69 @@
+"""``/opsbot assign SESSION_ID EVENT_ID`` (admins): record a paid Stripe session
+that came in without a known event on the event it belongs to."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from blocks.mrkdwn import escape, shorten
+from blocks.receipts import payment_receipt
+from bot.access import Refusal
+from bot.ledger import LedgerError
+from bot.money import format_cents
+from bot.stripe_intake import AssignError
+
+if TYPE_CHECKING:
+    from bot.app import Services
+
+ASSIGN_USAGE = ("Usage: `/opsbot assign SESSION_ID EVENT_ID` — the session id (`cs_...`) is on the "
+                "\"not tied to an event\" audit line.")
+MAX_LISTED = 10
+
+
+def _ephemeral(text: str) -> dict[str, Any]:
+    return {"response_type": "ephemeral", "text": text}
+
+
+def _waiting(services: Services) -> str:
+    assert services.stripe_intake is not None
+    waiting = services.stripe_intake.unassigned()
+    if not waiting:
+        return "No Stripe payment is waiting for an event."
+    lines = [f"Waiting for an event ({len(waiting)}):"]
+    lines += [f"• `{escape(r['session_id'])}` · {format_cents(int(r['amount_cents']))} from {escape(r['patron'])}"
+              for r in waiting[:MAX_LISTED]]
+    return "\n".join(lines)
+
+
+def assign_reply(words: list[str], user: str, *, services: Services) -> dict[str, Any]:
+    """The ack payload for ``/opsbot assign <words>``."""
+    intake = services.stripe_intake
+    assert intake is not None, "build_services sets services.stripe_intake"
+    try:
+        services.access.check(user, "stripe.assign")
+    except Refusal as refusal:
+        return _ephemeral(refusal.message)
+    if len(words) != 2:
+        return _ephemeral(f"{ASSIGN_USAGE}\n{_waiting(services)}")
+    session_id, event_ref = words
+    try:
+        outcome = intake.assign(session_id, event_ref, by=user)
+    except AssignError as exc:
+        return _ephemeral(f"{escape(shorten(str(exc), 300))}\n{_waiting(services)}")
+    except LedgerError as exc:  # an unknown event
+        return _ephemeral(escape(" ".join(exc.errors.values())))
+    payment, event = outcome.result.payment, outcome.result.status.event
+    if outcome.already:
+        return _ephemeral(f"`{escape(session_id)}` is already recorded on {escape(event.title)} "
+                          f"(`{payment.payment_id}`); nothing changed.")
+    return _ephemeral(f"Stripe payment `{escape(session_id)}` assigned. {payment_receipt(outcome.result)}")
+
+
+def announce_assign(words: list[str], user: str, *, services: Services) -> None:
+    """After the ack: the assigned payment's audit line (posted once, however often it is asked)."""
+    intake = services.stripe_intake
+    if intake is None or len(words) != 2 or not services.access.can(user, "stripe.assign"):
+        return
+    result = intake.assigned(words[0])
+    if result is not None:
+        services.audit.payment_recorded(result)

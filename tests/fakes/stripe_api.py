@@ -1,0 +1,305 @@
+"""A local stand-in for the Stripe API: products, prices and payment links.
+
+A real HTTP server on 127.0.0.1, so the bot's real ``stripe`` client talks to it
+over the wire as it talks to api.stripe.com: point ``OPSBOT_STRIPE_API_BASE`` at
+``base_url``. Like Stripe it
+- checks the secret key (``Authorization: Bearer sk_test_...``),
+- honours ``Idempotency-Key``: the same key with the same parameters answers the
+  first object again (``Idempotent-Replayed: true``) and creates nothing; the same
+  key with other parameters is an ``idempotency_error``,
+- validates what each endpoint needs (a price's product must exist, ...).
+Every request is recorded with its form parameters and headers. Failures are
+scripted per path with ``fail_next()``; they model errors before the request
+reached Stripe's idempotency layer (a gateway 5xx, a rate limit), so they are
+not saved against the key and a retry can succeed.
+
+``checkout_session_event()`` builds the ``checkout.session.*`` event Stripe
+would send when a patron pays one of the links made here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+API_KEY = "sk_test_opsbot0000000000000000"
+WEBHOOK_SECRET = "whsec_opsbottest0000000000000000"
+_KINDS = {"/v1/products": "product", "/v1/prices": "price", "/v1/payment_links": "payment_link"}
+_PREFIX = {"product": "prod", "price": "price", "payment_link": "plink"}
+
+
+@dataclass(frozen=True)
+class StripeRequest:
+    method: str
+    path: str
+    params: dict[str, str]  # the form as sent: {"metadata[event_id]": "...", "unit_amount": "156000"}
+    headers: dict[str, str]  # lower-case names
+    status: int
+    response: dict[str, Any]
+    replayed: bool  # answered from an earlier request with the same Idempotency-Key
+
+    @property
+    def idempotency_key(self) -> str | None:
+        return self.headers.get("idempotency-key")
+
+
+@dataclass
+class _Failure:
+    status: int
+    headers: dict[str, str]
+    error_type: str
+    message: str
+
+
+@dataclass
+class _Saved:
+    path: str
+    params: dict[str, str]
+    status: int
+    body: dict[str, Any]
+
+
+@dataclass
+class StripeApiStandIn:
+    api_key: str = API_KEY
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _requests: list[StripeRequest] = field(default_factory=list)
+    _objects: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {k: [] for k in _PREFIX})
+    _by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _saved: dict[str, _Saved] = field(default_factory=dict)
+    _failures: dict[str, deque[_Failure]] = field(default_factory=dict)
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _server: ThreadingHTTPServer | None = None
+    _thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> StripeApiStandIn:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="stripe-api-stand-in", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            assert self._thread is not None
+            self._thread.join(timeout=5)
+            self._server = None
+
+    def __enter__(self) -> StripeApiStandIn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def base_url(self) -> str:
+        """For OPSBOT_STRIPE_API_BASE."""
+        assert self._server is not None, "start() the stand-in first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # -- recordings ------------------------------------------------------------------------
+    def requests(self, path: str | None = None) -> list[StripeRequest]:
+        with self._lock:
+            return [r for r in self._requests if path is None or r.path == path]
+
+    def objects(self, kind: str) -> list[dict[str, Any]]:
+        """Created objects of a kind (``product``, ``price``, ``payment_link``), oldest first."""
+        with self._lock:
+            return [json.loads(json.dumps(o)) for o in self._objects[kind]]
+
+    # -- scripted failures -------------------------------------------------------------------
+    def fail_next(self, path: str, status: int = 500, *, times: int = 1, headers: dict[str, str] | None = None,
+                  error_type: str = "api_error", message: str = "An unknown error occurred") -> None:
+        """The next ``times`` requests to ``path`` answer ``status`` with a Stripe error body."""
+        with self._lock:
+            queue = self._failures.setdefault(path, deque())
+            for _ in range(times):
+                queue.append(_Failure(status, dict(headers or {}), error_type, message))
+
+    # -- what Stripe sends when a link is paid ---------------------------------------------------
+    def checkout_session_event(self, link_id: str, *, name: str | None = "Ana Ruiz",
+                               email: str | None = "ana@example.com",
+                               event_type: str = "checkout.session.completed", payment_status: str = "paid",
+                               session_id: str | None = None, metadata: dict[str, str] | None = None,
+                               amount_total: int | None = None) -> dict[str, Any]:
+        """The event for a Checkout Session of one of the links made here; like
+        Stripe, the session carries the link's metadata and its price's amount."""
+        with self._lock:
+            link = self._by_id[link_id]
+            price = self._by_id[link["_line_items"][0]["price"]]
+            quantity = int(link["_line_items"][0].get("quantity", 1))
+        amount = price["unit_amount"] * quantity if amount_total is None else amount_total
+        return checkout_session_event(
+            session_id=session_id or f"cs_test_{secrets.token_hex(12)}", amount_total=amount,
+            currency=price["currency"], metadata=dict(link["metadata"]) if metadata is None else metadata,
+            payment_link=link_id, name=name, email=email, event_type=event_type, payment_status=payment_status)
+
+    # -- serving -------------------------------------------------------------------------------
+    def _answer(self, method: str, path: str, raw: str, headers: dict[str, str]) -> tuple[int, dict[str, str], dict]:
+        params = dict(parse_qsl(raw, keep_blank_values=True))
+        out_headers: dict[str, str] = {}
+        with self._lock:
+            status, body = self._handle(method, path, params, headers, out_headers)
+            replayed = out_headers.get("Idempotent-Replayed") == "true"
+            self._requests.append(StripeRequest(method, path, params, headers, status, body, replayed))
+        return status, out_headers, body
+
+    def _handle(self, method: str, path: str, params: dict[str, str], headers: dict[str, str],
+                out_headers: dict[str, str]) -> tuple[int, dict]:
+        if headers.get("authorization") != f"Bearer {self.api_key}":
+            return 401, _error("invalid_request_error", "Invalid API Key provided.")
+        failures = self._failures.get(path)
+        if failures:
+            failure = failures.popleft()
+            out_headers.update(failure.headers)
+            return failure.status, _error(failure.error_type, failure.message)
+        if method == "GET" and path in _KINDS:  # a list, newest first, as Stripe pages it (limit 10)
+            found = list(reversed(self._objects[_KINDS[path]]))
+            shown = [{k: v for k, v in o.items() if not k.startswith("_")} for o in found[:10]]
+            return 200, {"object": "list", "url": path, "has_more": len(found) > 10, "data": shown}
+        if method != "POST" or path not in _KINDS:
+            return 404, _error("invalid_request_error", f"Unrecognized request URL ({method}: {path}).")
+        key = headers.get("idempotency-key")
+        if key is not None and key in self._saved:
+            saved = self._saved[key]
+            if saved.path != path or saved.params != params:
+                return 400, _error("idempotency_error",
+                                   "Keys for idempotent requests can only be used with the same parameters they "
+                                   "were first used with.")
+            out_headers["Idempotent-Replayed"] = "true"
+            return saved.status, saved.body
+        status, body = self._create(_KINDS[path], _nested(params))
+        if key is not None:
+            self._saved[key] = _Saved(path, params, status, body)
+        return status, body
+
+    def _create(self, kind: str, p: dict[str, Any]) -> tuple[int, dict]:
+        n = next(self._ids)
+        obj: dict[str, Any] = {"id": f"{_PREFIX[kind]}_test{n:04d}{secrets.token_hex(6)}", "object": kind,
+                               "created": int(time.time()), "livemode": False,
+                               "metadata": p.get("metadata") or {}}
+        if kind == "product":
+            if not p.get("name"):
+                return 400, _error("invalid_request_error", "Missing required param: name.", param="name")
+            obj.update(name=p["name"], active=True, type="service", description=None, default_price=None)
+        elif kind == "price":
+            product = self._by_id.get(p.get("product", ""))
+            if product is None or product["object"] != "product":
+                return 400, _error("invalid_request_error", f"No such product: '{p.get('product')}'",
+                                   param="product")
+            if not re.fullmatch(r"[0-9]+", p.get("unit_amount", "")) or not p.get("currency"):
+                return 400, _error("invalid_request_error", "Invalid unit_amount or currency.", param="unit_amount")
+            obj.update(active=True, currency=p["currency"], unit_amount=int(p["unit_amount"]), product=product["id"],
+                       type="one_time", billing_scheme="per_unit", recurring=None)
+        else:
+            items = p.get("line_items") or {}
+            lines = [items[k] for k in sorted(items, key=int)] if isinstance(items, dict) else []
+            if not lines or any(self._by_id.get(x.get("price", ""), {}).get("object") != "price" for x in lines):
+                return 400, _error("invalid_request_error", "line_items must name existing prices.",
+                                   param="line_items")
+            obj.update(active=True, url=f"https://buy.stripe.com/test_{secrets.token_urlsafe(12)}",
+                       currency=self._by_id[lines[0]["price"]]["currency"], _line_items=lines)
+        self._objects[kind].append(obj)
+        self._by_id[obj["id"]] = obj
+        return 200, {k: v for k, v in obj.items() if not k.startswith("_")}
+
+
+def checkout_session_event(*, session_id: str, amount_total: int, currency: str = "usd",
+                           metadata: dict[str, str] | None = None, payment_link: str | None = None,
+                           name: str | None = "Ana Ruiz", email: str | None = "ana@example.com",
+                           event_type: str = "checkout.session.completed", payment_status: str = "paid",
+                           event_id: str | None = None) -> dict[str, Any]:
+    """A ``checkout.session.*`` event as Stripe sends it (the fields the bot reads and their neighbours)."""
+    now = int(time.time())
+    return {
+        "id": event_id or f"evt_test_{secrets.token_hex(12)}",
+        "object": "event",
+        "api_version": "2025-09-30.clover",
+        "created": now,
+        "livemode": False,
+        "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "type": event_type,
+        "data": {"object": {
+            "id": session_id,
+            "object": "checkout.session",
+            "amount_subtotal": amount_total,
+            "amount_total": amount_total,
+            "created": now,
+            "currency": currency,
+            "customer": None,
+            "customer_details": {"address": None, "email": email, "name": name, "phone": None,
+                                 "tax_exempt": "none", "tax_ids": []},
+            "livemode": False,
+            "metadata": metadata or {},
+            "mode": "payment",
+            "payment_intent": f"pi_test_{secrets.token_hex(12)}",
+            "payment_link": payment_link,
+            "payment_status": payment_status,
+            "status": "complete",
+            "url": None,
+        }},
+    }
+
+
+def _error(error_type: str, message: str, *, param: str | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"type": error_type, "message": message}
+    if param:
+        error["param"] = param
+    return {"error": error}
+
+
+def _nested(params: dict[str, str]) -> dict[str, Any]:
+    """``{"metadata[event_id]": "x", "line_items[0][price]": "p"}`` -> nested dicts, as Stripe reads forms."""
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        parts = re.findall(r"[^\[\]]+", name)
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out
+
+
+def _handler_for(api: StripeApiStandIn) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self._serve()
+
+        def do_GET(self) -> None:
+            self._serve()
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length).decode("utf-8") if length else ""
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            status, out_headers, body = api._answer(self.command, self.path.split("?")[0], raw, headers)
+            data = json.dumps(body).encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Request-Id", f"req_{secrets.token_hex(8)}")
+            for name, value in out_headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            return
+
+    return Handler
