@@ -9,8 +9,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from blocks.audit import payment_audit, void_audit, voided_payment_audit
+from blocks.deploy import deploy_audit
 from blocks.mrkdwn import escape
 from bot.access import Refusal
+from bot.deploy_plan import DeployRun
 from bot.domain import AuditEntry
 from bot.ledger import LedgerResult
 from bot.once import Once
@@ -107,3 +109,16 @@ class AuditTrail:
                 # old line is harmless (a second void does nothing), so say so and go on.
                 log.warning("could not strike through the audit line of %s", original.payment_id, exc_info=True)
         return posted
+
+    def deploy_finished(self, run: DeployRun) -> bool:
+        """Post a deploy's audit line (who, site, target, counts, result), once per deploy."""
+        if not self.enabled:
+            log.info("audit channel not configured; deploy %s not announced", run.deploy_id)
+            return False
+
+        def post() -> None:
+            text, blocks = deploy_audit(run)
+            ts = self.notifier.post(self.channel, text, blocks)
+            self.store.set_message_ref(run.deploy_id, self.channel, ts)
+
+        return self.once.run(f"audit:{run.deploy_id}", post)

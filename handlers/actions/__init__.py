@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from blocks.audit import VOID_ACTION
 from blocks.summary import REMINDER_ACTION
+from handlers.actions.deploy_buttons import register as register_deploy_buttons
 from handlers.actions.payment_void import acknowledge, void_from_button
 from handlers.actions.reminder import open_payment_modal
 from handlers.lazy import after_ack
@@ -31,3 +32,4 @@ def register(app: App, services: Services) -> None:
         open_payment_modal(ack=ack, body=body, action=action, client=client, respond=respond, services=services)
 
     app.action(REMINDER_ACTION)(log_payment_for_event)
+    register_deploy_buttons(app, services)

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from blocks.paylinks import dry_run_text, failure_text, input_error_text, making_text, not_saved_text
-from bot.access import Refusal
 from bot.paylinks import PAYLINK_USAGE, PaylinkInputError, PaylinkPlan
 from bot.ports import NotifyError, PaymentsError, StoreError
 from handlers.lazy import after_ack
@@ -46,10 +45,7 @@ def _plan(command: dict[str, Any], services: Services) -> PaylinkPlan:
 def paylink_reply(command: dict[str, Any], *, services: Services) -> dict[str, Any]:
     """The ack payload for ``/paylink <text>``."""
     try:
-        services.access.check(command["user_id"], "paylink.create")
         plan = _plan(command, services)
-    except Refusal as refusal:
-        return _ephemeral(refusal.message)
     except PaylinkInputError as exc:
         return _ephemeral(input_error_text(str(exc), PAYLINK_USAGE))
     assert services.paylinks is not None
@@ -61,7 +57,7 @@ def paylink_reply(command: dict[str, Any], *, services: Services) -> dict[str, A
 def make_paylink(*, command: dict[str, Any], respond: Callable[..., Any], services: Services) -> None:
     """After the ack: make the link in Stripe, post it and its audit line (each once)."""
     paylinks = services.paylinks
-    if paylinks is None or not paylinks.configured or not services.access.can(command["user_id"], "paylink.create"):
+    if paylinks is None or not paylinks.configured:
         return
     try:
         plan = _plan(command, services)

@@ -1,0 +1,311 @@
+"""Benchmark: opsbot's site deploy against `aws s3 sync` on the same moto server.
+
+    .venv/bin/python bench/deploy_bench.py [--files 500]
+
+Generates a site of N files (html, css with hashed names, js, svg, json, webp,
+woff2), starts moto's server in a subprocess on 127.0.0.1 (with a counter of
+the requests it serves), then deploys the site to staging:
+
+- opsbot: the Deployer service (bot/deploy.py) through the real boto3 clients,
+  first deploy, unchanged re-deploy, and a one-file change;
+- awscli: `aws s3 sync --delete` then `aws cloudfront create-invalidation
+  --paths '/_staging/*'` (the by-hand way this replaces), the same three runs.
+
+It prints PutObject requests, other S3 requests, invalidations and wall time
+for each, and how many uploaded objects carry the right media type, the exact
+Content-Type (charset on text) and a Cache-Control header. Not part of the
+test suite.
+
+awscli is not a project dependency. Install it into the venv without moving
+botocore (boto3 pins it):
+
+    .venv/bin/pip install awscli "botocore==$(.venv/bin/python -c 'import botocore; print(botocore.__version__)')"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+REGION = "us-west-2"
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": REGION,
+           "AWS_REGION": REGION, "AWS_EC2_METADATA_DISABLED": "true"}
+ADMIN = "U0BENCH0001"
+
+
+# -- moto's server, with a request counter ------------------------------------------------------------------
+
+
+def classify(environ: dict[str, Any]) -> str:
+    method, path, query = environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
+    if path.startswith("/2020-05-31/"):
+        if path.endswith("/invalidation") and method == "POST":
+            return "CreateInvalidation"
+        return "CloudFront other"
+    bucket_and_key = path.lstrip("/").split("/", 1)
+    has_key = len(bucket_and_key) == 2 and bucket_and_key[1] != ""
+    if method == "PUT" and has_key:
+        return "CopyObject" if "HTTP_X_AMZ_COPY_SOURCE" in environ else "PutObject"
+    if method == "GET" and not has_key:
+        return "ListObjects" if "list-type" in query or not query else "S3 other"
+    if method == "HEAD" and has_key:
+        return "HeadObject"
+    if method == "POST" and "delete" in query:
+        return "DeleteObjects"
+    return f"S3 {method}"
+
+
+def serve_moto(port_file: str) -> None:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import make_server
+
+    moto = DomainDispatcherApplication(create_backend_app)
+    counts: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def app(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path == "/__bench__/counts":
+            with lock:
+                body = json.dumps(dict(counts)).encode()
+                if environ["REQUEST_METHOD"] == "POST":
+                    counts.clear()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        with lock:
+            counts[classify(environ)] += 1
+        return moto(environ, start_response)
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    Path(port_file).write_text(str(server.server_port))
+    server.serve_forever()
+
+
+class MotoServer:
+    def __init__(self) -> None:
+        self.dir = tempfile.mkdtemp(prefix="opsbot-bench-moto-")
+        port_file = Path(self.dir) / "port"
+        env = {**os.environ, **AWS_ENV}
+        self.process = subprocess.Popen([sys.executable, __file__, "--serve-moto", str(port_file)], env=env,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while not port_file.exists() or not port_file.read_text():
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise SystemExit("moto's server did not start")
+            time.sleep(0.05)
+        self.endpoint = f"http://127.0.0.1:{port_file.read_text()}"
+
+    def take_counts(self) -> Counter[str]:
+        """The requests served since the last call (and start counting again)."""
+        request = urllib.request.Request(self.endpoint + "/__bench__/counts", data=b"", method="POST")
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return Counter(json.loads(answer.read()))
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# -- the site ------------------------------------------------------------------------------------------------------
+
+
+def generate_site(root: Path, files: int, seed: int = 5) -> None:
+    rng = random.Random(seed)
+    kinds = [("html", 0.1), ("css", 0.1), ("js", 0.2), ("svg", 0.1), ("json", 0.1), ("webp", 0.3), ("woff2", 0.1)]
+    made = 0
+    for kind, share in kinds:
+        for i in range(max(1, round(files * share))):
+            if made >= files:
+                return
+            folder = root / ("" if kind == "html" and i == 0 else f"{kind}/{i % 7}")
+            folder.mkdir(parents=True, exist_ok=True)
+            if kind == "html":
+                name = "index.html" if i % 10 == 0 else f"page{i}.html"
+            elif kind in ("css", "js") and i % 2 == 0:
+                name = f"bundle{i}.{rng.getrandbits(24):06x}a.{kind}"  # hashed names
+            else:
+                name = f"item{i}.{kind}"
+            text_kind = kind in ("html", "css", "js", "svg", "json")
+            size = rng.randint(300, 4000) if text_kind else rng.randint(2000, 30000)
+            data = (rng.choice("abcdefgh <>{};\n") for _ in range(size)) if text_kind else None
+            path = folder / name
+            if text_kind:
+                path.write_text("".join(data))
+            else:
+                path.write_bytes(rng.randbytes(size))
+            made += 1
+
+
+# -- the two ways ------------------------------------------------------------------------------------------------
+
+
+def aws_client(endpoint: str, service: str) -> Any:
+    import boto3
+
+    return boto3.client(service, region_name=REGION, endpoint_url=endpoint)
+
+
+def make_bucket_and_distribution(endpoint: str, name: str) -> str:
+    aws_client(endpoint, "s3").create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+    config = {
+        "CallerReference": uuid.uuid4().hex, "Comment": "", "Enabled": True,
+        "Origins": {"Quantity": 1, "Items": [{"Id": "s", "DomainName": f"{name}.s3.amazonaws.com",
+                                              "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
+        "DefaultCacheBehavior": {"TargetOriginId": "s", "ViewerProtocolPolicy": "allow-all", "MinTTL": 0,
+                                 "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
+                                 "TrustedSigners": {"Enabled": False, "Quantity": 0}},
+    }
+    return aws_client(endpoint, "cloudfront").create_distribution(DistributionConfig=config)["Distribution"]["Id"]
+
+
+class QuietNotifier:
+    """The progress message goes nowhere; count what would have been sent."""
+
+    def __init__(self) -> None:
+        self.posts = self.updates = 0
+
+    def post(self, channel: str, text: str, blocks: list[dict] | None = None) -> str:
+        self.posts += 1
+        return f"1700000000.{self.posts:06d}"
+
+    def update(self, channel: str, ts: str, text: str, blocks: list[dict] | None = None) -> None:
+        self.updates += 1
+
+    def post_ephemeral(self, channel: str, user: str, text: str, blocks: list[dict] | None = None) -> None:
+        pass
+
+    def direct_message(self, user: str, text: str, blocks: list[dict] | None = None) -> None:
+        pass
+
+
+def opsbot_deployer(endpoint: str, work: Path, bucket: str, distribution: str, source: Path):
+    from bot.app import build_services
+    from bot.config import Settings, StoreSpec
+
+    events = work / "events.json"
+    events.write_text(json.dumps({"events": [], "sites": [{
+        "id": "bench", "bucket": bucket, "distributionId": distribution, "source": str(source.relative_to(work)),
+        "url": "https://bench.example.com"}]}))
+    settings = Settings(store=StoreSpec("sqlite", str(work / "opsbot.db")), aws_region=REGION,
+                        aws_endpoint_url=endpoint, events_file=events, admins=frozenset({ADMIN}))
+    services = build_services(settings, notifier=QuietNotifier())
+    services.store.init_schema()
+    return services.deploys
+
+
+def run_opsbot(deployer) -> dict[str, Any]:
+    from bot.deploy import DeployRequest
+
+    started = time.perf_counter()
+    deployer.start(DeployRequest(deployer.catalog.site("bench"), "staging"), by=ADMIN, channel="C0BENCH0001")
+    took = time.perf_counter() - started
+    record = deployer.last_deploy("bench")
+    assert record["result"] in ("deployed", "up to date"), record
+    return {"seconds": took, "result": record["result"]}
+
+
+def run_awscli(aws: str, endpoint: str, source: Path, bucket: str, distribution: str) -> dict[str, Any]:
+    env = {**os.environ, **AWS_ENV}
+    started = time.perf_counter()
+    subprocess.run([aws, "s3", "sync", str(source), f"s3://{bucket}/_staging/", "--delete", "--only-show-errors",
+                    "--endpoint-url", endpoint], env=env, check=True)
+    synced = time.perf_counter()
+    subprocess.run([aws, "cloudfront", "create-invalidation", "--distribution-id", distribution, "--paths",
+                    "/_staging/*", "--endpoint-url", endpoint], env=env, check=True, stdout=subprocess.DEVNULL)
+    return {"seconds": time.perf_counter() - started, "sync_seconds": synced - started}
+
+
+def headers_right(endpoint: str, bucket: str, source: Path) -> tuple[int, int, int, int]:
+    """(objects, with the media type opsbot's table gives, with exactly its Content-Type (charset
+    included for text), with a Cache-Control header)."""
+    from bot.deploy_plan import content_type
+
+    s3 = aws_client(endpoint, "s3")
+    media = exact = cached = total = 0
+    for path in source.rglob("*"):
+        if path.is_file():
+            rel = path.relative_to(source).as_posix()
+            head = s3.head_object(Bucket=bucket, Key=f"_staging/{rel}")
+            expected, got = content_type(rel), head.get("ContentType", "")
+            total += 1
+            media += got.split(";")[0].strip() == expected.split(";")[0].strip()
+            exact += got == expected
+            cached += bool(head.get("CacheControl"))
+    return total, media, exact, cached
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--files", type=int, default=500)
+    parser.add_argument("--serve-moto", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_moto:
+        serve_moto(args.serve_moto)
+        return
+
+    aws = shutil.which("aws", path=str(Path(sys.executable).parent)) or shutil.which("aws")
+    if aws is None:
+        raise SystemExit("awscli is not installed: see the top of bench/deploy_bench.py for the pip command.")
+    os.environ.update(AWS_ENV)
+    moto = MotoServer()
+    work = Path(tempfile.mkdtemp(prefix="opsbot-bench-"))
+    rows: list[tuple[str, str, Counter[str], dict[str, Any]]] = []
+    try:
+        source = work / "site"
+        generate_site(source, args.files)
+        count = sum(1 for p in source.rglob("*") if p.is_file())
+        ours, theirs = f"opsbot-{uuid.uuid4().hex[:8]}", f"awscli-{uuid.uuid4().hex[:8]}"
+        ours_dist, theirs_dist = (make_bucket_and_distribution(moto.endpoint, b) for b in (ours, theirs))
+        deployer = opsbot_deployer(moto.endpoint, work, ours, ours_dist, source)
+        deployer.poll_interval = 0.5
+        moto.take_counts()
+        one_file = next(p for p in sorted(source.rglob("*.js")))
+
+        for label in ("first deploy", "unchanged re-deploy", "one file changed"):
+            if label == "one file changed":
+                one_file.write_text(one_file.read_text() + "\n// edited")
+            result = run_opsbot(deployer)
+            rows.append(("opsbot", label, moto.take_counts(), result))
+            time.sleep(1.1)  # awscli compares modification times to the second
+            result = run_awscli(aws, moto.endpoint, source, theirs, theirs_dist)
+            rows.append(("aws s3 sync", label, moto.take_counts(), result))
+
+        print(f"\n{count}-file site, moto server at {moto.endpoint} (S3 + CloudFront), staging prefix\n")
+        header = f"{'tool':<12} {'run':<20} {'PutObject':>9} {'other S3':>8} {'invalidations':>13} {'wall time':>10}"
+        print(header)
+        print("-" * len(header))
+        for tool, label, counts, result in rows:
+            other = sum(v for k, v in counts.items() if k not in ("PutObject", "CreateInvalidation")
+                        and not k.startswith("CloudFront"))
+            wall = f"{result['seconds']:.2f} s"
+            print(f"{tool:<12} {label:<20} {counts.get('PutObject', 0):>9} {other:>8} "
+                  f"{counts.get('CreateInvalidation', 0):>13} {wall:>10}")
+        print()
+        for tool, bucket in (("opsbot", ours), ("aws s3 sync", theirs)):
+            total, media, exact, cached = headers_right(moto.endpoint, bucket, source)
+            print(f"{tool:<12} right media type {media}/{total}, with charset=utf-8 on text {exact}/{total}, "
+                  f"Cache-Control {cached}/{total}")
+        syncs = [r[3]["sync_seconds"] for r in rows if r[0] == "aws s3 sync"]
+        print(f"\naws s3 sync alone (without the invalidation command): {', '.join(f'{s:.2f} s' for s in syncs)}; "
+              "awscli's wall time includes starting its Python process for each command.")
+    finally:
+        moto.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""``/deploy [SITE [staging|production|promote]]`` (admins).
+
+The ack answers at once: the sites list, a refusal or an input error, or
+nothing (the deploy's own message follows in the channel). Everything that
+reads or writes S3 and CloudFront runs after the ack."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from blocks.deploy import sites_list
+from bot.deploy import DeployError
+from handlers.lazy import after_ack
+
+if TYPE_CHECKING:
+    from slack_bolt import Ack, App
+
+    from bot.app import Services
+
+
+def _ephemeral(text: str, blocks: list[dict] | None = None) -> dict[str, Any]:
+    reply: dict[str, Any] = {"response_type": "ephemeral", "text": text}
+    if blocks:
+        reply["blocks"] = blocks
+    return reply
+
+
+def deploy_reply(text: str | None, user: str, *, services: Services) -> dict[str, Any]:
+    """The ack payload for ``/deploy <text>`` (keyword arguments for ``ack()``)."""
+    assert services.deploys is not None, "build_services sets services.deploys"
+    try:
+        request = services.deploys.parse(text)
+    except DeployError as exc:
+        return _ephemeral(exc.message)
+    if request is None:
+        return _ephemeral(*sites_list(services.catalog.sites))
+    return {}
+
+
+def deploy_command(*, ack: Callable[..., Any], command: dict[str, Any], services: Services) -> None:
+    ack(**deploy_reply(command.get("text"), command["user_id"], services=services))
+
+
+def run_deploy(*, command: dict[str, Any], respond: Callable[..., Any], services: Services) -> None:
+    """After the ack: the deploy (or the production preview, or the dry run)."""
+    deploys, user = services.deploys, command["user_id"]
+    if deploys is None:
+        return
+    try:
+        request = deploys.parse(command.get("text"))
+    except DeployError:
+        return  # the ack said what was wrong
+    if request is None:
+        return
+    try:
+        deploys.start(request, by=user, channel=command["channel_id"])
+    except DeployError as exc:
+        respond(text=exc.message, response_type="ephemeral", replace_original=False)
+
+
+def register(app: App, services: Services) -> None:
+    def deploy(ack: Ack, command: dict) -> None:
+        deploy_command(ack=ack, command=command, services=services)
+
+    @after_ack
+    def deploy_after(command: dict, respond) -> None:
+        run_deploy(command=command, respond=respond, services=services)
+
+    app.command("/deploy")(ack=deploy, lazy=[deploy_after])
