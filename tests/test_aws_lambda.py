@@ -221,3 +221,51 @@ def test_sam_requirements_match_the_package():
     lines = [line.strip() for line in (REPO / "requirements.txt").read_text().splitlines()]
     assert [line for line in lines if line and not line.startswith("#")] == project
 
+
+
+def test_a_stripe_webhook_on_lambda_records_the_payment_once(make_settings, slack_api, moto_endpoint):
+    import stripe
+
+    from tests.fakes.stripe_api import WEBHOOK_SECRET, checkout_session_event
+
+    settings = make_settings(OPSBOT_STORE=f"dynamodb://opsbot-{uuid.uuid4().hex[:10]}", AWS_ENDPOINT_URL=moto_endpoint,
+                             AWS_REGION="us-west-2", STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET)
+    bot = build_lambda_bot(settings, lambda_client=FakeLambda())
+    bot.services.store.init_schema()
+    event = checkout_session_event(session_id="cs_test_lambda", amount_total=26_000, metadata={"event_id": JADA},
+                                   name="Dee")
+    body = json.dumps(event)
+    signed = {"Content-Type": "application/json", "Stripe-Signature":
+              stripe.WebhookSignature.generate_signature_header(body, WEBHOOK_SECRET)}
+    for _ in range(2):  # Stripe redelivers
+        reply = handle(bot, http_event("POST", "/stripe/webhook", body, signed), CONTEXT)
+        assert reply["statusCode"] == 200, reply
+    status = bot.services.ledger.status(JADA)
+    assert (status.paid_cents, status.payment_count) == (26_000, 1)
+    forged = handle(bot, http_event("POST", "/stripe/webhook", body, {"Stripe-Signature": "t=1,v1=00"}), CONTEXT)
+    assert forged["statusCode"] == 400
+    assert [c.params["text"] for c in slack_api.calls("chat.postMessage")] == [
+        "$260.00 (stripe) from Dee for JADA Charter"]
+
+
+def test_a_deploy_finishes_in_the_lazy_invocation(make_settings, slack_api, moto_endpoint, tmp_path):
+    from tests.deploy_sites import SITE_FILES, site_on_moto
+
+    site = site_on_moto(moto_endpoint, tmp_path, SITE_FILES)
+    settings = make_settings(OPSBOT_STORE=f"dynamodb://opsbot-{uuid.uuid4().hex[:10]}", **site.env())
+    invocations = FakeLambda()
+    bot = build_lambda_bot(settings, lambda_client=invocations)
+    bot.services.store.init_schema()
+    body = slash_command_body("/deploy", "gipsykings staging", user_id=ADMIN_USER,
+                              response_url=slack_api.response_url("commands/deploy"))
+    acked = handle(bot, slack_event(body), CONTEXT)
+    assert acked["statusCode"] == 200
+    assert site.listed("_staging/") == []  # nothing was uploaded inside Slack's 3 seconds
+    [lazy] = invocations.invocations
+    assert lazy["event"]["headers"]["x-slack-bolt-lazy-function-name"]
+    invocations.run_all(bot)
+    assert len(site.listed("_staging/")) == len(SITE_FILES)
+    [done] = [c for c in slack_api.calls("chat.update") if ":white_check_mark:" in c.params["text"]]
+    assert done.params["text"].startswith(":white_check_mark: Deployed gipsykings to staging in ")
+    assert "8 uploaded, 0 deleted, 0 unchanged" in done.params["text"]
+    assert len(site.invalidations()) == 1
