@@ -125,6 +125,19 @@ class DynamoStore:
         item = resp.get("Item")
         return _plain(item) if item else None
 
+    def _write(self, operation: str, **kwargs: Any) -> bool:
+        """One write (put_item, update_item, delete_item). False when its
+        condition did not hold; StoreError for anything else that went wrong."""
+        try:
+            getattr(self._client, operation)(TableName=self.table, **kwargs)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise StoreError(f"DynamoDB write failed: {_reason(exc)}") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"DynamoDB write failed: {exc}") from exc
+        return True
+
     def _transact(self, items: list[dict[str, Any]]) -> list[str] | None:
         """Run a transaction. None on success; on cancellation, the reason code per item."""
         try:
@@ -303,43 +316,27 @@ class DynamoStore:
 
     # -- claims ------------------------------------------------------------------------------
     def claim(self, key: str, *, holder: str, now: datetime, lease: timedelta) -> bool:
-        try:
-            self._client.put_item(
-                TableName=self.table,
-                Item=_item({"PK": f"CLAIM#{key}", "SK": _META, "type": "claim", "holder": holder, "state": "held",
-                            "expires_at": int((now + lease).timestamp())}),
-                ConditionExpression="attribute_not_exists(PK) OR (#state = :held AND expires_at < :now)",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues=_item({":held": "held", ":now": int(now.timestamp())}),
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise StoreError(f"DynamoDB write failed: {_reason(exc)}") from exc
-        except BotoCoreError as exc:
-            raise StoreError(f"DynamoDB write failed: {exc}") from exc
-        return True
+        return self._write(
+            "put_item",
+            Item=_item({"PK": f"CLAIM#{key}", "SK": _META, "type": "claim", "holder": holder, "state": "held",
+                        "expires_at": int((now + lease).timestamp())}),
+            ConditionExpression="attribute_not_exists(PK) OR (#state = :held AND expires_at < :now)",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=_item({":held": "held", ":now": int(now.timestamp())}),
+        )
 
     def _update_claim(self, key: str, holder: str, update: str | None) -> None:
         common = {
-            "TableName": self.table,
             "Key": _item({"PK": f"CLAIM#{key}", "SK": _META}),
             "ConditionExpression": "holder = :holder AND #state = :held",
             "ExpressionAttributeNames": {"#state": "state"},
         }
-        try:
-            if update is None:
-                self._client.delete_item(
-                    **common, ExpressionAttributeValues=_item({":holder": holder, ":held": "held"}))
-            else:
-                self._client.update_item(**common, UpdateExpression="SET #state = :done",
-                                         ExpressionAttributeValues=_item({":holder": holder, ":held": "held",
-                                                                          ":done": update}))
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise StoreError(f"DynamoDB write failed: {_reason(exc)}") from exc
-        except BotoCoreError as exc:
-            raise StoreError(f"DynamoDB write failed: {exc}") from exc
+        # A claim held by someone else, or already done, is left as it is.
+        if update is None:
+            self._write("delete_item", **common, ExpressionAttributeValues=_item({":holder": holder, ":held": "held"}))
+        else:
+            self._write("update_item", **common, UpdateExpression="SET #state = :done",
+                        ExpressionAttributeValues=_item({":holder": holder, ":held": "held", ":done": update}))
 
     def complete_claim(self, key: str, *, holder: str) -> None:
         self._update_claim(key, holder, "done")
@@ -352,15 +349,7 @@ class DynamoStore:
                    if_absent: bool = False) -> bool:
         item = _item({"PK": f"REC#{collection}#{group}", "SK": key, "type": "record", "data": json.dumps(data)})
         extra = {"ConditionExpression": "attribute_not_exists(PK)"} if if_absent else {}
-        try:
-            self._client.put_item(TableName=self.table, Item=item, **extra)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise StoreError(f"DynamoDB write failed: {_reason(exc)}") from exc
-        except BotoCoreError as exc:
-            raise StoreError(f"DynamoDB write failed: {exc}") from exc
-        return True
+        return self._write("put_item", Item=item, **extra)
 
     def get_record(self, collection: str, group: str, key: str) -> dict[str, Any] | None:
         item = self._get(f"REC#{collection}#{group}", key)
@@ -380,10 +369,7 @@ class DynamoStore:
         return [json.loads(i["data"]) for i in items]
 
     def delete_record(self, collection: str, group: str, key: str) -> None:
-        try:
-            self._client.delete_item(TableName=self.table, Key=_item({"PK": f"REC#{collection}#{group}", "SK": key}))
-        except (ClientError, BotoCoreError) as exc:
-            raise StoreError(f"DynamoDB write failed: {_reason(exc)}") from exc
+        self._write("delete_item", Key=_item({"PK": f"REC#{collection}#{group}", "SK": key}))
 
     # -- audit log ---------------------------------------------------------------------------------
     def add_audit(self, entry: AuditEntry) -> None:
@@ -392,14 +378,8 @@ class DynamoStore:
             "entry_id": entry.entry_id, "at": entry.at.isoformat(), "day": entry.day, "actor": entry.actor,
             "action": entry.action, "result": entry.result, "detail": json.dumps(entry.detail),
         })
-        try:
-            # The entry id is unique per day and time: a retry of the same entry is a no-op.
-            self._client.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(PK)")
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise StoreError(f"DynamoDB write failed: {_reason(exc)}") from exc
-        except BotoCoreError as exc:
-            raise StoreError(f"DynamoDB write failed: {exc}") from exc
+        # The entry id is unique per day and time: a retry of the same entry is a no-op.
+        self._write("put_item", Item=item, ConditionExpression="attribute_not_exists(PK)")
 
     def day_audit(self, day: str) -> list[AuditEntry]:
         items = self._query(KeyConditionExpression="PK = :pk",
@@ -410,11 +390,8 @@ class DynamoStore:
 
     # -- message refs ---------------------------------------------------------------------------
     def set_message_ref(self, record_id: str, channel: str, ts: str) -> None:
-        try:
-            self._client.put_item(TableName=self.table, Item=_item(
-                {"PK": f"MSG#{record_id}", "SK": _META, "type": "message", "channel": channel, "ts": ts}))
-        except (ClientError, BotoCoreError) as exc:
-            raise StoreError(f"DynamoDB write failed: {_reason(exc)}") from exc
+        self._write("put_item", Item=_item(
+            {"PK": f"MSG#{record_id}", "SK": _META, "type": "message", "channel": channel, "ts": ts}))
 
     def message_ref(self, record_id: str) -> tuple[str, str] | None:
         item = self._get(f"MSG#{record_id}")
