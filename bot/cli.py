@@ -7,9 +7,11 @@ import argparse
 import getpass
 import logging
 import re
+import secrets
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -63,16 +65,25 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
     from bot.app import build_services, build_slack_app
 
+    if not settings.slack_signing_secret:
+        # Socket Mode requests arrive on the app's own WebSocket, not as signed HTTP
+        # (Bolt does not verify them): the bot and app-level tokens are all it needs.
+        settings = replace(settings, slack_signing_secret=secrets.token_hex(16))
     services = build_services(settings)
     _configure_logging()
     _warn_if_store_not_ready(services)
     _exit_on_sigterm()
     from slack_sdk.errors import SlackApiError
 
+    from bot.schedule import start_scheduler
+
     app = build_slack_app(services)
     logging.getLogger("opsbot").info("opsbot connecting to Slack in Socket Mode")
+    scheduler = start_scheduler(services)  # the daily summary and reminders, as `serve` has them
     try:
-        SocketModeHandler(app, settings.slack_app_token).start()
+        # auto_reconnect_enabled (slack_sdk's default, stated here on purpose): a dropped
+        # WebSocket or Slack's periodic refresh opens a new connection instead of ending the run.
+        SocketModeHandler(app, settings.slack_app_token, auto_reconnect_enabled=True).start()
     except SlackApiError as exc:
         error = exc.response.get("error") if isinstance(exc.response.data, dict) else exc.response.status_code
         raise CliError(f"SLACK_APP_TOKEN: Slack refused the Socket Mode connection ({error})") from None
@@ -80,6 +91,8 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         reason = getattr(exc, "reason", None) or exc
         raise CliError(f"OPSBOT_SLACK_API_URL: cannot reach the Slack API at {settings.slack_api_url} ({reason})"
                        ) from None
+    finally:
+        scheduler.shutdown(wait=False)
     return 0
 
 
@@ -100,6 +113,18 @@ def cmd_summary(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     sys.stdout.write(summary_text(build_summary(services.ledger, day)))
     return 0
+
+
+def cmd_console(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.console import run_console
+
+    return run_console(settings)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from bot.doctor import run_doctor
+
+    return run_doctor()
 
 
 def cmd_hash_password(args: argparse.Namespace) -> int:
@@ -175,6 +200,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", type=_day, help="the day, YYYY-MM-DD (default: today in the crew time zone)")
     p.add_argument("--post", action="store_true", help="post it to OPSBOT_AUDIT_CHANNEL instead of printing it")
     p.set_defaults(handler=cmd_summary)
+
+    p = sub.add_parser("console", help="type slash commands and see the bot's replies, no Slack needed",
+                       description="The bot's slash commands in a terminal, answered by the same listeners and "
+                                   "services as in Slack, on OPSBOT_STORE. Interactive on a terminal; otherwise "
+                                   "one command per line from stdin until EOF (exit status 1 when a line was not "
+                                   "understood).")
+    p.set_defaults(handler=cmd_console)
+
+    p = sub.add_parser("doctor", help="check the configuration and each configured service; say what to fix")
+    p.set_defaults(handler=cmd_doctor, needs_settings=False)
 
     p = sub.add_parser("hash-password", help="read a password without echo and print its bcrypt hash")
     p.set_defaults(handler=cmd_hash_password, needs_settings=False)

@@ -103,6 +103,26 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     )
 
 
+def diagnose_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
+                      ) -> tuple[Settings, list[ConfigError]]:
+    """Every bad setting, not only the first (for ``opsbot doctor``): the
+    settings without the bad variables (their defaults instead), and one
+    ConfigError per bad variable."""
+    values: dict[str, str] = {}
+    if env_file is not None and Path(env_file).is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+    errors: list[ConfigError] = []
+    while True:
+        try:
+            return load_settings(environ=values, env_file=None), errors
+        except ConfigError as exc:
+            if exc.variable not in values:  # not a variable we can leave out: nothing more to learn
+                raise
+            errors.append(exc)
+            del values[exc.variable]
+
+
 def _token(env: Mapping[str, str], name: str, prefixes: tuple[str, ...]) -> str | None:
     value = env.get(name)
     if value is None:

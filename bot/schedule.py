@@ -124,23 +124,30 @@ def run_job(services: Services, job: Job, scheduler: BackgroundScheduler | None,
                           id=f"{job.id}-retry-{attempt + 1}", replace_existing=True, misfire_grace_time=None)
 
 
-def start_scheduler(services: Services, *, now: datetime | None = None,
+def build_scheduler(services: Services, *, now: datetime | None = None,
                     retry_delay: timedelta = RETRY_DELAY) -> BackgroundScheduler:
-    """A BackgroundScheduler in the crew time zone running the summary and the reminders."""
+    """A BackgroundScheduler in the crew time zone with the summary and the
+    reminders, not started yet (so listeners can be added first)."""
     tz = services.settings.timezone
     scheduler = BackgroundScheduler(
         timezone=tz,
         job_defaults={"coalesce": True, "misfire_grace_time": int(MISFIRE_GRACE.total_seconds()), "max_instances": 1},
     )
-    now = now or datetime.now(tz)
     if services.notifier is None or services.settings.audit_channel is None:
         log.warning("daily summary and reminders are off: set SLACK_BOT_TOKEN and OPSBOT_AUDIT_CHANNEL")
-        scheduler.start()
         return scheduler
+    now = now or datetime.now(tz)
     for job in jobs(services):
         trigger = CronTrigger(hour=job.at.hour, minute=job.at.minute, timezone=tz)
         scheduler.add_job(run_job, trigger, args=[services, job, scheduler, 0, retry_delay], id=job.id,
                           next_run_time=first_run(job, now, trigger))
+    return scheduler
+
+
+def start_scheduler(services: Services, *, now: datetime | None = None,
+                    retry_delay: timedelta = RETRY_DELAY) -> BackgroundScheduler:
+    """Build the scheduler and start it."""
+    scheduler = build_scheduler(services, now=now, retry_delay=retry_delay)
     scheduler.start()
     for job in scheduler.get_jobs():
         log.info("scheduled %s: next at %s", job.id, job.next_run_time)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from handlers import access_middleware, actions, commands, views
+from handlers import access_middleware, actions, commands, events, views
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -18,3 +18,4 @@ def register(app: App, services: Services) -> None:
     commands.register(app, services)
     views.register(app, services)
     actions.register(app, services)
+    events.register(app, services)

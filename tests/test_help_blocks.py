@@ -7,6 +7,9 @@ import re
 from blocks.help import help_blocks, help_text
 from bot.help import COMMANDS, CommandHelp
 from handlers.commands.opsbot import opsbot_command, opsbot_reply
+from tests.conftest import ADMIN_USER
+
+CREW_USER = "U0CREW00001"
 
 ENTRIES = (
     CommandHelp("/events [SLUG|all]", "Events with paid and balance.", "/events all"),
@@ -53,8 +56,8 @@ def test_a_long_unknown_subcommand_is_cut_in_the_echo() -> None:
     assert "x" * 41 not in notice
 
 
-def test_help_lists_every_slash_command_with_an_example() -> None:
-    reply = opsbot_reply("help", services=None)  # help needs no service
+def test_help_lists_every_slash_command_with_an_example_for_an_admin(services) -> None:
+    reply = opsbot_reply("help", services=services, user=ADMIN_USER)
     assert reply["response_type"] == "ephemeral"
     shown = "\n".join(b["text"]["text"] for b in reply["blocks"] if b["type"] == "section")
     for command in ("/log-payment", "/paylink", "/deploy", "/events", "/opsbot"):
@@ -63,6 +66,18 @@ def test_help_lists_every_slash_command_with_an_example() -> None:
     assert shown.count("Example: ") == len(COMMANDS)
     for command in ("/log-payment", "/paylink", "/deploy", "/events", "/opsbot"):
         assert command in reply["text"]
+
+
+def test_crew_sees_only_the_commands_crew_may_run_each_with_an_example(services) -> None:
+    reply = opsbot_reply("help", services=services, user=CREW_USER)
+    shown = "\n".join(b["text"]["text"] for b in reply["blocks"] if b["type"] == "section")
+    assert re.findall(r"^\*`([^`]+)`\*", shown, flags=re.M) == [
+        "/log-payment [EVENT AMOUNT METHOD PATRON…]", "/events [SLUG|all]", "/opsbot help", "/opsbot summary"]
+    assert re.findall(r"^Example: `([^`]+)`$", shown, flags=re.M) == [
+        "/log-payment gipsykings 125 venmo Ana Ruiz", "/events all", "/opsbot help", "/opsbot summary"]
+    assert "(admins)" not in shown and "/paylink" not in reply["text"] and "/deploy" not in reply["text"]
+    # Without a known user, the help is the crew's, never the admin's.
+    assert opsbot_reply("help", services=None) == reply
 
 
 def test_bare_opsbot_is_help_and_case_does_not_matter() -> None:

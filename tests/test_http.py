@@ -18,7 +18,7 @@ import pytest
 from bot.app import Services, SlackSetupError, build_services, build_slack_app
 from bot.http import MAX_BODY_BYTES, make_wsgi_app, start_background_server
 from bot.ports import StoreError
-from tests.conftest import SIGNING_SECRET
+from tests.conftest import ADMIN_USER, SIGNING_SECRET
 from tests.http_client import get, post
 from tests.slack_signing import signed_headers, slash_command_body
 
@@ -70,7 +70,7 @@ def help_command(text: str = "help") -> str:
 
 
 def test_signed_opsbot_help_is_answered_with_the_help(app_server, slack_api) -> None:
-    body = help_command("help")
+    body = slash_command_body("/opsbot", "help", user_id=ADMIN_USER)  # an admin: every command
     resp = post(app_server + "/slack/events", body, signed_headers(body, SIGNING_SECRET))
     assert resp.status == 200
     assert resp.headers["content-type"].startswith("application/json")

@@ -14,7 +14,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from blocks.summary import reminder_blocks, summary_blocks, summary_text
 from bot.app import build_services
-from bot.schedule import Job, first_run, send_daily_summary, send_reminders, start_scheduler
+from bot.schedule import Job, build_scheduler, first_run, send_daily_summary, send_reminders
 from bot.summary import Tally, build_summary
 from tests.conftest import ADMIN_USER, AUDIT_CHANNEL
 from tests.slack_payloads import block_action
@@ -207,6 +207,14 @@ class JobWatch:
             return list(self.done)
 
 
+def started(services, watch: JobWatch, **kwargs):
+    """A scheduler with the watch listening before it starts (so no job event is missed)."""
+    scheduler = build_scheduler(services, **kwargs)
+    watch.attach(scheduler)
+    scheduler.start()
+    return scheduler
+
+
 def late_start_settings(make_settings, store_overrides) -> dict[str, str]:
     zone, now = noon_zone()
     return {**store_overrides, "OPSBOT_TIMEZONE": zone, "OPSBOT_SUMMARY_AT": f"{(now - timedelta(minutes=20)):%H:%M}",
@@ -221,21 +229,20 @@ def summaries(slack_api):
 def test_a_bot_started_20_minutes_late_sends_todays_summary_once(make_settings, store_overrides, slack_api):
     services = make_services(make_settings, {}, None, **late_start_settings(make_settings, store_overrides))
     watch = JobWatch()
-    scheduler = start_scheduler(services, now=None)
-    watch.attach(scheduler)
+    scheduler = started(services, watch)
     try:
-        slack_api.wait_for("chat.postMessage")
+        assert watch.wait(1) == [("daily-summary", True)]
         jobs = {j.id: j.next_run_time for j in scheduler.get_jobs()}
     finally:
         scheduler.shutdown(wait=True)
     [posted] = summaries(slack_api)
     assert posted.params["text"] == f"Payments for {services.ledger.today():%a %b %-d, %Y}: no payments."
     assert jobs["daily-summary"].date() == services.ledger.today() + timedelta(days=1)
-    # A restart the same evening finds the claim and posts nothing.
-    again = start_scheduler(services)
-    watch.attach(again)
+    # A restart the same evening runs the job again, finds the claim and posts nothing.
+    restart = JobWatch()
+    again = started(services, restart)
     try:
-        assert watch.wait(1)[-1] == ("daily-summary", True)
+        assert restart.wait(1) == [("daily-summary", True)]
     finally:
         again.shutdown(wait=True)
     assert len(summaries(slack_api)) == 1
@@ -246,11 +253,7 @@ def test_two_schedulers_on_one_store_send_once(make_settings, store_overrides, s
     first = make_services(make_settings, {}, None, **overrides)
     second = build_services(first.settings)  # another process: same store, its own clients
     watch = JobWatch()
-    schedulers = []
-    for services in (first, second):
-        scheduler = start_scheduler(services)
-        watch.attach(scheduler)
-        schedulers.append(scheduler)
+    schedulers = [started(services, watch) for services in (first, second)]
     try:
         watch.wait(2)
     finally:
@@ -264,8 +267,7 @@ def test_a_failed_post_gives_the_claim_back_and_is_retried(make_settings, store_
     services = make_services(make_settings, {}, None, **late_start_settings(make_settings, store_overrides))
     slack_api.fail_next("chat.postMessage", "internal_error")
     watch = JobWatch()
-    scheduler = start_scheduler(services, retry_delay=timedelta(0))
-    watch.attach(scheduler)
+    scheduler = started(services, watch, retry_delay=timedelta(0))
     try:
         slack_api.wait_for("chat.postMessage", count=2)
         watch.wait(2)

@@ -26,6 +26,7 @@ BOT_USER_ID = "U0BOT000001"
 BOT_ID = "B0BOT000001"
 APP_ID = "A0APP000001"
 RESPONSE_URL_METHOD = "response_url"  # the method name recorded for response_url posts
+DEFAULT_SCOPES = ("channels:read", "chat:write", "commands", "groups:read")  # what manifest.json asks for
 
 # Form-encoded Web API calls carry these as JSON strings.
 _JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
@@ -66,6 +67,8 @@ class SlackApiStandIn:
         self._home_views: dict[str, str] = {}  # user -> view id
         self.users: dict[str, dict[str, Any]] = {}  # extra/overriding users.info answers
         self.channels: dict[str, dict[str, Any]] = {}  # extra/overriding conversations.info answers
+        # The bot token's scopes, sent as Slack sends them: the x-oauth-scopes header of every answer.
+        self.scopes: tuple[str, ...] = DEFAULT_SCOPES
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -172,7 +175,8 @@ class SlackApiStandIn:
             elif not method:
                 status, body, extra = 404, {"ok": False, "error": "not_found"}, {}
             else:
-                status, body, extra = 200, self._answer(method, params, headers), {}
+                status, body = 200, self._answer(method, params, headers)
+                extra = {"x-oauth-scopes": ",".join(self.scopes)} if body.get("ok") else {}
             self._calls.append(SlackCall(method, path, params, headers, status, body))
             self._cond.notify_all()
         return status, body, extra
@@ -194,6 +198,10 @@ class SlackApiStandIn:
         return f"V{next(self._view_ids):010d}"
 
     # -- methods (called with the lock held) --------------------------------------------------
+    def _apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        # Called with the app-level token; the URL is never opened by the tests.
+        return {"ok": True, "url": "wss://127.0.0.1:9/link/?ticket=opsbot-test"}
+
     def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": f"https://{TEAM_DOMAIN}.slack.com/", "team": "Opsbot Test",
                 "user": "opsbot", "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID,
@@ -305,6 +313,7 @@ _METHODS: dict[str, Callable[[SlackApiStandIn, dict[str, Any]], dict[str, Any]]]
     "views.publish": SlackApiStandIn._views_publish,
     "conversations.info": SlackApiStandIn._conversations_info,
     "users.info": SlackApiStandIn._users_info,
+    "apps.connections.open": SlackApiStandIn._apps_connections_open,
 }
 
 

@@ -1,0 +1,35 @@
+"""Events API listeners: the App Home (and its buttons)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from blocks.home import HOME_DEPLOY_ACTION
+from handlers.events.home import acknowledge, deploy_from_home, publish_home
+from handlers.lazy import after_ack
+
+if TYPE_CHECKING:
+    from slack_bolt import Ack, App
+    from slack_sdk import WebClient
+
+    from bot.app import Services
+
+
+def register(app: App, services: Services) -> None:
+    def home_opened(ack: Ack) -> None:
+        acknowledge(ack=ack)
+
+    @after_ack
+    def publish(event: dict, client: WebClient) -> None:
+        publish_home(event=event, client=client, services=services)
+
+    app.event("app_home_opened")(ack=home_opened, lazy=[publish])
+
+    def deploy_pressed(ack: Ack) -> None:
+        acknowledge(ack=ack)
+
+    @after_ack
+    def deploy(body: dict, action: dict, client: WebClient) -> None:
+        deploy_from_home(body=body, action=action, client=client, services=services)
+
+    app.action(HOME_DEPLOY_ACTION)(ack=deploy_pressed, lazy=[deploy])
