@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.config import ConfigError, Settings, load_settings
 
@@ -78,12 +78,9 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from bot.schedule import start_scheduler
 
     app = build_slack_app(services)
-    logging.getLogger("opsbot").info("opsbot connecting to Slack in Socket Mode")
     scheduler = start_scheduler(services)  # the daily summary and reminders, as `serve` has them
     try:
-        # auto_reconnect_enabled (slack_sdk's default, stated here on purpose): a dropped
-        # WebSocket or Slack's periodic refresh opens a new connection instead of ending the run.
-        SocketModeHandler(app, settings.slack_app_token, auto_reconnect_enabled=True).start()
+        run_socket_mode(services, app, settings.slack_app_token, args.host, args.port, SocketModeHandler)
     except SlackApiError as exc:
         error = exc.response.get("error") if isinstance(exc.response.data, dict) else exc.response.status_code
         raise CliError(f"SLACK_APP_TOKEN: Slack refused the Socket Mode connection ({error})") from None
@@ -94,6 +91,24 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         scheduler.shutdown(wait=False)
     return 0
+
+
+def run_socket_mode(services: Services, app: Any, app_token: str, host: str, port: int,
+                    handler_factory: Callable[..., Any]) -> None:
+    """Slack over Socket Mode, and beside it the HTTP server for what Slack does not
+    carry: the Stripe webhook, the web API and /healthz."""
+    from bot.http import BackgroundServer, make_wsgi_app
+
+    server = BackgroundServer(make_wsgi_app(services, app), host, port)
+    log = logging.getLogger("opsbot")
+    log.info("opsbot listening on %s (Stripe webhook, web API, health)", server.base_url)
+    log.info("opsbot connecting to Slack in Socket Mode")
+    try:
+        # auto_reconnect_enabled (slack_sdk's default, stated here on purpose): a dropped
+        # WebSocket or Slack's periodic refresh opens a new connection instead of ending the run.
+        handler_factory(app, app_token, auto_reconnect_enabled=True).start()
+    finally:
+        server.close()
 
 
 def cmd_summary(settings: Settings, args: argparse.Namespace) -> int:

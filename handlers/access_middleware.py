@@ -69,6 +69,10 @@ def register(app: App, services: Services) -> None:
             services.access.check(user, action)
         except Refusal as refusal:
             log.info("refused who=%s what=%s %s action=%s needs=%s", user, kind, name, action, refusal.needed.value)
+            if kind == "event":
+                # Opening the Home tab is not a request to do anything: show nothing,
+                # and keep the audit log for attempts (Slack also redelivers events).
+                return BoltResponse(status=200, body="")
             words = text.split()
             label = f"{kind} {name}" + (f" {words[0].lower()}" if words and action != entry_action(kind, name) else "")
             services.audit.refused(refusal, label)

@@ -348,3 +348,29 @@ def test_summary_refuses_a_bad_date_and_posting_without_slack(cli_env, tmp_path)
     assert run_cli(cli_env, "init-store", cwd=tmp_path).returncode == 0
     line = one_error_line(run_cli(cli_env, "summary", "--post", cwd=tmp_path))
     assert line == "opsbot: Slack is not configured for posting: set SLACK_BOT_TOKEN and OPSBOT_AUDIT_CHANNEL"
+
+
+def test_socket_mode_runs_the_http_server_beside_it_for_webhooks_and_health(settings, slack_api) -> None:
+    from bot.app import build_services, build_slack_app
+
+    services = build_services(settings)
+    services.store.init_schema()
+    app = build_slack_app(services)
+    port = free_port()
+    seen: dict[str, object] = {}
+
+    class SocketModeStandIn:
+        """Where slack_bolt's SocketModeHandler would hold the WebSocket open, look at the HTTP side."""
+
+        def __init__(self, bolt_app, app_token, *, auto_reconnect_enabled):
+            seen.update(app=bolt_app, token=app_token, reconnect=auto_reconnect_enabled)
+
+        def start(self):
+            seen["health"] = get(f"http://127.0.0.1:{port}/healthz").status
+            seen["webhook"] = post(f"http://127.0.0.1:{port}/stripe/webhook", "{}").status
+
+    cli.run_socket_mode(services, app, "xapp-1-A0APP000001-test", "127.0.0.1", port, SocketModeStandIn)
+    assert seen == {"app": app, "token": "xapp-1-A0APP000001-test", "reconnect": True, "health": 200,
+                    "webhook": 400}
+    with pytest.raises(OSError):  # the server stopped with the Socket Mode session
+        socket.create_connection(("127.0.0.1", port), timeout=1)

@@ -292,3 +292,14 @@ def test_the_home_shows_the_last_deploy_and_the_recent_payment_links(make_bot, s
             f"Last deploy: staging · :white_check_mark: deployed · by <@{ADMIN_USER}> · {when}") in texts
     assert (f"• <{link.link.url}|$250.00 · Charter deposit> · JADA Charter · by <@{ADMIN_USER}> · {made} · "
             "not paid yet") in texts
+
+
+def test_someone_outside_the_crew_sees_no_home_and_leaves_no_audit_noise(make_bot):
+    bot = make_bot(OPSBOT_CREW="U0CREW00001")
+    for retry in ("", "1"):
+        headers = {**JSON, **({"X-Slack-Retry-Num": retry} if retry else {})}
+        assert bot.send(home_opened("U0STRANGER1"), headers).status == 200
+    bot.lazies.wait_idle()
+    assert bot.slack_api.calls("views.publish") == []
+    assert bot.audit_posts() == []
+    assert bot.services.store.day_audit(bot.services.ledger.today().isoformat()) == []
