@@ -64,7 +64,7 @@ USAGE = ("Usage: `/deploy SITE [staging|production|promote]` — `staging` publi
 
 
 class DeployBusy(DeployError):
-    pass
+    """Another deploy of the same site is running."""
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,11 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes import LoopbackServer
 
 TEAM_ID = "T0TEAM00001"
 TEAM_DOMAIN = "opsbot-test"
@@ -56,7 +58,7 @@ class _Scripted:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class SlackApiStandIn:
+class SlackApiStandIn(LoopbackServer):
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._calls: list[SlackCall] = []
@@ -69,39 +71,11 @@ class SlackApiStandIn:
         self.channels: dict[str, dict[str, Any]] = {}  # extra/overriding conversations.info answers
         # The bot token's scopes, sent as Slack sends them: the x-oauth-scopes header of every answer.
         self.scopes: tuple[str, ...] = DEFAULT_SCOPES
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle ------------------------------------------------------------------------
-    def start(self) -> SlackApiStandIn:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="slack-api-stand-in", daemon=True
-        )
-        self._thread.start()
-        return self
+    thread_name = "slack-api-stand-in"
 
-    def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            assert self._thread is not None
-            self._thread.join(timeout=5)
-            self._server = None
-
-    def __enter__(self) -> SlackApiStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def root_url(self) -> str:
-        assert self._server is not None, "start() the stand-in first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     @property
     def base_url(self) -> str:

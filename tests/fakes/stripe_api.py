@@ -27,9 +27,11 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl
+
+from tests.fakes import LoopbackServer
 
 API_KEY = "sk_test_opsbot0000000000000000"
 WEBHOOK_SECRET = "whsec_opsbottest0000000000000000"
@@ -69,7 +71,7 @@ class _Saved:
 
 
 @dataclass
-class StripeApiStandIn:
+class StripeApiStandIn(LoopbackServer):
     api_key: str = API_KEY
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _requests: list[StripeRequest] = field(default_factory=list)
@@ -78,39 +80,16 @@ class StripeApiStandIn:
     _saved: dict[str, _Saved] = field(default_factory=dict)
     _failures: dict[str, deque[_Failure]] = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
-    _server: ThreadingHTTPServer | None = None
-    _thread: threading.Thread | None = None
 
-    # -- lifecycle ------------------------------------------------------------------------
-    def start(self) -> StripeApiStandIn:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="stripe-api-stand-in", daemon=True)
-        self._thread.start()
-        return self
+    thread_name = "stripe-api-stand-in"
 
-    def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            assert self._thread is not None
-            self._thread.join(timeout=5)
-            self._server = None
-
-    def __enter__(self) -> StripeApiStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     @property
     def base_url(self) -> str:
         """For OPSBOT_STRIPE_API_BASE."""
-        assert self._server is not None, "start() the stand-in first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.root_url
 
     # -- recordings ------------------------------------------------------------------------
     def requests(self, path: str | None = None) -> list[StripeRequest]:
