@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import Any
 
 from bot.config import Settings
 
@@ -75,6 +76,23 @@ def entry_action(kind: str, name: str, text: str = "") -> str | None:
         if words and (kind, f"{name} {words[0].lower()}") in ENTRY_POINTS:
             return ENTRY_POINTS[(kind, f"{name} {words[0].lower()}")]
     return ENTRY_POINTS.get((kind, name))
+
+
+def slack_entry(body: dict[str, Any]) -> tuple[str, str, str, str]:
+    """(kind, name, text, user) of a Slack request body."""
+    if "command" in body:
+        return "command", body["command"], body.get("text") or "", body.get("user_id", "")
+    kind = body.get("type", "")
+    user = (body.get("user") or {}).get("id", "")
+    if kind == "view_submission":
+        return "view", (body.get("view") or {}).get("callback_id", ""), "", user
+    if kind == "block_actions":
+        actions = body.get("actions") or [{}]
+        return "action", actions[0].get("action_id", ""), "", user
+    if kind == "event_callback":
+        event = body.get("event") or {}
+        return "event", event.get("type", ""), "", event.get("user", "")
+    return kind or "unknown", "", "", user
 
 
 class Refusal(Exception):

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
+from bot.access import slack_entry
 from bot.app import SLACK_NOT_CONFIGURED, Services
 from bot.ports import StoreError
 from bot.web_api import api_routes
-from handlers.access_middleware import slack_entry
 
 if TYPE_CHECKING:
     from slack_bolt import App

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.response import BoltResponse
 
-from bot.access import PUBLIC, Refusal, entry_action
+from bot.access import PUBLIC, Refusal, entry_action, slack_entry
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -19,23 +19,6 @@ if TYPE_CHECKING:
     from bot.app import Services
 
 log = logging.getLogger("opsbot.access")
-
-
-def slack_entry(body: dict[str, Any]) -> tuple[str, str, str, str]:
-    """(kind, name, text, user) of a Slack request body."""
-    if "command" in body:
-        return "command", body["command"], body.get("text") or "", body.get("user_id", "")
-    kind = body.get("type", "")
-    user = (body.get("user") or {}).get("id", "")
-    if kind == "view_submission":
-        return "view", (body.get("view") or {}).get("callback_id", ""), "", user
-    if kind == "block_actions":
-        actions = body.get("actions") or [{}]
-        return "action", actions[0].get("action_id", ""), "", user
-    if kind == "event_callback":
-        event = body.get("event") or {}
-        return "event", event.get("type", ""), "", event.get("user", "")
-    return kind or "unknown", "", "", user
 
 
 def refusal_response(kind: str, message: str, body: dict[str, Any], respond: Callable[..., Any] | None
