@@ -105,10 +105,10 @@ def _stripe_services(services: Services, clock: Clock) -> tuple[Paylinks, Stripe
         from infra.stripe_payments import WebhookVerifier
 
         verify = WebhookVerifier(settings.stripe_webhook_secret)
-    paylinks = Paylinks(services.store, services.catalog, payments, services.once, notifier=services.notifier,
-                        audit_channel=settings.audit_channel, tz=settings.timezone, clock=clock)
+    paylinks = Paylinks(services.store, services.catalog, payments, services.once, audit=services.audit,
+                        tz=settings.timezone, clock=clock)
     intake = StripeIntake(services.ledger, services.store, paylinks, services.audit, services.once,
-                          notifier=services.notifier, audit_channel=settings.audit_channel, verify=verify, clock=clock)
+                          verify=verify, clock=clock)
     return paylinks, intake
 
 

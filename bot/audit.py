@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -60,6 +61,20 @@ class AuditTrail:
     def enabled(self) -> bool:
         return self.notifier is not None and self.channel is not None
 
+    def post_once(self, record_id: str, line: Callable[[], tuple[str, list[dict]]]) -> bool:
+        """The one way an audit line reaches the ops channel: once per record
+        (a claim in the store), its position kept so it can be updated later.
+        False when it was already posted or no audit channel is configured."""
+        if not self.enabled:
+            log.info("audit channel not configured; %s not announced", record_id)
+            return False
+
+        def post() -> None:
+            ts = self.notifier.post(self.channel, *line())
+            self.store.set_message_ref(record_id, self.channel, ts)
+
+        return self.once.run(f"audit:{record_id}", post)
+
     def payment_recorded(self, result: LedgerResult) -> bool:
         """Post the payment's audit line (with its Void button). False when it
         was already posted, or when no audit channel is configured."""
@@ -67,18 +82,8 @@ class AuditTrail:
         self.note(actor=p.logged_by, action="payment.log", result="ok", entry_id=f"payment:{p.payment_id}",
                   at=p.recorded_at, detail={"payment_id": p.payment_id, "event_id": p.event_id,
                                             "amount_cents": p.amount_cents, "method": p.method, "source": p.source})
-        if not self.enabled:
-            log.info("audit channel not configured; payment %s not announced", result.payment.payment_id)
-            return False
-        payment = result.payment
-        overpaid = result.status.balance_cents < 0 and payment.method == "stripe"
-
-        def post() -> None:
-            text, blocks = payment_audit(payment, result.status, overpaid_note=overpaid)
-            ts = self.notifier.post(self.channel, text, blocks)
-            self.store.set_message_ref(payment.payment_id, self.channel, ts)
-
-        return self.once.run(f"audit:{payment.payment_id}", post)
+        overpaid = result.status.balance_cents < 0 and p.method == "stripe"
+        return self.post_once(p.payment_id, lambda: payment_audit(p, result.status, overpaid_note=overpaid))
 
     def payment_voided(self, result: LedgerResult, *, message: tuple[str, str] | None = None) -> bool:
         """Strike through the voided payment's audit line (found in the store,
@@ -88,17 +93,11 @@ class AuditTrail:
                   at=v.recorded_at, detail={"void_id": v.payment_id, "payment_id": v.voids, "event_id": v.event_id,
                                             "amount_cents": v.amount_cents})
         if not self.enabled:
-            log.info("audit channel not configured; void %s not announced", result.payment.payment_id)
+            log.info("audit channel not configured; void %s not announced", v.payment_id)
             return False
-        void = result.payment
+        void = v
         original = self.store.get_payment(void.voids) if void.voids else None
-
-        def post() -> None:
-            text, blocks = void_audit(void, result.status)
-            ts = self.notifier.post(self.channel, text, blocks)
-            self.store.set_message_ref(void.payment_id, self.channel, ts)
-
-        posted = self.once.run(f"audit:{void.payment_id}", post)
+        posted = self.post_once(void.payment_id, lambda: void_audit(void, result.status))
         where = (self.store.message_ref(original.payment_id) if original else None) or message
         if original is not None and where is not None:
             text, blocks = voided_payment_audit(original, result.status, void)
@@ -111,14 +110,10 @@ class AuditTrail:
         return posted
 
     def deploy_finished(self, run: DeployRun) -> bool:
-        """Post a deploy's audit line (who, site, target, counts, result), once per deploy."""
-        if not self.enabled:
-            log.info("audit channel not configured; deploy %s not announced", run.deploy_id)
-            return False
-
-        def post() -> None:
-            text, blocks = deploy_audit(run)
-            ts = self.notifier.post(self.channel, text, blocks)
-            self.store.set_message_ref(run.deploy_id, self.channel, ts)
-
-        return self.once.run(f"audit:{run.deploy_id}", post)
+        """Keep the deploy in the audit log and post its line (who, site, target, counts, result), once."""
+        self.note(actor=run.by, action="deploy.run", result="failed" if run.failed_step else "ok",
+                  entry_id=f"deploy:{run.deploy_id}", at=run.started_at,
+                  detail={"deploy_id": run.deploy_id, "site": run.site.id, "target": run.target,
+                          "uploaded": run.uploaded, "copied": run.copied, "deleted": run.deleted,
+                          "invalidation_id": run.invalidation_id, "failed_step": run.failed_step})
+        return self.post_once(run.deploy_id, lambda: deploy_audit(run))

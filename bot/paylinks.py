@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from blocks.paylinks import paylink_audit, paylink_message
@@ -23,7 +24,10 @@ from bot.domain import Event
 from bot.ledger import Clock, utc_now
 from bot.money import AmountError, format_cents, parse_amount
 from bot.once import Once
-from bot.ports import Notifier, Payments, Store
+from bot.ports import Payments, Store
+
+if TYPE_CHECKING:
+    from bot.audit import AuditTrail
 
 PAYLINK_USAGE = ("Usage: `/paylink AMOUNT [DESCRIPTION…] [--event EVENT]` — for example "
                  "`/paylink 250 Charter deposit --event jada`.")
@@ -106,13 +110,12 @@ class PaylinkStatus:
 
 class Paylinks:
     def __init__(self, store: Store, catalog: Catalog, payments: Payments | None, once: Once, *,
-                 notifier: Notifier | None, audit_channel: str | None, tz: ZoneInfo, clock: Clock = utc_now):
+                 audit: AuditTrail, tz: ZoneInfo, clock: Clock = utc_now):
         self.store = store
         self.catalog = catalog
         self.payments = payments
         self.once = once
-        self.notifier = notifier
-        self.audit_channel = audit_channel
+        self.audit = audit
         self.tz = tz
         self.clock = clock
 
@@ -220,9 +223,11 @@ class Paylinks:
         try:
             self.once.run(f"paylink-posted:{link.link_id}", post_here)
         finally:  # the audit line goes out even when the channel post failed (that failure still raises)
-            if self.notifier is not None and self.audit_channel is not None:
-                notifier, channel = self.notifier, self.audit_channel
-                self.once.run(f"audit:paylink:{link.link_id}", lambda: notifier.post(channel, *paylink_audit(link)))
+            self.audit.note(actor=link.created_by, action="paylink.create", result="ok",
+                            entry_id=f"paylink:{link.link_id}", at=datetime.fromisoformat(link.created_at),
+                            detail={"link_id": link.link_id, "event_id": link.event_id,
+                                    "amount_cents": link.amount_cents})
+            self.audit.post_once(link.link_id, lambda: paylink_audit(link))
 
     # -- reads and payments ------------------------------------------------------------------
     def link(self, link_id: str) -> Paylink | None:

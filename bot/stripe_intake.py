@@ -16,7 +16,7 @@ from bot.audit import AuditTrail
 from bot.ledger import Clock, Ledger, LedgerError, LedgerResult, utc_now
 from bot.once import Once
 from bot.paylinks import Paylinks
-from bot.ports import Notifier, NotifyError, Store, WebhookRejected
+from bot.ports import NotifyError, Store, WebhookRejected
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +54,12 @@ class Assigned:
 
 class StripeIntake:
     def __init__(self, ledger: Ledger, store: Store, paylinks: Paylinks, audit: AuditTrail, once: Once, *,
-                 notifier: Notifier | None, audit_channel: str | None, verify: Verifier | None,
-                 clock: Clock = utc_now):
+                 verify: Verifier | None, clock: Clock = utc_now):
         self.ledger = ledger
         self.store = store
         self.paylinks = paylinks
         self.audit = audit
         self.once = once
-        self.notifier = notifier
-        self.audit_channel = audit_channel
         self.verify = verify
         self.clock = clock
 
@@ -136,11 +133,7 @@ class StripeIntake:
         }
         self.store.put_record(UNASSIGNED, _ALL, session_id, kept, if_absent=True)
         kept = self.store.get_record(UNASSIGNED, _ALL, session_id) or kept
-        if self.notifier is None or self.audit_channel is None:
-            log.info("audit channel not configured; unassigned Stripe session %s not announced", session_id)
-            return
-        notifier, channel = self.notifier, self.audit_channel
-        self.once.run(f"audit:stripe-unassigned:{session_id}", lambda: notifier.post(channel, *unassigned_audit(kept)))
+        self.audit.post_once(f"stripe-unassigned:{session_id}", lambda: unassigned_audit(kept))
 
     # -- /opsbot assign ------------------------------------------------------------------------
     def unassigned(self) -> list[dict[str, Any]]:

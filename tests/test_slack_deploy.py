@@ -397,3 +397,13 @@ def test_a_failing_step_says_what_happened_and_how_to_retry(make_bot, tmp_path, 
                                      "of 2 files; invalidation failed:")
     assert audit.params["channel"] == AUDIT_CHANNEL
     assert last_record(bot, site)["failed_step"] == "invalidating"
+
+
+def test_every_deploy_is_kept_in_the_audit_log(make_bot, site):
+    bot = start(make_bot, site)
+    deploy(bot, "gipsykings staging")
+    [entry] = [e for e in bot.services.store.day_audit(bot.services.ledger.today().isoformat())
+               if e.action == "deploy.run"]
+    assert (entry.actor, entry.result) == (ADMIN_USER, "ok")
+    assert {k: entry.detail[k] for k in ("site", "target", "uploaded", "deleted", "failed_step")} == {
+        "site": "gipsykings", "target": "staging", "uploaded": len(SITE_FILES), "deleted": 0, "failed_step": None}

@@ -224,3 +224,15 @@ def test_a_store_failure_after_stripe_tells_the_admin_and_a_payment_still_lands(
     [orphan] = stripe_api.objects("payment_link")
     assert deliver(bot, stripe_api.checkout_session_event(orphan["id"])).json()["status"] == "recorded"
     assert bot.services.ledger.status(JADA).paid_cents == 156_000
+
+
+def test_a_link_is_kept_in_the_audit_log_once_across_a_retry(stripe_bot, stripe_api):
+    bot = stripe_bot
+    for _ in range(2):
+        bot.command("/paylink", "1560 --event jada", user=ADMIN_USER, trigger="13345224609.1.same-link")
+        bot.lazies.wait_idle()
+    entries = [e for e in bot.services.store.day_audit(bot.services.ledger.today().isoformat())
+               if e.action == "paylink.create"]
+    [link] = stripe_api.objects("payment_link")
+    assert [(e.actor, e.detail) for e in entries] == [
+        (ADMIN_USER, {"link_id": link["id"], "event_id": "2026-05-23-jada-charter", "amount_cents": 156_000})]
