@@ -13,7 +13,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from blocks.mrkdwn import escape
+from blocks.mrkdwn import escape, shorten
 from bot.domain import EventStatus, Payment
 from bot.money import format_cents
 
@@ -105,3 +105,12 @@ def void_audit(void: Payment, status: EventStatus) -> tuple[str, list[dict]]:
     ]
     text = f"Void of {format_cents(-void.amount_cents)} from {void.patron} for {status.event.title}"
     return escape(text), [b.to_dict() for b in blocks]
+
+
+def email_failed_audit(recipients: list[str], subject: str, reason: str) -> tuple[str, list[dict]]:
+    """An email copy that could not be sent: ``email to … failed: …``, and that the record itself is safe."""
+    to = ", ".join(recipients)
+    reason = shorten(reason, 500)
+    line = (f":warning: Email to {escape(to)} failed: {escape(reason)}\n"
+            f"It was “{escape(subject)}”. The record itself is kept; only the email copy is missing.")
+    return f"Email to {to} failed: {reason}", [SectionBlock(text=MarkdownTextObject(text=line)).to_dict()]

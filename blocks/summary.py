@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable, Sequence
 from datetime import date
@@ -80,9 +81,7 @@ def summary_blocks(s: DaySummary) -> tuple[str, list[dict]]:
     for title, lines in sections:
         body = "\n".join(lines)
         blocks.append(SectionBlock(text=MarkdownTextObject(text=shorten(f"*{title}*\n{body}", 3000))))
-    fallback = f"{summary_title(s.day)}: " + (
-        "no payments." if s.quiet else f"{_plural(s.total.count, 'payment')}, {format_cents(s.total.cents)}.")
-    return fallback, [b.to_dict() for b in blocks]
+    return summary_fallback(s), [b.to_dict() for b in blocks]
 
 
 def summary_text(s: DaySummary) -> str:
@@ -92,6 +91,22 @@ def summary_text(s: DaySummary) -> str:
     for title, lines in sections:
         out += ["", f"{title}:"] + [f"  {line}" for line in lines]
     return "\n".join(out) + "\n"
+
+
+def summary_html(s: DaySummary) -> str:
+    """The summary as an HTML fragment (for the email copy); every name is HTML-escaped."""
+    headline, sections = _lines(s, text=html.escape, who=html.escape, bold=lambda t: f"<strong>{t}</strong>")
+    out = [f"<h2>{html.escape(summary_title(s.day))}</h2>", f"<p>{headline.replace(chr(10), '<br>')}</p>"]
+    for title, lines in sections:
+        out.append(f"<h3>{html.escape(title)}</h3>")
+        out.append("<ul>" + "".join(f"<li>{line}</li>" for line in lines) + "</ul>")
+    return "\n".join(out)
+
+
+def summary_fallback(s: DaySummary) -> str:
+    """One line: ``Payments for Sat Nov 21, 2026: 3 payments, $1,250.00.``"""
+    return f"{summary_title(s.day)}: " + (
+        "no payments." if s.quiet else f"{_plural(s.total.count, 'payment')}, {format_cents(s.total.cents)}.")
 
 
 def reminder_blocks(owed: Sequence[EventStatus], today: date) -> tuple[str, list[dict]]:

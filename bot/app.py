@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from slack_sdk import WebClient
 
     from bot.deploy import Deployer
+    from bot.email_copies import EmailCopies
     from bot.paylinks import Paylinks
+    from bot.ports import Mailer
     from bot.stripe_intake import StripeIntake
 
 SLACK_NOT_CONFIGURED = "Slack is not configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET"
@@ -59,12 +61,14 @@ class Services:
     paylinks: Paylinks | None = None  # /paylink (set by build_services)
     stripe_intake: StripeIntake | None = None  # POST /stripe/webhook and /opsbot assign
     deploys: Deployer | None = None  # /deploy (set by build_services)
+    email: EmailCopies | None = None  # email copies for admins; None when email is off
 
 
 def build_services(settings: Settings, *, store: Store | None = None, clock: Clock | None = None,
-                   notifier: Notifier | None = None) -> Services:
+                   notifier: Notifier | None = None, mailer: Mailer | None = None) -> Services:
     """Load events.json (raises EventsFileError), open the store named by the
-    settings and, when Slack is configured, the Slack client and notifier."""
+    settings and, when Slack is configured, the Slack client and notifier; when
+    email is configured, the email copies (through SES unless ``mailer`` is given)."""
     catalog = load_catalog(settings.events_file)
     if store is None:
         from infra import open_store
@@ -86,7 +90,22 @@ def build_services(settings: Settings, *, store: Store | None = None, clock: Clo
     )
     services.paylinks, services.stripe_intake = _stripe_services(services, clock)
     services.deploys = build_deployer(services, clock)
+    services.email = _email_copies(services, mailer)
+    services.audit.copies = services.email
     return services
+
+
+def _email_copies(services: Services, mailer: Mailer | None) -> EmailCopies | None:
+    settings = services.settings
+    if settings.email is None:
+        return None
+    from bot.email_copies import EmailCopies
+
+    if mailer is None:
+        from infra.ses_mailer import SesMailer
+
+        mailer = SesMailer(settings.aws_region, settings.aws_endpoint_url)
+    return EmailCopies(mailer, settings.email, services.once, services.audit, settings.timezone)
 
 
 def _stripe_services(services: Services, clock: Clock) -> tuple[Paylinks, StripeIntake]:

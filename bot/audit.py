@@ -1,4 +1,5 @@
-"""Audit lines in the ops channel: one per payment and per void, each posted once."""
+"""Audit lines in the ops channel: one per payment and per void, each posted once;
+and, when email is on, the email copy of each (handed to the background, never waited for)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from blocks.audit import payment_audit, void_audit, voided_payment_audit
@@ -18,6 +19,9 @@ from bot.domain import AuditEntry
 from bot.ledger import LedgerResult
 from bot.once import Once
 from bot.ports import Notifier, NotifyError, Store
+
+if TYPE_CHECKING:
+    from bot.email_copies import EmailCopies
 
 log = logging.getLogger(__name__)
 UTC_ZONE = ZoneInfo("UTC")
@@ -31,6 +35,8 @@ class AuditTrail:
         self.channel = channel
         self.once = once
         self.tz = tz
+        # Email copies (bot.email_copies.EmailCopies), set by the composition root when email is on.
+        self.copies: EmailCopies | None = None
 
     def note(self, *, actor: str, action: str, result: str, detail: dict[str, Any],
              entry_id: str | None = None, at: datetime | None = None) -> AuditEntry:
@@ -76,22 +82,26 @@ class AuditTrail:
         return self.once.run(f"audit:{record_id}", post)
 
     def payment_recorded(self, result: LedgerResult) -> bool:
-        """Post the payment's audit line (with its Void button). False when it
-        was already posted, or when no audit channel is configured."""
+        """Post the payment's audit line (with its Void button) and hand its email
+        copy over. False when the line was already posted, or when no audit channel is configured."""
         p = result.payment
         self.note(actor=p.logged_by, action="payment.log", result="ok", entry_id=f"payment:{p.payment_id}",
                   at=p.recorded_at, detail={"payment_id": p.payment_id, "event_id": p.event_id,
                                             "amount_cents": p.amount_cents, "method": p.method, "source": p.source})
+        if self.copies is not None:
+            self.copies.payment_recorded(result)  # handed over first: a Slack failure below must not lose it
         overpaid = result.status.balance_cents < 0 and p.method == "stripe"
         return self.post_once(p.payment_id, lambda: payment_audit(p, result.status, overpaid_note=overpaid))
 
     def payment_voided(self, result: LedgerResult, *, message: tuple[str, str] | None = None) -> bool:
         """Strike through the voided payment's audit line (found in the store,
-        else at ``message`` = (channel, ts)) and post a new line for the void."""
+        else at ``message`` = (channel, ts)), post a new line for the void and hand its email copy over."""
         v = result.payment
         self.note(actor=v.logged_by, action="payment.void", result="ok", entry_id=f"void:{v.payment_id}",
                   at=v.recorded_at, detail={"void_id": v.payment_id, "payment_id": v.voids, "event_id": v.event_id,
                                             "amount_cents": v.amount_cents})
+        if self.copies is not None:
+            self.copies.payment_voided(result)
         if not self.enabled:
             log.info("audit channel not configured; void %s not announced", v.payment_id)
             return False

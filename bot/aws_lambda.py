@@ -8,6 +8,9 @@
 - EventBridge Scheduler invokes it with ``{"opsbot_job": "daily-summary"}`` or
   ``{"opsbot_job": "morning-reminders"}``; the jobs are the same functions the
   APScheduler runs, with the same exactly-once claims in the store.
+- Email copies are not sent from a thread (Lambda freezes the container once
+  the response is out): each is its own asynchronous invocation,
+  ``{"opsbot_job": "email", "email": {...}}``.
 
 Events are Lambda Function URL / API Gateway HTTP API (payload 2.0) or REST API
 (payload 1.0) shaped. Services are built once per container, on first use.
@@ -21,13 +24,14 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 from bot.app import Services, build_services, build_slack_app
 from bot.config import Settings, load_settings
 from bot.http import WsgiApp, make_wsgi_app
+from bot.ports import OutgoingEmail
 
 log = logging.getLogger("opsbot.lambda")
 
@@ -53,11 +57,44 @@ def fetch_secrets(settings: Settings) -> dict[str, str]:
     return values
 
 
+class InvokeSelf:
+    """Hands an email copy to a second, asynchronous invocation of this function."""
+
+    def __init__(self, function_name: str, client: Callable[[], Any], deliver_here: Callable[[OutgoingEmail], object]):
+        self.function_name = function_name
+        self.client = client
+        self.deliver_here = deliver_here
+
+    def __call__(self, email: OutgoingEmail) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        payload = json.dumps({"opsbot_job": "email", "email": asdict(email)})
+        try:
+            self.client().invoke(FunctionName=self.function_name, InvocationType="Event", Payload=payload)
+        except (BotoCoreError, ClientError):
+            # Better late in this invocation than not at all: send it here.
+            log.warning("could not hand email %s to another invocation; sending it here", email.key, exc_info=True)
+            self.deliver_here(email)
+
+
 def build_lambda_bot(settings: Settings | None = None, *, lambda_client: Any = None) -> LambdaBot:
     settings = settings or load_settings(env_file=None)
     if settings.secrets_id:
         settings = load_settings(env_file=None, overrides=fetch_secrets(settings))
+    clients: dict[str, Any] = {"lambda": lambda_client} if lambda_client is not None else {}
+
+    def lambda_api() -> Any:
+        if "lambda" not in clients:
+            import boto3
+
+            clients["lambda"] = boto3.client("lambda", region_name=settings.aws_region)
+        return clients["lambda"]
+
     services = build_services(settings)
+    if services.email is not None:
+        if not settings.lambda_function_name:
+            raise ValueError("AWS_LAMBDA_FUNCTION_NAME is not set: email copies on Lambda invoke the function itself")
+        services.email.dispatch = InvokeSelf(settings.lambda_function_name, lambda_api, services.email.deliver)
     slack = None
     if settings.slack_configured:
         from slack_bolt.adapter.aws_lambda import SlackRequestHandler
@@ -88,6 +125,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def handle(bot: LambdaBot, event: dict[str, Any], context: Any) -> dict[str, Any]:
     job = event.get("opsbot_job")
+    if job == "email":
+        return send_email_copy(bot.services, event.get("email"))
     if job is not None:
         return run_scheduled(bot.services, job)
     path = event.get("rawPath") or event.get("path") or ""
@@ -108,6 +147,15 @@ def run_scheduled(services: Services, job: str) -> dict[str, Any]:
     posted = jobs[job](services)
     log.info(json.dumps({"what": f"schedule {job}", "result": "posted" if posted else "nothing to post"}))
     return {"job": job, "posted": posted}
+
+
+def send_email_copy(services: Services, email: Any) -> dict[str, Any]:
+    """The second invocation for an email copy: send it (once, with retries; a failure is noted, not raised)."""
+    if services.email is None:
+        log.warning(json.dumps({"what": "email", "result": "dropped: email is not configured in this function"}))
+        return {"job": "email", "sent": False}
+    sent = services.email.deliver(OutgoingEmail(**email))
+    return {"job": "email", "key": email["key"], "sent": sent}
 
 
 # -- HTTP events <-> WSGI ------------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     try:
         serve(services, args.host, args.port)
     finally:
-        scheduler.shutdown(wait=False)
+        _stop(services, scheduler)
     return 0
 
 
@@ -89,8 +89,16 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         raise CliError(f"OPSBOT_SLACK_API_URL: cannot reach the Slack API at {settings.slack_api_url} ({reason})"
                        ) from None
     finally:
-        scheduler.shutdown(wait=False)
+        _stop(services, scheduler)
     return 0
+
+
+def _stop(services: Services, scheduler: Any) -> None:
+    """On the way out: no new jobs, and the email copies already handed over get their chance to go."""
+    scheduler.shutdown(wait=False)
+    if services.email is not None and not services.email.flush(timeout=60):
+        logging.getLogger("opsbot").error("stopped with email copies still unsent (they were not claimed: "
+                                          "they are not marked sent)")
 
 
 def run_socket_mode(services: Services, app: Any, app_token: str, host: str, port: int,
@@ -112,21 +120,32 @@ def run_socket_mode(services: Services, app: Any, app_token: str, host: str, por
 
 
 def cmd_summary(settings: Settings, args: argparse.Namespace) -> int:
+    from blocks.email import summary_email
     from blocks.summary import summary_text
     from bot.app import build_services
+    from bot.ports import MailError
     from bot.schedule import NotConfigured, post_summary
     from bot.summary import build_summary
 
     services = build_services(settings)
     day = args.date or services.ledger.today()
+    summary = build_summary(services.ledger, day)
+    if args.email:
+        if services.email is None:
+            raise CliError("email is off: set OPSBOT_EMAIL_FROM and OPSBOT_EMAIL_TO")
+        try:
+            services.email.send_now(summary_email(summary))
+        except MailError as exc:
+            raise CliError(f"the summary email was not sent: {exc.reason}") from None
+        print(f"Emailed the summary for {day.isoformat()} to {', '.join(services.email.settings.recipients)}.")
     if args.post:
         try:
-            post_summary(services, day)
+            post_summary(services, day, summary)
         except NotConfigured as exc:
             raise CliError(str(exc)) from None
         print(f"Posted the summary for {day.isoformat()} to {settings.audit_channel}.")
-        return 0
-    sys.stdout.write(summary_text(build_summary(services.ledger, day)))
+    if not (args.post or args.email):
+        sys.stdout.write(summary_text(summary))
     return 0
 
 
@@ -214,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="print (or post) the daily payment summary")
     p.add_argument("--date", type=_day, help="the day, YYYY-MM-DD (default: today in the crew time zone)")
     p.add_argument("--post", action="store_true", help="post it to OPSBOT_AUDIT_CHANNEL instead of printing it")
+    p.add_argument("--email", action="store_true",
+                   help="email it now to OPSBOT_EMAIL_TO instead of printing it (also a test of the email set-up)")
     p.set_defaults(handler=cmd_summary)
 
     p = sub.add_parser("console", help="type slash commands and see the bot's replies, no Slack needed",

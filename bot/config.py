@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time
+from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,6 +26,10 @@ _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _SLACK_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 _BCRYPT_HASH = re.compile(r"^\$2[abyx]?\$\d{2}\$[./A-Za-z0-9]{53}$")
 _DYNAMO_TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+_EMAIL_ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[A-Za-z]{2,}$")
+# Email settings, each with the name the old Lambda page used (read when the new one is absent).
+EMAIL_FROM_NAMES = ("OPSBOT_EMAIL_FROM", "SES_SENDER_EMAIL")
+EMAIL_TO_NAMES = ("OPSBOT_EMAIL_TO", "ADMIN_NOTIFY_EMAILS")
 
 
 class ConfigError(Exception):
@@ -39,6 +44,21 @@ class ConfigError(Exception):
 class StoreSpec:
     kind: str  # "sqlite" or "dynamodb"
     location: str  # file path or table name
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    """Email copies through SES: who sends, who receives, and which variables said so."""
+
+    sender: str  # as set: "ops@example.com" or "opsbot <ops@example.com>"
+    recipients: tuple[str, ...]
+    sender_variable: str = "OPSBOT_EMAIL_FROM"
+    recipients_variable: str = "OPSBOT_EMAIL_TO"
+
+    @property
+    def sender_address(self) -> str:
+        """The bare address: the SES identity that must be verified (it or its domain)."""
+        return parseaddr(self.sender)[1]
 
 
 @dataclass(frozen=True)
@@ -62,6 +82,8 @@ class Settings:
     summary_at: time = time(18, 0)
     reminder_at: time = time(9, 0)
     secrets_id: str | None = None  # AWS Secrets Manager secret holding the tokens (on Lambda)
+    email: EmailSettings | None = None  # None: email copies are off
+    lambda_function_name: str | None = None  # set by AWS Lambda itself (AWS_LAMBDA_FUNCTION_NAME)
 
     @property
     def slack_configured(self) -> bool:
@@ -100,6 +122,8 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         summary_at=_clock_time(env, "OPSBOT_SUMMARY_AT", time(18, 0)),
         reminder_at=_clock_time(env, "OPSBOT_REMINDER_AT", time(9, 0)),
         secrets_id=env.get("OPSBOT_SECRETS_ID"),
+        email=_email(env),
+        lambda_function_name=env.get("AWS_LAMBDA_FUNCTION_NAME"),
     )
 
 
@@ -197,6 +221,38 @@ def _bcrypt_hash(env: Mapping[str, str]) -> str | None:
             "ADMIN_PASS_HASH", "expected a bcrypt hash ($2b$12$...); make one with `opsbot hash-password`"
         )
     return value
+
+
+def _first_set(env: Mapping[str, str], names: tuple[str, ...]) -> tuple[str, str | None]:
+    """The first of ``names`` that is set (the new name before the old one): (name, value)."""
+    for name in names:
+        if name in env:
+            return name, env[name]
+    return names[0], None
+
+
+def _email(env: Mapping[str, str]) -> EmailSettings | None:
+    from_name, sender = _first_set(env, EMAIL_FROM_NAMES)
+    to_name, recipients = _first_set(env, EMAIL_TO_NAMES)
+    if sender is None and recipients is None:
+        return None
+    # The error names the variable that is set (doctor can leave it out and go on) and the one that is not.
+    if sender is None:
+        raise ConfigError(to_name, f"set, but {from_name} is not: set the SES sender address too, "
+                                   f"or remove {to_name} to turn email off")
+    if recipients is None:
+        raise ConfigError(from_name, f"set, but {to_name} is not: set who gets the emails "
+                                     f"(comma-separated addresses), or remove {from_name} to turn email off")
+    _, sender_address = parseaddr(sender)  # "opsbot <ops@example.com>" names the sender too
+    if not _EMAIL_ADDRESS.match(sender_address) or "," in sender:
+        raise ConfigError(from_name, f"expected one email address like ops@example.com or "
+                                     f"\"opsbot <ops@example.com>\", got {sender!r}")
+    addresses = [part.strip() for part in recipients.split(",") if part.strip()]
+    bad = [a for a in addresses if not _EMAIL_ADDRESS.match(a)]
+    if bad or not addresses:
+        raise ConfigError(to_name, "expected comma-separated email addresses like a@example.com,b@example.com"
+                                   + (f", not {', '.join(repr(b) for b in bad)}" if bad else ""))
+    return EmailSettings(sender, tuple(dict.fromkeys(addresses)), from_name, to_name)
 
 
 def _timezone(env: Mapping[str, str]) -> ZoneInfo:

@@ -211,6 +211,8 @@ class Console:
                                    listener_executor=self.executor)
 
     def close(self) -> None:
+        if self.services is not None and self.services.email is not None:
+            self.services.email.flush(timeout=60)  # copies already handed over get their chance to go
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -231,9 +233,10 @@ class Console:
             slack = "not configured, so every message is shown here"
         stripe = "test mode" if settings.stripe_api_key and "_test_" in settings.stripe_api_key else (
             "LIVE mode" if settings.stripe_api_key else "not configured, so /paylink is a dry run")
+        email = (f"copies go to {', '.join(settings.email.recipients)}" if settings.email else "off")
         return (f"opsbot console · {describe_store(settings)} · {settings.events_file} "
                 f"({len(catalog.events)} events, {len(catalog.sites)} sites)\n"
-                f"You are @you, a local admin. Slack: {slack}. Stripe: {stripe}.\n"
+                f"You are @you, a local admin. Slack: {slack}. Stripe: {stripe}. Email: {email}.\n"
                 "Type help for the commands, quit to leave.")
 
     # -- output ----------------------------------------------------------------------------------

@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from bot.config import DEFAULT_SLACK_API_URL, ConfigError, Settings, diagnose_settings
+from bot.config import (
+    DEFAULT_SLACK_API_URL,
+    EMAIL_FROM_NAMES,
+    EMAIL_TO_NAMES,
+    ConfigError,
+    Settings,
+    diagnose_settings,
+)
 
 OK, FAIL, OFF = "ok", "fail", "off"
 MARKS = {OK: "✓", FAIL: "✗", OFF: "–"}
@@ -339,6 +346,59 @@ def stripe_checks(settings: Settings, errors: list[ConfigError]) -> list[Check]:
     return checks
 
 
+# -- email --------------------------------------------------------------------------------------------
+
+EMAIL_VARIABLES = frozenset(EMAIL_FROM_NAMES + EMAIL_TO_NAMES)
+
+
+def email_checks(settings: Settings, errors: list[ConfigError]) -> list[Check]:
+    from infra.probes import ProbeError, aws_has_credentials, ses_sender
+
+    bad = [e for e in errors if e.variable in EMAIL_VARIABLES]
+    if bad:
+        # Only the first: leaving a bad variable out makes its partner look half-set, which is no news.
+        first = bad[0]
+        return [Check(FAIL, first.variable, str(first).split(": ", 1)[-1],
+                      "set OPSBOT_EMAIL_FROM to a sender verified in SES and OPSBOT_EMAIL_TO to comma-separated "
+                      "addresses, or set neither to turn email off")]
+    email = settings.email
+    if email is None:
+        return [Check(OFF, "email", "off: set OPSBOT_EMAIL_FROM and OPSBOT_EMAIL_TO to email admins a copy of "
+                                    "each payment, void and daily summary")]
+
+    def named(variable: str, new: str) -> str:
+        return new if variable == new else f"{new} (read from the old name {variable})"
+
+    checks = [
+        Check(OK, named(email.sender_variable, "OPSBOT_EMAIL_FROM"), email.sender),
+        Check(OK, named(email.recipients_variable, "OPSBOT_EMAIL_TO"),
+              f"{len(email.recipients)} recipient{'s' if len(email.recipients) != 1 else ''}: "
+              f"{', '.join(email.recipients)}"),
+    ]
+    if not aws_has_credentials():
+        checks.append(Check(FAIL, "SES", "no AWS credentials found: email copies cannot be sent",
+                            "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run with a role "
+                            "that may ses:SendEmail"))
+        return checks
+    address = email.sender_address
+    try:
+        found = ses_sender(address, settings.aws_region, settings.aws_endpoint_url)
+    except ProbeError as exc:
+        fix = (f"verify it: aws sesv2 create-email-identity --email-identity {address} (then open the link SES "
+               "emails to it), or verify its domain" if exc.code == "NotFoundException" else
+               "let these credentials read SES identities (ses:GetEmailIdentity) and send (ses:SendEmail)")
+        checks.append(Check(FAIL, "SES sender", exc.message, fix))
+        return checks
+    where = f"{found['identity']} in {found['region']}"
+    if found["status"] == "verified":
+        checks.append(Check(OK, "SES sender", f"{where}: verified for sending"))
+    else:
+        checks.append(Check(FAIL, "SES sender", f"{where}: {found['status']}, not verified for sending",
+                            "open the verification link SES emailed to the address (or finish the domain's DNS "
+                            "records), then run `opsbot doctor` again"))
+    return checks
+
+
 # -- the report ------------------------------------------------------------------------------------------
 
 
@@ -346,7 +406,7 @@ def diagnose(settings: Settings, errors: list[ConfigError], *, manifest: frozens
              ) -> list[Section]:
     stripe_variables = {"STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET", "OPSBOT_STRIPE_API_BASE"}
     aws_variables = {"AWS_ENDPOINT_URL"}
-    own = [e for e in errors if e.variable not in stripe_variables | aws_variables]
+    own = [e for e in errors if e.variable not in stripe_variables | aws_variables | EMAIL_VARIABLES]
     catalog_list, catalog = catalog_checks(settings)
     aws = [Check(FAIL, e.variable, str(e).split(": ", 1)[-1], SETTING_FIXES.get(e.variable, ""))
            for e in errors if e.variable in aws_variables]
@@ -357,6 +417,7 @@ def diagnose(settings: Settings, errors: list[ConfigError], *, manifest: frozens
         ("Slack", slack_checks(settings, manifest if manifest is not None else manifest_scopes())),
         ("AWS", aws + aws_checks(settings, catalog)),
         ("Stripe", stripe_checks(settings, errors)),
+        ("Email", email_checks(settings, errors)),
     ]
 
 

@@ -229,3 +229,32 @@ class Payments(Protocol):
                             idempotency_key: str) -> tuple[str, str]:
         """Create a payment link for one of the price; returns (id ``plink_...``, url).
         Its metadata is copied by Stripe onto every Checkout Session it makes."""
+
+
+# -- email: copies of payments and the daily summary for admins -------------------------------------
+
+
+class MailError(Exception):
+    """The mail service did not take a message. ``retryable`` is False when trying
+    again cannot help (the sender is not verified, an address is refused)."""
+
+    def __init__(self, reason: str, *, retryable: bool):
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    """One email, plain text and HTML. ``key`` names what it is a copy of
+    (``payment:pay_…``, ``summary:2026-11-21``): one email per key, ever."""
+
+    key: str
+    subject: str
+    text: str
+    html: str
+
+
+class Mailer(Protocol):
+    def send(self, sender: str, recipients: Sequence[str], email: OutgoingEmail) -> str:
+        """Send one email to every recipient; returns the service's message id. Raises MailError."""

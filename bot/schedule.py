@@ -19,7 +19,7 @@ from apscheduler.triggers.date import DateTrigger
 
 from blocks.summary import reminder_blocks, summary_blocks
 from bot.ports import NotifyError
-from bot.summary import REMINDER_DAYS, build_summary, owed_between
+from bot.summary import REMINDER_DAYS, DaySummary, build_summary, owed_between
 
 if TYPE_CHECKING:
     from bot.app import Services
@@ -42,18 +42,31 @@ def _require_channel(services: Services) -> str:
     return channel
 
 
-def post_summary(services: Services, day: date) -> str:
+def post_summary(services: Services, day: date, summary: DaySummary | None = None) -> str:
     """Post a day's summary now (no claim: an explicit request). Returns the message ts."""
     channel = _require_channel(services)
-    text, blocks = summary_blocks(build_summary(services.ledger, day))
+    text, blocks = summary_blocks(summary or build_summary(services.ledger, day))
     return services.notifier.post(channel, text, blocks)
+
+
+def _slack_posting(services: Services) -> bool:
+    return services.notifier is not None and services.settings.audit_channel is not None
 
 
 def send_daily_summary(services: Services, day: date | None = None) -> bool:
     """The scheduled summary for ``day`` (default: today in the crew time zone),
-    once. True when this call posted it."""
+    once in Slack and once by email (each when configured). True when this call sent either."""
     day = day or services.ledger.today()
-    return services.once.run(f"summary:{day.isoformat()}", lambda: post_summary(services, day))
+    summary = build_summary(services.ledger, day)
+    posted = emailed = False
+    try:
+        if _slack_posting(services) or services.email is None:
+            posted = services.once.run(f"summary:{day.isoformat()}", lambda: post_summary(services, day, summary))
+    finally:
+        # The email goes even when Slack failed (the job's retry will not send it twice).
+        if services.email is not None:
+            emailed = services.email.daily_summary(summary)
+    return posted or emailed
 
 
 def send_reminders(services: Services, day: date | None = None) -> bool:
@@ -83,10 +96,13 @@ class Job:
 
 
 def jobs(services: Services) -> list[Job]:
-    return [
-        Job("daily-summary", services.settings.summary_at, send_daily_summary),
-        Job("morning-reminders", services.settings.reminder_at, send_reminders),
-    ]
+    """The summary goes to Slack and/or by email; the reminders (with their buttons) only to Slack."""
+    scheduled = []
+    if _slack_posting(services) or services.email is not None:
+        scheduled.append(Job("daily-summary", services.settings.summary_at, send_daily_summary))
+    if _slack_posting(services):
+        scheduled.append(Job("morning-reminders", services.settings.reminder_at, send_reminders))
+    return scheduled
 
 
 def first_run(job: Job, now: datetime, trigger: CronTrigger, grace: timedelta = MISFIRE_GRACE) -> datetime:
@@ -133,9 +149,9 @@ def build_scheduler(services: Services, *, now: datetime | None = None,
         timezone=tz,
         job_defaults={"coalesce": True, "misfire_grace_time": int(MISFIRE_GRACE.total_seconds()), "max_instances": 1},
     )
-    if services.notifier is None or services.settings.audit_channel is None:
-        log.warning("daily summary and reminders are off: set SLACK_BOT_TOKEN and OPSBOT_AUDIT_CHANNEL")
-        return scheduler
+    if not _slack_posting(services):
+        log.warning("reminders are off, and the daily summary %s: set SLACK_BOT_TOKEN and OPSBOT_AUDIT_CHANNEL",
+                    "goes by email only" if services.email is not None else "is off")
     now = now or datetime.now(tz)
     for job in jobs(services):
         trigger = CronTrigger(hour=job.at.hour, minute=job.at.minute, timezone=tz)

@@ -131,6 +131,28 @@ def cloudfront_distribution(distribution_id: str, region: str | None, endpoint_u
             "enabled": str(dist.get("DistributionConfig", {}).get("Enabled", ""))}
 
 
+def ses_sender(address: str, region: str | None, endpoint_url: str | None) -> dict[str, str]:
+    """``ses:GetEmailIdentity`` for the address, then for its domain: which identity
+    covers the sender and whether SES lets it send. ProbeError NotFoundException when neither is an identity."""
+    ses = _aws_client("sesv2", region, endpoint_url)
+    domain = address.rpartition("@")[2]
+    for identity in (address, domain):
+        try:
+            answer = _aws_call(f"sesv2:GetEmailIdentity {identity}",
+                               lambda identity=identity: ses.get_email_identity(EmailIdentity=identity))
+        except ProbeError as exc:
+            if exc.code == "NotFoundException":
+                continue
+            raise
+        # VerificationStatus is SUCCESS | PENDING | FAILED | TEMPORARY_FAILURE | NOT_STARTED.
+        verification = str(answer.get("VerificationStatus") or "not verified")
+        verified = answer.get("VerifiedForSendingStatus") or verification == "SUCCESS"
+        status = "verified" if verified else verification.lower().replace("_", " ")
+        return {"identity": identity, "status": status, "region": ses.meta.region_name}
+    raise ProbeError("NotFoundException", f"neither {address} nor {domain} is an SES identity in "
+                                          f"{ses.meta.region_name}")
+
+
 # -- Stripe -------------------------------------------------------------------------------------------
 
 

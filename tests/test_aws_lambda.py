@@ -179,7 +179,7 @@ def test_every_iam_statement_names_specific_resources():
     statements = [s for r in template["Resources"].values() for p in r["Properties"].get("Policies", [])
                   for s in p["Statement"]]
     assert {s["Sid"] for s in statements} == {"Ledger", "Secrets", "LazyListeners", "SiteBuckets", "SiteObjects",
-                                               "SiteInvalidations"}
+                                               "SiteInvalidations", "EmailCopies"}
     for statement in statements:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert all("*" not in a for a in actions), statement["Sid"]
@@ -196,7 +196,9 @@ def test_every_iam_statement_names_specific_resources():
     assert not re.search(r"xox[bap]-|sk_(test|live)_|whsec_|\$2b\$", TEMPLATE.read_text())
     env = function["Environment"]["Variables"]
     assert set(env) == {"OPSBOT_STORE", "OPSBOT_SECRETS_ID", "OPSBOT_AUDIT_CHANNEL", "OPSBOT_ADMINS",
-                        "OPSBOT_TIMEZONE", "OPSBOT_EVENTS_FILE"}
+                        "OPSBOT_TIMEZONE", "OPSBOT_EVENTS_FILE", "OPSBOT_EMAIL_FROM", "OPSBOT_EMAIL_TO"}
+    email = next(s for s in statements if s["Sid"] == "EmailCopies")
+    assert email["Resource"]["Fn::Sub"].endswith(":identity/${EmailIdentity}")
 
 
 def test_the_template_has_the_table_schedules_and_urls():

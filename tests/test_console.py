@@ -74,7 +74,7 @@ def test_a_script_on_stdin_logs_a_payment_shows_the_balance_and_voids_it(tmp_pat
     assert result.stdout == f"""\
 opsbot console · SQLite store {tmp_path / 'opsbot.db'} · {EVENTS_FILE} (6 events, 3 sites)
 You are @you, a local admin. Slack: not configured, so every message is shown here. \
-Stripe: not configured, so /paylink is a dry run.
+Stripe: not configured, so /paylink is a dry run. Email: off.
 Type help for the commands, quit to leave.
 > /log-payment jada 500 venmo Ana Ruiz
 [#console · only visible to you]

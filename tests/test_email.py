@@ -1,0 +1,508 @@
+"""Email copies through SES (moto's server): payments, voids, Stripe payments and the
+daily summary, once each, never in Slack's way, and a failure noted once in the audit channel."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import email.utils
+import json
+import threading
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import boto3
+import pytest
+
+from blocks.email import payment_email, summary_email, void_email
+from bot.aws_lambda import build_lambda_bot, handle
+from bot.config import ConfigError, EmailSettings, load_settings
+from bot.domain import Event, EventStatus, Payment
+from bot.ports import MailError, OutgoingEmail
+from bot.schedule import build_scheduler, send_daily_summary
+from bot.summary import build_summary
+from infra.ses_mailer import SesMailer
+from tests.conftest import ADMIN_USER, AUDIT_CHANNEL
+from tests.fakes.stripe_api import API_KEY, WEBHOOK_SECRET
+from tests.slack_signing import slash_command_body
+from tests.stripe_fixtures import deliver
+from tests.test_aws_lambda import CONTEXT, FakeLambda, slack_event
+from tests.test_doctor import base_env, doctor, run
+from tests.test_stripe_webhook import make_link
+
+REGION = "us-west-2"
+JADA = "2026-05-23-jada-charter"  # $1,560.00
+ADMINS = ("owner@example.com", "books@example.org")
+TZ = ZoneInfo("America/Los_Angeles")
+
+
+# -- SES on moto ------------------------------------------------------------------------------------
+
+
+@dataclass
+class SentEmail:
+    sender: str
+    to: list[str]
+    subject: str
+    text: str
+    html: str
+
+
+def new_sender(moto_endpoint: str, *, verified: bool = True) -> str:
+    """A sender address of this test's own (so the shared moto server's other mail is not counted)."""
+    address = f"ops-{uuid.uuid4().hex[:8]}@example.com"
+    if verified:
+        boto3.client("sesv2", region_name=REGION, endpoint_url=moto_endpoint).create_email_identity(
+            EmailIdentity=address)
+    return address
+
+
+def sent_from(sender: str) -> list[SentEmail]:
+    """What SES (moto's backend in this process) accepted from ``sender``, parsed as a mail client would."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    out = []
+    for raw in ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages:
+        if email.utils.parseaddr(getattr(raw, "source", None) or "")[1] != sender:
+            continue
+        message = email.message_from_string(raw.raw_data, policy=email.policy.default)
+        out.append(SentEmail(sender=raw.source, to=[a.strip() for a in message["To"].split(",")],
+                             subject=str(message["Subject"]),
+                             text=message.get_body(("plain",)).get_content(),
+                             html=message.get_body(("html",)).get_content()))
+    return out
+
+
+def email_env(moto_endpoint: str, sender: str) -> dict[str, str]:
+    return {"OPSBOT_EMAIL_FROM": sender, "OPSBOT_EMAIL_TO": ",".join(ADMINS), "AWS_ENDPOINT_URL": moto_endpoint,
+            "AWS_REGION": REGION}
+
+
+def settle(bot) -> None:
+    """Wait for the lazy listeners, then for the email copies they handed over."""
+    bot.lazies.wait_idle()
+    assert bot.services.email.flush(timeout=30)
+    bot.lazies.wait_idle()
+
+
+def failure_notes(slack_api) -> list[str]:
+    return [c.params["text"] for c in slack_api.calls("chat.postMessage")
+            if c.params["channel"] == AUDIT_CHANNEL and c.params["text"].startswith("Email to ")]
+
+
+# -- settings ---------------------------------------------------------------------------------------
+
+
+def test_email_settings_new_names_old_names_and_off():
+    def load(**env: str):
+        return load_settings(environ=env, env_file=None).email
+
+    assert load() is None
+    assert load(OPSBOT_EMAIL_FROM="opsbot <ops@example.com>", OPSBOT_EMAIL_TO="a@example.com, b@example.org ,") == \
+        EmailSettings("opsbot <ops@example.com>", ("a@example.com", "b@example.org"))
+    old = load(SES_SENDER_EMAIL="ops@example.com", ADMIN_NOTIFY_EMAILS="a@example.com,a@example.com")
+    assert old == EmailSettings("ops@example.com", ("a@example.com",), "SES_SENDER_EMAIL", "ADMIN_NOTIFY_EMAILS")
+    assert old.sender_address == "ops@example.com"
+    # A new name wins over the old one.
+    assert load(OPSBOT_EMAIL_FROM="new@example.com", SES_SENDER_EMAIL="old@example.com",
+                ADMIN_NOTIFY_EMAILS="a@example.com").sender == "new@example.com"
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"OPSBOT_EMAIL_TO": "a@example.com"},
+     "OPSBOT_EMAIL_TO: set, but OPSBOT_EMAIL_FROM is not: set the SES sender address too, or remove "
+     "OPSBOT_EMAIL_TO to turn email off"),
+    ({"SES_SENDER_EMAIL": "ops@example.com"},
+     "SES_SENDER_EMAIL: set, but OPSBOT_EMAIL_TO is not: set who gets the emails (comma-separated addresses), "
+     "or remove SES_SENDER_EMAIL to turn email off"),
+    ({"OPSBOT_EMAIL_FROM": "ops at example", "OPSBOT_EMAIL_TO": "a@example.com"},
+     "OPSBOT_EMAIL_FROM: expected one email address like ops@example.com or \"opsbot <ops@example.com>\", "
+     "got 'ops at example'"),
+    ({"OPSBOT_EMAIL_FROM": "ops@example.com", "ADMIN_NOTIFY_EMAILS": "a@example.com; b@example.com"},
+     "ADMIN_NOTIFY_EMAILS: expected comma-separated email addresses like a@example.com,b@example.com, "
+     "not 'a@example.com; b@example.com'"),
+])
+def test_a_half_set_or_malformed_email_setting_names_the_variable(env, message):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ=env, env_file=None)
+    assert str(caught.value) == message
+
+
+# -- the messages (pure builders) ---------------------------------------------------------------------
+
+JADA_EVENT = Event(id=JADA, title="JADA Charter", date=date(2026, 5, 23), total_cents=156_000)
+
+
+def a_payment(**fields) -> Payment:
+    base = dict(payment_id="pay_q5kvmwb9qz", event_id=JADA, patron="Ana Ruiz", amount_cents=100_000, method="venmo",
+                notes="", logged_by="U0CREW00001", recorded_at=datetime(2026, 5, 2, 1, 30, tzinfo=UTC),
+                day="2026-05-01")
+    return Payment(**{**base, **fields})
+
+
+def test_a_payment_email_in_text_and_html():
+    mail = payment_email(a_payment(notes="deposit"), EventStatus(JADA_EVENT, 100_000, 1), TZ)
+    assert mail.key == "payment:pay_q5kvmwb9qz"
+    assert mail.subject == "Payment logged: $1,000.00 from Ana Ruiz for JADA Charter"
+    assert mail.text == (
+        "Payment logged: $1,000.00 from Ana Ruiz for JADA Charter\n"
+        "\n"
+        "Amount:      $1,000.00\n"
+        "Method:      venmo\n"
+        "Patron:      Ana Ruiz\n"
+        "Event:       JADA Charter (Sat May 23, 2026)\n"
+        "Logged by:   Slack user U0CREW00001\n"
+        "When:        Fri May 1, 2026 6:30 PM PDT\n"
+        "Balance now: $560.00 of $1,560.00\n"
+        "Payment id:  pay_q5kvmwb9qz\n"
+        "Notes:       deposit\n"
+        "\n"
+        "Sent by opsbot. The ledger is the record; this email is a copy.\n")
+    assert ('<tr><th align="left" style="padding:2px 12px 2px 0;font-weight:600">Balance now</th>'
+            '<td style="padding:2px 0">$560.00 of $1,560.00</td></tr>') in mail.html
+
+
+def test_html_escapes_the_patron_and_the_subject_stays_one_line():
+    patron = "<script>alert('x')</script>\r\nBcc: everyone@example.com"
+    mail = payment_email(a_payment(patron=patron, notes="<b>hi</b> & bye"), EventStatus(JADA_EVENT, 100_000, 1), TZ)
+    assert "<script>" not in mail.html and "<b>" not in mail.html
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; Bcc: everyone@example.com" in mail.html
+    assert "&lt;b&gt;hi&lt;/b&gt; &amp; bye" in mail.html
+    assert "\n" not in mail.subject and "\r" not in mail.subject
+    assert mail.subject == ("Payment logged: $1,000.00 from <script>alert('x')</script> Bcc: everyone@example.com "
+                            "for JADA Charter")
+
+
+def test_void_and_stripe_emails_say_what_they_are():
+    void = a_payment(payment_id="void_7h2k", amount_cents=-30_000, method="zelle", kind="void",
+                     voids="pay_q5kvmwb9qz", logged_by=ADMIN_USER)
+    mail = void_email(void, EventStatus(JADA_EVENT, 70_000, 1), TZ)
+    assert (mail.key, mail.subject) == ("void:void_7h2k", "Payment voided: $300.00 from Ana Ruiz for JADA Charter")
+    assert "Amount reversed: $300.00\n" in mail.text and "Payment voided:  pay_q5kvmwb9qz\n" in mail.text
+    assert "Balance now:     $860.00 of $1,560.00\n" in mail.text
+    stripe = payment_email(a_payment(method="stripe", source="stripe", logged_by="stripe", amount_cents=156_000),
+                           EventStatus(JADA_EVENT, 156_000, 1), TZ)
+    assert stripe.subject == "Stripe payment: $1,560.00 from Ana Ruiz for JADA Charter"
+    assert "Logged by:   Stripe Checkout\n" in stripe.text
+    assert "Balance now: $0.00 of $1,560.00 (paid in full)\n" in stripe.text
+
+
+# -- the SES adapter ----------------------------------------------------------------------------------
+
+
+def test_ses_sends_one_mime_email_with_both_parts(moto_endpoint):
+    sender = new_sender(moto_endpoint)
+    mail = OutgoingEmail(key="k", subject="Hello <you>", text="plain $1,560.00\n", html="<p>html &amp; more</p>")
+    message_id = SesMailer(REGION, moto_endpoint).send(f"opsbot <{sender}>", list(ADMINS), mail)
+    assert message_id
+    [sent] = sent_from(sender)
+    assert (sent.to, sent.subject, sent.text, sent.html) == (
+        list(ADMINS), "Hello <you>", "plain $1,560.00\n", "<p>html &amp; more</p>\n")
+
+
+def test_ses_refuses_an_unverified_sender_for_good(moto_endpoint):
+    sender = new_sender(moto_endpoint, verified=False)
+    with pytest.raises(MailError) as caught:
+        SesMailer(REGION, moto_endpoint).send(sender, list(ADMINS), OutgoingEmail("k", "s", "t", "<p>h</p>"))
+    assert caught.value.retryable is False
+    assert caught.value.reason == f"SES refused it: Did not have authority to send from email {sender} " \
+                                  "(MessageRejected)"
+
+
+# -- through the running bot ----------------------------------------------------------------------------
+
+
+def test_a_payment_and_its_void_are_emailed_once_each(make_bot, moto_endpoint):
+    sender = new_sender(moto_endpoint)
+    bot = make_bot(**email_env(moto_endpoint, sender))
+    trigger = "13345224609.738474920.emailonce01"
+    reply = bot.command("/log-payment", "jada 500 venmo Ana Ruiz", trigger=trigger)
+    assert reply.json()["text"].startswith("Recorded: $500.00 (venmo) from Ana Ruiz for JADA Charter")
+    # Slack delivers the same command again (a retry): still one payment, one email.
+    bot.command("/log-payment", "jada 500 venmo Ana Ruiz", trigger=trigger, headers={"X-Slack-Retry-Num": "1"})
+    settle(bot)
+    [payment] = bot.services.ledger.event_payments(JADA)
+    [sent] = sent_from(sender)
+    assert sent.to == list(ADMINS)
+    assert sent.subject == "Payment logged: $500.00 from Ana Ruiz for JADA Charter"
+    assert "Amount:      $500.00\n" in sent.text and f"Payment id:  {payment.payment_id}\n" in sent.text
+    assert "Balance now: $1,060.00 of $1,560.00\n" in sent.text
+    assert "Logged by:   Slack user" in sent.text
+
+    [audit] = bot.audit_posts()
+    bot.click_void(payment.payment_id, user=ADMIN_USER, message_ts=audit.response["ts"])
+    bot.click_void(payment.payment_id, user=ADMIN_USER, message_ts=audit.response["ts"])  # a second press
+    settle(bot)
+    sent = sent_from(sender)
+    assert [s.subject for s in sent] == ["Payment logged: $500.00 from Ana Ruiz for JADA Charter",
+                                         "Payment voided: $500.00 from Ana Ruiz for JADA Charter"]
+    assert "Balance now:     $1,560.00 of $1,560.00\n" in sent[1].text
+    assert failure_notes(bot.slack_api) == []
+
+
+def test_a_patron_named_script_is_escaped_in_the_html_that_ses_sends(make_bot, moto_endpoint):
+    sender = new_sender(moto_endpoint)
+    bot = make_bot(**email_env(moto_endpoint, sender))
+    view = bot.open_modal()
+    assert bot.submit(view, event=JADA, patron="<script>alert(1)</script>", amount="125", method="cash").status == 200
+    settle(bot)
+    [sent] = sent_from(sender)
+    assert "<script>" not in sent.html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in sent.html
+    assert "Patron:      <script>alert(1)</script>\n" in sent.text  # plain text is shown as text, not run
+
+
+def test_email_never_holds_up_slack(make_bot, moto_endpoint):
+    """A mail service that hangs: the ack and the audit line are not kept waiting; the email goes after."""
+    sender = new_sender(moto_endpoint)
+    bot = make_bot(**email_env(moto_endpoint, sender))
+    release = threading.Event()
+    ses = bot.services.email.mailer
+
+    class HangingMailer:
+        def send(self, *args):
+            assert release.wait(30), "the test never let the email go"
+            return ses.send(*args)
+
+    bot.services.email.mailer = HangingMailer()
+    reply = bot.command("/log-payment", "jada 125 cash Bo Li")
+    assert reply.status == 200 and reply.json()["text"].startswith("Recorded: $125.00 (cash) from Bo Li")
+    bot.lazies.wait_idle()  # the audit line's lazy listener finished while the email still hangs
+    assert len(bot.audit_posts()) == 1
+    assert sent_from(sender) == []
+    release.set()
+    settle(bot)
+    assert [s.subject for s in sent_from(sender)] == ["Payment logged: $125.00 from Bo Li for JADA Charter"]
+
+
+def test_an_unverified_sender_is_noted_once_and_the_payment_stands(make_bot, moto_endpoint):
+    sender = new_sender(moto_endpoint, verified=False)
+    bot = make_bot(**email_env(moto_endpoint, sender))
+    trigger = "13345224609.738474920.unverified1"
+    reply = bot.command("/log-payment", "jada 200 check Ana Ruiz", trigger=trigger)
+    assert reply.json()["text"].startswith("Recorded: $200.00 (check) from Ana Ruiz")
+    settle(bot)
+    bot.command("/log-payment", "jada 200 check Ana Ruiz", trigger=trigger, headers={"X-Slack-Retry-Num": "1"})
+    settle(bot)
+    assert bot.services.ledger.status(JADA).paid_cents == 20_000
+    [payment] = bot.services.ledger.event_payments(JADA)
+    assert sent_from(sender) == []
+    assert failure_notes(bot.slack_api) == [
+        f"Email to {', '.join(ADMINS)} failed: SES refused it: Did not have authority to send from email {sender} "
+        "(MessageRejected)"]
+    [note] = [c for c in bot.slack_api.calls("chat.postMessage") if c.params["text"].startswith("Email to ")]
+    assert note.params["blocks"][0]["text"]["text"] == (
+        f":warning: Email to {', '.join(ADMINS)} failed: SES refused it: Did not have authority to send from email "
+        f"{sender} (MessageRejected)\nIt was “Payment logged: $200.00 from Ana Ruiz for JADA Charter”. The record "
+        "itself is kept; only the email copy is missing.")
+    day = payment.day
+    # Each failed round (the first delivery, then Slack's retry) is in the audit log.
+    assert [(e.result, e.detail["email"]) for e in bot.services.store.day_audit(day) if e.action == "email.send"] == [
+        ("failed", f"payment:{payment.payment_id}")] * 2
+
+
+def test_a_stripe_payment_is_emailed_once_across_redelivery(make_bot, stripe_api, moto_endpoint):
+    sender = new_sender(moto_endpoint)
+    bot = make_bot(STRIPE_API_KEY=API_KEY, OPSBOT_STRIPE_API_BASE=stripe_api.base_url,
+                   STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET, **email_env(moto_endpoint, sender))
+    event = stripe_api.checkout_session_event(make_link(bot, stripe_api), name="Ana Ruiz")
+    assert deliver(bot, event).status == 200
+    assert deliver(bot, event).json()["replayed"] is True
+    settle(bot)
+    [sent] = sent_from(sender)
+    assert sent.subject == "Stripe payment: $1,560.00 from Ana Ruiz for JADA Charter"
+    assert "Logged by:   Stripe Checkout\n" in sent.text
+    assert "Balance now: $0.00 of $1,560.00 (paid in full)\n" in sent.text
+
+
+def test_the_web_api_payment_is_emailed_without_waiting(make_bot, moto_endpoint):
+    import bcrypt
+
+    from tests.http_client import post
+
+    sender = new_sender(moto_endpoint)
+    bot = make_bot(ADMIN_PASS_HASH=bcrypt.hashpw(b"pw", bcrypt.gensalt(4)).decode(),
+                   **email_env(moto_endpoint, sender))
+    body = json.dumps({"event_id": JADA, "patron_name": "Web Patron", "amount": "75", "payment_method": "card"})
+    reply = post(bot.base_url + "/api/payment/log", body, {"Content-Type": "application/json", "X-Admin-Token": "pw"})
+    assert reply.status == 200
+    settle(bot)
+    [sent] = sent_from(sender)
+    assert sent.subject == "Payment logged: $75.00 from Web Patron for JADA Charter"
+    assert "Logged by:   the web API\n" in sent.text
+
+
+# -- the daily summary -----------------------------------------------------------------------------------
+
+
+def test_the_daily_summary_is_emailed_once_beside_the_slack_post(make_bot, moto_endpoint):
+    sender = new_sender(moto_endpoint)
+    bot = make_bot(**email_env(moto_endpoint, sender))
+    bot.command("/log-payment", "jada 500 venmo Ana Ruiz")
+    settle(bot)
+    today = bot.services.ledger.today()
+    assert send_daily_summary(bot.services, today) is True
+    assert send_daily_summary(bot.services, today) is False  # a second scheduler, a restart: nothing more
+    summaries = [s for s in sent_from(sender) if s.subject.startswith("Payments for")]
+    assert [s.subject for s in summaries] == [f"Payments for {today:%a %b %-d, %Y}: 1 payment, $500.00."]
+    assert "1 payment · $500.00" in summaries[0].text and "JADA Charter: 1 · $500.00" in summaries[0].text
+    assert "<li>JADA Charter: 1 · $500.00</li>" in summaries[0].html
+    assert len([c for c in bot.audit_posts() if c.params["text"].startswith("Payments for")]) == 1
+
+
+def test_without_slack_the_summary_still_goes_by_email(make_settings, moto_endpoint, slack_api):
+    from bot.app import build_services
+
+    sender = new_sender(moto_endpoint)
+    services = build_services(make_settings(SLACK_BOT_TOKEN=None, SLACK_SIGNING_SECRET=None,
+                                            OPSBOT_AUDIT_CHANNEL=None, **email_env(moto_endpoint, sender)))
+    services.store.init_schema()
+    assert [job.id for job in build_scheduler(services).get_jobs()] == ["daily-summary"]
+    day = date(2026, 11, 21)
+    assert send_daily_summary(services, day) is True
+    [sent] = sent_from(sender)
+    assert sent.subject == "Payments for Sat Nov 21, 2026: no payments."
+    assert "No payments logged on Sat Nov 21." in sent.text
+    assert slack_api.calls("chat.postMessage") == []
+
+
+def test_summary_email_matches_the_slack_figures(services):
+    services.ledger.record_payment(event_id=JADA, patron="A & B", amount="60", method="cash", notes="",
+                                   logged_by=ADMIN_USER, idempotency_key="k1")
+    summary = build_summary(services.ledger, services.ledger.today())
+    mail = summary_email(summary)
+    assert "A &amp; B" not in mail.html  # patrons are not listed; titles and tallies are
+    assert "<strong>1 payment · $60.00</strong>" in mail.html
+    assert mail.text.startswith(f"Payments for {summary.day:%a %b %-d, %Y}\n")
+
+
+# -- retries, with a small fake mail service ------------------------------------------------------------
+
+
+class FlakyMailer:
+    """Fails ``failures`` times (retryable or not), then accepts."""
+
+    def __init__(self, failures: int, *, retryable: bool = True):
+        self.failures, self.retryable = failures, retryable
+        self.tries: list[str] = []
+        self.sent: list[OutgoingEmail] = []
+
+    def send(self, sender, recipients, mail):
+        self.tries.append(mail.key)
+        if len(self.tries) <= self.failures:
+            raise MailError("SES refused it: Maximum sending rate exceeded. (TooManyRequestsException)",
+                            retryable=self.retryable)
+        self.sent.append(mail)
+        return f"msg-{len(self.sent)}"
+
+
+def copies_with(services, mailer):
+    from bot.email_copies import EmailCopies
+
+    waits: list[float] = []
+    copies = EmailCopies(mailer, EmailSettings("ops@example.com", ADMINS), services.once, services.audit,
+                         services.settings.timezone, sleep=waits.append)
+    return copies, waits
+
+
+def test_a_throttled_send_is_retried_with_backoff_and_sent_once(services, slack_api):
+    mailer = FlakyMailer(2)
+    copies, waits = copies_with(services, mailer)
+    mail = OutgoingEmail("payment:pay_1", "Payment logged", "t", "<p>h</p>")
+    assert copies.deliver(mail) is True
+    assert copies.deliver(mail) is False  # already sent
+    assert (mailer.tries, len(mailer.sent), waits) == (["payment:pay_1"] * 3, 1, [2.0, 8.0])
+    assert failure_notes(slack_api) == []
+
+
+def test_a_send_that_keeps_failing_is_given_up_logged_and_noted_once(services, slack_api, caplog):
+    mailer = FlakyMailer(99)
+    copies, waits = copies_with(services, mailer)
+    mail = OutgoingEmail("payment:pay_2", "Payment logged: $5.00", "t", "<p>h</p>")
+    assert copies.deliver(mail) is False
+    assert copies.deliver(mail) is False  # tried again later (the claim was given back), noted no more
+    assert (len(mailer.tries), waits) == (8, [2.0, 8.0, 30.0] * 2)
+    assert failure_notes(slack_api) == [
+        f"Email to {', '.join(ADMINS)} failed: SES refused it: Maximum sending rate exceeded. "
+        "(TooManyRequestsException)"]
+    assert "email payment:pay_2 to owner@example.com, books@example.org failed" in caplog.text
+
+
+def test_a_refusal_is_not_retried(services):
+    mailer = FlakyMailer(1, retryable=False)
+    copies, waits = copies_with(services, mailer)
+    assert copies.deliver(OutgoingEmail("payment:pay_3", "s", "t", "<p>h</p>")) is False
+    assert (len(mailer.tries), waits) == (1, [])
+
+
+# -- on Lambda: a second invocation sends it -----------------------------------------------------------------
+
+
+def test_on_lambda_the_email_is_its_own_invocation(make_settings, slack_api, moto_endpoint):
+    sender = new_sender(moto_endpoint)
+    settings = make_settings(OPSBOT_STORE=f"dynamodb://opsbot-{uuid.uuid4().hex[:10]}",
+                             AWS_LAMBDA_FUNCTION_NAME="opsbot-opsbot", **email_env(moto_endpoint, sender))
+    lambda_api = FakeLambda()
+    bot = build_lambda_bot(settings, lambda_client=lambda_api)
+    bot.services.store.init_schema()
+    handle(bot, slack_event(slash_command_body("/log-payment", "jada 500 venmo Ana Ruiz")), CONTEXT)
+    [lazy] = lambda_api.invocations
+    lambda_api.invocations.clear()
+    handle(bot, lazy["event"], CONTEXT)  # the lazy listener: the audit line, and the email handed on
+    assert sent_from(sender) == []
+    [invocation] = lambda_api.invocations
+    assert (invocation["function"], invocation["type"]) == ("opsbot-opsbot", "Event")
+    assert invocation["event"]["opsbot_job"] == "email"
+    result = handle(bot, invocation["event"], CONTEXT)
+    assert result["sent"] is True
+    assert handle(bot, invocation["event"], CONTEXT)["sent"] is False  # Lambda retried the invocation
+    assert [s.subject for s in sent_from(sender)] == ["Payment logged: $500.00 from Ana Ruiz for JADA Charter"]
+
+
+def test_lambda_with_email_needs_its_function_name(make_settings, moto_endpoint):
+    settings = make_settings(**email_env(moto_endpoint, "ops@example.com"))
+    with pytest.raises(ValueError, match="AWS_LAMBDA_FUNCTION_NAME is not set"):
+        build_lambda_bot(replace(settings, lambda_function_name=None), lambda_client=FakeLambda())
+
+
+# -- doctor and the CLI ----------------------------------------------------------------------------------
+
+
+def test_doctor_reports_email_off_verified_or_not(tmp_path, moto_endpoint):
+    aws = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_ENDPOINT_URL": moto_endpoint,
+           "AWS_REGION": REGION}
+    _, lines, _ = doctor(base_env(tmp_path), tmp_path)
+    assert ("– email off: set OPSBOT_EMAIL_FROM and OPSBOT_EMAIL_TO to email admins a copy of each payment, void "
+            "and daily summary") in lines
+
+    verified = new_sender(moto_endpoint)
+    status, lines, output = doctor(base_env(tmp_path, SES_SENDER_EMAIL=verified, OPSBOT_EMAIL_TO="a@example.com",
+                                            **aws), tmp_path)
+    assert f"✓ OPSBOT_EMAIL_FROM (read from the old name SES_SENDER_EMAIL) {verified}" in lines
+    assert "✓ OPSBOT_EMAIL_TO 1 recipient: a@example.com" in lines
+    assert f"✓ SES sender {verified} in {REGION}: verified for sending" in lines
+
+    stranger = new_sender(moto_endpoint, verified=False)
+    status, lines, output = doctor(base_env(tmp_path, OPSBOT_EMAIL_FROM=stranger, OPSBOT_EMAIL_TO="a@example.com",
+                                            **aws), tmp_path)
+    assert status == 1
+    assert (f"✗ SES sender neither {stranger} nor example.com is an SES identity in {REGION}") in lines
+    assert (f"→ verify it: aws sesv2 create-email-identity --email-identity {stranger} (then open the link SES "
+            "emails to it), or verify its domain") in lines
+
+
+def test_opsbot_summary_email_sends_it_now(tmp_path, moto_endpoint):
+    sender = new_sender(moto_endpoint)
+    env = base_env(tmp_path, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                   **email_env(moto_endpoint, sender))
+    assert run(env, "init-store", cwd=tmp_path).returncode == 0
+    result = run(env, "summary", "--date", "2026-11-21", "--email", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (
+        0, f"Emailed the summary for 2026-11-21 to {', '.join(ADMINS)}.\n")
+    assert [s.subject for s in sent_from(sender)] == ["Payments for Sat Nov 21, 2026: no payments."]
+    off = run(base_env(tmp_path), "summary", "--email", cwd=tmp_path)
+    assert (off.returncode, off.stderr.strip()) == (
+        1, "opsbot: email is off: set OPSBOT_EMAIL_FROM and OPSBOT_EMAIL_TO")
