@@ -75,11 +75,17 @@ class AuditTrail:
             log.info("audit channel not configured; %s not announced", record_id)
             return False
 
-        def post() -> None:
-            ts = self.notifier.post(self.channel, *line())
-            self.store.set_message_ref(record_id, self.channel, ts)
+        sent: list[str] = []
 
-        return self.once.run(f"audit:{record_id}", post)
+        def post() -> None:
+            sent.append(self.notifier.post(self.channel, *line()))
+
+        if not self.once.run(f"audit:{record_id}", post):
+            return False
+        # Kept once the claim is done: were the store to fail here, the claim must
+        # not be given back, or a retry would post the line a second time.
+        self.store.set_message_ref(record_id, self.channel, sent[0])
+        return True
 
     def payment_recorded(self, result: LedgerResult) -> bool:
         """Post the payment's audit line (with its Void button) and hand its email

@@ -4,16 +4,28 @@ from __future__ import annotations
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
 
 from bot.ports import NotifyError
 
 
 def slack_client(token: str | None, base_url: str) -> WebClient:
-    """A WebClient that waits out 429s (Retry-After) and retries dropped connections."""
+    """A WebClient that waits out 429s (Retry-After), retries dropped connections,
+    and retries HTTP 500 and 503 answers with backoff.
+
+    Slack reports the failure of a request it handled as a 200 with ``ok: false``
+    (``internal_error`` and ``fatal_error`` warn that part of it may have
+    happened): those are never repeated. A 500 or 503 status is taken to mean
+    the request was not handled, so it is sent again; the audit line's claim
+    (bot/audit.py) keeps every other path from posting it a second time."""
     client = WebClient(token=token, base_url=base_url, timeout=10)
     client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=3))
     client.retry_handlers.append(ConnectionErrorRetryHandler(max_retry_count=2))
+    client.retry_handlers.append(ServerErrorRetryHandler(max_retry_count=2))
     return client
 
 

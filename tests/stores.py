@@ -12,6 +12,7 @@ from werkzeug.serving import make_server
 
 from infra.dynamo_store import DynamoStore
 from infra.sqlite_store import SqliteStore
+from tests.fakes.aws_faults import AwsFaults
 
 STORE_KINDS = ["sqlite", "dynamodb"]
 
@@ -33,7 +34,21 @@ class _OneRequestAtATime:
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
+def aws_fault_layer() -> AwsFaults:
+    """The fault layer in front of the session's moto server (inert unless armed)."""
+    return AwsFaults()
+
+
+@pytest.fixture
+def aws_faults(aws_fault_layer: AwsFaults, moto_endpoint: str) -> Iterator[AwsFaults]:
+    """Arm faults for this test only: whatever is left is dropped afterwards."""
+    aws_fault_layer.disarm()
+    yield aws_fault_layer
+    aws_fault_layer.disarm()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(aws_fault_layer: AwsFaults) -> Iterator[str]:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     for name, value in {
@@ -43,7 +58,7 @@ def moto_endpoint() -> Iterator[str]:
         "AWS_DEFAULT_REGION": "us-west-2",
     }.items():
         os.environ.setdefault(name, value)
-    app = _OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
+    app = aws_fault_layer.wrap(_OneRequestAtATime(DomainDispatcherApplication(create_backend_app)))
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

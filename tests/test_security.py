@@ -24,6 +24,7 @@ class RecordingApp:
     def __init__(self) -> None:
         self.entries: set[tuple[str, str]] = set()
         self.middleware_count = 0
+        self.error_handlers = 0
 
     def _record(self, kind: str, name: Any):
         if not isinstance(name, str):
@@ -51,6 +52,11 @@ class RecordingApp:
         self.middleware_count += 1
         return func
 
+    def error(self, func):
+        # What a failing listener answers (handlers/errors.py): not an entry point, nothing to permit.
+        self.error_handlers += 1
+        return func
+
     def __getattr__(self, name):
         raise AssertionError(f"register() used App.{name}: teach this test (and the permission table) about it")
 
@@ -59,6 +65,7 @@ def test_every_listener_and_route_is_in_the_permission_table(services):
     app = RecordingApp()
     handlers.register(app, services)
     assert app.middleware_count == 1  # the permission check itself
+    assert app.error_handlers == 1
     missing = {entry for entry in app.entries if entry not in ENTRY_POINTS}
     assert missing == set(), f"listeners without a permission entry: {missing}"
     routes = {("route", f"{method} {path}") for path, methods in default_routes(services, None).items()

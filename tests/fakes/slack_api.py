@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import json
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ class SlackCall:
     headers: dict[str, str]  # lower-case names
     status: int  # the HTTP status the stand-in answered
     response: Any  # the JSON (or text) the stand-in answered
+    at: float = 0.0  # time.monotonic() when it arrived, to see how long a client waited between tries
 
     @property
     def token(self) -> str | None:
@@ -151,7 +153,7 @@ class SlackApiStandIn(LoopbackServer):
             else:
                 status, body = 200, self._answer(method, params, headers)
                 extra = {"x-oauth-scopes": ",".join(self.scopes)} if body.get("ok") else {}
-            self._calls.append(SlackCall(method, path, params, headers, status, body))
+            self._calls.append(SlackCall(method, path, params, headers, status, body, time.monotonic()))
             self._cond.notify_all()
         return status, body, extra
 

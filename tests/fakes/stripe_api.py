@@ -11,7 +11,8 @@ over the wire as it talks to api.stripe.com: point ``OPSBOT_STRIPE_API_BASE`` at
 Every request is recorded with its form parameters and headers. Failures are
 scripted per path with ``fail_next()``; they model errors before the request
 reached Stripe's idempotency layer (a gateway 5xx, a rate limit), so they are
-not saved against the key and a retry can succeed.
+not saved against the key and a retry can succeed. ``drop_next()`` models the
+other case: Stripe did the work and the answer was lost.
 
 ``checkout_session_event()`` builds the ``checkout.session.*`` event Stripe
 would send when a patron pays one of the links made here.
@@ -48,6 +49,7 @@ class StripeRequest:
     status: int
     response: dict[str, Any]
     replayed: bool  # answered from an earlier request with the same Idempotency-Key
+    dropped: bool = False  # handled, then the connection was closed before the answer (see drop_next)
 
     @property
     def idempotency_key(self) -> str | None:
@@ -79,6 +81,7 @@ class StripeApiStandIn(LoopbackServer):
     _by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
     _saved: dict[str, _Saved] = field(default_factory=dict)
     _failures: dict[str, deque[_Failure]] = field(default_factory=dict)
+    _drops: dict[str, int] = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     thread_name = "stripe-api-stand-in"
@@ -110,6 +113,13 @@ class StripeApiStandIn(LoopbackServer):
             for _ in range(times):
                 queue.append(_Failure(status, dict(headers or {}), error_type, message))
 
+    def drop_next(self, path: str, *, times: int = 1) -> None:
+        """The next ``times`` requests to ``path`` are handled (an object is made
+        and saved against its Idempotency-Key) and then the connection is closed
+        without an answer, as when the answer is lost on its way back."""
+        with self._lock:
+            self._drops[path] = self._drops.get(path, 0) + times
+
     # -- what Stripe sends when a link is paid ---------------------------------------------------
     def checkout_session_event(self, link_id: str, *, name: str | None = "Ana Ruiz",
                                email: str | None = "ana@example.com",
@@ -129,14 +139,19 @@ class StripeApiStandIn(LoopbackServer):
             payment_link=link_id, name=name, email=email, event_type=event_type, payment_status=payment_status)
 
     # -- serving -------------------------------------------------------------------------------
-    def _answer(self, method: str, path: str, raw: str, headers: dict[str, str]) -> tuple[int, dict[str, str], dict]:
+    def _answer(self, method: str, path: str, raw: str, headers: dict[str, str]
+                ) -> tuple[int, dict[str, str], dict] | None:
+        """The answer, or None to close the connection without one."""
         params = dict(parse_qsl(raw, keep_blank_values=True))
         out_headers: dict[str, str] = {}
         with self._lock:
             status, body = self._handle(method, path, params, headers, out_headers)
             replayed = out_headers.get("Idempotent-Replayed") == "true"
-            self._requests.append(StripeRequest(method, path, params, headers, status, body, replayed))
-        return status, out_headers, body
+            dropped = self._drops.get(path, 0) > 0
+            if dropped:
+                self._drops[path] -= 1
+            self._requests.append(StripeRequest(method, path, params, headers, status, body, replayed, dropped))
+        return None if dropped else (status, out_headers, body)
 
     def _handle(self, method: str, path: str, params: dict[str, str], headers: dict[str, str],
                 out_headers: dict[str, str]) -> tuple[int, dict]:
@@ -267,7 +282,11 @@ def _handler_for(api: StripeApiStandIn) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length).decode("utf-8") if length else ""
             headers = {k.lower(): v for k, v in self.headers.items()}
-            status, out_headers, body = api._answer(self.command, self.path.split("?")[0], raw, headers)
+            answer = api._answer(self.command, self.path.split("?")[0], raw, headers)
+            if answer is None:
+                self.close_connection = True
+                return
+            status, out_headers, body = answer
             data = json.dumps(body).encode("utf-8")
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
