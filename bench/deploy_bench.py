@@ -37,6 +37,7 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,9 @@ def serve_moto(port_file: str) -> None:
         return moto(environ, start_response)
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    Path(port_file).write_text(str(server.server_port))
+    partial = Path(f"{port_file}.partial")  # written whole, then renamed: never read half a number
+    partial.write_text(str(server.server_port))
+    os.replace(partial, port_file)
     server.serve_forever()
 
 
@@ -248,6 +251,110 @@ def headers_right(endpoint: str, bucket: str, source: Path) -> tuple[int, int, i
     return total, media, exact, cached
 
 
+@dataclass(frozen=True)
+class DeployResult:
+    files: int
+    endpoint: str
+    runs: list[tuple[str, str, Counter[str], dict[str, Any]]]  # (tool, run, requests served, timings)
+    headers: dict[str, tuple[int, int, int, int]]  # tool -> headers_right(...)
+
+    def run_of(self, tool: str, label: str) -> tuple[Counter[str], dict[str, Any]] | None:
+        return next(((c, r) for t, lb, c, r in self.runs if (t, lb) == (tool, label)), None)
+
+
+LABELS = ("first deploy", "unchanged re-deploy", "one file changed")
+
+
+def find_aws() -> str | None:
+    return shutil.which("aws", path=str(Path(sys.executable).parent)) or shutil.which("aws")
+
+
+def run(files: int = 500, aws: str | None = None) -> DeployResult:
+    """Deploy an N-file site three times with opsbot and, when ``aws`` (awscli's path) is given, with
+    ``aws s3 sync`` + ``aws cloudfront create-invalidation``; every deploy checked (headers included)."""
+    for name, value in AWS_ENV.items():
+        os.environ[name] = value
+    moto = MotoServer()
+    work = Path(tempfile.mkdtemp(prefix="opsbot-bench-"))
+    runs: list[tuple[str, str, Counter[str], dict[str, Any]]] = []
+    try:
+        source = work / "site"
+        generate_site(source, files)
+        count = sum(1 for p in source.rglob("*") if p.is_file())
+        ours, theirs = f"opsbot-{uuid.uuid4().hex[:8]}", f"awscli-{uuid.uuid4().hex[:8]}"
+        ours_dist = make_bucket_and_distribution(moto.endpoint, ours)
+        theirs_dist = make_bucket_and_distribution(moto.endpoint, theirs) if aws else None
+        deployer = opsbot_deployer(moto.endpoint, work, ours, ours_dist, source)
+        deployer.poll_interval = 0.5
+        moto.take_counts()
+        one_file = next(p for p in sorted(source.rglob("*.js")))
+
+        for label in LABELS:
+            if label == "one file changed":
+                one_file.write_text(one_file.read_text() + "\n// edited")
+            result = run_opsbot(deployer)
+            runs.append(("opsbot", label, moto.take_counts(), result))
+            if aws:
+                time.sleep(1.1)  # awscli compares modification times to the second
+                result = run_awscli(aws, moto.endpoint, source, theirs, theirs_dist)
+                runs.append(("aws s3 sync", label, moto.take_counts(), result))
+        headers = {tool: headers_right(moto.endpoint, bucket, source)
+                   for tool, bucket in (("opsbot", ours), ("aws s3 sync", theirs if aws else None)) if bucket}
+        return DeployResult(count, moto.endpoint, runs, headers)
+    finally:
+        moto.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def other_s3(counts: Counter[str]) -> int:
+    return sum(v for k, v in counts.items() if k not in ("PutObject", "CreateInvalidation")
+               and not k.startswith("CloudFront"))
+
+
+def report(result: DeployResult) -> None:
+    print(f"\n{result.files}-file site, moto server at {result.endpoint} (S3 + CloudFront), staging prefix\n")
+    header = f"{'tool':<12} {'run':<20} {'PutObject':>9} {'other S3':>8} {'invalidations':>13} {'wall time':>10}"
+    print(header)
+    print("-" * len(header))
+    for tool, label, counts, timing in result.runs:
+        wall = f"{timing['seconds']:.2f} s"
+        print(f"{tool:<12} {label:<20} {counts.get('PutObject', 0):>9} {other_s3(counts):>8} "
+              f"{counts.get('CreateInvalidation', 0):>13} {wall:>10}")
+    print()
+    for tool, (total, media, exact, cached) in result.headers.items():
+        print(f"{tool:<12} right media type {media}/{total}, with charset=utf-8 on text {exact}/{total}, "
+              f"Cache-Control {cached}/{total}")
+    syncs = [r[3]["sync_seconds"] for r in result.runs if r[0] == "aws s3 sync"]
+    if syncs:
+        print(f"\naws s3 sync alone (without the invalidation command): {', '.join(f'{s:.2f} s' for s in syncs)}; "
+              "awscli's wall time includes starting its Python process for each command.")
+
+
+def rows(result: DeployResult, command: str = ".venv/bin/python bench/deploy_bench.py") -> list:
+    """The benchmark table's rows (bench/common.Row): wall time and uploads against aws s3 sync."""
+    from bench.common import Row
+
+    table = []
+    total, _, exact, cached = result.headers["opsbot"]
+    right = exact == total and cached == total
+    for label in LABELS:
+        counts, timing = result.run_of("opsbot", label)
+        theirs = result.run_of("aws s3 sync", label)
+        puts = counts.get("PutObject", 0)
+        figure = f"{timing['seconds']:.2f} s, {puts} PUT"
+        if theirs is None:
+            table.append(Row(f"deploy {result.files} files: {label}", figure, "aws s3 sync not run", None,
+                             "for the record", None, command))
+            continue
+        their_counts, their_timing = theirs
+        their_puts = their_counts.get("PutObject", 0)
+        table.append(Row(f"deploy {result.files} files: {label}", figure,
+                         f"aws s3 sync {their_timing['seconds']:.2f} s, {their_puts} PUT",
+                         timing["seconds"] / their_timing["seconds"], "no more PUTs than aws s3 sync; headers right",
+                         puts <= their_puts and right, command))
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=500)
@@ -257,54 +364,15 @@ def main() -> None:
         serve_moto(args.serve_moto)
         return
 
-    aws = shutil.which("aws", path=str(Path(sys.executable).parent)) or shutil.which("aws")
+    aws = find_aws()
     if aws is None:
         raise SystemExit("awscli is not installed: see the top of bench/deploy_bench.py for the pip command.")
-    os.environ.update(AWS_ENV)
-    moto = MotoServer()
-    work = Path(tempfile.mkdtemp(prefix="opsbot-bench-"))
-    rows: list[tuple[str, str, Counter[str], dict[str, Any]]] = []
-    try:
-        source = work / "site"
-        generate_site(source, args.files)
-        count = sum(1 for p in source.rglob("*") if p.is_file())
-        ours, theirs = f"opsbot-{uuid.uuid4().hex[:8]}", f"awscli-{uuid.uuid4().hex[:8]}"
-        ours_dist, theirs_dist = (make_bucket_and_distribution(moto.endpoint, b) for b in (ours, theirs))
-        deployer = opsbot_deployer(moto.endpoint, work, ours, ours_dist, source)
-        deployer.poll_interval = 0.5
-        moto.take_counts()
-        one_file = next(p for p in sorted(source.rglob("*.js")))
+    result = run(args.files, aws)
+    report(result)
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench.common import print_table
 
-        for label in ("first deploy", "unchanged re-deploy", "one file changed"):
-            if label == "one file changed":
-                one_file.write_text(one_file.read_text() + "\n// edited")
-            result = run_opsbot(deployer)
-            rows.append(("opsbot", label, moto.take_counts(), result))
-            time.sleep(1.1)  # awscli compares modification times to the second
-            result = run_awscli(aws, moto.endpoint, source, theirs, theirs_dist)
-            rows.append(("aws s3 sync", label, moto.take_counts(), result))
-
-        print(f"\n{count}-file site, moto server at {moto.endpoint} (S3 + CloudFront), staging prefix\n")
-        header = f"{'tool':<12} {'run':<20} {'PutObject':>9} {'other S3':>8} {'invalidations':>13} {'wall time':>10}"
-        print(header)
-        print("-" * len(header))
-        for tool, label, counts, result in rows:
-            other = sum(v for k, v in counts.items() if k not in ("PutObject", "CreateInvalidation")
-                        and not k.startswith("CloudFront"))
-            wall = f"{result['seconds']:.2f} s"
-            print(f"{tool:<12} {label:<20} {counts.get('PutObject', 0):>9} {other:>8} "
-                  f"{counts.get('CreateInvalidation', 0):>13} {wall:>10}")
-        print()
-        for tool, bucket in (("opsbot", ours), ("aws s3 sync", theirs)):
-            total, media, exact, cached = headers_right(moto.endpoint, bucket, source)
-            print(f"{tool:<12} right media type {media}/{total}, with charset=utf-8 on text {exact}/{total}, "
-                  f"Cache-Control {cached}/{total}")
-        syncs = [r[3]["sync_seconds"] for r in rows if r[0] == "aws s3 sync"]
-        print(f"\naws s3 sync alone (without the invalidation command): {', '.join(f'{s:.2f} s' for s in syncs)}; "
-              "awscli's wall time includes starting its Python process for each command.")
-    finally:
-        moto.close()
-        shutil.rmtree(work, ignore_errors=True)
+    print_table(rows(result))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -78,10 +79,25 @@ _PAYMENT_COLUMNS = (
 )
 
 
+_WRITER_LOCKS: dict[str, threading.Lock] = {}
+_WRITER_LOCKS_GUARD = threading.Lock()
+
+
+def _writer_lock(path: str) -> threading.Lock:
+    """One lock per database file per process. SQLite lets one writer in at a time
+    and makes the others poll with growing sleeps (1 ms up to 100 ms each, the busy
+    handler); threads of one process queue on this lock instead and go in as soon
+    as the writer before them commits. Other processes still wait on busy_timeout."""
+    key = path if path == ":memory:" else os.path.realpath(path)
+    with _WRITER_LOCKS_GUARD:
+        return _WRITER_LOCKS.setdefault(key, threading.Lock())
+
+
 class SqliteStore:
     def __init__(self, path: str | Path):
         self.path = str(path)
         self._local = threading.local()
+        self._writer = _writer_lock(self.path)
 
     # -- connections ------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -106,22 +122,24 @@ class SqliteStore:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One IMMEDIATE transaction: takes the write lock up front, so the
-        read-check-write below cannot interleave with another writer."""
+        read-check-write below cannot interleave with another writer. Writers
+        of this process take turns on the file's lock first (see _writer_lock)."""
         conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StoreError(f"SQLite store {self.path} is not writable: {exc}") from exc
-        try:
-            yield conn
-        except sqlite3.Error as exc:
-            conn.execute("ROLLBACK")
-            raise _store_error(self.path, exc) from exc
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
-            conn.execute("COMMIT")
+        with self._writer:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"SQLite store {self.path} is not writable: {exc}") from exc
+            try:
+                yield conn
+            except sqlite3.Error as exc:
+                conn.execute("ROLLBACK")
+                raise _store_error(self.path, exc) from exc
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")
 
     # -- schema -------------------------------------------------------------------
     def init_schema(self) -> None:

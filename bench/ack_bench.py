@@ -1,0 +1,485 @@
+"""Ack overhead: how long Slack waits for opsbot's answer, against a bare Bolt app
+on the same server, measured in the same run.
+
+    .venv/bin/python bench/ack_bench.py                          # 2,000 requests per case
+    .venv/bin/python bench/ack_bench.py --rounds 2 --per-thread 10 --solo 20   # a quick look
+
+Three processes on 127.0.0.1:
+
+- the bot process serves two apps with the code ``opsbot serve`` runs
+  (bot/http.py's ``make_wsgi_app`` on waitress via ``create_server``, 8 threads,
+  logging at INFO to a file as serve logs to stderr):
+  *opsbot* — ``build_services`` + ``build_slack_app`` on a SQLite store in a temp
+  folder, every listener and the permission middleware, lazy listeners posting
+  the audit lines (and the modal's receipt) after the ack; and *bare* — a Bolt
+  ``App`` (process_before_response=True, token_verification_enabled=False) with
+  one no-op ``/log-payment`` command and one no-op ``log_payment`` view
+  listener, behind the same ``make_wsgi_app`` and the same waitress settings;
+- a Slack Web API stand-in (bench/slack_standin.py), which the lazy listeners post to;
+- this process: 16 client threads, each sending signed requests one at a time,
+  a new connection per request (``Connection: close``), timing from connect to
+  the last byte of the answer.
+
+Cases: the one-liner ``/log-payment bench-big-night 12.34 venmo Patron 17`` (a
+real payment every time: opsbot answers with the receipt) and a
+``view_submission`` of the payment modal (a real payment every time: opsbot
+answers an empty 200, which closes the modal), each against opsbot and bare.
+After a warm-up, the cases run in rounds, in a different order each round, and
+before a case starts every audit line of the one before has reached the Slack
+stand-in, so lazy work never leaks into another case's figures. At the end the
+store must hold exactly one payment per opsbot request and the event's total
+must equal the amounts sent, to the cent.
+
+For the record it also reports each case one request at a time (``--solo``
+requests per case, each sent after the previous one's after-ack work has
+finished) and the bot process's CPU per request during the rounds (from
+/proc, after-ack work included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (  # noqa: E402
+    BENCH_EVENT,
+    REPO,
+    Row,
+    dollars,
+    percentile,
+    print_table,
+    publish_port,
+    wait_for_port_file,
+    write_bench_events,
+)
+from bench.slack_standin import TEAM_ID, SlackStandInProcess  # noqa: E402
+
+SIGNING_SECRET = "bench0signing0secret0000000000ab"
+BOT_TOKEN = "xoxb-bench-token"
+AUDIT_CHANNEL = "C0BENCHAUDIT"
+CHANNEL = "C0BENCHOPS01"
+CLIENTS = 16
+METHODS = ("cash", "card", "check", "venmo", "zelle")
+GOAL_RATIO = 1.10
+COMMAND = ".venv/bin/python bench/ack_bench.py"
+CASES = ("opsbot one-liner", "bare one-liner", "opsbot view", "bare view")
+
+
+# -- the bot process -------------------------------------------------------------------------------------------
+
+
+def serve_bot(folder: str) -> None:
+    """Run in the bot process: both apps on the server ``opsbot serve`` uses, until killed."""
+    import logging
+
+    from slack_bolt import App
+    from slack_sdk import WebClient
+
+    from bot.app import build_services, build_slack_app
+    from bot.config import load_settings
+    from bot.http import make_wsgi_app, start_background_server
+
+    work = Path(folder)
+    config = json.loads((work / "config.json").read_text())
+    # As `opsbot serve` logs (cli._configure_logging), to a file rather than the terminal.
+    logging.basicConfig(level=logging.INFO, filename=str(work / "server.log"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings(environ=config["env"], env_file=None)
+    services = build_services(settings)
+    services.store.init_schema()
+    opsbot_app = build_slack_app(services)  # as serve builds it: auth.test once, at start
+    opsbot, _ = start_background_server(make_wsgi_app(services, opsbot_app))
+
+    bare_app = App(signing_secret=settings.slack_signing_secret, process_before_response=True,
+                   token_verification_enabled=False,
+                   client=WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url))
+
+    def no_op(ack) -> None:
+        ack()
+
+    bare_app.command("/log-payment")(no_op)
+    bare_app.view("log_payment")(no_op)
+    bare, _ = start_background_server(make_wsgi_app(services, bare_app))
+    publish_port(work / "ports", f"{opsbot.server.effective_port} {bare.server.effective_port}")
+    threading.Event().wait()  # serve until the parent terminates us
+
+
+class BotProcess:
+    def __init__(self, work: Path, slack_api_url: str, events: Path, serve: str = "bench.ack_bench:serve_bot"):
+        self.db = work / "opsbot.db"
+        env = {
+            "OPSBOT_STORE": f"sqlite:///{self.db}", "OPSBOT_EVENTS_FILE": str(events),
+            "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "OPSBOT_SLACK_API_URL": slack_api_url, "OPSBOT_AUDIT_CHANNEL": AUDIT_CHANNEL,
+        }
+        (work / "config.json").write_text(json.dumps({"env": env}))
+        self.log = work / "server.log"
+        module, function = serve.split(":")
+        code = f"import sys; sys.path.insert(0, {str(REPO)!r}); from {module} import {function}; " \
+               f"{function}({str(work)!r})"
+        self.stderr = open(work / "bot.stderr", "wb")  # noqa: SIM115 (closed in close())
+        self.process = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ),
+                                        stdout=subprocess.DEVNULL, stderr=self.stderr)
+        try:
+            ports = wait_for_port_file(work / "ports", self.process, "the bot process")
+        except SystemExit as exc:
+            self.close()
+            raise RuntimeError(f"{exc}:\n{(work / 'bot.stderr').read_text()[-3000:]}") from None
+        opsbot_port, bare_port = ports.split()
+        self.ports = {"opsbot": int(opsbot_port), "bare": int(bare_port)}
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time the bot process has used so far (user + system), from /proc; None elsewhere."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.stderr.close()
+
+
+# -- Slack's requests ----------------------------------------------------------------------------------------------
+
+
+def signed_headers(body: bytes) -> dict[str, str]:
+    timestamp = str(int(time.time()))
+    digest = hmac.new(SIGNING_SECRET.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256)
+    return {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": timestamp,
+            "X-Slack-Signature": "v0=" + digest.hexdigest(), "Connection": "close",
+            "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)"}
+
+
+def amount_cents(n: int) -> int:
+    return 100 + (n * 7919) % 4901  # $1.00 to $50.00
+
+
+def one_liner_body(n: int, response_url: str) -> bytes:
+    """A /log-payment one-liner with every field Slack sends; a new trigger_id each time."""
+    return urlencode({
+        "token": "gIkuvaNzQIHg97ATvDxqgjtO", "team_id": TEAM_ID, "team_domain": "opsbot-bench",
+        "channel_id": CHANNEL, "channel_name": "ops", "user_id": "U0CREWBENCH", "user_name": "crew.member",
+        "command": "/log-payment",
+        "text": f"{BENCH_EVENT} {dollars(amount_cents(n))} {METHODS[n % len(METHODS)]} Patron {n}",
+        "api_app_id": "A0APPBENCH1", "is_enterprise_install": "false", "response_url": response_url,
+        "trigger_id": f"13345224609.738474920.{uuid.uuid4().hex}",
+    }).encode()
+
+
+def payment_view() -> dict[str, Any]:
+    """The payment modal as the bot opens it (blocks/payment_modal.py), as Slack hands it back."""
+    from blocks.payment_modal import payment_modal
+    from bot.domain import Event, EventStatus
+
+    event = Event(id=BENCH_EVENT, title="Bench Big Night", date=None, total_cents=100_000_000)
+    view = payment_modal([EventStatus(event, 0, 0)], private_metadata=json.dumps({"channel_id": CHANNEL}))
+    return {**view, "team_id": TEAM_ID, "app_id": "A0APPBENCH1", "bot_id": "B0BOTBENCH1", "previous_view_id": None,
+            "hash": "1700000000.abcdEFGH", "clear_on_close": False, "notify_on_close": False}
+
+
+def view_body(n: int, view: dict[str, Any]) -> bytes:
+    """A view_submission of the payment modal, filled in; a new view id each time."""
+    view_id = f"V{uuid.uuid4().hex[:10].upper()}"
+    option = {"text": {"type": "plain_text", "text": "Bench Big Night", "emoji": True}, "value": BENCH_EVENT}
+    method = METHODS[n % len(METHODS)]
+    state = {
+        "event": {"event": {"type": "static_select", "selected_option": option}},
+        "patron": {"patron": {"type": "plain_text_input", "value": f"Patron {n}"}},
+        "amount": {"amount": {"type": "plain_text_input", "value": dollars(amount_cents(n))}},
+        "method": {"method": {"type": "static_select", "selected_option": {
+            "text": {"type": "plain_text", "text": method.capitalize(), "emoji": True}, "value": method}}},
+        "notes": {"notes": {"type": "plain_text_input", "value": None}},
+    }
+    payload = {
+        "type": "view_submission", "team": {"id": TEAM_ID, "domain": "opsbot-bench"},
+        "user": {"id": "U0CREWBENCH", "username": "crew.member", "name": "crew.member", "team_id": TEAM_ID},
+        "api_app_id": "A0APPBENCH1", "token": "gIkuvaNzQIHg97ATvDxqgjtO",
+        "trigger_id": f"13345224609.738474920.{uuid.uuid4().hex[:12]}",
+        "view": {**view, "id": view_id, "root_view_id": view_id, "state": {"values": state}},
+        "response_urls": [], "is_enterprise_install": False, "enterprise": None,
+    }
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+# -- the clients --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    name: str
+    app: str  # "opsbot" or "bare"
+    kind: str  # "one-liner" or "view"
+    latencies: list[float] = field(default_factory=list)
+    solo: list[float] = field(default_factory=list)  # one request at a time, after-ack work settled in between
+    cpu_seconds: float | None = 0.0  # the bot process's CPU during the measured rounds, after-ack work included
+    payments: list[int] = field(default_factory=list)  # amounts sent to opsbot, in cents
+    answers: list[str] = field(default_factory=list)  # a few answer bodies, to show what the crew member sees
+
+
+def send(port: int, body: bytes) -> tuple[float, int, bytes]:
+    headers = signed_headers(body)
+    started = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("POST", "/slack/events", body=body, headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+    finally:
+        conn.close()
+    return time.perf_counter() - started, response.status, data
+
+
+class Load:
+    """16 client threads sending one case's requests; numbers are handed out so every payment differs."""
+
+    def __init__(self, ports: dict[str, int], response_url: str, clients: int = CLIENTS):
+        self.ports, self.response_url, self.clients = ports, response_url, clients
+        self.view = payment_view()
+        self._numbers = iter(range(10**9))
+        self._lock = threading.Lock()
+
+    def _next(self) -> int:
+        with self._lock:
+            return next(self._numbers)
+
+    def one(self, case: Case) -> None:
+        """One request alone (the solo figures)."""
+        n = self._next()
+        body = one_liner_body(n, self.response_url) if case.kind == "one-liner" else view_body(n, self.view)
+        took, status, data = send(self.ports[case.app], body)
+        problem = check_answer(case, status, data)
+        if problem:
+            raise RuntimeError(f"{case.name}: {problem}")
+        if case.app == "opsbot":
+            case.payments.append(amount_cents(n))
+        case.solo.append(took)
+
+    def run(self, case: Case, per_client: int, record: bool = True) -> None:
+        port = self.ports[case.app]
+        barrier = threading.Barrier(self.clients)
+        failures: list[str] = []
+        results: list[list[tuple[float, int]]] = [[] for _ in range(self.clients)]
+        answers: list[str] = []
+
+        def client(c: int) -> None:
+            barrier.wait()
+            for _ in range(per_client):
+                n = self._next()
+                body = (one_liner_body(n, self.response_url) if case.kind == "one-liner"
+                        else view_body(n, self.view))
+                took, status, data = send(port, body)
+                problem = check_answer(case, status, data)
+                if problem:
+                    failures.append(problem)
+                    return
+                results[c].append((took, amount_cents(n)))
+                if len(answers) < 3:
+                    answers.append(data.decode())
+
+        threads = [threading.Thread(target=client, args=(c,), name=f"client-{c}") for c in range(self.clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if failures:
+            raise RuntimeError(f"{case.name}: {len(failures)} request(s) failed; first: {failures[0]}")
+        sent = [item for per in results for item in per]
+        if case.app == "opsbot":
+            case.payments.extend(cents for _, cents in sent)  # warm-up payments are real payments too
+        if record:
+            case.latencies.extend(took for took, _ in sent)
+            case.answers = (case.answers + answers)[:3]
+
+
+def check_answer(case: Case, status: int, data: bytes) -> str | None:
+    """What Slack (and so the crew member) must get back; None when it is right."""
+    if status != 200:
+        return f"HTTP {status}: {data[:200]!r}"
+    if case.app == "opsbot" and case.kind == "one-liner":
+        answer = json.loads(data or b"{}")
+        if answer.get("response_type") != "ephemeral" or not answer.get("text", "").startswith("Recorded: $"):
+            return f"not a receipt: {data[:300]!r}"
+    elif data not in (b"", b"{}"):  # an empty 200 closes the modal; bare acks answer nothing
+        return f"expected an empty answer, got {data[:300]!r}"
+    return None
+
+
+# -- the bench -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Result:
+    cases: dict[str, Case]
+    payments_sent: int
+    payments_recorded: int
+    paid_cents_expected: int
+    paid_cents_recorded: int
+    audit_lines: int
+    receipts: int
+    log_lines: int
+    clients: int
+
+    def p(self, case: str, fraction: float) -> float:
+        return percentile(self.cases[case].latencies, fraction)
+
+    def ratio(self, kind: str, fraction: float) -> float:
+        return self.p(f"opsbot {kind}", fraction) / self.p(f"bare {kind}", fraction)
+
+    @property
+    def exact(self) -> bool:
+        return (self.payments_recorded, self.paid_cents_recorded) == (self.payments_sent, self.paid_cents_expected)
+
+
+def run(rounds: int = 5, per_client: int = 25, warmup_per_client: int = 5, clients: int = CLIENTS,
+        solo: int = 100, seed: int = 7, log: Callable[[str], None] = print) -> Result:
+    cases = {name: Case(name, *name.split(" ", 1)) for name in CASES}
+    work = Path(tempfile.mkdtemp(prefix="opsbot-bench-ack-"))
+    slack = bot = None
+    try:
+        events = write_bench_events(work)
+        slack = SlackStandInProcess()
+        bot = BotProcess(work, slack.base_url, events)
+        load = Load(bot.ports, slack.root_url + "/response/bench", clients)
+
+        def settle() -> None:
+            # Every opsbot payment so far has its audit line; every modal payment its receipt.
+            paid = sum(len(c.payments) for c in cases.values())
+            views = len(cases["opsbot view"].payments)
+            slack.wait_for({"chat.postMessage": paid, "chat.postEphemeral": views})
+
+        for case in cases.values():
+            load.run(case, warmup_per_client, record=False)
+            settle()
+        order = list(CASES)
+        shuffle = random.Random(seed)
+        for n in range(rounds):
+            shuffle.shuffle(order)
+            for name in order:
+                started, cpu = time.perf_counter(), bot.cpu_seconds()
+                load.run(cases[name], per_client)
+                took = time.perf_counter() - started
+                settle()
+                used = bot.cpu_seconds()
+                case = cases[name]
+                case.cpu_seconds = None if None in (cpu, used, case.cpu_seconds) else case.cpu_seconds + used - cpu
+                log(f"  round {n + 1}: {name:<17} {clients * per_client} requests in {took:.2f}s "
+                    f"(+{time.perf_counter() - started - took:.2f}s until every audit line was posted)")
+        # Solo: one request at a time, the four cases taking turns, every audit line posted before the next.
+        for _ in range(solo):
+            for name in order:
+                load.one(cases[name])
+                settle()
+        counts = slack.counts()
+        bot.close()  # the store is complete: every lazy listener has posted (settle)
+        bot = None
+        totals = _recorded(work / "opsbot.db")
+        sent = [cents for c in cases.values() for cents in c.payments]
+        log_lines = sum(1 for _ in (work / "server.log").open()) if (work / "server.log").exists() else 0
+        return Result(cases, len(sent), totals[1], sum(sent), totals[0], counts["chat.postMessage"],
+                      counts["chat.postEphemeral"], log_lines, clients)
+    finally:
+        if bot is not None:
+            bot.close()
+        if slack is not None:
+            slack.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _recorded(db: Path) -> tuple[int, int]:
+    """(paid_cents, payment records) for the bench event, read from the store as opsbot wrote it."""
+    from infra.sqlite_store import SqliteStore
+
+    store = SqliteStore(db)
+    totals = store.event_totals([BENCH_EVENT]).get(BENCH_EVENT)
+    records = len(store.event_payments(BENCH_EVENT))
+    if totals is None or totals.payment_count != records:
+        raise RuntimeError(f"the event's payment_count ({totals}) disagrees with its {records} records")
+    return totals.paid_cents, records
+
+
+def cpu_ms_per_request(case: Case) -> float | None:
+    return None if case.cpu_seconds is None else case.cpu_seconds / len(case.latencies) * 1000
+
+
+def rows(result: Result, command: str = COMMAND) -> list[Row]:
+    table = []
+    for kind, label in (("one-liner", "`/log-payment` one-liner"), ("view", "payment modal view_submission")):
+        for fraction, name in ((0.5, "p50"), (0.99, "p99")):
+            ratio = result.ratio(kind, fraction)
+            table.append(Row(
+                f"ack: {label}, {name}, {result.clients} clients",
+                f"{result.p(f'opsbot {kind}', fraction) * 1000:.1f} ms",
+                f"bare Bolt {result.p(f'bare {kind}', fraction) * 1000:.1f} ms",
+                ratio, f"≤ {GOAL_RATIO:.2f}×", ratio <= GOAL_RATIO and result.exact, command))
+    for kind, label in (("one-liner", "one-liner"), ("view", "view_submission")):
+        ours, bare = result.cases[f"opsbot {kind}"], result.cases[f"bare {kind}"]
+        if ours.solo and bare.solo:
+            p50, base = percentile(ours.solo, 0.5), percentile(bare.solo, 0.5)
+            table.append(Row(f"ack: {label}, p50, one request at a time", f"{p50 * 1000:.1f} ms",
+                             f"bare Bolt {base * 1000:.1f} ms", p50 / base, "for the record", None, command))
+        cpu, base_cpu = cpu_ms_per_request(ours), cpu_ms_per_request(bare)
+        if cpu is not None and base_cpu:
+            table.append(Row(f"bot process CPU per {label} (after-ack work included)", f"{cpu:.2f} ms",
+                             f"bare Bolt {base_cpu:.2f} ms", cpu / base_cpu, "for the record", None, command))
+    return table
+
+
+def report(result: Result, log: Callable[[str], None] = print) -> None:
+    n = len(result.cases["opsbot one-liner"].latencies)
+    log(f"\n{n:,} measured requests per case; {result.payments_sent:,} payments sent to opsbot (warm-up and solo "
+        f"included), {result.payments_recorded:,} recorded, totals {'exact' if result.exact else 'WRONG'} "
+        f"(${dollars(result.paid_cents_recorded)} of ${dollars(result.paid_cents_expected)}); "
+        f"{result.audit_lines:,} audit lines and {result.receipts:,} modal receipts posted after the acks; "
+        f"{result.log_lines:,} server log lines.")
+    log(f"{'case':<17} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8}   {'CPU/req':>8}   {'solo p50':>8}")
+    for name, case in result.cases.items():
+        cells = [percentile(case.latencies, f) * 1000 for f in (0.5, 0.9, 0.99, 1.0)]
+        cpu = cpu_ms_per_request(case)
+        solo = f"{percentile(case.solo, 0.5) * 1000:>6.1f}ms" if case.solo else "—"
+        log(f"{name:<17} " + " ".join(f"{c:>6.1f}ms" for c in cells)
+            + f"   {'—' if cpu is None else f'{cpu:.2f}ms':>8}   {solo:>8}")
+    log(f"opsbot answers Slack (one-liner): {result.cases['opsbot one-liner'].answers[0]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the four cases (default 5)")
+    parser.add_argument("--per-thread", type=int, default=25, help="requests per client thread per round (25)")
+    parser.add_argument("--warmup", type=int, default=5, help="warm-up requests per client thread per case (5)")
+    parser.add_argument("--clients", type=int, default=CLIENTS)
+    parser.add_argument("--solo", type=int, default=100, help="requests per case sent one at a time (100)")
+    parser.add_argument("--serve-bot", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    print(f"Ack latency, {args.clients} concurrent clients, {args.rounds} rounds of "
+          f"{args.clients * args.per_thread} requests per case:")
+    result = run(args.rounds, args.per_thread, args.warmup, args.clients, args.solo)
+    report(result)
+    print_table(rows(result))
+    return 0 if result.exact else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

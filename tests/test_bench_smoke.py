@@ -1,0 +1,110 @@
+"""The benchmarks in bench/ keep working: each runs its smallest configuration here
+and its numbers must add up (every payment recorded, totals exact to the cent,
+the right uploads). No timing is asserted: figures live in BENCHMARKS.md, made by
+``python -m bench`` on a quiet machine. awscli is not used here (it is not a
+project dependency): the deploy part runs opsbot's side only."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import ack_bench, coldstart_bench, deploy_bench, ledger_bench, summary_bench
+from bench.common import AWS_ENV
+
+
+def quiet(*_: object) -> None:
+    pass
+
+
+def test_ack_bench_records_every_payment_it_sends():
+    result = ack_bench.run(rounds=1, per_client=2, warmup_per_client=1, clients=4, solo=2, log=quiet)
+
+    # Per opsbot case: 4 warm-up + 8 measured + 2 solo requests, each a real payment.
+    assert [len(result.cases[c].latencies) for c in ack_bench.CASES] == [8, 8, 8, 8]
+    assert [len(result.cases[c].solo) for c in ack_bench.CASES] == [2, 2, 2, 2]
+    assert result.payments_sent == result.payments_recorded == 28
+    assert result.paid_cents_recorded == result.paid_cents_expected
+    assert (result.audit_lines, result.receipts) == (28, 14)  # an audit line each; a receipt per modal payment
+    answer = result.cases["opsbot one-liner"].answers[0]
+    assert answer.startswith('{"text": "Recorded: $') and "for Bench Big Night" in answer
+    rows = ack_bench.rows(result)
+    assert [r.name for r in rows[:4]] == [
+        "ack: `/log-payment` one-liner, p50, 4 clients", "ack: `/log-payment` one-liner, p99, 4 clients",
+        "ack: payment modal view_submission, p50, 4 clients", "ack: payment modal view_submission, p99, 4 clients"]
+    assert all(r.ratio is not None and r.ratio > 0 for r in rows[:4])
+
+
+def test_ledger_bench_totals_are_exact_on_sqlite_the_floor_and_dynamodb():
+    result = ledger_bench.run(payments=64, rounds=1, dynamo_payments=16, threads=8, log=quiet)
+
+    expected = sum(ledger_bench.amount_cents(i) for i in range(64))
+    for run in (*result.service, *result.floor):
+        assert (run.payments, run.payment_count, run.rows, run.paid_cents) == (64, 64, 64, expected)
+    dynamo = result.dynamo
+    assert (dynamo.payments, dynamo.payment_count, dynamo.rows, dynamo.paid_cents) == (
+        16, 16, 16, sum(ledger_bench.amount_cents(i) for i in range(16)))
+    assert result.exact
+    [sqlite_row, dynamo_row] = ledger_bench.rows(result)
+    assert sqlite_row.figure.endswith("/s (totals exact)") and sqlite_row.ratio > 0
+    # Per payment: the ledger's replay check and balance read, the store's replay check and totals read,
+    # the transaction, and the totals read after it.
+    assert dynamo.requests == 16 * 6
+    assert dynamo_row.figure.endswith("/s (totals exact; 6.0 requests/payment)")
+
+
+def test_coldstart_bench_times_every_variant_in_fresh_interpreters():
+    result = coldstart_bench.run(runs=1, log=quiet)
+
+    assert set(result.timed) == set(coldstart_bench.VARIANTS)
+    assert all(len(times) == 1 and times[0] > 0 for times in result.timed.values())
+    names = [r.name for r in coldstart_bench.rows(result)]
+    assert names == ["cold start: import bot.aws_lambda", "cold start: import bot.app",
+                     "cold start: import + build_lambda_bot (first request's set-up)"]
+    heaviest = dict(coldstart_bench.heaviest_imports("import bot.aws_lambda"))
+    assert "bot.aws_lambda" in heaviest
+
+
+def test_summary_bench_counts_the_days_payments_on_both_stores(monkeypatch):
+    for name, value in AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+    results = summary_bench.run(runs=1, histories=(20, 200))
+
+    assert [(store, history) for store, history, _, _ in results] == [
+        ("sqlite", 20), ("sqlite", 200), ("dynamodb", 20), ("dynamodb", 200)]
+    # One summary asks DynamoDB the same whatever the history: the day's query (its 200 items) and one batch read.
+    assert [r[3] and (r[3]["requests"], r[3]["items"]) for r in results] == [None, None, (2, 200), (2, 200)]
+    rows = summary_bench.table_rows(results)
+    assert [(r.name, r.figure) for r in rows][1:] == [
+        ("summary of a 200-payment day, dynamodb (moto): requests + items read, 200 vs 20 other payments",
+         "2 requests, 200 items"),
+        ("summary of a 200-payment day, dynamodb (moto): wall time, 200 vs 20 other payments", rows[2].figure)]
+    assert rows[0].name == "summary of a 200-payment day, sqlite: 200 vs 20 other payments"
+    assert (rows[1].ratio, rows[1].met) == (1.0, True)
+
+
+def test_deploy_bench_uploads_only_what_changed(monkeypatch):
+    for name, value in AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+    result = deploy_bench.run(files=12, aws=None)
+
+    n = result.files  # the generator rounds each file kind's share: 11 files of 7 kinds
+    assert n == 11
+    puts = [result.run_of("opsbot", label)[0].get("PutObject", 0) for label in deploy_bench.LABELS]
+    assert puts == [n, 0, 1]
+    assert result.headers == {"opsbot": (n, n, n, n)}  # media type, exact Content-Type, Cache-Control on every file
+    rows = deploy_bench.rows(result)
+    assert [(r.name, r.baseline) for r in rows] == [
+        ("deploy 11 files: first deploy", "aws s3 sync not run"),
+        ("deploy 11 files: unchanged re-deploy", "aws s3 sync not run"),
+        ("deploy 11 files: one file changed", "aws s3 sync not run")]
+
+
+@pytest.mark.parametrize("values, fraction, expected", [
+    ([5.0, 1.0, 3.0, 2.0, 4.0], 0.5, 3.0),
+    ([float(n) for n in range(1, 2001)], 0.99, 1980.0),
+    ([7.0], 0.99, 7.0),
+])
+def test_percentiles_are_nearest_rank(values, fraction, expected):
+    from bench.common import percentile
+
+    assert percentile(values, fraction) == expected
