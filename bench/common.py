@@ -90,16 +90,16 @@ def machine() -> dict[str, str]:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    except OSError:
-        pass
+    except OSError as exc:  # not Linux: the table says so instead of a model name
+        cpu = f"unknown ({exc.strerror})"
     memory = "unknown"
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal:"):
                 memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
                 break
-    except OSError:
-        pass
+    except OSError as exc:
+        memory = f"unknown ({exc.strerror})"
     return {"cores": str(os.cpu_count()), "cpu": cpu, "memory": memory,
             "python": platform.python_version(), "os": platform.platform()}
 
