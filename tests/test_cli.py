@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import bcrypt
@@ -48,6 +48,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _listening(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:port (the server under test, once it is up)."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+
 @contextmanager
 def cli_server(env: dict[str, str], command: str, cwd: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """Start ``opsbot <command>`` on a free port; yield its base URL once it accepts connections."""
@@ -56,20 +66,13 @@ def cli_server(env: dict[str, str], command: str, cwd: Path) -> Iterator[tuple[s
                             env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                pass
-            try:
-                proc.wait(timeout=0.05)  # the pause between tries; also notices an early exit
-            except subprocess.TimeoutExpired:
-                pass
-            else:
+        while not _listening(port):
+            if proc.poll() is not None:
                 raise AssertionError(f"opsbot {command} exited with {proc.returncode}: {proc.stderr.read()}")
             if time.monotonic() > deadline:
                 raise AssertionError(f"opsbot {command} did not listen on port {port} within 30s")
+            with suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=0.05)  # the pause between tries; an early exit ends it at once
         yield f"http://127.0.0.1:{port}", proc
     finally:
         if proc.poll() is None:
