@@ -94,7 +94,7 @@ def serve_bot(folder: str) -> None:
     from slack_bolt import App
     from slack_sdk import WebClient
 
-    from bot.app import build_services, build_slack_app
+    from bot.app import build_deliverer, build_services, build_slack_app
     from bot.config import load_settings
     from bot.http import make_wsgi_app, start_background_server
 
@@ -108,6 +108,7 @@ def serve_bot(folder: str) -> None:
     services.store.init_schema()
     opsbot_app = build_slack_app(services)  # as serve builds it: auth.test once, at start
     opsbot, _ = start_background_server(make_wsgi_app(services, opsbot_app))
+    build_deliverer(services).start()  # the outbox's deliverer, as serve runs it
 
     bare_app = App(signing_secret=settings.slack_signing_secret, process_before_response=True,
                    token_verification_enabled=False,
@@ -368,7 +369,7 @@ def run(rounds: int = 5, per_client: int = 25, warmup_per_client: int = 5, clien
             # Every opsbot payment so far has its audit line; every modal payment its receipt.
             paid = sum(len(c.payments) for c in cases.values())
             views = len(cases["opsbot view"].payments)
-            slack.wait_for({"chat.postMessage": paid, "chat.postEphemeral": views})
+            slack.wait_for({"announced": paid, "chat.postEphemeral": views})
 
         for case in cases.values():
             load.run(case, warmup_per_client, record=False)
@@ -398,7 +399,7 @@ def run(rounds: int = 5, per_client: int = 25, warmup_per_client: int = 5, clien
         totals = _recorded(work / "opsbot.db")
         sent = [cents for c in cases.values() for cents in c.payments]
         log_lines = sum(1 for _ in (work / "server.log").open()) if (work / "server.log").exists() else 0
-        return Result(cases, len(sent), totals[1], sum(sent), totals[0], counts["chat.postMessage"],
+        return Result(cases, len(sent), totals[1], sum(sent), totals[0], counts["announced"],
                       counts["chat.postEphemeral"], log_lines, clients)
     finally:
         if bot is not None:

@@ -41,7 +41,8 @@ _SETTINGS = (
     "from bot.config import load_settings\n"
     "settings = load_settings(environ={'OPSBOT_STORE': 'dynamodb://opsbot-coldstart', 'AWS_REGION': 'us-west-2', "
     "'SLACK_BOT_TOKEN': 'xoxb-coldstart', 'SLACK_SIGNING_SECRET': 'coldstart-secret', "
-    f"'OPSBOT_EVENTS_FILE': {str(REPO / 'events.json')!r}, 'OPSBOT_AUDIT_CHANNEL': 'C0COLDSTART'}}, env_file=None)\n"
+    f"'OPSBOT_EVENTS_FILE': {str(REPO / 'events.json')!r}, 'OPSBOT_AUDIT_CHANNEL': 'C0COLDSTART', "
+    "'AWS_LAMBDA_FUNCTION_NAME': 'opsbot-coldstart'}, env_file=None)\n"
 )
 
 # name -> (code run before the clock starts, code timed)

@@ -88,6 +88,13 @@ def make_server() -> ThreadingHTTPServer:
             n = next(stamps)
             with lock:
                 counts[method] += 1
+                if method == "chat.postMessage":
+                    # How many records the message announces: a digest names many (its metadata says how many).
+                    metadata = params.get("metadata")
+                    if isinstance(metadata, str):
+                        metadata = json.loads(metadata)
+                    payload = (metadata or {}).get("event_payload") or {}
+                    counts["announced"] += int(payload.get("records", 1))
             if method == "response_url":
                 self._send(200, "ok")
             else:

@@ -25,8 +25,9 @@ from blocks.mrkdwn import escape, shorten
 from blocks.summary import REMINDER_ACTION
 from bot.deploy_plan import STAGING_PREFIX
 from bot.domain import EventStatus, Payment
-from bot.home import HomeData, LinkLine, SiteCard
+from bot.home import PARKED_SHOWN, HomeData, LinkLine, SiteCard
 from bot.money import format_cents
+from bot.outbox import describe
 
 HOME_DEPLOY_ACTION = "home_deploy"  # value: "SITE TARGET"
 HOME_TARGETS = ("staging", "production")
@@ -167,11 +168,25 @@ def _links(data: HomeData) -> list[Block]:
     return blocks + [SectionBlock(text=_md("\n".join(_link_line(link, data) for link in data.links)))]
 
 
+def _parked(data: HomeData) -> list[Block]:
+    """Admins: announcements the outbox gave up on, so nobody has to notice a missing line."""
+    if not data.parked:
+        return []
+    shown = data.parked[:PARKED_SHOWN]
+    lines = [f"• {escape(describe(e))}: {escape(shorten(e.last_error or 'no error kept', 300))}" for e in shown]
+    if len(data.parked) > PARKED_SHOWN:
+        lines.append("…and more: `opsbot doctor` lists them.")
+    head = (f":warning: *{_plural(len(shown), 'announcement')} could not be delivered* (after a day of tries, or "
+            "because it may have gone out already). Fix the cause, then run `opsbot worker --retry-parked`.")
+    return [SectionBlock(text=_md("\n".join([head, *lines]))), DividerBlock()]
+
+
 def home_blocks(data: HomeData) -> list[Block]:
     role = "admin" if data.is_admin else "crew"
     head: list[Block] = [
         HeaderBlock(text="Ops dashboard"),
         _context(f"{data.now:%a %b %-d, %-I:%M %p} · you are {role} · `/opsbot help` lists what you can do"),
+        *_parked(data),
     ]
     today, links = _today(data), _links(data)
     dividers = 3

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.access import Access
-from bot.audit import AuditTrail
 from bot.catalog import Catalog, load_catalog
 from bot.config import Settings
+from bot.deliverer import Deliverer, DeliveryPolicy
 from bot.deploy import build_deployer
 from bot.ledger import Clock, Ledger, utc_now
 from bot.once import Once
+from bot.outbox import Announcer, Doorbell, Targets
 from bot.ports import Notifier, Store
 
 if TYPE_CHECKING:
@@ -56,56 +57,79 @@ class Services:
     access: Access
     once: Once
     notifier: Notifier | None  # None when Slack is not configured
-    audit: AuditTrail
+    announcer: Announcer  # which announcements each change writes to the outbox
+    clock: Clock = utc_now
+    mailer: Mailer | None = None  # None when email is off
     slack_client: WebClient | None = None
     paylinks: Paylinks | None = None  # /paylink (set by build_services)
     stripe_intake: StripeIntake | None = None  # POST /stripe/webhook and /opsbot assign
     deploys: Deployer | None = None  # /deploy (set by build_services)
-    email: EmailCopies | None = None  # email copies for admins; None when email is off
+    email: EmailCopies | None = None  # the daily summary by email; None when email is off
 
 
 def build_services(settings: Settings, *, store: Store | None = None, clock: Clock | None = None,
-                   notifier: Notifier | None = None, mailer: Mailer | None = None) -> Services:
+                   notifier: Notifier | None = None, mailer: Mailer | None = None,
+                   doorbell: Doorbell | None = None) -> Services:
     """Load events.json (raises EventsFileError), open the store named by the
     settings and, when Slack is configured, the Slack client and notifier; when
-    email is configured, the email copies (through SES unless ``mailer`` is given)."""
+    email is configured, the mailer (SES unless ``mailer`` is given). ``doorbell``
+    is what a write that announced something rings (on Lambda: another invocation)."""
     catalog = load_catalog(settings.events_file)
     if store is None:
         from infra import open_store
 
         store = open_store(settings)
     clock = clock or utc_now
-    ledger = Ledger(store, catalog, settings.timezone, clock=clock)
     client = None
     if notifier is None and settings.slack_bot_token:
         from infra.slack_notifier import SlackNotifier, slack_client
 
         client = slack_client(settings.slack_bot_token, settings.slack_api_url)
         notifier = SlackNotifier(client)
+    if settings.email is not None and mailer is None:
+        from infra.ses_mailer import SesMailer
+
+        mailer = SesMailer(settings.aws_region, settings.aws_endpoint_url)
+    targets = Targets(audit_channel=settings.audit_channel if notifier is not None else None,
+                      email=settings.email is not None)
+    announcer = Announcer(targets, day_of=lambda moment: moment.astimezone(settings.timezone).date().isoformat(),
+                          doorbell=doorbell or Doorbell())
+    ledger = Ledger(store, catalog, settings.timezone, clock=clock, announcer=announcer)
     once = Once(store, clock)
     services = Services(
         settings=settings, store=store, catalog=catalog, ledger=ledger, access=Access(settings), once=once,
-        notifier=notifier, audit=AuditTrail(store, notifier, settings.audit_channel, once, settings.timezone),
+        notifier=notifier, announcer=announcer, clock=clock, mailer=mailer if settings.email else None,
         slack_client=client,
     )
     services.paylinks, services.stripe_intake = _stripe_services(services, clock)
     services.deploys = build_deployer(services, clock)
-    services.email = _email_copies(services, mailer)
-    services.audit.copies = services.email
+    services.email = _email_copies(services)
     return services
 
 
-def _email_copies(services: Services, mailer: Mailer | None) -> EmailCopies | None:
+def _email_copies(services: Services) -> EmailCopies | None:
     settings = services.settings
-    if settings.email is None:
+    if settings.email is None or services.mailer is None:
         return None
     from bot.email_copies import EmailCopies
 
-    if mailer is None:
-        from infra.ses_mailer import SesMailer
+    return EmailCopies(services.mailer, settings.email, services.once, services.store, services.announcer,
+                       services.clock)
 
-        mailer = SesMailer(settings.aws_region, settings.aws_endpoint_url)
-    return EmailCopies(mailer, settings.email, services.once, services.audit, settings.timezone)
+
+def build_deliverer(services: Services, *, policy: DeliveryPolicy | None = None,
+                    notifier: Notifier | None = None) -> Deliverer:
+    """The outbox's deliverer for these services. Its Slack client does not retry by
+    itself (the outbox does, after checking what got through); ``notifier`` replaces it
+    (the console's). Not started: call ``start()`` for the in-process threads."""
+    settings = services.settings
+    if notifier is None and services.slack_client is not None and settings.slack_bot_token:
+        from infra.slack_notifier import SlackNotifier, slack_client
+
+        notifier = SlackNotifier(slack_client(settings.slack_bot_token, settings.slack_api_url, retries=False))
+    return Deliverer(services.store, services.announcer, notifier=notifier or services.notifier,
+                     mailer=services.mailer, email=settings.email, tz=settings.timezone,
+                     policy=policy or DeliveryPolicy(), clock=services.clock)
 
 
 def _stripe_services(services: Services, clock: Clock) -> tuple[Paylinks, StripeIntake]:
@@ -124,10 +148,9 @@ def _stripe_services(services: Services, clock: Clock) -> tuple[Paylinks, Stripe
         from infra.stripe_payments import WebhookVerifier
 
         verify = WebhookVerifier(settings.stripe_webhook_secret)
-    paylinks = Paylinks(services.store, services.catalog, payments, services.once, audit=services.audit,
+    paylinks = Paylinks(services.store, services.catalog, payments, announcer=services.announcer,
                         tz=settings.timezone, clock=clock)
-    intake = StripeIntake(services.ledger, services.store, paylinks, services.audit, services.once,
-                          verify=verify, clock=clock)
+    intake = StripeIntake(services.ledger, services.store, paylinks, services.announcer, verify=verify, clock=clock)
     return paylinks, intake
 
 

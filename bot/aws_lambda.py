@@ -1,16 +1,18 @@
 """The same bot on AWS Lambda: one entry for Slack, Stripe, the web API and the schedules.
 
 - ``POST /slack/events`` goes through slack-bolt's Lambda adapter: the listener
-  acks inside the request, and each lazy listener (Stripe, S3, CloudFront,
-  audit lines) runs in a second, asynchronous invocation of this function.
+  acks inside the request, and each lazy listener (Stripe, S3, CloudFront)
+  runs in a second, asynchronous invocation of this function.
 - Every other route (``/stripe/webhook``, ``/api/...``, ``/healthz``) is served
   by the very WSGI app ``opsbot serve`` runs, through a small event adapter.
 - EventBridge Scheduler invokes it with ``{"opsbot_job": "daily-summary"}`` or
   ``{"opsbot_job": "morning-reminders"}``; the jobs are the same functions the
   APScheduler runs, with the same exactly-once claims in the store.
-- Email copies are not sent from a thread (Lambda freezes the container once
-  the response is out): each is its own asynchronous invocation,
-  ``{"opsbot_job": "email", "email": {...}}``.
+- Announcements (audit lines, receipts, email copies: the outbox) are not sent
+  from a thread (Lambda freezes the container once the response is out): a
+  request that wrote some rings for an asynchronous invocation,
+  ``{"opsbot_job": "deliver"}``, which drains what is due; the same job runs
+  every minute from EventBridge for retries.
 
 Events are Lambda Function URL / API Gateway HTTP API (payload 2.0) or REST API
 (payload 1.0) shaped. Services are built once per container, on first use.
@@ -24,18 +26,21 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from bot.app import Services, build_services, build_slack_app
+from bot.app import Services, build_deliverer, build_services, build_slack_app
 from bot.config import Settings, load_settings
+from bot.deliverer import Deliverer
 from bot.http import WsgiApp, make_wsgi_app
-from bot.ports import OutgoingEmail
+from bot.outbox import Doorbell
 
 log = logging.getLogger("opsbot.lambda")
 
 SCHEDULED_JOBS = ("daily-summary", "morning-reminders")
+DELIVER_JOB = "deliver"
+DRAIN_SECONDS = 240.0  # of the function's 300 s: what one delivery invocation spends at most
 
 
 @dataclass
@@ -43,6 +48,7 @@ class LambdaBot:
     services: Services
     wsgi: WsgiApp
     slack: Any  # slack_bolt.adapter.aws_lambda.SlackRequestHandler, or None without Slack credentials
+    deliverer: Deliverer
 
 
 def fetch_secrets(settings: Settings) -> dict[str, str]:
@@ -57,24 +63,27 @@ def fetch_secrets(settings: Settings) -> dict[str, str]:
     return values
 
 
-class InvokeSelf:
-    """Hands an email copy to a second, asynchronous invocation of this function."""
+class InvokeDeliverer(Doorbell):
+    """The doorbell on Lambda: a write that announced something asks for an asynchronous
+    invocation of this function to deliver it (the container is frozen once the answer
+    is out, so no thread here could)."""
 
-    def __init__(self, function_name: str, client: Callable[[], Any], deliver_here: Callable[[OutgoingEmail], object]):
+    def __init__(self, function_name: str, client: Callable[[], Any]):
+        super().__init__()
         self.function_name = function_name
         self.client = client
-        self.deliver_here = deliver_here
 
-    def __call__(self, email: OutgoingEmail) -> None:
+    def ring(self) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        payload = json.dumps({"opsbot_job": "email", "email": asdict(email)})
+        super().ring()
         try:
-            self.client().invoke(FunctionName=self.function_name, InvocationType="Event", Payload=payload)
+            self.client().invoke(FunctionName=self.function_name, InvocationType="Event",
+                                 Payload=json.dumps({"opsbot_job": DELIVER_JOB}))
         except (BotoCoreError, ClientError):
-            # Better late in this invocation than not at all: send it here.
-            log.warning("could not hand email %s to another invocation; sending it here", email.key, exc_info=True)
-            self.deliver_here(email)
+            # The entry is safe in the outbox: the schedule's next run (every minute) delivers it.
+            log.warning("could not invoke %s to deliver the outbox; the minute schedule will", self.function_name,
+                        exc_info=True)
 
 
 def build_lambda_bot(settings: Settings | None = None, *, lambda_client: Any = None) -> LambdaBot:
@@ -90,11 +99,13 @@ def build_lambda_bot(settings: Settings | None = None, *, lambda_client: Any = N
             clients["lambda"] = boto3.client("lambda", region_name=settings.aws_region)
         return clients["lambda"]
 
-    services = build_services(settings)
-    if services.email is not None:
-        if not settings.lambda_function_name:
-            raise ValueError("AWS_LAMBDA_FUNCTION_NAME is not set: email copies on Lambda invoke the function itself")
-        services.email.dispatch = InvokeSelf(settings.lambda_function_name, lambda_api, services.email.deliver)
+    doorbell = Doorbell()
+    if settings.lambda_function_name:
+        doorbell = InvokeDeliverer(settings.lambda_function_name, lambda_api)
+    elif settings.audit_channel or settings.email:
+        raise ValueError("AWS_LAMBDA_FUNCTION_NAME is not set: on Lambda the outbox (audit lines, email copies) is "
+                         "delivered by invoking the function itself")
+    services = build_services(settings, doorbell=doorbell)
     slack = None
     if settings.slack_configured:
         from slack_bolt.adapter.aws_lambda import SlackRequestHandler
@@ -103,7 +114,7 @@ def build_lambda_bot(settings: Settings | None = None, *, lambda_client: Any = N
         slack = SlackRequestHandler(build_slack_app(services, token_verification_enabled=False))
         if lambda_client is not None:
             slack.app.listener_runner.lazy_listener_runner.lambda_client = lambda_client
-    return LambdaBot(services, make_wsgi_app(services, None), slack)
+    return LambdaBot(services, make_wsgi_app(services, None), slack, build_deliverer(services))
 
 
 _bot: LambdaBot | None = None
@@ -125,8 +136,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def handle(bot: LambdaBot, event: dict[str, Any], context: Any) -> dict[str, Any]:
     job = event.get("opsbot_job")
-    if job == "email":
-        return send_email_copy(bot.services, event.get("email"))
+    if job in (DELIVER_JOB, "email"):  # "email": an invocation queued by the version before the outbox
+        return deliver(bot, context)
     if job is not None:
         return run_scheduled(bot.services, job)
     path = event.get("rawPath") or event.get("path") or ""
@@ -149,13 +160,14 @@ def run_scheduled(services: Services, job: str) -> dict[str, Any]:
     return {"job": job, "posted": posted}
 
 
-def send_email_copy(services: Services, email: Any) -> dict[str, Any]:
-    """The second invocation for an email copy: send it (once, with retries; a failure is noted, not raised)."""
-    if services.email is None:
-        log.warning(json.dumps({"what": "email", "result": "dropped: email is not configured in this function"}))
-        return {"job": "email", "sent": False}
-    sent = services.email.deliver(OutgoingEmail(**email))
-    return {"job": "email", "key": email["key"], "sent": sent}
+def deliver(bot: LambdaBot, context: Any) -> dict[str, Any]:
+    """The asynchronous invocation a write rang for (and the minute schedule): deliver what is due,
+    within the function's time (what is left waits for the next run; nothing is lost)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    budget = DRAIN_SECONDS if remaining is None else max(min(remaining() / 1000 - 20, DRAIN_SECONDS), 1.0)
+    settled = bot.deliverer.drain(timeout=budget)
+    log.info(json.dumps({"what": "deliver", "settled": settled}))
+    return {"job": DELIVER_JOB, "settled": settled}
 
 
 # -- HTTP events <-> WSGI ------------------------------------------------------------------------------------

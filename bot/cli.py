@@ -10,6 +10,7 @@ import re
 import secrets
 import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date
@@ -19,9 +20,11 @@ from bot.config import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
     from bot.app import Services
+    from bot.deliverer import Deliverer
 
 BCRYPT_MAX_BYTES = 72  # bcrypt ignores (bcrypt 5: refuses) anything past 72 bytes
 BCRYPT_ROUNDS = 12
+RETRY_PARKED_LIMIT = 10_000
 
 
 class CliError(Exception):
@@ -51,10 +54,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     _warn_if_store_not_ready(services)
     _exit_on_sigterm()
     scheduler = start_scheduler(services)
+    deliverer = _start_deliverer(services, args)
     try:
         serve(services, args.host, args.port)
     finally:
-        _stop(services, scheduler)
+        _stop(scheduler, deliverer)
     return 0
 
 
@@ -79,6 +83,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
     app = build_slack_app(services)
     scheduler = start_scheduler(services)  # the daily summary and reminders, as `serve` has them
+    deliverer = _start_deliverer(services, args)
     try:
         run_socket_mode(services, app, settings.slack_app_token, args.host, args.port, SocketModeHandler)
     except SlackApiError as exc:
@@ -89,16 +94,51 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         raise CliError(f"OPSBOT_SLACK_API_URL: cannot reach the Slack API at {settings.slack_api_url} ({reason})"
                        ) from None
     finally:
-        _stop(services, scheduler)
+        _stop(scheduler, deliverer)
     return 0
 
 
-def _stop(services: Services, scheduler: Any) -> None:
-    """On the way out: no new jobs, and the email copies already handed over get their chance to go."""
+def _start_deliverer(services: Services, args: argparse.Namespace) -> Deliverer | None:
+    """The outbox's deliverer in this process, unless ``--no-deliverer`` (an ``opsbot worker`` runs it)."""
+    if getattr(args, "no_deliverer", False):
+        logging.getLogger("opsbot").info("no deliverer in this process: run `opsbot worker` to send announcements")
+        return None
+    from bot.app import build_deliverer
+
+    deliverer = build_deliverer(services)
+    deliverer.start()
+    return deliverer
+
+
+def _stop(scheduler: Any, deliverer: Deliverer | None) -> None:
+    """On the way out: no new jobs; the deliverer finishes the call it is in (what is not
+    delivered stays in the outbox for the next start or another worker)."""
     scheduler.shutdown(wait=False)
-    if services.email is not None and not services.email.flush(timeout=60):
-        logging.getLogger("opsbot").error("stopped with email copies still unsent (they were not claimed: "
-                                          "they are not marked sent)")
+    if deliverer is not None:
+        deliverer.stop()
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import build_deliverer, build_services
+
+    services = build_services(settings)
+    _configure_logging()
+    if args.retry_parked:
+        services.store.ping()
+        count = services.store.requeue_parked(services.clock(), RETRY_PARKED_LIMIT)
+        print(f"{count} parked announcement{'s' if count != 1 else ''} will be tried again now "
+              "(by this installation's running deliverer, or the next `opsbot worker`).")
+        return 0
+    _warn_if_store_not_ready(services)
+    _exit_on_sigterm()
+    deliverer = build_deliverer(services)
+    deliverer.start()
+    logging.getLogger("opsbot").info("opsbot worker delivering the outbox of %s", describe_store(settings))
+    try:
+        signal.pause() if hasattr(signal, "pause") else threading.Event().wait()
+    finally:
+        deliverer.stop()
+    return 0
 
 
 def run_socket_mode(services: Services, app: Any, app_token: str, host: str, port: int,
@@ -227,6 +267,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_listen_options(p)
     p.set_defaults(handler=cmd_serve)
 
+    p = sub.add_parser("worker", help="deliver the outbox (audit lines, receipts, email copies) as its own process",
+                       description="Sends what the outbox holds, as the server does by default: run it beside "
+                                   "`opsbot serve --no-deliverer` (or as well as a server: entries are claimed, "
+                                   "never sent twice). Runs until stopped (SIGTERM, Ctrl-C).")
+    p.add_argument("--retry-parked", action="store_true",
+                   help="make the parked announcements due again (after fixing why they failed) and exit")
+    p.set_defaults(handler=cmd_worker)
+
     p = sub.add_parser("init-store", help="create the SQLite schema or the DynamoDB table (idempotent)")
     p.set_defaults(handler=cmd_init_store)
 
@@ -255,6 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_listen_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=_port, default=3000, help="port to listen on (default 3000)")
+    parser.add_argument("--no-deliverer", action="store_true",
+                        help="do not send the outbox's announcements from this process (an `opsbot worker` does)")
 
 
 def _day(text: str) -> date:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from slack_bolt import App
 
     from bot.app import Services
+    from bot.deliverer import Deliverer
 
 TEAM_ID = "T0CONSOLE01"
 APP_ID = "A0CONSOLE01"
@@ -46,6 +47,7 @@ CONSOLE_CREW = "U0CONSOLE02"  # `as crew`: the same console as a crew member see
 CONSOLE_CHANNEL = "C0CONSOLE01"  # where the console's slash commands are "typed"
 LOCAL_OPS_CHANNEL = "C0CONSOLEOPS"  # the ops channel when none is configured
 LOCAL_BOT_TOKEN = "xoxb-console-local"
+DRAIN_SECONDS = 120.0  # at most, after a command, for what it announced (paced only toward the real Slack)
 HISTORY_FILE = ".opsbot_console_history"
 
 HELP = """\
@@ -165,6 +167,7 @@ class Console:
         self._responses: dict[str, dict[str, Any]] = {}  # response_url id -> what it answers for
         self.services: Services | None = None
         self.app: App | None = None
+        self.deliverer: Deliverer | None = None
         self.executor = InOrderExecutor()
         self._server: ThreadingHTTPServer | None = None
         self._server_thread: threading.Thread | None = None
@@ -174,7 +177,8 @@ class Console:
 
     # -- set-up --------------------------------------------------------------------------------
     def start(self) -> None:
-        from bot.app import build_services, build_slack_app
+        from bot.app import build_deliverer, build_services, build_slack_app
+        from bot.deliverer import LOCAL_POLICY, DeliveryPolicy
         from infra.console_slack import RoutingNotifier
         from infra.slack_notifier import SlackNotifier, slack_client
 
@@ -209,10 +213,14 @@ class Console:
         self.services = services
         self.app = build_slack_app(services, client=local, token_verification_enabled=False,
                                    listener_executor=self.executor)
+        # The outbox is delivered here, after each command (settle): the transcript reads in order.
+        # Only the real Slack's ops channel is paced.
+        self.deliverer = build_deliverer(services, notifier=notifier,
+                                         policy=DeliveryPolicy() if self.slack_upstream else LOCAL_POLICY)
 
     def close(self) -> None:
-        if self.services is not None and self.services.email is not None:
-            self.services.email.flush(timeout=60)  # copies already handed over get their chance to go
+        if self.deliverer is not None:
+            self.deliverer.drain(timeout=60)  # what the last command announced gets its chance to go
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -517,9 +525,15 @@ class Console:
             self._show_message(headline, channel, ts, message, ephemeral=not in_channel)
         return payload
 
-    def settle(self) -> None:
-        """Run what the bot does after the ack, then any form it opened."""
+    def after_ack(self) -> None:
+        """Run what the bot does after the ack, then deliver what it announced."""
         self.executor.drain()
+        if self.deliverer is not None:
+            self.deliverer.drain(timeout=DRAIN_SECONDS)
+
+    def settle(self) -> None:
+        """Run what the bot does after the ack and deliver what it announced, then any form it opened."""
+        self.after_ack()
         while self.interactive and self._forms:
             if not self.fill_interactively(self._forms[-1]):
                 break
@@ -658,7 +672,7 @@ class Console:
             labels = {b.get("block_id"): plain(b.get("label")) for b in form.inputs}
             self.write(f"[form · {form.title}: not accepted]",
                        *(f"  {labels.get(k, k)}: {mrkdwn_to_text(v)}" for k, v in form.errors.items()))
-            self.executor.drain()
+            self.after_ack()
             return False
         if status == 200 and action in ("update", "push") and isinstance(answer.get("view"), dict):
             new = Form(self._view(answer["view"], form.view["id"] if action == "update" else None))
@@ -666,13 +680,13 @@ class Console:
                 self._forms.remove(form)
             self._forms.append(new)
             self.show_form(new)
-            self.executor.drain()
+            self.after_ack()
             return False
         if form in self._forms:
             self._forms.remove(form)
         if status == 200:
             self.write(f"[form · {form.title} submitted]")
-        self.executor.drain()
+        self.after_ack()
         return status == 200
 
     def fill_interactively(self, form: Form) -> bool:

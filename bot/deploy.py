@@ -44,11 +44,11 @@ from bot.deploy_plan import (
 from bot.domain import Site
 from bot.ledger import Clock, new_record_id, utc_now
 from bot.once import Once
+from bot.outbox import Announcer
 from bot.ports import Notifier, NotifyError, Sites, SitesError, Store
 
 if TYPE_CHECKING:
     from bot.app import Services
-    from bot.audit import AuditTrail
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +95,12 @@ class MessageReporter:
 
 class Deployer:
     def __init__(self, *, store: Store, catalog: Catalog, sites: Sites, notifier: Notifier | None,
-                 audit: AuditTrail, once: Once, tz: ZoneInfo, clock: Clock = utc_now,
+                 announcer: Announcer, once: Once, tz: ZoneInfo, clock: Clock = utc_now,
                  timer: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
                  poll_interval: float = 5.0, poll_timeout: float = 180.0, progress_interval: float = 1.0,
                  workers: int = 8, new_id: Callable[[str], str] = new_record_id):
         self.store, self.catalog, self.sites, self.notifier = store, catalog, sites, notifier
-        self.audit, self.once, self.tz = audit, once, tz
+        self.announcer, self.once, self.tz = announcer, once, tz
         self.clock, self.timer, self.sleep = clock, timer, sleep
         self.poll_interval, self.poll_timeout, self.progress_interval = poll_interval, poll_timeout, progress_interval
         self.workers = workers
@@ -419,21 +419,27 @@ class Deployer:
         run.error, run.phase = exc.message, "refused"
 
     def _finish(self, run: DeployRun, reporter: MessageReporter) -> None:
-        """The final message, the deploy record and the audit line."""
+        """The final message, and the deploy record with its announcement (the audit line)."""
         if run.duration is None:
             run.duration = 0.0
         reporter.show(*progress_message(run), final=True)
         at = self.clock()
         plan = run.plan
-        self.store.put_record(DEPLOYS, run.site.id, f"{at.isoformat()}#{run.deploy_id}", {
+        record = {
             "deploy_id": run.deploy_id, "site": run.site.id, "target": run.target, "by": run.by,
             "requested_by": run.requested_by or run.by, "at": at.isoformat(), "result": run.result,
             "uploaded": run.uploaded, "copied": run.copied, "deleted": run.deleted,
             "unchanged": plan.unchanged if plan else 0, "invalidation_id": run.invalidation_id,
             "invalidated_paths": len(plan.paths) if plan and run.invalidation_id else 0,
             "failed_step": run.failed_step, "error": run.error, "duration_s": round(run.duration, 3),
-        })
-        self.audit.deploy_finished(run)
+        }
+        # What the audit line says besides the record: the phase, the site, and what the plan had to do.
+        facts = {**record, "phase": run.phase, "bucket": run.site.bucket, "distribution_id": run.site.distribution_id,
+                 "url": run.site.url, "planned_uploads": len(plan.uploads) if plan else 0,
+                 "planned_copies": len(plan.copies) if plan else 0, "planned_deletes": len(plan.deletes) if plan else 0}
+        if self.store.put_record(DEPLOYS, run.site.id, f"{at.isoformat()}#{run.deploy_id}", record,
+                                 announce=self.announcer.deploy_finished(facts, at)):
+            self.announcer.ring()
 
 
 def _owed_key(target: str) -> str:
@@ -445,5 +451,5 @@ def build_deployer(services: Services, clock: Clock) -> Deployer:
     from infra.aws_sites import AwsSites
 
     return Deployer(store=services.store, catalog=services.catalog, sites=AwsSites(services.settings),
-                    notifier=services.notifier, audit=services.audit, once=services.once,
+                    notifier=services.notifier, announcer=services.announcer, once=services.once,
                     tz=services.settings.timezone, clock=clock)

@@ -10,6 +10,7 @@ import json
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -178,6 +179,43 @@ def store_checks(settings: Settings) -> list[Check]:
                "run `opsbot init-store` to create the table, and check AWS_REGION and the credentials")
         return [Check(FAIL, "store", f"{name}: {exc}", fix)]
     return [Check(OK, "store", f"{name}: reachable, schema present")]
+
+
+PARKED_SHOWN = 5
+STUCK_AFTER = timedelta(minutes=5)
+
+
+def outbox_checks(settings: Settings, now: datetime | None = None) -> list[Check]:
+    """Announcements that could not be delivered (parked), or that wait with no deliverer running."""
+    from bot.outbox import LANES, describe
+    from bot.ports import StoreError
+    from infra import open_store
+
+    if settings.store.kind == "sqlite" and not Path(settings.store.location).is_file():
+        return []  # the store's own check says what to do
+    now = now or datetime.now(UTC)
+    store = open_store(settings)
+    try:
+        parked = store.parked_entries(PARKED_SHOWN + 1)
+        stuck = [e for lane in LANES for e in store.due_entries(lane, now - STUCK_AFTER, 1)]
+    except StoreError as exc:
+        return [Check(FAIL, "outbox", f"cannot be read: {exc}", "run `opsbot init-store`")]
+    checks = []
+    if parked:
+        count = f"{len(parked)}{'+' if len(parked) > PARKED_SHOWN else ''}"
+        checks.append(Check(FAIL, "outbox", f"{count} announcement(s) parked: they kept failing (or may have gone "
+                                            "out already) and are not tried again by themselves",
+                            "fix what each line says, then `opsbot worker --retry-parked` tries them again"))
+        checks += [Check(FAIL, "parked", f"{describe(e)}: {e.last_error or 'no error kept'}")
+                   for e in parked[:PARKED_SHOWN]]
+    if stuck:
+        oldest = min(e.due_at or now for e in stuck)
+        checks.append(Check(FAIL, "outbox", f"announcements waiting since {oldest:%Y-%m-%d %H:%M} UTC: no deliverer "
+                                            "has sent them", "start `opsbot serve`, `opsbot run` or `opsbot worker` "
+                                                             "(each delivers the outbox)"))
+    if not checks:
+        checks.append(Check(OK, "outbox", "nothing parked, nothing waiting"))
+    return checks
 
 
 # -- Slack --------------------------------------------------------------------------------------------
@@ -413,12 +451,17 @@ def diagnose(settings: Settings, errors: list[ConfigError], *, manifest: frozens
     return [
         ("Settings", setting_checks(settings, own)),
         ("events.json", catalog_list),
-        ("Store", store_checks(settings)),
+        ("Store", _store_and_outbox(settings)),
         ("Slack", slack_checks(settings, manifest if manifest is not None else manifest_scopes())),
         ("AWS", aws + aws_checks(settings, catalog)),
         ("Stripe", stripe_checks(settings, errors)),
         ("Email", email_checks(settings, errors)),
     ]
+
+
+def _store_and_outbox(settings: Settings) -> list[Check]:
+    store = store_checks(settings)
+    return store + outbox_checks(settings) if all(c.status == OK for c in store) else store
 
 
 def render(sections: list[Section]) -> tuple[str, int]:

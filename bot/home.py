@@ -9,12 +9,14 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.domain import Event, EventStatus, Payment, Site
+from bot.outbox import OutboxEntry
 
 if TYPE_CHECKING:
     from bot.app import Services
 
 LINK_EVENTS = 20  # payment links are read for this many events (two queries each), and for links with no event
 RECENT_LINKS = 5
+PARKED_SHOWN = 5  # announcements that could not be delivered, shown to admins
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class HomeData:
     titles: dict[str, str]  # event id -> title for today's records
     sites: tuple[SiteCard, ...]
     links: tuple[LinkLine, ...]  # newest first
+    parked: tuple[OutboxEntry, ...] = ()  # admins only: announcements the outbox gave up on (one more: "and more")
 
     @property
     def day(self) -> date:
@@ -69,11 +72,13 @@ def gather_home(services: Services, user: str) -> HomeData:
     for record in today:
         event = services.catalog.event(record.event_id)
         titles[record.event_id] = event.title if event else record.event_id
+    is_admin = services.access.is_admin(user)
     return HomeData(
-        user=user, is_admin=services.access.is_admin(user), can_log=services.access.can(user, "payment.log"),
+        user=user, is_admin=is_admin, can_log=services.access.can(user, "payment.log"),
         now=now, events=tuple(events), today=tuple(today), titles=titles,
         sites=tuple(SiteCard(site, _last_deploy(services, site.id)) for site in services.catalog.sites),
         links=tuple(_recent_links(services, services.catalog.ordered(now.date())[:LINK_EVENTS])),
+        parked=tuple(services.store.parked_entries(PARKED_SHOWN + 1)) if is_admin else (),
     )
 
 

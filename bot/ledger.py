@@ -20,6 +20,7 @@ from bot.domain import (
     RecordOutcome,
 )
 from bot.money import AmountError, format_cents, parse_amount
+from bot.outbox import Announcer
 from bot.ports import OverTotal, PaymentNotFound, Store, void_key
 
 Clock = Callable[[], datetime]
@@ -69,13 +70,18 @@ class PaymentInput:
 
 
 class Ledger:
+    """Records payments and voids. With an ``announcer``, each write carries its
+    announcements (audit line, email copy, receipt, update of the voided line) into
+    the store's outbox in the same transaction; without one it announces nothing."""
+
     def __init__(self, store: Store, catalog: Catalog, tz: ZoneInfo, clock: Clock = utc_now,
-                 new_id: Callable[[str], str] = new_record_id):
+                 new_id: Callable[[str], str] = new_record_id, announcer: Announcer | None = None):
         self.store = store
         self.catalog = catalog
         self.tz = tz
         self.clock = clock
         self.new_id = new_id
+        self.announcer = announcer
 
     # -- time -----------------------------------------------------------------
     def today(self) -> date:
@@ -139,14 +145,17 @@ class Ledger:
     # -- writes -------------------------------------------------------------------
     def record_payment(self, *, event_id: str | None, patron: str | None, amount: str | int | float | None,
                        method: str | None, notes: str | None, logged_by: str, idempotency_key: str,
-                       source: str = "slack") -> LedgerResult:
+                       source: str = "slack", receipt_to: tuple[str, str] | None = None) -> LedgerResult:
+        """``receipt_to`` = (channel, user): who gets a receipt after the fact (a form; a
+        one-liner's receipt is its answer)."""
         # A retry of a write that already happened answers the first result, even
         # if the balance it was checked against has moved since.
         earlier = self.replay(idempotency_key)
         if earlier is not None:
             return earlier
         checked = self.validate(event_id=event_id, patron=patron, amount=amount, method=method, notes=notes)
-        return self._append(checked, logged_by=logged_by, idempotency_key=idempotency_key, source=source)
+        return self._append(checked, logged_by=logged_by, idempotency_key=idempotency_key, source=source,
+                            receipt_to=receipt_to)
 
     def replay(self, idempotency_key: str) -> LedgerResult | None:
         """The result of an earlier write with this key, or None."""
@@ -165,7 +174,7 @@ class Ledger:
                             allow_over_total=True)
 
     def _append(self, checked: PaymentInput, *, logged_by: str, idempotency_key: str, source: str,
-                allow_over_total: bool = False) -> LedgerResult:
+                allow_over_total: bool = False, receipt_to: tuple[str, str] | None = None) -> LedgerResult:
         now = self.clock()
         payment = Payment(
             payment_id=self.new_id("pay"),
@@ -179,15 +188,23 @@ class Ledger:
             day=self.day_of(now),
             source=source,
         )
+        announcer = self.announcer
+        announce = None if announcer is None else (
+            lambda outcome: announcer.payment_recorded(outcome, checked.event, receipt_to=receipt_to))
         try:
             outcome = self.store.record_payment(
                 payment, total_cents=checked.event.total_cents, idempotency_key=idempotency_key,
-                allow_over_total=allow_over_total,
+                allow_over_total=allow_over_total, announce=announce,
             )
         except OverTotal as exc:
             # Someone else's payment landed between our check and our write.
             status = EventStatus(checked.event, exc.paid_cents, 0)
             raise LedgerError({"amount": over_balance_message(checked.amount_cents, status)}) from None
+        return self._written(outcome)
+
+    def _written(self, outcome: RecordOutcome) -> LedgerResult:
+        if self.announcer is not None and not outcome.replayed:
+            self.announcer.ring()  # committed: the deliverer may look now
         return self._result(outcome)
 
     def _result(self, outcome: RecordOutcome) -> LedgerResult:
@@ -195,8 +212,10 @@ class Ledger:
         status = EventStatus(event, outcome.totals.paid_cents, outcome.totals.payment_count)
         return LedgerResult(outcome.payment, status, outcome.replayed)
 
-    def void_payment(self, payment_id: str, *, by: str, source: str = "slack") -> LedgerResult:
-        """Reverse a payment with a new record. Voiding twice returns the first void, replayed."""
+    def void_payment(self, payment_id: str, *, by: str, source: str = "slack",
+                     message: tuple[str, str] | None = None) -> LedgerResult:
+        """Reverse a payment with a new record. Voiding twice returns the first void, replayed.
+        ``message`` = (channel, ts): where the payment's line is, when the void comes from its button."""
         payment_id = payment_id.strip()
         original = self.store.get_payment(payment_id)
         if original is None:
@@ -218,11 +237,15 @@ class Ledger:
             kind="void",
             voids=original.payment_id,
         )
+        announcer = self.announcer
+        event = self.catalog.event(original.event_id) or _unlisted_event(original.event_id)
+        announce = None if announcer is None else (
+            lambda outcome: announcer.payment_voided(outcome, event, original, message=message))
         try:
-            outcome = self.store.void_payment(original.payment_id, void)
+            outcome = self.store.void_payment(original.payment_id, void, announce=announce)
         except PaymentNotFound:
             raise LedgerError({"payment": f"There is no payment '{payment_id}'."}) from None
-        return self._result(outcome)
+        return self._written(outcome)
 
     def find_void(self, payment_id: str) -> LedgerResult | None:
         """The void of ``payment_id``, if it was voided."""

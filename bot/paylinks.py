@@ -4,7 +4,8 @@ configured), each link kept as a record, and links marked paid when Stripe says 
 
 Records (collection / group / key):
 - ``paylink`` / event id or ``-`` / ``<created iso>#<link id>``: the event's links, oldest first
-- ``paylink-id`` / link id / ``link``: the same link, found by its id (webhooks)
+- ``paylink-id`` / link id / ``link``: the same link, found by its id (webhooks); written with its
+  announcement (the audit line, and the link posted where it was asked for) in one transaction
 - ``paylink-request`` / request key / ``link``: which link a Slack request made (retries)
 - ``paylink-paid`` / the link's group / ``<link id>#<session id>``: one per paid Checkout Session
 """
@@ -12,22 +13,16 @@ Records (collection / group / key):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from blocks.paylinks import paylink_audit, paylink_message
 from bot.catalog import Catalog, EventNotFound
 from bot.domain import Event
 from bot.ledger import Clock, utc_now
 from bot.money import AmountError, format_cents, parse_amount
-from bot.once import Once
+from bot.outbox import Announcer
 from bot.ports import Payments, Store
-
-if TYPE_CHECKING:
-    from bot.audit import AuditTrail
 
 PAYLINK_USAGE = ("Usage: `/paylink AMOUNT [DESCRIPTION…] [--event EVENT]` — for example "
                  "`/paylink 250 Charter deposit --event jada`.")
@@ -37,9 +32,6 @@ NO_EVENT = "-"  # the group of links made without --event
 
 # Slack clients may turn "--" into an en or em dash ("smart punctuation").
 _OPTION = re.compile(r"^(?:--|\u2014|\u2013)(?P<name>[A-Za-z][\w-]*)(?:=(?P<value>.*))?$")
-
-# (text, blocks) -> None: sends a message where the command was typed (the command's response_url).
-Say = Callable[[str, list[dict]], None]
 
 
 class PaylinkInputError(ValueError):
@@ -64,6 +56,7 @@ class PaylinkPlan:
     metadata: dict[str, str]
     created_by: str
     request_key: str  # the Slack request (its trigger_id): a retry of it carries the same one
+    reply_url: str | None = None  # where the link is posted once made (the command's response_url)
 
     def idempotency_key(self, step: str) -> str:
         return f"paylink:{self.request_key}:{step}"
@@ -109,13 +102,12 @@ class PaylinkStatus:
 
 
 class Paylinks:
-    def __init__(self, store: Store, catalog: Catalog, payments: Payments | None, once: Once, *,
-                 audit: AuditTrail, tz: ZoneInfo, clock: Clock = utc_now):
+    def __init__(self, store: Store, catalog: Catalog, payments: Payments | None, *, announcer: Announcer,
+                 tz: ZoneInfo, clock: Clock = utc_now):
         self.store = store
         self.catalog = catalog
         self.payments = payments
-        self.once = once
-        self.audit = audit
+        self.announcer = announcer
         self.tz = tz
         self.clock = clock
 
@@ -166,7 +158,8 @@ class Paylinks:
                 raise PaylinkInputError(exc.message) from None
         return PaylinkRequest(amount, description, event)
 
-    def plan(self, request: PaylinkRequest, *, created_by: str, request_key: str) -> PaylinkPlan:
+    def plan(self, request: PaylinkRequest, *, created_by: str, request_key: str,
+             reply_url: str | None = None) -> PaylinkPlan:
         if request.description:
             name = request.description
         elif request.event is not None:
@@ -176,13 +169,14 @@ class Paylinks:
         metadata = {"event_id": request.event.id} if request.event is not None else {}
         metadata["created_by"] = created_by
         return PaylinkPlan(request.amount_cents, request.description, request.event, name, metadata, created_by,
-                           request_key)
+                           request_key, reply_url)
 
     # -- making the link ---------------------------------------------------------------------
     def create(self, plan: PaylinkPlan) -> Paylink:
         """Make the product, price and link in Stripe (each POST with an idempotency
         key from the request, so a retried request makes nothing new) and keep the
-        link. Raises PaymentsError naming the step that failed."""
+        link with its announcement: the audit line, and the link posted at the plan's
+        reply_url. Raises PaymentsError naming the step that failed."""
         if self.payments is None:
             raise RuntimeError("Stripe is not configured: show the dry run instead")
         made = self.made_by(plan.request_key)
@@ -202,8 +196,11 @@ class Paylinks:
             created_by=plan.created_by, created_at=now.astimezone(UTC).isoformat(timespec="microseconds"),
             day=now.astimezone(self.tz).date().isoformat(),
         )
-        if not self.store.put_record("paylink-id", link_id, "link", asdict(link), if_absent=True):
-            # A concurrent delivery of the same request got Stripe's replay and kept it first.
+        announcement = self.announcer.link_created(asdict(link), now, reply_url=plan.reply_url)
+        if self.store.put_record("paylink-id", link_id, "link", asdict(link), if_absent=True, announce=announcement):
+            self.announcer.ring()
+        else:
+            # A concurrent delivery of the same request got Stripe's replay and kept (and announced) it first.
             link = self.link(link_id) or link
         self.store.put_record("paylink", link.group, f"{link.created_at}#{link_id}", asdict(link), if_absent=True)
         self.store.put_record("paylink-request", plan.request_key, "link", {"link_id": link_id}, if_absent=True)
@@ -213,21 +210,6 @@ class Paylinks:
         """The link an earlier delivery of this request made, if any."""
         record = self.store.get_record("paylink-request", request_key, "link")
         return self.link(record["link_id"]) if record else None
-
-    def announce(self, link: Paylink, say: Say) -> None:
-        """Post the link where it was asked for, and its audit line: each once."""
-
-        def post_here() -> None:
-            say(*paylink_message(link))
-
-        try:
-            self.once.run(f"paylink-posted:{link.link_id}", post_here)
-        finally:  # the audit line goes out even when the channel post failed (that failure still raises)
-            self.audit.note(actor=link.created_by, action="paylink.create", result="ok",
-                            entry_id=f"paylink:{link.link_id}", at=datetime.fromisoformat(link.created_at),
-                            detail={"link_id": link.link_id, "event_id": link.event_id,
-                                    "amount_cents": link.amount_cents})
-            self.audit.post_once(link.link_id, lambda: paylink_audit(link))
 
     # -- reads and payments ------------------------------------------------------------------
     def link(self, link_id: str) -> Paylink | None:

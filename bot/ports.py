@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bot.domain import AuditEntry, EventTotals, Payment, RecordOutcome
+from bot.outbox import Announce, Announcement, OutboxEntry, Settled
 
 
 def void_key(payment_id: str) -> str:
@@ -59,17 +60,20 @@ class Store(Protocol):
         total_cents: int,
         idempotency_key: str,
         allow_over_total: bool = False,
+        announce: Announce | None = None,
     ) -> RecordOutcome:
-        """Append a payment and update the event's totals atomically.
+        """Append a payment and update the event's totals atomically, with what
+        ``announce`` makes of the outcome (its audit log entry and outbox entries)
+        in the same transaction. A replay writes nothing and announces nothing.
 
         Raises OverTotal when ``paid + amount > total`` unless allow_over_total
         (Stripe money that has already arrived)."""
 
-    def void_payment(self, payment_id: str, void: Payment) -> RecordOutcome:
+    def void_payment(self, payment_id: str, void: Payment, *, announce: Announce | None = None) -> RecordOutcome:
         """Append ``void`` (a reversing record for payment_id) and mark the
-        payment voided, atomically. The payment itself is the idempotency key:
-        voiding a voided payment writes nothing and returns the first void with
-        ``replayed=True``. Raises PaymentNotFound."""
+        payment voided, atomically, with its announcement. The payment itself is
+        the idempotency key: voiding a voided payment writes nothing and returns
+        the first void with ``replayed=True``. Raises PaymentNotFound."""
 
     def replay(self, idempotency_key: str) -> RecordOutcome | None:
         """The outcome of an earlier write with this key (``replayed=True``), or None."""
@@ -102,9 +106,10 @@ class Store(Protocol):
     # Addressed by (collection, group, key); a group lists in key order with one
     # query (DynamoDB: PK=<collection>#<group>, SK=<key>).
     def put_record(self, collection: str, group: str, key: str, data: dict[str, Any], *,
-                   if_absent: bool = False) -> bool:
-        """Write a JSON-able document. With if_absent, only when none is there
-        (a conditional write); returns False when one was."""
+                   if_absent: bool = False, announce: Announcement | None = None) -> bool:
+        """Write a JSON-able document, and ``announce`` in the same transaction.
+        With if_absent, only when none is there (a conditional write); returns
+        False when one was (and then nothing is announced either)."""
 
     def get_record(self, collection: str, group: str, key: str) -> dict[str, Any] | None: ...
 
@@ -121,27 +126,78 @@ class Store(Protocol):
     def day_audit(self, day: str) -> list[AuditEntry]:
         """The day's audit entries, oldest first (one query)."""
 
-    # -- where a record's audit line is, to update it later ---------------------------
-    def set_message_ref(self, record_id: str, channel: str, ts: str) -> None: ...
+    def announce(self, announcement: Announcement) -> None:
+        """Write an announcement on its own (a refusal): its audit log entry and its
+        outbox entries, in one transaction. Entry ids already written are kept as they are."""
 
-    def message_ref(self, record_id: str) -> tuple[str, str] | None: ...
+    # -- the outbox (bot/outbox.py): announcements waiting to be delivered --------------------
+    # DynamoDB: PK=OUTBOX#<entry id>; while due it is in GSI1 under GSI1PK=OUTBOX#<lane>,
+    # GSI1SK=<due>#<entry id>, and under OUTBOX#parked once parked (a sparse index, never a scan).
+    def due_entries(self, lane: str, now: datetime, limit: int) -> list[OutboxEntry]:
+        """At most ``limit`` entries of ``lane`` due at ``now`` (pending, or held by a
+        holder whose lease ran out), the earliest due first. An index query."""
+
+    def claim_entries(self, entry_ids: Sequence[str], *, holder: str, attempt: str, now: datetime,
+                      lease: timedelta) -> list[OutboxEntry]:
+        """Take each entry that is still due at ``now`` (a conditional write per
+        entry): held by ``holder`` under ``attempt`` until ``now + lease``. Returns the
+        entries taken as they were just before (a held one was a dead holder's)."""
+
+    def mark_in_doubt(self, entry_ids: Sequence[str], *, holder: str) -> None:
+        """Note, before a call that cannot be repeated safely, that it may happen:
+        whoever takes the entry over later must not simply send it again."""
+
+    def settle_entries(self, settled: Sequence[Settled], *, holder: str, now: datetime) -> list[str]:
+        """End each try held by ``holder``: delivered (with where it went), pending
+        again at ``due``, or parked (at ``now``). Entries no longer held by ``holder``
+        are left alone; returns the ids settled."""
+
+    def get_entry(self, entry_id: str) -> OutboxEntry | None: ...
+
+    def parked_entries(self, limit: int) -> list[OutboxEntry]:
+        """Parked entries, the earliest parked first (one query)."""
+
+    def requeue_parked(self, now: datetime, limit: int) -> int:
+        """Make up to ``limit`` parked entries due again at ``now`` (an admin fixed the
+        cause); returns how many."""
+
+    def message_ref(self, record_id: str) -> tuple[str, str] | None:
+        """(channel, ts) of the record's own audit line once delivered (not folded into a digest)."""
 
 
 class NotifyError(Exception):
-    """Slack did not take a message (after the client's own retries)."""
+    """Slack did not take a message (after the client's own retries, if it has any).
+    ``retry_after``: Slack rate-limited the call and said how many seconds to wait.
+    ``maybe_delivered``: the call may have taken effect even so (the connection dropped
+    after it was sent, a 5xx, ``internal_error``): check before sending it again."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, maybe_delivered: bool = False):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.maybe_delivered = maybe_delivered
 
 
 class Notifier(Protocol):
     """Where the bot's messages go: Slack in production, a list in tests."""
 
-    def post(self, channel: str, text: str, blocks: list[dict] | None = None) -> str:
-        """Post a message; returns its ts."""
+    def post(self, channel: str, text: str, blocks: list[dict] | None = None, *,
+             metadata: dict[str, Any] | None = None) -> str:
+        """Post a message; returns its ts. ``metadata`` is kept on the message (Slack's
+        message metadata) so ``find_message`` can find it again."""
 
     def update(self, channel: str, ts: str, text: str, blocks: list[dict] | None = None) -> None: ...
 
     def post_ephemeral(self, channel: str, user: str, text: str, blocks: list[dict] | None = None) -> None: ...
 
     def direct_message(self, user: str, text: str, blocks: list[dict] | None = None) -> None: ...
+
+    def respond(self, response_url: str, text: str, blocks: list[dict] | None = None, *,
+                in_channel: bool = False) -> None:
+        """Answer through a request's response_url (valid for 30 minutes)."""
+
+    def find_message(self, channel: str, *, attempt: str, oldest: datetime) -> str | None:
+        """The ts of a message the bot posted in ``channel`` since ``oldest`` whose metadata
+        names ``attempt``, or None. Raises NotifyError when the history cannot be read."""
 
 
 # -- static sites: S3 objects and CloudFront invalidations -----------------------------------------
@@ -236,12 +292,14 @@ class Payments(Protocol):
 
 class MailError(Exception):
     """The mail service did not take a message. ``retryable`` is False when trying
-    again cannot help (the sender is not verified, an address is refused)."""
+    again cannot help (the sender is not verified, an address is refused);
+    ``maybe_sent`` when the answer was lost after the message went out (a read timeout)."""
 
-    def __init__(self, reason: str, *, retryable: bool):
+    def __init__(self, reason: str, *, retryable: bool, maybe_sent: bool = False):
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
+        self.maybe_sent = maybe_sent
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Stripe webhooks in: a paid Checkout Session becomes a ``stripe`` payment on
 its event (once, however often Stripe delivers it), its payment link is marked
-paid, and the audit line is posted. A paid session with no known event is kept
-(``stripe-unassigned`` / ``-`` / session id) until an admin assigns it."""
+paid, and its audit line and email copy are written to the outbox with it. A
+paid session with no known event is kept (``stripe-unassigned`` / ``-`` /
+session id), announced, until an admin assigns it."""
 
 from __future__ import annotations
 
@@ -11,12 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from blocks.paylinks import unassigned_audit
-from bot.audit import AuditTrail
 from bot.ledger import Clock, Ledger, LedgerError, LedgerResult, utc_now
-from bot.once import Once
+from bot.outbox import Announcer
 from bot.paylinks import Paylinks
-from bot.ports import NotifyError, Store, WebhookRejected
+from bot.ports import Store, WebhookRejected
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +29,6 @@ Verifier = Callable[[bytes, "str | None"], dict[str, Any]]
 
 class StripeNotConfigured(Exception):
     """STRIPE_WEBHOOK_SECRET is not set: no event can be verified, so none is accepted."""
-
-
-class AuditNotPosted(Exception):
-    """The payment is recorded but its audit line could not be posted; a redelivery posts it."""
 
 
 class AssignError(Exception):
@@ -53,20 +48,19 @@ class Assigned:
 
 
 class StripeIntake:
-    def __init__(self, ledger: Ledger, store: Store, paylinks: Paylinks, audit: AuditTrail, once: Once, *,
+    def __init__(self, ledger: Ledger, store: Store, paylinks: Paylinks, announcer: Announcer, *,
                  verify: Verifier | None, clock: Clock = utc_now):
         self.ledger = ledger
         self.store = store
         self.paylinks = paylinks
-        self.audit = audit
-        self.once = once
+        self.announcer = announcer
         self.verify = verify
         self.clock = clock
 
     # -- the webhook -------------------------------------------------------------------------
     def receive(self, raw_body: bytes, signature_header: str | None) -> dict[str, Any]:
         """Verify and handle one delivery; returns the JSON answer. Raises
-        StripeNotConfigured, WebhookRejected (nothing recorded) or AuditNotPosted."""
+        StripeNotConfigured or WebhookRejected (nothing recorded)."""
         if self.verify is None:
             raise StripeNotConfigured("STRIPE_WEBHOOK_SECRET is not set: Stripe events are not accepted")
         event = self.verify(raw_body, signature_header)
@@ -83,18 +77,12 @@ class StripeIntake:
         amount = session.get("amount_total")
         if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
             return {"status": "ignored", "type": kind, "reason": "nothing was charged"}
-        try:
-            return self._paid(event, session, amount)
-        except NotifyError as exc:
-            log.warning("Stripe session %s: audit line not posted: %s", session["id"], exc)
-            raise AuditNotPosted(f"recorded, but the audit line was not posted ({exc}); "
-                                 "a redelivery will post it") from exc
+        return self._paid(event, session, amount)
 
     def _paid(self, event: Mapping[str, Any], session: Mapping[str, Any], amount: int) -> dict[str, Any]:
         session_id = session["id"]
         earlier = self.ledger.replay(payment_key(session_id))
-        if earlier is not None:  # a redelivery, or a session assigned since
-            self.audit.payment_recorded(earlier)
+        if earlier is not None:  # a redelivery, or a session assigned since: announced when it was recorded
             return {"status": "recorded", "payment_id": earlier.payment.payment_id, "replayed": True}
 
         details = session.get("customer_details") or {}
@@ -118,7 +106,6 @@ class StripeIntake:
 
         result = self.ledger.record_stripe_payment(event_id=str(event_id), patron=patron, amount_cents=amount,
                                                    notes=session_id, idempotency_key=payment_key(session_id))
-        self.audit.payment_recorded(result)
         return {"status": "recorded", "payment_id": result.payment.payment_id, "replayed": result.replayed}
 
     def _keep_unassigned(self, event: Mapping[str, Any], session: Mapping[str, Any], *, amount: int, patron: str,
@@ -131,9 +118,9 @@ class StripeIntake:
             "payment_link": session.get("payment_link"), "metadata": session.get("metadata") or {},
             "reason": reason, "received_at": self.clock().astimezone(UTC).isoformat(timespec="seconds"),
         }
-        self.store.put_record(UNASSIGNED, _ALL, session_id, kept, if_absent=True)
-        kept = self.store.get_record(UNASSIGNED, _ALL, session_id) or kept
-        self.audit.post_once(f"stripe-unassigned:{session_id}", lambda: unassigned_audit(kept))
+        if self.store.put_record(UNASSIGNED, _ALL, session_id, kept, if_absent=True,
+                                 announce=self.announcer.stripe_unassigned(kept, self.clock())):
+            self.announcer.ring()
 
     # -- /opsbot assign ------------------------------------------------------------------------
     def unassigned(self) -> list[dict[str, Any]]:

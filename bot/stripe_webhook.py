@@ -1,7 +1,8 @@
 """``POST /stripe/webhook``: the route in front of the Stripe intake service.
 
 Stripe retries any answer that is not 2xx: a refused signature (400) is never
-recorded, and a 503 (recorded, audit line not posted) is redelivered and posted."""
+recorded. A recorded payment's audit line is in the outbox with it: the answer
+never waits for Slack."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from bot.http import Handler, Request, Response, error_response, json_response
 from bot.ports import WebhookRejected
-from bot.stripe_intake import AuditNotPosted, StripeNotConfigured
+from bot.stripe_intake import StripeNotConfigured
 
 if TYPE_CHECKING:
     from bot.app import Services
@@ -28,8 +29,6 @@ def stripe_webhook(services: Services) -> Handler:
         except (StripeNotConfigured, WebhookRejected) as exc:
             log.warning("Stripe webhook refused: %s", exc)
             return error_response(400, str(exc))
-        except AuditNotPosted as exc:
-            return error_response(503, str(exc))
         return json_response(200, answer)
 
     return handle

@@ -23,7 +23,6 @@ import bcrypt
 
 from bot.access import entry_action
 from bot.ledger import LedgerError
-from bot.ports import NotifyError
 
 if TYPE_CHECKING:
     from bot.app import Services
@@ -187,13 +186,7 @@ def log_payment(services: Services) -> Callable[[Request], Response]:
                 first_field, message = "event", exc.errors["event"]
             return _error(status, message, API_FIELDS.get(first_field, first_field),
                           errors={API_FIELDS.get(k, k): v for k, v in exc.errors.items()})
-        try:
-            services.audit.payment_recorded(result)
-        except NotifyError:
-            # The payment is recorded; the ops channel line failed and will be
-            # posted by a retry with the same Idempotency-Key (its claim was given back).
-            log.error("payment %s recorded, but its audit line could not be posted", result.payment.payment_id,
-                      exc_info=True)
+        # Its audit line and email copy were written to the outbox with it: the answer does not wait for them.
         return json_response(200, {"status": "success", "payment_id": result.payment.payment_id,
                                    "timestamp": result.payment.recorded_at.isoformat()})
 

@@ -1,6 +1,7 @@
 """The one place every Slack request is checked against the permission table
 (bot/access.py) before any listener runs. A refused request gets a reply that
-names the role needed; the refusal is logged and audited."""
+names the role needed; the refusal is logged, audited and announced (its line
+goes through the outbox: the reply never waits for Slack)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.response import BoltResponse
 
 from bot.access import PUBLIC, Refusal, entry_action, slack_entry
+from bot.outbox import announce_refusal
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -58,7 +60,8 @@ def register(app: App, services: Services) -> None:
                 return BoltResponse(status=200, body="")
             words = text.split()
             label = f"{kind} {name}" + (f" {words[0].lower()}" if words and action != entry_action(kind, name) else "")
-            services.audit.refused(refusal, label)
+            announce_refusal(services.store, services.announcer, user_id=refusal.user_id, action=refusal.action,
+                             needed=refusal.needed.value, entry_point=label, now=services.clock())
             return refusal_response(kind, refusal.message, body, respond)
         next()
         return None

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from bot.ports import Notifier
@@ -24,11 +25,12 @@ class RoutingNotifier:
     def _goes_upstream(self, channel: str) -> bool:
         return self.upstream is not None and channel == self.upstream_channel
 
-    def post(self, channel: str, text: str, blocks: list[dict] | None = None) -> str:
+    def post(self, channel: str, text: str, blocks: list[dict] | None = None, *,
+             metadata: dict[str, Any] | None = None) -> str:
         if not self._goes_upstream(channel):
-            return self.local.post(channel, text, blocks)
+            return self.local.post(channel, text, blocks, metadata=metadata)
         assert self.upstream is not None
-        ts = self.upstream.post(channel, text, blocks)
+        ts = self.upstream.post(channel, text, blocks, metadata=metadata)
         self.echo("chat.postMessage", {"channel": channel, "ts": ts, "text": text, "blocks": blocks})
         return ts
 
@@ -46,3 +48,12 @@ class RoutingNotifier:
 
     def direct_message(self, user: str, text: str, blocks: list[dict] | None = None) -> None:
         self.local.direct_message(user, text, blocks)
+
+    def respond(self, response_url: str, text: str, blocks: list[dict] | None = None, *,
+                in_channel: bool = False) -> None:
+        # A response_url in the console is the console's own.
+        self.local.respond(response_url, text, blocks, in_channel=in_channel)
+
+    def find_message(self, channel: str, *, attempt: str, oldest: datetime) -> str | None:
+        where = self.upstream if self._goes_upstream(channel) and self.upstream is not None else self.local
+        return where.find_message(channel, attempt=attempt, oldest=oldest)

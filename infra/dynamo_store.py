@@ -5,12 +5,21 @@ Items:
   payment / void PK=EVENT#<id>        SK=PAY#<iso-time>#<id>   GSI1PK=DAY#<day> GSI1SK=<iso-time>#<id>
   id pointer     PK=PAYMENT#<id>      SK=META                  (find a payment by id for a void)
   idempotency    PK=IDEM#<key>        SK=META                  (the first outcome of that key)
+  outbox entry   PK=OUTBOX#<entry id> SK=META                  while due: GSI1PK=OUTBOX#<lane> GSI1SK=<due>#<id>;
+                                                               parked: GSI1PK=OUTBOX#parked GSI1SK=<parked>#<id>
 
 A payment is one TransactWriteItems: the idempotency item and the payment are
 conditional puts, and the event totals are an atomic ADD whose condition pins
 the paid amount below (or exactly at) the point where the payment would pass
 the total. Writers that stay under the total never conflict; near the total a
 failed condition means "look again", so racing writers cannot pay past it.
+
+The payment's announcements (its audit log entry and outbox entries, bot/outbox.py)
+are puts in the same transaction. Their facts carry the totals as read before the
+write plus this payment; when another writer landed at the same moment, the
+entries not yet tried are corrected to the totals read after it (the receipt's).
+An outbox entry leaves the day index (GSI1) once delivered: the deliverer's query
+reads only the work still to do.
 """
 
 from __future__ import annotations
@@ -18,8 +27,8 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Iterable
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +38,19 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bot.domain import AuditEntry, EventTotals, Payment, RecordOutcome
+from bot.outbox import (
+    AUDIT,
+    DELIVERED,
+    HELD,
+    PARKED,
+    PENDING,
+    Announce,
+    Announcement,
+    OutboxEntry,
+    Settled,
+    entry_id,
+    lone_line,
+)
 from bot.ports import OverTotal, PaymentNotFound, StoreError, void_key
 
 _serializer = TypeSerializer()
@@ -37,6 +59,8 @@ _deserializer = TypeDeserializer()
 MAX_ATTEMPTS = 500  # optimistic retries under contention; each round at least one writer wins
 MAX_RETRIES = 5  # the client's own retries of a throttled, failed or dropped request
 _META = "META"
+_PARKED = "OUTBOX#parked"
+_LAST = "~"  # sorts after every entry id: "<time>#~" bounds a range of "<time>#<id>" keys
 
 
 def _item(values: dict[str, Any]) -> dict[str, Any]:
@@ -237,11 +261,12 @@ class DynamoStore:
             raise StoreError(f"idempotency key {key} points at missing record {idem['payment_id']}")
         return RecordOutcome(payment, self._totals(payment.event_id), replayed=True)
 
-    def _meta(self, event_id: str) -> tuple[int, int | None]:
+    def _meta(self, event_id: str) -> tuple[int, int, int | None]:
+        """(paid, count, total) as the event's totals item has them."""
         meta = self._get(f"EVENT#{event_id}")
         if meta is None:
-            return 0, None
-        return meta["paid_cents"], meta.get("total_cents")
+            return 0, 0, None
+        return meta["paid_cents"], meta["payment_count"], meta.get("total_cents")
 
     def _totals(self, event_id: str) -> EventTotals:
         meta = self._get(f"EVENT#{event_id}")
@@ -251,14 +276,14 @@ class DynamoStore:
 
     # -- writes ---------------------------------------------------------------------------
     def record_payment(self, payment: Payment, *, total_cents: int, idempotency_key: str,
-                       allow_over_total: bool = False) -> RecordOutcome:
+                       allow_over_total: bool = False, announce: Announce | None = None) -> RecordOutcome:
         amount = payment.amount_cents
         limit = total_cents - amount  # the most that may be paid before this payment
         for attempt in range(MAX_ATTEMPTS):
             replay = self._replay(idempotency_key)
             if replay is not None:
                 return replay
-            paid, _ = self._meta(payment.event_id)
+            paid, count, _ = self._meta(payment.event_id)
             if paid + amount < total_cents:
                 clears, condition = False, "attribute_not_exists(paid_cents) OR paid_cents < :limit"
             elif paid + amount == total_cents or allow_over_total:
@@ -268,20 +293,22 @@ class DynamoStore:
                     condition = f"attribute_not_exists(paid_cents) OR {condition}"
             else:
                 raise OverTotal(paid, total_cents)
+            seen = EventTotals(payment.event_id, paid + amount, count + 1)
             failed = self._transact([
                 self._idempotency(idempotency_key, payment.payment_id, payment.recorded_at),
                 self._put_new(self._payment_values(payment)),
                 self._pointer(payment),
                 self._totals_add(payment.event_id, total_cents, amount, 1, clears, condition, limit,
                                  payment.recorded_at),
+                *self._announced(payment, seen, announce),
             ])
             if failed is None:
-                return RecordOutcome(payment, self._totals(payment.event_id))
+                return self._written(payment, seen, announce)
             # Someone else wrote this key, or moved the paid amount across the total: look again.
             self._backoff(attempt)
         raise StoreError(f"too much contention recording a payment on {payment.event_id}; try again")
 
-    def void_payment(self, payment_id: str, void: Payment) -> RecordOutcome:
+    def void_payment(self, payment_id: str, void: Payment, *, announce: Announce | None = None) -> RecordOutcome:
         key = void_key(payment_id)
         for attempt in range(MAX_ATTEMPTS):
             original = self.get_payment(payment_id)
@@ -290,7 +317,7 @@ class DynamoStore:
             replay = self._replay(key)
             if replay is not None:
                 return replay
-            paid, total = self._meta(original.event_id)
+            paid, count, total = self._meta(original.event_id)
             total = total or 0
             threshold = total - void.amount_cents  # paid must reach this for the event to stay cleared
             if paid + void.amount_cents >= total:
@@ -313,11 +340,36 @@ class DynamoStore:
                 self._totals_add(original.event_id, total, void.amount_cents, -1, clears, condition, threshold,
                                  void.recorded_at),
                 self._idempotency(key, void.payment_id, void.recorded_at),
+                *self._announced(void, EventTotals(original.event_id, paid + void.amount_cents, count - 1),
+                                 announce),
             ])
             if failed is None:
-                return RecordOutcome(void, self._totals(original.event_id))
+                return self._written(void, EventTotals(original.event_id, paid + void.amount_cents, count - 1),
+                                     announce)
             self._backoff(attempt)
         raise StoreError(f"too much contention voiding {payment_id}; try again")
+
+    def _announced(self, record: Payment, seen: EventTotals, announce: Announce | None) -> list[dict[str, Any]]:
+        """The announcement's items for a ledger write, from the totals seen before it plus the write."""
+        if announce is None:
+            return []
+        return self._announcement_items(announce(RecordOutcome(record, seen)))
+
+    def _written(self, record: Payment, seen: EventTotals, announce: Announce | None) -> RecordOutcome:
+        """The outcome of a write that went through: the totals read after it. When another writer
+        landed at the same moment they differ from ``seen``; the entries not tried yet are corrected,
+        so the audit line and the email say what the receipt says."""
+        totals = self._totals(record.event_id)
+        outcome = RecordOutcome(record, totals)
+        if announce is not None and totals != seen:
+            for entry in announce(outcome).entries:
+                self._write("update_item", Key=_item({"PK": f"OUTBOX#{entry.entry_id}", "SK": _META}),
+                            UpdateExpression="SET facts = :facts",
+                            ConditionExpression="#state = :pending AND attempts = :zero",
+                            ExpressionAttributeNames={"#state": "state"},
+                            ExpressionAttributeValues=_item({":facts": json.dumps(entry.facts), ":pending": PENDING,
+                                                             ":zero": 0}))
+        return outcome
 
     # -- claims ------------------------------------------------------------------------------
     def claim(self, key: str, *, holder: str, now: datetime, lease: timedelta) -> bool:
@@ -351,10 +403,18 @@ class DynamoStore:
 
     # -- records ------------------------------------------------------------------------------------
     def put_record(self, collection: str, group: str, key: str, data: dict[str, Any], *,
-                   if_absent: bool = False) -> bool:
+                   if_absent: bool = False, announce: Announcement | None = None) -> bool:
         item = _item({"PK": f"REC#{collection}#{group}", "SK": key, "type": "record", "data": json.dumps(data)})
         extra = {"ConditionExpression": "attribute_not_exists(PK)"} if if_absent else {}
-        return self._write("put_item", Item=item, **extra)
+        if not announce:
+            return self._write("put_item", Item=item, **extra)
+        failed = self._transact([{"Put": {"TableName": self.table, "Item": item, **extra}},
+                                 *self._announcement_items(announce)])
+        if failed is None:
+            return True
+        if if_absent and failed[0] == "ConditionalCheckFailed":
+            return False
+        raise StoreError(f"DynamoDB write failed: transaction cancelled ({', '.join(failed)})")
 
     def get_record(self, collection: str, group: str, key: str) -> dict[str, Any] | None:
         item = self._get(f"REC#{collection}#{group}", key)
@@ -378,13 +438,119 @@ class DynamoStore:
 
     # -- audit log ---------------------------------------------------------------------------------
     def add_audit(self, entry: AuditEntry) -> None:
-        item = _item({
-            "PK": f"AUDIT#{entry.day}", "SK": f"{entry.at.isoformat()}#{entry.entry_id}", "type": "audit",
-            "entry_id": entry.entry_id, "at": entry.at.isoformat(), "day": entry.day, "actor": entry.actor,
-            "action": entry.action, "result": entry.result, "detail": json.dumps(entry.detail),
-        })
         # The entry id is unique per day and time: a retry of the same entry is a no-op.
-        self._write("put_item", Item=item, ConditionExpression="attribute_not_exists(PK)")
+        self._write("put_item", Item=_audit_item(entry), ConditionExpression="attribute_not_exists(PK)")
+
+    def announce(self, announcement: Announcement) -> None:
+        items = self._announcement_items(announcement, keep_existing=True)
+        for start in range(0, len(items), 100):  # TransactWriteItems takes at most 100 items
+            chunk = items[start : start + 100]
+            failed = self._transact(chunk)
+            if failed is not None and "ConditionalCheckFailed" in failed:
+                # Some were written before (a redelivery): write the others, keep those as they are.
+                chunk = [item for item, code in zip(chunk, failed, strict=False) if code != "ConditionalCheckFailed"]
+                failed = self._transact(chunk) if chunk else None
+            if failed is not None:
+                raise StoreError(f"DynamoDB write failed: transaction cancelled ({', '.join(failed)})")
+
+    def _announcement_items(self, announcement: Announcement, *, keep_existing: bool = False
+                            ) -> list[dict[str, Any]]:
+        """Puts for a transaction. Beside a ledger write they are unconditional (the write's own
+        idempotency item already makes it once; a condition here could only cancel the record);
+        on their own (``keep_existing``) an item already there is kept."""
+        items = [_audit_item(announcement.audit)] if announcement.audit is not None else []
+        items += [_outbox_item(e) for e in announcement.entries]
+        condition = {"ConditionExpression": "attribute_not_exists(PK)"} if keep_existing else {}
+        return [{"Put": {"TableName": self.table, "Item": item, **condition}} for item in items]
+
+    # -- the outbox ---------------------------------------------------------------------------------
+    def due_entries(self, lane: str, now: datetime, limit: int) -> list[OutboxEntry]:
+        items = self._query(IndexName="GSI1", KeyConditionExpression="GSI1PK = :lane AND GSI1SK <= :now",
+                            ExpressionAttributeValues=_item({":lane": f"OUTBOX#{lane}",
+                                                             ":now": _due_key(now, _LAST)}),
+                            Limit=limit, _max_items=limit)
+        return [_outbox_entry(i) for i in items]
+
+    def _update_entry(self, entry_id_: str, update: str, condition: str, values: dict[str, Any], *,
+                      old: bool = False) -> dict[str, Any] | None | bool:
+        """One conditional update of an entry: its old item (with ``old``), True, or None when
+        the condition did not hold."""
+        try:
+            answer = self._client.update_item(
+                TableName=self.table, Key=_item({"PK": f"OUTBOX#{entry_id_}", "SK": _META}),
+                UpdateExpression=update, ConditionExpression=condition,
+                ExpressionAttributeNames={k: v for k, v in _NAMES.items() if k in update or k in condition},
+                ExpressionAttributeValues=_item(values), **({"ReturnValues": "ALL_OLD"} if old else {}))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise StoreError(f"DynamoDB write failed: {_reason(exc)}") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"DynamoDB write failed: {exc}") from exc
+        return _plain(answer["Attributes"]) if old else True
+
+    def claim_entries(self, entry_ids: Sequence[str], *, holder: str, attempt: str, now: datetime,
+                      lease: timedelta) -> list[OutboxEntry]:
+        until = now + lease
+        taken = []
+        for entry_id_ in entry_ids:
+            before = self._update_entry(
+                entry_id_, "SET #state = :held, holder = :holder, #attempt = :attempt, "
+                           "attempts = if_not_exists(attempts, :zero) + :one, due_us = :until, GSI1SK = :key",
+                "due_us <= :now",
+                {":held": HELD, ":holder": holder, ":attempt": attempt, ":zero": 0, ":one": 1,
+                 ":until": _micros(until), ":key": _due_key(until, entry_id_), ":now": _micros(now)}, old=True)
+            if isinstance(before, dict):
+                taken.append(_outbox_entry(before))
+        return taken
+
+    def mark_in_doubt(self, entry_ids: Sequence[str], *, holder: str) -> None:
+        for entry_id_ in entry_ids:
+            self._update_entry(entry_id_, "SET in_doubt = :yes", "holder = :holder AND #state = :held",
+                               {":yes": True, ":holder": holder, ":held": HELD})
+
+    def settle_entries(self, settled: Sequence[Settled], *, holder: str, now: datetime) -> list[str]:
+        done = []
+        held = {":holder": holder, ":held": HELD}
+        for s in settled:
+            if s.state == DELIVERED:
+                update = ("SET #state = :state, #result = :result, in_doubt = :no "
+                          "REMOVE due_us, GSI1PK, GSI1SK, last_error")
+                values = {":state": DELIVERED, ":result": json.dumps(s.result or {}), ":no": False}
+            elif s.state == PENDING:
+                assert s.due is not None, "a retry needs its due time"
+                update = "SET #state = :state, due_us = :due, GSI1SK = :key, last_error = :error, in_doubt = :doubt"
+                values = {":state": PENDING, ":due": _micros(s.due), ":key": _due_key(s.due, s.entry_id),
+                          ":error": s.error or "", ":doubt": s.in_doubt}
+            else:
+                update = ("SET #state = :state, parked_at = :at, GSI1PK = :parked, GSI1SK = :key, "
+                          "last_error = :error, in_doubt = :doubt REMOVE due_us")
+                values = {":state": PARKED, ":at": now.astimezone(UTC).isoformat(), ":parked": _PARKED,
+                          ":key": _due_key(now, s.entry_id), ":error": s.error or "", ":doubt": s.in_doubt}
+            if self._update_entry(s.entry_id, update, "holder = :holder AND #state = :held", {**values, **held}):
+                done.append(s.entry_id)
+        return done
+
+    def get_entry(self, entry_id_: str) -> OutboxEntry | None:
+        item = self._get(f"OUTBOX#{entry_id_}")
+        return _outbox_entry(item) if item else None
+
+    def parked_entries(self, limit: int) -> list[OutboxEntry]:
+        items = self._query(IndexName="GSI1", KeyConditionExpression="GSI1PK = :parked",
+                            ExpressionAttributeValues=_item({":parked": _PARKED}), Limit=limit, _max_items=limit)
+        return [_outbox_entry(i) for i in items]
+
+    def requeue_parked(self, now: datetime, limit: int) -> int:
+        count = 0
+        for entry in self.parked_entries(limit):
+            if self._update_entry(
+                entry.entry_id, "SET #state = :pending, due_us = :due, GSI1PK = :lane, GSI1SK = :key, "
+                                "attempts = :zero, in_doubt = :no REMOVE parked_at",
+                "#state = :parked",
+                {":pending": PENDING, ":due": _micros(now), ":lane": f"OUTBOX#{entry.lane}",
+                 ":key": _due_key(now, entry.entry_id), ":zero": 0, ":no": False, ":parked": PARKED}):
+                count += 1
+        return count
 
     def day_audit(self, day: str) -> list[AuditEntry]:
         items = self._query(KeyConditionExpression="PK = :pk",
@@ -394,12 +560,11 @@ class DynamoStore:
                 for i in items]
 
     # -- message refs ---------------------------------------------------------------------------
-    def set_message_ref(self, record_id: str, channel: str, ts: str) -> None:
-        self._write("put_item", Item=_item(
-            {"PK": f"MSG#{record_id}", "SK": _META, "type": "message", "channel": channel, "ts": ts}))
-
     def message_ref(self, record_id: str) -> tuple[str, str] | None:
-        item = self._get(f"MSG#{record_id}")
+        entry = self.get_entry(entry_id(record_id, AUDIT))
+        if entry is not None:
+            return lone_line(entry)
+        item = self._get(f"MSG#{record_id}")  # a line posted before the outbox existed
         return (item["channel"], item["ts"]) if item else None
 
     # -- reads --------------------------------------------------------------------------------
@@ -464,6 +629,50 @@ class DynamoStore:
             ExpressionAttributeValues=_item({":day": f"DAY#{day}"}),
         )
         return [_payment(i) for i in items]
+
+
+_NAMES = {"#state": "state", "#result": "result", "#attempt": "attempt"}
+
+
+def _micros(moment: datetime) -> int:
+    return int(round(moment.timestamp() * 1_000_000))
+
+
+def _due_key(moment: datetime, entry_id_: str) -> str:
+    """An index sort key in time order: UTC, fixed width."""
+    return f"{moment.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%f}#{entry_id_}"
+
+
+def _audit_item(entry: AuditEntry) -> dict[str, Any]:
+    return _item({
+        "PK": f"AUDIT#{entry.day}", "SK": f"{entry.at.isoformat()}#{entry.entry_id}", "type": "audit",
+        "entry_id": entry.entry_id, "at": entry.at.isoformat(), "day": entry.day, "actor": entry.actor,
+        "action": entry.action, "result": entry.result, "detail": json.dumps(entry.detail),
+    })
+
+
+def _outbox_item(e: OutboxEntry) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "PK": f"OUTBOX#{e.entry_id}", "SK": _META, "type": "outbox", "entry_id": e.entry_id,
+        "record_id": e.record_id, "event": e.event, "target": e.target, "lane": e.lane, "facts": json.dumps(e.facts),
+        "created_at": e.created_at.isoformat(), "state": e.state, "attempts": e.attempts, "in_doubt": e.in_doubt,
+        "holder": e.holder, "attempt": e.attempt, "last_error": e.last_error,
+        "result": None if e.result is None else json.dumps(e.result),
+    }
+    if e.due_at is not None:
+        values.update(due_us=_micros(e.due_at), GSI1PK=f"OUTBOX#{e.lane}", GSI1SK=_due_key(e.due_at, e.entry_id))
+    return _item(values)
+
+
+def _outbox_entry(item: dict[str, Any]) -> OutboxEntry:
+    due = item.get("due_us")
+    return OutboxEntry(
+        entry_id=item["entry_id"], record_id=item["record_id"], event=item["event"], target=item["target"],
+        facts=json.loads(item["facts"]), created_at=datetime.fromisoformat(item["created_at"]), state=item["state"],
+        due_at=None if due is None else datetime.fromtimestamp(due / 1_000_000, UTC),
+        attempts=int(item.get("attempts", 0)), holder=item.get("holder"), attempt=item.get("attempt"),
+        in_doubt=bool(item.get("in_doubt", False)),
+        result=json.loads(item["result"]) if item.get("result") else None, last_error=item.get("last_error") or None)
 
 
 def _payment(item: dict[str, Any]) -> Payment:

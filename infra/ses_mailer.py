@@ -57,7 +57,7 @@ class SesMailer:
             return self._client
 
     def send(self, sender: str, recipients: Sequence[str], email: OutgoingEmail) -> str:
-        from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+        from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError, ReadTimeoutError
 
         try:
             answer = self.client.send_email(
@@ -70,6 +70,8 @@ class SesMailer:
             code = str(error.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
             reason = f"SES refused it: {error.get('Message') or code} ({code})"
             raise MailError(reason, retryable=code not in PERMANENT_ERRORS) from exc
+        except ReadTimeoutError as exc:  # sent, but no answer: SES may have taken it
+            raise MailError(f"SES did not answer in time: {exc}", retryable=True, maybe_sent=True) from exc
         except (ConnectionError, HTTPClientError) as exc:  # unreachable, timed out: may pass later
             raise MailError(f"SES could not be reached: {exc}", retryable=True) from exc
         except BotoCoreError as exc:  # no credentials, no region, ...: a set-up problem

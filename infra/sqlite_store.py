@@ -6,13 +6,26 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from bot.domain import AuditEntry, EventTotals, Payment, RecordOutcome
+from bot.outbox import (
+    AUDIT,
+    DELIVERED,
+    HELD,
+    PARKED,
+    PENDING,
+    Announce,
+    Announcement,
+    OutboxEntry,
+    Settled,
+    entry_id,
+    lone_line,
+)
 from bot.ports import OverTotal, PaymentNotFound, StoreError, void_key
 
 SCHEMA = """
@@ -61,17 +74,45 @@ CREATE TABLE IF NOT EXISTS records (
     data       TEXT NOT NULL,
     PRIMARY KEY (collection, grp, key)
 );
+-- Where audit lines posted before the outbox existed are (read only; the outbox keeps them now).
 CREATE TABLE IF NOT EXISTS message_refs (
     record_id TEXT PRIMARY KEY,
     channel   TEXT NOT NULL,
     ts        TEXT NOT NULL
 );
+-- Announcements written with their records (bot/outbox.py). due_at is set while an entry waits or is held
+-- (epoch seconds: the next try, or the end of the holder's lease) and NULL once delivered or parked, so the
+-- partial index holds only the work still to do.
+CREATE TABLE IF NOT EXISTS outbox (
+    entry_id   TEXT PRIMARY KEY,
+    record_id  TEXT NOT NULL,
+    event      TEXT NOT NULL,
+    target     TEXT NOT NULL,
+    lane       TEXT NOT NULL,
+    facts      TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    due_at     REAL,
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    holder     TEXT,
+    attempt    TEXT,
+    in_doubt   INTEGER NOT NULL DEFAULT 0,
+    result     TEXT,
+    last_error TEXT,
+    parked_at  TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (lane, due_at, entry_id) WHERE due_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS outbox_parked ON outbox (parked_at, entry_id) WHERE parked_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS idempotency (
     key           TEXT PRIMARY KEY,
     payment_id    TEXT NOT NULL,
     created_at    TEXT NOT NULL
 );
 """
+
+_OUTBOX_COLUMNS = ("entry_id, record_id, event, target, lane, facts, created_at, state, due_at, attempts, holder, "
+                   "attempt, in_doubt, result, last_error")
+_CHUNK = 500  # ids per statement: under SQLite's bound-parameter limit
 
 _PAYMENT_COLUMNS = (
     "payment_id, event_id, recorded_at, day, patron, amount_cents, method, notes, "
@@ -152,16 +193,16 @@ class SqliteStore:
         try:
             row = self._conn().execute(
                 "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN "
-                "('events','payments','idempotency','claims','message_refs','records','audit')"
+                "('events','payments','idempotency','claims','message_refs','records','audit','outbox')"
             ).fetchone()
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite store {self.path} does not answer: {exc}") from exc
-        if row[0] != 7:
+        if row[0] != 8:
             raise StoreError(f"SQLite store {self.path} has no schema: run `opsbot init-store`")
 
     # -- writes ---------------------------------------------------------------------
     def record_payment(self, payment: Payment, *, total_cents: int, idempotency_key: str,
-                       allow_over_total: bool = False) -> RecordOutcome:
+                       allow_over_total: bool = False, announce: Announce | None = None) -> RecordOutcome:
         with self._write() as conn:
             replay = self._replay(conn, idempotency_key)
             if replay is not None:
@@ -176,9 +217,12 @@ class SqliteStore:
                 "INSERT INTO idempotency (key, payment_id, created_at) VALUES (?,?,?)",
                 (idempotency_key, payment.payment_id, payment.recorded_at.isoformat()),
             )
-        return RecordOutcome(payment, EventTotals(payment.event_id, paid, count))
+            outcome = RecordOutcome(payment, EventTotals(payment.event_id, paid, count))
+            if announce is not None:
+                self._announce(conn, announce(outcome))
+        return outcome
 
-    def void_payment(self, payment_id: str, void: Payment) -> RecordOutcome:
+    def void_payment(self, payment_id: str, void: Payment, *, announce: Announce | None = None) -> RecordOutcome:
         key = void_key(payment_id)
         with self._write() as conn:
             original = self._get(conn, payment_id)
@@ -199,7 +243,10 @@ class SqliteStore:
                 "INSERT INTO idempotency (key, payment_id, created_at) VALUES (?,?,?)",
                 (key, void.payment_id, void.recorded_at.isoformat()),
             )
-        return RecordOutcome(void, EventTotals(original.event_id, paid, count))
+            outcome = RecordOutcome(void, EventTotals(original.event_id, paid, count))
+            if announce is not None:
+                self._announce(conn, announce(outcome))
+        return outcome
 
     def _replay(self, conn: sqlite3.Connection, key: str) -> RecordOutcome | None:
         row = conn.execute("SELECT payment_id FROM idempotency WHERE key=?", (key,)).fetchone()
@@ -300,12 +347,15 @@ class SqliteStore:
 
     # -- records ------------------------------------------------------------------------------
     def put_record(self, collection: str, group: str, key: str, data: dict[str, Any], *,
-                   if_absent: bool = False) -> bool:
+                   if_absent: bool = False, announce: Announcement | None = None) -> bool:
         verb = "INSERT OR IGNORE" if if_absent else "INSERT OR REPLACE"
         with self._write() as conn:
             cursor = conn.execute(f"{verb} INTO records (collection, grp, key, data) VALUES (?,?,?,?)",
                                   (collection, group, key, json.dumps(data)))
-            return cursor.rowcount == 1
+            written = cursor.rowcount == 1
+            if written and announce:
+                self._announce(conn, announce)
+            return written
 
     def get_record(self, collection: str, group: str, key: str) -> dict[str, Any] | None:
         rows = self._read("SELECT data FROM records WHERE collection=? AND grp=? AND key=?", (collection, group, key))
@@ -325,25 +375,104 @@ class SqliteStore:
 
     # -- audit log ------------------------------------------------------------------------
     def add_audit(self, entry: AuditEntry) -> None:
-        data = {"actor": entry.actor, "action": entry.action, "result": entry.result, "detail": entry.detail}
         with self._write() as conn:
-            conn.execute("INSERT OR IGNORE INTO audit (entry_id, day, at, data) VALUES (?,?,?,?)",
-                         (entry.entry_id, entry.day, entry.at.isoformat(), json.dumps(data)))
+            self._insert_audit(conn, entry)
+
+    @staticmethod
+    def _insert_audit(conn: sqlite3.Connection, entry: AuditEntry) -> None:
+        data = {"actor": entry.actor, "action": entry.action, "result": entry.result, "detail": entry.detail}
+        conn.execute("INSERT OR IGNORE INTO audit (entry_id, day, at, data) VALUES (?,?,?,?)",
+                     (entry.entry_id, entry.day, entry.at.isoformat(), json.dumps(data)))
+
+    def announce(self, announcement: Announcement) -> None:
+        with self._write() as conn:
+            self._announce(conn, announcement)
+
+    def _announce(self, conn: sqlite3.Connection, announcement: Announcement) -> None:
+        if announcement.audit is not None:
+            self._insert_audit(conn, announcement.audit)
+        conn.executemany(
+            f"INSERT OR IGNORE INTO outbox ({_OUTBOX_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [(e.entry_id, e.record_id, e.event, e.target, e.lane, json.dumps(e.facts), e.created_at.isoformat(),
+              e.state, _epoch(e.due_at), e.attempts, e.holder, e.attempt, int(e.in_doubt),
+              None if e.result is None else json.dumps(e.result), e.last_error) for e in announcement.entries])
+
+    # -- the outbox -----------------------------------------------------------------------------
+    def due_entries(self, lane: str, now: datetime, limit: int) -> list[OutboxEntry]:
+        rows = self._read(f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE lane=? AND due_at <= ? "
+                          "ORDER BY due_at, entry_id LIMIT ?", (lane, now.timestamp(), limit))
+        return [_entry(r) for r in rows]
+
+    def claim_entries(self, entry_ids: Sequence[str], *, holder: str, attempt: str, now: datetime,
+                      lease: timedelta) -> list[OutboxEntry]:
+        taken: list[OutboxEntry] = []
+        with self._write() as conn:
+            for chunk in _chunks(entry_ids):
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE entry_id IN ({marks}) "
+                                    "AND due_at <= ?", (*chunk, now.timestamp())).fetchall()
+                ids = [r[0] for r in rows]
+                if not ids:
+                    continue
+                marks = ",".join("?" * len(ids))
+                conn.execute(f"UPDATE outbox SET state=?, holder=?, attempt=?, attempts=attempts+1, due_at=? "
+                             f"WHERE entry_id IN ({marks})", (HELD, holder, attempt, (now + lease).timestamp(), *ids))
+                taken += [_entry(r) for r in rows]
+        order = {e: i for i, e in enumerate(entry_ids)}
+        return sorted(taken, key=lambda e: order[e.entry_id])
+
+    def mark_in_doubt(self, entry_ids: Sequence[str], *, holder: str) -> None:
+        with self._write() as conn:
+            for chunk in _chunks(entry_ids):
+                conn.execute(f"UPDATE outbox SET in_doubt=1 WHERE holder=? AND state=? AND entry_id IN "
+                             f"({','.join('?' * len(chunk))})", (holder, HELD, *chunk))
+
+    def settle_entries(self, settled: Sequence[Settled], *, holder: str, now: datetime) -> list[str]:
+        done: list[str] = []
+        with self._write() as conn:
+            for s in settled:
+                if s.state == DELIVERED:
+                    sql, values = ("state=?, due_at=NULL, result=?, last_error=NULL, in_doubt=0",
+                                   (DELIVERED, json.dumps(s.result or {})))
+                elif s.state == PENDING:
+                    assert s.due is not None, "a retry needs its due time"
+                    sql, values = ("state=?, due_at=?, last_error=?, in_doubt=?",
+                                   (PENDING, s.due.timestamp(), s.error, int(s.in_doubt)))
+                else:
+                    sql, values = ("state=?, due_at=NULL, last_error=?, in_doubt=?, parked_at=?",
+                                   (PARKED, s.error, int(s.in_doubt), now.astimezone(UTC).isoformat()))
+                cursor = conn.execute(f"UPDATE outbox SET {sql} WHERE entry_id=? AND holder=? AND state=?",
+                                      (*values, s.entry_id, holder, HELD))
+                if cursor.rowcount:
+                    done.append(s.entry_id)
+        return done
+
+    def get_entry(self, entry_id: str) -> OutboxEntry | None:
+        rows = self._read(f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE entry_id=?", (entry_id,))
+        return _entry(rows[0]) if rows else None
+
+    def parked_entries(self, limit: int) -> list[OutboxEntry]:
+        rows = self._read(f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE parked_at IS NOT NULL "
+                          "ORDER BY parked_at, entry_id LIMIT ?", (limit,))
+        return [_entry(r) for r in rows]
+
+    def requeue_parked(self, now: datetime, limit: int) -> int:
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE outbox SET state=?, due_at=?, parked_at=NULL, in_doubt=0, attempts=0 WHERE entry_id IN "
+                "(SELECT entry_id FROM outbox WHERE parked_at IS NOT NULL ORDER BY parked_at, entry_id LIMIT ?)",
+                (PENDING, now.timestamp(), limit))
+            return cursor.rowcount
 
     def day_audit(self, day: str) -> list[AuditEntry]:
         rows = self._read("SELECT entry_id, day, at, data FROM audit WHERE day=? ORDER BY at, entry_id", (day,))
         return [_audit(*row) for row in rows]
 
     # -- message refs ---------------------------------------------------------------------
-    def set_message_ref(self, record_id: str, channel: str, ts: str) -> None:
-        with self._write() as conn:
-            conn.execute(
-                "INSERT INTO message_refs (record_id, channel, ts) VALUES (?,?,?) "
-                "ON CONFLICT(record_id) DO UPDATE SET channel=excluded.channel, ts=excluded.ts",
-                (record_id, channel, ts),
-            )
-
     def message_ref(self, record_id: str) -> tuple[str, str] | None:
+        entry = self.get_entry(entry_id(record_id, AUDIT))
+        if entry is not None:
+            return lone_line(entry)
         rows = self._read("SELECT channel, ts FROM message_refs WHERE record_id=?", (record_id,))
         return (rows[0][0], rows[0][1]) if rows else None
 
@@ -352,6 +481,25 @@ def _audit(entry_id: str, day: str, at: str, data: str) -> AuditEntry:
     fields = json.loads(data)
     return AuditEntry(entry_id=entry_id, at=datetime.fromisoformat(at), day=day, actor=fields["actor"],
                       action=fields["action"], result=fields["result"], detail=fields["detail"])
+
+
+def _epoch(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
+
+
+def _chunks(ids: Sequence[str]) -> Iterator[list[str]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield list(ids[start : start + _CHUNK])
+
+
+def _entry(row: tuple) -> OutboxEntry:
+    (entry_id_, record_id, event, target, _lane, facts, created_at, state, due_at, attempts, holder, attempt,
+     in_doubt, result, last_error) = row
+    return OutboxEntry(entry_id=entry_id_, record_id=record_id, event=event, target=target, facts=json.loads(facts),
+                       created_at=datetime.fromisoformat(created_at), state=state,
+                       due_at=None if due_at is None else datetime.fromtimestamp(due_at, UTC), attempts=attempts,
+                       holder=holder, attempt=attempt, in_doubt=bool(in_doubt),
+                       result=None if result is None else json.loads(result), last_error=last_error)
 
 
 def _store_error(path: str, exc: sqlite3.Error) -> StoreError:

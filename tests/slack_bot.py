@@ -1,5 +1,6 @@
 """The running bot, driven the way Slack drives it: signed HTTP requests to the
-real server, lazy listeners tracked so a test can wait for them, the Slack Web
+real server, lazy listeners tracked so a test can wait for them, the outbox
+delivered by the deliverer's threads as `opsbot serve` runs them, the Slack Web
 API answered by the local stand-in. ``make_bot`` runs on SQLite and on DynamoDB."""
 
 from __future__ import annotations
@@ -7,11 +8,13 @@ from __future__ import annotations
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from bot.app import build_services, build_slack_app
+from bot.app import build_deliverer, build_services, build_slack_app
+from bot.deliverer import Deliverer, DeliveryPolicy
 from bot.http import make_wsgi_app, start_background_server
 from tests.conftest import AUDIT_CHANNEL, SIGNING_SECRET
 from tests.http_client import HttpResult, post
@@ -20,14 +23,26 @@ from tests.slack_signing import DEFAULT_CHANNEL_ID, DEFAULT_USER_ID, signed_head
 
 CREW = DEFAULT_USER_ID
 
+# The tests' deliverer: no pacing and no digests (one line per record, as a quiet channel gets), and
+# retries within a second. The rate-limit tests use the production policy (DeliveryPolicy()).
+TEST_POLICY = DeliveryPolicy(pace=0.0, fold_after=None, backoff=(0.05, 0.1, 0.2, 0.5), idle_poll=0.2,
+                             line_wait=0.05, lease=timedelta(seconds=30))
+
+
+def drain_outbox(services, timeout: float = 10.0) -> int:
+    """Deliver what the outbox holds now, in this thread (for a server started without a deliverer)."""
+    return build_deliverer(services, policy=TEST_POLICY).drain(timeout)
+
 
 class LazyTracker(ThreadPoolExecutor):
-    """The listener executor: lets a test wait until every lazy listener has run."""
+    """The listener executor: lets a test wait until every lazy listener has run and,
+    with a deliverer, until what they and the acks announced is delivered."""
 
-    def __init__(self) -> None:
+    def __init__(self, deliverer: Deliverer | None = None) -> None:
         super().__init__(max_workers=16, thread_name_prefix="lazy")
         self._cond = threading.Condition()
         self._pending = 0
+        self.deliverer = deliverer
 
     def submit(self, fn, /, *args, **kwargs):
         with self._cond:
@@ -42,6 +57,12 @@ class LazyTracker(ThreadPoolExecutor):
             self._cond.notify_all()
 
     def wait_idle(self, timeout: float = 20) -> None:
+        self._wait_lazies(timeout)
+        if self.deliverer is not None:
+            assert self.deliverer.wait_idle(timeout), "the outbox still has entries due"
+            self._wait_lazies(timeout)
+
+    def _wait_lazies(self, timeout: float) -> None:
         with self._cond:
             assert self._cond.wait_for(lambda: self._pending == 0, timeout), "lazy listeners still running"
 
@@ -51,6 +72,7 @@ class Bot:
 
     def __init__(self, base_url: str, services, slack_api, lazies: LazyTracker):
         self.base_url, self.services, self.slack_api, self.lazies = base_url, services, slack_api, lazies
+        self.deliverer = lazies.deliverer
         self._triggers = 0
 
     def send(self, body: str, headers: dict[str, str] | None = None) -> HttpResult:
@@ -88,19 +110,22 @@ class Bot:
 
 @pytest.fixture(params=["sqlite", "dynamodb"])
 def make_bot(request, make_settings, slack_api):
-    """``make_bot(**settings_overrides)`` starts a bot on this test's store kind."""
+    """``make_bot(policy=..., mailer=..., **settings_overrides)`` starts a bot on this test's store kind,
+    with its deliverer running (``policy``: the deliverer's; the tests' by default)."""
     started: list[tuple[Any, LazyTracker]] = []
 
-    def make(**overrides: str) -> Bot:
+    def make(*, policy: DeliveryPolicy = TEST_POLICY, mailer: Any = None, **overrides: str) -> Bot:
         if request.param == "dynamodb":
             overrides = {"OPSBOT_STORE": f"dynamodb://opsbot-{uuid.uuid4().hex[:10]}",
                          "AWS_ENDPOINT_URL": request.getfixturevalue("moto_endpoint"), "AWS_REGION": "us-west-2",
                          **overrides}
-        services = build_services(make_settings(**overrides))
+        services = build_services(make_settings(**overrides), mailer=mailer)
         services.store.init_schema()
-        lazies = LazyTracker()
+        deliverer = build_deliverer(services, policy=policy)
+        lazies = LazyTracker(deliverer)
         slack_app = build_slack_app(services, listener_executor=lazies)
         server, base_url = start_background_server(make_wsgi_app(services, slack_app))
+        deliverer.start()
         started.append((server, lazies))
         return Bot(base_url, services, slack_api, lazies)
 
@@ -109,6 +134,8 @@ def make_bot(request, make_settings, slack_api):
         lazies.wait_idle()
         server.close()
         lazies.shutdown()
+        if lazies.deliverer is not None:
+            lazies.deliverer.stop()
 
 
 @pytest.fixture

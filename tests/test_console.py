@@ -94,6 +94,8 @@ Type help for the commands, quit to leave.
   {pay} · {day} · $500.00 venmo · Ana Ruiz · by @you
 > press 1
 [Void this payment? $500.00 from Ana Ruiz will be reversed with a new record. Admins only. → Void]
+[#ops · only visible to you]
+  Voided {pay}: $500.00 from Ana Ruiz. JADA Charter balance now $1,560.00 of $1,560.00.
 [#ops · opsbot]
   ↩️ @you voided $500.00 (venmo) from Ana Ruiz for JADA Charter ({pay})
   Paid $0.00 of $1,560.00 · Balance $1,560.00
@@ -101,8 +103,6 @@ Type help for the commands, quit to leave.
 [#ops · opsbot · message updated]
   💰 ~$500.00 (venmo) from Ana Ruiz for JADA Charter~ voided by @you
     {pay} · voided by {void}
-[#ops · only visible to you]
-  Voided {pay}: $500.00 from Ana Ruiz. JADA Charter balance now $1,560.00 of $1,560.00.
 > /events jada
 [#console · only visible to you]
   JADA Charter
@@ -280,4 +280,6 @@ def test_as_crew_the_console_shows_what_crew_see(open_console):
     assert console.handle("/deploy birthday staging")
     text = out.getvalue()
     assert "/log-payment [EVENT AMOUNT METHOD PATRON…]" in text and "/deploy SITE" not in text
-    assert text.endswith("[#console · only visible to you]\n  Only admins can deploy sites. Ask one of: @you.\n")
+    # The refusal is answered first; its line for the ops channel follows, through the outbox.
+    assert text.endswith("[#console · only visible to you]\n  Only admins can deploy sites. Ask one of: @you.\n"
+                         "[#ops · opsbot]\n  ⛔ @you was refused command /deploy: it needs the admin role.\n")

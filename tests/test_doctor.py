@@ -149,7 +149,7 @@ def test_services_that_refuse_are_failures_with_what_to_do(tmp_path, slack_api, 
 
 
 def test_a_slack_app_missing_a_scope_outside_the_channel_and_without_socket_mode(tmp_path, slack_api):
-    slack_api.scopes = ("chat:write", "commands", "channels:read")
+    slack_api.scopes = ("chat:write", "commands", "channels:read", "channels:history")
     slack_api.channels[AUDIT_CHANNEL] = {"id": AUDIT_CHANNEL, "name": "ops", "is_member": False,
                                          "is_archived": False}
     slack_api.fail_next("apps.connections.open", "invalid_auth")
@@ -160,7 +160,7 @@ def test_a_slack_app_missing_a_scope_outside_the_channel_and_without_socket_mode
     assert status == 1
     for line in [
         "✓ auth.test @opsbot (U0BOT000001) in Opsbot Test (T0TEAM00001)",
-        "✗ scopes missing groups:read",
+        "✗ scopes missing groups:history, groups:read",
         "→ add them under https://api.slack.com/apps → opsbot → OAuth & Permissions → Bot Token Scopes (or paste "
         "manifest.json under App Manifest), then reinstall the app",
         f"✗ audit channel #ops ({AUDIT_CHANNEL}): the bot is not a member",
@@ -195,7 +195,9 @@ def test_good_settings_pass_every_check(tmp_path, slack_api, stripe_api, moto_en
         f"✓ events.json {site.events_file}: 6 events, 1 site",
         f"✓ site gipsykings source {site.source}: 8 files",
         "✓ auth.test @opsbot (U0BOT000001) in Opsbot Test (T0TEAM00001)",
-        "✓ scopes channels:read, chat:write, commands, groups:read: as manifest.json asks",
+        "✓ scopes channels:history, channels:read, chat:write, commands, groups:history, groups:read: as "
+        "manifest.json asks",
+        "✓ outbox nothing parked, nothing waiting",
         f"✓ audit channel #channel-c0audit0001 ({AUDIT_CHANNEL}): the bot is a member",
         "✓ Socket Mode SLACK_APP_TOKEN accepted: `opsbot run` needs no public URL",
         "✓ AWS identity arn:aws:sts::123456789012:user/moto (account 123456789012)",

@@ -1,5 +1,6 @@
 """Email copies through SES (moto's server): payments, voids, Stripe payments and the
-daily summary, once each, never in Slack's way, and a failure noted once in the audit channel."""
+daily summary, once each, never in Slack's way, and a failure noted once in the audit channel.
+A record's copy is an outbox entry written with it; the deliverer's email lane sends it."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from bot.summary import build_summary
 from infra.ses_mailer import SesMailer
 from tests.conftest import ADMIN_USER, AUDIT_CHANNEL
 from tests.fakes.stripe_api import API_KEY, WEBHOOK_SECRET
+from tests.slack_bot import TEST_POLICY, drain_outbox
 from tests.slack_signing import slash_command_body
 from tests.stripe_fixtures import deliver
 from tests.test_aws_lambda import CONTEXT, FakeLambda, slack_event
@@ -82,9 +84,7 @@ def email_env(moto_endpoint: str, sender: str) -> dict[str, str]:
 
 
 def settle(bot) -> None:
-    """Wait for the lazy listeners, then for the email copies they handed over."""
-    bot.lazies.wait_idle()
-    assert bot.services.email.flush(timeout=30)
+    """Wait for the lazy listeners and the outbox (email copies included)."""
     bot.lazies.wait_idle()
 
 
@@ -260,25 +260,25 @@ def test_email_never_holds_up_slack(make_bot, moto_endpoint):
     sender = new_sender(moto_endpoint)
     bot = make_bot(**email_env(moto_endpoint, sender))
     release = threading.Event()
-    ses = bot.services.email.mailer
+    ses = bot.deliverer.mailer
 
     class HangingMailer:
         def send(self, *args):
             assert release.wait(30), "the test never let the email go"
             return ses.send(*args)
 
-    bot.services.email.mailer = HangingMailer()
+    bot.deliverer.mailer = HangingMailer()
     reply = bot.command("/log-payment", "jada 125 cash Bo Li")
     assert reply.status == 200 and reply.json()["text"].startswith("Recorded: $125.00 (cash) from Bo Li")
-    bot.lazies.wait_idle()  # the audit line's lazy listener finished while the email still hangs
-    assert len(bot.audit_posts()) == 1
+    bot.slack_api.wait_for("chat.postMessage")  # the audit line went out while the email still hangs
     assert sent_from(sender) == []
     release.set()
     settle(bot)
     assert [s.subject for s in sent_from(sender)] == ["Payment logged: $125.00 from Bo Li for JADA Charter"]
+    assert len(bot.audit_posts()) == 1
 
 
-def test_an_unverified_sender_is_noted_once_and_the_payment_stands(make_bot, moto_endpoint):
+def test_an_unverified_sender_is_parked_noted_once_and_the_payment_stands(make_bot, moto_endpoint):
     sender = new_sender(moto_endpoint, verified=False)
     bot = make_bot(**email_env(moto_endpoint, sender))
     trigger = "13345224609.738474920.unverified1"
@@ -298,10 +298,12 @@ def test_an_unverified_sender_is_noted_once_and_the_payment_stands(make_bot, mot
         f":warning: Email to {', '.join(ADMINS)} failed: SES refused it: Did not have authority to send from email "
         f"{sender} (MessageRejected)\nIt was “Payment logged: $200.00 from Ana Ruiz for JADA Charter”. The record "
         "itself is kept; only the email copy is missing.")
-    day = payment.day
-    # Each failed round (the first delivery, then Slack's retry) is in the audit log.
-    assert [(e.result, e.detail["email"]) for e in bot.services.store.day_audit(day) if e.action == "email.send"] == [
-        ("failed", f"payment:{payment.payment_id}")] * 2
+    # SES refused for good: the copy is parked (doctor and the App Home show it), tried once, kept in the audit log.
+    [parked] = bot.services.store.parked_entries(10)
+    assert (parked.entry_id, parked.attempts) == (f"{payment.payment_id}:email", 1)
+    assert "MessageRejected" in parked.last_error
+    assert [(e.result, e.detail["email"]) for e in bot.services.store.day_audit(payment.day)
+            if e.action == "email.send"] == [("failed", f"{payment.payment_id}:email")]
 
 
 def test_a_stripe_payment_is_emailed_once_across_redelivery(make_bot, stripe_api, moto_endpoint):
@@ -383,65 +385,109 @@ def test_summary_email_matches_the_slack_figures(services):
 
 
 class FlakyMailer:
-    """Fails ``failures`` times (retryable or not), then accepts."""
+    """Fails ``failures`` times (retryable or not, or after sending), then accepts."""
 
-    def __init__(self, failures: int, *, retryable: bool = True):
-        self.failures, self.retryable = failures, retryable
+    def __init__(self, failures: int, *, retryable: bool = True, maybe_sent: bool = False):
+        self.failures, self.retryable, self.maybe_sent = failures, retryable, maybe_sent
         self.tries: list[str] = []
         self.sent: list[OutgoingEmail] = []
 
     def send(self, sender, recipients, mail):
-        self.tries.append(mail.key)
+        self.tries.append(mail.subject)
         if len(self.tries) <= self.failures:
             raise MailError("SES refused it: Maximum sending rate exceeded. (TooManyRequestsException)",
-                            retryable=self.retryable)
+                            retryable=self.retryable, maybe_sent=self.maybe_sent)
         self.sent.append(mail)
         return f"msg-{len(self.sent)}"
 
 
-def copies_with(services, mailer):
+def email_bot(make_bot, mailer, **overrides):
+    return make_bot(mailer=mailer, OPSBOT_EMAIL_FROM="ops@example.com", OPSBOT_EMAIL_TO=",".join(ADMINS),
+                    **overrides)
+
+
+@pytest.mark.parametrize("make_bot", ["sqlite"], indirect=True)
+def test_a_throttled_send_is_retried_with_backoff_and_sent_once(make_bot):
+    mailer = FlakyMailer(2)
+    bot = email_bot(make_bot, mailer)
+    bot.command("/log-payment", "jada 5 cash Ana Ruiz")
+    settle(bot)
+    [payment] = bot.services.ledger.event_payments(JADA)
+    subject = "Payment logged: $5.00 from Ana Ruiz for JADA Charter"
+    assert (mailer.tries, [m.subject for m in mailer.sent]) == ([subject] * 3, [subject])
+    entry = bot.services.store.get_entry(f"{payment.payment_id}:email")
+    assert (entry.state, entry.attempts, entry.result) == ("delivered", 3, {"message_id": "msg-1"})
+    assert failure_notes(bot.slack_api) == []
+
+
+@pytest.mark.parametrize("make_bot", ["sqlite"], indirect=True)
+def test_a_send_that_keeps_failing_for_a_day_is_parked_logged_and_noted_once(make_bot, caplog):
+    mailer = FlakyMailer(99)
+    # A deliverer whose retries are a day apart: the second failure is past the day.
+    bot = email_bot(make_bot, mailer, policy=replace(TEST_POLICY, backoff=(0.05, 86_400.0)))
+    bot.command("/log-payment", "jada 5 cash Ana Ruiz")
+    settle(bot)
+    [payment] = bot.services.ledger.event_payments(JADA)
+    [parked] = bot.services.store.parked_entries(10)
+    assert (parked.entry_id, parked.state, len(mailer.tries)) == (f"{payment.payment_id}:email", "parked", 2)
+    assert failure_notes(bot.slack_api) == [
+        f"Email to {', '.join(ADMINS)} failed: SES refused it: Maximum sending rate exceeded. "
+        "(TooManyRequestsException)"]
+    assert f"email {payment.payment_id}:email to owner@example.com, books@example.org failed" in caplog.text
+    # An admin fixed it: the parked copy is tried again, and sent.
+    mailer.failures = 0
+    assert bot.services.store.requeue_parked(bot.services.clock(), 10) == 1
+    settle(bot)
+    assert len(mailer.sent) == 1 and len(failure_notes(bot.slack_api)) == 1
+
+
+@pytest.mark.parametrize("make_bot", ["sqlite"], indirect=True)
+def test_a_refusal_is_not_retried(make_bot):
+    mailer = FlakyMailer(1, retryable=False)
+    bot = email_bot(make_bot, mailer)
+    bot.command("/log-payment", "jada 5 cash Ana Ruiz")
+    settle(bot)
+    assert len(mailer.tries) == 1 and mailer.sent == []
+    assert len(bot.services.store.parked_entries(10)) == 1
+
+
+@pytest.mark.parametrize("make_bot", ["sqlite"], indirect=True)
+def test_an_email_that_may_have_gone_out_is_never_sent_twice(make_bot):
+    """SES's answer was lost (a read timeout): the copy may be in the inbox already. It is parked
+    for an admin to look at, not sent a second time."""
+    mailer = FlakyMailer(1, maybe_sent=True)
+    bot = email_bot(make_bot, mailer)
+    bot.command("/log-payment", "jada 5 cash Ana Ruiz")
+    settle(bot)
+    assert len(mailer.tries) == 1
+    [parked] = bot.services.store.parked_entries(10)
+    assert parked.in_doubt and "may have been sent" in parked.last_error
+    assert failure_notes(bot.slack_api) == []  # not a refusal: nothing to fix at SES
+
+
+def test_the_daily_summary_email_is_retried_and_a_failure_noted_once(services, slack_api):
     from bot.email_copies import EmailCopies
 
     waits: list[float] = []
-    copies = EmailCopies(mailer, EmailSettings("ops@example.com", ADMINS), services.once, services.audit,
-                         services.settings.timezone, sleep=waits.append)
-    return copies, waits
-
-
-def test_a_throttled_send_is_retried_with_backoff_and_sent_once(services, slack_api):
-    mailer = FlakyMailer(2)
-    copies, waits = copies_with(services, mailer)
-    mail = OutgoingEmail("payment:pay_1", "Payment logged", "t", "<p>h</p>")
-    assert copies.deliver(mail) is True
-    assert copies.deliver(mail) is False  # already sent
-    assert (mailer.tries, len(mailer.sent), waits) == (["payment:pay_1"] * 3, 1, [2.0, 8.0])
-    assert failure_notes(slack_api) == []
-
-
-def test_a_send_that_keeps_failing_is_given_up_logged_and_noted_once(services, slack_api, caplog):
     mailer = FlakyMailer(99)
-    copies, waits = copies_with(services, mailer)
-    mail = OutgoingEmail("payment:pay_2", "Payment logged: $5.00", "t", "<p>h</p>")
-    assert copies.deliver(mail) is False
-    assert copies.deliver(mail) is False  # tried again later (the claim was given back), noted no more
-    assert (len(mailer.tries), waits) == (8, [2.0, 8.0, 30.0] * 2)
+    copies = EmailCopies(mailer, EmailSettings("ops@example.com", ADMINS), services.once, services.store,
+                         services.announcer, services.clock, sleep=waits.append)
+    summary = build_summary(services.ledger, date(2026, 11, 21))
+    assert copies.daily_summary(summary) is False
+    assert (len(mailer.tries), waits) == (4, [2.0, 8.0, 30.0])
+    assert drain_outbox(services) == 1
     assert failure_notes(slack_api) == [
         f"Email to {', '.join(ADMINS)} failed: SES refused it: Maximum sending rate exceeded. "
         "(TooManyRequestsException)"]
-    assert "email payment:pay_2 to owner@example.com, books@example.org failed" in caplog.text
-
-
-def test_a_refusal_is_not_retried(services):
-    mailer = FlakyMailer(1, retryable=False)
-    copies, waits = copies_with(services, mailer)
-    assert copies.deliver(OutgoingEmail("payment:pay_3", "s", "t", "<p>h</p>")) is False
-    assert (len(mailer.tries), waits) == (1, [])
+    mailer.failures = 0
+    assert copies.daily_summary(summary) is True  # the claim was given back: the job's retry sends it
+    assert copies.daily_summary(summary) is False  # and only once
 
 
 # -- on Lambda: a second invocation sends it -----------------------------------------------------------------
 
 
-def test_on_lambda_the_email_is_its_own_invocation(make_settings, slack_api, moto_endpoint):
+def test_on_lambda_the_email_goes_out_in_the_invocation_the_payment_rang_for(make_settings, slack_api, moto_endpoint):
     sender = new_sender(moto_endpoint)
     settings = make_settings(OPSBOT_STORE=f"dynamodb://opsbot-{uuid.uuid4().hex[:10]}",
                              AWS_LAMBDA_FUNCTION_NAME="opsbot-opsbot", **email_env(moto_endpoint, sender))
@@ -449,17 +495,14 @@ def test_on_lambda_the_email_is_its_own_invocation(make_settings, slack_api, mot
     bot = build_lambda_bot(settings, lambda_client=lambda_api)
     bot.services.store.init_schema()
     handle(bot, slack_event(slash_command_body("/log-payment", "jada 500 venmo Ana Ruiz")), CONTEXT)
-    [lazy] = lambda_api.invocations
-    lambda_api.invocations.clear()
-    handle(bot, lazy["event"], CONTEXT)  # the lazy listener: the audit line, and the email handed on
-    assert sent_from(sender) == []
+    assert sent_from(sender) == []  # nothing left the request
     [invocation] = lambda_api.invocations
     assert (invocation["function"], invocation["type"]) == ("opsbot-opsbot", "Event")
-    assert invocation["event"]["opsbot_job"] == "email"
-    result = handle(bot, invocation["event"], CONTEXT)
-    assert result["sent"] is True
-    assert handle(bot, invocation["event"], CONTEXT)["sent"] is False  # Lambda retried the invocation
+    assert invocation["event"] == {"opsbot_job": "deliver"}
+    assert handle(bot, invocation["event"], CONTEXT) == {"job": "deliver", "settled": 2}  # the line and the email
+    assert handle(bot, invocation["event"], CONTEXT) == {"job": "deliver", "settled": 0}  # Lambda retried it
     assert [s.subject for s in sent_from(sender)] == ["Payment logged: $500.00 from Ana Ruiz for JADA Charter"]
+    assert len(slack_api.calls("chat.postMessage")) == 1
 
 
 def test_lambda_with_email_needs_its_function_name(make_settings, moto_endpoint):

@@ -35,6 +35,9 @@ METHOD_SCOPES: dict[str, frozenset[str]] = {
     "views.publish": frozenset(),
     # The doctor reads the ops channel: public channels need channels:read, private ones groups:read.
     "conversations.info": frozenset({"channels:read", "groups:read"}),
+    # The deliverer looks for a line an interrupted try may have posted (bot/deliverer.py): the
+    # ops channel's history, channels:history when it is public, groups:history when private.
+    "conversations.history": frozenset({"channels:history", "groups:history"}),
     # Called with the app-level token (connections:write), not the bot token.
     "apps.connections.open": frozenset(),
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
@@ -23,7 +24,7 @@ def test_auth_test_and_messages_look_like_slack(client, slack_api) -> None:
     assert (auth["ok"], auth["user_id"], auth["team_id"]) == (True, BOT_USER_ID, TEAM_ID)
     first = client.chat_postMessage(channel="C0AUDIT0001", text="hello", blocks=[{"type": "divider"}])
     second = client.chat_postMessage(channel="C0AUDIT0001", text="again")
-    assert (first["ts"], second["ts"]) == ("1700000000.000100", "1700000000.000200")
+    assert re.fullmatch(r"\d{10}\.\d{6}", first["ts"]) and float(second["ts"]) > float(first["ts"])
     assert first["message"]["blocks"] == [{"type": "divider"}]
     updated = client.chat_update(channel="C0AUDIT0001", ts=first["ts"], text="edited")
     assert (updated["ts"], updated["message"]["text"]) == (first["ts"], "edited")
@@ -98,3 +99,25 @@ def test_wait_for_wakes_on_a_call_from_another_thread_and_times_out_clearly(clie
     assert call.response["ok"]
     with pytest.raises(AssertionError, match="no 1 call"):
         slack_api.wait_for("views.open", timeout=0.2)
+
+
+def test_history_finds_a_posted_message_by_its_metadata_and_needs_the_scope(client, slack_api) -> None:
+    import time
+
+    before = time.time() - 1
+    client.chat_postMessage(channel="C0AUDIT0001", text="one", metadata={
+        "event_type": "opsbot_announcement", "event_payload": {"attempt": "h#1:line"}})
+    client.chat_postMessage(channel="C0AUDIT0001", text="two")
+    client.chat_postMessage(channel="C0OTHER0001", text="elsewhere")
+    page = client.conversations_history(channel="C0AUDIT0001", oldest=f"{before:.6f}", include_all_metadata=True,
+                                        limit=1)
+    assert [m["text"] for m in page["messages"]] == ["two"] and page["has_more"] is True
+    rest = client.conversations_history(channel="C0AUDIT0001", oldest=f"{before:.6f}", include_all_metadata=True,
+                                        cursor=page["response_metadata"]["next_cursor"])
+    assert [(m["text"], m["metadata"]["event_payload"]) for m in rest["messages"]] == [("one", {"attempt": "h#1:line"})]
+    assert "metadata" not in client.conversations_history(channel="C0AUDIT0001")["messages"][1]
+    assert client.conversations_history(channel="C0AUDIT0001", oldest=f"{time.time() + 60:.6f}")["messages"] == []
+    slack_api.scopes = ("chat:write",)
+    with pytest.raises(SlackApiError) as refused:
+        client.conversations_history(channel="C0AUDIT0001")
+    assert refused.value.response["error"] == "missing_scope"

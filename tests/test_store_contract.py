@@ -9,7 +9,23 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.domain import EventTotals, Payment
+from bot.domain import AuditEntry, EventTotals, Payment, RecordOutcome
+from bot.outbox import (
+    AUDIT,
+    DELIVERED,
+    EMAIL,
+    EMAIL_LANE,
+    HELD,
+    PARKED,
+    PAYMENT_RECORDED,
+    PENDING,
+    REFUSED,
+    SLACK_LANE,
+    Announcement,
+    OutboxEntry,
+    Settled,
+    new_entry,
+)
 from bot.ports import OverTotal, PaymentNotFound, StoreError
 from infra.dynamo_store import DynamoStore
 from infra.sqlite_store import SqliteStore
@@ -251,12 +267,6 @@ def test_64_threads_claiming_one_marker_one_wins(store):
         assert sum(pool.map(take, range(THREADS))) == 1
 
 
-def test_message_refs(store):
-    assert store.message_ref("pay_1") is None
-    store.set_message_ref("pay_1", "C0AUDIT0001", "1700000000.000100")
-    assert store.message_ref("pay_1") == ("C0AUDIT0001", "1700000000.000100")
-    store.set_message_ref("pay_1", "C0AUDIT0001", "1700000000.000200")
-    assert store.message_ref("pay_1") == ("C0AUDIT0001", "1700000000.000200")
 
 
 def test_records_put_get_list_delete(store):
@@ -278,3 +288,219 @@ def test_a_conditional_record_is_written_once(store):
     assert store.put_record("pending-deploy", "", "dep_1", {"site": "birthday"}, if_absent=True) is True
     assert store.put_record("pending-deploy", "", "dep_1", {"site": "other"}, if_absent=True) is False
     assert store.get_record("pending-deploy", "", "dep_1") == {"site": "birthday"}
+
+
+# -- the outbox ---------------------------------------------------------------------------------------------
+
+
+def audit_log(record_id: str, at=T0) -> AuditEntry:
+    return AuditEntry(entry_id=f"payment:{record_id}", at=at, day="2026-06-01", actor="U0CREW0001",
+                      action="payment.log", result="ok", detail={"payment_id": record_id})
+
+
+def announcing(seen: list[RecordOutcome] | None = None):
+    """An ``announce`` for a ledger write: an audit line and an email copy carrying the totals it is given."""
+
+    def announce(outcome: RecordOutcome) -> Announcement:
+        if seen is not None:
+            seen.append(outcome)
+        p = outcome.payment
+        facts = {"payment_id": p.payment_id, "paid_cents": outcome.totals.paid_cents,
+                 "payment_count": outcome.totals.payment_count, "channel": "C0AUDIT0001"}
+        return Announcement(audit_log(p.payment_id, p.recorded_at), (
+            new_entry(p.payment_id, PAYMENT_RECORDED, AUDIT, facts, p.recorded_at),
+            new_entry(p.payment_id, PAYMENT_RECORDED, EMAIL, facts, p.recorded_at)))
+
+    return announce
+
+
+def entries(n: int, *, lane_target=AUDIT, at=T0, prefix="rec") -> list[OutboxEntry]:
+    return [new_entry(f"{prefix}_{i:03d}", REFUSED, lane_target, {"i": i, "channel": "C0AUDIT0001"},
+                      at + timedelta(microseconds=i)) for i in range(n)]
+
+
+LEASE_30S = timedelta(seconds=30)
+
+
+def test_a_payment_and_its_announcements_are_one_write(store):
+    seen: list[RecordOutcome] = []
+    first = payment(amount=25_000)
+    outcome = store.record_payment(first, total_cents=100_000, idempotency_key="k1", announce=announcing(seen))
+    assert [o.totals for o in seen] == [EventTotals("gala", 25_000, 1)] == [outcome.totals]
+    audit = store.get_entry(f"{first.payment_id}:audit")
+    assert (audit.state, audit.attempts, audit.record_id, audit.event) == (PENDING, 0, first.payment_id,
+                                                                          PAYMENT_RECORDED)
+    assert audit.facts == {"payment_id": first.payment_id, "paid_cents": 25_000, "payment_count": 1,
+                           "channel": "C0AUDIT0001"}
+    assert store.get_entry(f"{first.payment_id}:email").lane == EMAIL_LANE
+    assert [e.entry_id for e in store.day_audit("2026-06-01")] == [f"payment:{first.payment_id}"]
+
+    # A replay announces nothing new (announce is not even asked).
+    again = store.record_payment(payment(amount=7), total_cents=100_000, idempotency_key="k1",
+                                 announce=announcing(seen))
+    assert again.replayed and len(seen) == 1
+    assert [e.entry_id for e in store.due_entries(SLACK_LANE, T0, 10)] == [f"{first.payment_id}:audit"]
+    assert [e.entry_id for e in store.due_entries(EMAIL_LANE, T0, 10)] == [f"{first.payment_id}:email"]
+
+
+def test_a_refused_payment_announces_nothing(store):
+    store.record_payment(payment(amount=90_000), total_cents=100_000, idempotency_key="a")
+    over = payment(amount=20_000)
+    with pytest.raises(OverTotal):
+        store.record_payment(over, total_cents=100_000, idempotency_key="b", announce=announcing())
+    assert store.get_entry(f"{over.payment_id}:audit") is None
+    assert store.due_entries(SLACK_LANE, T0 + timedelta(days=1), 10) == []
+
+
+def test_no_record_without_its_announcement(store):
+    """An announcement that cannot be made leaves no record behind either."""
+
+    def broken(outcome: RecordOutcome) -> Announcement:
+        raise RuntimeError("cannot announce")
+
+    lost = payment(amount=5_000)
+    with pytest.raises(RuntimeError):
+        store.record_payment(lost, total_cents=100_000, idempotency_key="k", announce=broken)
+    assert store.get_payment(lost.payment_id) is None
+    assert store.event_totals(["gala"]) == {}
+    assert store.replay("k") is None
+
+
+def test_a_void_is_announced_with_the_totals_after_it(store):
+    paid = payment(amount=12_500)
+    store.record_payment(paid, total_cents=100_000, idempotency_key="a")
+    store.record_payment(payment(amount=2_500), total_cents=100_000, idempotency_key="b")
+    void = void_for(paid)
+    store.void_payment(paid.payment_id, void, announce=announcing())
+    assert store.get_entry(f"{void.payment_id}:audit").facts["paid_cents"] == 2_500
+    assert store.get_entry(f"{void.payment_id}:audit").facts["payment_count"] == 1
+    store.void_payment(paid.payment_id, void_for(paid), announce=announcing())  # a replay: nothing more
+    assert len(store.due_entries(SLACK_LANE, T0 + timedelta(days=1), 10)) == 1
+
+
+def test_a_record_and_its_announcement_are_one_write(store):
+    link = new_entry("plink_1", "link.created", AUDIT, {"channel": "C0AUDIT0001"}, T0)
+    announcement = Announcement(audit_log("plink_1"), (link,))
+    assert store.put_record("paylink-id", "plink_1", "link", {"url": "u"}, if_absent=True, announce=announcement)
+    assert store.get_entry("plink_1:audit").state == PENDING
+    store.settle_entries([Settled("plink_1:audit", DELIVERED, result={"channel": "C", "ts": "1.1"})],
+                         holder="nobody", now=T0)  # not held by that holder: left alone
+    # Already there: neither the record nor the announcement is written again.
+    assert not store.put_record("paylink-id", "plink_1", "link", {"url": "other"}, if_absent=True,
+                                announce=Announcement(None, (new_entry("plink_1", "x", AUDIT, {}, T0),)))
+    assert store.get_record("paylink-id", "plink_1", "link") == {"url": "u"}
+    assert store.get_entry("plink_1:audit").event == "link.created"
+    assert len(store.day_audit("2026-06-01")) == 1
+
+
+def test_an_announcement_on_its_own_keeps_what_was_written_first(store):
+    first = entries(3)
+    store.announce(Announcement(audit_log("refusal"), tuple(first)))
+    store.announce(Announcement(None, (new_entry("rec_000", "other", AUDIT, {"changed": True}, T0),)))
+    assert store.get_entry("rec_000:audit").facts == {"i": 0, "channel": "C0AUDIT0001"}
+    assert [e.entry_id for e in store.due_entries(SLACK_LANE, T0 + timedelta(seconds=1), 10)] == [
+        "rec_000:audit", "rec_001:audit", "rec_002:audit"]
+
+
+def test_due_entries_are_the_earliest_due_of_their_lane_and_no_more(store):
+    store.announce(Announcement(None, tuple(entries(130))))  # more than one DynamoDB transaction
+    store.announce(Announcement(None, tuple(entries(2, lane_target=EMAIL, prefix="mail"))))
+    later = new_entry("later", REFUSED, AUDIT, {}, T0 + timedelta(minutes=5))
+    store.announce(Announcement(None, (later,)))
+    due = store.due_entries(SLACK_LANE, T0 + timedelta(seconds=1), 50)
+    assert [e.entry_id for e in due] == [f"rec_{i:03d}:audit" for i in range(50)]
+    assert len(store.due_entries(SLACK_LANE, T0 + timedelta(seconds=1), 500)) == 130
+    assert len(store.due_entries(SLACK_LANE, T0 + timedelta(minutes=5), 500)) == 131
+    assert [e.entry_id for e in store.due_entries(EMAIL_LANE, T0 + timedelta(seconds=1), 10)] == [
+        "mail_000:email", "mail_001:email"]
+    assert store.due_entries(SLACK_LANE, T0 - timedelta(seconds=1), 10) == []
+
+
+def test_a_claimed_entry_is_held_until_its_lease_runs_out_then_taken_over(store):
+    [entry] = entries(1)
+    store.announce(Announcement(None, (entry,)))
+    now = T0 + timedelta(seconds=1)
+    [taken] = store.claim_entries([entry.entry_id], holder="a", attempt="a-1", now=now, lease=LEASE_30S)
+    assert (taken.state, taken.holder, taken.attempts) == (PENDING, None, 0)  # as it was before the claim
+    held = store.get_entry(entry.entry_id)
+    assert (held.state, held.holder, held.attempt, held.attempts) == (HELD, "a", "a-1", 1)
+    assert store.claim_entries([entry.entry_id], holder="b", attempt="b-1", now=now, lease=LEASE_30S) == []
+    assert store.due_entries(SLACK_LANE, now + LEASE_30S - timedelta(seconds=1), 10) == []
+
+    store.mark_in_doubt([entry.entry_id], holder="a")
+    # a dies; once the lease has run out, b takes the entry over and sees what a was doing
+    expired = now + LEASE_30S + timedelta(seconds=1)
+    assert [e.entry_id for e in store.due_entries(SLACK_LANE, expired, 10)] == [entry.entry_id]
+    [over] = store.claim_entries([entry.entry_id], holder="b", attempt="b-1", now=expired, lease=LEASE_30S)
+    assert (over.state, over.holder, over.attempt, over.in_doubt) == (HELD, "a", "a-1", True)
+    # a's late answer changes nothing: the entry is b's now
+    assert store.settle_entries([Settled(entry.entry_id, DELIVERED, result={"ts": "1"})], holder="a",
+                                now=expired) == []
+    assert store.get_entry(entry.entry_id).holder == "b"
+
+
+def test_64_deliverers_claiming_one_entry_one_wins(store):
+    [entry] = entries(1)
+    store.announce(Announcement(None, (entry,)))
+    barrier = threading.Barrier(THREADS)
+
+    def take(i: int) -> int:
+        barrier.wait()
+        return len(store.claim_entries([entry.entry_id], holder=f"h{i}", attempt=f"h{i}-1",
+                                       now=T0 + timedelta(seconds=1), lease=LEASE_30S))
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        assert sum(pool.map(take, range(THREADS))) == 1
+
+
+def test_settled_entries_leave_the_due_index(store):
+    made = entries(4)
+    store.announce(Announcement(None, tuple(made)))
+    now = T0 + timedelta(seconds=1)
+    ids = [e.entry_id for e in made]
+    assert [e.entry_id for e in store.claim_entries(ids, holder="a", attempt="a-1", now=now, lease=LEASE_30S)
+            ] == ids
+    retry_at = now + timedelta(seconds=8)
+    settled = store.settle_entries([
+        Settled(ids[0], DELIVERED, result={"channel": "C0AUDIT0001", "ts": "1700000000.000100"}),
+        Settled(ids[1], DELIVERED, result={"channel": "C0AUDIT0001", "ts": "1700000000.000200", "digest": True}),
+        Settled(ids[2], PENDING, due=retry_at, error="ratelimited", in_doubt=True),
+        Settled(ids[3], PARKED, error="channel_not_found for a day"),
+    ], holder="a", now=now)
+    assert settled == ids
+    first = store.get_entry(ids[0])
+    assert (first.state, first.due_at, first.result) == (DELIVERED, None, {"channel": "C0AUDIT0001",
+                                                                           "ts": "1700000000.000100"})
+    assert store.message_ref("rec_000") == ("C0AUDIT0001", "1700000000.000100")
+    assert store.message_ref("rec_001") is None  # folded into a digest: no line of its own
+    assert store.message_ref("rec_002") is None  # not delivered yet
+    again = store.get_entry(ids[2])
+    assert (again.state, again.due_at, again.last_error, again.in_doubt) == (PENDING, retry_at, "ratelimited", True)
+    assert store.due_entries(SLACK_LANE, retry_at - timedelta(seconds=1), 10) == []
+    assert [e.entry_id for e in store.due_entries(SLACK_LANE, retry_at, 10)] == [ids[2]]
+    [parked] = store.parked_entries(10)
+    assert (parked.entry_id, parked.state, parked.last_error) == (ids[3], PARKED, "channel_not_found for a day")
+
+    # An admin fixed the cause: the parked entry is due again.
+    assert store.requeue_parked(retry_at, 10) == 1
+    assert store.parked_entries(10) == []
+    assert [e.entry_id for e in store.due_entries(SLACK_LANE, retry_at, 10)] == [ids[2], ids[3]]
+    assert store.get_entry(ids[3]).attempts == 0
+
+
+def test_racing_writers_announce_what_their_outcome_says(store):
+    """Under contention each payment's announcement carries the same totals as its outcome (the receipt)."""
+    barrier = threading.Barrier(16)
+
+    def pay(i: int) -> RecordOutcome:
+        barrier.wait()
+        return store.record_payment(payment(amount=1_000 + i), total_cents=10_000_000, idempotency_key=f"r{i}",
+                                    announce=announcing())
+
+    with ThreadPoolExecutor(16) as pool:
+        outcomes = list(pool.map(pay, range(16)))
+    for outcome in outcomes:
+        facts = store.get_entry(f"{outcome.payment.payment_id}:audit").facts
+        assert (facts["paid_cents"], facts["payment_count"]) == (outcome.totals.paid_cents,
+                                                                  outcome.totals.payment_count)
+    assert store.event_totals(["gala"])["gala"] == EventTotals("gala", sum(1_000 + i for i in range(16)), 16)

@@ -16,6 +16,7 @@ from bot.http import make_wsgi_app, start_background_server
 from bot.web_api import MAX_FAILURES, ApiAuth
 from tests.conftest import AUDIT_CHANNEL
 from tests.http_client import get, post
+from tests.slack_bot import drain_outbox
 
 PASSWORD = "correct horse battery staple"
 HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()  # 4 rounds: the checks stay fast in tests
@@ -57,6 +58,8 @@ def test_logging_a_payment_answers_like_the_old_api_and_posts_the_audit_line(api
     assert answer == {"status": "success", "payment_id": payment.payment_id,
                       "timestamp": payment.recorded_at.isoformat()}
     assert (payment.amount_cents, payment.source, payment.notes) == (15_050, "api", "paid at the dock")
+    assert slack_api.calls("chat.postMessage") == []  # the answer did not wait for Slack
+    assert drain_outbox(services) == 1
     [audit] = slack_api.calls("chat.postMessage")
     assert audit.params["channel"] == AUDIT_CHANNEL
     assert audit.params["blocks"][0]["text"]["text"].startswith(
@@ -115,6 +118,7 @@ def test_bad_requests_get_a_4xx_that_names_the_field_and_record_nothing(api, sla
     answer = reply.json()
     assert (answer["status"], answer["error"], answer["field"]) == ("error", error, field)
     assert services.ledger.event_payments(JADA) == []
+    assert drain_outbox(services) == 0
     assert slack_api.calls("chat.postMessage") == []
 
 
@@ -124,6 +128,7 @@ def test_a_repeated_idempotency_key_answers_the_first_result(api, slack_api):
     again = log_payment(base_url, body(amount="100"), **{"Idempotency-Key": "page-7f3a"})
     assert first.json() == again.json()
     assert services.ledger.status(JADA).paid_cents == 10_000
+    drain_outbox(services)
     assert len(slack_api.calls("chat.postMessage")) == 1
     other = log_payment(base_url, body(amount="100"), **{"Idempotency-Key": "page-8b21"})
     assert other.json()["payment_id"] != first.json()["payment_id"]

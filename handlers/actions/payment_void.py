@@ -23,14 +23,15 @@ def acknowledge(*, ack: Callable[..., Any]) -> None:
 
 def void_from_button(*, body: dict[str, Any], action: dict[str, Any], respond: Callable[..., Any],
                      services: Services) -> None:
-    """After the ack: void, update the audit lines, tell the presser."""
+    """After the ack: void (its line, the strike-through of the payment's line and its email
+    copy go to the outbox with it), tell the presser."""
     user = body["user"]["id"]
+    container = body.get("container") or {}
+    channel, ts = container.get("channel_id"), container.get("message_ts")
     try:
-        result = services.ledger.void_payment(str(action.get("value", "")), by=user)
+        result = services.ledger.void_payment(str(action.get("value", "")), by=user,
+                                              message=(channel, ts) if channel and ts else None)
     except LedgerError as exc:
         respond(text=escape(" ".join(exc.errors.values())), response_type="ephemeral", replace_original=False)
         return
-    container = body.get("container") or {}
-    message = (container.get("channel_id"), container.get("message_ts"))
-    services.audit.payment_voided(result, message=message if all(message) else None)
     respond(text=void_receipt(result), response_type="ephemeral", replace_original=False)

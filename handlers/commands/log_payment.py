@@ -63,11 +63,5 @@ def log_payment_command(*, ack: Callable[..., Any], command: dict[str, Any], cli
     except LedgerError as exc:
         ack(**_ephemeral(escape(" ".join(exc.errors.values())) + f"\n{LOG_PAYMENT_USAGE}"))
         return
+    # The receipt is the answer; the audit line and the email copy were written to the outbox with the payment.
     ack(**_ephemeral(payment_receipt(result)))
-
-
-def announce_logged_payment(*, command: dict[str, Any], services: Services) -> None:
-    """After the ack: the audit line for a one-line payment (once, however often Slack delivers it)."""
-    result = services.ledger.replay(idempotency_key(command)) if command.get("trigger_id") else None
-    if result is not None:
-        services.audit.payment_recorded(result)

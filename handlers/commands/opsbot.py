@@ -17,7 +17,7 @@ from blocks.summary import summary_blocks
 from bot.help import visible_commands
 from bot.ledger import LedgerError
 from bot.summary import build_summary
-from handlers.commands.stripe_assign import announce_assign, assign_reply
+from handlers.commands.stripe_assign import assign_reply
 
 if TYPE_CHECKING:
     from bot.app import Services
@@ -91,14 +91,3 @@ def summary_reply(words: list[str], user: str, *, services: Services) -> dict[st
             return _ephemeral(f"'{escape(shorten(words[0], 20))}' is not a date like 2026-11-21. {SUMMARY_USAGE}")
     text, blocks = summary_blocks(build_summary(services.ledger, day))
     return {"response_type": "ephemeral", "text": text, "blocks": blocks}
-
-
-def announce_opsbot(*, command: dict[str, Any], services: Services) -> None:
-    """After the ack: a void's audit lines (posted once, however often it is asked)."""
-    words = (command.get("text") or "").split()
-    if words and words[0].lower() == "assign":
-        announce_assign(words[1:], command["user_id"], services=services)
-    if len(words) == 2 and words[0].lower() == "void":
-        result = services.ledger.find_void(words[1])
-        if result is not None:
-            services.audit.payment_voided(result)

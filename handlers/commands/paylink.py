@@ -3,7 +3,8 @@
 The ack answers at once: a refusal, an input error with the usage, the dry run
 when Stripe is not configured, or "Making the payment link…". The Stripe calls
 run after the ack; the link is posted in the channel through the command's
-response_url (which works in any channel, the bot a member or not)."""
+response_url (which works in any channel, the bot a member or not), by the
+outbox's deliverer, with the link's audit line."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def _plan(command: dict[str, Any], services: Services) -> PaylinkPlan:
     paylinks = services.paylinks
     assert paylinks is not None, "build_services sets services.paylinks"
     request = paylinks.parse(command.get("text"))
-    return paylinks.plan(request, created_by=command["user_id"], request_key=request_key(command))
+    return paylinks.plan(request, created_by=command["user_id"], request_key=request_key(command),
+                         reply_url=command.get("response_url"))
 
 
 def paylink_reply(command: dict[str, Any], *, services: Services) -> dict[str, Any]:
@@ -55,7 +57,7 @@ def paylink_reply(command: dict[str, Any], *, services: Services) -> dict[str, A
 
 
 def make_paylink(*, command: dict[str, Any], respond: Callable[..., Any], services: Services) -> None:
-    """After the ack: make the link in Stripe, post it and its audit line (each once)."""
+    """After the ack: make the link in Stripe; the link and its audit line are announced with it."""
     paylinks = services.paylinks
     if paylinks is None or not paylinks.configured:
         return
@@ -64,7 +66,7 @@ def make_paylink(*, command: dict[str, Any], respond: Callable[..., Any], servic
     except PaylinkInputError:
         return  # the ack said what was wrong
     try:
-        link = paylinks.create(plan)
+        paylinks.create(plan)
     except PaymentsError as exc:
         log.warning("/paylink by %s failed: %s", command["user_id"], exc)
         _send(respond, response_type="ephemeral", text=failure_text(exc))
@@ -72,9 +74,6 @@ def make_paylink(*, command: dict[str, Any], respond: Callable[..., Any], servic
     except StoreError as exc:
         log.error("/paylink by %s: the link could not be saved: %s", command["user_id"], exc)
         _send(respond, response_type="ephemeral", text=not_saved_text())
-        return
-    paylinks.announce(link, lambda text, blocks: _send(respond, response_type="in_channel", text=text,
-                                                       blocks=blocks, unfurl_links=False))
 
 
 def _send(respond: Callable[..., Any], **message: Any) -> None:

@@ -52,13 +52,3 @@ def assign_reply(words: list[str], user: str, *, services: Services) -> dict[str
         return _ephemeral(f"`{escape(session_id)}` is already recorded on {escape(event.title)} "
                           f"(`{payment.payment_id}`); nothing changed.")
     return _ephemeral(f"Stripe payment `{escape(session_id)}` assigned. {payment_receipt(outcome.result)}")
-
-
-def announce_assign(words: list[str], user: str, *, services: Services) -> None:
-    """After the ack: the assigned payment's audit line (posted once, however often it is asked)."""
-    intake = services.stripe_intake
-    if intake is None or len(words) != 2:
-        return
-    result = intake.assigned(words[0])
-    if result is not None:
-        services.audit.payment_recorded(result)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from blocks.payment_modal import CALLBACK_ID
-from handlers.lazy import after_ack
-from handlers.views.log_payment import announce_submitted_payment, submit_payment
+from handlers.views.log_payment import submit_payment
 
 if TYPE_CHECKING:
     from slack_bolt import Ack, App
@@ -18,8 +17,4 @@ def register(app: App, services: Services) -> None:
     def submit(ack: Ack, body: dict, view: dict) -> None:
         submit_payment(ack=ack, body=body, view=view, services=services)
 
-    @after_ack
-    def announce(body: dict, view: dict) -> None:
-        announce_submitted_payment(body=body, view=view, services=services)
-
-    app.view(CALLBACK_ID)(ack=submit, lazy=[announce])
+    app.view(CALLBACK_ID)(submit)

@@ -29,7 +29,8 @@ BOT_USER_ID = "U0BOT000001"
 BOT_ID = "B0BOT000001"
 APP_ID = "A0APP000001"
 RESPONSE_URL_METHOD = "response_url"  # the method name recorded for response_url posts
-DEFAULT_SCOPES = ("channels:read", "chat:write", "commands", "groups:read")  # what manifest.json asks for
+# What manifest.json asks for.
+DEFAULT_SCOPES = ("channels:history", "channels:read", "chat:write", "commands", "groups:history", "groups:read")
 
 # Form-encoded Web API calls carry these as JSON strings.
 _JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
@@ -58,6 +59,7 @@ class _Scripted:
     status: int
     body: Any
     headers: dict[str, str] = field(default_factory=dict)
+    applied: bool = False  # the call takes effect (a message is posted) although this is what is answered
 
 
 class SlackApiStandIn(LoopbackServer):
@@ -65,7 +67,8 @@ class SlackApiStandIn(LoopbackServer):
         self._cond = threading.Condition()
         self._calls: list[SlackCall] = []
         self._script: dict[str, deque[_Scripted]] = {}
-        self._ts = itertools.count(1)
+        self._last_ts = 0.0
+        self._history: dict[str, list[dict[str, Any]]] = {}  # channel -> messages posted, oldest first
         self._view_ids = itertools.count(1)
         self._views: dict[str, dict[str, Any]] = {}
         self._home_views: dict[str, str] = {}  # user -> view id
@@ -116,9 +119,11 @@ class SlackApiStandIn(LoopbackServer):
 
     # -- scripted failures -------------------------------------------------------------------
     def fail_next(self, method: str, error: str = "channel_not_found", *, times: int = 1,
-                  status: int = 200, headers: dict[str, str] | None = None) -> None:
-        """The next ``times`` calls of ``method`` answer ``{"ok": false, "error": error}``."""
-        self.script_next(method, status, {"ok": False, "error": error}, times=times, headers=headers)
+                  status: int = 200, headers: dict[str, str] | None = None, applied: bool = False) -> None:
+        """The next ``times`` calls of ``method`` answer ``{"ok": false, "error": error}``; with
+        ``applied`` the call takes effect all the same (Slack's ``internal_error`` warns of that)."""
+        self.script_next(method, status, {"ok": False, "error": error}, times=times, headers=headers,
+                         applied=applied)
 
     def rate_limit_next(self, method: str, *, times: int = 1, retry_after: int = 1) -> None:
         """The next ``times`` calls of ``method`` answer 429 with Retry-After."""
@@ -126,10 +131,12 @@ class SlackApiStandIn(LoopbackServer):
                          headers={"Retry-After": str(retry_after)})
 
     def script_next(self, method: str, status: int, body: Any, *, times: int = 1,
-                    headers: dict[str, str] | None = None) -> None:
+                    headers: dict[str, str] | None = None, applied: bool = False) -> None:
+        """The next ``times`` calls of ``method`` answer ``status`` and ``body``; with ``applied``
+        the call is carried out first (the message is posted, the answer lost or wrong)."""
         with self._cond:
             queue = self._script.setdefault(method, deque())
-            queue.extend(_Scripted(status, body, dict(headers or {})) for _ in range(times))
+            queue.extend(_Scripted(status, body, dict(headers or {}), applied) for _ in range(times))
 
     # -- answering ----------------------------------------------------------------------------
     def _handle(self, http_method: str, path: str, query: str, headers: dict[str, str], raw: bytes
@@ -145,6 +152,8 @@ class SlackApiStandIn(LoopbackServer):
             scripted = self._script.get(method)
             if scripted:
                 step = scripted.popleft()
+                if step.applied:
+                    self._answer(method, params, headers)
                 status, body, extra = step.status, step.body, step.headers
             elif method == RESPONSE_URL_METHOD:
                 status, body, extra = 200, "ok", {}
@@ -167,8 +176,9 @@ class SlackApiStandIn(LoopbackServer):
         return handler(self, params)
 
     def _next_ts(self) -> str:
-        n = next(self._ts) * 100
-        return f"{1700000000 + n // 1_000_000}.{n % 1_000_000:06d}"
+        # Slack's ts is the time the message was posted (microseconds), unique in its channel.
+        self._last_ts = max(round(time.time(), 6), round(self._last_ts + 0.000001, 6))
+        return f"{self._last_ts:.6f}"
 
     def _next_view_id(self) -> str:
         return f"V{next(self._view_ids):010d}"
@@ -197,7 +207,9 @@ class SlackApiStandIn(LoopbackServer):
         if not params.get("text") and not params.get("blocks") and not params.get("attachments"):
             return {"ok": False, "error": "no_text"}
         ts = self._next_ts()
-        return {"ok": True, "channel": params["channel"], "ts": ts, "message": self._message(params, ts)}
+        message = self._message(params, ts)
+        self._history.setdefault(params["channel"], []).append(message)
+        return {"ok": True, "channel": params["channel"], "ts": ts, "message": message}
 
     def _update(self, params: dict[str, Any]) -> dict[str, Any]:
         if not params.get("channel"):
@@ -206,6 +218,26 @@ class SlackApiStandIn(LoopbackServer):
             return {"ok": False, "error": "message_not_found"}
         return {"ok": True, "channel": params["channel"], "ts": params["ts"], "text": params.get("text", ""),
                 "message": self._message(params, params["ts"])}
+
+    def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Newest first, from ``oldest`` on, ``limit`` a page (cursor: an offset); metadata only with
+        ``include_all_metadata``. Needs channels:history (groups:history for a private channel)."""
+        channel = params.get("channel", "")
+        needed = "groups:history" if channel.startswith("G") else "channels:history"
+        if needed not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": needed, "provided": ",".join(self.scopes)}
+        if not channel or channel[0] not in "CGD":
+            return {"ok": False, "error": "channel_not_found"}
+        oldest = float(params.get("oldest") or 0)
+        messages = [m for m in reversed(self._history.get(channel, [])) if float(m["ts"]) > oldest]
+        start = int(params.get("cursor") or 0)
+        limit = min(int(params.get("limit") or 100), 999)
+        page = messages[start : start + limit]
+        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        page = [m if with_metadata else {k: v for k, v in m.items() if k != "metadata"} for m in page]
+        more = start + limit < len(messages)
+        return {"ok": True, "messages": page, "has_more": more,
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
 
     def _post_ephemeral(self, params: dict[str, Any]) -> dict[str, Any]:
         if not params.get("channel"):
@@ -283,6 +315,7 @@ _METHODS: dict[str, Callable[[SlackApiStandIn, dict[str, Any]], dict[str, Any]]]
     "auth.test": SlackApiStandIn._auth_test,
     "chat.postMessage": SlackApiStandIn._post_message,
     "chat.update": SlackApiStandIn._update,
+    "conversations.history": SlackApiStandIn._conversations_history,
     "chat.postEphemeral": SlackApiStandIn._post_ephemeral,
     "views.open": SlackApiStandIn._views_open,
     "views.update": SlackApiStandIn._views_update,
