@@ -124,6 +124,10 @@ def serve_moto_forever(port_file: str) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
+    from tests.fakes.moto_speed import copy_only_touched_items
+
+    copy_only_touched_items()  # as the tests' moto: the same answers, without a table copy per transaction item
+
     server = make_server("127.0.0.1", 0, _OneRequestAtATime(DomainDispatcherApplication(create_backend_app)),
                          threaded=True)
     publish_port(port_file, server.server_port)

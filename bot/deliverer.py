@@ -153,7 +153,6 @@ class Deliverer:
         settled, taken = self._reconcile(channel, taken)
         if not taken:
             return settled
-        self._mark_slot(channel)
         if taken[0].target == UPDATE:
             return settled + self._update(taken[0])
         # The claim's id says what the message is: what a later look at the history finds.
@@ -170,6 +169,8 @@ class Deliverer:
             ts = self._slack().post(channel, text, blocks or None, metadata=metadata)
         except NotifyError as exc:
             return settled + self._failed(taken, exc, channel=channel)
+        finally:
+            self._mark_slot(channel)  # from the answer: the next post arrives at least a pace after this one
         result = {"channel": channel, "ts": ts, **({"digest": True} if digest else {})}
         self._settle([Settled(e.entry_id, DELIVERED, result=result) for e in taken])
         if digest:
@@ -237,6 +238,8 @@ class Deliverer:
             self._slack().update(where[0], where[1], *message)
         except NotifyError as exc:
             return self._failed([entry], exc, channel=where[0])
+        finally:
+            self._mark_slot(where[0])
         self._settle([Settled(entry.entry_id, DELIVERED, result={"channel": where[0], "ts": where[1]})])
         return 1
 
@@ -368,8 +371,8 @@ class Deliverer:
         self.store.settle_entries(settled, holder=self.holder, now=self.clock())
 
     def _claim(self, entries: Sequence[OutboxEntry], attempt: str) -> list[OutboxEntry]:
-        return self.store.claim_entries([e.entry_id for e in entries], holder=self.holder, attempt=attempt,
-                                        now=self.clock(), lease=self.policy.lease)
+        return self.store.claim_entries(entries, holder=self.holder, attempt=attempt, now=self.clock(),
+                                        lease=self.policy.lease)
 
     def _attempt_id(self, *, digest: bool) -> str:
         return f"{self.holder}#{next(self._attempts)}:{'digest' if digest else 'line'}"
@@ -386,7 +389,7 @@ class Deliverer:
 
     def _mark_slot(self, channel: str) -> None:
         with self._slots_lock:
-            self._slots[channel] = self.monotonic() + self.policy.pace
+            self._slots[channel] = max(self._slots.get(channel, 0.0), self.monotonic() + self.policy.pace)
 
     def _pause(self, channel: str, seconds: float) -> None:
         with self._slots_lock:

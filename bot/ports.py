@@ -137,11 +137,12 @@ class Store(Protocol):
         """At most ``limit`` entries of ``lane`` due at ``now`` (pending, or held by a
         holder whose lease ran out), the earliest due first. An index query."""
 
-    def claim_entries(self, entry_ids: Sequence[str], *, holder: str, attempt: str, now: datetime,
+    def claim_entries(self, entries: Sequence[OutboxEntry], *, holder: str, attempt: str, now: datetime,
                       lease: timedelta) -> list[OutboxEntry]:
-        """Take each entry that is still due at ``now`` (a conditional write per
-        entry): held by ``holder`` under ``attempt`` until ``now + lease``. Returns the
-        entries taken as they were just before (a held one was a dead holder's)."""
+        """Take each entry that is still due at ``now`` and still as it was read (the same
+        attempts and in-doubt mark: a conditional write per entry): held by ``holder`` under
+        ``attempt`` until ``now + lease``. Returns the entries taken, as they were read (a held
+        one was a dead holder's; an in-doubt one's last call may have gone through)."""
 
     def mark_in_doubt(self, entry_ids: Sequence[str], *, holder: str) -> None:
         """Note, before a call that cannot be repeated safely, that it may happen:

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -58,6 +60,7 @@ _deserializer = TypeDeserializer()
 
 MAX_ATTEMPTS = 500  # optimistic retries under contention; each round at least one writer wins
 MAX_RETRIES = 5  # the client's own retries of a throttled, failed or dropped request
+UPDATE_WORKERS = 8  # outbox entries claimed or settled at a time (a digest holds hundreds)
 _META = "META"
 _PARKED = "OUTBOX#parked"
 _LAST = "~"  # sorts after every entry id: "<time>#~" bounds a range of "<time>#<id>" keys
@@ -79,6 +82,8 @@ class DynamoStore:
     def __init__(self, table: str, *, region: str | None = None, endpoint_url: str | None = None,
                  client: Any = None):
         self.table = table
+        self._pool: ThreadPoolExecutor | None = None  # made on first use: only a deliverer needs it
+        self._pool_lock = threading.Lock()
         self._client = client or boto3.client(
             "dynamodb",
             region_name=region,
@@ -471,46 +476,44 @@ class DynamoStore:
                             Limit=limit, _max_items=limit)
         return [_outbox_entry(i) for i in items]
 
-    def _update_entry(self, entry_id_: str, update: str, condition: str, values: dict[str, Any], *,
-                      old: bool = False) -> dict[str, Any] | None | bool:
-        """One conditional update of an entry: its old item (with ``old``), True, or None when
-        the condition did not hold."""
-        try:
-            answer = self._client.update_item(
-                TableName=self.table, Key=_item({"PK": f"OUTBOX#{entry_id_}", "SK": _META}),
-                UpdateExpression=update, ConditionExpression=condition,
-                ExpressionAttributeNames={k: v for k, v in _NAMES.items() if k in update or k in condition},
-                ExpressionAttributeValues=_item(values), **({"ReturnValues": "ALL_OLD"} if old else {}))
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return None
-            raise StoreError(f"DynamoDB write failed: {_reason(exc)}") from exc
-        except BotoCoreError as exc:
-            raise StoreError(f"DynamoDB write failed: {exc}") from exc
-        return _plain(answer["Attributes"]) if old else True
+    def _update_entries(self, updates: Sequence[tuple[str, str, str, dict[str, Any]]]) -> list[str]:
+        """Conditional updates of entries, ``(entry id, update, condition, values)`` each; the ids
+        whose condition held, in order. One UpdateItem each (a write unit each: a transaction
+        would cost two and cancel all on one failed condition), several at a time."""
+        if len(updates) <= 1:
+            return [u[0] for u in updates if self._update_entry(*u)]
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=UPDATE_WORKERS, thread_name_prefix="dynamo-outbox")
+        held = list(self._pool.map(lambda u: self._update_entry(*u), updates))
+        return [u[0] for u, ok in zip(updates, held, strict=True) if ok]
 
-    def claim_entries(self, entry_ids: Sequence[str], *, holder: str, attempt: str, now: datetime,
+    def _update_entry(self, entry_id_: str, update: str, condition: str, values: dict[str, Any]) -> bool:
+        """One conditional update of an entry; False when its condition did not hold."""
+        return self._write("update_item", Key=_item({"PK": f"OUTBOX#{entry_id_}", "SK": _META}),
+                           UpdateExpression=update, ConditionExpression=condition,
+                           ExpressionAttributeNames=_names(update, condition),
+                           ExpressionAttributeValues=_item(values))
+
+    def claim_entries(self, entries: Sequence[OutboxEntry], *, holder: str, attempt: str, now: datetime,
                       lease: timedelta) -> list[OutboxEntry]:
         until = now + lease
-        taken = []
-        for entry_id_ in entry_ids:
-            before = self._update_entry(
-                entry_id_, "SET #state = :held, holder = :holder, #attempt = :attempt, "
-                           "attempts = if_not_exists(attempts, :zero) + :one, due_us = :until, GSI1SK = :key",
-                "due_us <= :now",
-                {":held": HELD, ":holder": holder, ":attempt": attempt, ":zero": 0, ":one": 1,
-                 ":until": _micros(until), ":key": _due_key(until, entry_id_), ":now": _micros(now)}, old=True)
-            if isinstance(before, dict):
-                taken.append(_outbox_entry(before))
-        return taken
+        updates = [(e.entry_id,
+                    "SET #state = :held, holder = :holder, #attempt = :attempt, attempts = :next, due_us = :until, "
+                    "GSI1SK = :key",
+                    "due_us <= :now AND attempts = :seen AND in_doubt = :doubt",
+                    {":held": HELD, ":holder": holder, ":attempt": attempt, ":next": e.attempts + 1,
+                     ":until": _micros(until), ":key": _due_key(until, e.entry_id), ":now": _micros(now),
+                     ":seen": e.attempts, ":doubt": e.in_doubt}) for e in entries]
+        taken = set(self._update_entries(updates))
+        return [e for e in entries if e.entry_id in taken]
 
     def mark_in_doubt(self, entry_ids: Sequence[str], *, holder: str) -> None:
-        for entry_id_ in entry_ids:
-            self._update_entry(entry_id_, "SET in_doubt = :yes", "holder = :holder AND #state = :held",
-                               {":yes": True, ":holder": holder, ":held": HELD})
+        self._update_entries([(entry_id_, "SET in_doubt = :yes", "holder = :holder AND #state = :held",
+                               {":yes": True, ":holder": holder, ":held": HELD}) for entry_id_ in entry_ids])
 
     def settle_entries(self, settled: Sequence[Settled], *, holder: str, now: datetime) -> list[str]:
-        done = []
+        updates = []
         held = {":holder": holder, ":held": HELD}
         for s in settled:
             if s.state == DELIVERED:
@@ -527,9 +530,9 @@ class DynamoStore:
                           "last_error = :error, in_doubt = :doubt REMOVE due_us")
                 values = {":state": PARKED, ":at": now.astimezone(UTC).isoformat(), ":parked": _PARKED,
                           ":key": _due_key(now, s.entry_id), ":error": s.error or "", ":doubt": s.in_doubt}
-            if self._update_entry(s.entry_id, update, "holder = :holder AND #state = :held", {**values, **held}):
-                done.append(s.entry_id)
-        return done
+            updates.append((s.entry_id, update, "holder = :holder AND #state = :held", {**values, **held}))
+        done = set(self._update_entries(updates))
+        return [s.entry_id for s in settled if s.entry_id in done]
 
     def get_entry(self, entry_id_: str) -> OutboxEntry | None:
         item = self._get(f"OUTBOX#{entry_id_}")
@@ -632,6 +635,11 @@ class DynamoStore:
 
 
 _NAMES = {"#state": "state", "#result": "result", "#attempt": "attempt"}
+
+
+def _names(*expressions: str) -> dict[str, str]:
+    """The attribute-name placeholders the expressions use (DynamoDB refuses unused ones)."""
+    return {k: v for k, v in _NAMES.items() if any(k in e for e in expressions)}
 
 
 def _micros(moment: datetime) -> int:

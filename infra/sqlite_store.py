@@ -403,23 +403,19 @@ class SqliteStore:
                           "ORDER BY due_at, entry_id LIMIT ?", (lane, now.timestamp(), limit))
         return [_entry(r) for r in rows]
 
-    def claim_entries(self, entry_ids: Sequence[str], *, holder: str, attempt: str, now: datetime,
+    def claim_entries(self, entries: Sequence[OutboxEntry], *, holder: str, attempt: str, now: datetime,
                       lease: timedelta) -> list[OutboxEntry]:
         taken: list[OutboxEntry] = []
         with self._write() as conn:
-            for chunk in _chunks(entry_ids):
-                marks = ",".join("?" * len(chunk))
-                rows = conn.execute(f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE entry_id IN ({marks}) "
-                                    "AND due_at <= ?", (*chunk, now.timestamp())).fetchall()
-                ids = [r[0] for r in rows]
-                if not ids:
-                    continue
-                marks = ",".join("?" * len(ids))
-                conn.execute(f"UPDATE outbox SET state=?, holder=?, attempt=?, attempts=attempts+1, due_at=? "
-                             f"WHERE entry_id IN ({marks})", (HELD, holder, attempt, (now + lease).timestamp(), *ids))
-                taken += [_entry(r) for r in rows]
-        order = {e: i for i, e in enumerate(entry_ids)}
-        return sorted(taken, key=lambda e: order[e.entry_id])
+            for entry in entries:
+                cursor = conn.execute(
+                    "UPDATE outbox SET state=?, holder=?, attempt=?, attempts=attempts+1, due_at=? "
+                    "WHERE entry_id=? AND due_at <= ? AND attempts=? AND in_doubt=?",
+                    (HELD, holder, attempt, (now + lease).timestamp(), entry.entry_id, now.timestamp(), entry.attempts,
+                     int(entry.in_doubt)))
+                if cursor.rowcount:
+                    taken.append(entry)
+        return taken
 
     def mark_in_doubt(self, entry_ids: Sequence[str], *, holder: str) -> None:
         with self._write() as conn:

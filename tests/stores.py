@@ -13,6 +13,7 @@ from werkzeug.serving import make_server
 from infra.dynamo_store import DynamoStore
 from infra.sqlite_store import SqliteStore
 from tests.fakes.aws_faults import AwsFaults
+from tests.fakes.moto_speed import copy_only_touched_items
 
 STORE_KINDS = ["sqlite", "dynamodb"]
 
@@ -58,6 +59,7 @@ def moto_endpoint(aws_fault_layer: AwsFaults) -> Iterator[str]:
         "AWS_DEFAULT_REGION": "us-west-2",
     }.items():
         os.environ.setdefault(name, value)
+    copy_only_touched_items()  # the same answers, without copying the table for each item of a transaction
     app = aws_fault_layer.wrap(_OneRequestAtATime(DomainDispatcherApplication(create_backend_app)))
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -420,19 +420,23 @@ def test_a_claimed_entry_is_held_until_its_lease_runs_out_then_taken_over(store)
     [entry] = entries(1)
     store.announce(Announcement(None, (entry,)))
     now = T0 + timedelta(seconds=1)
-    [taken] = store.claim_entries([entry.entry_id], holder="a", attempt="a-1", now=now, lease=LEASE_30S)
-    assert (taken.state, taken.holder, taken.attempts) == (PENDING, None, 0)  # as it was before the claim
+    [seen] = store.due_entries(SLACK_LANE, now, 10)
+    [taken] = store.claim_entries([seen], holder="a", attempt="a-1", now=now, lease=LEASE_30S)
+    assert (taken.state, taken.holder, taken.attempts) == (PENDING, None, 0)  # as it was read, before the claim
     held = store.get_entry(entry.entry_id)
     assert (held.state, held.holder, held.attempt, held.attempts) == (HELD, "a", "a-1", 1)
-    assert store.claim_entries([entry.entry_id], holder="b", attempt="b-1", now=now, lease=LEASE_30S) == []
+    assert store.claim_entries([seen], holder="b", attempt="b-1", now=now, lease=LEASE_30S) == []
     assert store.due_entries(SLACK_LANE, now + LEASE_30S - timedelta(seconds=1), 10) == []
 
     store.mark_in_doubt([entry.entry_id], holder="a")
     # a dies; once the lease has run out, b takes the entry over and sees what a was doing
     expired = now + LEASE_30S + timedelta(seconds=1)
-    assert [e.entry_id for e in store.due_entries(SLACK_LANE, expired, 10)] == [entry.entry_id]
-    [over] = store.claim_entries([entry.entry_id], holder="b", attempt="b-1", now=expired, lease=LEASE_30S)
-    assert (over.state, over.holder, over.attempt, over.in_doubt) == (HELD, "a", "a-1", True)
+    [stale] = store.due_entries(SLACK_LANE, expired, 10)
+    assert (stale.state, stale.holder, stale.attempt, stale.in_doubt) == (HELD, "a", "a-1", True)
+    # A claim made on an older reading (before a's claim and its in-doubt mark) does not hold.
+    assert store.claim_entries([seen], holder="b", attempt="b-0", now=expired, lease=LEASE_30S) == []
+    [over] = store.claim_entries([stale], holder="b", attempt="b-1", now=expired, lease=LEASE_30S)
+    assert over == stale
     # a's late answer changes nothing: the entry is b's now
     assert store.settle_entries([Settled(entry.entry_id, DELIVERED, result={"ts": "1"})], holder="a",
                                 now=expired) == []
@@ -442,12 +446,13 @@ def test_a_claimed_entry_is_held_until_its_lease_runs_out_then_taken_over(store)
 def test_64_deliverers_claiming_one_entry_one_wins(store):
     [entry] = entries(1)
     store.announce(Announcement(None, (entry,)))
+    [seen] = store.due_entries(SLACK_LANE, T0 + timedelta(seconds=1), 1)
     barrier = threading.Barrier(THREADS)
 
     def take(i: int) -> int:
         barrier.wait()
-        return len(store.claim_entries([entry.entry_id], holder=f"h{i}", attempt=f"h{i}-1",
-                                       now=T0 + timedelta(seconds=1), lease=LEASE_30S))
+        return len(store.claim_entries([seen], holder=f"h{i}", attempt=f"h{i}-1", now=T0 + timedelta(seconds=1),
+                                       lease=LEASE_30S))
 
     with ThreadPoolExecutor(THREADS) as pool:
         assert sum(pool.map(take, range(THREADS))) == 1
@@ -458,7 +463,8 @@ def test_settled_entries_leave_the_due_index(store):
     store.announce(Announcement(None, tuple(made)))
     now = T0 + timedelta(seconds=1)
     ids = [e.entry_id for e in made]
-    assert [e.entry_id for e in store.claim_entries(ids, holder="a", attempt="a-1", now=now, lease=LEASE_30S)
+    due = store.due_entries(SLACK_LANE, now, 10)
+    assert [e.entry_id for e in store.claim_entries(due, holder="a", attempt="a-1", now=now, lease=LEASE_30S)
             ] == ids
     retry_at = now + timedelta(seconds=8)
     settled = store.settle_entries([
@@ -504,3 +510,20 @@ def test_racing_writers_announce_what_their_outcome_says(store):
         assert (facts["paid_cents"], facts["payment_count"]) == (outcome.totals.paid_cents,
                                                                   outcome.totals.payment_count)
     assert store.event_totals(["gala"])["gala"] == EventTotals("gala", sum(1_000 + i for i in range(16)), 16)
+
+
+def test_many_entries_are_claimed_and_settled_in_batches(store):
+    made = entries(230)  # more than two DynamoDB transactions' worth
+    store.announce(Announcement(None, tuple(made)))
+    now = T0 + timedelta(seconds=1)
+    due = store.due_entries(SLACK_LANE, now, 500)
+    # Someone else took three of them meanwhile: the rest are still taken.
+    others = [due[5], due[150], due[229]]
+    assert store.claim_entries(others, holder="other", attempt="o-1", now=now, lease=LEASE_30S) == others
+    taken = store.claim_entries(due, holder="a", attempt="a-1", now=now, lease=LEASE_30S)
+    assert len(taken) == 227 and not {e.entry_id for e in others} & {e.entry_id for e in taken}
+    settled = store.settle_entries([Settled(e.entry_id, DELIVERED, result={"channel": "C", "ts": "1", "digest": True})
+                                    for e in due], holder="a", now=now)
+    assert settled == [e.entry_id for e in taken]  # not the other holder's
+    assert [e.entry_id for e in store.due_entries(SLACK_LANE, now + LEASE_30S * 2, 500)] == [
+        e.entry_id for e in others]

@@ -5,6 +5,10 @@ talks to it over the wire exactly as it talks to slack.com: point
 ``OPSBOT_SLACK_API_URL`` at ``base_url``. Every call is recorded; tests read
 them with ``calls()`` or block on ``wait_for()`` (a Condition, not polling).
 Failures are scripted per method with ``fail_next()`` / ``rate_limit_next()``.
+``pace_channels()`` turns on Slack's own limit for chat.postMessage (about one
+message a second per channel, 429 with Retry-After beyond it); ``after_applying()``
+runs a hook once a call has taken effect, before it is answered (to kill the
+caller at that moment).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import math
 import threading
 import time
 from collections import deque
@@ -76,6 +81,9 @@ class SlackApiStandIn(LoopbackServer):
         self.channels: dict[str, dict[str, Any]] = {}  # extra/overriding conversations.info answers
         # The bot token's scopes, sent as Slack sends them: the x-oauth-scopes header of every answer.
         self.scopes: tuple[str, ...] = DEFAULT_SCOPES
+        self._pace: float | None = None  # seconds between two chat.postMessage in one channel; None: off
+        self._last_post: dict[str, float] = {}  # channel -> monotonic time of its last accepted post
+        self._hooks: dict[str, Callable[[SlackCall], None]] = {}
 
     thread_name = "slack-api-stand-in"
 
@@ -130,6 +138,19 @@ class SlackApiStandIn(LoopbackServer):
         self.script_next(method, 429, {"ok": False, "error": "ratelimited"}, times=times,
                          headers={"Retry-After": str(retry_after)})
 
+    def pace_channels(self, per_second: float = 1.0) -> None:
+        """Rate-limit chat.postMessage as Slack does: a channel takes one message per
+        ``1 / per_second`` seconds; a post sooner is refused with 429 and a Retry-After (whole
+        seconds, at least 1) and is not posted. No bursts: stricter than Slack, never kinder."""
+        with self._cond:
+            self._pace = 1.0 / per_second
+
+    def after_applying(self, method: str, hook: Callable[[SlackCall], None]) -> None:
+        """Run ``hook`` once, for the next successful call of ``method``: after it took effect
+        (and was recorded), before it is answered."""
+        with self._cond:
+            self._hooks[method] = hook
+
     def script_next(self, method: str, status: int, body: Any, *, times: int = 1,
                     headers: dict[str, str] | None = None, applied: bool = False) -> None:
         """The next ``times`` calls of ``method`` answer ``status`` and ``body``; with ``applied``
@@ -159,12 +180,32 @@ class SlackApiStandIn(LoopbackServer):
                 status, body, extra = 200, "ok", {}
             elif not method:
                 status, body, extra = 404, {"ok": False, "error": "not_found"}, {}
+            elif (wait := self._paced(method, params)) is not None:
+                status, body = 429, {"ok": False, "error": "ratelimited"}
+                extra = {"Retry-After": str(wait)}
             else:
                 status, body = 200, self._answer(method, params, headers)
                 extra = {"x-oauth-scopes": ",".join(self.scopes)} if body.get("ok") else {}
-            self._calls.append(SlackCall(method, path, params, headers, status, body, time.monotonic()))
+                if method == "chat.postMessage" and body.get("ok"):
+                    self._last_post[params["channel"]] = time.monotonic()
+            call = SlackCall(method, path, params, headers, status, body, time.monotonic())
+            self._calls.append(call)
             self._cond.notify_all()
+            hook = self._hooks.pop(method, None) if status == 200 and isinstance(body, dict) and body.get("ok") \
+                else None
+        if hook is not None:
+            hook(call)
         return status, body, extra
+
+    def _paced(self, method: str, params: dict[str, Any]) -> int | None:
+        """Seconds to wait when pacing refuses this post (called with the lock held), else None."""
+        if self._pace is None or method != "chat.postMessage" or not params.get("channel"):
+            return None
+        last = self._last_post.get(params["channel"])
+        if last is None:
+            return None
+        left = last + self._pace - time.monotonic()
+        return max(1, math.ceil(left)) if left > 0 else None
 
     def _answer(self, method: str, params: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
         handler = _METHODS.get(method)
