@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 
 import pytest
 from slack_sdk import WebClient
@@ -102,8 +103,6 @@ def test_wait_for_wakes_on_a_call_from_another_thread_and_times_out_clearly(clie
 
 
 def test_history_finds_a_posted_message_by_its_metadata_and_needs_the_scope(client, slack_api) -> None:
-    import time
-
     before = time.time() - 1
     client.chat_postMessage(channel="C0AUDIT0001", text="one", metadata={
         "event_type": "opsbot_announcement", "event_payload": {"attempt": "h#1:line"}})
@@ -121,3 +120,18 @@ def test_history_finds_a_posted_message_by_its_metadata_and_needs_the_scope(clie
     with pytest.raises(SlackApiError) as refused:
         client.conversations_history(channel="C0AUDIT0001")
     assert refused.value.response["error"] == "missing_scope"
+
+
+def test_paced_channels_refuse_a_second_post_within_the_pace_like_slack(slack_api) -> None:
+    client = WebClient(token="xoxb-test", base_url=slack_api.base_url)  # no retry handler: the 429 shows
+    slack_api.pace_channels(per_second=2.0)  # one message each half second per channel
+    client.chat_postMessage(channel="C0AUDIT0001", text="one")
+    with pytest.raises(SlackApiError) as limited:
+        client.chat_postMessage(channel="C0AUDIT0001", text="two")
+    assert (limited.value.response.status_code, limited.value.response.headers["retry-after"]) == (429, "1")
+    client.chat_postMessage(channel="C0OTHER0001", text="another channel is not held back")
+    assert [m["text"] for m in client.conversations_history(channel="C0AUDIT0001")["messages"]] == ["one"]
+    slack_api.wait_for("chat.postMessage", count=1)
+    first = slack_api.calls("chat.postMessage")[0]
+    time.sleep(max(first.at + 0.5 - time.monotonic(), 0))  # Slack's pace is real time
+    assert client.chat_postMessage(channel="C0AUDIT0001", text="three")["ok"]
