@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import subprocess
 import sys
@@ -45,10 +46,13 @@ def _answer(method: str, params: dict[str, Any], ts: str) -> dict[str, Any]:
     return {"ok": False, "error": "unknown_method"}
 
 
-def make_server() -> ThreadingHTTPServer:
+def make_server(pace: float | None = None) -> ThreadingHTTPServer:
+    """``pace``: seconds between two chat.postMessage in one channel, as Slack allows (about one a
+    second); a post sooner is refused with 429 and Retry-After, as Slack refuses it. None: no limit."""
     counts: Counter[str] = Counter()
     lock = threading.Lock()
     stamps = itertools.count(1)
+    last_post: dict[str, float] = {}
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -56,11 +60,13 @@ def make_server() -> ThreadingHTTPServer:
         def log_message(self, *args: Any) -> None:  # no line per request on stderr
             return
 
-        def _send(self, status: int, payload: Any) -> None:
+        def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
             body = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
 
@@ -87,6 +93,16 @@ def make_server() -> ThreadingHTTPServer:
                 params = dict(parse_qsl(raw.decode()))
             n = next(stamps)
             with lock:
+                channel = str(params.get("channel", ""))
+                if pace is not None and method == "chat.postMessage" and channel in last_post:
+                    left = last_post[channel] + pace - time.monotonic()
+                    if left > 0:
+                        counts["ratelimited"] += 1
+                        self._send(429, {"ok": False, "error": "ratelimited"},
+                                   {"Retry-After": str(max(1, math.ceil(left)))})
+                        return
+                if method == "chat.postMessage":
+                    last_post[channel] = time.monotonic()
                 counts[method] += 1
                 if method == "chat.postMessage":
                     # How many records the message announces: a digest names many (its metadata says how many).
@@ -105,10 +121,10 @@ def make_server() -> ThreadingHTTPServer:
     return server
 
 
-def serve_forever(port_file: str) -> None:
+def serve_forever(port_file: str, pace: float | None = None) -> None:
     from bench.common import publish_port
 
-    server = make_server()
+    server = make_server(pace)
     publish_port(port_file, server.server_address[1])
     server.serve_forever()
 
@@ -116,13 +132,14 @@ def serve_forever(port_file: str) -> None:
 class SlackStandInProcess:
     """The stand-in in a subprocess on 127.0.0.1; ``base_url`` is the Web API base (ends in ``/api/``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, pace: float | None = None) -> None:
+        """``pace``: rate-limit chat.postMessage per channel like Slack (see make_server)."""
         from bench.common import REPO, wait_for_port_file
 
         self.dir = tempfile.mkdtemp(prefix="opsbot-bench-slack-")
         port_file = Path(self.dir) / "port"
         code = (f"import sys; sys.path.insert(0, {str(REPO)!r}); from bench.slack_standin import serve_forever; "
-                f"serve_forever({str(port_file)!r})")
+                f"serve_forever({str(port_file)!r}, {pace!r})")
         self.process = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ),
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.root_url = f"http://127.0.0.1:{wait_for_port_file(port_file, self.process, 'the Slack stand-in')}"

@@ -147,14 +147,19 @@ class Deliverer:
         else:
             group = [first]
         attempt = self._attempt_id(digest=len(group) > 1)
-        taken = self._claim(group, attempt)
+        # Claimed as under way: from here a crash leaves the entry in doubt, and whoever takes it
+        # over looks for this claim's message before posting.
+        taken = self._claim(group, attempt, under_way=True)
         if not taken:
             return 0
+        if taken[0].target == UPDATE:
+            return self._update(taken[0])
         settled, taken = self._reconcile(channel, taken)
         if not taken:
             return settled
-        if taken[0].target == UPDATE:
-            return settled + self._update(taken[0])
+        carried = [e.entry_id for e in taken if e.in_doubt]
+        if carried:  # an earlier call's message is not in the channel: they go out under this claim's id
+            self.store.mark_in_doubt(carried, holder=self.holder, attempt=attempt)
         # The claim's id says what the message is: what a later look at the history finds.
         digest = attempt.endswith(":digest")
         if digest:
@@ -183,7 +188,7 @@ class Deliverer:
         were settled here and the entries still to send."""
         doubtful: dict[str, list[OutboxEntry]] = {}
         for entry in taken:
-            if entry.target == AUDIT and entry.attempt and (entry.state == HELD or entry.in_doubt):
+            if entry.target == AUDIT and entry.attempt and (entry.in_doubt or entry.state == HELD):
                 doubtful.setdefault(entry.attempt, []).append(entry)
         if not doubtful:
             return 0, taken
@@ -245,31 +250,28 @@ class Deliverer:
 
     # -- Slack: receipts and replies (not paced, cannot be looked up) ----------------------------------
     def _send_direct(self, entry: OutboxEntry) -> int:
-        taken = self._claim([entry], self._attempt_id(digest=False))
+        attempt = self._attempt_id(digest=False)
+        taken = self._claim([entry], attempt)
         if not taken:
             return 0
         if taken[0].in_doubt:
             return self._park_in_doubt(entry, "Slack")
         if entry.target == RECEIPT:
-            text = self._render([entry], lambda: (announcements.receipt(entry), []))
-            if text is None:
-                return 1
-            self.store.mark_in_doubt([entry.entry_id], holder=self.holder)
-            try:
-                self._receipt(entry, text[0])
-            except NotifyError as exc:
-                return self._failed([entry], exc)
+            message = self._render([entry], lambda: (announcements.receipt(entry), []))
+            send = None if message is None else (lambda: self._receipt(entry, message[0]))
         elif entry.target == REPLY:
             message = self._render([entry], lambda: announcements.reply(entry))
-            if message is None:
-                return 1
-            self.store.mark_in_doubt([entry.entry_id], holder=self.holder)
-            try:
-                self._slack().respond(entry.facts["response_url"], *message, in_channel=True)
-            except NotifyError as exc:
-                return self._failed([entry], exc)
+            send = None if message is None else (
+                lambda: self._slack().respond(entry.facts["response_url"], *message, in_channel=True))
         else:
             return self._failed([entry], NotifyError(f"no channel to send {entry.target} {entry.entry_id} to"))
+        if send is None:
+            return 1
+        self.store.mark_in_doubt([entry.entry_id], holder=self.holder, attempt=attempt)
+        try:
+            send()
+        except NotifyError as exc:
+            return self._failed([entry], exc)
         self._settle([Settled(entry.entry_id, DELIVERED, result={"sent": True})])
         return 1
 
@@ -288,7 +290,8 @@ class Deliverer:
 
     # -- email -------------------------------------------------------------------------------------------
     def _send_email(self, entry: OutboxEntry) -> int:
-        taken = self._claim([entry], self._attempt_id(digest=False))
+        attempt = self._attempt_id(digest=False)
+        taken = self._claim([entry], attempt)
         if not taken:
             return 0
         if taken[0].in_doubt:
@@ -300,7 +303,7 @@ class Deliverer:
         if message is None:
             return 1
         mail = message[0]
-        self.store.mark_in_doubt([entry.entry_id], holder=self.holder)
+        self.store.mark_in_doubt([entry.entry_id], holder=self.holder, attempt=attempt)
         try:
             message_id = self.mailer.send(self.email.sender, self.email.recipients, mail)
         except MailError as exc:
@@ -370,9 +373,10 @@ class Deliverer:
     def _settle(self, settled: Sequence[Settled]) -> None:
         self.store.settle_entries(settled, holder=self.holder, now=self.clock())
 
-    def _claim(self, entries: Sequence[OutboxEntry], attempt: str) -> list[OutboxEntry]:
+    def _claim(self, entries: Sequence[OutboxEntry], attempt: str, *, under_way: bool = False
+               ) -> list[OutboxEntry]:
         return self.store.claim_entries(entries, holder=self.holder, attempt=attempt, now=self.clock(),
-                                        lease=self.policy.lease)
+                                        lease=self.policy.lease, under_way=under_way)
 
     def _attempt_id(self, *, digest: bool) -> str:
         return f"{self.holder}#{next(self._attempts)}:{'digest' if digest else 'line'}"

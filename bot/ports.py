@@ -138,15 +138,17 @@ class Store(Protocol):
         holder whose lease ran out), the earliest due first. An index query."""
 
     def claim_entries(self, entries: Sequence[OutboxEntry], *, holder: str, attempt: str, now: datetime,
-                      lease: timedelta) -> list[OutboxEntry]:
+                      lease: timedelta, under_way: bool = False) -> list[OutboxEntry]:
         """Take each entry that is still due at ``now`` and still as it was read (the same
-        attempts and in-doubt mark: a conditional write per entry): held by ``holder`` under
-        ``attempt`` until ``now + lease``. Returns the entries taken, as they were read (a held
-        one was a dead holder's; an in-doubt one's last call may have gone through)."""
+        attempts and in-doubt mark: a conditional write per entry): held by ``holder`` until
+        ``now + lease``, its claim id ``attempt``. With ``under_way`` the claim also marks the
+        call as started (in doubt until settled: what an audit line does, which can be looked up
+        later); an entry already in doubt keeps the claim id of the call that may have gone
+        through. Returns the entries taken, as they were read."""
 
-    def mark_in_doubt(self, entry_ids: Sequence[str], *, holder: str) -> None:
-        """Note, before a call that cannot be repeated safely, that it may happen:
-        whoever takes the entry over later must not simply send it again."""
+    def mark_in_doubt(self, entry_ids: Sequence[str], *, holder: str, attempt: str) -> None:
+        """Note, before a call, that it has started under claim id ``attempt``: whoever takes
+        the entry over later must not simply send it again."""
 
     def settle_entries(self, settled: Sequence[Settled], *, holder: str, now: datetime) -> list[str]:
         """End each try held by ``holder``: delivered (with where it went), pending

@@ -496,21 +496,30 @@ class DynamoStore:
                            ExpressionAttributeValues=_item(values))
 
     def claim_entries(self, entries: Sequence[OutboxEntry], *, holder: str, attempt: str, now: datetime,
-                      lease: timedelta) -> list[OutboxEntry]:
+                      lease: timedelta, under_way: bool = False) -> list[OutboxEntry]:
         until = now + lease
-        updates = [(e.entry_id,
-                    "SET #state = :held, holder = :holder, #attempt = :attempt, attempts = :next, due_us = :until, "
-                    "GSI1SK = :key",
-                    "due_us <= :now AND attempts = :seen AND in_doubt = :doubt",
-                    {":held": HELD, ":holder": holder, ":attempt": attempt, ":next": e.attempts + 1,
-                     ":until": _micros(until), ":key": _due_key(until, e.entry_id), ":now": _micros(now),
-                     ":seen": e.attempts, ":doubt": e.in_doubt}) for e in entries]
+        updates = []
+        for e in entries:
+            sets = ["#state = :held", "holder = :holder", "attempts = :next", "due_us = :until", "GSI1SK = :key"]
+            values = {":held": HELD, ":holder": holder, ":next": e.attempts + 1, ":until": _micros(until),
+                      ":key": _due_key(until, e.entry_id), ":now": _micros(now), ":seen": e.attempts,
+                      ":doubt": e.in_doubt}
+            if not e.in_doubt:  # an entry in doubt keeps the claim id of the call that may have gone through
+                sets.append("#attempt = :attempt")
+                values[":attempt"] = attempt
+            if under_way:
+                sets.append("in_doubt = :yes")
+                values[":yes"] = True
+            updates.append((e.entry_id, "SET " + ", ".join(sets),
+                            "due_us <= :now AND attempts = :seen AND in_doubt = :doubt", values))
         taken = set(self._update_entries(updates))
         return [e for e in entries if e.entry_id in taken]
 
-    def mark_in_doubt(self, entry_ids: Sequence[str], *, holder: str) -> None:
-        self._update_entries([(entry_id_, "SET in_doubt = :yes", "holder = :holder AND #state = :held",
-                               {":yes": True, ":holder": holder, ":held": HELD}) for entry_id_ in entry_ids])
+    def mark_in_doubt(self, entry_ids: Sequence[str], *, holder: str, attempt: str) -> None:
+        self._update_entries([(entry_id_, "SET in_doubt = :yes, #attempt = :attempt",
+                               "holder = :holder AND #state = :held",
+                               {":yes": True, ":attempt": attempt, ":holder": holder, ":held": HELD})
+                              for entry_id_ in entry_ids])
 
     def settle_entries(self, settled: Sequence[Settled], *, holder: str, now: datetime) -> list[str]:
         updates = []

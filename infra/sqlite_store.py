@@ -404,24 +404,26 @@ class SqliteStore:
         return [_entry(r) for r in rows]
 
     def claim_entries(self, entries: Sequence[OutboxEntry], *, holder: str, attempt: str, now: datetime,
-                      lease: timedelta) -> list[OutboxEntry]:
+                      lease: timedelta, under_way: bool = False) -> list[OutboxEntry]:
         taken: list[OutboxEntry] = []
         with self._write() as conn:
             for entry in entries:
                 cursor = conn.execute(
-                    "UPDATE outbox SET state=?, holder=?, attempt=?, attempts=attempts+1, due_at=? "
+                    "UPDATE outbox SET state=?, holder=?, attempts=attempts+1, due_at=?, "
+                    "attempt=CASE WHEN in_doubt=1 THEN attempt ELSE ? END, "
+                    "in_doubt=CASE WHEN ? THEN 1 ELSE in_doubt END "
                     "WHERE entry_id=? AND due_at <= ? AND attempts=? AND in_doubt=?",
-                    (HELD, holder, attempt, (now + lease).timestamp(), entry.entry_id, now.timestamp(), entry.attempts,
-                     int(entry.in_doubt)))
+                    (HELD, holder, (now + lease).timestamp(), attempt, int(under_way), entry.entry_id,
+                     now.timestamp(), entry.attempts, int(entry.in_doubt)))
                 if cursor.rowcount:
                     taken.append(entry)
         return taken
 
-    def mark_in_doubt(self, entry_ids: Sequence[str], *, holder: str) -> None:
+    def mark_in_doubt(self, entry_ids: Sequence[str], *, holder: str, attempt: str) -> None:
         with self._write() as conn:
             for chunk in _chunks(entry_ids):
-                conn.execute(f"UPDATE outbox SET in_doubt=1 WHERE holder=? AND state=? AND entry_id IN "
-                             f"({','.join('?' * len(chunk))})", (holder, HELD, *chunk))
+                conn.execute(f"UPDATE outbox SET in_doubt=1, attempt=? WHERE holder=? AND state=? AND entry_id IN "
+                             f"({','.join('?' * len(chunk))})", (attempt, holder, HELD, *chunk))
 
     def settle_entries(self, settled: Sequence[Settled], *, holder: str, now: datetime) -> list[str]:
         done: list[str] = []

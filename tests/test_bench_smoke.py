@@ -17,21 +17,29 @@ def quiet(*_: object) -> None:
 
 
 def test_ack_bench_records_every_payment_it_sends():
-    result = ack_bench.run(rounds=1, per_client=2, warmup_per_client=1, clients=4, solo=2, log=quiet)
+    result = ack_bench.run(rounds=1, per_client=2, warmup_per_client=1, clients=4, solo=2, single_per_round=3,
+                           log=quiet)
 
-    # Per opsbot case: 4 warm-up + 8 measured + 2 solo requests, each a real payment.
-    assert [len(result.cases[c].latencies) for c in ack_bench.CASES] == [8, 8, 8, 8]
-    assert [len(result.cases[c].solo) for c in ack_bench.CASES] == [2, 2, 2, 2]
-    assert result.payments_sent == result.payments_recorded == 28
-    assert result.paid_cents_recorded == result.paid_cents_expected
-    assert (result.audit_lines, result.receipts) == (28, 14)  # an audit line each; a receipt per modal payment
+    # Per case: 4 warm-up + 8 measured with 4 clients + 3 from one client + 2 solo requests.
+    assert [len(result.cases[c].latencies) for c in ack_bench.CASES] == [8] * 5
+    assert [len(result.cases[c].single) for c in ack_bench.CASES] == [3] * 5
+    assert [len(result.cases[c].solo) for c in ack_bench.CASES] == [2] * 5
+    assert result.payments_sent == result.payments_recorded == 2 * 17  # opsbot's one-liners and modals
+    assert result.paid_cents_recorded == result.paid_cents_expected and result.floor_exact
+    # An audit line for each of opsbot's and the floor's payments; a receipt per modal payment.
+    assert (result.audit_lines, result.receipts) == (3 * 17, 17)
     answer = result.cases["opsbot one-liner"].answers[0]
     assert answer.startswith('{"text": "Recorded: $') and "for Bench Big Night" in answer
+    assert result.cases["floor one-liner"].answers[0].startswith('{"text": "Recorded: $')
     rows = ack_bench.rows(result)
-    assert [r.name for r in rows[:4]] == [
-        "ack: `/log-payment` one-liner, p50, 4 clients", "ack: `/log-payment` one-liner, p99, 4 clients",
-        "ack: payment modal view_submission, p50, 4 clients", "ack: payment modal view_submission, p99, 4 clients"]
-    assert all(r.ratio is not None and r.ratio > 0 for r in rows[:4])
+    assert [r.name for r in rows[:6]] == [
+        "ack: `/log-payment` one-liner vs the hand-written floor, p50, 4 clients",
+        "ack: `/log-payment` one-liner vs the hand-written floor, p99, 4 clients",
+        "bot process CPU per one-liner vs the floor (after-ack work included), 4 clients",
+        "ack: `/log-payment` one-liner vs the hand-written floor, p50, 1 client",
+        "ack: `/log-payment` one-liner vs the hand-written floor, p99, 1 client",
+        "bot process CPU per one-liner vs the floor (after-ack work included), 1 client"]
+    assert all(r.ratio is not None and r.ratio > 0 for r in rows[:6])
 
 
 def test_ledger_bench_totals_are_exact_on_sqlite_the_floor_and_dynamodb():

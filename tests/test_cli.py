@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import bcrypt
@@ -18,6 +19,7 @@ import pytest
 
 from bot import cli
 from bot.config import load_settings
+from infra import open_store
 from tests.conftest import REPO, SIGNING_SECRET
 from tests.http_client import get, post
 from tests.slack_signing import signed_headers, slash_command_body
@@ -377,3 +379,75 @@ def test_socket_mode_runs_the_http_server_beside_it_for_webhooks_and_health(sett
                     "webhook": 400}
     with pytest.raises(OSError):  # the server stopped with the Socket Mode session
         socket.create_connection(("127.0.0.1", port), timeout=1)
+
+
+# -- the outbox's deliverer: in the server, or as its own process ------------------------------------------------
+
+
+def _log_a_payment(base_url: str) -> str:
+    body = slash_command_body("/log-payment", "jada 25 cash Ana Ruiz", trigger_id="13345224609.1.cli-outbox")
+    reply = post(base_url + "/slack/events", body, signed_headers(body, SIGNING_SECRET))
+    assert reply.status == 200 and reply.json()["text"].startswith("Recorded: $25.00 (cash) from Ana Ruiz")
+    return reply.json()["text"]
+
+
+def test_serve_delivers_the_outbox_and_a_worker_does_it_for_a_server_that_does_not(cli_env, tmp_path,
+                                                                                  slack_api) -> None:
+    assert run_cli(cli_env, "init-store", cwd=tmp_path).returncode == 0
+    with cli_server(cli_env, "serve", tmp_path) as (base_url, _):
+        _log_a_payment(base_url)
+        line = slack_api.wait_for("chat.postMessage", timeout=15)  # the server's own deliverer
+        assert "*$25.00* (cash) from *Ana Ruiz*" in line.params["blocks"][0]["text"]["text"]
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port), "--no-deliverer"],
+                              env=cli_env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    worker = None
+    try:
+        deadline = time.monotonic() + 30
+        while not _listening(port):
+            assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
+            with suppress(subprocess.TimeoutExpired):
+                server.wait(timeout=0.05)
+        body = slash_command_body("/log-payment", "jada 30 venmo Bo Li", trigger_id="13345224609.2.cli-outbox")
+        assert post(f"http://127.0.0.1:{port}/slack/events", body, signed_headers(body, SIGNING_SECRET)).status == 200
+        store = open_store(load_settings(environ=cli_env, env_file=None))
+        [waiting] = store.due_entries("slack", datetime.now(UTC), 10)  # the server announced, did not send
+        assert len(slack_api.calls("chat.postMessage")) == 1
+        worker = subprocess.Popen([sys.executable, "-m", "bot", "worker"], env=cli_env, cwd=tmp_path,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = slack_api.wait_for("chat.postMessage", count=2, timeout=30)
+        assert "*$30.00* (venmo) from *Bo Li*" in line.params["blocks"][0]["text"]["text"]
+        deadline = time.monotonic() + 15
+        while store.get_entry(waiting.entry_id).state != "delivered":  # the worker notes it right after Slack's answer
+            assert time.monotonic() < deadline, store.get_entry(waiting.entry_id)
+            with suppress(subprocess.TimeoutExpired):
+                worker.wait(timeout=0.05)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=15) == 0
+        assert "Traceback" not in worker.stderr.read()
+    finally:
+        for proc in (server, worker):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def test_worker_retry_parked_makes_the_parked_announcements_due_again(cli_env, tmp_path) -> None:
+    from bot.outbox import Announcement, Settled, new_entry
+
+    assert run_cli(cli_env, "init-store", cwd=tmp_path).returncode == 0
+    store = open_store(load_settings(environ=cli_env, env_file=None))
+    entry = new_entry("pay_k7m2x9q4ab", "payment.recorded", "audit", {"channel": "C0AUDIT0001"},
+                      datetime.now(UTC) - timedelta(days=2))
+    store.announce(Announcement(None, (entry,)))
+    [seen] = store.due_entries("slack", datetime.now(UTC), 1)
+    store.claim_entries([seen], holder="t", attempt="t#1:line", now=datetime.now(UTC), lease=timedelta(seconds=30))
+    store.settle_entries([Settled(entry.entry_id, "parked", error="not_in_channel")], holder="t",
+                         now=datetime.now(UTC))
+    result = run_cli(cli_env, "worker", "--retry-parked", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (0, (
+        "1 parked announcement will be tried again now (by this installation's running deliverer, or the next "
+        "`opsbot worker`).\n"))
+    assert store.parked_entries(10) == []
+    assert store.get_entry(entry.entry_id).state == "pending"

@@ -141,25 +141,32 @@ def test_retry_after_pauses_the_channel(store, slack_api, deliverer):
     assert store.get_entry(entry_id(payment.payment_id, AUDIT)).state == DELIVERED
 
 
-def claim_as(store, holder: str, entry_ids: list[str], attempt: str, lease: timedelta) -> None:
+def claim_as(store, holder: str, entry_ids: list[str], attempt: str, lease: timedelta, *,
+             under_way: bool = True) -> None:
     seen = [store.get_entry(i) for i in entry_ids]
-    assert len(store.claim_entries(seen, holder=holder, attempt=attempt, now=datetime.now(UTC), lease=lease)) == len(
-        entry_ids)
+    taken = store.claim_entries(seen, holder=holder, attempt=attempt, now=datetime.now(UTC), lease=lease,
+                                under_way=under_way)
+    assert len(taken) == len(entry_ids)
 
 
-def dead_holders_claim(store, entry_ids: list[str], attempt: str) -> None:
-    """A deliverer claimed these, started its call, and died: its lease has already run out."""
-    claim_as(store, "dead", entry_ids, attempt, timedelta(0))
+def dead_holders_claim(store, entry_ids: list[str], attempt: str, *, under_way: bool = True) -> None:
+    """A deliverer claimed these (an audit line's claim says its post is under way) and died:
+    its lease has already run out."""
+    claim_as(store, "dead", entry_ids, attempt, timedelta(0), under_way=under_way)
+
+
+def posted_by_the_dead_holder(slack_api, attempt: str) -> str:
+    """What the dead holder had posted before it died (its claim id in the metadata)."""
+    return SlackNotifier(slack_client(BOT_TOKEN, slack_api.base_url)).post(
+        AUDIT_CHANNEL, "the line", metadata={"event_type": "opsbot_announcement",
+                                             "event_payload": {"attempt": attempt, "records": 1}})
 
 
 def test_a_dead_holders_line_that_reached_slack_is_not_posted_again(store, slack_api, deliverer):
     [payment] = announce_payments(store, 1)
     audit = entry_id(payment.payment_id, AUDIT)
     dead_holders_claim(store, [audit], "dead#1:line")
-    # What the dead holder had posted before it died:
-    posted = SlackNotifier(slack_client(BOT_TOKEN, slack_api.base_url)).post(
-        AUDIT_CHANNEL, "the line", metadata={"event_type": "opsbot_announcement",
-                                             "event_payload": {"attempt": "dead#1:line", "records": 1}})
+    posted = posted_by_the_dead_holder(slack_api, "dead#1:line")
     assert deliverer().drain(10) == 1
     assert len(slack_api.calls("chat.postMessage")) == 1
     assert store.get_entry(audit).result == {"channel": AUDIT_CHANNEL, "ts": posted}
@@ -186,11 +193,32 @@ def test_a_line_whose_fate_cannot_be_checked_is_not_posted_blindly(store, slack_
     assert "could not check whether it was posted" in entry.last_error and "missing_scope" in entry.last_error
 
 
+def test_the_interrupted_call_is_remembered_across_takeovers_and_failed_look_ups(store, slack_api, deliverer):
+    """A posted the line and died. B took it over but could not read the history (no scope), and
+    C took it over from B: C still looks for A's message, not B's, and does not post it again."""
+    [payment] = announce_payments(store, 1)
+    audit = entry_id(payment.payment_id, AUDIT)
+    dead_holders_claim(store, [audit], "dead#1:line")
+    posted = posted_by_the_dead_holder(slack_api, "dead#1:line")
+    slack_api.scopes = ("chat:write",)
+    deliverer(holder="b").drain(10)
+    assert (store.get_entry(audit).attempt, store.get_entry(audit).in_doubt) == ("dead#1:line", True)
+    # Another deliverer takes it when B's retry comes due (B has stopped).
+    slack_api.scopes = ("chat:write", "channels:history")
+    c = deliverer(holder="c")
+    c.start()
+    assert c.wait_idle(10)
+    assert len(slack_api.calls("chat.postMessage")) == 1
+    assert store.get_entry(audit).result == {"channel": AUDIT_CHANNEL, "ts": posted}
+    looked = slack_api.calls("conversations.history")
+    assert [c.status == 200 and c.response["ok"] for c in looked] == [False, True]
+
+
 def test_a_receipt_that_may_have_gone_out_is_parked_not_sent_twice(store, slack_api, deliverer):
     [payment] = announce_payments(store, 1, receipt_to=("C0OPS000001", "U0CREW00001"))
     receipt = entry_id(payment.payment_id, "receipt")
-    dead_holders_claim(store, [receipt], "dead#1:line")
-    store.mark_in_doubt([receipt], holder="dead")
+    dead_holders_claim(store, [receipt], "dead#1:line", under_way=False)
+    store.mark_in_doubt([receipt], holder="dead", attempt="dead#1:line")  # it had started the call
     deliverer().drain(10)
     assert slack_api.calls("chat.postEphemeral") == []
     [parked] = store.parked_entries(10)
@@ -200,7 +228,7 @@ def test_a_receipt_that_may_have_gone_out_is_parked_not_sent_twice(store, slack_
 
 def test_a_receipt_never_started_by_a_dead_holder_is_sent(store, slack_api, deliverer):
     [payment] = announce_payments(store, 1, receipt_to=("C0OPS000001", "U0CREW00001"))
-    dead_holders_claim(store, [entry_id(payment.payment_id, "receipt")], "dead#1:line")
+    dead_holders_claim(store, [entry_id(payment.payment_id, "receipt")], "dead#1:line", under_way=False)
     deliverer().drain(10)
     [ephemeral] = slack_api.calls("chat.postEphemeral")
     assert (ephemeral.params["channel"], ephemeral.params["user"]) == ("C0OPS000001", "U0CREW00001")

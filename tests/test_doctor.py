@@ -272,3 +272,35 @@ def test_with_socket_mode_the_doctor_does_not_ask_for_a_signing_secret(tmp_path,
     status, lines, _ = doctor(env, tmp_path)
     assert status == 0, lines
     assert "– SLACK_SIGNING_SECRET not set: not needed in Socket Mode (`opsbot serve` over HTTP needs it)" in lines
+
+
+def test_parked_and_waiting_announcements_fail_the_doctor(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from bot.outbox import Announcement, Settled, new_entry
+    from infra.sqlite_store import SqliteStore
+
+    env = base_env(tmp_path)
+    assert run(env, "init-store", cwd=tmp_path).returncode == 0
+    store = SqliteStore(tmp_path / "opsbot.db")
+    long_ago = datetime.now(UTC) - timedelta(hours=30)
+    parked = new_entry("pay_k7m2x9q4ab", "payment.recorded", "audit", {"channel": "C0AUDIT0001"}, long_ago)
+    waiting = new_entry("void_zkbafwc8gq", "payment.voided", "email", {}, datetime.now(UTC) - timedelta(minutes=9))
+    store.announce(Announcement(None, (parked, waiting)))
+    [seen] = store.due_entries("slack", datetime.now(UTC), 10)
+    store.claim_entries([seen], holder="t", attempt="t#1:line", now=datetime.now(UTC), lease=timedelta(seconds=30))
+    store.settle_entries([Settled(parked.entry_id, "parked", error="chat.postMessage to C0AUDIT0001 failed: "
+                                                                   "not_in_channel")], holder="t",
+                         now=datetime.now(UTC))
+    status, lines, output = doctor(env, tmp_path)
+    assert status == 1
+    for line in [
+        "✗ outbox 1 announcement(s) parked: they kept failing (or may have gone out already) and are not tried "
+        "again by themselves",
+        "→ fix what each line says, then `opsbot worker --retry-parked` tries them again",
+        "✗ parked the audit line of pay_k7m2x9q4ab (payment): chat.postMessage to C0AUDIT0001 failed: "
+        "not_in_channel",
+        "→ start `opsbot serve`, `opsbot run` or `opsbot worker` (each delivers the outbox)",
+    ]:
+        assert line in lines, (line, lines)
+    assert any(line.startswith("✗ outbox announcements waiting since ") for line in lines), lines

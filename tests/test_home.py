@@ -303,3 +303,45 @@ def test_someone_outside_the_crew_sees_no_home_and_leaves_no_audit_noise(make_bo
     assert bot.slack_api.calls("views.publish") == []
     assert bot.audit_posts() == []
     assert bot.services.store.day_audit(bot.services.ledger.today().isoformat()) == []
+
+
+def _parked(n: int):
+    from bot.outbox import AUDIT, PARKED, PAYMENT_RECORDED, OutboxEntry
+
+    return OutboxEntry(entry_id=f"pay_{n:010d}:audit", record_id=f"pay_{n:010d}", event=PAYMENT_RECORDED,
+                       target=AUDIT, facts={}, created_at=datetime(2026, 5, 19, tzinfo=UTC), state=PARKED,
+                       last_error="chat.postMessage to C0AUDIT0001 failed: not_in_channel <!channel>")
+
+
+def test_admins_see_the_announcements_the_outbox_gave_up_on():
+    from dataclasses import replace
+
+    data = replace(home_data(admin=True), parked=tuple(_parked(n) for n in range(6)))
+    blocks = home_view(data)["blocks"]
+    [section] = [b for b in blocks if b["type"] == "section" and "could not be delivered" in b["text"]["text"]]
+    text = section["text"]["text"]
+    assert text.startswith(":warning: *5 announcements could not be delivered*")
+    assert "`opsbot worker --retry-parked`" in text
+    assert ("• the audit line of pay_0000000000 (payment): chat.postMessage to C0AUDIT0001 failed: not_in_channel "
+            "&lt;!channel&gt;") in text
+    assert text.endswith("…and more: `opsbot doctor` lists them.")
+    assert blocks.index(section) == 2  # right under the heading: nobody has to look for it
+    assert len(blocks) <= MAX_BLOCKS
+    # Nothing parked: nothing said.
+    assert not any("could not be delivered" in json.dumps(b) for b in home_view(home_data(admin=True))["blocks"])
+
+
+def test_crew_are_not_shown_parked_announcements(bot):
+    from bot.home import gather_home
+    from bot.outbox import Announcement, Settled, new_entry
+
+    store = bot.services.store
+    entry = new_entry("pay_0000000001", "payment.recorded", "audit", {"channel": "C0NOWHERE01"},
+                      datetime.now(UTC) - timedelta(days=2))
+    store.announce(Announcement(None, (entry,)))
+    [seen] = store.due_entries("slack", datetime.now(UTC), 10)
+    store.claim_entries([seen], holder="t", attempt="t#1:line", now=datetime.now(UTC), lease=timedelta(seconds=30))
+    store.settle_entries([Settled(entry.entry_id, "parked", error="channel_not_found")], holder="t",
+                         now=datetime.now(UTC))
+    assert [e.entry_id for e in gather_home(bot.services, ADMIN_USER).parked] == [entry.entry_id]
+    assert gather_home(bot.services, CREW).parked == ()

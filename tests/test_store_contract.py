@@ -428,7 +428,7 @@ def test_a_claimed_entry_is_held_until_its_lease_runs_out_then_taken_over(store)
     assert store.claim_entries([seen], holder="b", attempt="b-1", now=now, lease=LEASE_30S) == []
     assert store.due_entries(SLACK_LANE, now + LEASE_30S - timedelta(seconds=1), 10) == []
 
-    store.mark_in_doubt([entry.entry_id], holder="a")
+    store.mark_in_doubt([entry.entry_id], holder="a", attempt="a-1")
     # a dies; once the lease has run out, b takes the entry over and sees what a was doing
     expired = now + LEASE_30S + timedelta(seconds=1)
     [stale] = store.due_entries(SLACK_LANE, expired, 10)
@@ -527,3 +527,27 @@ def test_many_entries_are_claimed_and_settled_in_batches(store):
     assert settled == [e.entry_id for e in taken]  # not the other holder's
     assert [e.entry_id for e in store.due_entries(SLACK_LANE, now + LEASE_30S * 2, 500)] == [
         e.entry_id for e in others]
+
+
+def test_a_claim_under_way_is_in_doubt_and_a_doubt_keeps_its_claim_id(store):
+    [entry] = entries(1)
+    store.announce(Announcement(None, (entry,)))
+    now = T0 + timedelta(seconds=1)
+    [seen] = store.due_entries(SLACK_LANE, now, 1)
+    store.claim_entries([seen], holder="a", attempt="a-1", now=now, lease=timedelta(0), under_way=True)
+    claimed = store.get_entry(entry.entry_id)
+    assert (claimed.state, claimed.in_doubt, claimed.attempt) == (HELD, True, "a-1")
+    # a died mid-call: b's claim keeps a's claim id, the one to look for.
+    [stale] = store.due_entries(SLACK_LANE, now, 1)
+    [taken] = store.claim_entries([stale], holder="b", attempt="b-1", now=now, lease=LEASE_30S, under_way=True)
+    assert (taken.holder, taken.attempt, taken.in_doubt) == ("a", "a-1", True)
+    assert (store.get_entry(entry.entry_id).holder, store.get_entry(entry.entry_id).attempt) == ("b", "a-1")
+    # a's message is not in the channel: b posts under its own claim id from now on.
+    store.mark_in_doubt([entry.entry_id], holder="b", attempt="b-1")
+    assert store.get_entry(entry.entry_id).attempt == "b-1"
+    # Settled as failed for sure (Slack refused it): no longer in doubt; the next claim has its own id.
+    store.settle_entries([Settled(entry.entry_id, PENDING, due=now, error="channel_not_found")], holder="b", now=now)
+    [again] = store.due_entries(SLACK_LANE, now, 1)
+    assert again.in_doubt is False
+    store.claim_entries([again], holder="c", attempt="c-1", now=now, lease=LEASE_30S)
+    assert (store.get_entry(entry.entry_id).attempt, store.get_entry(entry.entry_id).in_doubt) == ("c-1", False)
