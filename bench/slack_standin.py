@@ -94,6 +94,8 @@ def make_server(pace: float | None = None) -> ThreadingHTTPServer:
             n = next(stamps)
             with lock:
                 channel = str(params.get("channel", ""))
+                if method == "chat.postMessage":
+                    counts["post attempts"] += 1  # accepted or refused
                 if pace is not None and method == "chat.postMessage" and channel in last_post:
                     left = last_post[channel] + pace - time.monotonic()
                     if left > 0:

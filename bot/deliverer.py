@@ -71,7 +71,7 @@ HISTORY_MARGIN = timedelta(minutes=1)  # clocks differ: look this much further b
 class DeliveryPolicy:
     pace: float = 1.0  # seconds between two messages in one channel
     fold_after: int | None = 3  # this many lines waiting in a channel become one digest; None: never fold
-    batch: int = 500  # entries read per pass and lane: what a pass holds in memory
+    batch: int = 1000  # entries read per pass and lane: what a pass holds in memory (a digest holds at most this)
     lease: timedelta = timedelta(seconds=30)  # a claim's life: longer than any one call (Slack's timeout is 10 s)
     backoff: tuple[float, ...] = BACKOFF
     park_after: timedelta = PARK_AFTER

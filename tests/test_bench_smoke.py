@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import ack_bench, coldstart_bench, deploy_bench, ledger_bench, summary_bench
+from bench import ack_bench, coldstart_bench, deploy_bench, ledger_bench, outbox_bench, summary_bench
 from bench.common import AWS_ENV
 
 
@@ -116,3 +116,19 @@ def test_percentiles_are_nearest_rank(values, fraction, expected):
     from bench.common import percentile
 
     assert percentile(values, fraction) == expected
+
+
+def test_outbox_bench_announces_every_payment_and_keeps_the_stores_exact():
+    result = outbox_bench.run(payments=60, dynamo_payments=12, clients=4, warmup=20, log=quiet)
+
+    assert result.exact
+    ours, floor, dynamo = result.opsbot, result.floor, result.dynamo
+    assert (ours.payments, len(ours.latencies), ours.sent_total, ours.announced) == (60, 60, 80, 80)
+    assert (dynamo.payments, dynamo.sent_total, dynamo.announced) == (12, 32, 32)
+    # The floor posts a line per payment; Slack's pace refuses most of them (lost: it does not retry).
+    assert floor.sent_total == 80 and floor.announced + floor.ratelimited == 80
+    assert ours.rss_before_kib > 0 and ours.peak_kib >= ours.rss_after_kib
+    names = [r.name for r in outbox_bench.rows(result)]
+    assert names[:2] == [
+        "outbox: 60 one-liners at full speed (4 clients, Slack pacing the channel): every payment announced, "
+        "after the last ack", "outbox: 60 one-liners: bot process RSS growth (warm-up to all announced)"]
