@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -93,6 +94,41 @@ def _writer_lock(path: str) -> threading.Lock:
         return _WRITER_LOCKS.setdefault(key, threading.Lock())
 
 
+PRIVATE_FILE_MODE = 0o600  # the ledger holds patron names, amounts and payers' emails
+PRIVATE_FOLDER_MODE = 0o700
+SIDE_FILES = ("-wal", "-shm", "-journal")  # SQLite's files beside the database
+
+
+def create_private_file(path: str) -> None:
+    """Create the database file 0600 (and each folder it needs 0700) before SQLite
+    opens it. SQLite would create it 0644 under the usual umask; its -wal and -shm
+    files take the database file's mode, so they are private too. An existing
+    file is left as it is (``opsbot doctor`` warns when others can read it)."""
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    folder = Path(path).absolute().parent
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    for made in reversed(missing):
+        made.mkdir(mode=PRIVATE_FOLDER_MODE, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_FILE_MODE))
+    except FileExistsError:
+        return
+
+
+def readable_by_others(path: str) -> list[str]:
+    """The ledger's files (the database, its -wal, -shm, -journal) that accounts other than the owner can read."""
+    exposed = []
+    for name in (path, *(path + suffix for suffix in SIDE_FILES)):
+        try:
+            mode = os.stat(name).st_mode
+        except FileNotFoundError:
+            continue
+        if mode & (stat.S_IRGRP | stat.S_IROTH | stat.S_IWGRP | stat.S_IWOTH):
+            exposed.append(f"{name} ({stat.filemode(mode)})")
+    return exposed
+
+
 class SqliteStore:
     def __init__(self, path: str | Path):
         self.path = str(path)
@@ -103,6 +139,10 @@ class SqliteStore:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
+            try:
+                create_private_file(self.path)
+            except OSError as exc:
+                raise StoreError(f"cannot create SQLite store {self.path}: {exc.strerror or exc}") from exc
             try:
                 conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
                 conn.execute("PRAGMA journal_mode=WAL")
