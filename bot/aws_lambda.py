@@ -30,7 +30,7 @@ from urllib.parse import urlencode
 
 from bot.app import Services, build_services, build_slack_app
 from bot.config import Settings, load_settings
-from bot.http import WsgiApp, make_wsgi_app
+from bot.http import WsgiApp, make_wsgi_app, unsigned_slack_request
 from bot.ports import OutgoingEmail
 
 log = logging.getLogger("opsbot.lambda")
@@ -133,6 +133,9 @@ def handle(bot: LambdaBot, event: dict[str, Any], context: Any) -> dict[str, Any
     if path == "/slack/events":
         if bot.slack is None:
             return _proxy_response(503, {"status": "error", "error": "Slack is not configured"})
+        headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if isinstance(v, str)}
+        if unsigned_slack_request(headers):
+            return _proxy_response(401, {"status": "error", "error": "invalid request"})
         return bot.slack.handle(event, context)
     return serve_http(bot.wsgi, event)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -77,10 +78,23 @@ def healthz(services: Services) -> Handler:
     return handle
 
 
+_SLACK_TIMESTAMP = re.compile(r"[0-9]{1,15}")
+
+
+def unsigned_slack_request(headers: Mapping[str, str]) -> bool:
+    """True when a request cannot carry a valid Slack signature because its
+    ``X-Slack-Request-Timestamp`` is not a whole number of seconds (``17e8``).
+    slack_sdk's verifier calls int() on it and raises, which Bolt answers with a
+    500; checked before Bolt sees the request, it is an unsigned request: 401."""
+    return not _SLACK_TIMESTAMP.fullmatch(headers.get("x-slack-request-timestamp", "").strip())
+
+
 def slack_events(services: Services, slack_app: App | None) -> Handler:
     def handle(request: Request) -> Response:
         if slack_app is None:
             return error_response(503, SLACK_NOT_CONFIGURED)
+        if unsigned_slack_request(request.headers):
+            return error_response(401, "invalid request")
         from slack_bolt.request import BoltRequest
 
         try:

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 import bcrypt
 
 from bot.access import entry_action
-from bot.ledger import LedgerError
-from bot.ports import NotifyError
+from bot.ledger import KeyReused, LedgerError
+from bot.ports import NotifyError, StoreError
+from bot.user_text import echo
 
 if TYPE_CHECKING:
     from bot.app import Services
@@ -36,6 +37,7 @@ FAILURE_WINDOW_SECONDS = 5 * 60
 MAX_FAILURES = 5  # per client in the window; the next attempts get 429
 BCRYPT_MAX_BYTES = 72
 MAX_FIELD_CHARS = 2_000  # anything longer is not a field a person typed
+MAX_NUMBER_DIGITS = 30  # a JSON number longer than this is no amount (and int() refuses past 4,300 digits)
 
 # ledger field -> the API's field name
 API_FIELDS = {"event": "event_id", "patron": "patron_name", "amount": "amount", "method": "payment_method",
@@ -130,11 +132,19 @@ def _guarded(services: Services, auth: ApiAuth, route: str, handle: Callable[[Re
     return guarded
 
 
+class _HugeNumber:
+    """A JSON integer with more digits than any field takes; its field says so (400), never a 500."""
+
+
+def _bounded_int(digits: str) -> int | _HugeNumber:
+    return int(digits) if len(digits.lstrip("-")) <= MAX_NUMBER_DIGITS else _HugeNumber()
+
+
 def _json_body(request: Request) -> dict[str, Any] | Response:
     if not request.body:
         return _error(400, "the body must be a JSON object")
     try:
-        data = json.loads(request.body.decode("utf-8"))
+        data = json.loads(request.body.decode("utf-8"), parse_int=_bounded_int)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return _error(400, "the body is not valid JSON")
     if not isinstance(data, dict):
@@ -167,6 +177,8 @@ def log_payment(services: Services) -> Callable[[Request], Response]:
                 return value
             fields[name] = value
         amount = data.get("amount")
+        if isinstance(amount, _HugeNumber):
+            return _error(400, f"amount has more than {MAX_NUMBER_DIGITS} digits: check the amount", "amount")
         if isinstance(amount, bool) or not isinstance(amount, int | float | str | None):
             return _error(400, "amount must be a number or a string like \"1,560.00\"", "amount")
         if isinstance(amount, str) and len(amount) > MAX_FIELD_CHARS:
@@ -180,6 +192,9 @@ def log_payment(services: Services) -> Callable[[Request], Response]:
                 method=fields["payment_method"], notes=fields["notes"], logged_by="web-api",
                 idempotency_key=f"api:{key}" if key else f"api:{secrets.token_hex(16)}", source="api",
             )
+        except KeyReused as exc:
+            return _error(409, f"Idempotency-Key '{echo(key)}' was already used for another payment "
+                               f"({exc.first.payment_id}); nothing was recorded. Send a new key for a new payment.")
         except LedgerError as exc:
             first_field, message = next(iter(exc.errors.items()))
             status = 404 if exc.unknown_event else 400
@@ -194,6 +209,11 @@ def log_payment(services: Services) -> Callable[[Request], Response]:
             # posted by a retry with the same Idempotency-Key (its claim was given back).
             log.error("payment %s recorded, but its audit line could not be posted", result.payment.payment_id,
                       exc_info=True)
+        except StoreError:
+            raise  # the store failed, not the display: a 500, and the client's retry with its key replays
+        except Exception:
+            # A line that cannot be built is a display bug, not a failed payment: the caller gets its record.
+            log.exception("payment %s recorded, but its audit line could not be built", result.payment.payment_id)
         return json_response(200, {"status": "success", "payment_id": result.payment.payment_id,
                                    "timestamp": result.payment.recorded_at.isoformat()})
 

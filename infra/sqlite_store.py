@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.domain import AuditEntry, EventTotals, Payment, RecordOutcome
-from bot.ports import OverTotal, PaymentNotFound, StoreError, void_key
+from bot.ports import IdempotencyConflict, OverTotal, PaymentNotFound, StoreError, void_key
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -205,6 +205,8 @@ class SqliteStore:
         with self._write() as conn:
             replay = self._replay(conn, idempotency_key)
             if replay is not None:
+                if replay.payment.fingerprint != payment.fingerprint:
+                    raise IdempotencyConflict(idempotency_key, replay.payment)
                 return replay
             paid, count = self._totals(conn, payment.event_id)
             if not allow_over_total and paid + payment.amount_cents > total_cents:

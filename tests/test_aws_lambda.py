@@ -113,6 +113,17 @@ def test_unsigned_slack_requests_are_refused_on_lambda_too(lambda_bot):
     assert bot.services.ledger.status(JADA).payment_count == 0
 
 
+def test_a_timestamp_that_is_not_whole_seconds_is_unsigned_on_lambda_too(lambda_bot, caplog):
+    bot, invocations = lambda_bot
+    body = slash_command_body("/log-payment", "jada 5 cash X")
+    headers = {**signed_headers(body, SIGNING_SECRET), "X-Slack-Request-Timestamp": "17e8"}
+    reply = handle(bot, http_event("POST", "/slack/events", body, headers), CONTEXT)
+    assert (reply["statusCode"], json.loads(reply["body"])) == (401, {"status": "error", "error": "invalid request"})
+    assert invocations.invocations == []
+    assert bot.services.ledger.status(JADA).payment_count == 0
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
 def test_the_web_api_and_health_on_lambda(lambda_bot, slack_api):
     bot, _ = lambda_bot
     payload = json.dumps({"event_id": JADA, "patron_name": "Cy", "amount": "25", "payment_method": "card"})
