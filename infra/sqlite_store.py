@@ -99,21 +99,23 @@ PRIVATE_FOLDER_MODE = 0o700
 SIDE_FILES = ("-wal", "-shm", "-journal")  # SQLite's files beside the database
 
 
-def create_private_file(path: str) -> None:
-    """Create the database file 0600 (and each folder it needs 0700) before SQLite
-    opens it. SQLite would create it 0644 under the usual umask; its -wal and -shm
-    files take the database file's mode, so they are private too. An existing
-    file is left as it is (``opsbot doctor`` warns when others can read it)."""
+def create_private_file(path: str, *, make_folders: bool = False) -> None:
+    """Create the database file 0600 before SQLite opens it (and, with make_folders,
+    each missing folder 0700). SQLite would create it 0644 under the usual umask; its
+    -wal and -shm files take the database file's mode, so they are private too. An
+    existing file is left as it is (``opsbot doctor`` warns when others can read it)."""
     if path == ":memory:" or path.startswith("file:"):
         return
     folder = Path(path).absolute().parent
-    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    missing = [p for p in (folder, *folder.parents) if not p.exists()] if make_folders else []
     for made in reversed(missing):
         made.mkdir(mode=PRIVATE_FOLDER_MODE, exist_ok=True)
     try:
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_FILE_MODE))
     except FileExistsError:
         return
+    except FileNotFoundError:
+        return  # no such folder: SQLite says so in its own words, naming the store
 
 
 def readable_by_others(path: str) -> list[str]:
@@ -183,6 +185,11 @@ class SqliteStore:
 
     # -- schema -------------------------------------------------------------------
     def init_schema(self) -> None:
+        """Create the tables, and the file's folders (0700) when they do not exist yet."""
+        try:
+            create_private_file(self.path, make_folders=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create SQLite store {self.path}: {exc.strerror or exc}") from exc
         try:
             self._conn().executescript(SCHEMA)
         except sqlite3.Error as exc:

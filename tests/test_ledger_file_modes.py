@@ -36,7 +36,7 @@ def a_payment() -> Payment:
                    day="2026-06-01")
 
 
-def test_the_ledger_its_wal_and_shm_and_the_folders_opsbot_makes_are_private(tmp_path, usual_umask):
+def test_the_ledger_its_wal_and_shm_and_the_folders_init_store_makes_are_private(tmp_path, usual_umask):
     path = tmp_path / "data" / "ledger" / "opsbot.db"
     store = SqliteStore(path)
     store.init_schema()
@@ -65,8 +65,9 @@ def test_a_store_that_cannot_be_created_says_why(tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the folder should be")
     store = SqliteStore(blocker / "opsbot.db")
-    with pytest.raises(StoreError, match="cannot create SQLite store"):
-        store.ping()
+    for step in (store.init_schema, store.ping):
+        with pytest.raises(StoreError, match="cannot create SQLite store .*: Not a directory"):
+            step()
 
 
 def test_init_store_makes_a_private_ledger_and_doctor_warns_when_others_can_read_it(tmp_path, usual_umask):
