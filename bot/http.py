@@ -56,6 +56,16 @@ Handler = Callable[[Request], Response]
 Routes = dict[str, dict[str, Handler]]
 
 
+def log_request(method: str, path: str, status: int, started: float, client: str,
+                who_what: Mapping[str, str]) -> None:
+    """One structured line per request: who, what, result, latency. No bodies, no names, no tokens.
+    The fields are the message (a JSON text line on a server) and the record's extra (keys of
+    the JSON object on Lambda)."""
+    fields = {"method": method, "path": path, "status": status,
+              "ms": round((time.perf_counter() - started) * 1000, 1), "client": client, **who_what}
+    request_log.info(json.dumps(fields), extra=fields)
+
+
 def json_response(status: int, payload: Any, headers: Iterable[tuple[str, str]] = ()) -> Response:
     body = json.dumps(payload).encode("utf-8")
     return Response(status, body, [("Content-Type", "application/json"), *headers])
@@ -108,18 +118,22 @@ def slack_events(services: Services, slack_app: App | None) -> Handler:
         except (ValueError, TypeError, AttributeError, KeyError):  # a payload that is not Slack's
             return _unparsable_slack_request(services, request, "request body is not a Slack payload")
         result = slack_app.dispatch(bolt_request)
-        body_dict = bolt_request.body if isinstance(bolt_request.body, dict) else {}
-        kind, entry, _, user = slack_entry(body_dict)
         headers = [
             (name, value)
             for name, values in result.headers.items()
             if name.lower() != "content-length"
             for value in values
         ]
-        return Response(result.status, result.body.encode("utf-8"), headers,
-                        log={"who": user, "what": f"{kind} {entry}".strip()})
+        return Response(result.status, result.body.encode("utf-8"), headers, log=slack_who_what(bolt_request))
 
     return handle
+
+
+def slack_who_what(bolt_request: Any) -> dict[str, str]:
+    """The request line's who and what for a Slack request (a BoltRequest)."""
+    body = bolt_request.body if isinstance(bolt_request.body, dict) else {}
+    kind, entry, _, user = slack_entry(body)
+    return {"who": user, "what": f"{kind} {entry}".strip()}
 
 
 def _unparsable_slack_request(services: Services, request: Request, problem: str) -> Response:
@@ -209,12 +223,7 @@ class WsgiApp:
         except Exception:
             log.exception("unexpected error answering %s %s", method, path)
             response = error_response(500, "internal error")
-        # One structured line per request: who, what, result, latency. No bodies, no names, no tokens.
-        request_log.info(json.dumps({
-            "method": method, "path": path, "status": response.status,
-            "ms": round((time.perf_counter() - started) * 1000, 1), "client": client,
-            **response.log,
-        }))
+        log_request(method, path, response.status, started, client, response.log)
         status = HTTPStatus(response.status)
         headers = [(k, v) for k, v in response.headers if k.lower() != "content-length"]
         headers.append(("Content-Length", str(len(response.body))))

@@ -185,6 +185,19 @@ CfnLoader.add_multi_constructor("!", _tag)
 TEMPLATE = REPO / "infra" / "template.yaml"
 
 
+def test_the_package_is_built_by_the_makefile_and_logs_json_at_one_level():
+    template = yaml.load(TEMPLATE.read_text(), Loader=CfnLoader)  # noqa: S506 - a SafeLoader subclass
+    function = template["Resources"]["OpsbotFunction"]
+    assert function["Metadata"] == {"BuildMethod": "makefile"}
+    properties = function["Properties"]
+    assert (TEMPLATE.parent / properties["CodeUri"]).resolve() == REPO  # where the Makefile is
+    assert "\nbuild-OpsbotFunction:" in (REPO / "Makefile").read_text()
+    assert properties["LoggingConfig"] == {"LogFormat": "JSON", "ApplicationLogLevel": {"Ref": "LogLevel"},
+                                           "SystemLogLevel": "WARN"}
+    assert properties["Environment"]["Variables"]["OPSBOT_LOG_LEVEL"] == {"Ref": "LogLevel"}
+    assert template["Parameters"]["LogLevel"]["Default"] == "INFO"
+
+
 def test_every_iam_statement_names_specific_resources():
     template = yaml.load(TEMPLATE.read_text(), Loader=CfnLoader)  # noqa: S506 - a SafeLoader subclass
     statements = [s for r in template["Resources"].values() for p in r["Properties"].get("Policies", [])
@@ -207,7 +220,8 @@ def test_every_iam_statement_names_specific_resources():
     assert not re.search(r"xox[bap]-|sk_(test|live)_|whsec_|\$2b\$", TEMPLATE.read_text())
     env = function["Environment"]["Variables"]
     assert set(env) == {"OPSBOT_STORE", "OPSBOT_SECRETS_ID", "OPSBOT_AUDIT_CHANNEL", "OPSBOT_ADMINS",
-                        "OPSBOT_TIMEZONE", "OPSBOT_EVENTS_FILE", "OPSBOT_EMAIL_FROM", "OPSBOT_EMAIL_TO"}
+                        "OPSBOT_TIMEZONE", "OPSBOT_EVENTS_FILE", "OPSBOT_EMAIL_FROM", "OPSBOT_EMAIL_TO",
+                        "OPSBOT_LOG_LEVEL"}
     email = next(s for s in statements if s["Sid"] == "EmailCopies")
     assert email["Resource"]["Fn::Sub"].endswith(":identity/${EmailIdentity}")
 
