@@ -38,6 +38,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -147,13 +148,15 @@ def run(held: int = 1_000, acks: int = 300, warmup: int = 20, log: Callable[[str
         cpu.append(time.thread_time() - started)
     result.check_cpu = statistics.median(cpu)
 
-    work = Path(tempfile.mkdtemp(prefix="opsbot-bench-edge-"))
-    slack = bot = None
-    try:
+    with ExitStack() as cleanup:  # run backwards: the bot, Slack's stand-in, the folder
+        work = Path(tempfile.mkdtemp(prefix="opsbot-bench-edge-"))
+        cleanup.callback(shutil.rmtree, work, ignore_errors=True)
         events = write_bench_events(work)
         slack = SlackStandInProcess()
+        cleanup.callback(slack.close)
         bot = BotProcess(work, slack.base_url, events, serve="bench.edge_bench:serve_bot", extra_env={
             "ADMIN_PASS_HASH": password_hash.decode(), "OPSBOT_TRUSTED_PROXIES": "127.0.0.1"})
+        cleanup.callback(bot.close)  # closing twice is harmless: it stops a running process only
         port = bot.ports["opsbot"]
         load = Load(bot.ports, slack.root_url + "/response/bench", clients=1)
         case = Case("opsbot one-liner", "opsbot", "one-liner")
@@ -207,16 +210,9 @@ def run(held: int = 1_000, acks: int = 300, warmup: int = 20, log: Callable[[str
 
         slack.wait_for({"chat.postMessage": len(case.payments)})  # every payment announced: the store is complete
         bot.close()
-        bot = None
         result.paid_cents_recorded, result.payments_recorded = _recorded(work / "opsbot.db")
         result.payments_sent, result.paid_cents_expected = len(case.payments), sum(case.payments)
         return result
-    finally:
-        if bot is not None:
-            bot.close()
-        if slack is not None:
-            slack.close()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def rows(result: Result, command: str = COMMAND) -> list[Row]:
