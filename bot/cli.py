@@ -16,10 +16,14 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.version import PACKAGE, opsbot_version
 
 if TYPE_CHECKING:
     from bot.app import Services
 
+HELP_EPILOG = ("Settings come from the environment and a .env file in the working directory (.env.example "
+               "lists them all). README.md explains each command, the settings and running opsbot for real: "
+               "the container, backups, upgrades and health checks.")
 BCRYPT_MAX_BYTES = 72  # bcrypt ignores (bcrypt 5: refuses) anything past 72 bytes
 BCRYPT_ROUNDS = 12
 
@@ -214,9 +218,12 @@ def _exit_on_sigterm() -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="opsbot",
-        description="Slack chat-ops bot: payments, Stripe links, site deploys, summaries.",
-        epilog="Configuration comes from the environment and .env; see DESIGN.md.",
+        description="Slack chat-ops bot for an event crew: payments, Stripe payment links, site deploys, "
+                    "the daily summary. `opsbot COMMAND --help` says more about each command.",
+        epilog=HELP_EPILOG,
     )
+    parser.add_argument("--version", action="version", version=f"{PACKAGE} {opsbot_version()}",
+                        help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("run", help="Socket Mode when SLACK_APP_TOKEN is set, otherwise the HTTP server")

@@ -21,6 +21,7 @@ from bot.config import (
     Settings,
     diagnose_settings,
 )
+from bot.version import PACKAGE, opsbot_version
 
 OK, FAIL, OFF = "ok", "fail", "off"
 MARKS = {OK: "✓", FAIL: "✗", OFF: "–"}
@@ -448,6 +449,6 @@ def run_doctor(environ: Mapping[str, str] | None = None, env_file: str | Path | 
     settings, errors = diagnose_settings(environ, env_file)
     source = f"the environment and {env_file}" if env_file and Path(env_file).is_file() else "the environment"
     text, failed = render(diagnose(settings, errors))
-    out.write(f"opsbot doctor: the configuration from {source}\n{text}")
+    out.write(f"opsbot doctor ({PACKAGE} {opsbot_version()}): the configuration from {source}\n{text}")
     out.flush()
     return 1 if failed else 0
