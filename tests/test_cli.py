@@ -18,6 +18,7 @@ import pytest
 
 from bot import cli
 from bot.config import load_settings
+from infra.sqlite_store import SCHEMA_VERSION
 from tests.conftest import REPO, SIGNING_SECRET
 from tests.http_client import get, post
 from tests.slack_signing import signed_headers, slash_command_body
@@ -119,11 +120,12 @@ def test_init_store_twice_succeeds_and_keeps_the_store(cli_env, tmp_path) -> Non
     db = tmp_path / "opsbot.db"
     first = run_cli(cli_env, "init-store", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
-    assert first.stdout == f"SQLite store {db}: schema ready (existing data is kept; safe to run again).\n"
+    assert first.stdout == (f"SQLite store {db}: created schema version {SCHEMA_VERSION} "
+                            "(existing data is kept; safe to run again).\n")
     assert db.is_file()
     second = run_cli(cli_env, "init-store", cwd=tmp_path)
     assert second.returncode == 0, second.stderr
-    assert second.stdout == first.stdout
+    assert second.stdout == f"SQLite store {db}: already up to date (existing data is kept; safe to run again).\n"
 
 
 def test_init_store_in_a_missing_folder_is_one_line(cli_env, tmp_path) -> None:
