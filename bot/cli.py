@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.health import scheduler_part, socket_mode_part
 from bot.version import PACKAGE, opsbot_version
 
 if TYPE_CHECKING:
@@ -115,6 +116,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     _prepare_store(services)
     _exit_on_sigterm()
     scheduler = start_scheduler(services)
+    services.health.watch("scheduler", scheduler_part(scheduler))
     try:
         serve(services, args.host, args.port)
     finally:
@@ -143,6 +145,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
     app = build_slack_app(services)
     scheduler = start_scheduler(services)  # the daily summary and reminders, as `serve` has them
+    services.health.watch("scheduler", scheduler_part(scheduler))
     try:
         run_socket_mode(services, app, settings.slack_app_token, args.host, args.port, SocketModeHandler)
     except SlackApiError as exc:
@@ -178,7 +181,9 @@ def run_socket_mode(services: Services, app: Any, app_token: str, host: str, por
     try:
         # auto_reconnect_enabled (slack_sdk's default, stated here on purpose): a dropped
         # WebSocket or Slack's periodic refresh opens a new connection instead of ending the run.
-        handler_factory(app, app_token, auto_reconnect_enabled=True).start()
+        handler = handler_factory(app, app_token, auto_reconnect_enabled=True)
+        services.health.watch("slack", socket_mode_part(handler.client))
+        handler.start()
     finally:
         server.close()
 

@@ -24,13 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.money import format_cents
+from bot.ports import SchemaTooNew
 from infra.sqlite_store import (
     LEDGER_TABLE,
-    SCHEMA_VERSION,
+    Migration,
     apply_migration,
     pending_migrations,
     read_schema_version,
-    schema_too_new,
+    refuse_newer,
     table_names,
 )
 
@@ -82,8 +83,10 @@ def check_schema(conn: sqlite3.Connection, where: str) -> int:
         tables = table_names(conn)
     except sqlite3.DatabaseError as exc:
         raise BackupError(f"{where} is not an SQLite database ({exc})") from None
-    if version > SCHEMA_VERSION:
-        raise BackupError(str(schema_too_new(where, version)))
+    try:
+        refuse_newer(version, where)
+    except SchemaTooNew as exc:
+        raise BackupError(str(exc)) from None
     if LEDGER_TABLE not in tables:
         raise BackupError(f"{where} is not an opsbot ledger (it has no {LEDGER_TABLE} table)")
     return version
@@ -125,8 +128,10 @@ def check_totals(conn: sqlite3.Connection, where: str) -> LedgerCheck:
     return LedgerCheck(read_schema_version(conn), records, events, paid)
 
 
-def upgrade_copy(conn: sqlite3.Connection, where: str) -> None:
-    """Bring a copy up to this opsbot's schema, one transaction per migration (the store's own)."""
+def upgrade_copy(conn: sqlite3.Connection, where: str) -> list[Migration]:
+    """Bring a copy up to this opsbot's schema, one transaction per migration (the store's
+    own migrations). Returns those it ran."""
+    applied = []
     while pending := pending_migrations(conn, where, create=False):
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -135,6 +140,8 @@ def upgrade_copy(conn: sqlite3.Connection, where: str) -> None:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        applied.append(pending[0])
+    return applied
 
 
 # -- files -----------------------------------------------------------------------------------------
@@ -262,14 +269,14 @@ def restore_ledger(backup: Path, ledger: Path, *, force: bool = False) -> Restor
                 copy = _copy_into(source, temp)
             with closing(copy):
                 check_integrity(copy, str(backup))
-                upgrade_copy(copy, str(backup))
+                upgraded = upgrade_copy(copy, str(backup))
                 check = check_totals(copy, str(backup))
         except sqlite3.Error as exc:
             raise BackupError(f"reading {backup} failed: {exc}") from None
         _sync(temp)
         _swap_in(temp, ledger, where)
     _sync(ledger.parent)
-    return Restored(check, version if version < SCHEMA_VERSION else None)
+    return Restored(check, version if upgraded else None)
 
 
 def _swap_in(temp: Path, ledger: Path, where: str) -> None:

@@ -131,12 +131,16 @@ def schema_too_new(where: str, version: int) -> SchemaTooNew:
                         f"or restore a backup made before the upgrade")
 
 
+def refuse_newer(version: int, where: str) -> None:
+    if version > SCHEMA_VERSION:
+        raise schema_too_new(where, version)
+
+
 def pending_migrations(conn: sqlite3.Connection, where: str, *, create: bool) -> list[Migration]:
     """What would bring this database up to date: none when it is (or when it holds no
     schema and ``create`` is false). Raises for a newer schema or a file that is not a ledger."""
     version = read_schema_version(conn)
-    if version > SCHEMA_VERSION:
-        raise schema_too_new(where, version)
+    refuse_newer(version, where)
     if version == 0:
         tables = table_names(conn)
         if not tables and not create:
@@ -205,6 +209,13 @@ class SqliteStore:
                 raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
             self._local.conn = conn
         return conn
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their threads' stores are collected)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            self._local.conn = None
+            conn.close()
 
     def _read(self, sql: str, params: tuple | list = ()) -> list[tuple]:
         try:
@@ -278,8 +289,7 @@ class SqliteStore:
             tables = table_names(conn) if version != SCHEMA_VERSION else set()
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite store {self.path} does not answer: {exc}") from exc
-        if version > SCHEMA_VERSION:
-            raise schema_too_new(f"SQLite store {self.path}", version)
+        refuse_newer(version, f"SQLite store {self.path}")
         if version < SCHEMA_VERSION:
             if not tables:
                 raise StoreError(f"SQLite store {self.path} has no schema: run `opsbot init-store`")
