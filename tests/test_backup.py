@@ -5,7 +5,6 @@ for DynamoDB, what point-in-time recovery covers."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
@@ -20,7 +19,7 @@ from bot.ports import SchemaTooNew
 from infra.sqlite_backup import BackupError, backup_ledger, restore_ledger
 from infra.sqlite_store import SCHEMA_VERSION, SqliteStore
 from tests.conftest import PROJECT_VERSION, REPO
-from tests.crash_writer import EVENT_IDS, open_ledger, operation, perform
+from tests.crash_writer import EVENT_IDS, open_ledger, operation, perform, write_events_file
 from tests.test_cli import run_cli
 from tests.test_schema_versions import SHIPPED_SCHEMA, contents, fill, raw, user_version
 
@@ -29,11 +28,7 @@ TOTAL_CENTS = 10_000_000
 
 @pytest.fixture
 def events_file(tmp_path: Path) -> Path:
-    path = tmp_path / "events.json"
-    path.write_text(json.dumps({"events": [
-        {"id": event_id, "title": f"Charter {event_id[-1].upper()}", "date": "2027-03-01",
-         "total": TOTAL_CENTS // 100} for event_id in EVENT_IDS], "sites": []}))
-    return path
+    return write_events_file(tmp_path / "events.json", TOTAL_CENTS)
 
 
 def ledger_with(tmp_path: Path, events_file: Path, steps: int, name: str = "opsbot.db") -> Path:
@@ -261,6 +256,7 @@ def test_a_ledger_with_anything_in_it_is_replaced_only_with_force(tmp_path, even
     target = ledger_with(tmp_path, events_file, 4, "opsbot.db")
     before = contents(target)
     refused(good_backup, target, f"SQLite store {target} is not empty (4 payment records, ")
+    refused(target, target, f"{target} is the ledger itself: restore from a backup file", force=True)
     assert contents(target) == before
 
     restored = restore_ledger(good_backup, target, force=True)
