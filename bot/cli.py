@@ -100,7 +100,7 @@ def _dynamodb_recovery(settings: Settings, command: str, outcome: str) -> int:
         lines.append(f"To restore: aws dynamodb restore-table-to-point-in-time --source-table-name {table} "
                      f"--target-table-name {table}-restored --restore-date-time 2026-05-23T18:00:00Z (a restore "
                      f"always makes a new table); check it, then set OPSBOT_STORE=dynamodb://{table}-restored. "
-                     "README.md: Running it for real, Backups.")
+                     "README.md: Running it for real, DynamoDB.")
     print("\n".join(lines))
     print(f"opsbot: {outcome}", file=sys.stderr)
     return 1
