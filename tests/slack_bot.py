@@ -4,16 +4,24 @@ API answered by the local stand-in. ``make_bot`` runs on SQLite and on DynamoDB.
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 
 from bot.app import build_services, build_slack_app
 from bot.http import make_wsgi_app, start_background_server
 from tests.conftest import AUDIT_CHANNEL, SIGNING_SECRET
+from tests.fakes.block_kit_limits import (
+    message_problems,
+    message_text_too_long,
+    suggestion_problems,
+    view_problems,
+)
 from tests.http_client import HttpResult, post
 from tests.slack_payloads import block_action, payment_state, view_submission
 from tests.slack_signing import DEFAULT_CHANNEL_ID, DEFAULT_USER_ID, signed_headers, slash_command_body
@@ -55,7 +63,9 @@ class Bot:
 
     def send(self, body: str, headers: dict[str, str] | None = None) -> HttpResult:
         signed = {**signed_headers(body, SIGNING_SECRET), **(headers or {})}
-        return post(self.base_url + "/slack/events", body, signed)
+        reply = post(self.base_url + "/slack/events", body, signed)
+        check_ack(body, reply)
+        return reply
 
     def command(self, command: str, text: str = "", *, user: str = CREW, trigger: str | None = None,
                 channel: str = DEFAULT_CHANNEL_ID, headers: dict[str, str] | None = None) -> HttpResult:
@@ -84,6 +94,32 @@ class Bot:
 
     def audit_posts(self) -> list:
         return [c for c in self.slack_api.calls("chat.postMessage") if c.params["channel"] == AUDIT_CHANNEL]
+
+
+def check_ack(request_body: str, reply: HttpResult) -> None:
+    """Slack reads an acknowledgement as it reads a message or a view: one over
+    Block Kit's limits is refused (the person sees an error, not the answer), so a test fails."""
+    if reply.status != 200 or not reply.body.strip().startswith(b"{"):
+        return
+    answer = reply.json()
+    kind = _request_kind(request_body)
+    if kind == "block_suggestion":
+        problems = suggestion_problems(answer)
+    elif answer.get("response_action") in ("update", "push"):
+        problems = view_problems(answer.get("view"))
+    elif "text" in answer or "blocks" in answer:
+        problems = message_problems(answer) + (["text: over 40,000 characters"] if message_text_too_long(answer)
+                                               else [])
+    else:
+        problems = []
+    assert not problems, f"Slack would refuse this {kind} acknowledgement: {problems}"
+
+
+def _request_kind(body: str) -> str:
+    fields = parse_qs(body)
+    if "payload" in fields:
+        return str(json.loads(fields["payload"][0]).get("type", "interaction"))
+    return "command" if "command" in fields else "request"
 
 
 @pytest.fixture(params=["sqlite", "dynamodb"])
