@@ -35,6 +35,8 @@ PRIVATE_METADATA = 3000
 
 # What this bot shows of a name in one line of a list: enough to recognise, short enough for a phone.
 NAME_SHOWN = 80
+# ... and in a line about one record: a whole patron (100 characters, 500 once escaped); longer titles cut.
+RECORD_NAME = 500
 # A notification's fallback text: one glance, far below Slack's 40,000.
 FALLBACK_TEXT = 3000
 
@@ -93,21 +95,23 @@ def plural(n: int, word: str, many: str | None = None) -> str:
 
 
 def joined(lines: Sequence[str], limit: int = SECTION_TEXT, *,
-           more: Callable[[int], str] = lambda n: f"{ELLIPSIS}and {n} more") -> str:
+           more: Callable[[int], str] = lambda n: f"{ELLIPSIS}and {n} more", left_out: int = 0) -> str:
     """Lines (mrkdwn) joined by newlines within ``limit``. When they do not all
-    fit, as many as fit are kept and a last line, ``more(hidden)``, says how many are not shown."""
-    text = "\n".join(lines)
-    if len(text) <= limit:
-        return text
+    fit (or ``left_out`` more were never given), as many as fit are kept and a
+    last line, ``more(hidden)``, says how many are not shown."""
     kept: list[str] = []
     size = 0
     for i, line in enumerate(lines):
-        tail = more(len(lines) - i)
-        if size + len(line) + 1 + len(tail) > limit:
-            return "\n".join([*kept, tail]) if kept else clip(tail, limit)
-        kept.append(clip(line, limit))
-        size += len(kept[-1]) + 1
-    return "\n".join(kept)  # not reached: the whole text was longer than the limit
+        line = clip(line, limit)
+        rest = len(lines) - i - 1 + left_out
+        tail = more(rest) if rest else ""
+        if size + len(line) + (1 + len(tail) if tail else 0) > limit:
+            return "\n".join([*kept, clip(more(len(lines) - i + left_out), limit)])
+        kept.append(line)
+        size += len(line) + 1
+    if left_out:
+        kept.append(clip(more(left_out), limit))
+    return "\n".join(kept)
 
 
 def chunked(lines: Sequence[str], limit: int = SECTION_TEXT) -> list[str]:

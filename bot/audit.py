@@ -48,15 +48,23 @@ class AuditTrail:
         self.store.add_audit(entry)
         return entry
 
-    def refused(self, refusal: Refusal, entry_point: str) -> None:
-        """A refused request: in the audit log and, when set up, in the ops channel."""
-        self.note(actor=refusal.user_id, action=refusal.action, result="refused",
-                  detail={"entry": entry_point, "needs": refusal.needed.value})
+    def refused(self, refusal: Refusal, entry_point: str, *, team: str | None = None) -> None:
+        """A refused request: in the audit log and, when set up, in the ops channel.
+        ``team``: the other organisation's workspace of someone refused as an outsider."""
+        detail = {"entry": entry_point, "needs": refusal.needed.value}
+        if refusal.outsider:
+            detail["outsider_team"] = team or "unknown"
+        self.note(actor=refusal.user_id, action=refusal.action, result="refused", detail=detail)
         if not self.enabled:
             return
         who = f"<@{refusal.user_id}>" if refusal.user_id else "Someone"
-        text = (f":no_entry: {who} was refused `{escape(entry_point)}`: it needs the "
-                f"{refusal.needed.value} role.")
+        if refusal.outsider:
+            text = (f":no_entry: {who}, of another organisation (team `{escape(team or 'unknown')}`, "
+                    f"through a shared channel), was refused `{escape(entry_point)}`: only this "
+                    "workspace's crew may use opsbot.")
+        else:
+            text = (f":no_entry: {who} was refused `{escape(entry_point)}`: it needs the "
+                    f"{refusal.needed.value} role.")
         try:
             self.notifier.post(self.channel, text)
         except NotifyError:

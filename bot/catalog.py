@@ -80,6 +80,17 @@ class Catalog:
         past = sorted((e for e in self.events if e.date and e.date < today), key=_by_date, reverse=True)
         return [*self.upcoming(today), *undated, *past]
 
+    def search(self, query: str, today: date) -> list[Event]:
+        """The events whose id, title or date hold every word of ``query`` (any case;
+        a date as 2026-05-23, May 23 or Sat), in ``ordered`` order. An empty query matches all."""
+        words = query.lower().split()
+        return [e for e in self.ordered(today) if all(word in _searchable(e) for word in words)]
+
+
+def _searchable(event: Event) -> str:
+    when = f" {event.date.isoformat()} {event.date:%a %b %-d %Y %A %B}" if event.date else ""
+    return f"{event.id} {event.title}{when}".lower()
+
 
 def _by_date(event: Event) -> tuple[date, str]:
     assert event.date is not None
