@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.response import BoltResponse
 
+from blocks.mrkdwn import unescape
 from bot.access import PUBLIC, Affiliation, Refusal, entry_action, slack_affiliation, slack_entry
 
 if TYPE_CHECKING:
@@ -55,7 +56,8 @@ def register(app: App, services: Services) -> None:
     @app.middleware
     def check_permission(body: dict, next: Callable[[], None], respond=None,  # noqa: A002 - Bolt's name
                          context: BoltContext | None = None) -> BoltResponse | None:
-        kind, name, text, user = slack_entry(body)
+        kind, name, escaped, user = slack_entry(body)
+        text = unescape(escaped)
         action = entry_action(kind, name, text)
         if action is None:
             # Not in the table: refuse rather than guess (the table test keeps it complete).

@@ -22,8 +22,9 @@ from tests.fakes.block_kit_limits import (
     suggestion_problems,
     view_problems,
 )
+from tests.fakes.slack_api import TEAM_ID
 from tests.http_client import HttpResult, post
-from tests.slack_payloads import block_action, payment_state, view_submission
+from tests.slack_payloads import block_action, block_suggestion, payment_state, view_submission
 from tests.slack_signing import DEFAULT_CHANNEL_ID, DEFAULT_USER_ID, signed_headers, slash_command_body
 
 CREW = DEFAULT_USER_ID
@@ -68,12 +69,16 @@ class Bot:
         return reply
 
     def command(self, command: str, text: str = "", *, user: str = CREW, trigger: str | None = None,
-                channel: str = DEFAULT_CHANNEL_ID, headers: dict[str, str] | None = None) -> HttpResult:
+                channel: str = DEFAULT_CHANNEL_ID, headers: dict[str, str] | None = None, team: str = TEAM_ID,
+                enterprise: str | None = None) -> HttpResult:
+        """``text`` as the person types it (sent escaped, as Slack sends it); ``team`` /
+        ``enterprise``: where they belong (another organisation's in a Slack Connect channel)."""
         if trigger is None:
             self._triggers += 1
             trigger = f"13345224609.738474920.{uuid.uuid4().hex[:12]}"
         body = slash_command_body(command, text, user_id=user, trigger_id=trigger, channel_id=channel,
-                                  response_url=self.slack_api.response_url())
+                                  response_url=self.slack_api.response_url(), team_id=team,
+                                  enterprise_id=enterprise)
         return self.send(body, headers)
 
     def open_modal(self, text: str = "", **kwargs) -> dict[str, Any]:
@@ -82,14 +87,26 @@ class Bot:
         assert (reply.status, reply.body) == (200, b"")
         return self.slack_api.wait_for("views.open", count=before + 1).params["view"]
 
-    def submit(self, view: dict[str, Any], *, view_id: str | None = None, user: str = CREW, **fields) -> HttpResult:
-        state = payment_state(**{"notes": None, **fields})
+    def submit(self, view: dict[str, Any], *, view_id: str | None = None, user: str = CREW, team: str = TEAM_ID,
+               enterprise: str | None = None, **fields) -> HttpResult:
+        event_select = next((b["element"]["type"] for b in view.get("blocks", []) if b.get("block_id") == "event"),
+                            "static_select")
+        state = payment_state(**{"notes": None, "event_select": event_select, **fields})
         return self.send(view_submission(view, state, view_id=view_id or f"V{uuid.uuid4().hex[:10].upper()}",
-                                         user_id=user))
+                                         user_id=user, team_id=team, enterprise_id=enterprise))
 
-    def click_void(self, payment_id: str, *, user: str, message_ts: str, channel: str = AUDIT_CHANNEL) -> HttpResult:
+    def suggest(self, view: dict[str, Any], value: str, *, user: str = CREW, team: str = TEAM_ID,
+                enterprise: str | None = None) -> HttpResult:
+        """Type ``value`` in the form's event search: Slack's ``block_suggestion``."""
+        return self.send(block_suggestion(view, action_id="event", block_id="event", value=value,
+                                          view_id=view.get("id") or "V0SEARCH001", user_id=user, team_id=team,
+                                          enterprise_id=enterprise))
+
+    def click_void(self, payment_id: str, *, user: str, message_ts: str, channel: str = AUDIT_CHANNEL,
+                   team: str = TEAM_ID, enterprise: str | None = None) -> HttpResult:
         body = block_action("payment_void", payment_id, user_id=user, channel_id=channel, message_ts=message_ts,
-                            response_url=self.slack_api.response_url("actions/void"))
+                            response_url=self.slack_api.response_url("actions/void"), team_id=team,
+                            enterprise_id=enterprise)
         return self.send(body)
 
     def audit_posts(self) -> list:

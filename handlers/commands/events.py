@@ -9,6 +9,7 @@ from blocks.events import event_detail, events_list
 from blocks.mrkdwn import escape
 from bot.commands import EVENTS_USAGE, UsageError, parse_events
 from bot.ledger import UnknownEvent
+from handlers.slack_text import command_text
 
 if TYPE_CHECKING:
     from bot.app import Services
@@ -33,4 +34,4 @@ def events_reply(text: str | None, user: str, *, services: Services) -> dict[str
 
 
 def events_command(*, ack: Callable[..., Any], command: dict[str, Any], services: Services) -> None:
-    ack(**events_reply(command.get("text"), command["user_id"], services=services))
+    ack(**events_reply(command_text(command), command["user_id"], services=services))

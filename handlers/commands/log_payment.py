@@ -12,6 +12,7 @@ from blocks.payment_modal import payment_modal
 from blocks.receipts import payment_receipt
 from bot.commands import LOG_PAYMENT_USAGE, UsageError, parse_log_payment
 from bot.ledger import LedgerError, UnknownEvent
+from handlers.slack_text import command_text
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -32,7 +33,7 @@ def log_payment_command(*, ack: Callable[..., Any], command: dict[str, Any], cli
                         services: Services) -> None:
     user = command["user_id"]
     try:
-        parsed = parse_log_payment(command.get("text"))
+        parsed = parse_log_payment(command_text(command))
     except UsageError as exc:
         ack(**_ephemeral(f"{escape(str(exc))} {LOG_PAYMENT_USAGE}"))
         return

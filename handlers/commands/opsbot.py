@@ -18,6 +18,7 @@ from bot.help import visible_commands
 from bot.ledger import LedgerError
 from bot.summary import build_summary
 from handlers.commands.stripe_assign import announce_assign, assign_reply
+from handlers.slack_text import command_text
 
 if TYPE_CHECKING:
     from bot.app import Services
@@ -62,7 +63,7 @@ def _ephemeral(text: str) -> dict[str, Any]:
 
 
 def opsbot_command(*, ack: Callable[..., Any], command: dict[str, Any], services: Services) -> None:
-    words = (command.get("text") or "").split()
+    words = command_text(command).split()
     if words and words[0].lower() == "void":
         ack(**void_reply(words[1:], command["user_id"], services=services))
         return
@@ -72,7 +73,7 @@ def opsbot_command(*, ack: Callable[..., Any], command: dict[str, Any], services
     if words and words[0].lower() == "assign":
         ack(**assign_reply(words[1:], command["user_id"], services=services))
         return
-    ack(**opsbot_reply(command.get("text"), services=services, user=command.get("user_id")))
+    ack(**opsbot_reply(command_text(command), services=services, user=command.get("user_id")))
 
 
 SUMMARY_USAGE = "Usage: `/opsbot summary [YYYY-MM-DD]` — today's payments, or another day's."
@@ -95,7 +96,7 @@ def summary_reply(words: list[str], user: str, *, services: Services) -> dict[st
 
 def announce_opsbot(*, command: dict[str, Any], services: Services) -> None:
     """After the ack: a void's audit lines (posted once, however often it is asked)."""
-    words = (command.get("text") or "").split()
+    words = command_text(command).split()
     if words and words[0].lower() == "assign":
         announce_assign(words[1:], command["user_id"], services=services)
     if len(words) == 2 and words[0].lower() == "void":
