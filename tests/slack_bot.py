@@ -24,7 +24,7 @@ from tests.fakes.block_kit_limits import (
 )
 from tests.fakes.slack_api import TEAM_ID
 from tests.http_client import HttpResult, post
-from tests.slack_payloads import block_action, block_suggestion, payment_state, view_submission
+from tests.slack_payloads import JSON, block_action, block_suggestion, home_opened, payment_state, view_submission
 from tests.slack_signing import DEFAULT_CHANNEL_ID, DEFAULT_USER_ID, signed_headers, slash_command_body
 
 CREW = DEFAULT_USER_ID
@@ -108,6 +108,16 @@ class Bot:
                             response_url=self.slack_api.response_url("actions/void"), team_id=team,
                             enterprise_id=enterprise)
         return self.send(body)
+
+    def open_home(self, user: str, **headers: str) -> dict[str, Any]:
+        """Open the App Home as ``user``; the view the bot published."""
+        before = len(self.slack_api.calls("views.publish"))
+        reply = self.send(home_opened(user), {**JSON, **headers})
+        assert reply.status == 200
+        self.lazies.wait_idle()
+        call = self.slack_api.wait_for("views.publish", count=before + 1)
+        assert call.params["user_id"] == user
+        return call.params["view"]
 
     def audit_posts(self) -> list:
         return [c for c in self.slack_api.calls("chat.postMessage") if c.params["channel"] == AUDIT_CHANNEL]

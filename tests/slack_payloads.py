@@ -9,6 +9,7 @@ test_view_submission.py, "connect_channel_payload")."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -132,4 +133,18 @@ def block_action(action_id: str, value: str, *, user_id: str, message: dict[str,
             "text": {"type": "plain_text", "text": "Void", "emoji": True}, "style": "danger",
             "action_ts": "1700000001.000200",
         }],
+    })
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+def home_opened(user: str, *, tab: str = "home", event_id: str = "Ev0HOME00001", team_id: str = TEAM_ID) -> str:
+    """The Events API body (JSON) of ``app_home_opened`` for ``user``."""
+    return json.dumps({
+        "token": "verification", "team_id": TEAM_ID, "api_app_id": APP_ID, "type": "event_callback",
+        "event_id": event_id, "event_time": int(time.time()),
+        "event": {"type": "app_home_opened", "user": user, "channel": "D0HOME00001", "tab": tab,
+                  "event_ts": f"{time.time():.6f}", **({"user_team": team_id} if team_id != TEAM_ID else {})},
+        "authorizations": [{"team_id": TEAM_ID, "user_id": "U0BOT000001", "is_bot": True}],
     })
