@@ -98,8 +98,11 @@ def _last_deploy_line(card: SiteCard, data: HomeData) -> str:
 
 
 def _link(url: str) -> str:
-    parsed = urlparse(url)
-    label = (parsed.netloc + parsed.path.rstrip("/")) or url
+    try:
+        parsed = urlparse(url)
+        label = (parsed.netloc + parsed.path.rstrip("/")) or url
+    except ValueError:  # events.json's URL is shown as written when it does not parse ("https://[...")
+        label = url
     return f"<{escape(url)}|{name(label)}>"
 
 

@@ -58,7 +58,7 @@ def payment_modal(statuses: Sequence[EventStatus], *, preselect: str | None = No
     """``statuses`` in the order to offer them (upcoming first)."""
     chosen = next((event_option(s) for s in statuses if s.event.id == preselect), None)
     event_select: StaticSelectElement | ExternalDataSelectElement
-    if len(statuses) <= MAX_OPTIONS:
+    if 0 < len(statuses) <= MAX_OPTIONS:  # Slack refuses a static select with no options
         event_select = StaticSelectElement(action_id=EVENT_ACTION, placeholder="Choose the event",
                                            options=[event_option(s) for s in statuses], initial_option=chosen)
     else:

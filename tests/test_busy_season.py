@@ -7,7 +7,7 @@ every list cut says how much it left out."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from tests.slack_bot import CREW, Bot, LazyTracker
 OWING = 60  # events within three days with a balance
 PAID = 60  # events later on, each paid in full today
 SITES = 30
+NOW = datetime(2026, 7, 1, 19, 0, tzinfo=UTC)  # noon in the crew's time zone: one day throughout
 PATRON = ("Bo & Co <VIP> " * 10)[:100]  # the longest name the ledger takes, escaped past 300 characters
 
 
@@ -32,7 +33,7 @@ def title(i: int) -> str:
 
 @pytest.fixture
 def busy_bot(make_settings, slack_api, tmp_path: Path):
-    today = datetime.now(make_settings().timezone).date()
+    today = NOW.astimezone(make_settings().timezone).date()
     events = [{"id": f"soon-{i:03d}", "title": title(i), "date": (today + timedelta(days=i % (REMINDER_DAYS + 1)))
                .isoformat(), "total": 1000 + i} for i in range(OWING)]
     events += [{"id": f"later-{i:03d}", "title": title(100 + i), "date": (today + timedelta(days=10 + i)).isoformat(),
@@ -45,7 +46,7 @@ def busy_bot(make_settings, slack_api, tmp_path: Path):
     events_file = tmp_path / "events.json"
     events_file.write_text(json.dumps({"events": events, "sites": sites}))
     services = build_services(make_settings(OPSBOT_EVENTS_FILE=str(events_file),
-                                            OPSBOT_STORE=f"sqlite:///{tmp_path / 'busy.db'}"))
+                                            OPSBOT_STORE=f"sqlite:///{tmp_path / 'busy.db'}"), clock=lambda: NOW)
     services.store.init_schema()
     lazies = LazyTracker()
     server, base_url = start_background_server(make_wsgi_app(services, build_slack_app(services,

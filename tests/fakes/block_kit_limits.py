@@ -140,13 +140,14 @@ class _Checker:
         if obj.get("description") is not None:
             self.text(pointer + "/description", obj["description"], OPTION_DESCRIPTION)
 
-    def options(self, pointer: str, obj: dict[str, Any], *, limit: int, required: bool) -> list[dict[str, Any]]:
+    def options(self, pointer: str, obj: dict[str, Any], *, limit: int, required: bool, at_least: int = 0
+                ) -> list[dict[str, Any]]:
         """``options`` or ``option_groups`` (one of them); returns every option offered."""
         offered: list[dict[str, Any]] = []
         if "options" in obj and "option_groups" in obj:
             self.fail(pointer, "must provide either options or option_groups, not both")
         if "options" in obj:
-            for i, option in enumerate(self.count(pointer + "/options", obj["options"], limit)):
+            for i, option in enumerate(self.count(pointer + "/options", obj["options"], limit, minimum=at_least)):
                 self.option(f"{pointer}/options/{i}", option)
                 offered.append(option)
         elif "option_groups" in obj:
@@ -215,7 +216,7 @@ class _Checker:
     def select(self, pointer: str, obj: dict[str, Any]) -> None:
         kind = obj["type"]
         if kind in ("static_select", "multi_static_select"):
-            offered = self.options(pointer, obj, limit=SELECT_OPTIONS, required=True)
+            offered = self.options(pointer, obj, limit=SELECT_OPTIONS, required=True, at_least=1)
             chosen = [obj["initial_option"]] if obj.get("initial_option") else list(obj.get("initial_options") or [])
             values = {(o.get("value"), _plain(o.get("text"))) for o in offered if isinstance(o, dict)}
             for i, option in enumerate(chosen):
