@@ -84,3 +84,9 @@ def test_assign_arguments_are_read_as_typed(stripe_bot):
     bot.lazies.wait_idle()
     [payment] = bot.services.ledger.event_payments(JADA)
     assert (payment.patron, payment.notes) == ("Cy & Di", session_id)
+
+
+def test_a_huge_echo_is_shortened_in_the_reply(bot: Bot):
+    reply = bot.command("/log-payment", "jada 25 " + "<&>" * 20_000 + " Bo").json()["text"]  # checked by Slack's rules
+    assert reply.startswith("'&lt;&amp;&gt;&lt;&amp;&gt;") and len(reply) < 1500 and "…" in reply
+    assert bot.services.ledger.status(JADA).payment_count == 0

@@ -10,8 +10,9 @@ from collections.abc import Callable
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from blocks.failures import problem
+from blocks.fit import name
 from blocks.help import help_blocks, help_text
-from blocks.mrkdwn import escape, shorten
 from blocks.receipts import void_receipt
 from blocks.summary import summary_blocks
 from bot.help import visible_commands
@@ -54,7 +55,7 @@ def void_reply(words: list[str], user: str, *, services: Services) -> dict[str, 
     try:
         result = services.ledger.void_payment(words[0], by=user)
     except LedgerError as exc:
-        return _ephemeral(escape(" ".join(exc.errors.values())))
+        return _ephemeral(problem(" ".join(exc.errors.values())))
     return _ephemeral(void_receipt(result))
 
 
@@ -89,7 +90,7 @@ def summary_reply(words: list[str], user: str, *, services: Services) -> dict[st
         except ValueError:
             day = None
         if day is None:
-            return _ephemeral(f"'{escape(shorten(words[0], 20))}' is not a date like 2026-11-21. {SUMMARY_USAGE}")
+            return _ephemeral(f"'{name(words[0], 20)}' is not a date like 2026-11-21. {SUMMARY_USAGE}")
     text, blocks = summary_blocks(build_summary(services.ledger, day))
     return {"response_type": "ephemeral", "text": text, "blocks": blocks}
 
