@@ -27,14 +27,14 @@ log = logging.getLogger(__name__)
 UTC_ZONE = ZoneInfo("UTC")
 
 
-def _drawn(record_id: str, line: Callable[[], tuple[str, list[dict]]]) -> tuple[str, list[dict]]:
+def _drawn(record_id: str, line: Callable[[], tuple[str, list[dict]]]) -> tuple[str, list[dict] | None]:
     """The audit line, or, should its builder fail (a bug: builders fit any data), a
     plain line naming the record, so the record it announces never turns into an error."""
     try:
         return line()
     except Exception:  # noqa: BLE001 - logged with its traceback, and said in the channel
         log.exception("the audit line of %s could not be drawn; posting a plain one", record_id)
-        return f"`{escape(record_id)}` was recorded; its audit line could not be drawn (see the bot's log).", []
+        return f"`{escape(record_id)}` was recorded; its audit line could not be drawn (see the bot's log).", None
 
 
 class AuditTrail:
