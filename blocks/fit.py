@@ -16,22 +16,15 @@ from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlo
 
 from blocks.mrkdwn import escape, shorten
 
-# Slack's limits (docs.slack.dev/reference/block-kit: blocks, block elements, composition objects, views).
+# Slack's limits that data can reach (docs.slack.dev/reference/block-kit: blocks, block elements, composition
+# objects, views). The bot's own fixed words (button labels, titles, ids as values) are far inside the others.
 MESSAGE_BLOCKS = 50
 VIEW_BLOCKS = 100
-MESSAGE_TEXT = 40_000
 SECTION_TEXT = 3000  # also any text object, a context element's included
 HEADER_TEXT = 150
-BUTTON_TEXT = 75
-BUTTON_VALUE = 2000
-CONFIRM_TITLE = 100
 CONFIRM_TEXT = 300
-CONFIRM_BUTTON = 30
 OPTION_TEXT = 75
-OPTION_VALUE = 150
 SELECT_OPTIONS = 100
-MODAL_TITLE = 24
-PRIVATE_METADATA = 3000
 
 # What this bot shows of a name in one line of a list: enough to recognise, short enough for a phone.
 NAME_SHOWN = 80
