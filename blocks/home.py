@@ -160,7 +160,7 @@ def home_blocks(data: HomeData) -> list[Block]:
     ]
     today, links = _today(data), _links(data)
     # Which opsbot answers: what an admin asks first when something looks off.
-    footer: list[Block] = [_context(f"opsbot {escape(data.version)}")] if data.version else []
+    footer: list[Block] = [context(f"opsbot {name(data.version)}")] if data.version else []
     dividers = 3
     room = MAX_BLOCKS - len(head) - len(today) - len(links) - len(footer) - dividers
     sites_room = min(room // 2, 2 + MAX_SITES * (1 + len(HOME_TARGETS)))

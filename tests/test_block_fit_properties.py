@@ -164,8 +164,8 @@ def test_the_payment_form_and_its_search_fit(offered, pick, metadata):
 @FAST
 @given(st.lists(statuses(dated=False), max_size=150), st.lists(payments(), max_size=40),
        st.lists(st.tuples(IDENT, LONG, LONG, NAME), max_size=30), st.lists(st.tuples(LONG, LONG), max_size=8),
-       st.booleans())
-def test_the_app_home_fits(events, today, sites, links, admin):
+       st.booleans(), st.text(CHARS, max_size=300))
+def test_the_app_home_fits(events, today, sites, links, admin, version):
     view = home_view(HomeData(
         user="U0ADMIN0001", is_admin=admin, can_log=True, now=datetime(2026, 5, 20, 15, 4, tzinfo=LA),
         events=tuple(events), today=tuple(today), titles={"jada": "&" * 3000},
@@ -173,6 +173,7 @@ def test_the_app_home_fits(events, today, sites, links, admin):
                              LastDeploy(target, "U0ADMIN0001", AT, result)) for ident, url, target, result in sites),
         links=tuple(LinkLine(f"https://buy.stripe.com/{i}", 100, name, title, "U0ADMIN0001", AT, 1, 100)
                     for i, (name, title) in enumerate(links)),
+        version=version,
     ))
     assert view_problems(view) == []
 
