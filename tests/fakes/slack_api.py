@@ -251,22 +251,17 @@ class SlackApiStandIn(LoopbackServer):
         self._views[view_id] = base
         return base
 
-    def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _views_open(self, params: dict[str, Any], root: dict[str, Any] | None = None) -> dict[str, Any]:
         if not params.get("trigger_id"):
             return {"ok": False, "error": "invalid_arguments"}
         refused = _view_refusal(params.get("view"))
         if refused:
             return refused
-        return {"ok": True, "view": self._view(self._next_view_id(), params["view"])}
+        return {"ok": True, "view": self._view(self._next_view_id(), params["view"], root)}
 
     def _views_push(self, params: dict[str, Any]) -> dict[str, Any]:
-        if not params.get("trigger_id"):
-            return {"ok": False, "error": "invalid_arguments"}
-        refused = _view_refusal(params.get("view"))
-        if refused:
-            return refused
-        root = next(iter(self._views.values()), None)
-        return {"ok": True, "view": self._view(self._next_view_id(), params["view"], root)}
+        """A view on top of the open one (its root)."""
+        return self._views_open(params, root=next(iter(self._views.values()), None))
 
     def _views_update(self, params: dict[str, Any]) -> dict[str, Any]:
         view_id = params.get("view_id")
