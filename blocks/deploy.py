@@ -10,10 +10,10 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     ButtonElement,
     ContextBlock,
-    MarkdownTextObject,
     SectionBlock,
 )
 
+from blocks import fit
 from blocks.mrkdwn import escape, shorten
 from bot.deploy_plan import STAGING_PREFIX, DeployRun, Plan
 from bot.domain import Site
@@ -22,6 +22,7 @@ CONFIRM_ACTION = "deploy_confirm"
 CANCEL_ACTION = "deploy_cancel"
 LIST_LIMIT = 15  # files named per list in a message; the rest are counted
 _NAME_LIMIT = 90
+_ERROR_SHOWN = 500  # of an error from AWS
 
 _TARGET_LABELS = {"staging": "staging", "production": "production", "promote": "production (promoted from staging)"}
 _FAILED_PARTS = {"planning": "reading the bucket", "uploading": "upload", "copying": "copy", "deleting": "delete",
@@ -52,7 +53,7 @@ def size(n: int) -> str:
 
 
 def _name(rel: str) -> str:
-    return f"`{escape(shorten(rel, _NAME_LIMIT))}`"
+    return f"`{fit.name(rel, _NAME_LIMIT)}`"
 
 
 def _bucket_where(site: Site, prefix: str) -> str:
@@ -71,16 +72,16 @@ def _blocks(*parts: object) -> list[dict]:
 
 
 def _section(text: str) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=text))
+    return fit.section(text)
 
 
 def _context(text: str) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=text)])
+    return fit.context(text)
 
 
 def _plain(mrkdwn: str) -> str:
     """A notification fallback from the first line of a mrkdwn text."""
-    return mrkdwn.split("\n", 1)[0].replace("*", "")
+    return fit.clip(mrkdwn.split("\n", 1)[0].replace("*", ""), fit.FALLBACK_TEXT)
 
 
 # -- the sites list --------------------------------------------------------------------------------
@@ -90,12 +91,16 @@ def sites_list(sites: Sequence[Site]) -> tuple[str, list[dict]]:
     if not sites:
         text = "There are no sites in events.json: add one under \"sites\" to deploy it."
         return text, _blocks(_section(text))
-    lines = ["Sites you can deploy with `/deploy SITE [staging|production|promote]`:"]
-    lines += [f"• `{escape(s.id)}` — {escape(s.url)} (`s3://{escape(s.bucket)}`)" for s in sites]
-    text = "\n".join(lines)
-    return text, _blocks(_section(text), _context(
+    head = "Sites you can deploy with `/deploy SITE [staging|production|promote]`:"
+    lines = [f"• `{escape(s.id)}` — {fit.name(s.url, 200)} (`s3://{fit.name(s.bucket, 100)}`)" for s in sites]
+    text = f"{head}\n{fit.joined(lines, fit.SECTION_TEXT - len(head) - 1, more=_more_sites)}"
+    return fit.clip(text, fit.FALLBACK_TEXT), _blocks(_section(text), _context(
         "`staging` publishes to `_staging/` · `production` (the default) asks for a confirmation first · "
         "`promote` copies what is on staging to production"))
+
+
+def _more_sites(hidden: int) -> str:
+    return f"…and {fit.plural(hidden, 'more site')} in events.json."
 
 
 def unknown_site(ref: str, sites: Sequence[Site]) -> str:
@@ -177,7 +182,7 @@ def progress_text(run: DeployRun, done_so_far: int = 0) -> str:
     # failed
     part = _FAILED_PARTS.get(run.failed_step or "", "deploy")
     return (f":x: Deploy of {site} to {label} failed: {already_done(run)}; {part} failed: "
-            f"{escape(run.error or 'unknown error')}\n{retry_hint(run)}")
+            f"{fit.name(run.error or 'unknown error', _ERROR_SHOWN)}\n{retry_hint(run)}")
 
 
 def retry_hint(run: DeployRun) -> str:
@@ -314,5 +319,5 @@ def deploy_audit(run: DeployRun) -> tuple[str, list[dict]]:
     else:
         part = _FAILED_PARTS.get(run.failed_step or "", "deploy")
         head = (f":x: <@{run.by}>'s deploy of {site} to {label} failed: {already_done(run)}; {part} failed: "
-                f"{escape(run.error or 'unknown error')}")
+                f"{fit.name(run.error or 'unknown error', _ERROR_SHOWN)}")
     return _plain(head), _blocks(_section(head), _context(_run_context(run)))

@@ -16,7 +16,7 @@ from bot.audit import AuditTrail
 from bot.ledger import Clock, Ledger, LedgerError, LedgerResult, utc_now
 from bot.once import Once
 from bot.paylinks import Paylinks
-from bot.ports import NotifyError, Store, StoreError, WebhookRejected
+from bot.ports import NotifyError, Store, WebhookRejected
 from bot.user_text import echo
 
 log = logging.getLogger(__name__)
@@ -87,9 +87,10 @@ class StripeIntake:
         return self._paid(event, session, amount)
 
     def _announce(self, session_id: str, post: Callable[[], object]) -> None:
-        """Post the audit line of what is already recorded. Slack unavailable: AuditNotPosted (503), so
-        Stripe's redelivery posts it. A line Slack refuses, or one that cannot be built, would fail the
-        same way on every redelivery, for days: the record stands, the webhook answers 200, the log says why."""
+        """Post the audit line of what is already recorded (a line that cannot be drawn is posted
+        plain: bot/audit.py). Slack unavailable: AuditNotPosted (503), so Stripe's redelivery posts
+        it. A message Slack refuses would be refused on every redelivery, for days: the record
+        stands, the webhook answers 200, the log says why."""
         try:
             post()
         except NotifyError as exc:
@@ -98,10 +99,6 @@ class StripeIntake:
                 raise AuditNotPosted(f"recorded, but the audit line was not posted ({exc}); "
                                      "a redelivery will post it") from exc
             log.error("Stripe session %s is recorded, but Slack refused its audit line: %s", session_id, exc)
-        except StoreError:
-            raise  # not a display problem: the claim and the line's place live in the store; a redelivery retries
-        except Exception:
-            log.exception("Stripe session %s is recorded, but its audit line could not be built", session_id)
 
     def _paid(self, event: Mapping[str, Any], session: Mapping[str, Any], amount: int) -> dict[str, Any]:
         session_id = session["id"]
