@@ -14,12 +14,14 @@ from blocks.fit import HEADER_TEXT, MESSAGE_BLOCKS, chunked, context, cut, fallb
 from blocks.paylinks import paylink_lines
 from bot.domain import EventStatus, Payment
 from bot.money import format_cents
+from bot.patrons import PatronTotal
 
 if TYPE_CHECKING:
     from bot.paylinks import PaylinkStatus
 
 MAX_BLOCKS = MESSAGE_BLOCKS
 MAX_RECORDS_SHOWN = 40  # newest first; a phone screen, not an export
+MAX_PATRONS_SHOWN = 40  # lines of at most ~130 characters: two sections
 
 
 def _when(status: EventStatus) -> str:
@@ -62,12 +64,34 @@ def _payment_line(p: Payment) -> str:
     return line
 
 
+def patron_line(total: PatronTotal) -> str:
+    """``*Ana Ruiz* · $1,000.00 · 2 payments``; a patron whose payments were all reversed, struck through."""
+    if total.reversed_in_full:
+        return f"~{name(total.name)}~ · {format_cents(0)} · reversed"
+    return f"*{name(total.name)}* · {format_cents(total.total_cents)} · {plural(total.payments, 'payment')}"
+
+
+def patron_blocks(patrons: Sequence[PatronTotal]) -> list:
+    """Each patron's total, one line each (the first MAX_PATRONS_SHOWN, then how many more and their money)."""
+    shown, hidden = cut(patrons, MAX_PATRONS_SHOWN)
+    lines = [f"*Who paid* · {plural(len(patrons), 'patron')}", *(patron_line(p) for p in shown)]
+    blocks: list = [section(chunk) for chunk in chunked(lines)]
+    if hidden:
+        rest = patrons[len(shown):]
+        blocks.append(context(f"…and {plural(hidden, 'more patron')}, "
+                              f"{format_cents(sum(p.total_cents for p in rest))} in all."))
+    return blocks
+
+
 def event_detail(status: EventStatus, payments: Sequence[Payment],
-                 links: Sequence[PaylinkStatus] = ()) -> tuple[str, list[dict]]:
+                 links: Sequence[PaylinkStatus] = (), patrons: Sequence[PatronTotal] = ()) -> tuple[str, list[dict]]:
+    """The event, its payment links, each patron's total (bot/patrons.patron_totals), then its records."""
     head = f"{_when(status)} · `{status.event.id}`\n{standing(status)}"
     blocks = [HeaderBlock(text=plain(status.event.title, HEADER_TEXT)), section(head)]
     if links:
         blocks.append(section(paylink_lines(links)))
+    if patrons:
+        blocks += patron_blocks(patrons)
     if not payments:
         blocks.append(context("No payments yet."))
     else:

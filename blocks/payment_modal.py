@@ -20,7 +20,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from blocks.fit import OPTION_TEXT, SELECT_OPTIONS, plain
-from bot.domain import NOTES_MAX, PATRON_MAX, PAYMENT_METHODS, EventStatus
+from bot.domain import NOTES_MAX, PATRON_MAX, EventStatus
 from bot.money import format_cents
 
 CALLBACK_ID = "log_payment"
@@ -53,9 +53,10 @@ def event_suggestions(statuses: Sequence[EventStatus], matched: int) -> dict[str
     return {"option_groups": [{"label": {"type": "plain_text", "text": label}, "options": options}]}
 
 
-def payment_modal(statuses: Sequence[EventStatus], *, preselect: str | None = None,
+def payment_modal(statuses: Sequence[EventStatus], *, methods: Sequence[str], preselect: str | None = None,
                   private_metadata: str = "") -> dict[str, Any]:
-    """``statuses`` in the order to offer them (upcoming first)."""
+    """``statuses`` in the order to offer them (upcoming first); ``methods``: the crew's payment
+    methods (the catalog's list, at most 100), offered in that order."""
     chosen = next((event_option(s) for s in statuses if s.event.id == preselect), None)
     event_select: StaticSelectElement | ExternalDataSelectElement
     if 0 < len(statuses) <= MAX_OPTIONS:  # Slack refuses a static select with no options
@@ -65,7 +66,7 @@ def payment_modal(statuses: Sequence[EventStatus], *, preselect: str | None = No
         # min_query_length 0: opening the menu asks for the soonest events before anything is typed.
         event_select = ExternalDataSelectElement(action_id=EVENT_ACTION, placeholder=SEARCH_PLACEHOLDER,
                                              initial_option=chosen, min_query_length=0)
-    methods = [Option(value=m, text=m.capitalize()) for m in PAYMENT_METHODS]
+    method_options = [Option(value=m, text=plain(m.capitalize(), OPTION_TEXT)) for m in methods]
     view = View(
         type="modal",
         callback_id=CALLBACK_ID,
@@ -82,7 +83,7 @@ def payment_modal(statuses: Sequence[EventStatus], *, preselect: str | None = No
                        element=PlainTextInputElement(action_id="amount", placeholder="125.00")),
             InputBlock(block_id="method", label="Method",
                        element=StaticSelectElement(action_id="method", placeholder="How they paid",
-                                                   options=methods)),
+                                                   options=method_options)),
             InputBlock(block_id="notes", label="Notes", optional=True,
                        element=PlainTextInputElement(action_id="notes", multiline=True, max_length=NOTES_MAX,
                                                      placeholder="Check number, who collected it, …")),

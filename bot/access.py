@@ -30,6 +30,8 @@ PERMISSIONS: dict[str, Role] = {
     "paylink.create": Role.ADMIN,
     "deploy.run": Role.ADMIN,
     "stripe.assign": Role.ADMIN,
+    "payments.find": Role.CREW,
+    "payments.export": Role.ADMIN,
 }
 
 _DOING = {
@@ -41,6 +43,8 @@ _DOING = {
     "paylink.create": "make payment links",
     "deploy.run": "deploy sites",
     "stripe.assign": "assign Stripe payments to events",
+    "payments.find": "search payments",
+    "payments.export": "export the ledger",
 }
 
 
@@ -59,6 +63,8 @@ ENTRY_POINTS: dict[tuple[str, str], str] = {
     ("command", "/opsbot summary"): "summary.read",
     ("command", "/opsbot void"): "payment.void",
     ("command", "/opsbot assign"): "stripe.assign",
+    ("command", "/opsbot find"): "payments.find",
+    ("command", "/opsbot export"): "payments.export",
     ("view", "log_payment"): "payment.log",
     ("suggestion", "event"): "payment.log",  # the payment form's event search
     ("action", "payment_void"): "payment.void",
@@ -73,6 +79,7 @@ ENTRY_POINTS: dict[tuple[str, str], str] = {
     ("route", "POST /api/payment/log"): "payment.log",
     ("route", "POST /api/log-payment"): "payment.log",
     ("route", "GET /api/events"): "events.read",
+    ("route", "GET /api/payments"): "payments.export",
 }
 
 

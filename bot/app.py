@@ -17,6 +17,7 @@ from bot.health import Health
 from bot.ledger import Clock, Ledger, utc_now
 from bot.once import Once
 from bot.ports import Notifier, Store
+from bot.records import LedgerRecords
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
@@ -54,6 +55,7 @@ class Services:
     store: Store
     catalog: Catalog
     ledger: Ledger
+    records: LedgerRecords  # exports, the web API's pages, search
     access: Access
     once: Once
     notifier: Notifier | None  # None when Slack is not configured
@@ -86,7 +88,8 @@ def build_services(settings: Settings, *, store: Store | None = None, clock: Clo
         notifier = SlackNotifier(client)
     once = Once(store, clock)
     services = Services(
-        settings=settings, store=store, catalog=catalog, ledger=ledger, access=Access(settings), once=once,
+        settings=settings, store=store, catalog=catalog, ledger=ledger,
+        records=LedgerRecords(store, catalog, settings.timezone, clock=clock), access=Access(settings), once=once,
         notifier=notifier, audit=AuditTrail(store, notifier, settings.audit_channel, once, settings.timezone),
         slack_client=client,
     )

@@ -11,12 +11,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from bot.domain import Event, Site
+from bot.domain import DEFAULT_PAYMENT_METHODS, STRIPE_METHOD, Event, Site
 from bot.money import AmountError, parse_amount
 from bot.user_text import echo
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+# A payment method is one word: it is typed as one on the one-line /log-payment.
+_METHOD = re.compile(r"^[a-z0-9][a-z0-9_-]{0,29}$")
+MAX_PAYMENT_METHODS = 100  # the payment form's menu (a static select) holds at most 100 options
 
 
 class EventsFileError(Exception):
@@ -34,6 +37,9 @@ class EventNotFound(LookupError):
 class Catalog:
     events: tuple[Event, ...]
     sites: tuple[Site, ...]
+    # The crew's payment methods, in the file's order: what the form, the one-liner, the web API,
+    # help and the summary offer and accept ("stripe" is never one: only the webhook records it).
+    payment_methods: tuple[str, ...] = DEFAULT_PAYMENT_METHODS
 
     def event(self, event_id: str) -> Event | None:
         return self._events_by_id.get(event_id)
@@ -141,7 +147,41 @@ def parse_catalog(data: Any, path: Path) -> Catalog:
     site_ids = {s.id for s in sites}
     events = tuple(_parse_event(i, raw, path, site_ids) for i, raw in enumerate(raw_events))
     _no_duplicates((e.id for e in events), "events", path)
-    return Catalog(events=events, sites=sites)
+    methods = _parse_payment_methods(data.get("paymentMethods"), path)
+    return Catalog(events=events, sites=sites, payment_methods=methods)
+
+
+def _parse_payment_methods(raw: Any, path: Path) -> tuple[str, ...]:
+    """``"paymentMethods": ["cash", "card", "paypal"]``: one-word, lowercase, no duplicates, never
+    "stripe"; absent means the default five."""
+    if raw is None:
+        return DEFAULT_PAYMENT_METHODS
+    example = 'like ["cash", "card", "check", "venmo", "zelle", "paypal"]'
+    if not isinstance(raw, list):
+        raise EventsFileError(f"{path}: \"paymentMethods\" must be a list of method names, {example}")
+    if not raw:
+        raise EventsFileError(f"{path}: \"paymentMethods\" is empty: list the crew's methods, {example}, "
+                              f"or leave it out for the default ({', '.join(DEFAULT_PAYMENT_METHODS)})")
+    if len(raw) > MAX_PAYMENT_METHODS:
+        raise EventsFileError(f"{path}: \"paymentMethods\" lists {len(raw)} methods; the payment form's menu "
+                              f"holds at most {MAX_PAYMENT_METHODS}")
+    seen: dict[str, int] = {}
+    for index, method in enumerate(raw):
+        label = f"{path}: paymentMethods[{index}]"
+        if not isinstance(method, str):
+            raise EventsFileError(f"{label}: must be a method name in quotes, like \"paypal\"")
+        label += f" ({json.dumps(method[:40], ensure_ascii=False)})"
+        if method.strip().lower() == STRIPE_METHOD:
+            raise EventsFileError(f"{label}: \"stripe\" is reserved for payments that arrive through the Stripe "
+                                  "webhook: take it out of the list")
+        if not _METHOD.match(method):
+            hint = re.sub(r"[^a-z0-9_-]", "", method.lower())[:30] or "paypal"
+            raise EventsFileError(f"{label}: must be one word of lowercase letters, digits, - or _, at most 30 "
+                                  f"characters, as it is typed on one line (/log-payment EVENT 100 {hint} Ana)")
+        if method in seen:
+            raise EventsFileError(f"{label}: duplicate of paymentMethods[{seen[method]}]")
+        seen[method] = index
+    return tuple(raw)
 
 
 def _no_duplicates(ids: Iterable[str], section: str, path: Path) -> None:

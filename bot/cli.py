@@ -6,11 +6,12 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
+import os
 import re
 import secrets
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -219,6 +220,64 @@ def cmd_summary(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    """The ledger as CSV, to --output FILE (written whole, then renamed into place) or to stdout."""
+    from blocks.export import csv_lines, selection_words, tally_words
+    from bot.app import build_services
+    from bot.ledger import LedgerError
+    from bot.records import ExportTally
+
+    services = build_services(settings)
+    try:
+        selection = services.records.select(event=args.event, first=args.first, last=args.last)
+    except LedgerError as exc:
+        raise CliError(" ".join(exc.errors.values())) from None
+    tally = ExportTally()
+
+    def counted() -> Iterator[Any]:
+        nonlocal tally
+        for row in services.records.rows(selection):
+            tally = tally.add(row)
+            yield row
+
+    if args.output is None:
+        try:
+            sys.stdout.writelines(csv_lines(counted()))
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # The reader stopped early (`opsbot export | head`): what it read was its choice.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            return 0
+    else:
+        write_private_file(Path(args.output), csv_lines(counted()))
+    where = f" to {args.output}" if args.output else ""
+    print(f"Exported {selection_words(selection)}{where}: {tally_words(tally)}.", file=sys.stderr)
+    return 0
+
+
+def write_private_file(path: Path, lines: Iterable[str]) -> None:
+    """Write ``lines`` (UTF-8) to ``path``, readable by its owner only (it holds patrons' names and
+    money): into a new file beside it, renamed over ``path`` once whole, so a failure half-way leaves
+    no half-written file and any older file as it was."""
+    folder = path.absolute().parent
+    if not folder.is_dir():
+        raise CliError(f"{path}: no folder {folder}")
+    partial = folder / f".{path.name}.{secrets.token_hex(4)}.partial"
+    try:
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with open(descriptor, "w", encoding="utf-8", newline="") as out:
+            out.writelines(lines)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise CliError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
 def cmd_console(settings: Settings, args: argparse.Namespace) -> int:
     from bot.console import run_console
 
@@ -344,6 +403,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--email", action="store_true",
                    help="email it now to OPSBOT_EMAIL_TO instead of printing it (also a test of the email set-up)")
     p.set_defaults(handler=cmd_summary)
+
+    p = sub.add_parser("export", help="the ledger's records as CSV (payments and reversals, in time order)",
+                       description="Write the ledger's records as CSV, one row per record (payments and "
+                                   "reversals), oldest first, with the columns README.md lists: to stdout, or to "
+                                   "--output FILE. Without --event, every event in events.json; with --from or "
+                                   "--to and no event, every record of those days (a year at most). A summary "
+                                   "line goes to stderr.")
+    p.add_argument("--event", metavar="ID", help="one event (its id, or enough of it to be the only match; an "
+                                                 "event no longer in events.json by its exact id)")
+    p.add_argument("--from", dest="first", type=_day, metavar="YYYY-MM-DD",
+                   help="from this day on (in the crew time zone)")
+    p.add_argument("--to", dest="last", type=_day, metavar="YYYY-MM-DD", help="up to this day, included")
+    p.add_argument("--output", metavar="FILE", help="write the CSV to FILE (replaced whole; readable by you only) "
+                                                   "instead of stdout")
+    p.set_defaults(handler=cmd_export)
 
     p = sub.add_parser("console", help="type slash commands and see the bot's replies, no Slack needed",
                        description="The bot's slash commands in a terminal, answered by the same listeners and "

@@ -56,6 +56,8 @@ Type what you would type in Slack; the bot answers here.
   /paylink AMOUNT [DESCRIPTION…] [--event EVENT]   a Stripe payment link (a dry run without STRIPE_API_KEY)
   /deploy SITE [staging|production|promote]  publish a site (a dry run without AWS credentials)
   /opsbot help|summary|void PAYMENT_ID       help, today's summary, void a payment
+  /opsbot find TEXT                          a patron's payments across events, with their total
+  /opsbot export [EVENT|all] [--from D] [--to D]   the ledger as CSV (shown here by name and size)
 Console commands:
   press N          press button [N …], such as the Void button on an audit line (piped, a confirmation is yes)
   fill F=V …       fill in the open form and submit it: fill event=jada amount=500 method=cash patron="Ana Ruiz"
@@ -164,6 +166,7 @@ class Console:
         self._button_numbers = itertools.count(1)
         self._forms: list[Form] = []
         self._responses: dict[str, dict[str, Any]] = {}  # response_url id -> what it answers for
+        self._uploads: dict[str, dict[str, Any]] = {}  # file id -> its name and size, as files_upload_v2 sends it
         self.services: Services | None = None
         self.app: App | None = None
         self.executor = InOrderExecutor()
@@ -309,6 +312,8 @@ class Console:
 
     def _post_message(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = str(args.get("channel") or "")
+        if channel[:1] in ("U", "W"):  # a user ID: the app's direct message with them, as Slack answers it
+            channel = "D" + channel[1:]
         ts = self._next_ts()
         message = {"type": "message", "ts": ts, "text": args.get("text", ""), "blocks": args.get("blocks") or [],
                    "user": BOT_USER, "bot_id": BOT_ID}
@@ -381,6 +386,36 @@ class Console:
         return {"ok": True, "user": {"id": user, "name": name, "real_name": name, "tz": str(
             self.operator_settings.timezone), "profile": {"real_name": name, "display_name": name}}}
 
+    # files_upload_v2: announce, upload the bytes to the URL given, share. The console shows the file's
+    # name and size (it keeps no files: `opsbot export --output FILE` writes the same CSV to disk).
+    def _get_upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
+        file_id = f"F{next(self._ids):010d}"
+        self._uploads[file_id] = {"filename": str(args.get("filename") or "file"), "size": 0}
+        return {"ok": True, "upload_url": f"{self.base_url}/upload/{file_id}", "file_id": file_id}
+
+    def on_upload(self, file_id: str, data: bytes) -> bool:
+        if file_id not in self._uploads:
+            return False
+        self._uploads[file_id]["size"] = len(data)
+        return True
+
+    def _complete_upload(self, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            files = json.loads(str(args.get("files") or "[]"))
+        except json.JSONDecodeError:
+            return {"ok": False, "error": "invalid_arguments"}
+        channel = str(args.get("channel_id") or "")
+        shared = []
+        for entry in files:
+            upload = self._uploads.get(str(entry.get("id")))
+            if upload is None:
+                return {"ok": False, "error": "file_not_found"}
+            self.write(f"[{self.channel_name(channel) if channel else 'private'} · opsbot · file]",
+                       f"  {upload['filename']} ({upload['size']:,} bytes; `opsbot export --output FILE` "
+                       "writes it to disk)")
+            shared.append({"id": entry.get("id"), "title": entry.get("title") or upload["filename"]})
+        return {"ok": True, "files": shared}
+
     def _echo_upstream(self, method: str, args: dict[str, Any]) -> None:
         """An ops-channel line that went to the real Slack: shown here as well."""
         channel, ts = str(args["channel"]), str(args["ts"])
@@ -407,6 +442,11 @@ class Console:
                 if path.startswith("/api/"):
                     answer: Any = console.web_api(path[len("/api/"):], _parse_params(query, content_type, raw))
                     self._reply(200, json.dumps(answer).encode("utf-8"), "application/json; charset=utf-8")
+                    return
+                if path.startswith("/upload/"):
+                    ok = console.on_upload(path.rsplit("/", 1)[-1], raw)
+                    self._reply(200 if ok else 404, f"OK - {len(raw)}".encode() if ok else b"Not Found",
+                                "text/plain")
                     return
                 params = _parse_params("", content_type, raw)
                 ok = path.startswith("/response/") and console.on_response(path.rsplit("/", 1)[-1], params)
@@ -796,6 +836,8 @@ _WEB_API: dict[str, Callable[[Console, dict[str, Any]], dict[str, Any]]] = {
     "views.publish": Console._views_publish,
     "conversations.info": Console._conversations_info,
     "users.info": Console._users_info,
+    "files.getUploadURLExternal": Console._get_upload_url,
+    "files.completeUploadExternal": Console._complete_upload,
 }
 
 

@@ -7,9 +7,9 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-PAYMENT_METHODS = ("cash", "card", "check", "venmo", "zelle")
-STRIPE_METHOD = "stripe"  # set only by the Stripe webhook
-ALL_METHODS = (*PAYMENT_METHODS, STRIPE_METHOD)
+# The crew's payment methods when events.json lists none ("paymentMethods"): the catalog holds the list in use.
+DEFAULT_PAYMENT_METHODS = ("cash", "card", "check", "venmo", "zelle")
+STRIPE_METHOD = "stripe"  # set only by the Stripe webhook: never one of the crew's methods
 
 PATRON_MAX = 100
 NOTES_MAX = 500
@@ -36,7 +36,9 @@ class Site:
 
 @dataclass(frozen=True)
 class Payment:
-    """One ledger record: a payment, or a void that reverses one (negative amount)."""
+    """One ledger record: a payment, or a reversal of one (negative amount): today a void, which
+    reverses all of it. Readers treat any record with ``voids`` set as a reversal of that payment,
+    whatever its ``kind``, so a new kind of reversal (a refund) is counted the same way."""
 
     payment_id: str
     event_id: str
@@ -49,12 +51,17 @@ class Payment:
     day: str  # YYYY-MM-DD in the crew time zone
     source: str = "slack"  # slack | api | stripe | console
     kind: str = "payment"  # payment | void
-    voids: str | None = None  # for a void: the payment it reverses
+    voids: str | None = None  # for a reversal (a void): the payment it reverses
     voided_by: str | None = None  # for a payment: the void that reversed it
 
     @property
     def is_void(self) -> bool:
         return self.kind == "void"
+
+    @property
+    def is_reversal(self) -> bool:
+        """A record that takes (part of) a payment back: a void, or any later kind that names the payment."""
+        return self.voids is not None
 
     @property
     def fingerprint(self) -> tuple:

@@ -12,7 +12,6 @@ from bot.catalog import Catalog, EventNotFound
 from bot.domain import (
     NOTES_MAX,
     PATRON_MAX,
-    PAYMENT_METHODS,
     STRIPE_METHOD,
     Event,
     EventStatus,
@@ -99,9 +98,11 @@ class Ledger:
 
     # -- validation -------------------------------------------------------------
     def validate(self, *, event_id: str | None, patron: str | None, amount: str | int | float | None,
-                 method: str | None, notes: str | None, methods: tuple[str, ...] = PAYMENT_METHODS) -> PaymentInput:
-        """Check every field at once so a form can show all its errors together."""
+                 method: str | None, notes: str | None) -> PaymentInput:
+        """Check every field at once so a form can show all its errors together. The method is one of
+        the crew's (events.json's ``paymentMethods``)."""
         errors: dict[str, str] = {}
+        methods = self.catalog.payment_methods
         unknown_event = False
         event = None
         event_id = (event_id or "").strip()
@@ -228,7 +229,7 @@ class Ledger:
         return self._result(outcome)
 
     def _result(self, outcome: RecordOutcome) -> LedgerResult:
-        event = self.catalog.event(outcome.payment.event_id) or _unlisted_event(outcome.payment.event_id)
+        event = self.catalog.event(outcome.payment.event_id) or unlisted_event(outcome.payment.event_id)
         status = EventStatus(event, outcome.totals.paid_cents, outcome.totals.payment_count)
         return LedgerResult(outcome.payment, status, outcome.replayed)
 
@@ -315,6 +316,6 @@ def over_balance_message(amount_cents: int, status: EventStatus) -> str:
             f"({format_cents(status.total_cents)} total).")
 
 
-def _unlisted_event(event_id: str) -> Event:
-    # A payment whose event was later removed from events.json: still voidable.
+def unlisted_event(event_id: str) -> Event:
+    """An event with records that events.json no longer lists: still voidable and exportable."""
     return Event(id=event_id, title=event_id, date=None, total_cents=0)

@@ -75,3 +75,11 @@ def format_cents(cents: int) -> str:
     sign = "-" if cents < 0 else ""
     dollars, rest = divmod(abs(cents), 100)
     return f"{sign}${dollars:,}.{rest:02d}"
+
+
+def cents_as_decimal(cents: int) -> str:
+    """Cents as a plain decimal number for files and APIs: 156000 -> "1560.00", -500 -> "-5.00"
+    (no dollar sign and no thousands separator, so a spreadsheet reads it as a number)."""
+    sign = "-" if cents < 0 else ""
+    dollars, rest = divmod(abs(cents), 100)
+    return f"{sign}{dollars}.{rest:02d}"

@@ -11,6 +11,13 @@ from typing import Any, Protocol
 from bot.domain import AuditEntry, EventTotals, Payment, RecordOutcome
 
 
+def record_position(record: Payment) -> str:
+    """Where a record sits in the ledger's time order: its time (ISO, UTC) and id. Both stores keep
+    each event's records and each day's records in this order (DynamoDB: the sort key after
+    ``PAY#``, and the day index's sort key), and their reads start ``after`` one."""
+    return f"{record.recorded_at.isoformat()}#{record.payment_id}"
+
+
 def void_key(payment_id: str) -> str:
     """The idempotency key of a payment's void: a payment is voided at most once."""
     return f"void:{payment_id}"
@@ -100,12 +107,14 @@ class Store(Protocol):
     def event_totals(self, event_ids: Iterable[str]) -> dict[str, EventTotals]:
         """Totals for the given events; events with no payments are absent."""
 
-    def event_payments(self, event_id: str) -> list[Payment]:
-        """The event's records (payments and voids), oldest first."""
+    def event_payments(self, event_id: str, *, after: str | None = None, limit: int | None = None
+                       ) -> list[Payment]:
+        """The event's records (payments and voids), oldest first: those whose record_position
+        is past ``after`` (all when None), at most ``limit``. One query on the event's records."""
 
-    def day_payments(self, day: str) -> list[Payment]:
-        """Records whose crew-time-zone day is ``day`` (YYYY-MM-DD), oldest
-        first. An index lookup, never a scan of the whole ledger."""
+    def day_payments(self, day: str, *, after: str | None = None, limit: int | None = None) -> list[Payment]:
+        """Records whose crew-time-zone day is ``day`` (YYYY-MM-DD), oldest first, past ``after``,
+        at most ``limit``. An index lookup, never a scan of the whole ledger."""
 
     # -- exactly-once markers -------------------------------------------------------
     def claim(self, key: str, *, holder: str, now: datetime, lease: timedelta) -> bool:

@@ -74,7 +74,7 @@ def build_summary(ledger: Ledger, day: date) -> DaySummary:
     return DaySummary(
         day=day, payments=payments, voids=voids, titles=titles,
         outstanding=tuple(owed_between(ledger, day, OUTSTANDING_DAYS)),
-        by_method=_biggest_first(by_method), by_event=_biggest_first(by_event),
+        by_method=_in_list_order(by_method, ledger.catalog.payment_methods), by_event=_biggest_first(by_event),
         by_logger=_biggest_first(by_logger),
     )
 
@@ -94,6 +94,13 @@ def _logger(p: Payment) -> str:
     if p.source == "api":
         return "web API"
     return p.logged_by
+
+
+def _in_list_order(tallies: dict[str, Tally], methods: tuple[str, ...]) -> dict[str, Tally]:
+    """The crew's methods in the order events.json lists them, then any other (stripe, or a method
+    taken out of the list since it was used) biggest first."""
+    listed = {m: tallies[m] for m in methods if m in tallies}
+    return {**listed, **_biggest_first({m: t for m, t in tallies.items() if m not in listed})}
 
 
 def _biggest_first(tallies: dict[str, Tally]) -> dict[str, Tally]:

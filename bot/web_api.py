@@ -11,11 +11,16 @@ import json
 import logging
 import secrets
 from collections.abc import Callable
+from datetime import date
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
+from blocks.export import row_values
 from bot.access import entry_action
+from bot.commands import UsageError, parse_day
 from bot.ledger import KeyReused, LedgerError
-from bot.ports import NotifyError
+from bot.ports import NotifyError, StoreError
+from bot.records import PAGE_DEFAULT, PAGE_MAX
 from bot.token_checks import ApiAuth
 from bot.user_text import echo
 
@@ -165,7 +170,67 @@ def list_events(services: Services) -> Callable[[Request], Response]:
             "id": s.event.id, "title": s.event.title, "date": s.event.date.isoformat() if s.event.date else None,
             "total_cents": s.total_cents, "paid_cents": s.paid_cents, "balance_cents": s.balance_cents,
             "payment_count": s.payment_count, "payment_cleared": s.cleared,
-        } for s in statuses]})
+        } for s in statuses], "payment_methods": list(services.catalog.payment_methods)})
+
+    return handle
+
+
+PAYMENTS_PARAMETERS = ("event", "from", "to", "cursor", "limit")
+
+
+def _query(request: Request) -> dict[str, str] | Response:
+    """The query string's parameters, each at most once and each one GET /api/payments knows."""
+    try:
+        parsed = parse_qs(request.query, keep_blank_values=True, strict_parsing=False, max_num_fields=20)
+    except ValueError:
+        return _error(400, "the query string has too many parameters")
+    for name, values in parsed.items():
+        if name not in PAYMENTS_PARAMETERS:
+            return _error(400, f"unknown parameter '{echo(name)}': use {', '.join(PAYMENTS_PARAMETERS)}", name[:40])
+        if len(values) > 1:
+            return _error(400, f"{name} is given more than once", name)
+        if len(values[0]) > MAX_FIELD_CHARS:
+            return _error(400, f"{name} is too long", name)
+    return {name: values[0] for name, values in parsed.items()}
+
+
+def _day_parameter(query: dict[str, str], name: str) -> date | None | Response:
+    text = query.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        return parse_day(text, name)
+    except UsageError as exc:
+        return _error(400, str(exc), name)
+
+
+def list_payments(services: Services) -> Callable[[Request], Response]:
+    """``GET /api/payments?event=&from=&to=&limit=&cursor=``: the ledger's records as the export has
+    them (bot/records.py), oldest first, a page at a time; ``next_cursor`` asks for the next page."""
+    from bot.http import json_response
+
+    def handle(request: Request) -> Response:
+        query = _query(request)
+        if not isinstance(query, dict):
+            return query
+        first, last = _day_parameter(query, "from"), _day_parameter(query, "to")
+        for day in (first, last):
+            if not isinstance(day, date | None):
+                return day
+        limit_text = query.get("limit", "").strip() or str(PAGE_DEFAULT)
+        if not (limit_text.isdecimal() and len(limit_text) <= 6 and 1 <= int(limit_text) <= PAGE_MAX):
+            return _error(400, f"limit must be a whole number from 1 to {PAGE_MAX}", "limit")
+        try:
+            selection = services.records.select(event=query.get("event") or None, first=first, last=last)
+            page = services.records.page(selection, cursor=query.get("cursor") or None, limit=int(limit_text))
+        except LedgerError as exc:
+            field, message = next(iter(exc.errors.items()))
+            return _error(404 if exc.unknown_event else 400, message, field)
+        except StoreError as exc:
+            log.error("GET /api/payments: the store did not answer: %s", exc)
+            return _error(503, "the ledger's store did not answer; try again in a minute")
+        return json_response(200, {"payments": [row_values(row) for row in page.rows],
+                                   "next_cursor": page.next_cursor})
 
     return handle
 
@@ -177,4 +242,5 @@ def api_routes(services: Services) -> Routes:
         "/api/payment/log": {"POST": log_it},
         "/api/log-payment": {"POST": _guarded(services, auth, "POST /api/log-payment", log_payment(services))},
         "/api/events": {"GET": _guarded(services, auth, "GET /api/events", list_events(services))},
+        "/api/payments": {"GET": _guarded(services, auth, "GET /api/payments", list_payments(services))},
     }

@@ -524,21 +524,43 @@ class DynamoStore:
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
         return items if _max_items is None else items[:_max_items]
 
-    def event_payments(self, event_id: str) -> list[Payment]:
+    def event_payments(self, event_id: str, *, after: str | None = None, limit: int | None = None
+                       ) -> list[Payment]:
+        if after is None:
+            condition, values = "PK = :pk AND begins_with(SK, :pay)", {":pay": "PAY#"}
+        else:
+            # BETWEEN takes its ends: the record at ``after`` comes back first and is dropped below.
+            condition, values = "PK = :pk AND SK BETWEEN :after AND :end", {":after": f"PAY#{after}", ":end": "PAY$"}
         items = self._query(
-            KeyConditionExpression="PK = :pk AND begins_with(SK, :pay)",
-            ExpressionAttributeValues=_item({":pk": f"EVENT#{event_id}", ":pay": "PAY#"}),
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=_item({":pk": f"EVENT#{event_id}", **values}),
             ConsistentRead=True,
+            **self._page_limit(after, limit),
         )
-        return [_payment(i) for i in items]
+        return _after(items, "SK", None if after is None else f"PAY#{after}", limit)
 
-    def day_payments(self, day: str) -> list[Payment]:
-        items = self._query(
-            IndexName="GSI1",
-            KeyConditionExpression="GSI1PK = :day",
-            ExpressionAttributeValues=_item({":day": f"DAY#{day}"}),
-        )
-        return [_payment(i) for i in items]
+    def day_payments(self, day: str, *, after: str | None = None, limit: int | None = None) -> list[Payment]:
+        condition, values = "GSI1PK = :day", {":day": f"DAY#{day}"}
+        if after is not None:
+            condition += " AND GSI1SK > :after"
+            values[":after"] = after
+        items = self._query(IndexName="GSI1", KeyConditionExpression=condition,
+                            ExpressionAttributeValues=_item(values), **self._page_limit(None, limit))
+        return _after(items, "GSI1SK", after, limit)
+
+    @staticmethod
+    def _page_limit(after: str | None, limit: int | None) -> dict[str, Any]:
+        """Query arguments that read at most ``limit`` records (one more when the first may be ``after`` itself)."""
+        if limit is None:
+            return {}
+        wanted = limit + (1 if after is not None else 0)
+        return {"Limit": max(wanted, 1), "_max_items": wanted}
+
+
+def _after(items: list[dict[str, Any]], sort_key: str, after: str | None, limit: int | None) -> list[Payment]:
+    """The records of a query past ``after`` (its sort key's value), at most ``limit``."""
+    records = [_payment(i) for i in items if after is None or i[sort_key] > after]
+    return records if limit is None else records[:limit]
 
 
 def _payment(item: dict[str, Any]) -> Payment:

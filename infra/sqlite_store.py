@@ -449,17 +449,22 @@ class SqliteStore:
                 result[event_id] = EventTotals(event_id, paid, count)
         return result
 
-    def event_payments(self, event_id: str) -> list[Payment]:
-        rows = self._read(
-            f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE event_id=? ORDER BY recorded_at, payment_id",
-            (event_id,),
-        )
-        return [_payment(r) for r in rows]
+    def event_payments(self, event_id: str, *, after: str | None = None, limit: int | None = None
+                       ) -> list[Payment]:
+        return self._payments_in_order("event_id", event_id, after, limit)  # the payments_by_event index
 
-    def day_payments(self, day: str) -> list[Payment]:
-        rows = self._read(
-            f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE day=? ORDER BY recorded_at, payment_id", (day,)
-        )
+    def day_payments(self, day: str, *, after: str | None = None, limit: int | None = None) -> list[Payment]:
+        return self._payments_in_order("day", day, after, limit)  # the payments_by_day index
+
+    def _payments_in_order(self, column: str, value: str, after: str | None, limit: int | None) -> list[Payment]:
+        """Records with ``column = value`` in record_position order, past ``after``, at most ``limit``."""
+        where, params = f"{column}=?", [value]
+        if after is not None:
+            stamp, _, record_id = after.rpartition("#")
+            where += " AND (recorded_at, payment_id) > (?, ?)"
+            params += [stamp, record_id]
+        rows = self._read(f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE {where} "
+                          "ORDER BY recorded_at, payment_id LIMIT ?", [*params, -1 if limit is None else limit])
         return [_payment(r) for r in rows]
 
     # -- claims -------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from blocks.paylinks import dry_run_text, failure_text, paylink_audit, paylink_m
 from blocks.payment_modal import event_suggestions, payment_modal
 from blocks.receipts import payment_receipt, void_receipt
 from blocks.summary import reminder_blocks, summary_blocks
-from bot.domain import ALL_METHODS, Event, EventStatus, Payment, Site
+from bot.domain import DEFAULT_PAYMENT_METHODS, STRIPE_METHOD, Event, EventStatus, Payment, Site
 from bot.help import visible_commands
 from bot.home import HomeData, LastDeploy, LinkLine, SiteCard
 from bot.ledger import LedgerResult
@@ -45,6 +45,7 @@ CHARS = st.one_of(st.sampled_from("&<>&*_~`|@!#:\n "), st.characters(exclude_cat
 NAME = st.text(CHARS, min_size=1, max_size=100)  # a patron: the ledger's limit
 NOTES = st.text(CHARS, max_size=500)
 LONG = st.text(CHARS, min_size=1, max_size=4000)  # titles, descriptions, errors: no limit upstream
+ALL_METHODS = (*DEFAULT_PAYMENT_METHODS, STRIPE_METHOD)
 METHOD = st.sampled_from(ALL_METHODS)
 CENTS = st.integers(min_value=1, max_value=100_000_000)
 IDENT = st.from_regex(r"[a-z0-9][a-z0-9-]{0,79}", fullmatch=True)
@@ -153,7 +154,8 @@ def test_the_sites_list_fits(raw):
 @given(st.lists(statuses(), max_size=150), st.integers(min_value=0, max_value=160), st.text(CHARS, max_size=200))
 def test_the_payment_form_and_its_search_fit(offered, pick, metadata):
     preselect = offered[pick].event.id if pick < len(offered) else None
-    view = payment_modal(offered, preselect=preselect, private_metadata=metadata[:200])
+    view = payment_modal(offered, methods=DEFAULT_PAYMENT_METHODS, preselect=preselect,
+                         private_metadata=metadata[:200])
     assert view_problems(view) == []
     element = view["blocks"][0]["element"]
     if preselect is not None:
@@ -181,7 +183,8 @@ def test_the_app_home_fits(events, today, sites, links, admin, version):
 @FAST
 @given(st.text(CHARS, max_size=5000), st.booleans())
 def test_help_fits_whatever_was_mistyped(subcommand, admin):
-    fits_message("help", help_blocks(visible_commands(is_admin=admin), unknown_subcommand=subcommand))
+    fits_message("help", help_blocks(visible_commands(is_admin=admin), methods=DEFAULT_PAYMENT_METHODS,
+                                     unknown_subcommand=subcommand))
 
 
 @FAST

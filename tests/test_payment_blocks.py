@@ -8,7 +8,7 @@ from blocks.audit import payment_audit, void_audit, voided_payment_audit
 from blocks.events import MAX_BLOCKS, event_detail, events_list
 from blocks.payment_modal import event_label, event_suggestions, form_values, payment_modal
 from blocks.receipts import payment_receipt, void_receipt
-from bot.domain import Event, EventStatus, Payment
+from bot.domain import DEFAULT_PAYMENT_METHODS, Event, EventStatus, Payment
 from bot.ledger import LedgerResult
 
 JADA = Event(id="2026-05-23-jada-charter", title="JADA Charter", date=date(2026, 5, 23), total_cents=156_000)
@@ -83,7 +83,8 @@ def test_void_lines_snapshot():
 
 def test_payment_modal_snapshot():
     statuses = [EventStatus(JADA, 100_000, 2)]
-    view = payment_modal(statuses, preselect=JADA.id, private_metadata='{"channel_id": "C1"}')
+    view = payment_modal(statuses, methods=DEFAULT_PAYMENT_METHODS, preselect=JADA.id,
+                         private_metadata='{"channel_id": "C1"}')
     option = {"text": {"type": "plain_text", "text": "JADA Charter · Sat May 23 · $560.00 due", "emoji": True},
               "value": JADA.id}
     assert view == {
@@ -122,17 +123,17 @@ def test_up_to_100_events_are_a_static_select_and_more_an_external_one_with_the_
         return [EventStatus(Event(id=f"e{i}", title="A very long charter title " * 5, date=date(2027, 1, 1),
                                   total_cents=100), 0, 0) for i in range(n)]
 
-    static = payment_modal(events(100), preselect="e99")["blocks"][0]["element"]
+    static = payment_modal(events(100), methods=DEFAULT_PAYMENT_METHODS, preselect="e99")["blocks"][0]["element"]
     assert static["type"] == "static_select" and len(static["options"]) == 100
     assert all(len(o["text"]["text"]) <= 75 for o in static["options"])
     assert static["initial_option"] == static["options"][99]
-    many = payment_modal(events(150), preselect="e149")["blocks"][0]["element"]
+    many = payment_modal(events(150), methods=DEFAULT_PAYMENT_METHODS, preselect="e149")["blocks"][0]["element"]
     assert many == {"type": "external_select", "action_id": "event", "min_query_length": 0,
                     "placeholder": {"type": "plain_text", "text": "Type part of its name, id or date", "emoji": True},
                     "initial_option": {"value": "e149", "text": {
                         "type": "plain_text", "emoji": True,
                         "text": "A very long charter title A very long charter titl… · Fri Jan 1 · $1.00 due"}}}
-    assert "initial_option" not in payment_modal(events(150))["blocks"][0]["element"]
+    assert "initial_option" not in payment_modal(events(150), methods=DEFAULT_PAYMENT_METHODS)["blocks"][0]["element"]
     assert event_label(EventStatus(JADA, 156_000, 1)) == "JADA Charter · Sat May 23 · paid in full"
 
 

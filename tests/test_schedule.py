@@ -81,8 +81,9 @@ def test_the_summary_matches_the_ledger_to_the_cent(make_settings, store_overrid
     assert summary.voided == Tally(1, 50_000)
     assert summary.net_cents == 120_001 + 6_050 + 12_500
     assert summary.stripe == Tally(1, 12_500)
-    assert summary.by_method == {"check": Tally(1, 120_001), "venmo": Tally(1, 50_000), "stripe": Tally(1, 12_500),
-                                 "cash": Tally(1, 6_050)}
+    # The crew's methods in events.json's order, then Stripe.
+    assert list(summary.by_method.items()) == [("cash", Tally(1, 6_050)), ("check", Tally(1, 120_001)),
+                                               ("venmo", Tally(1, 50_000)), ("stripe", Tally(1, 12_500))]
     assert summary.by_event == {HOLIDAY: Tally(1, 120_001), JADA: Tally(2, 56_050), GIPSY: Tally(1, 12_500)}
     assert summary.by_logger == {ADMIN_USER: Tally(1, 120_001), "U0CREW00001": Tally(2, 56_050),
                                  "stripe": Tally(1, 12_500)}
@@ -97,10 +98,10 @@ Payments for Tue Dec 1, 2026
 Stripe: 1 · $125.00
 
 By method:
+  Cash: 1 · $60.50
   Check: 1 · $1,200.01
   Venmo: 1 · $500.00
   Stripe: 1 · $125.00
-  Cash: 1 · $60.50
 
 By event:
   Holiday Lights Charter: 1 · $1,200.01

@@ -25,8 +25,8 @@ def register(app: App, services: Services) -> None:
         opsbot_command(ack=ack, command=command, services=services)
 
     @after_ack
-    def opsbot_after(command: dict) -> None:
-        announce_opsbot(command=command, services=services)
+    def opsbot_after(command: dict, respond, client: WebClient) -> None:
+        announce_opsbot(command=command, services=services, respond=respond, client=client)
 
     def log_payment(ack: Ack, command: dict, client: WebClient) -> None:
         log_payment_command(ack=ack, command=command, client=client, services=services)

@@ -9,6 +9,7 @@ from blocks.events import event_detail, events_list
 from blocks.failures import problem
 from bot.commands import EVENTS_USAGE, UsageError, parse_events
 from bot.ledger import UnknownEvent
+from bot.patrons import patron_totals
 from handlers.slack_text import command_text
 
 if TYPE_CHECKING:
@@ -22,7 +23,8 @@ def events_reply(text: str | None, user: str, *, services: Services) -> dict[str
         if parsed.event:
             status = services.ledger.status(parsed.event)
             links = services.paylinks.event_links(status.event.id) if services.paylinks else []
-            fallback, blocks = event_detail(status, services.ledger.event_payments(status.event.id), links)
+            records = services.ledger.event_payments(status.event.id)
+            fallback, blocks = event_detail(status, records, links, patron_totals(records))
         else:
             fallback, blocks = events_list(services.ledger.list_events(include_past=parsed.include_past),
                                            include_past=parsed.include_past)

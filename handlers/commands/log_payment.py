@@ -51,8 +51,8 @@ def log_payment_command(*, ack: Callable[..., Any], command: dict[str, Any], cli
             preselect = tied.id if tied else None
         ack()
         metadata = json.dumps({"channel_id": command.get("channel_id")})
-        view = payment_modal(services.ledger.list_events(include_past=True), preselect=preselect,
-                             private_metadata=metadata)
+        view = payment_modal(services.ledger.list_events(include_past=True), methods=services.catalog.payment_methods,
+                             preselect=preselect, private_metadata=metadata)
         client.views_open(trigger_id=command["trigger_id"], view=view)
         return
 

@@ -13,6 +13,17 @@ chat.postEphemeral, response_url posts) and every view (views.open, .update,
 ``invalid_arguments`` with the violations in ``response_metadata``, as Slack
 answers. ``auth.test`` says which team (and Enterprise Grid organisation) the
 bot is installed in: ``team_id`` / ``enterprise_id``.
+
+Posting to a user ID opens the app's direct message with that person, and the
+answer names its ``D…`` channel, as Slack's does. Files go in as slack_sdk's
+``files_upload_v2`` sends them: ``files.getUploadURLExternal`` (form-encoded,
+``filename`` and ``length``; needs ``files:write``) answers an upload URL here and
+a file id; the bytes are POSTed raw to that URL (no token; answered ``OK - <n>``
+as text); ``files.completeUploadExternal`` shares the uploaded files in a channel
+given by id (``C``/``G``/``D``/``Z``…, never a user ID: ``invalid_arguments``, as
+Slack answers), or keeps them private without one. A file never uploaded, or
+uploaded with another length than announced, is refused (``file_not_found`` /
+``invalid_arguments``). ``uploaded()`` lists what was shared.
 """
 
 from __future__ import annotations
@@ -20,6 +31,8 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import re
+import secrets
 import threading
 import time
 from collections import deque
@@ -38,7 +51,11 @@ BOT_USER_ID = "U0BOT000001"
 BOT_ID = "B0BOT000001"
 APP_ID = "A0APP000001"
 RESPONSE_URL_METHOD = "response_url"  # the method name recorded for response_url posts
-DEFAULT_SCOPES = ("channels:read", "chat:write", "commands", "groups:read")  # what manifest.json asks for
+UPLOAD_URL_METHOD = "upload_url"  # the method name recorded for POSTs to a files.getUploadURLExternal URL
+DEFAULT_SCOPES = ("channels:read", "chat:write", "commands", "files:write", "groups:read")  # manifest.json's
+# The scope a method needs where the stand-in checks it (Slack answers missing_scope without it).
+METHOD_SCOPES = {"files.getUploadURLExternal": "files:write", "files.completeUploadExternal": "files:write"}
+_CHANNEL_ID = re.compile(r"^[CGDZ][A-Z0-9]{8,}$")  # files.completeUploadExternal's channel_id pattern
 
 # Form-encoded Web API calls carry these as JSON strings.
 _JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
@@ -60,6 +77,21 @@ class SlackCall:
         if auth.lower().startswith("bearer "):
             return auth[7:].strip()
         return self.params.get("token")
+
+
+@dataclass
+class UploadedFile:
+    """A file as files.getUploadURLExternal announced it, what was POSTed to its URL, and where it was shared."""
+
+    file_id: str
+    filename: str
+    length: int  # the length announced
+    token: str
+    data: bytes | None = None  # the bytes POSTed to the upload URL
+    title: str | None = None
+    channel: str | None = None  # where files.completeUploadExternal shared it
+    initial_comment: str | None = None
+    completed: bool = False
 
 
 @dataclass
@@ -85,6 +117,10 @@ class SlackApiStandIn(LoopbackServer):
         # Where the bot is installed, as auth.test says: its workspace and, on Enterprise Grid, its organisation.
         self.team_id = TEAM_ID
         self.enterprise_id: str | None = None
+        self._files: dict[str, UploadedFile] = {}  # file id -> the file
+        self._upload_urls: dict[str, str] = {}  # the opaque part of an upload URL -> file id
+        self._file_ids = itertools.count(1)
+        self._ims: dict[str, str] = {}  # user -> the app's direct message channel with them
 
     thread_name = "slack-api-stand-in"
 
@@ -121,6 +157,16 @@ class SlackApiStandIn(LoopbackServer):
                 )
             return matching()[count - 1]
 
+    def uploaded(self) -> list[UploadedFile]:
+        """The files shared by files.completeUploadExternal, in order."""
+        with self._cond:
+            return [f for f in self._files.values() if f.completed]
+
+    def im_channel(self, user: str) -> str | None:
+        """The app's direct message channel with ``user``, once a message opened it."""
+        with self._cond:
+            return self._ims.get(user)
+
     def reset(self) -> None:
         with self._cond:
             self._calls.clear()
@@ -151,6 +197,8 @@ class SlackApiStandIn(LoopbackServer):
             method = path[len("/api/"):]
         elif path.startswith("/response/"):
             method = RESPONSE_URL_METHOD
+        elif path.startswith("/upload/v1/"):
+            method = UPLOAD_URL_METHOD
         else:
             method = ""
         with self._cond:
@@ -160,6 +208,8 @@ class SlackApiStandIn(LoopbackServer):
                 status, body, extra = step.status, step.body, step.headers
             elif method == RESPONSE_URL_METHOD:
                 status, body, extra = _response_url_answer(params)
+            elif method == UPLOAD_URL_METHOD:
+                status, body, extra = self._receive_upload(http_method, path[len("/upload/v1/"):], raw)
             elif not method:
                 status, body, extra = 404, {"ok": False, "error": "not_found"}, {}
             else:
@@ -171,11 +221,19 @@ class SlackApiStandIn(LoopbackServer):
 
     def _answer(self, method: str, params: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
         handler = _METHODS.get(method)
-        if handler is None:
+        file_handler = _FILE_METHODS.get(method)
+        if handler is None and file_handler is None:
             return {"ok": False, "error": "unknown_method"}
         auth = headers.get("authorization", "")
-        if not (auth.lower().startswith("bearer ") and auth[7:].strip()) and not params.get("token"):
+        token = auth[7:].strip() if auth.lower().startswith("bearer ") else str(params.get("token") or "")
+        if not token:
             return {"ok": False, "error": "not_authed"}
+        needed = METHOD_SCOPES.get(method)
+        if needed and needed not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": needed, "provided": ",".join(self.scopes)}
+        if file_handler is not None:
+            return file_handler(self, params, headers, token)
+        assert handler is not None
         return handler(self, params)
 
     def _next_ts(self) -> str:
@@ -215,7 +273,58 @@ class SlackApiStandIn(LoopbackServer):
         if refused:
             return refused
         ts = self._next_ts()
-        return {"ok": True, "channel": params["channel"], "ts": ts, "message": self._message(params, ts)}
+        channel = str(params["channel"])
+        if channel[:1] in "UW":  # a user ID: the app's direct message with them, answered by its own id
+            channel = self._ims.setdefault(channel, "D" + channel[1:])
+        return {"ok": True, "channel": channel, "ts": ts, "message": self._message(params, ts)}
+
+    def _get_upload_url(self, params: dict[str, Any], headers: dict[str, str], token: str) -> dict[str, Any]:
+        if "json" in headers.get("content-type", "").lower():
+            # Slack reads this method's arguments from a form (or the query): a JSON body is missing them.
+            return {"ok": False, "error": "invalid_arguments",
+                    "response_metadata": {"messages": ["[ERROR] missing required field: filename",
+                                                       "[ERROR] missing required field: length"]}}
+        filename, length = str(params.get("filename") or ""), str(params.get("length") or "")
+        if not filename.strip() or not length.isdigit() or int(length) <= 0:
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F{next(self._file_ids):010d}"
+        opaque = secrets.token_urlsafe(24)
+        self._files[file_id] = UploadedFile(file_id, filename, int(length), token)
+        self._upload_urls[opaque] = file_id
+        return {"ok": True, "upload_url": f"{self.root_url}/upload/v1/{opaque}", "file_id": file_id}
+
+    def _receive_upload(self, http_method: str, opaque: str, raw: bytes) -> tuple[int, Any, dict[str, str]]:
+        file_id = self._upload_urls.get(opaque)
+        if http_method != "POST" or file_id is None:
+            return 404, "Not Found", {}
+        self._files[file_id].data = raw
+        return 200, f"OK - {len(raw)}", {}
+
+    def _complete_upload(self, params: dict[str, Any], headers: dict[str, str], token: str) -> dict[str, Any]:
+        try:
+            files = json.loads(params.get("files") or "")
+        except (json.JSONDecodeError, TypeError):
+            return {"ok": False, "error": "invalid_arguments"}
+        if not isinstance(files, list) or not files or not all(isinstance(f, dict) and f.get("id") for f in files):
+            return {"ok": False, "error": "invalid_arguments"}
+        channel = params.get("channel_id") or None
+        if channel is not None and not _CHANNEL_ID.match(str(channel)):
+            return {"ok": False, "error": "invalid_arguments", "response_metadata": {"messages": [
+                "[ERROR] input must match regex pattern: ^[CGDZ][A-Z0-9]{8,}$ [json-pointer:/channel_id]"]}}
+        if channel is not None and str(channel).startswith("D") and channel not in self._ims.values():
+            return {"ok": False, "error": "channel_not_found"}
+        chosen = [self._files.get(str(f["id"])) for f in files]
+        for entry, wanted in zip(chosen, files, strict=True):
+            if entry is None or entry.token != token or entry.data is None or entry.completed:
+                return {"ok": False, "error": "file_not_found"}
+            if len(entry.data) != entry.length:
+                return {"ok": False, "error": "invalid_arguments", "response_metadata": {"messages": [
+                    f"[ERROR] {wanted['id']}: {len(entry.data)} bytes were uploaded, {entry.length} announced"]}}
+        for entry, wanted in zip(chosen, files, strict=True):
+            assert entry is not None
+            entry.title = str(wanted.get("title") or entry.filename)
+            entry.channel, entry.initial_comment, entry.completed = channel, params.get("initial_comment"), True
+        return {"ok": True, "files": [{"id": e.file_id, "title": e.title} for e in chosen if e is not None]}
 
     def _update(self, params: dict[str, Any]) -> dict[str, Any]:
         if not params.get("channel"):
@@ -322,6 +431,11 @@ _METHODS: dict[str, Callable[[SlackApiStandIn, dict[str, Any]], dict[str, Any]]]
     "conversations.info": SlackApiStandIn._conversations_info,
     "users.info": SlackApiStandIn._users_info,
     "apps.connections.open": SlackApiStandIn._apps_connections_open,
+}
+# Methods whose answer depends on the request's headers and token (a file belongs to the token that announced it).
+_FILE_METHODS: dict[str, Callable[[SlackApiStandIn, dict[str, Any], dict[str, str], str], dict[str, Any]]] = {
+    "files.getUploadURLExternal": SlackApiStandIn._get_upload_url,
+    "files.completeUploadExternal": SlackApiStandIn._complete_upload,
 }
 
 
