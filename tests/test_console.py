@@ -91,6 +91,9 @@ Type help for the commands, quit to leave.
   Sat May 23, 2026 · 2026-05-23-jada-charter
   Paid $500.00 of $1,560.00 · Balance $1,060.00
 
+  Who paid · 1 patron
+  Ana Ruiz · $500.00 · 1 payment
+
   {pay} · {day} · $500.00 venmo · Ana Ruiz · by @you
 > press 1
 [Void this payment? $500.00 from Ana Ruiz will be reversed with a new record. Admins only. → Void]
@@ -109,6 +112,9 @@ Type help for the commands, quit to leave.
   ============
   Sat May 23, 2026 · 2026-05-23-jada-charter
   Paid $0.00 of $1,560.00 · Balance $1,560.00
+
+  Who paid · 1 patron
+  ~Ana Ruiz~ · $0.00 · reversed
 
   {void} · {day} · -$500.00 venmo · Ana Ruiz · by @you
   ~{pay} · {day} · $500.00 venmo · Ana Ruiz · by @you~ (voided)

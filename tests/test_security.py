@@ -82,7 +82,9 @@ def test_every_listener_and_route_is_in_the_permission_table(services):
 
 def test_the_admin_only_actions_are_the_ones_the_issue_names():
     admin = {a for a, role in PERMISSIONS.items() if role is Role.ADMIN}
-    assert admin == {"paylink.create", "deploy.run", "payment.void", "stripe.assign"}
+    assert admin == {"paylink.create", "deploy.run", "payment.void", "stripe.assign", "payments.export"}
+    # Searching payments is for the crew (issue 20): the export, every record of the ledger, is not.
+    assert PERMISSIONS["payments.find"] is Role.CREW
 
 
 # -- every admin path tried by crew -------------------------------------------------------------------------------
@@ -93,6 +95,7 @@ ADMIN_COMMANDS = [
     ("/deploy", "birthday staging"),
     ("/opsbot", "void pay_abcdefghij"),
     ("/opsbot", "assign cs_test_123 jada"),
+    ("/opsbot", "export all"),
 ]
 
 
