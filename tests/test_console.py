@@ -145,6 +145,31 @@ def test_a_line_it_does_not_understand_is_said_and_makes_the_exit_status_1(tmp_p
     ]
 
 
+def test_find_and_export_in_the_console(tmp_path):
+    script = "\n".join([
+        "/log-payment jada 500 venmo Ana Ruiz",
+        "/log-payment whale 100 cash ANA RUÍZ",
+        "/opsbot find ana",
+        "/opsbot export jada",
+    ]) + "\n"
+    result = run_console(tmp_path, script)
+    assert result.returncode == 0, result.stderr
+    found = result.stdout.split("> /opsbot find ana\n")[1].split("> /opsbot export")[0]
+    assert "  Who paid · 1 patron\n  ANA RUÍZ · $600.00 · 2 payments\n" in found
+    exported = result.stdout.split("> /opsbot export jada\n")[1]
+    lines = exported.splitlines()
+    assert lines[:5] == [
+        "[#console · only visible to you]",
+        "  Exporting JADA Charter as CSV: the file comes to you in a direct message from opsbot in a moment.",
+        "[direct message · opsbot]",
+        "  Ledger export of JADA Charter: 1 row: 1 payment $500.00, 0 reversals $0.00, net $500.00.",
+        "[direct message · opsbot · file]",
+    ]
+    assert re.fullmatch(rf"  opsbot-export-{JADA}\.csv \(\d{{3}} bytes; `opsbot export --output FILE` writes it "
+                        r"to disk\)", lines[5]), lines[5]
+    assert len(lines) == 6
+
+
 def test_help_lists_the_commands_and_quit_ends_the_script(tmp_path):
     result = run_console(tmp_path, "help\nquit\n/log-payment jada 5 cash Never Run\n")
     assert result.returncode == 0
