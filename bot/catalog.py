@@ -95,6 +95,11 @@ class Catalog:
         return [e for e in self.ordered(today) if all(_matches(word, *_searchable(e)) for word in words)]
 
 
+def is_event_id(text: str) -> bool:
+    """Whether ``text`` has the form of an event id (lowercase letters, digits and dashes, at most 80)."""
+    return bool(_ID.match(text))
+
+
 def _searchable(event: Event) -> tuple[str, list[str]]:
     """(the event's text, its numbers) for search."""
     when = f" {event.date.isoformat()} {event.date:%a %b %-d %Y %A %B}" if event.date else ""

@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from itertools import chain, islice
 from zoneinfo import ZoneInfo
 
-from bot.catalog import Catalog, EventNotFound
+from bot.catalog import Catalog, EventNotFound, is_event_id
 from bot.domain import Event, Payment
 from bot.ledger import Clock, LedgerError, UnknownEvent, unlisted_event, utc_now
 from bot.patrons import PatronTotal, patron_key, patron_totals
@@ -159,7 +159,7 @@ class LedgerRecords:
             return self.catalog.find_event(ref)
         except EventNotFound as exc:
             # An event taken out of events.json still has its records: its exact id finds them.
-            if self.store.event_totals([ref]):
+            if is_event_id(ref) and self.store.event_totals([ref]):
                 return unlisted_event(ref)
             raise UnknownEvent(ref, exc.message) from None
 

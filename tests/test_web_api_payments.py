@@ -59,6 +59,8 @@ def test_the_records_as_json_oldest_first_a_page_at_a_time(api):
 
 @pytest.mark.parametrize("query, status, field, message", [
     ("event=nope", 404, "event", "There is no event 'nope'. Run /events to see the event ids."),
+    ("event=" + "EVENT#" * 300, 404, "event", None),  # never a key DynamoDB refuses (over 2,048 bytes)
+    ("event=" + "e" * 2001, 400, "event", "event is too long"),
     ("from=2026-13-01", 400, "from", "from '2026-13-01' is not a date like 2026-05-01."),
     ("to=yesterday", 400, "to", "to 'yesterday' is not a date like 2026-05-01."),
     ("from=2026-05-02&to=2026-05-01", 400, "from", "The first day (2026-05-02) is after the last (2026-05-01)."),

@@ -84,7 +84,7 @@ def run_export(words: list[str], user: str, trigger: str | None, *, client: WebC
             log.error("export of %s not sent: Slack answered %s", selection_words(selection), code)
             fix = _SLACK_FIXES.get(code, "try again in a minute")
             tell(f"The export could not be sent: Slack answered `{problem(code)}` ({fix}).")
-        except SlackClientError as exc:  # the upload URL refused the bytes, or Slack could not be reached
+        except (SlackClientError, OSError) as exc:  # the upload URL refused the bytes, or could not be reached
             log.error("export of %s not sent: %s", selection_words(selection), exc)
             tell("The export could not be sent: Slack did not take the file. Try again in a minute.")
 
