@@ -41,7 +41,8 @@ def test_the_same_patron_typed_on_the_one_line_and_in_the_form_is_stored_identic
         "Notes: Paid &lt;cash&gt; &amp; thanked; see &amp;lt;notebook&amp;gt;")
     assert all(ESCAPED in a["text"] for a in audit)  # the notification fallback is mrkdwn too
     listing = bot.command("/events", "jada").json()
-    assert listing["blocks"][2]["text"]["text"].count(ESCAPED) == 2
+    assert listing["blocks"][2]["text"]["text"] == f"*Who paid* · 1 patron\n*{ESCAPED}* · $55.00 · 2 payments"
+    assert listing["blocks"][3]["text"]["text"].count(ESCAPED) == 2
     assert "&amp;amp;amp;" not in str(listing) and "&amp;lt;VIP" not in str(listing)
     # The Void button's confirmation is mrkdwn; the email's text part is plain.
     assert ESCAPED in audit[0]["blocks"][2]["elements"][0]["confirm"]["text"]["text"]
