@@ -9,6 +9,7 @@ import io
 import json
 from collections import defaultdict
 
+from bot.ports import StoreError
 from tests.conftest import ADMIN_USER, AUDIT_CHANNEL
 from tests.fakes.slack_api import UPLOAD_URL_METHOD
 from tests.slack_bot import CREW, Bot
@@ -86,7 +87,7 @@ def test_crew_finds_a_patrons_payments_across_events_newest_first_with_the_total
     assert records[0] == "*Records* · newest first · 2 matches"
     assert records[1].startswith(f"`{second}` · ") and records[1].endswith("ána ruíz · Whale Watch Charter")
     assert records[2].startswith(f"`{first}` · ") and records[2].endswith("Ana Ruiz · JADA Charter")
-    assert found.params["text"] == "2 records match “ANA”: 1 patron, $350.00 in all."
+    assert found.params["text"] == "2 records match “ANA”: 1 patron with $350.00 paid in all."
 
 
 def test_find_looks_in_notes_and_says_when_nothing_matches(bot):
@@ -234,3 +235,21 @@ def test_the_export_is_not_posted_in_the_ops_channel(bot):
     exported(bot, "all")
     assert len(bot.audit_posts()) == before
     assert all(f.channel != AUDIT_CHANNEL for f in bot.slack_api.uploaded())
+
+
+def test_a_store_that_does_not_answer_is_told_and_sends_nothing(bot, monkeypatch):
+    log(bot, "jada 10 cash Ana")
+
+    def unreachable(*args, **kwargs):
+        raise StoreError("DynamoDB query failed: ServiceUnavailable")
+
+    monkeypatch.setattr(bot.services.store, "event_totals", unreachable)
+    bot.command("/opsbot", "find ana")
+    assert answer(bot).params["text"] == (
+        "The bot's store did not answer, so `/opsbot find` could not be done. Try again in a minute.")
+    bot.command("/opsbot", "export all", user=ADMIN_USER)
+    assert answer(bot, 2).params["text"] == (
+        "The bot's store did not answer, so `/opsbot export` could not be done. Try again in a minute.")
+    assert bot.slack_api.uploaded() == [] and bot.slack_api.calls("files.getUploadURLExternal") == []
+    monkeypatch.undo()  # the store is back: asking again works (nothing was marked as sent)
+    exported(bot, "all")

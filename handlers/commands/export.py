@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from blocks.export import csv_text, export_started, export_summary, file_name, nothing_to_export, selection_words
-from blocks.failures import problem
+from blocks.failures import problem, store_unavailable
 from bot.commands import EXPORT_USAGE, UsageError, parse_export
 from bot.ledger import LedgerError
 from bot.ports import StoreError
@@ -95,4 +95,4 @@ def run_export(words: list[str], user: str, trigger: str | None, *, client: WebC
             deliver()
     except StoreError as exc:  # nothing was sent: the claim is given back, so asking again works
         log.error("export of %s failed: the store did not answer: %s", selection_words(selection), exc)
-        tell("The ledger's store did not answer, so nothing was exported. Try again in a minute.")
+        tell(store_unavailable("/opsbot export"))

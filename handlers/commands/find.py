@@ -5,16 +5,20 @@ back by response_url, seen only by the person who asked."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from blocks.failures import problem
+from blocks.failures import problem, store_unavailable
 from blocks.find import find_reply, find_usage
 from bot.ledger import LedgerError
 from bot.patrons import patron_key
+from bot.ports import StoreError
 
 if TYPE_CHECKING:
     from bot.app import Services
+
+log = logging.getLogger("opsbot.find")
 
 
 def find_ack(words: list[str]) -> dict[str, Any]:
@@ -33,6 +37,10 @@ def run_find(words: list[str], *, respond: Callable[..., Any], services: Service
         found = services.records.find(" ".join(words))
     except LedgerError as exc:
         respond(text=problem(" ".join(exc.errors.values())), response_type="ephemeral", replace_original=False)
+        return
+    except StoreError as exc:
+        log.error("/opsbot find failed: the store did not answer: %s", exc)
+        respond(text=store_unavailable("/opsbot find"), response_type="ephemeral", replace_original=False)
         return
     text, blocks = find_reply(found)
     respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
