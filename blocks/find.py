@@ -47,6 +47,7 @@ def find_reply(found: FindResult) -> tuple[str, list[dict]]:
         older = found.records[len(shown):]
         blocks.append(context(f"…and {plural(hidden, 'older record')}, "
                               f"{format_cents(sum(r.amount_cents for r in older))} in all."))
-    text = fallback(f"{plural(len(found.records), 'record')} match “{found.query}”: "
+    verb = "matches" if len(found.records) == 1 else "match"
+    text = fallback(f"{plural(len(found.records), 'record')} {verb} “{found.query}”: "
                     f"{plural(len(found.patrons), 'patron')} with {format_cents(found.total_cents)} paid in all.")
     return text, [b.to_dict() for b in blocks]
