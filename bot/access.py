@@ -24,6 +24,7 @@ class Role(Enum):
 PERMISSIONS: dict[str, Role] = {
     "help": Role.CREW,
     "events.read": Role.CREW,
+    "links.read": Role.CREW,
     "summary.read": Role.CREW,
     "payment.log": Role.CREW,
     "payment.void": Role.ADMIN,
@@ -35,6 +36,7 @@ PERMISSIONS: dict[str, Role] = {
 _DOING = {
     "help": "read the help",
     "events.read": "see events",
+    "links.read": "see the ops links",
     "summary.read": "see the summary",
     "payment.log": "log payments",
     "payment.void": "void payments",
@@ -52,6 +54,7 @@ PUBLIC = "public"
 ENTRY_POINTS: dict[tuple[str, str], str] = {
     ("command", "/log-payment"): "payment.log",
     ("command", "/events"): "events.read",
+    ("command", "/links"): "links.read",
     ("command", "/paylink"): "paylink.create",
     ("command", "/deploy"): "deploy.run",
     ("command", "/opsbot"): "help",

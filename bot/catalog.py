@@ -10,12 +10,14 @@ from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from bot.domain import Event, Site
+from bot.domain import Event, Link, LinkGroup, Site
 from bot.money import AmountError, parse_amount
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+LINK_URL_MAX = 2000  # what browsers and Slack reliably take in one link
 
 
 class EventsFileError(Exception):
@@ -33,6 +35,7 @@ class EventNotFound(LookupError):
 class Catalog:
     events: tuple[Event, ...]
     sites: tuple[Site, ...]
+    links: tuple[LinkGroup, ...] = ()  # the ops page's links, in the file's order
 
     def event(self, event_id: str) -> Event | None:
         return self._events_by_id.get(event_id)
@@ -140,7 +143,7 @@ def parse_catalog(data: Any, path: Path) -> Catalog:
     site_ids = {s.id for s in sites}
     events = tuple(_parse_event(i, raw, path, site_ids) for i, raw in enumerate(raw_events))
     _no_duplicates((e.id for e in events), "events", path)
-    return Catalog(events=events, sites=sites)
+    return Catalog(events=events, sites=sites, links=_parse_links(data.get("links"), path))
 
 
 def _no_duplicates(ids: Iterable[str], section: str, path: Path) -> None:
@@ -156,10 +159,11 @@ def _no_duplicates(ids: Iterable[str], section: str, path: Path) -> None:
 class _Entry:
     """Reads fields of one entry; every error names file, entry and field."""
 
-    def __init__(self, path: Path, section: str, index: int, raw: Any):
+    def __init__(self, path: Path, section: str, index: int, raw: Any, *, named_by: str = "id"):
         self.path, self.section, self.index, self.raw = path, section, index, raw
-        ident = raw.get("id") if isinstance(raw, dict) else None
-        self.label = f"{section}[{index}]" + (f" ({ident})" if isinstance(ident, str) else "")
+        ident = raw.get(named_by) if isinstance(raw, dict) else None
+        shown = ident if not isinstance(ident, str) or len(ident) <= 60 else ident[:59] + "…"
+        self.label = f"{section}[{index}]" + (f" ({shown})" if isinstance(shown, str) else "")
         if not isinstance(raw, dict):
             raise EventsFileError(f"{path}: {self.label}: expected an object")
 
@@ -242,3 +246,63 @@ def _parse_site(index: int, raw: Any, path: Path) -> Site:
     if source_path.is_absolute() or ".." in source_path.parts:
         raise entry.error("source", f"{source!r} must be a folder inside the project, relative to the file")
     return Site(id=ident, bucket=bucket, distribution_id=distribution, source=path.parent / source_path, url=url)
+
+
+def _parse_links(raw: Any, path: Path) -> tuple[LinkGroup, ...]:
+    """``{"GROUP": [{"title", "url", "note"}, ...]}``: every URL https with a host."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        raise EventsFileError(f"{path}: \"links\" must be an object of named groups, like "
+                              "{\"Stripe\": [{\"title\": \"Dashboard\", \"url\": \"https://dashboard.stripe.com\"}]}")
+    groups: list[LinkGroup] = []
+    seen: dict[str, str] = {}
+    for name, entries in raw.items():
+        label = f"links[{json.dumps(name, ensure_ascii=False)}]"
+        if not name.strip():
+            raise EventsFileError(f"{path}: {label}: a group needs a name")
+        key = " ".join(name.split()).casefold()
+        if key in seen:
+            raise EventsFileError(f"{path}: {label}: the same group as {seen[key]} (names are compared without "
+                                  "case): put its links in one group")
+        seen[key] = label
+        if not isinstance(entries, list):
+            raise EventsFileError(f"{path}: {label}: must be a list of links, like "
+                                  "[{\"title\": \"Dashboard\", \"url\": \"https://dashboard.stripe.com\"}]")
+        groups.append(LinkGroup(" ".join(name.split()),
+                                tuple(_parse_link(_Entry(path, label, i, item, named_by="title"))
+                                      for i, item in enumerate(entries))))
+    return tuple(groups)
+
+
+def _parse_link(entry: _Entry) -> Link:
+    title = entry.text("title")
+    url = entry.text("url")
+    assert title and url
+    problem = link_url_problem(url)
+    if problem:
+        shown = url if len(url) <= 80 else url[:79] + "…"
+        raise entry.error("url", f"{shown!r} {problem}")
+    note = entry.raw.get("note")
+    if note is not None and not isinstance(note, str):
+        raise entry.error("note", "must be a string")
+    return Link(title=title, url=url, note=(note or "").strip())
+
+
+def link_url_problem(url: str) -> str | None:
+    """Why ``url`` is not a link the ops page may hold (https, with a host), or None."""
+    if len(url) > LINK_URL_MAX:
+        return f"is {len(url):,} characters long; the limit is {LINK_URL_MAX:,}"
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        return "holds a space or a control character: write a space as %20"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        return f"is not a URL ({exc})"
+    if parts.scheme.lower() != "https":
+        return "must start with https:// (links are opened from phones: https only)"
+    if not host:
+        return "has no host: write it as https://HOST/..."
+    return None

@@ -35,6 +35,21 @@ class Site:
 
 
 @dataclass(frozen=True)
+class Link:
+    """One entry of events.json's ``links``: a page the crew opens (a dashboard, a sheet, a console)."""
+
+    title: str
+    url: str  # https, with a host (checked when events.json is loaded)
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class LinkGroup:
+    name: str  # "Stripe", "Sheets", "AWS", ...
+    links: tuple[Link, ...]
+
+
+@dataclass(frozen=True)
 class Payment:
     """One ledger record: a payment, or a void that reverses one (negative amount)."""
 
@@ -83,6 +98,14 @@ class EventStatus:
     @property
     def cleared(self) -> bool:
         return self.paid_cents >= self.event.total_cents
+
+    @property
+    def paid_percent(self) -> int:
+        """How much of the total is paid, in whole percent rounded down (so 100 only when
+        cleared), held to 0..100 (an overpaid event is 100)."""
+        if self.total_cents <= 0:
+            return 100
+        return max(0, min(100, self.paid_cents * 100 // self.total_cents))
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,14 @@ COMMANDS: tuple[CommandHelp, ...] = (
     ),
     CommandHelp(
         "/events [SLUG|all]",
-        "Events with paid, total, balance and whether they are cleared.",
+        "Events with a paid-of-total bar, the balance and whether they are cleared.",
         "/events all",
+    ),
+    CommandHelp(
+        "/links [GROUP|TEXT]",
+        "The ops page's links: Stripe (payment links too, with what each collected), sheets, consoles, each "
+        "site's pages; or those whose group, title, note or address holds the text.",
+        "/links stripe",
     ),
     CommandHelp(
         "/paylink AMOUNT [DESCRIPTION…] [--event SLUG]",
