@@ -4,7 +4,9 @@ a group's lines are cut with "…and N more" and a hint to ask ``/links GROUP``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from urllib.parse import quote
 
 from slack_sdk.models.blocks import Block, HeaderBlock
 
@@ -30,6 +32,7 @@ LINKS_USAGE = "Usage: `/links` (every link), `/links GROUP` (one group) or `/lin
 NOTE_SHOWN = 200
 URL_LINKED = 1500  # a longer address (once escaped) would crowd a section out: its title is shown unlinked
 _QUERY_SHOWN = 40
+_UNSAFE_IN_LINK = re.compile(r"[|\s]")
 # Slack also refuses a message whose blocks hold too much text in all, a limit it does not document
 # ("about 12,000 characters", slackapi/bolt-js#2509): a reply keeps well below it.
 REPLY_TEXT = 10_000
@@ -37,8 +40,9 @@ OLDER_NOTE = "Payment links of the nearest events, newest first: `/events EVENT`
 
 
 def linked(url: str, label: str) -> str:
-    """``<url|label>`` for mrkdwn: both escaped; a ``|`` in the address would end it early, so it is encoded."""
-    return f"<{escape(url).replace('|', '%7C')}|{label}>"
+    """``<url|label>`` for mrkdwn (``label`` already escaped): the address escaped, and the
+    characters that would end or break it (``|``, spaces, line breaks) percent-encoded."""
+    return f"<{_UNSAFE_IN_LINK.sub(lambda m: quote(m.group()), escape(url))}|{label}>"
 
 
 def link_line(link: OpsLink) -> str:

@@ -162,7 +162,7 @@ class _Entry:
     def __init__(self, path: Path, section: str, index: int, raw: Any, *, named_by: str = "id"):
         self.path, self.section, self.index, self.raw = path, section, index, raw
         ident = raw.get(named_by) if isinstance(raw, dict) else None
-        shown = ident if not isinstance(ident, str) or len(ident) <= 60 else ident[:59] + "…"
+        shown = ident if not isinstance(ident, str) or len(ident) <= 100 else ident[:99] + "…"
         self.label = f"{section}[{index}]" + (f" ({shown})" if isinstance(shown, str) else "")
         if not isinstance(raw, dict):
             raise EventsFileError(f"{path}: {self.label}: expected an object")

@@ -89,7 +89,8 @@ Type help for the commands, quit to leave.
   JADA Charter
   ============
   Sat May 23, 2026 · 2026-05-23-jada-charter
-  Paid $500.00 of $1,560.00 · Balance $1,060.00
+  ▓▓▓░░░░░░░ 32%
+  Paid $500.00 of $1,560.00 · Balance $1,060.00 · not cleared
 
   {pay} · {day} · $500.00 venmo · Ana Ruiz · by @you
 > press 1
@@ -108,7 +109,8 @@ Type help for the commands, quit to leave.
   JADA Charter
   ============
   Sat May 23, 2026 · 2026-05-23-jada-charter
-  Paid $0.00 of $1,560.00 · Balance $1,560.00
+  ░░░░░░░░░░ 0%
+  Paid $0.00 of $1,560.00 · Balance $1,560.00 · not cleared
 
   {void} · {day} · -$500.00 venmo · Ana Ruiz · by @you
   ~{pay} · {day} · $500.00 venmo · Ana Ruiz · by @you~ (voided)
@@ -265,8 +267,11 @@ def test_the_app_home_in_the_console_and_its_log_payment_button(open_console):
     home = out.getvalue()
     assert home.startswith("[App Home · opsbot]\n  Ops dashboard\n")
     assert "you are admin" in home
-    match = re.search(r"Whale Watch Charter · Sat Jan 16, 2027\n.*\n    \[(\d+) Log payment\]", home)
+    match = re.search(r"Whale Watch Charter · Sat Jan 16, 2027\n  ░░░░░░░░░░ 0%\n"
+                      r"  Paid \$0\.00 of \$1,850\.00 · Balance \$1,850\.00 · not cleared\n    \[(\d+) Log payment\]", home)
     assert match, home
+    # The ops page's links, grouped, each with its address spelled out.
+    assert "\n  Stripe\n  • Dashboard (https://dashboard.stripe.com/) · payments, payouts, refunds\n" in home
     out.truncate(0), out.seek(0)
     assert console.handle(f"press {match.group(1)}")
     assert ("    4) Whale Watch Charter · Sat Jan 16 · $1,850.00 due  [2027-01-16-whale-watch-charter]  ← chosen"

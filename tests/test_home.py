@@ -14,9 +14,9 @@ from blocks.home import MAX_BLOCKS, home_view
 from bot.app import build_slack_app
 from bot.domain import Event, EventStatus, Payment, Site
 from bot.home import HomeData, LastDeploy, SiteCard
+from bot.http import make_wsgi_app, start_background_server
 from bot.links import OpsGroup, OpsLink, PaymentLink
 from bot.season import season_totals
-from bot.http import make_wsgi_app, start_background_server
 from tests.conftest import ADMIN_USER, EVENTS_FILE, PROJECT_VERSION
 from tests.deploy_sites import SITE_FILES, site_on_moto
 from tests.fakes.slack_api import APP_ID, TEAM_ID
@@ -283,7 +283,8 @@ def test_an_admins_deploy_button_starts_the_deploy_in_their_messages_and_redraws
     assert len(bot.slack_api.calls("views.publish")) == 2
 
 
-def test_the_home_shows_the_last_deploy_and_the_payment_links_under_stripe(make_bot, stripe_api, moto_endpoint, tmp_path):
+def test_the_home_shows_the_last_deploy_and_the_payment_links_under_stripe(make_bot, stripe_api, moto_endpoint,
+                                                                           tmp_path):
     site = site_on_moto(moto_endpoint, tmp_path, SITE_FILES)
     bot = make_bot(**site.env(), STRIPE_API_KEY=API_KEY, OPSBOT_STRIPE_API_BASE=stripe_api.base_url)
     for command, text in (("/deploy", "gipsykings staging"), ("/paylink", "250 Charter deposit --event jada")):
