@@ -134,7 +134,7 @@ def links_reply(found: LinksFound) -> tuple[str, list[dict]]:
             groups = ", ".join(name(g, 40) for g in found.all_groups[:20])
             more = f" and {len(found.all_groups) - 20} more" if len(found.all_groups) > 20 else ""
             text = f"No links{asked}. Groups: {groups}{more}. {LINKS_USAGE}"
-        return fallback(text), [section(text).to_dict()]
+        return text, [section(text).to_dict()]  # already mrkdwn, and short
     title = f"Links matching {found.query}" if found.query else "Links"
     texts, shown, cut = _packed(found.groups, MESSAGE_BLOCKS - 2, REPLY_TEXT)  # the header and the closing line
     blocks: list[Block] = [HeaderBlock(text=plain(title, HEADER_TEXT)), *(section(text) for text in texts)]
@@ -145,5 +145,6 @@ def links_reply(found: LinksFound) -> tuple[str, list[dict]]:
         names = ", ".join(name(g, 40) for g in cut[:5]) + (f" and {len(cut) - 5} more" if len(cut) > 5 else "")
         notes.append(f"…and {plural(found.count - shown, 'more link')} ({names}): `/links GROUP` shows one group.")
     blocks.append(context(" · ".join(notes)))
-    text = fallback(f"Links{asked}: " + "; ".join(f"{g.name} ({len(g.links)})" for g in found.groups))
+    matching = f" matching “{found.query}”" if found.query else ""
+    text = fallback(f"Links{matching}: " + "; ".join(f"{g.name} ({len(g.links)})" for g in found.groups))
     return text, [b.to_dict() for b in blocks]

@@ -213,6 +213,11 @@ def write_events(tmp_path: Path, data: dict) -> Path:
         {"events": [{"id": "gala", "title": "Gala", "total": "-5"}]},
         'events[0] (gala): field "total": ',
     ),
+    (
+        {"events": [], "links": {"Stripe": [{"title": "Dashboard", "url": "https://dashboard.stripe.com"},
+                                            {"title": "Payouts", "url": "http://dashboard.stripe.com/payouts"}]}},
+        'links["Stripe"][1] (Payouts): field "url": \'http://dashboard.stripe.com/payouts\' must start with https://',
+    ),
 ])
 def test_a_bad_events_file_is_one_line_naming_file_entry_and_field(cli_env, tmp_path, data, expected) -> None:
     path = write_events(tmp_path, data)

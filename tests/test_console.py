@@ -268,7 +268,8 @@ def test_the_app_home_in_the_console_and_its_log_payment_button(open_console):
     assert home.startswith("[App Home · opsbot]\n  Ops dashboard\n")
     assert "you are admin" in home
     match = re.search(r"Whale Watch Charter · Sat Jan 16, 2027\n  ░░░░░░░░░░ 0%\n"
-                      r"  Paid \$0\.00 of \$1,850\.00 · Balance \$1,850\.00 · not cleared\n    \[(\d+) Log payment\]", home)
+                      r"  Paid \$0\.00 of \$1,850\.00 · Balance \$1,850\.00 · not cleared\n"
+                      r"    \[(\d+) Log payment\]", home)
     assert match, home
     # The ops page's links, grouped, each with its address spelled out.
     assert "\n  Stripe\n  • Dashboard (https://dashboard.stripe.com/) · payments, payouts, refunds\n" in home
