@@ -71,12 +71,13 @@ def test_summary_bench_counts_the_days_payments_on_both_stores(monkeypatch):
 
     assert [(store, history) for store, history, _, _ in results] == [
         ("sqlite", 20), ("sqlite", 200), ("dynamodb", 20), ("dynamodb", 200)]
-    # One summary asks DynamoDB the same whatever the history: the day's query (its 200 items) and one batch read.
-    assert [r[3] and (r[3]["requests"], r[3]["items"]) for r in results] == [None, None, (2, 200), (2, 200)]
+    # One summary asks DynamoDB the same whatever the history: the day's query (its 200 items), the same weekday's
+    # a week before (its 100) and one batch read.
+    assert [r[3] and (r[3]["requests"], r[3]["items"]) for r in results] == [None, None, (3, 300), (3, 300)]
     rows = summary_bench.table_rows(results)
     assert [(r.name, r.figure) for r in rows][1:] == [
         ("summary of a 200-payment day, dynamodb (moto): requests + items read, 200 vs 20 other payments",
-         "2 requests, 200 items"),
+         "3 requests, 300 items"),
         ("summary of a 200-payment day, dynamodb (moto): wall time, 200 vs 20 other payments", rows[2].figure)]
     assert rows[0].name == "summary of a 200-payment day, sqlite: 200 vs 20 other payments"
     assert (rows[1].ratio, rows[1].met) == (1.0, True)
