@@ -66,6 +66,8 @@ def group_text(group: OpsGroup, *, lines: int | None = None) -> str:
     """One group as one section's text: its name, then its links (the first ``lines``,
     as many as fit), the rest counted with the command that lists them."""
     head = f"*{name(group.name)}*"
+    if not group.links:
+        return f"{head}\nNo links in this group yet."
     shown = list(group.links[:lines] if lines is not None else group.links)
     body = joined([link_line(link) for link in shown], SECTION_TEXT - len(head) - 1,
                   more=lambda hidden: f"…and {hidden} more: {_ask_for(group)}",

@@ -1,6 +1,7 @@
-"""The App Home's figures: what the ops dashboard shows one person, read from
-the ledger, the deploy history and the payment links. Reads only: opening the
-Home (or Slack redelivering the event) never writes anything."""
+"""The App Home's figures: what the ops page shows one person, read from the
+ledger (one read of every event's totals serves both the events and the
+season's figures), the deploy history and the links (bot/links.py). Reads only:
+opening the Home (or Slack redelivering the event) never writes anything."""
 
 from __future__ import annotations
 

@@ -279,6 +279,15 @@ def test_the_app_home_in_the_console_and_its_log_payment_button(open_console):
             in out.getvalue())
 
 
+def test_links_in_the_console_spell_out_each_address(open_console):
+    console, out, _ = open_console()
+    assert console.handle("/links route 53")
+    assert out.getvalue() == (
+        "[#console · only visible to you]\n  Links matching route 53\n  =======================\n  DNS\n"
+        "  • Route 53 hosted zones (https://us-east-1.console.aws.amazon.com/route53/v2/hostedzones) · "
+        "queenofsandiego.com and its subdomains\n    1 link matching “route 53”\n")
+
+
 def test_as_crew_the_console_shows_what_crew_see(open_console):
     console, out, _ = open_console()
     assert console.handle("as crew")

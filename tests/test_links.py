@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 from blocks.glance import paid_bar
+from blocks.links import group_text
 from bot.catalog import EventsFileError, load_catalog
 from bot.domain import Event, EventStatus, Link, LinkGroup
-from bot.links import PAYLINK_EVENTS, OpsLinks, cloudfront_console_url, s3_console_url, site_links
+from bot.links import PAYLINK_EVENTS, OpsGroup, OpsLinks, cloudfront_console_url, s3_console_url, site_links
 from bot.season import season_totals
 from tests.conftest import ADMIN_USER, EVENTS_FILE
 from tests.slack_bot import CREW, Bot
@@ -135,6 +136,7 @@ def test_a_sites_group_in_the_file_adds_to_its_links_and_stripe_gets_the_payment
     assert [g.name for g in groups] == ["AWS", "site: GipsyKings"]  # no payment links and no Stripe group: none shown
     assert [link.title for link in groups[1].links] == ["Site", "Staging", "S3 bucket", "CloudFront distribution",
                                                         "Analytics"]
+    assert group_text(OpsGroup("DNS", ())) == "*DNS*\nNo links in this group yet."  # an empty group says so
 
 
 # -- /links, through Slack --------------------------------------------------------------------------------------------
