@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import ack_bench, coldstart_bench, deploy_bench, ledger_bench, summary_bench
+from bench import ack_bench, coldstart_bench, deploy_bench, edge_bench, ledger_bench, summary_bench
 from bench.common import AWS_ENV
 
 
@@ -98,6 +98,17 @@ def test_deploy_bench_uploads_only_what_changed(monkeypatch):
         ("deploy 11 files: first deploy", "aws s3 sync not run"),
         ("deploy 11 files: unchanged re-deploy", "aws s3 sync not run"),
         ("deploy 11 files: one file changed", "aws s3 sync not run")]
+
+
+def test_edge_bench_acks_every_payment_beside_held_connections_and_a_token_flood():
+    result = edge_bench.run(held=20, acks=3, warmup=1, log=quiet)
+
+    assert [len(result.quiet), len(result.with_held), len(result.flood)] == [3, 3, 3]
+    assert result.payments_sent == result.payments_recorded == 10 and result.exact
+    assert set(result.guesses) <= {401, 429} and result.checks >= 1
+    names = [r.name for r in edge_bench.rows(result)]
+    assert names[0] == "ack: one-liner, p50, 20 idle + half-open connections held"
+    assert "wrong tokens checked with bcrypt" in names[-2]
 
 
 @pytest.mark.parametrize("values, fraction, expected", [
