@@ -26,12 +26,13 @@ from blocks.fit import (
 from blocks.mrkdwn import escape
 from bot.links import LinksFound, OpsGroup, OpsLink
 from bot.money import format_cents
+from bot.user_text import echo
 
 LINKS_USAGE = "Usage: `/links` (every link), `/links GROUP` (one group) or `/links TEXT` (links whose title, " \
               "note or address holds it)."
 NOTE_SHOWN = 200
 URL_LINKED = 1500  # a longer address (once escaped) would crowd a section out: its title is shown unlinked
-_QUERY_SHOWN = 40
+_GROUP_IN_HINT = 60
 _UNSAFE_IN_LINK = re.compile(r"[|\s]")
 # Slack also refuses a message whose blocks hold too much text in all, a limit it does not document
 # ("about 12,000 characters", slackapi/bolt-js#2509): a reply keeps well below it.
@@ -59,7 +60,7 @@ def link_line(link: OpsLink) -> str:
 
 
 def _ask_for(group: OpsGroup) -> str:
-    return f"`/links {escape(group.name) if len(group.name) <= _QUERY_SHOWN else name(group.name, _QUERY_SHOWN)}`"
+    return f"`/links {name(group.name, _GROUP_IN_HINT)}`"
 
 
 def group_text(group: OpsGroup, *, lines: int | None = None) -> str:
@@ -128,7 +129,7 @@ def _packed(groups: Sequence[OpsGroup], sections: int, budget: int) -> tuple[lis
 
 def links_reply(found: LinksFound) -> tuple[str, list[dict]]:
     """The answer to ``/links [GROUP|TEXT]``: the matching links, grouped, in one message."""
-    asked = f" matching “{name(found.query, _QUERY_SHOWN)}”" if found.query else ""
+    asked = f" matching “{name(echo(found.query))}”" if found.query else ""
     if not found.groups:
         if not found.all_groups:
             text = "No links yet: add a `links` section to events.json (the README shows how)."
@@ -137,7 +138,7 @@ def links_reply(found: LinksFound) -> tuple[str, list[dict]]:
             more = f" and {len(found.all_groups) - 20} more" if len(found.all_groups) > 20 else ""
             text = f"No links{asked}. Groups: {groups}{more}. {LINKS_USAGE}"
         return text, [section(text).to_dict()]  # already mrkdwn, and short
-    title = f"Links matching {found.query}" if found.query else "Links"
+    title = f"Links matching {echo(found.query)}" if found.query else "Links"
     texts, shown, cut = _packed(found.groups, MESSAGE_BLOCKS - 2, REPLY_TEXT)  # the header and the closing line
     blocks: list[Block] = [HeaderBlock(text=plain(title, HEADER_TEXT)), *(section(text) for text in texts)]
     notes = [f"{plural(found.count, 'link')}{asked}"]
@@ -147,6 +148,6 @@ def links_reply(found: LinksFound) -> tuple[str, list[dict]]:
         names = ", ".join(name(g, 40) for g in cut[:5]) + (f" and {len(cut) - 5} more" if len(cut) > 5 else "")
         notes.append(f"…and {plural(found.count - shown, 'more link')} ({names}): `/links GROUP` shows one group.")
     blocks.append(context(" · ".join(notes)))
-    matching = f" matching “{found.query}”" if found.query else ""
+    matching = f" matching “{echo(found.query)}”" if found.query else ""
     text = fallback(f"Links{matching}: " + "; ".join(f"{g.name} ({len(g.links)})" for g in found.groups))
     return text, [b.to_dict() for b in blocks]
