@@ -13,13 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
 from bot.catalog import Catalog
 from bot.deploy_plan import STAGING_PREFIX
 from bot.domain import Site
 from bot.money import format_cents
-from bot.paylinks import Paylinks, PaylinkStatus
+
+if TYPE_CHECKING:
+    from bot.paylinks import Paylinks, PaylinkStatus
 
 STRIPE_GROUP = "Stripe"
 PAYLINK_EVENTS = 30
