@@ -84,10 +84,19 @@ class Settings:
     secrets_id: str | None = None  # AWS Secrets Manager secret holding the tokens (on Lambda)
     email: EmailSettings | None = None  # None: email copies are off
     lambda_function_name: str | None = None  # set by AWS Lambda itself (AWS_LAMBDA_FUNCTION_NAME)
+    env_file: Path = Path(".env")  # where a .env is read from (whether or not there is one)
 
     @property
     def slack_configured(self) -> bool:
         return bool(self.slack_bot_token and self.slack_signing_secret)
+
+    @property
+    def private_files(self) -> dict[str, Path]:
+        """Files that hold secrets or the ledger: no site's source may hold them."""
+        files = {".env": self.env_file}
+        if self.store.kind == "sqlite":
+            files["the store"] = Path(self.store.location)
+        return files
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env",
@@ -124,6 +133,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         secrets_id=env.get("OPSBOT_SECRETS_ID"),
         email=_email(env),
         lambda_function_name=env.get("AWS_LAMBDA_FUNCTION_NAME"),
+        env_file=Path(env_file) if env_file is not None else Path(".env"),
     )
 
 

@@ -145,7 +145,7 @@ def catalog_checks(settings: Settings) -> tuple[list[Check], object | None]:
     from bot.catalog import EventsFileError, load_catalog
 
     try:
-        catalog = load_catalog(settings.events_file)
+        catalog = load_catalog(settings.events_file, protected=settings.private_files)
     except EventsFileError as exc:
         return [Check(FAIL, "events.json", str(exc), "fix the entry and field named (OPSBOT_EVENTS_FILE says "
                                                      "where the file is)")], None

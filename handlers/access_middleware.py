@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.response import BoltResponse
 
-from bot.access import PUBLIC, Refusal, entry_action, slack_entry
+from bot.access import PUBLIC, Refusal, entry_action, entry_name, slack_entry
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -56,8 +56,7 @@ def register(app: App, services: Services) -> None:
                 # Opening the Home tab is not a request to do anything: show nothing,
                 # and keep the audit log for attempts (Slack also redelivers events).
                 return BoltResponse(status=200, body="")
-            words = text.split()
-            label = f"{kind} {name}" + (f" {words[0].lower()}" if words and action != entry_action(kind, name) else "")
+            label = f"{kind} {entry_name(kind, name, text)}"
             services.audit.refused(refusal, label)
             return refusal_response(kind, refusal.message, body, respond)
         next()

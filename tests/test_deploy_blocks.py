@@ -107,12 +107,13 @@ def test_failure_says_what_was_done_and_escapes_the_error():
 def test_sites_list_and_decisions():
     evil = Site(id="x", bucket="b", distribution_id="E", source=Path("s"), url="https://x.example/<!here>")
     text, blocks = sites_list([SITE, evil])
-    assert text == ("Sites you can deploy with `/deploy SITE [staging|production|promote]`:\n"
+    assert text == ("Sites you can deploy with `/deploy SITE [staging|production|promote|rollback|history]`:\n"
                     "• `gipsykings` — https://gipsykings.queenofsandiego.com (`s3://gk-bucket`)\n"
                     "• `x` — https://x.example/&lt;!here&gt; (`s3://b`)")
     assert blocks[1] == {"type": "context", "elements": [{"type": "mrkdwn", "text": (
         "`staging` publishes to `_staging/` · `production` (the default) asks for a confirmation first · "
-        "`promote` copies what is on staging to production")}]}
+        "`promote` copies what is on staging to production · `rollback` puts production back as the deploy before "
+        "the last left it · `history` lists the last deploys")}]}
     assert sites_list([])[0] == "There are no sites in events.json: add one under \"sites\" to deploy it."
     assert decided_message("gipsykings", "dep_abc", "cancelled", "U0ADMIN0001") == (
         ":no_entry_sign: Production deploy of gipsykings cancelled by <@U0ADMIN0001>: nothing was written.",
@@ -127,10 +128,10 @@ def test_dry_run_of_a_promote():
     assert blocks == [
         {"type": "section", "text": {"type": "mrkdwn", "text": (
             ":test_tube: *Dry run* (no AWS credentials): nothing was read from or written to AWS.\n"
-            "`/deploy gipsykings promote` would copy every object in `s3://gk-bucket/_staging/` to "
-            "`s3://gk-bucket/`, delete the objects there that are not staged (never touching `_staging/`), and "
-            "invalidate the changed paths on distribution `E2GK`. What is staged cannot be read without "
-            "credentials.")}},
+            "`/deploy gipsykings promote` would show what it would copy from `s3://gk-bucket/_staging/` to "
+            "`s3://gk-bucket/` and delete there (never touching `s3://gk-bucket/_staging/`), and after a "
+            "confirmation do it and invalidate the changed paths on distribution `E2GK`. What is staged cannot be "
+            "read without credentials.")}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": (
             "Give the bot AWS credentials (environment, profile or role) to deploy for real.")}]},
     ]
