@@ -215,7 +215,7 @@ def refusal_text(error: DeployError) -> str:
 
 def _rollback_refusal(error: RollbackRefused) -> str:
     deploy = _deploy_named(error.deploy) if error.deploy else "the last deploy"
-    keys = [_name(k) for k in error.keys]
+    keys = [f"• {_name(k)}" for k in error.keys]
     texts = {
         "versioning": ("versioning is " + ("suspended" if error.status == "Suspended" else "off") + " on the bucket, "
                        "so S3 keeps no earlier versions to go back to. Turn it on (S3 console → the bucket → "
