@@ -235,8 +235,9 @@ def test_a_failed_rollback_is_finished_by_running_it_again(make_bot, site, aws_f
     v1 = live(site)
     to_v2(site)
     confirmed(bot, "gipsykings", "Deploy to production")
-    copy_of_old_js = (lambda request: request.method == "PUT"
-                      and request.path == f"/{site.bucket}/old.js")  # restoring the removed file
+    def copy_of_old_js(request) -> bool:  # restoring the removed file
+        return request.method == "PUT" and request.path == f"/{site.bucket}/old.js"
+
     aws_faults.arm(copy_of_old_js, rest_xml_error(503, "SlowDown", "Please reduce your request rate.",
                                                   kind="Receiver"), times=5)  # the first try and 4 retries
     confirmed(bot, "gipsykings rollback", "Roll back production")
