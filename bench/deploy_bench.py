@@ -499,8 +499,8 @@ def main() -> None:
     if args.serve_moto:
         serve_moto(args.serve_moto)
         return
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     if args.big_child:
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
         big_child(args.big_child)
         return
 
@@ -514,7 +514,6 @@ def main() -> None:
         big = run_big(args.big_mb, aws)
         report_big(big)
         table += big_rows(big)
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from bench.common import print_table
 
     print_table(table)

@@ -558,9 +558,9 @@ class Deployer:
 
     def _record(self, run: DeployRun, *, running: bool = False) -> None:
         """The history record and, for a production deploy on a versioned bucket,
-        each key's versions. Written before the first write (``running``: every
-        key the plan changes, what it will leave unknown) and again at the end
-        (the keys written, with what each now holds)."""
+        each key's versions. Written before the first write (``running``: what
+        each key will hold is not known yet) and again at the end (what each
+        key written now holds)."""
         plan, site = run.plan, run.site
         at = run.started_at if running else self.clock()
         changes = (len(plan.changed_keys()) if plan else 0) if running else len(run.after)
@@ -579,18 +579,14 @@ class Deployer:
         })
         if not (run.writes_production and run.versioned and run.before):
             return
-        if running:
-            entries = [[key, before, None, False] for key, before in sorted(run.before.items())]
-        else:
-            entries = [[key, run.before.get(key), run.after[key], True] for key in sorted(run.after)]
+        # Every key the plan changes: one not (or not known to be) written is put back by a rollback only if
+        # it no longer holds what it held (a write that reached S3 but whose answer was lost).
+        entries = [[key, before, run.after.get(key), key in run.after and not running]
+                   for key, before in sorted(run.before.items())]
         group = f"{site.id}#{run.deploy_id}"
-        chunks = range(0, len(entries), CHANGES_PER_RECORD)
-        for number, first in enumerate(chunks):
+        for number, first in enumerate(range(0, len(entries), CHANGES_PER_RECORD)):
             self.store.put_record(CHANGES, group, f"{number:05d}",
                                   {"entries": entries[first:first + CHANGES_PER_RECORD]})
-        if not running:  # fewer keys written than planned: the rest of the plan's records go
-            for number in range(len(chunks), -(-len(run.before) // CHANGES_PER_RECORD)):
-                self.store.delete_record(CHANGES, group, f"{number:05d}")
 
 
 def _owed_key(target: str) -> str:
