@@ -79,6 +79,7 @@ HISTORY_SHOWN = 10  # deploys /deploy SITE history lists
 HISTORY_READ = 200  # deploys a rollback reads, looking for the one to go back to
 CHANGES_PER_RECORD = 100  # keys per CHANGES record: well under DynamoDB's 400 KB an item, whatever the keys
 DELETE_BATCH = 1000  # keys deleted at a time (S3's DeleteObjects limit): progress is shown between batches
+NULL_VERSION = "null"  # S3's version id of an object written before the bucket's versioning was turned on
 CONFIRM_PERMISSION = {"production": "deploy.run", "promote": "deploy.run", "rollback": "deploy.rollback"}
 
 USAGE = ("Usage: `/deploy SITE [staging|production|promote|rollback|history]` — `staging` publishes to "
@@ -303,8 +304,11 @@ class Deployer:
         return stored
 
     def _version(self, bucket: str, key: str) -> str | None:
+        """The key's live version on a versioned bucket; None when it holds nothing."""
         head = self.sites.head(bucket, key)
-        return head.version_id if head else None
+        if head is None:
+            return None
+        return head.version_id or NULL_VERSION  # written before versioning was turned on
 
     def _plan(self, run: DeployRun) -> Plan:
         site, target = run.site, run.target

@@ -194,6 +194,17 @@ def test_the_only_deploy_rolls_back_to_what_was_there_before_opsbot(make_bot, si
     assert site.body("index.html") == b"<h1>hand-made</h1>"
 
 
+def test_an_object_from_before_versioning_is_put_back_too(make_bot, tmp_path, moto_endpoint):
+    site = site_on_moto(moto_endpoint, tmp_path, V1)
+    site.put("index.html", b"<h1>from before versioning</h1>", content_type="text/html")
+    aws(moto_endpoint, "s3").put_bucket_versioning(Bucket=site.bucket, VersioningConfiguration={"Status": "Enabled"})
+    bot = start(make_bot, site)
+    confirmed(bot, "gipsykings", "Deploy to production")
+    assert site.body("index.html") == b"<h1>v1</h1>"
+    confirmed(bot, "gipsykings rollback", "Roll back production")
+    assert site.listed() == ["index.html"] and site.body("index.html") == b"<h1>from before versioning</h1>"
+
+
 def test_a_production_deploy_that_failed_half_way_can_be_undone(make_bot, site, aws_faults):
     from tests.fakes.aws_faults import rest_xml_error
 
