@@ -174,12 +174,14 @@ def home_blocks(data: HomeData) -> list[Block]:
         _context(f"{data.now:%a %b %-d, %-I:%M %p} · you are {role} · `/opsbot help` lists what you can do"),
     ]
     today, links = _today(data), _links(data)
+    # Which opsbot answers: what an admin asks first when something looks off.
+    footer: list[Block] = [_context(f"opsbot {escape(data.version)}")] if data.version else []
     dividers = 3
-    room = MAX_BLOCKS - len(head) - len(today) - len(links) - dividers
+    room = MAX_BLOCKS - len(head) - len(today) - len(links) - len(footer) - dividers
     sites_room = min(room // 2, 2 + MAX_SITES * (1 + len(HOME_TARGETS)))
     sites = _sites(data, sites_room)
     events = _events(data, room - len(sites))
-    return [*head, *events, DividerBlock(), *today, DividerBlock(), *sites, DividerBlock(), *links]
+    return [*head, *events, DividerBlock(), *today, DividerBlock(), *sites, DividerBlock(), *links, *footer]
 
 
 def home_view(data: HomeData) -> dict[str, Any]:

@@ -5,7 +5,7 @@ Nothing here runs at import time; every adapter can be injected."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.access import Access
@@ -13,6 +13,7 @@ from bot.audit import AuditTrail
 from bot.catalog import Catalog, load_catalog
 from bot.config import Settings
 from bot.deploy import build_deployer
+from bot.health import Health
 from bot.ledger import Clock, Ledger, utc_now
 from bot.once import Once
 from bot.ports import Notifier, Store
@@ -62,6 +63,7 @@ class Services:
     stripe_intake: StripeIntake | None = None  # POST /stripe/webhook and /opsbot assign
     deploys: Deployer | None = None  # /deploy (set by build_services)
     email: EmailCopies | None = None  # email copies for admins; None when email is off
+    health: Health = field(default_factory=Health)  # what /healthz watches besides the store
 
 
 def build_services(settings: Settings, *, store: Store | None = None, clock: Clock | None = None,

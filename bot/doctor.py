@@ -22,10 +22,14 @@ from bot.config import (
     diagnose_settings,
 )
 from bot.domain import Site
+from bot.version import PACKAGE, opsbot_version
 
 OK, FAIL, OFF = "ok", "fail", "off"
 MARKS = {OK: "✓", FAIL: "✗", OFF: "–"}
 MANIFEST = Path(__file__).resolve().parent.parent / "manifest.json"
+# Installed as a package (the container image), the code is not beside the repository's
+# files: the working directory's copy then (the image's /app/manifest.json).
+MANIFEST_PLACES = (MANIFEST, Path("manifest.json"))
 _SECRET_PREFIXES = ("xoxb-", "xapp-", "xoxp-", "sk_test_", "sk_live_", "rk_test_", "rk_live_", "whsec_")
 _SHOWN_TAIL_MIN = 16  # a secret shows its last 4 characters only when this much follows its prefix
 _SLACK_APPS = "https://api.slack.com/apps → opsbot"
@@ -69,13 +73,16 @@ def mask(secret: str) -> str:
     return f"{prefix}…{rest[-4:]}" if len(rest) >= _SHOWN_TAIL_MIN else f"{prefix}…"
 
 
-def manifest_scopes(path: Path = MANIFEST) -> frozenset[str] | None:
-    """The bot scopes manifest.json asks for (None when the file is not there)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-    return frozenset(data.get("oauth_config", {}).get("scopes", {}).get("bot", []))
+def manifest_scopes(*places: Path) -> frozenset[str] | None:
+    """The bot scopes manifest.json asks for: the first of ``places`` (default MANIFEST_PLACES)
+    that is there and readable; None when none is."""
+    for path in places or MANIFEST_PLACES:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue  # the next place; none at all is said as "manifest.json not found"
+        return frozenset(data.get("oauth_config", {}).get("scopes", {}).get("bot", []))
+    return None
 
 
 # -- settings ----------------------------------------------------------------------------------
@@ -483,6 +490,6 @@ def run_doctor(environ: Mapping[str, str] | None = None, env_file: str | Path | 
     settings, errors = diagnose_settings(environ, env_file)
     source = f"the environment and {env_file}" if env_file and Path(env_file).is_file() else "the environment"
     text, failed = render(diagnose(settings, errors))
-    out.write(f"opsbot doctor: the configuration from {source}\n{text}")
+    out.write(f"opsbot doctor ({PACKAGE} {opsbot_version()}): the configuration from {source}\n{text}")
     out.flush()
     return 1 if failed else 0

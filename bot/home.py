@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.domain import Event, EventStatus, Payment, Site
+from bot.version import opsbot_version
 
 if TYPE_CHECKING:
     from bot.app import Services
@@ -54,6 +55,7 @@ class HomeData:
     titles: dict[str, str]  # event id -> title for today's records
     sites: tuple[SiteCard, ...]
     links: tuple[LinkLine, ...]  # newest first
+    version: str = ""  # the running opsbot's, for the footer (none shown when empty)
 
     @property
     def day(self) -> date:
@@ -74,6 +76,7 @@ def gather_home(services: Services, user: str) -> HomeData:
         now=now, events=tuple(events), today=tuple(today), titles=titles,
         sites=tuple(SiteCard(site, _last_deploy(services, site.id)) for site in services.catalog.sites),
         links=tuple(_recent_links(services, services.catalog.ordered(now.date())[:LINK_EVENTS])),
+        version=opsbot_version(),
     )
 
 

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from bot.access import slack_entry
 from bot.app import SLACK_NOT_CONFIGURED, Services
-from bot.ports import StoreError
 from bot.web_api import api_routes
 
 if TYPE_CHECKING:
@@ -67,12 +66,7 @@ def error_response(status: int, message: str, headers: Iterable[tuple[str, str]]
 
 def healthz(services: Services) -> Handler:
     def handle(request: Request) -> Response:
-        try:
-            services.store.ping()
-        except StoreError as exc:
-            log.warning("healthz: store unavailable: %s", exc)
-            return error_response(503, "store unavailable")
-        return json_response(200, {"status": "ok"})
+        return json_response(*services.health.report(services.store))
 
     return handle
 

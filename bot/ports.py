@@ -20,6 +20,10 @@ class StoreError(Exception):
     """The store could not be reached or answered something unexpected."""
 
 
+class SchemaTooNew(StoreError):
+    """The store was written by a newer opsbot: reading or writing it could lose what that version added."""
+
+
 class OverTotal(Exception):
     """A payment would take the event's paid amount above its total."""
 
@@ -46,8 +50,13 @@ class Store(Protocol):
     read right after the write: they include it (and, under concurrency, may
     include writes that landed at the same moment)."""
 
-    def init_schema(self) -> None:
-        """Create tables (idempotent)."""
+    def init_schema(self) -> str | None:
+        """Create the schema (tables), or bring an older one up to date; idempotent. Returns
+        what was done, in words, or None when nothing was. Raises SchemaTooNew."""
+
+    def upgrade_schema(self) -> str | None:
+        """At start-up: bring an existing schema up to date, as init_schema does; a store
+        with no schema yet is left as it is. Returns what was done, or None. Raises SchemaTooNew."""
 
     def ping(self) -> None:
         """Raise StoreError unless the store answers and its schema is present."""

@@ -6,6 +6,13 @@ Items:
   id pointer     PK=PAYMENT#<id>      SK=META                  (find a payment by id for a void)
   idempotency    PK=IDEM#<key>        SK=META                  (the first outcome of that key)
 
+Payments, event totals, records and audit entries carry ``fmt``, the format version of
+their shape (ITEM_FORMAT; an item without it is format 1, as written before formats
+were stamped). A reader meets an item of a newer format only when a newer opsbot wrote
+it, and refuses it (SchemaTooNew) rather than misread it. DynamoDB keeps no other
+schema: there is nothing to migrate in place; a new shape gets the next format number
+and its reader accepts both.
+
 A payment is one TransactWriteItems: the idempotency item and the payment are
 conditional puts, and the event totals are an atomic ADD whose condition pins
 the paid amount below (or exactly at) the point where the payment would pass
@@ -19,6 +26,7 @@ import json
 import random
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -29,7 +37,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bot.domain import AuditEntry, EventTotals, Payment, RecordOutcome
-from bot.ports import OverTotal, PaymentNotFound, StoreError, void_key
+from bot.ports import OverTotal, PaymentNotFound, SchemaTooNew, StoreError, void_key
+from bot.version import opsbot_version
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -37,6 +46,20 @@ _deserializer = TypeDeserializer()
 MAX_ATTEMPTS = 500  # optimistic retries under contention; each round at least one writer wins
 MAX_RETRIES = 5  # the client's own retries of a throttled, failed or dropped request
 _META = "META"
+ITEM_FORMAT = 1  # the newest item shape this code writes and reads (the ``fmt`` attribute)
+
+
+PITR_ON_COMMAND = ("aws dynamodb update-continuous-backups --table-name {table} "
+                   "--point-in-time-recovery-specification PointInTimeRecoveryEnabled=true")
+
+
+@dataclass(frozen=True)
+class RecoveryStatus:
+    """The table's point-in-time recovery: on or off, and the window it can restore to."""
+
+    enabled: bool
+    earliest: datetime | None = None
+    latest: datetime | None = None
 
 
 def _item(values: dict[str, Any]) -> dict[str, Any]:
@@ -44,10 +67,16 @@ def _item(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    """An item as plain Python values; every item read passes here, so a format this code
+    does not know is refused in one place."""
     out = {}
     for key, value in item.items():
         plain = _deserializer.deserialize(value)
         out[key] = int(plain) if isinstance(plain, Decimal) else plain
+    if out.get("fmt", 1) > ITEM_FORMAT:
+        raise SchemaTooNew(f"a DynamoDB item ({out.get('PK')} {out.get('SK')}) has format version {out['fmt']}, "
+                           f"newer than this opsbot ({opsbot_version()}) reads (up to {ITEM_FORMAT}): "
+                           "run the newer opsbot that wrote it")
     return out
 
 
@@ -72,7 +101,43 @@ class DynamoStore:
         )
 
     # -- schema -----------------------------------------------------------------------
-    def init_schema(self) -> None:
+    def init_schema(self) -> str | None:
+        """Create the table (and its day index) unless it is there, and turn point-in-time
+        recovery on (the ledger's backup: infra/template.yaml turns it on for a stack's table)."""
+        created = self._create_table()
+        said = ["created the table"] if created else []
+        recovery = self.point_in_time_recovery()
+        if not recovery.enabled:
+            try:
+                self._client.update_continuous_backups(
+                    TableName=self.table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+            except (ClientError, BotoCoreError) as exc:
+                said.append(f"point-in-time recovery is OFF and could not be turned on ({_reason(exc)}): "
+                            f"{PITR_ON_COMMAND.format(table=self.table)}")
+            else:
+                said.append("turned point-in-time recovery on")
+        return ", ".join(said) or None
+
+    def upgrade_schema(self) -> str | None:
+        """Nothing to upgrade in place: items carry their own format version (see the module's notes)."""
+        return None
+
+    def point_in_time_recovery(self) -> RecoveryStatus:
+        try:
+            description = self._client.describe_continuous_backups(TableName=self.table)["ContinuousBackupsDescription"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("TableNotFoundException", "ResourceNotFoundException"):
+                raise StoreError(f"DynamoDB table {self.table} does not exist: run `opsbot init-store`") from exc
+            raise StoreError(f"DynamoDB table {self.table}: {_reason(exc)}") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"cannot reach DynamoDB: {exc}") from exc
+        pitr = description.get("PointInTimeRecoveryDescription", {})
+        return RecoveryStatus(enabled=pitr.get("PointInTimeRecoveryStatus") == "ENABLED",
+                              earliest=pitr.get("EarliestRestorableDateTime"),
+                              latest=pitr.get("LatestRestorableDateTime"))
+
+    def _create_table(self) -> bool:
+        """Create the table; False when it was already there."""
         try:
             self._client.create_table(
                 TableName=self.table,
@@ -101,9 +166,13 @@ class DynamoStore:
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ResourceInUseException":
                 raise StoreError(f"cannot create DynamoDB table {self.table}: {_reason(exc)}") from exc
+            created = False
         except BotoCoreError as exc:
             raise StoreError(f"cannot reach DynamoDB: {exc}") from exc
+        else:
+            created = True
         self._client.get_waiter("table_exists").wait(TableName=self.table, WaiterConfig={"Delay": 1})
+        return created
 
     def ping(self) -> None:
         try:
@@ -168,7 +237,7 @@ class DynamoStore:
         writers that do not cross the total never conflict with each other."""
         values = {
             ":delta": delta, ":count": count_delta, ":cleared": cleared, ":total": total,
-            ":event": event_id, ":when": when.isoformat(), ":limit": limit,
+            ":event": event_id, ":when": when.isoformat(), ":limit": limit, ":fmt": ITEM_FORMAT,
         }
         return {
             "Update": {
@@ -176,7 +245,8 @@ class DynamoStore:
                 "Key": _item({"PK": f"EVENT#{event_id}", "SK": _META}),
                 "UpdateExpression": (
                     "ADD paid_cents :delta, payment_count :count "
-                    "SET payment_cleared = :cleared, total_cents = :total, event_id = :event, updated_at = :when"
+                    "SET payment_cleared = :cleared, total_cents = :total, event_id = :event, updated_at = :when, "
+                    "fmt = :fmt"
                 ),
                 "ConditionExpression": condition,
                 "ExpressionAttributeValues": _item(values),
@@ -201,6 +271,7 @@ class DynamoStore:
             "GSI1PK": f"DAY#{p.day}",
             "GSI1SK": f"{stamp}#{p.payment_id}",
             "type": "payment",
+            "fmt": ITEM_FORMAT,
             "payment_id": p.payment_id,
             "event_id": p.event_id,
             "recorded_at": stamp,
@@ -352,7 +423,8 @@ class DynamoStore:
     # -- records ------------------------------------------------------------------------------------
     def put_record(self, collection: str, group: str, key: str, data: dict[str, Any], *,
                    if_absent: bool = False) -> bool:
-        item = _item({"PK": f"REC#{collection}#{group}", "SK": key, "type": "record", "data": json.dumps(data)})
+        item = _item({"PK": f"REC#{collection}#{group}", "SK": key, "type": "record", "fmt": ITEM_FORMAT,
+                      "data": json.dumps(data)})
         extra = {"ConditionExpression": "attribute_not_exists(PK)"} if if_absent else {}
         return self._write("put_item", Item=item, **extra)
 
@@ -380,6 +452,7 @@ class DynamoStore:
     def add_audit(self, entry: AuditEntry) -> None:
         item = _item({
             "PK": f"AUDIT#{entry.day}", "SK": f"{entry.at.isoformat()}#{entry.entry_id}", "type": "audit",
+            "fmt": ITEM_FORMAT,
             "entry_id": entry.entry_id, "at": entry.at.isoformat(), "day": entry.day, "actor": entry.actor,
             "action": entry.action, "result": entry.result, "detail": json.dumps(entry.detail),
         })

@@ -1,4 +1,9 @@
-"""The embedded default store: SQLite in WAL mode, one transaction per write."""
+"""The embedded default store: SQLite in WAL mode, one transaction per write.
+
+The schema carries its version in ``PRAGMA user_version`` and grows by ordered
+migrations (MIGRATIONS below), each applied in one transaction together with its
+version stamp: ``init-store`` and start-up bring an older ledger up to date in
+place, and a ledger written by a newer opsbot is refused, never guessed at."""
 
 from __future__ import annotations
 
@@ -8,14 +13,19 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from bot.domain import AuditEntry, EventTotals, Payment, RecordOutcome
-from bot.ports import OverTotal, PaymentNotFound, StoreError, void_key
+from bot.ports import OverTotal, PaymentNotFound, SchemaTooNew, StoreError, void_key
+from bot.version import opsbot_version
 
-SCHEMA = """
+# Version 1: the ledger as first shipped (which stamped no version: user_version 0). Its
+# statements say IF NOT EXISTS so that stamping such a ledger changes nothing else.
+# A shipped migration is never edited (a ledger that ran it will not run it again).
+SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS events (
     event_id        TEXT PRIMARY KEY,
     total_cents     INTEGER NOT NULL,
@@ -73,6 +83,93 @@ CREATE TABLE IF NOT EXISTS idempotency (
 );
 """
 
+
+@dataclass(frozen=True)
+class Migration:
+    version: int  # the schema version once it has run: 1, 2, 3, ... in order
+    purpose: str  # said when a ledger is upgraded
+    sql: str  # its statements; they run in one transaction with the version stamp
+
+
+# The schema's history, oldest first. To change the schema, append a Migration with the
+# next version: adding a table is one entry, Migration(2, "the outbox", "CREATE TABLE outbox (...);").
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "the ledger: events, payments, idempotency, claims, audit, records, message refs", SCHEMA_V1),
+)
+SCHEMA_VERSION = MIGRATIONS[-1].version
+LEDGER_TABLE = "payments"  # how an unversioned opsbot ledger is told from some other SQLite file
+
+
+def sql_statements(sql: str) -> list[str]:
+    """A migration's SQL as single statements (sqlite3 runs one per execute); a ``;``
+    inside a string literal or a trigger's body does not end a statement."""
+    statements: list[str] = []
+    pending = ""
+    for piece in sql.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \t\r\n;"):
+                statements.append(pending.strip())
+            pending = ""
+    if pending.strip(" \t\r\n;"):
+        raise ValueError(f"unfinished SQL statement: {pending.strip()[:80]!r}")
+    return statements
+
+
+def read_schema_version(conn: sqlite3.Connection) -> int:
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def table_names(conn: sqlite3.Connection) -> set[str]:
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")
+    return {row[0] for row in rows}
+
+
+def schema_too_new(where: str, version: int) -> SchemaTooNew:
+    return SchemaTooNew(f"{where} has schema version {version}, newer than this opsbot ({opsbot_version()}) "
+                        f"knows: it reads versions up to {SCHEMA_VERSION}. Run the newer opsbot that wrote it, "
+                        f"or restore a backup made before the upgrade")
+
+
+def refuse_newer(version: int, where: str) -> None:
+    if version > SCHEMA_VERSION:
+        raise schema_too_new(where, version)
+
+
+def pending_migrations(conn: sqlite3.Connection, where: str, *, create: bool) -> list[Migration]:
+    """What would bring this database up to date: none when it is (or when it holds no
+    schema and ``create`` is false). Raises for a newer schema or a file that is not a ledger."""
+    version = read_schema_version(conn)
+    refuse_newer(version, where)
+    if version == 0:
+        tables = table_names(conn)
+        if not tables and not create:
+            return []
+        if tables and LEDGER_TABLE not in tables:
+            raise StoreError(f"{where} is not an opsbot ledger (its tables: {', '.join(sorted(tables))}): "
+                             "point OPSBOT_STORE at another file")
+    return [m for m in MIGRATIONS if m.version > version]
+
+
+def apply_migration(conn: sqlite3.Connection, migration: Migration) -> None:
+    """Run one migration and stamp its version, inside the caller's transaction."""
+    for statement in sql_statements(migration.sql):
+        conn.execute(statement)
+    conn.execute(f"PRAGMA user_version = {int(migration.version)}")
+
+
+def describe_upgrade(before: int, had_tables: bool, applied: list[Migration]) -> str:
+    after = applied[-1].version
+    if before == 0 and not had_tables:
+        return f"created schema version {after}"
+    later = [m for m in applied if m.version > 1] if before == 0 else applied
+    said = ["stamped the unversioned ledger (as first shipped) as schema version 1"] if before == 0 else []
+    if later:
+        start = max(before, 1)
+        said.append(f"upgraded schema version {start} to {after} ({'; '.join(m.purpose for m in later)})")
+    return ", then ".join(said)
+
+
 _PAYMENT_COLUMNS = (
     "payment_id, event_id, recorded_at, day, patron, amount_cents, method, notes, "
     "logged_by, source, kind, voids, voided_by"
@@ -113,6 +210,13 @@ class SqliteStore:
             self._local.conn = conn
         return conn
 
+    def close(self) -> None:
+        """Close this thread's connection (others close when their threads' stores are collected)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            self._local.conn = None
+            conn.close()
+
     def _read(self, sql: str, params: tuple | list = ()) -> list[tuple]:
         try:
             return self._conn().execute(sql, params).fetchall()
@@ -142,22 +246,55 @@ class SqliteStore:
                 conn.execute("COMMIT")
 
     # -- schema -------------------------------------------------------------------
-    def init_schema(self) -> None:
+    def init_schema(self) -> str | None:
+        """Create the schema, or bring an older one up to date. Says what it did (None: nothing)."""
+        return self._migrate(create=True)
+
+    def upgrade_schema(self) -> str | None:
+        """At start-up: bring an older ledger up to date; a file with no schema is left to init-store."""
+        return self._migrate(create=False)
+
+    def schema_version(self) -> int:
         try:
-            self._conn().executescript(SCHEMA)
+            return read_schema_version(self._conn())
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot create the schema in SQLite store {self.path}: {exc}") from exc
+            raise StoreError(f"SQLite store {self.path} does not answer: {exc}") from exc
+
+    def _migrate(self, *, create: bool) -> str | None:
+        where = f"SQLite store {self.path}"
+        try:
+            conn = self._conn()
+            before = read_schema_version(conn)
+            had_tables = bool(table_names(conn))
+        except sqlite3.Error as exc:
+            raise StoreError(f"{where} does not answer: {exc}") from exc
+        applied: list[Migration] = []
+        while True:
+            # One transaction per migration, the version read again inside it: a second
+            # process upgrading at the same moment waits, then finds nothing left to do.
+            with self._write() as conn:
+                pending = pending_migrations(conn, where, create=create)
+                if not pending:
+                    break
+                apply_migration(conn, pending[0])
+            applied.append(pending[0])
+        if not applied:
+            return None
+        return describe_upgrade(before, had_tables, applied)
 
     def ping(self) -> None:
         try:
-            row = self._conn().execute(
-                "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN "
-                "('events','payments','idempotency','claims','message_refs','records','audit')"
-            ).fetchone()
+            conn = self._conn()
+            version = read_schema_version(conn)
+            tables = table_names(conn) if version != SCHEMA_VERSION else set()
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite store {self.path} does not answer: {exc}") from exc
-        if row[0] != 7:
-            raise StoreError(f"SQLite store {self.path} has no schema: run `opsbot init-store`")
+        refuse_newer(version, f"SQLite store {self.path}")
+        if version < SCHEMA_VERSION:
+            if not tables:
+                raise StoreError(f"SQLite store {self.path} has no schema: run `opsbot init-store`")
+            raise StoreError(f"SQLite store {self.path} has schema version {version}, older than this opsbot's "
+                             f"{SCHEMA_VERSION}: run `opsbot init-store` (or restart opsbot) to upgrade it")
 
     # -- writes ---------------------------------------------------------------------
     def record_payment(self, payment: Payment, *, total_cents: int, idempotency_key: str,

@@ -13,7 +13,7 @@ from pathlib import Path
 from bot import cli
 from bot.config import diagnose_settings
 from bot.doctor import mask
-from tests.conftest import AUDIT_CHANNEL, EVENTS_FILE, REPO
+from tests.conftest import AUDIT_CHANNEL, EVENTS_FILE, PROJECT_VERSION, REPO
 from tests.deploy_sites import REGION, SITE_FILES, site_on_moto
 from tests.fakes.stripe_api import API_KEY, WEBHOOK_SECRET
 
@@ -74,7 +74,7 @@ def test_nothing_configured_is_not_a_failure_only_a_missing_store_is(tmp_path):
     status, lines, _ = doctor(env, tmp_path)
     assert status == 0
     for line in [
-        "opsbot doctor: the configuration from the environment",
+        f"opsbot doctor (opsbot {PROJECT_VERSION}): the configuration from the environment",
         "– SLACK_BOT_TOKEN not set: Slack is off (`opsbot console` works without it)",
         "– SLACK_APP_TOKEN not set: `opsbot run` serves HTTP at /slack/events, which Slack must reach at a public "
         "HTTPS URL; set it to use Socket Mode instead",

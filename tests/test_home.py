@@ -16,7 +16,7 @@ from bot.app import build_slack_app
 from bot.domain import Event, EventStatus, Payment, Site
 from bot.home import HomeData, LastDeploy, LinkLine, SiteCard
 from bot.http import make_wsgi_app, start_background_server
-from tests.conftest import ADMIN_USER, EVENTS_FILE
+from tests.conftest import ADMIN_USER, EVENTS_FILE, PROJECT_VERSION
 from tests.deploy_sites import SITE_FILES, site_on_moto
 from tests.fakes.slack_api import APP_ID, TEAM_ID
 from tests.fakes.stripe_api import API_KEY
@@ -51,6 +51,7 @@ def home_data(*, admin: bool, events=None, sites=None) -> HomeData:
             SiteCard(BIRTHDAY, None)),
         links=(LinkLine("https://buy.stripe.com/test_abc", 25_000, "Charter deposit", "JADA <Charter>", ADMIN_USER,
                         datetime(2026, 5, 18, 17, 0, tzinfo=UTC), 1, 25_000),),
+        version="1.2.3",
     )
 
 
@@ -93,6 +94,7 @@ LINKS_PART = [
     header("Recent payment links"),
     section("• <https://buy.stripe.com/test_abc|$250.00 · Charter deposit> · JADA &lt;Charter&gt; · "
             "by <@U0ADMIN0001> · May 18 · paid 1× ($250.00)"),
+    context("opsbot 1.2.3"),  # the footer: which opsbot answers
 ]
 
 
@@ -208,6 +210,7 @@ def test_opening_the_home_publishes_the_dashboard_for_crew_and_admin(bot):
                == "home_deploy"]
     assert deploys == [f"{site} {target}" for site in ("gipsykings", "birthday", "birthday-afternoon")
                        for target in ("staging", "production")]
+    assert admin["blocks"][-1] == context(f"opsbot {PROJECT_VERSION}")
 
 
 def test_the_messages_tab_publishes_nothing_and_a_retry_publishes_the_same_view_and_nothing_else(bot):
