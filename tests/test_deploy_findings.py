@@ -12,34 +12,10 @@ import pytest
 
 from bot.app import build_services
 from bot.catalog import EventsFileError
-from tests.conftest import ADMIN_USER
 from tests.deploy_sites import SITE_FILES, aws, site_on_moto
-from tests.slack_bot import Bot
-from tests.slack_signing import DEFAULT_CHANNEL_ID
+from tests.deploy_slack import buttons, command, messages, start
 
 on_sqlite = pytest.mark.parametrize("make_bot", ["sqlite"], indirect=True)  # AWS behaviour, not the store's
-
-
-def start(make_bot, site, **overrides) -> Bot:
-    bot = make_bot(**{**site.env(), **overrides})
-    bot.services.deploys.timer = lambda: 100.0
-    return bot
-
-
-def deploy(bot: Bot, text: str) -> None:
-    reply = bot.command("/deploy", text, user=ADMIN_USER)
-    assert reply.status == 200
-    bot.lazies.wait_idle()
-
-
-def channel_messages(bot: Bot) -> list:
-    return [c for c in bot.slack_api.calls() if c.method in ("chat.postMessage", "chat.update")
-            and c.params.get("channel") == DEFAULT_CHANNEL_ID]
-
-
-def buttons(call) -> list[dict]:
-    actions = [b for b in call.params["blocks"] if b["type"] == "actions"]
-    return actions[-1]["elements"] if actions else []
 
 
 def with_sites(site, sites: list[dict]) -> None:
@@ -94,11 +70,11 @@ def test_promote_asks_first_and_writes_nothing_until_confirmed(make_bot, tmp_pat
     for key in ("old.html", "logs/2026-01-01.log", ".well-known/security.txt"):
         site.put(key)
     bot = start(make_bot, site)
-    deploy(bot, "gipsykings staging")
+    command(bot, "gipsykings staging")
     before = site.listed()
-    deploy(bot, "gipsykings promote")
+    command(bot, "gipsykings promote")
     assert site.listed() == before
-    assert [b["action_id"] for b in buttons(channel_messages(bot)[-1])] == ["deploy_confirm", "deploy_cancel"]
+    assert [b["action_id"] for b in buttons(messages(bot)[-1])] == ["deploy_confirm", "deploy_cancel"]
 
 
 @on_sqlite
@@ -107,10 +83,10 @@ def test_a_name_s3_cannot_take_stops_the_deploy_before_any_upload(make_bot, tmp_
                                                   "new\nline.html": "d"})
     site.put("old.html")
     bot = start(make_bot, site)
-    deploy(bot, "gipsykings")
-    shown = channel_messages(bot)[-1].params["blocks"][0]["text"]["text"]
+    command(bot, "gipsykings")
+    shown = messages(bot)[-1].params["blocks"][0]["text"]["text"]
     assert shown.startswith(":no_entry: Deploy of *gipsykings* to *production* refused: 1 file name cannot be S3 keys")
-    assert buttons(channel_messages(bot)[-1]) == []  # nothing to confirm
+    assert buttons(messages(bot)[-1]) == []  # nothing to confirm
     assert site.listed() == ["old.html"] and site.invalidations() == []
 
 
@@ -119,7 +95,7 @@ def test_a_key_longer_than_1024_bytes_stops_the_deploy_before_any_upload(make_bo
     deep = "/".join(["d" * 200] * 5) + "/" + "f" * 100 + ".html"  # 1,105 bytes
     site = site_on_moto(moto_endpoint, tmp_path, {"index.html": "hi", deep: "deep"})
     bot = start(make_bot, site)
-    deploy(bot, "gipsykings staging")
+    command(bot, "gipsykings staging")
     assert site.listed() == [] and site.invalidations() == []
 
 
@@ -127,8 +103,8 @@ def test_a_key_longer_than_1024_bytes_stops_the_deploy_before_any_upload(make_bo
 def test_a_preview_of_sixteen_long_escaped_names_stays_within_slack_limits(make_bot, tmp_path, moto_endpoint):
     site = site_on_moto(moto_endpoint, tmp_path, {f"{i:02}" + "&" * 80 + ".html": "x" for i in range(16)})
     bot = start(make_bot, site)
-    deploy(bot, "gipsykings")
-    preview = channel_messages(bot)[-1]
+    command(bot, "gipsykings")
+    preview = messages(bot)[-1]
     assert [b["action_id"] for b in buttons(preview)] == ["deploy_confirm", "deploy_cancel"]
     assert all(len(b["text"]["text"]) <= 3000 for b in preview.params["blocks"] if b["type"] == "section")
 
@@ -140,9 +116,9 @@ def test_a_multipart_object_is_recognised_as_unchanged(make_bot, tmp_path, moto_
     bot = start(make_bot, site)
     sites = bot.services.deploys.sites
     sites.multipart_threshold = sites.multipart_chunk = 5 * 1024 * 1024  # S3's smallest part
-    deploy(bot, "gipsykings staging")
+    command(bot, "gipsykings staging")
     etag = aws(moto_endpoint, "s3").head_object(Bucket=site.bucket, Key="_staging/video.mp4")["ETag"]
     assert etag.strip('"').endswith("-3")  # three parts of 5 MiB or less
-    deploy(bot, "gipsykings staging")
+    command(bot, "gipsykings staging")
     assert bot.services.deploys.last_deploy("gipsykings")["result"] == "up to date"
     assert site.body("_staging/video.mp4") == big

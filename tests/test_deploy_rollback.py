@@ -10,9 +10,8 @@ import pytest
 
 from tests.conftest import ADMIN_USER
 from tests.deploy_sites import SiteOnMoto, aws, site_on_moto, write_files
-from tests.slack_bot import CREW, Bot
-from tests.slack_payloads import block_action
-from tests.slack_signing import DEFAULT_CHANNEL_ID
+from tests.deploy_slack import command, confirmed, shown, start
+from tests.slack_bot import CREW
 
 URL = "https://gipsykings.queenofsandiego.com"
 V1 = {"index.html": "<h1>v1</h1>", "about.html": "<p>about v1</p>", "assets/site.3f9a1c.css": "body{}",
@@ -25,43 +24,6 @@ def site(tmp_path, moto_endpoint) -> SiteOnMoto:
     aws(moto_endpoint, "s3").put_bucket_versioning(Bucket=made.bucket,
                                                    VersioningConfiguration={"Status": "Enabled"})
     return made
-
-
-def start(make_bot, site: SiteOnMoto) -> Bot:
-    bot = make_bot(**site.env())
-    bot.services.deploys.timer = lambda: 100.0
-    return bot
-
-
-def messages(bot: Bot) -> list:
-    return [c for c in bot.slack_api.calls() if c.method in ("chat.postMessage", "chat.update")
-            and c.params.get("channel") == DEFAULT_CHANNEL_ID]
-
-
-def shown(bot: Bot) -> str:
-    return messages(bot)[-1].params["blocks"][0]["text"]["text"]
-
-
-def command(bot: Bot, text: str, user: str = ADMIN_USER):
-    reply = bot.command("/deploy", text, user=user)
-    assert reply.status == 200
-    bot.lazies.wait_idle()
-    return reply
-
-
-def confirmed(bot: Bot, text: str, label: str) -> dict:
-    """``/deploy text``, check its preview's buttons, press confirm; returns the preview call."""
-    before = len(messages(bot))
-    command(bot, text)
-    preview = messages(bot)[-1]
-    go, cancel = preview.params["blocks"][-1]["elements"]
-    assert (go["action_id"], go["text"]["text"], cancel["action_id"]) == ("deploy_confirm", label, "deploy_cancel")
-    body = block_action("deploy_confirm", go["value"], user_id=ADMIN_USER, channel_id=DEFAULT_CHANNEL_ID,
-                        message_ts=messages(bot)[before].response["ts"],
-                        response_url=bot.slack_api.response_url("actions/deploy"))
-    assert bot.send(body).status == 200
-    bot.lazies.wait_idle()
-    return preview
 
 
 def live(site: SiteOnMoto) -> dict[str, tuple]:

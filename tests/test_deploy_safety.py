@@ -13,10 +13,8 @@ import pytest
 from bot.site_files import file_md5
 from tests.conftest import ADMIN_USER
 from tests.deploy_sites import SITE_FILES, SiteOnMoto, aws, create_distribution, site_on_moto
+from tests.deploy_slack import command, confirmed, messages, press, shown, start
 from tests.fakes.aws_faults import rest_xml_error, s3_put
-from tests.slack_bot import Bot
-from tests.slack_payloads import block_action
-from tests.slack_signing import DEFAULT_CHANNEL_ID
 
 on_sqlite = pytest.mark.parametrize("make_bot", ["sqlite"], indirect=True)  # AWS behaviour, not the store's
 URL = "https://gipsykings.queenofsandiego.com"
@@ -35,44 +33,6 @@ def within_block_kit_limits(blocks: list[dict[str, Any]]) -> None:
             assert all(len(e["text"]) <= CONTEXT_TEXT for e in block["elements"])
         elif block["type"] == "actions":
             assert all(len(e["value"]) <= BUTTON_VALUE for e in block["elements"])
-
-
-def start(make_bot, site: SiteOnMoto) -> Bot:
-    bot = make_bot(**site.env())
-    bot.services.deploys.timer = lambda: 100.0
-    return bot
-
-
-def messages(bot: Bot) -> list:
-    return [c for c in bot.slack_api.calls() if c.method in ("chat.postMessage", "chat.update")
-            and c.params.get("channel") == DEFAULT_CHANNEL_ID]
-
-
-def shown(bot: Bot) -> str:
-    return messages(bot)[-1].params["blocks"][0]["text"]["text"]
-
-
-def command(bot: Bot, text: str) -> None:
-    assert bot.command("/deploy", text, user=ADMIN_USER).status == 200
-    bot.lazies.wait_idle()
-
-
-def press(bot: Bot, action: str, first_message: int) -> dict:
-    """Press the preview's button ``action``; returns the preview call."""
-    preview = messages(bot)[-1]
-    [button] = [b for b in preview.params["blocks"][-1]["elements"] if b["action_id"] == action]
-    body = block_action(action, button["value"], user_id=ADMIN_USER, channel_id=DEFAULT_CHANNEL_ID,
-                        message_ts=messages(bot)[first_message].response["ts"],
-                        response_url=bot.slack_api.response_url("actions/deploy"))
-    assert bot.send(body).status == 200
-    bot.lazies.wait_idle()
-    return preview
-
-
-def confirmed(bot: Bot, text: str) -> dict:
-    first = len(messages(bot))
-    command(bot, text)
-    return press(bot, "deploy_confirm", first)
 
 
 # -- two sites on one bucket -----------------------------------------------------------------------------------
