@@ -374,10 +374,22 @@ def take_counts(endpoint: str) -> Counter[str]:
         return Counter(json.loads(answer.read()))
 
 
-def big_child(spec: str) -> None:
-    """In a fresh process: deploy the site twice to staging; print peak RSS, requests and times as JSON."""
+def peak_rss_mib() -> float:
+    """This process's own peak resident memory. Linux's VmHWM belongs to the address space, while
+    ru_maxrss also counts the parent this process was forked from (its pages before exec)."""
     import resource
 
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def big_child(spec: str) -> None:
+    """In a fresh process: deploy the site twice to staging; print peak RSS, requests and times as JSON."""
     args = json.loads(spec)
     work, source = Path(args["work"]), Path(args["source"])
     deployer = opsbot_deployer(args["endpoint"], work, args["bucket"], args["distribution"], source)
@@ -387,12 +399,12 @@ def big_child(spec: str) -> None:
     for _ in range(2):
         result = run_opsbot(deployer)
         runs.append({**result, "counts": dict(take_counts(args["endpoint"]))})
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(json.dumps({"peak_mib": peak_kib / 1024, "runs": runs}))
+    print(json.dumps({"peak_mib": peak_rss_mib(), "runs": runs}))
 
 
 def rss_of_command(command: list[str], env: dict[str, str]) -> float:
-    """Peak RSS (MiB) of a command, measured by a small parent that waits for it."""
+    """Peak RSS (MiB) of a command, measured by a small parent that waits for it (ru_maxrss: the
+    larger of the command's own peak and the small parent's size when it started the command)."""
     code = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
     answer = subprocess.run([sys.executable, "-c", code, *command], env=env, check=True, capture_output=True,
@@ -402,11 +414,26 @@ def rss_of_command(command: list[str], env: dict[str, str]) -> float:
 
 @dataclass(frozen=True)
 class BigResult:
+    """Each child's answer, {"peak_mib", "runs": [{"seconds", "result", "counts"}, first and again]}, per round."""
+
     megabytes: int
-    baseline: dict[str, Any]  # the one-page site: {"peak_mib", "runs": [{"seconds", "result", "counts"}, ...]}
-    big: dict[str, Any]  # the same with the large file
+    baselines: list[dict[str, Any]]  # the one-page site
+    bigs: list[dict[str, Any]]  # the same with the large file
     awscli_peak_mib: float | None = None
     awscli_seconds: float | None = None
+
+    @property
+    def baseline(self) -> dict[str, Any]:
+        return _median_child(self.baselines)
+
+    @property
+    def big(self) -> dict[str, Any]:
+        return _median_child(self.bigs)
+
+
+def _median_child(answers: list[dict[str, Any]]) -> dict[str, Any]:
+    """The round with the median peak RSS (a fresh process's peak varies a little from run to run)."""
+    return sorted(answers, key=lambda a: a["peak_mib"])[len(answers) // 2]
 
 
 def write_big_file(path: Path, megabytes: int) -> None:
@@ -416,38 +443,45 @@ def write_big_file(path: Path, megabytes: int) -> None:
             handle.write(os.urandom(1024 * 1024))
 
 
-def run_big(megabytes: int = 200, aws: str | None = None) -> BigResult:
-    """A one-page site and the same site with one ``megabytes`` file, each deployed twice in a fresh process."""
+def run_big(megabytes: int = 200, aws: str | None = None, rounds: int = 3) -> BigResult:
+    """A one-page site and the same site with one ``megabytes`` file, each deployed
+    twice in a fresh process, the two taking turns for ``rounds`` rounds."""
     for name, value in AWS_ENV.items():
         os.environ[name] = value
     moto = MotoServer()
     work = Path(tempfile.mkdtemp(prefix="opsbot-bench-big-"))
-    results: dict[str, dict[str, Any]] = {}
+    answers: dict[str, list[dict[str, Any]]] = {"baseline": [], "big": []}
     try:
-        for label, with_big in (("baseline", False), ("big", True)):
-            folder = work / label
-            source = folder / "site"
+        sources = {}
+        for label in answers:
+            source = work / label / "site"
             source.mkdir(parents=True)
             (source / "index.html").write_text("<!doctype html><title>Tour</title>")
-            if with_big:
+            if label == "big":
                 write_big_file(source / "media" / "tour.mp4", megabytes)
-            bucket = f"opsbot-{label}-{uuid.uuid4().hex[:8]}"
-            distribution = make_bucket_and_distribution(moto.endpoint, bucket)
-            spec = json.dumps({"endpoint": moto.endpoint, "work": str(folder), "source": str(source),
-                               "bucket": bucket, "distribution": distribution})
-            answer = subprocess.run([sys.executable, __file__, "--big-child", spec], env={**os.environ, **AWS_ENV},
-                                    check=True, capture_output=True, text=True)
-            results[label] = json.loads(answer.stdout.strip().splitlines()[-1])
+            sources[label] = source
+        for _ in range(rounds):
+            for label, source in sources.items():
+                folder = work / label  # events.json and a fresh store beside the source
+                for stale in folder.glob("opsbot.db*"):
+                    stale.unlink()
+                bucket = f"opsbot-{label}-{uuid.uuid4().hex[:8]}"
+                distribution = make_bucket_and_distribution(moto.endpoint, bucket)
+                spec = json.dumps({"endpoint": moto.endpoint, "work": str(folder), "source": str(source),
+                                   "bucket": bucket, "distribution": distribution})
+                answer = subprocess.run([sys.executable, __file__, "--big-child", spec],
+                                        env={**os.environ, **AWS_ENV}, check=True, capture_output=True, text=True)
+                answers[label].append(json.loads(answer.stdout.strip().splitlines()[-1]))
         aws_peak = aws_seconds = None
         if aws:
             bucket = f"awscli-big-{uuid.uuid4().hex[:8]}"
             make_bucket_and_distribution(moto.endpoint, bucket)
             started = time.perf_counter()
-            aws_peak = rss_of_command([aws, "s3", "sync", str(work / "big" / "site"), f"s3://{bucket}/_staging/",
+            aws_peak = rss_of_command([aws, "s3", "sync", str(sources["big"]), f"s3://{bucket}/_staging/",
                                        "--only-show-errors", "--endpoint-url", moto.endpoint],
                                       {**os.environ, **AWS_ENV})
             aws_seconds = time.perf_counter() - started
-        return BigResult(megabytes, results["baseline"], results["big"], aws_peak, aws_seconds)
+        return BigResult(megabytes, answers["baseline"], answers["big"], aws_peak, aws_seconds)
     finally:
         moto.close()
         shutil.rmtree(work, ignore_errors=True)
@@ -459,7 +493,8 @@ def uploads(counts: dict[str, int]) -> int:
 
 
 def report_big(result: BigResult) -> None:
-    print(f"\none {result.megabytes} MB file, each deploy in a fresh process (peak RSS of that process)\n")
+    print(f"\none {result.megabytes} MB file, each deploy in a fresh process (peak RSS of that process; the median "
+          f"of {len(result.bigs)} rounds)\n")
     for label, data in (("one-page site", result.baseline), (f"+ {result.megabytes} MB file", result.big)):
         first, again = data["runs"]
         print(f"{label:<18} peak RSS {data['peak_mib']:6.1f} MiB · first deploy {first['seconds']:.2f} s, "
