@@ -14,10 +14,10 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     ButtonElement,
     ContextBlock,
-    MarkdownTextObject,
     SectionBlock,
 )
 
+from blocks import fit
 from blocks.mrkdwn import escape, shorten
 from bot.deploy_plan import (
     BadName,
@@ -33,11 +33,9 @@ from bot.domain import Site
 CONFIRM_ACTION = "deploy_confirm"
 CANCEL_ACTION = "deploy_cancel"
 LIST_LIMIT = 15  # files named per list in a message; the rest are counted
-SECTION_LIMIT = 3000  # Block Kit: a section's text
-CONTEXT_LIMIT = 2000  # a context element's text (Slack's limit is 3,000; kept short to read)
-PLAIN_LIMIT = 3000  # the notification text
+CONTEXT_LIMIT = 2000  # a context line (Slack takes 3,000; kept short to read)
 _NAME_LIMIT = 90  # characters of a name as shown (escaped)
-_ERROR_LIMIT = 600  # characters of an S3 or CloudFront error as shown (escaped)
+_ERROR_SHOWN = 500  # of an error from AWS
 _RUNNING_FOR = timedelta(minutes=15)  # a history record still "running" after this was interrupted
 
 _TARGET_LABELS = {"staging": "staging", "production": "production", "promote": "production (promoted from staging)",
@@ -94,26 +92,15 @@ def visible(text: str) -> str:
 
 
 def said(text: str, limit: int) -> str:
-    """``text`` made visible and escaped for mrkdwn, at most ``limit`` characters
-    (cut between escapes, never inside one, the cut marked with an ellipsis)."""
-    escaped = escape(visible(text))
-    if len(escaped) <= limit:
-        return escaped
-    out, used = [], 0
-    for char in visible(text):
-        piece = escape(char)
-        if used + len(piece) > limit - 1:
-            break
-        out.append(piece)
-        used += len(piece)
-    return "".join(out) + "…"
+    """``text`` made visible and escaped for mrkdwn, in at most ``limit`` characters."""
+    return fit.mrkdwn(visible(text), limit)
 
 
 def _name(rel: str) -> str:
-    return f"`{said(rel, _NAME_LIMIT)}`"
+    return f"`{fit.name(visible(rel), _NAME_LIMIT)}`"
 
 
-def fit_lines(head: str, lines: Sequence[str], *, limit: int = SECTION_LIMIT, most: int = LIST_LIMIT,
+def fit_lines(head: str, lines: Sequence[str], *, limit: int = fit.SECTION_TEXT, most: int = LIST_LIMIT,
               sep: str = "\n", head_sep: str = "\n") -> str:
     """``head`` then as many of ``lines`` as fit in ``limit`` characters (and at
     most ``most``), the rest counted: "… and 12 more"."""
@@ -131,29 +118,21 @@ def fit_lines(head: str, lines: Sequence[str], *, limit: int = SECTION_LIMIT, mo
     return text
 
 
-def _cap(text: str, limit: int) -> str:
-    """The last guard: a text over ``limit`` is cut at a line end (the builders fit their lists before this)."""
-    if len(text) <= limit:
-        return text
-    cut = text.rfind("\n", 0, limit - 1)
-    return text[: cut if cut > 0 else limit - 1] + "…"
-
-
 def _blocks(*parts: object) -> list[dict]:
     return [p.to_dict() for p in parts if p is not None]  # type: ignore[attr-defined]
 
 
 def _section(text: str) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=_cap(text, SECTION_LIMIT)))
+    return fit.section(text)
 
 
 def _context(text: str) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=_cap(text, CONTEXT_LIMIT))])
+    return fit.context(text)
 
 
 def _plain(mrkdwn: str) -> str:
     """A notification fallback from the first line of a mrkdwn text."""
-    return _cap(mrkdwn.split("\n", 1)[0].replace("*", ""), PLAIN_LIMIT)
+    return fit.clip(mrkdwn.split("\n", 1)[0].replace("*", ""), fit.FALLBACK_TEXT)
 
 
 def _bucket_where(site: Site, prefix: str) -> str:
@@ -175,10 +154,14 @@ def sites_list(sites: Sequence[Site]) -> tuple[str, list[dict]]:
     head = "Sites you can deploy with `/deploy SITE [staging|production|promote|rollback|history]`:"
     text = fit_lines(head, [f"• `{escape(s.id)}` — {escape(s.url)} (`{_bucket_where(s, s.prefix).rstrip('/')}`)"
                             for s in sites], most=100)
-    return _cap(text, PLAIN_LIMIT), _blocks(_section(text), _context(
+    return fit.clip(text, fit.FALLBACK_TEXT), _blocks(_section(text), _context(
         "`staging` publishes to `_staging/` · `production` (the default) asks for a confirmation first · "
         "`promote` copies what is on staging to production · `rollback` puts production back as the deploy "
         "before the last left it · `history` lists the last deploys"))
+
+
+def _more_sites(hidden: int) -> str:
+    return f"…and {fit.plural(hidden, 'more site')} in events.json."
 
 
 def unknown_site(ref: str, sites: Sequence[Site]) -> str:
@@ -207,7 +190,7 @@ def refusal_text(error: DeployError) -> str:
     if isinstance(error, BadNames):
         head = (f"{_plural(len(error.names), 'file name')} cannot be S3 keys, so nothing was uploaded. Rename "
                 f"{'it' if len(error.names) == 1 else 'them'} and deploy again:")
-        return fit_lines(head, [_bad_name(n) for n in error.names], limit=SECTION_LIMIT - 300)
+        return fit_lines(head, [_bad_name(n) for n in error.names], limit=fit.SECTION_TEXT - 300)
     if isinstance(error, RollbackRefused):
         return _rollback_refusal(error)
     return error.message
@@ -228,10 +211,10 @@ def _rollback_refusal(error: RollbackRefused) -> str:
         "moved": (f"{deploy} was made for another bucket or prefix than events.json names now, so rolling it back "
                   "would write outside the site."),
         "changed": fit_lines(f"production changed since {deploy} (outside opsbot?), so nothing was rolled back; "
-                             "deploy the version you want instead. Changed:", keys, limit=SECTION_LIMIT - 300,
+                             "deploy the version you want instead. Changed:", keys, limit=fit.SECTION_TEXT - 300,
                              most=10),
         "gone": fit_lines("earlier versions of these are no longer in the bucket (a lifecycle rule?), so nothing was "
-                          "rolled back:", keys, limit=SECTION_LIMIT - 300, most=10),
+                          "rolled back:", keys, limit=fit.SECTION_TEXT - 300, most=10),
     }
     return texts[error.reason]
 
@@ -275,7 +258,7 @@ def _invalidation(run: DeployRun) -> str:
         return f"Invalidation {ident} ({count}) completed."
     if run.invalidation_note:
         return (f"Invalidation {ident} ({count}) created; its status could not be read "
-                f"({said(run.invalidation_note, _ERROR_LIMIT)}): CloudFront finishes it on its own.")
+                f"({said(run.invalidation_note, _ERROR_SHOWN)}): CloudFront finishes it on its own.")
     return (f"Invalidation {ident} ({count}) still in progress after {duration(run.waited)}: "
             "CloudFront finishes it on its own.")
 
@@ -317,7 +300,7 @@ def progress_text(run: DeployRun, done_so_far: int = 0) -> str:
     # failed
     part = _FAILED_PARTS.get(run.failed_step or "", "deploy")
     head = (f":x: Deploy of {site} to {label} failed: {already_done(run)}; {part} failed: "
-            f"{said(run.error or 'unknown error', _ERROR_LIMIT)}")
+            f"{said(run.error or 'unknown error', _ERROR_SHOWN)}")
     if run.writes_production and run.uploaded + run.copied + run.deleted:
         return f"{head}\n{production_state(run)}\n{finish_or_undo(run)}"
     return f"{head}\n{retry_hint(run)}"
@@ -572,5 +555,5 @@ def deploy_audit(run: DeployRun) -> tuple[str, list[dict]]:
     else:
         part = _FAILED_PARTS.get(run.failed_step or "", "deploy")
         head = (f":x: <@{run.by}>'s deploy of {site} to {label} failed: {already_done(run)}; {part} failed: "
-                f"{said(run.error or 'unknown error', _ERROR_LIMIT)}")
+                f"{said(run.error or 'unknown error', _ERROR_SHOWN)}")
     return _plain(head), _blocks(_section(head), _context(_run_context(run)))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from slack_sdk.models.blocks import ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import HeaderBlock
 
-from blocks.mrkdwn import escape, shorten
+from blocks.fit import MESSAGE_BLOCKS, context, cut, name, plural, section
 from bot.domain import PAYMENT_METHODS
 from bot.help import CommandHelp
 
@@ -16,7 +16,7 @@ _ECHO_LIMIT = 40  # how much of an unknown subcommand to echo back
 
 
 def unknown_notice(subcommand: str) -> str:
-    return f"Unknown subcommand `{escape(shorten(subcommand, _ECHO_LIMIT))}`: here is the help."
+    return f"Unknown subcommand `{name(subcommand, _ECHO_LIMIT)}`: here is the help."
 
 
 def _entry_mrkdwn(entry: CommandHelp) -> str:
@@ -27,9 +27,13 @@ def _entry_mrkdwn(entry: CommandHelp) -> str:
 def help_blocks(entries: Sequence[CommandHelp], *, unknown_subcommand: str | None = None) -> list[dict]:
     blocks = [HeaderBlock(text=TITLE)]
     if unknown_subcommand is not None:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=unknown_notice(unknown_subcommand))))
-    blocks.extend(SectionBlock(text=MarkdownTextObject(text=_entry_mrkdwn(e))) for e in entries)
-    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=FOOTER)]))
+        blocks.append(section(unknown_notice(unknown_subcommand)))
+    shown, hidden = cut(entries, MESSAGE_BLOCKS - len(blocks) - 2)  # one section a command, then the footer
+    blocks.extend(section(_entry_mrkdwn(e)) for e in shown)
+    if hidden:
+        blocks.append(context(f"…and {plural(hidden, 'more command')}: " +
+                              ", ".join(f"`{e.usage.split()[0]}`" for e in entries[len(shown):])))
+    blocks.append(context(FOOTER))
     return [b.to_dict() for b in blocks]
 
 

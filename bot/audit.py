@@ -27,6 +27,16 @@ log = logging.getLogger(__name__)
 UTC_ZONE = ZoneInfo("UTC")
 
 
+def _drawn(record_id: str, line: Callable[[], tuple[str, list[dict]]]) -> tuple[str, list[dict] | None]:
+    """The audit line, or, should its builder fail (a bug: builders fit any data), a
+    plain line naming the record, so the record it announces never turns into an error."""
+    try:
+        return line()
+    except Exception:  # noqa: BLE001 - logged with its traceback, and said in the channel
+        log.exception("the audit line of %s could not be drawn; posting a plain one", record_id)
+        return f"`{escape(record_id)}` was recorded; its audit line could not be drawn (see the bot's log).", None
+
+
 class AuditTrail:
     def __init__(self, store: Store, notifier: Notifier | None, channel: str | None, once: Once,
                  tz: ZoneInfo = UTC_ZONE):
@@ -48,15 +58,23 @@ class AuditTrail:
         self.store.add_audit(entry)
         return entry
 
-    def refused(self, refusal: Refusal, entry_point: str) -> None:
-        """A refused request: in the audit log and, when set up, in the ops channel."""
-        self.note(actor=refusal.user_id, action=refusal.action, result="refused",
-                  detail={"entry": entry_point, "needs": refusal.needed.value})
+    def refused(self, refusal: Refusal, entry_point: str, *, team: str | None = None) -> None:
+        """A refused request: in the audit log and, when set up, in the ops channel.
+        ``team``: the other organisation's workspace of someone refused as an outsider."""
+        detail = {"entry": entry_point, "needs": refusal.needed.value}
+        if refusal.outsider:
+            detail["outsider_team"] = team or "unknown"
+        self.note(actor=refusal.user_id, action=refusal.action, result="refused", detail=detail)
         if not self.enabled:
             return
         who = f"<@{refusal.user_id}>" if refusal.user_id else "Someone"
-        text = (f":no_entry: {who} was refused `{escape(entry_point)}`: it needs the "
-                f"{refusal.needed.value} role.")
+        if refusal.outsider:
+            text = (f":no_entry: {who}, of another organisation (team `{escape(team or 'unknown')}`, "
+                    f"through a shared channel), was refused `{escape(entry_point)}`: only this "
+                    "workspace's crew may use opsbot.")
+        else:
+            text = (f":no_entry: {who} was refused `{escape(entry_point)}`: it needs the "
+                    f"{refusal.needed.value} role.")
         try:
             self.notifier.post(self.channel, text)
         except NotifyError:
@@ -78,7 +96,7 @@ class AuditTrail:
         sent: list[str] = []
 
         def post() -> None:
-            sent.append(self.notifier.post(self.channel, *line()))
+            sent.append(self.notifier.post(self.channel, *_drawn(record_id, line)))
 
         if not self.once.run(f"audit:{record_id}", post):
             return False
@@ -116,7 +134,7 @@ class AuditTrail:
         posted = self.post_once(void.payment_id, lambda: void_audit(void, result.status))
         where = (self.store.message_ref(original.payment_id) if original else None) or message
         if original is not None and where is not None:
-            text, blocks = voided_payment_audit(original, result.status, void)
+            text, blocks = _drawn(original.payment_id, lambda: voided_payment_audit(original, result.status, void))
             try:
                 self.notifier.update(where[0], where[1], text, blocks)
             except NotifyError:

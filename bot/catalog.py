@@ -86,6 +86,26 @@ class Catalog:
         past = sorted((e for e in self.events if e.date and e.date < today), key=_by_date, reverse=True)
         return [*self.upcoming(today), *undated, *past]
 
+    def search(self, query: str, today: date) -> list[Event]:
+        """The events whose id, title or date hold every word of ``query``, in ``ordered``
+        order (an empty query matches all). Any case; a date as 2026-05-23, May 23 or Sat;
+        a number is the start of one ("2" finds the 2nd and the 23rd, not the 12th)."""
+        words = query.lower().split()
+        return [e for e in self.ordered(today) if all(_matches(word, *_searchable(e)) for word in words)]
+
+
+def _searchable(event: Event) -> tuple[str, list[str]]:
+    """(the event's text, its numbers) for search."""
+    when = f" {event.date.isoformat()} {event.date:%a %b %-d %Y %A %B}" if event.date else ""
+    text = f"{event.id} {event.title}{when}".lower()
+    return text, re.findall(r"\d+", text)
+
+
+def _matches(word: str, text: str, numbers: list[str]) -> bool:
+    if word.isdigit():
+        return any(number.startswith(word) for number in numbers)
+    return word in text
+
 
 def _by_date(event: Event) -> tuple[date, str]:
     assert event.date is not None

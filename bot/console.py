@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import parse_qsl, urlencode
 
+from blocks.mrkdwn import escape
 from blocks.text_render import mrkdwn_to_text, plain, render_message
 from bot.config import Settings
 
@@ -484,7 +485,8 @@ class Console:
         body = urlencode({
             "token": "console", "team_id": TEAM_ID, "team_domain": "console", "channel_id": CONSOLE_CHANNEL,
             "channel_name": "console", "user_id": self.user, "user_name": "you", "command": command,
-            "text": text, "api_app_id": APP_ID, "is_enterprise_install": "false", "response_url": response_url,
+            "text": escape(text),  # as Slack sends what a person types: escaped
+            "api_app_id": APP_ID, "is_enterprise_install": "false", "response_url": response_url,
             "trigger_id": trigger,
         })
         status, reply = self._dispatch(body, "application/x-www-form-urlencoded")
@@ -602,6 +604,8 @@ class Console:
             optional = " (optional)" if block.get("optional") else ""
             lines.append(f"  {plain(block.get('label'))}{optional}: {_describe_input(element)}")
             chosen = (element.get("initial_option") or {}).get("value")
+            if chosen is not None and not element.get("options"):  # a search: only the chosen one is known
+                lines.append(f"    {plain(element['initial_option'].get('text'))}  [{chosen}]  ← chosen")
             for i, option in enumerate(element.get("options") or [], 1):
                 mark = "  ← chosen" if chosen is not None and option.get("value") == chosen else ""
                 lines.append(f"    {i}) {plain(option.get('text'))}  [{option.get('value')}]{mark}")
@@ -623,7 +627,7 @@ class Console:
             block = blocks.get(name)
             if block is None:
                 raise ConsoleError(f"the form has no field {name!r}; its fields: {', '.join(map(str, blocks))}")
-            state, problem = _state_for(block.get("element") or {}, answer)
+            state, problem = self._state_for(form, block, answer)
             if problem:
                 raise ConsoleError(f"{name}: {problem}")
             form.values[name] = state
@@ -691,7 +695,7 @@ class Console:
                     return False
                 if not answer.strip():
                     break
-                state, problem = _state_for(element, answer.strip())
+                state, problem = self._state_for(form, block, answer.strip())
                 if problem:
                     self.write(f"  {problem}")
                     continue
@@ -700,6 +704,36 @@ class Console:
         form.errors = {}
         self.submit(form)  # refused fields are asked again by the caller's loop
         return True
+
+    def _state_for(self, form: Form, block: dict[str, Any], answer: str) -> tuple[dict[str, Any], str | None]:
+        """Slack's view.state element for an answer typed in the console, or a problem.
+        An external select is searched as Slack searches it: a block_suggestion to the bot."""
+        element = block.get("element") or {}
+        if element.get("type") != "external_select":
+            return _state_for(element, answer)
+        option, problem = _pick(self.suggestions(form, block, answer), answer, numbered=False)
+        return {"type": "external_select", "selected_option": option}, problem
+
+    def suggestions(self, form: Form, block: dict[str, Any], query: str) -> list[dict[str, Any]]:
+        """The options the bot offers for ``query`` typed in an external select (its block_suggestion answer)."""
+        element = block.get("element") or {}
+        payload = {
+            "type": "block_suggestion", "user": self._user_fields(), "api_app_id": APP_ID, "token": "console",
+            "container": {"type": "view", "view_id": form.view.get("id")}, "action_id": element.get("action_id"),
+            "block_id": block.get("block_id"), "value": query, "team": {"id": TEAM_ID, "domain": "console"},
+            "enterprise": None, "is_enterprise_install": False, "view": form.view,
+        }
+        status, reply = self._dispatch(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
+        try:
+            answer = json.loads(reply) if status == 200 and reply.strip() else {}
+        except json.JSONDecodeError:
+            answer = {}
+        if not isinstance(answer, dict):
+            answer = {}
+        options = list(answer.get("options") or [])
+        for group in answer.get("option_groups") or []:
+            options += group.get("options") or []
+        return options
 
     def _ask(self, prompt: str) -> str | None:
         try:
@@ -791,6 +825,8 @@ def _describe_input(element: dict[str, Any]) -> str:
     kind = element.get("type")
     if kind in ("static_select", "radio_buttons"):
         return "choose one (a number, or part of the name)"
+    if kind == "external_select":
+        return "search: type part of the name, id or date"
     if kind == "checkboxes":
         return "choose any (numbers, comma-separated)"
     if kind == "datepicker":
@@ -803,7 +839,7 @@ def _describe_input(element: dict[str, Any]) -> str:
 
 def _initial_state(element: dict[str, Any]) -> dict[str, Any]:
     kind = element.get("type")
-    if kind in ("static_select", "radio_buttons"):
+    if kind in ("static_select", "external_select", "radio_buttons"):
         return {"type": kind, "selected_option": element.get("initial_option")}
     if kind == "checkboxes":
         return {"type": kind, "selected_options": element.get("initial_options") or []}
@@ -820,18 +856,25 @@ def _shown_value(state: dict[str, Any]) -> str:
     return str(state.get("selected_date") or state.get("value") or "")
 
 
-def _pick(options: list[dict[str, Any]], answer: str) -> tuple[dict[str, Any] | None, str | None]:
-    if answer.isdigit() and 1 <= int(answer) <= len(options):
+def _pick(options: list[dict[str, Any]], answer: str, *, numbered: bool = True
+          ) -> tuple[dict[str, Any] | None, str | None]:
+    """The option an answer names: its number (when the options were shown numbered), its value or its text."""
+    if numbered and answer.isdigit() and 1 <= int(answer) <= len(options):
         return options[int(answer) - 1], None
     lowered = answer.lower()
     exact = [o for o in options if str(o.get("value", "")).lower() == lowered
              or plain(o.get("text")).lower() == lowered]
     if exact:
         return exact[0], None
-    found = [o for o in options
-             if lowered in str(o.get("value", "")).lower() or lowered in plain(o.get("text")).lower()]
+    found = [o for o in options  # a search's options were already found by the bot
+             if not numbered or lowered in str(o.get("value", "")).lower() or lowered in plain(o.get("text")).lower()]
     if len(found) == 1:
         return found[0], None
+    if not numbered:  # a search: say what it found, so the person can give more of one
+        if not found:
+            return None, f"nothing matches {answer!r}; give part of the name, id or date"
+        names = ", ".join(str(o.get("value")) for o in found[:8]) + (", …" if len(found) > 8 else "")
+        return None, f"{answer!r} matches {len(found)} choices ({names}); give more of it, or the id"
     if found:
         return None, f"{answer!r} matches {len(found)} choices; give more of it, or its number"
     return None, f"{answer!r} is not one of the choices; give its number (1-{len(options)})"

@@ -254,6 +254,12 @@ class Ledger:
             ordered = [e for e in ordered if e.date is None or e.date >= today]
         return self.statuses(ordered)
 
+    def search_events(self, query: str, *, limit: int) -> tuple[list[EventStatus], int]:
+        """(the first ``limit`` events matching ``query``, upcoming first, with their
+        totals; how many matched in all). See Catalog.search."""
+        found = self.catalog.search(query, self.today())
+        return self.statuses(found[:limit]), len(found)
+
     def event_payments(self, event_ref: str) -> list[Payment]:
         return self.store.event_payments(self.find_event(event_ref).id)
 

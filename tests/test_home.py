@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -21,7 +20,7 @@ from tests.deploy_sites import SITE_FILES, site_on_moto
 from tests.fakes.slack_api import APP_ID, TEAM_ID
 from tests.fakes.stripe_api import API_KEY
 from tests.slack_bot import CREW, Bot, LazyTracker
-from tests.slack_payloads import form
+from tests.slack_payloads import JSON, form, home_opened
 
 LA = ZoneInfo("America/Los_Angeles")
 JADA = Event(id="2026-05-23-jada-charter", title="JADA <Charter>", date=date(2026, 5, 23), total_cents=156_000)
@@ -169,27 +168,8 @@ def test_two_hundred_events_and_twenty_sites_stay_within_the_100_block_limit(adm
 # -- app_home_opened, as Slack sends it ---------------------------------------------------------------------------
 
 
-def home_opened(user: str, *, tab: str = "home", event_id: str = "Ev0HOME00001") -> str:
-    return json.dumps({
-        "token": "verification", "team_id": TEAM_ID, "api_app_id": APP_ID, "type": "event_callback",
-        "event_id": event_id, "event_time": int(time.time()),
-        "event": {"type": "app_home_opened", "user": user, "channel": "D0HOME00001", "tab": tab,
-                  "event_ts": f"{time.time():.6f}"},
-        "authorizations": [{"team_id": TEAM_ID, "user_id": "U0BOT000001", "is_bot": True}],
-    })
-
-
-JSON = {"Content-Type": "application/json"}
-
-
 def open_home(bot: Bot, user: str, **headers: str) -> dict:
-    before = len(bot.slack_api.calls("views.publish"))
-    reply = bot.send(home_opened(user), {**JSON, **headers})
-    assert reply.status == 200
-    bot.lazies.wait_idle()
-    call = bot.slack_api.wait_for("views.publish", count=before + 1)
-    assert call.params["user_id"] == user
-    return call.params["view"]
+    return bot.open_home(user, **headers)
 
 
 def section_texts(view: dict) -> list[str]:

@@ -48,6 +48,9 @@ class RecordingApp:
     def event(self, name, *a, **k):
         return self._record("event", name)
 
+    def block_suggestion(self, name, *a, **k):
+        return self._record("suggestion", name)
+
     def middleware(self, func):
         self.middleware_count += 1
         return func

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from blocks.deploy import history_message, sites_list
 from bot.deploy import DeployError
 from handlers.lazy import after_ack
+from handlers.slack_text import command_text
 
 if TYPE_CHECKING:
     from slack_bolt import Ack, App
@@ -44,7 +45,7 @@ def deploy_reply(text: str | None, user: str, *, services: Services) -> dict[str
 
 
 def deploy_command(*, ack: Callable[..., Any], command: dict[str, Any], services: Services) -> None:
-    ack(**deploy_reply(command.get("text"), command["user_id"], services=services))
+    ack(**deploy_reply(command_text(command), command["user_id"], services=services))
 
 
 def run_deploy(*, command: dict[str, Any], respond: Callable[..., Any], services: Services) -> None:
@@ -53,7 +54,7 @@ def run_deploy(*, command: dict[str, Any], respond: Callable[..., Any], services
     if deploys is None:
         return
     try:
-        request = deploys.parse(command.get("text"))
+        request = deploys.parse(command_text(command))
     except DeployError:
         return  # the ack said what was wrong
     if request is None or request.target == "history":

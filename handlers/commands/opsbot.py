@@ -10,14 +10,16 @@ from collections.abc import Callable
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from blocks.failures import problem
+from blocks.fit import name
 from blocks.help import help_blocks, help_text
-from blocks.mrkdwn import escape, shorten
 from blocks.receipts import void_receipt
 from blocks.summary import summary_blocks
 from bot.help import visible_commands
 from bot.ledger import LedgerError
 from bot.summary import build_summary
 from handlers.commands.stripe_assign import announce_assign, assign_reply
+from handlers.slack_text import command_text
 
 if TYPE_CHECKING:
     from bot.app import Services
@@ -53,7 +55,7 @@ def void_reply(words: list[str], user: str, *, services: Services) -> dict[str, 
     try:
         result = services.ledger.void_payment(words[0], by=user)
     except LedgerError as exc:
-        return _ephemeral(escape(" ".join(exc.errors.values())))
+        return _ephemeral(problem(" ".join(exc.errors.values())))
     return _ephemeral(void_receipt(result))
 
 
@@ -62,7 +64,7 @@ def _ephemeral(text: str) -> dict[str, Any]:
 
 
 def opsbot_command(*, ack: Callable[..., Any], command: dict[str, Any], services: Services) -> None:
-    words = (command.get("text") or "").split()
+    words = command_text(command).split()
     if words and words[0].lower() == "void":
         ack(**void_reply(words[1:], command["user_id"], services=services))
         return
@@ -72,7 +74,7 @@ def opsbot_command(*, ack: Callable[..., Any], command: dict[str, Any], services
     if words and words[0].lower() == "assign":
         ack(**assign_reply(words[1:], command["user_id"], services=services))
         return
-    ack(**opsbot_reply(command.get("text"), services=services, user=command.get("user_id")))
+    ack(**opsbot_reply(command_text(command), services=services, user=command.get("user_id")))
 
 
 SUMMARY_USAGE = "Usage: `/opsbot summary [YYYY-MM-DD]` — today's payments, or another day's."
@@ -88,14 +90,14 @@ def summary_reply(words: list[str], user: str, *, services: Services) -> dict[st
         except ValueError:
             day = None
         if day is None:
-            return _ephemeral(f"'{escape(shorten(words[0], 20))}' is not a date like 2026-11-21. {SUMMARY_USAGE}")
+            return _ephemeral(f"'{name(words[0], 20)}' is not a date like 2026-11-21. {SUMMARY_USAGE}")
     text, blocks = summary_blocks(build_summary(services.ledger, day))
     return {"response_type": "ephemeral", "text": text, "blocks": blocks}
 
 
 def announce_opsbot(*, command: dict[str, Any], services: Services) -> None:
     """After the ack: a void's audit lines (posted once, however often it is asked)."""
-    words = (command.get("text") or "").split()
+    words = command_text(command).split()
     if words and words[0].lower() == "assign":
         announce_assign(words[1:], command["user_id"], services=services)
     if len(words) == 2 and words[0].lower() == "void":

@@ -5,6 +5,14 @@ talks to it over the wire exactly as it talks to slack.com: point
 ``OPSBOT_SLACK_API_URL`` at ``base_url``. Every call is recorded; tests read
 them with ``calls()`` or block on ``wait_for()`` (a Condition, not polling).
 Failures are scripted per method with ``fail_next()`` / ``rate_limit_next()``.
+
+It refuses what Slack refuses: every message (chat.postMessage, chat.update,
+chat.postEphemeral, response_url posts) and every view (views.open, .update,
+.push, .publish) is checked against Block Kit's documented limits
+(tests/fakes/block_kit_limits.py) and answered ``invalid_blocks`` /
+``invalid_arguments`` with the violations in ``response_metadata``, as Slack
+answers. ``auth.test`` says which team (and Enterprise Grid organisation) the
+bot is installed in: ``team_id`` / ``enterprise_id``.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.fakes import LoopbackServer
+from tests.fakes.block_kit_limits import message_problems, message_text_too_long, refusal, view_problems
 
 TEAM_ID = "T0TEAM00001"
 TEAM_DOMAIN = "opsbot-test"
@@ -73,6 +82,9 @@ class SlackApiStandIn(LoopbackServer):
         self.channels: dict[str, dict[str, Any]] = {}  # extra/overriding conversations.info answers
         # The bot token's scopes, sent as Slack sends them: the x-oauth-scopes header of every answer.
         self.scopes: tuple[str, ...] = DEFAULT_SCOPES
+        # Where the bot is installed, as auth.test says: its workspace and, on Enterprise Grid, its organisation.
+        self.team_id = TEAM_ID
+        self.enterprise_id: str | None = None
 
     thread_name = "slack-api-stand-in"
 
@@ -147,7 +159,7 @@ class SlackApiStandIn(LoopbackServer):
                 step = scripted.popleft()
                 status, body, extra = step.status, step.body, step.headers
             elif method == RESPONSE_URL_METHOD:
-                status, body, extra = 200, "ok", {}
+                status, body, extra = _response_url_answer(params)
             elif not method:
                 status, body, extra = 404, {"ok": False, "error": "not_found"}, {}
             else:
@@ -179,9 +191,12 @@ class SlackApiStandIn(LoopbackServer):
         return {"ok": True, "url": "wss://127.0.0.1:9/link/?ticket=opsbot-test"}
 
     def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "url": f"https://{TEAM_DOMAIN}.slack.com/", "team": "Opsbot Test",
-                "user": "opsbot", "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID,
-                "is_enterprise_install": False}
+        answer = {"ok": True, "url": f"https://{TEAM_DOMAIN}.slack.com/", "team": "Opsbot Test",
+                  "user": "opsbot", "team_id": self.team_id, "user_id": BOT_USER_ID, "bot_id": BOT_ID,
+                  "is_enterprise_install": False}
+        if self.enterprise_id:
+            answer["enterprise_id"] = self.enterprise_id
+        return answer
 
     def _message(self, params: dict[str, Any], ts: str) -> dict[str, Any]:
         message = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "app_id": APP_ID,
@@ -196,6 +211,9 @@ class SlackApiStandIn(LoopbackServer):
             return {"ok": False, "error": "channel_not_found"}
         if not params.get("text") and not params.get("blocks") and not params.get("attachments"):
             return {"ok": False, "error": "no_text"}
+        refused = _message_refusal(params)
+        if refused:
+            return refused
         ts = self._next_ts()
         return {"ok": True, "channel": params["channel"], "ts": ts, "message": self._message(params, ts)}
 
@@ -204,6 +222,9 @@ class SlackApiStandIn(LoopbackServer):
             return {"ok": False, "error": "channel_not_found"}
         if not params.get("ts"):
             return {"ok": False, "error": "message_not_found"}
+        refused = _message_refusal(params)
+        if refused:
+            return refused
         return {"ok": True, "channel": params["channel"], "ts": params["ts"], "text": params.get("text", ""),
                 "message": self._message(params, params["ts"])}
 
@@ -212,6 +233,9 @@ class SlackApiStandIn(LoopbackServer):
             return {"ok": False, "error": "channel_not_found"}
         if not params.get("user"):
             return {"ok": False, "error": "user_not_in_channel"}
+        refused = _message_refusal(params)
+        if refused:
+            return refused
         return {"ok": True, "message_ts": self._next_ts()}
 
     def _view(self, view_id: str, submitted: Any, previous: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -227,12 +251,17 @@ class SlackApiStandIn(LoopbackServer):
         self._views[view_id] = base
         return base
 
-    def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _views_open(self, params: dict[str, Any], root: dict[str, Any] | None = None) -> dict[str, Any]:
         if not params.get("trigger_id"):
             return {"ok": False, "error": "invalid_arguments"}
-        if not isinstance(params.get("view"), dict):
-            return {"ok": False, "error": "invalid_arguments"}
-        return {"ok": True, "view": self._view(self._next_view_id(), params["view"])}
+        refused = _view_refusal(params.get("view"))
+        if refused:
+            return refused
+        return {"ok": True, "view": self._view(self._next_view_id(), params["view"], root)}
+
+    def _views_push(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A view on top of the open one (its root)."""
+        return self._views_open(params, root=next(iter(self._views.values()), None))
 
     def _views_update(self, params: dict[str, Any]) -> dict[str, Any]:
         view_id = params.get("view_id")
@@ -240,16 +269,18 @@ class SlackApiStandIn(LoopbackServer):
             view_id = next((i for i, v in self._views.items() if v.get("external_id") == params["external_id"]), None)
         if not view_id or view_id not in self._views:
             return {"ok": False, "error": "not_found"}
-        if not isinstance(params.get("view"), dict):
-            return {"ok": False, "error": "invalid_arguments"}
+        refused = _view_refusal(params.get("view"))
+        if refused:
+            return refused
         return {"ok": True, "view": self._view(view_id, params["view"], self._views[view_id])}
 
     def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
         user = params.get("user_id")
         if not user:
             return {"ok": False, "error": "invalid_arguments"}
-        if not isinstance(params.get("view"), dict):
-            return {"ok": False, "error": "invalid_arguments"}
+        refused = _view_refusal({"type": "home", **params["view"]} if isinstance(params.get("view"), dict) else None)
+        if refused:
+            return refused
         view_id = self._home_views.setdefault(user, self._next_view_id())
         return {"ok": True, "view": self._view(view_id, {"type": "home", **params["view"]})}
 
@@ -285,12 +316,37 @@ _METHODS: dict[str, Callable[[SlackApiStandIn, dict[str, Any]], dict[str, Any]]]
     "chat.update": SlackApiStandIn._update,
     "chat.postEphemeral": SlackApiStandIn._post_ephemeral,
     "views.open": SlackApiStandIn._views_open,
+    "views.push": SlackApiStandIn._views_push,
     "views.update": SlackApiStandIn._views_update,
     "views.publish": SlackApiStandIn._views_publish,
     "conversations.info": SlackApiStandIn._conversations_info,
     "users.info": SlackApiStandIn._users_info,
     "apps.connections.open": SlackApiStandIn._apps_connections_open,
 }
+
+
+def _message_refusal(params: dict[str, Any]) -> dict[str, Any] | None:
+    """Slack's refusal of a message over Block Kit's limits, or None when it fits."""
+    if message_text_too_long(params):
+        return {"ok": False, "error": "msg_too_long"}
+    problems = message_problems(params)
+    return refusal("invalid_blocks", problems) if problems else None
+
+
+def _view_refusal(view: Any) -> dict[str, Any] | None:
+    problems = view_problems(view)
+    return refusal("invalid_arguments", problems) if problems else None
+
+
+def _response_url_answer(params: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+    """A response_url post: "ok", or (as Slack's webhook URLs answer a refused
+    message) HTTP 400 naming the error; the message is then never shown."""
+    if message_text_too_long(params):
+        return 400, {"ok": False, "error": "msg_too_long"}, {}
+    problems = message_problems(params)
+    if problems:
+        return 400, refusal("invalid_blocks", problems), {}
+    return 200, "ok", {}
 
 
 def _parse_params(query: str, content_type: str, raw: bytes) -> dict[str, Any]:
