@@ -124,12 +124,13 @@ def serve_bot(folder: str) -> None:
 
 
 class BotProcess:
-    def __init__(self, work: Path, slack_api_url: str, events: Path, serve: str = "bench.ack_bench:serve_bot"):
+    def __init__(self, work: Path, slack_api_url: str, events: Path, serve: str = "bench.ack_bench:serve_bot",
+                 extra_env: dict[str, str] | None = None):
         self.db = work / "opsbot.db"
         env = {
             "OPSBOT_STORE": f"sqlite:///{self.db}", "OPSBOT_EVENTS_FILE": str(events),
             "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "OPSBOT_SLACK_API_URL": slack_api_url, "OPSBOT_AUDIT_CHANNEL": AUDIT_CHANNEL,
+            "OPSBOT_SLACK_API_URL": slack_api_url, "OPSBOT_AUDIT_CHANNEL": AUDIT_CHANNEL, **(extra_env or {}),
         }
         (work / "config.json").write_text(json.dumps({"env": env}))
         self.log = work / "server.log"
@@ -144,8 +145,7 @@ class BotProcess:
         except SystemExit as exc:
             self.close()
             raise RuntimeError(f"{exc}:\n{(work / 'bot.stderr').read_text()[-3000:]}") from None
-        opsbot_port, bare_port = ports.split()
-        self.ports = {"opsbot": int(opsbot_port), "bare": int(bare_port)}
+        self.ports = dict(zip(("opsbot", "bare"), map(int, ports.split()), strict=False))  # bare: when served
 
     def cpu_seconds(self) -> float | None:
         """CPU time the bot process has used so far (user + system), from /proc; None elsewhere."""

@@ -14,6 +14,7 @@ from typing import Any
 from bot.deploy_plan import NEVER_PUBLISHED_DIRS
 from bot.domain import Event, Site
 from bot.money import AmountError, parse_amount
+from bot.user_text import echo
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
@@ -66,8 +67,8 @@ class Catalog:
             return matches[0]
         if matches:
             names = ", ".join(e.id for e in matches[:5])
-            raise EventNotFound(ref, f"'{ref}' matches {len(matches)} events ({names}): give more of the id.")
-        raise EventNotFound(ref, f"There is no event '{ref}'. Run /events to see the event ids.")
+            raise EventNotFound(ref, f"'{echo(ref)}' matches {len(matches)} events ({names}): give more of the id.")
+        raise EventNotFound(ref, f"There is no event '{echo(ref)}'. Run /events to see the event ids.")
 
     def event_for_channel(self, channel_id: str) -> Event | None:
         """The event tied to a Slack channel (``"channel"`` in events.json), if any."""

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.health import scheduler_part, socket_mode_part
+from bot.logs import configure_server_logging
 from bot.version import PACKAGE, opsbot_version
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from bot.schedule import start_scheduler
 
     services = build_services(settings)
-    _configure_logging()
+    _configure_logging(settings)
     _prepare_store(services)
     _exit_on_sigterm()
     scheduler = start_scheduler(services)
@@ -136,7 +137,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         # (Bolt does not verify them): the bot and app-level tokens are all it needs.
         settings = replace(settings, slack_signing_secret=secrets.token_hex(16))
     services = build_services(settings)
-    _configure_logging()
+    _configure_logging(settings)
     _prepare_store(services)
     _exit_on_sigterm()
     from slack_sdk.errors import SlackApiError
@@ -261,8 +262,8 @@ def describe_store(settings: Settings) -> str:
     return f"SQLite store {settings.store.location}"
 
 
-def _configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _configure_logging(settings: Settings) -> None:
+    configure_server_logging(settings.log_level)
 
 
 def _prepare_store(services: Services) -> None:

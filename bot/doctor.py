@@ -24,8 +24,8 @@ from bot.config import (
 from bot.domain import Site
 from bot.version import PACKAGE, opsbot_version
 
-OK, FAIL, OFF = "ok", "fail", "off"
-MARKS = {OK: "✓", FAIL: "✗", OFF: "–"}
+OK, FAIL, OFF, WARN = "ok", "fail", "off", "warn"
+MARKS = {OK: "✓", FAIL: "✗", OFF: "–", WARN: "!"}
 MANIFEST = Path(__file__).resolve().parent.parent / "manifest.json"
 # Installed as a package (the container image), the code is not beside the repository's
 # files: the working directory's copy then (the image's /app/manifest.json).
@@ -57,7 +57,7 @@ SETTING_FIXES = {
 
 @dataclass(frozen=True)
 class Check:
-    status: str  # OK | FAIL | OFF
+    status: str  # OK | FAIL | OFF | WARN (works, but should be fixed; not a failure)
     name: str
     detail: str
     fix: str = ""
@@ -193,7 +193,22 @@ def store_checks(settings: Settings) -> list[Check]:
         fix = ("run `opsbot init-store`" if settings.store.kind == "sqlite" else
                "run `opsbot init-store` to create the table, and check AWS_REGION and the credentials")
         return [Check(FAIL, "store", f"{name}: {exc}", fix)]
-    return [Check(OK, "store", f"{name}: reachable, schema present")]
+    checks = [Check(OK, "store", f"{name}: reachable, schema present")]
+    if settings.store.kind == "sqlite":
+        checks.append(ledger_file_check(settings.store.location))
+    return checks
+
+
+def ledger_file_check(path: str) -> Check:
+    """Patron names, amounts and payers' emails are in the file: only its owner should read it."""
+    from infra.sqlite_store import SIDE_FILES, readable_by_others
+
+    exposed = readable_by_others(path)
+    if not exposed:
+        return Check(OK, "ledger file", f"{path}: readable by its owner only")
+    files = " ".join([path, *(path + suffix for suffix in SIDE_FILES)])
+    return Check(WARN, "ledger file", f"others can read or write {', '.join(exposed)}",
+                 f"chmod 600 {files} (the ones that exist), and keep the folder private (chmod 700)")
 
 
 # -- Slack --------------------------------------------------------------------------------------------
@@ -467,13 +482,14 @@ def render(sections: list[Section]) -> tuple[str, int]:
     """The checklist as text, and how many checks failed."""
     width = max((len(c.name) for _, checks in sections for c in checks), default=10) + 2
     lines: list[str] = []
-    failed = 0
+    failed = warned = 0
     for title, checks in sections:
         lines += ["", title]
         for check in checks:
             failed += check.status == FAIL
+            warned += check.status == WARN
             lines.append(f"  {MARKS[check.status]} {check.name.ljust(width)}{check.detail}")
-            if check.fix and check.status == FAIL:
+            if check.fix and check.status in (FAIL, WARN):
                 lines.append(f"      → {check.fix}")
     lines.append("")
     if failed:
@@ -481,6 +497,8 @@ def render(sections: list[Section]) -> tuple[str, int]:
                      "`opsbot doctor` again.")
     else:
         lines.append("Everything that is configured works. (– marks what is not configured.)")
+    if warned:
+        lines.append(f"{warned} warning{'s' if warned != 1 else ''}: the ! lines work, but should be fixed.")
     return "\n".join(lines) + "\n", failed
 
 

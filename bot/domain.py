@@ -58,6 +58,17 @@ class Payment:
     def is_void(self) -> bool:
         return self.kind == "void"
 
+    @property
+    def fingerprint(self) -> tuple:
+        """What makes two writes under one idempotency key the same payment (a retry)
+        rather than another payment: the stores compare it before answering a replay."""
+        return request_fingerprint(self.event_id, self.patron, self.amount_cents, self.method, self.notes, self.kind)
+
+
+def request_fingerprint(event_id: str | None, patron: str, amount_cents: int | None, method: str, notes: str,
+                        kind: str = "payment") -> tuple:
+    return (event_id, patron, amount_cents, method, notes, kind)
+
 
 @dataclass(frozen=True)
 class EventTotals:

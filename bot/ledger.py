@@ -18,9 +18,11 @@ from bot.domain import (
     EventStatus,
     Payment,
     RecordOutcome,
+    request_fingerprint,
 )
 from bot.money import AmountError, format_cents, parse_amount
-from bot.ports import OverTotal, PaymentNotFound, Store, void_key
+from bot.ports import IdempotencyConflict, OverTotal, PaymentNotFound, Store, void_key
+from bot.user_text import as_text, echo, is_text
 
 Clock = Callable[[], datetime]
 
@@ -45,10 +47,21 @@ class LedgerError(Exception):
         self.unknown_event = unknown_event  # the event named is not in events.json
 
 
+class KeyReused(LedgerError):
+    """The write's idempotency key was already used for another payment; nothing was written."""
+
+    def __init__(self, first: Payment, key: str):
+        super().__init__({"idempotency_key": (
+            f"This request's key was already used for another payment ({first.payment_id}: "
+            f"{format_cents(first.amount_cents)} on {first.event_id}); nothing new was recorded.")})
+        self.first = first
+        self.key = key
+
+
 class UnknownEvent(LedgerError):
     def __init__(self, event_id: str, message: str | None = None):
-        super().__init__({"event": message or f"There is no event '{event_id}'. Run /events to see the event ids."},
-                         unknown_event=True)
+        message = message or f"There is no event '{echo(event_id)}'. Run /events to see the event ids."
+        super().__init__({"event": message}, unknown_event=True)
         self.event_id = event_id
 
 
@@ -104,6 +117,8 @@ class Ledger:
         patron_text = " ".join((patron or "").split())
         if not patron_text:
             errors["patron"] = "Enter the patron's name."
+        elif not is_text(patron_text):
+            errors["patron"] = "The patron's name has a broken character (a lone surrogate): type it again."
         elif len(patron_text) > PATRON_MAX:
             errors["patron"] = f"The patron's name is {len(patron_text)} characters; the limit is {PATRON_MAX}."
 
@@ -120,10 +135,12 @@ class Ledger:
         if not method_text:
             errors["method"] = f"Choose a payment method: {', '.join(methods)}."
         elif method_text not in methods:
-            errors["method"] = f"'{method_text}' is not a payment method. Use one of: {', '.join(methods)}."
+            errors["method"] = f"'{echo(method_text)}' is not a payment method. Use one of: {', '.join(methods)}."
 
         notes_text = (notes or "").strip()
-        if len(notes_text) > NOTES_MAX:
+        if not is_text(notes_text):
+            errors["notes"] = "The notes have a broken character (a lone surrogate): type them again."
+        elif len(notes_text) > NOTES_MAX:
             errors["notes"] = f"Notes are {len(notes_text)} characters; the limit is {NOTES_MAX}."
 
         if event is not None and "amount" not in errors:
@@ -144,9 +161,26 @@ class Ledger:
         # if the balance it was checked against has moved since.
         earlier = self.replay(idempotency_key)
         if earlier is not None:
+            if self._fingerprint(event_id, patron, amount, method, notes) != earlier.payment.fingerprint:
+                raise KeyReused(earlier.payment, idempotency_key)
             return earlier
         checked = self.validate(event_id=event_id, patron=patron, amount=amount, method=method, notes=notes)
         return self._append(checked, logged_by=logged_by, idempotency_key=idempotency_key, source=source)
+
+    def _fingerprint(self, event_id: str | None, patron: str | None, amount: str | int | float | None,
+                     method: str | None, notes: str | None) -> tuple:
+        """The request as it would be recorded (event id resolved, amount in cents), without the
+        balance check, to tell a retry of a recorded payment from another payment under the same key."""
+        try:
+            event_key: str | None = self.catalog.find_event((event_id or "").strip()).id
+        except EventNotFound:
+            event_key = None  # names no event: not the payment recorded under this key
+        try:
+            cents = parse_amount(amount) if amount is not None else None
+        except AmountError:
+            cents = None
+        return request_fingerprint(event_key, " ".join((patron or "").split()), cents,
+                                   (method or "").strip().lower(), (notes or "").strip())
 
     def replay(self, idempotency_key: str) -> LedgerResult | None:
         """The result of an earlier write with this key, or None."""
@@ -159,8 +193,9 @@ class Ledger:
         event = self.catalog.event(event_id)
         if event is None:
             raise UnknownEvent(event_id)
-        checked = PaymentInput(event, " ".join(patron.split())[:PATRON_MAX] or "Stripe customer",
-                               amount_cents, STRIPE_METHOD, notes[:NOTES_MAX])
+        # Stripe's text, kept as far as it can be stored: cut to the limits, a broken character replaced.
+        checked = PaymentInput(event, as_text(" ".join(patron.split())[:PATRON_MAX]) or "Stripe customer",
+                               amount_cents, STRIPE_METHOD, as_text(notes[:NOTES_MAX]))
         return self._append(checked, logged_by="stripe", idempotency_key=idempotency_key, source="stripe",
                             allow_over_total=True)
 
@@ -188,6 +223,8 @@ class Ledger:
             # Someone else's payment landed between our check and our write.
             status = EventStatus(checked.event, exc.paid_cents, 0)
             raise LedgerError({"amount": over_balance_message(checked.amount_cents, status)}) from None
+        except IdempotencyConflict as exc:  # another payment took this key between our replay check and our write
+            raise KeyReused(exc.first, idempotency_key) from None
         return self._result(outcome)
 
     def _result(self, outcome: RecordOutcome) -> LedgerResult:
@@ -200,9 +237,9 @@ class Ledger:
         payment_id = payment_id.strip()
         original = self.store.get_payment(payment_id)
         if original is None:
-            raise LedgerError({"payment": f"There is no payment '{payment_id}'."})
+            raise LedgerError({"payment": f"There is no payment '{echo(payment_id)}'."})
         if original.is_void:
-            raise LedgerError({"payment": f"'{payment_id}' is itself a void; it cannot be voided."})
+            raise LedgerError({"payment": f"'{echo(payment_id)}' is itself a void; it cannot be voided."})
         now = self.clock()
         void = Payment(
             payment_id=self.new_id("void"),
@@ -221,7 +258,7 @@ class Ledger:
         try:
             outcome = self.store.void_payment(original.payment_id, void)
         except PaymentNotFound:
-            raise LedgerError({"payment": f"There is no payment '{payment_id}'."}) from None
+            raise LedgerError({"payment": f"There is no payment '{echo(payment_id)}'."}) from None
         return self._result(outcome)
 
     def find_void(self, payment_id: str) -> LedgerResult | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from bot.user_text import echo
+
 MAX_CENTS = 1_000_000 * 100  # $1,000,000.00: anything above is a typo, not a payment
 
 # "$1,560.00", "1560", "1,560", "1560.5": an optional dollar sign, digits with
@@ -46,14 +48,14 @@ def parse_amount(text: str | int | float) -> int:
     if not raw:
         raise AmountError("Amount is missing: give a dollar amount, like 125 or 1,560.00.")
     if raw.startswith("-") or raw.startswith("$-"):
-        raise AmountError(f"Amount must be positive, not {raw}.")
+        raise AmountError(f"Amount must be positive, not {echo(raw)}.")
     match = _AMOUNT.match(raw)
     if not match or (match["whole"] is None and not match["frac"]):
-        raise AmountError(f"'{raw}' is not a dollar amount: write it like 125, 1,560 or $1,560.00.")
+        raise AmountError(f"'{echo(raw)}' is not a dollar amount: write it like 125, 1,560 or $1,560.00.")
     digits = (match["whole"] or "0").replace(",", "")
     frac = match["frac"] or ""
     if len(frac) > 2:
-        raise AmountError(f"'{raw}' has more than two decimals: cents are the smallest unit.")
+        raise AmountError(f"'{echo(raw)}' has more than two decimals: cents are the smallest unit.")
     if len(digits.lstrip("0")) > 12:
         # Far over the limit; also keeps int() below its 4300-digit refusal.
         raise AmountError(f"Amount is over the {format_cents(MAX_CENTS)} limit: check the amount.")

@@ -37,6 +37,16 @@ class OverTotal(Exception):
         return self.total_cents - self.paid_cents
 
 
+class IdempotencyConflict(Exception):
+    """An idempotency key already used for another payment: nothing was written.
+    ``first`` is the record the key belongs to."""
+
+    def __init__(self, key: str, first: Payment):
+        super().__init__(f"idempotency key {key} was used for {first.payment_id}")
+        self.key = key
+        self.first = first
+
+
 class PaymentNotFound(Exception):
     def __init__(self, payment_id: str):
         super().__init__(payment_id)
@@ -45,8 +55,10 @@ class PaymentNotFound(Exception):
 
 class Store(Protocol):
     """The ledger's durable store. Every write is one transaction and carries an
-    idempotency key: the same key twice returns the first record, marked
-    ``replayed``, and writes nothing. An outcome's totals are the event's totals
+    idempotency key: the same key twice with the same payment (equal
+    ``Payment.fingerprint``) returns the first record, marked ``replayed``, and
+    writes nothing; the same key with another payment raises IdempotencyConflict
+    and writes nothing. An outcome's totals are the event's totals
     read right after the write: they include it (and, under concurrency, may
     include writes that landed at the same moment)."""
 
@@ -137,7 +149,13 @@ class Store(Protocol):
 
 
 class NotifyError(Exception):
-    """Slack did not take a message (after the client's own retries)."""
+    """Slack did not take a message (after the client's own retries). ``retryable``
+    is False when Slack refused the message itself (``invalid_blocks``,
+    ``msg_too_long``, ...): sending the same message again cannot help."""
+
+    def __init__(self, reason: str, *, retryable: bool = True):
+        super().__init__(reason)
+        self.retryable = retryable
 
 
 class Notifier(Protocol):

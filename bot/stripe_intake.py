@@ -17,6 +17,7 @@ from bot.ledger import Clock, Ledger, LedgerError, LedgerResult, utc_now
 from bot.once import Once
 from bot.paylinks import Paylinks
 from bot.ports import NotifyError, Store, WebhookRejected
+from bot.user_text import echo
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class StripeNotConfigured(Exception):
 
 
 class AuditNotPosted(Exception):
-    """The payment is recorded but its audit line could not be posted; a redelivery posts it."""
+    """The payment is recorded but Slack could not take its audit line for now; a redelivery posts it."""
 
 
 class AssignError(Exception):
@@ -83,18 +84,27 @@ class StripeIntake:
         amount = session.get("amount_total")
         if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
             return {"status": "ignored", "type": kind, "reason": "nothing was charged"}
+        return self._paid(event, session, amount)
+
+    def _announce(self, session_id: str, post: Callable[[], object]) -> None:
+        """Post the audit line of what is already recorded (a line that cannot be drawn is posted
+        plain: bot/audit.py). Slack unavailable: AuditNotPosted (503), so Stripe's redelivery posts
+        it. A message Slack refuses would be refused on every redelivery, for days: the record
+        stands, the webhook answers 200, the log says why."""
         try:
-            return self._paid(event, session, amount)
+            post()
         except NotifyError as exc:
-            log.warning("Stripe session %s: audit line not posted: %s", session["id"], exc)
-            raise AuditNotPosted(f"recorded, but the audit line was not posted ({exc}); "
-                                 "a redelivery will post it") from exc
+            if exc.retryable:
+                log.warning("Stripe session %s: audit line not posted: %s", session_id, exc)
+                raise AuditNotPosted(f"recorded, but the audit line was not posted ({exc}); "
+                                     "a redelivery will post it") from exc
+            log.error("Stripe session %s is recorded, but Slack refused its audit line: %s", session_id, exc)
 
     def _paid(self, event: Mapping[str, Any], session: Mapping[str, Any], amount: int) -> dict[str, Any]:
         session_id = session["id"]
         earlier = self.ledger.replay(payment_key(session_id))
         if earlier is not None:  # a redelivery, or a session assigned since
-            self.audit.payment_recorded(earlier)
+            self._announce(session_id, lambda: self.audit.payment_recorded(earlier))
             return {"status": "recorded", "payment_id": earlier.payment.payment_id, "replayed": True}
 
         details = session.get("customer_details") or {}
@@ -111,14 +121,14 @@ class StripeIntake:
         if currency != "usd":
             reason = f"It was paid in {currency.upper()}, and the ledger is in US dollars."
         elif event_id and self.ledger.catalog.event(str(event_id)) is None:
-            reason = f"Its event '{event_id}' is not in events.json."
+            reason = f"Its event '{echo(str(event_id))}' is not in events.json."
         if not event_id or reason:
             self._keep_unassigned(event, session, amount=amount, patron=patron, reason=reason)
             return {"status": "unassigned", "session_id": session_id}
 
         result = self.ledger.record_stripe_payment(event_id=str(event_id), patron=patron, amount_cents=amount,
                                                    notes=session_id, idempotency_key=payment_key(session_id))
-        self.audit.payment_recorded(result)
+        self._announce(session_id, lambda: self.audit.payment_recorded(result))
         return {"status": "recorded", "payment_id": result.payment.payment_id, "replayed": result.replayed}
 
     def _keep_unassigned(self, event: Mapping[str, Any], session: Mapping[str, Any], *, amount: int, patron: str,
@@ -133,7 +143,8 @@ class StripeIntake:
         }
         self.store.put_record(UNASSIGNED, _ALL, session_id, kept, if_absent=True)
         kept = self.store.get_record(UNASSIGNED, _ALL, session_id) or kept
-        self.audit.post_once(f"stripe-unassigned:{session_id}", lambda: unassigned_audit(kept))
+        self._announce(session_id, lambda: self.audit.post_once(f"stripe-unassigned:{session_id}",
+                                                                lambda: unassigned_audit(kept)))
 
     # -- /opsbot assign ------------------------------------------------------------------------
     def unassigned(self) -> list[dict[str, Any]]:
@@ -144,13 +155,13 @@ class StripeIntake:
         """Record a kept session on an event. Raises AssignError or UnknownEvent."""
         kept = self.store.get_record(UNASSIGNED, _ALL, session_id)
         if kept is None:
-            raise AssignError(f"There is no unassigned Stripe payment '{session_id}'.")
+            raise AssignError(f"There is no unassigned Stripe payment '{echo(session_id)}'.")
         earlier = self.ledger.replay(payment_key(session_id))
         if earlier is not None:
             return Assigned(earlier, session_id, already=True)
         event = self.ledger.find_event(event_ref)
         if str(kept.get("currency") or "usd").lower() != "usd":
-            raise AssignError(f"'{session_id}' was paid in {str(kept['currency']).upper()}; "
+            raise AssignError(f"'{echo(session_id)}' was paid in {str(kept['currency']).upper()}; "
                               "the ledger is in US dollars, so it cannot be recorded here.")
         try:
             result = self.ledger.record_stripe_payment(

@@ -37,7 +37,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bot.domain import AuditEntry, EventTotals, Payment, RecordOutcome
-from bot.ports import OverTotal, PaymentNotFound, SchemaTooNew, StoreError, void_key
+from bot.ports import IdempotencyConflict, OverTotal, PaymentNotFound, SchemaTooNew, StoreError, void_key
 from bot.version import opsbot_version
 
 _serializer = TypeSerializer()
@@ -328,6 +328,8 @@ class DynamoStore:
         for attempt in range(MAX_ATTEMPTS):
             replay = self._replay(idempotency_key)
             if replay is not None:
+                if replay.payment.fingerprint != payment.fingerprint:
+                    raise IdempotencyConflict(idempotency_key, replay.payment)
                 return replay
             paid, _ = self._meta(payment.event_id)
             if paid + amount < total_cents:

@@ -12,6 +12,12 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot.ports import NotifyError
 
+# Slack's answers that refuse the message itself: sending the same message again cannot help. Anything else
+# (Slack down, rate limits, a channel the bot is not in yet) may pass on a later try.
+MESSAGE_REFUSED = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_too_long", "no_text",
+                             "too_many_attachments", "invalid_attachments", "invalid_arguments",
+                             "markdown_text_conflict", "invalid_metadata_format", "metadata_too_large"})
+
 
 def slack_client(token: str | None, base_url: str) -> WebClient:
     """A WebClient that waits out 429s (Retry-After), retries dropped connections,
@@ -37,24 +43,29 @@ class SlackNotifier:
         try:
             resp = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False)
         except (SlackApiError, SlackClientError) as exc:
-            raise NotifyError(f"chat.postMessage to {channel} failed: {_reason(exc)}") from exc
+            raise _failure(f"chat.postMessage to {channel}", exc) from exc
         return str(resp["ts"])
 
     def update(self, channel: str, ts: str, text: str, blocks: list[dict] | None = None) -> None:
         try:
             self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
         except (SlackApiError, SlackClientError) as exc:
-            raise NotifyError(f"chat.update in {channel} failed: {_reason(exc)}") from exc
+            raise _failure(f"chat.update in {channel}", exc) from exc
 
     def post_ephemeral(self, channel: str, user: str, text: str, blocks: list[dict] | None = None) -> None:
         try:
             self.client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=blocks)
         except (SlackApiError, SlackClientError) as exc:
-            raise NotifyError(f"chat.postEphemeral in {channel} failed: {_reason(exc)}") from exc
+            raise _failure(f"chat.postEphemeral in {channel}", exc) from exc
 
     def direct_message(self, user: str, text: str, blocks: list[dict] | None = None) -> None:
         # Posting to a user ID delivers to the app's DM with that user.
         self.post(user, text, blocks)
+
+
+def _failure(what: str, exc: Exception) -> NotifyError:
+    reason = _reason(exc)
+    return NotifyError(f"{what} failed: {reason}", retryable=reason not in MESSAGE_REFUSED)
 
 
 def _reason(exc: Exception) -> str:

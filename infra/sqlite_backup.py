@@ -27,6 +27,7 @@ from bot.money import format_cents
 from bot.ports import SchemaTooNew
 from infra.sqlite_store import (
     LEDGER_TABLE,
+    SIDE_FILES,
     Migration,
     apply_migration,
     pending_migrations,
@@ -35,7 +36,6 @@ from infra.sqlite_store import (
     table_names,
 )
 
-SIDE_FILES = ("-wal", "-shm", "-journal")  # SQLite's own files beside a database
 NOT_A_DATABASE = "not an SQLite database"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.domain import AuditEntry, EventTotals, Payment, RecordOutcome
-from bot.ports import OverTotal, PaymentNotFound, SchemaTooNew, StoreError, void_key
+from bot.ports import IdempotencyConflict, OverTotal, PaymentNotFound, SchemaTooNew, StoreError, void_key
 from bot.version import opsbot_version
 
 # Version 1: the ledger as first shipped (which stamped no version: user_version 0). Its
@@ -190,6 +191,43 @@ def _writer_lock(path: str) -> threading.Lock:
         return _WRITER_LOCKS.setdefault(key, threading.Lock())
 
 
+PRIVATE_FILE_MODE = 0o600  # the ledger holds patron names, amounts and payers' emails
+PRIVATE_FOLDER_MODE = 0o700
+SIDE_FILES = ("-wal", "-shm", "-journal")  # SQLite's files beside the database
+
+
+def create_private_file(path: str, *, make_folders: bool = False) -> None:
+    """Create the database file 0600 before SQLite opens it (and, with make_folders,
+    each missing folder 0700). SQLite would create it 0644 under the usual umask; its
+    -wal and -shm files take the database file's mode, so they are private too. An
+    existing file is left as it is (``opsbot doctor`` warns when others can read it)."""
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    folder = Path(path).absolute().parent
+    missing = [p for p in (folder, *folder.parents) if not p.exists()] if make_folders else []
+    for made in reversed(missing):
+        made.mkdir(mode=PRIVATE_FOLDER_MODE, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_FILE_MODE))
+    except FileExistsError:
+        return
+    except FileNotFoundError:
+        return  # no such folder: SQLite says so in its own words, naming the store
+
+
+def readable_by_others(path: str) -> list[str]:
+    """The ledger's files (the database, its -wal, -shm, -journal) that accounts other than the owner can read."""
+    exposed = []
+    for name in (path, *(path + suffix for suffix in SIDE_FILES)):
+        try:
+            mode = os.stat(name).st_mode
+        except FileNotFoundError:
+            continue
+        if mode & (stat.S_IRGRP | stat.S_IROTH | stat.S_IWGRP | stat.S_IWOTH):
+            exposed.append(f"{name} ({stat.filemode(mode)})")
+    return exposed
+
+
 class SqliteStore:
     def __init__(self, path: str | Path):
         self.path = str(path)
@@ -200,6 +238,10 @@ class SqliteStore:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
+            try:
+                create_private_file(self.path)
+            except OSError as exc:
+                raise StoreError(f"cannot create SQLite store {self.path}: {exc.strerror or exc}") from exc
             try:
                 conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
                 conn.execute("PRAGMA journal_mode=WAL")
@@ -247,7 +289,12 @@ class SqliteStore:
 
     # -- schema -------------------------------------------------------------------
     def init_schema(self) -> str | None:
-        """Create the schema, or bring an older one up to date. Says what it did (None: nothing)."""
+        """Create the schema (and the file's folders, 0700, when they do not exist yet), or bring
+        an older one up to date. Says what it did (None: nothing)."""
+        try:
+            create_private_file(self.path, make_folders=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create SQLite store {self.path}: {exc.strerror or exc}") from exc
         return self._migrate(create=True)
 
     def upgrade_schema(self) -> str | None:
@@ -302,6 +349,8 @@ class SqliteStore:
         with self._write() as conn:
             replay = self._replay(conn, idempotency_key)
             if replay is not None:
+                if replay.payment.fingerprint != payment.fingerprint:
+                    raise IdempotencyConflict(idempotency_key, replay.payment)
                 return replay
             paid, count = self._totals(conn, payment.event_id)
             if not allow_over_total and paid + payment.amount_cents > total_cents:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import ack_bench, coldstart_bench, deploy_bench, ledger_bench, summary_bench
+from bench import ack_bench, coldstart_bench, deploy_bench, edge_bench, ledger_bench, summary_bench
 from bench.common import AWS_ENV
 
 
@@ -111,6 +111,17 @@ def test_deploy_bench_sends_a_large_file_in_parts_once(monkeypatch):
     [rss, redeploy] = deploy_bench.big_rows(result)
     assert rss.name == "deploy one 17 MB file: peak RSS" and rss.baseline.startswith("one-page deploy ")
     assert redeploy.figure.endswith(", 0 upload requests") and redeploy.met
+
+
+def test_edge_bench_acks_every_payment_beside_held_connections_and_a_token_flood():
+    result = edge_bench.run(held=20, acks=3, warmup=1, log=quiet)
+
+    assert [len(result.quiet), len(result.with_held), len(result.flood)] == [3, 3, 3]
+    assert result.payments_sent == result.payments_recorded == 10 and result.exact
+    assert set(result.guesses) <= {401, 429} and result.checks >= 1
+    names = [r.name for r in edge_bench.rows(result)]
+    assert names[0] == "ack: one-liner, p50, 20 idle + half-open connections held"
+    assert "wrong tokens checked with bcrypt" in names[-2]
 
 
 @pytest.mark.parametrize("values, fraction, expected", [

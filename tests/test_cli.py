@@ -171,10 +171,13 @@ def test_init_store_twice_succeeds_and_keeps_the_store(cli_env, tmp_path) -> Non
     assert second.stdout == f"SQLite store {db}: already up to date (existing data is kept; safe to run again).\n"
 
 
-def test_init_store_in_a_missing_folder_is_one_line(cli_env, tmp_path) -> None:
+def test_a_store_in_a_missing_folder_is_one_line_until_init_store_makes_the_folder(cli_env, tmp_path) -> None:
     cli_env["OPSBOT_STORE"] = f"sqlite:///{tmp_path}/no/such/folder/opsbot.db"
-    line = one_error_line(run_cli(cli_env, "init-store", cwd=tmp_path))
+    line = one_error_line(run_cli(cli_env, "summary", cwd=tmp_path))
     assert line.startswith(f"opsbot: cannot open SQLite store {tmp_path}/no/such/folder/opsbot.db")
+    assert not (tmp_path / "no").exists()  # only init-store creates folders
+    assert run_cli(cli_env, "init-store", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "no" / "such" / "folder" / "opsbot.db").is_file()
 
 
 # -- bad configuration -------------------------------------------------------------------------
