@@ -152,12 +152,17 @@ def sites_list(sites: Sequence[Site]) -> tuple[str, list[dict]]:
         text = "There are no sites in events.json: add one under \"sites\" to deploy it."
         return text, _blocks(_section(text))
     head = "Sites you can deploy with `/deploy SITE [staging|production|promote|rollback|history]`:"
-    text = fit_lines(head, [f"• `{escape(s.id)}` — {escape(s.url)} (`{_bucket_where(s, s.prefix).rstrip('/')}`)"
-                            for s in sites], most=100)
+    lines = [f"• `{escape(s.id)}` — {fit.name(s.url, 200)} (`{_bucket_where(s, s.prefix).rstrip('/')}`)"
+             for s in sites]
+    text = f"{head}\n{fit.joined(lines, fit.SECTION_TEXT - len(head) - 1, more=_more_sites)}"
     return fit.clip(text, fit.FALLBACK_TEXT), _blocks(_section(text), _context(
         "`staging` publishes to `_staging/` · `production` (the default) asks for a confirmation first · "
         "`promote` copies what is on staging to production · `rollback` puts production back as the deploy "
         "before the last left it · `history` lists the last deploys"))
+
+
+def _more_sites(hidden: int) -> str:
+    return f"…and {fit.plural(hidden, 'more site')} in events.json."
 
 
 def _more_sites(hidden: int) -> str:
