@@ -30,6 +30,8 @@ PERMISSIONS: dict[str, Role] = {
     "payment.void": Role.ADMIN,
     "paylink.create": Role.ADMIN,
     "deploy.run": Role.ADMIN,
+    "deploy.history": Role.ADMIN,
+    "deploy.rollback": Role.ADMIN,
     "stripe.assign": Role.ADMIN,
 }
 
@@ -42,12 +44,15 @@ _DOING = {
     "payment.void": "void payments",
     "paylink.create": "make payment links",
     "deploy.run": "deploy sites",
+    "deploy.history": "read the deploy history",
+    "deploy.rollback": "roll sites back",
     "stripe.assign": "assign Stripe payments to events",
 }
 
 
 # Every way in -> the action it performs. Slack: ("command", "/name") or, for a
-# subcommand, ("command", "/name sub"); ("view", callback_id); ("action",
+# subcommand, ("command", "/name sub"), or ("command", "/name SITE sub") when the
+# subcommand follows a site (``/deploy birthday rollback``); ("view", callback_id); ("action",
 # action_id); ("event", type). HTTP: ("route", "METHOD /path"). PUBLIC entries
 # need no role: they authenticate otherwise (Slack's or Stripe's signature).
 PUBLIC = "public"
@@ -57,6 +62,8 @@ ENTRY_POINTS: dict[tuple[str, str], str] = {
     ("command", "/links"): "links.read",
     ("command", "/paylink"): "paylink.create",
     ("command", "/deploy"): "deploy.run",
+    ("command", "/deploy SITE history"): "deploy.history",
+    ("command", "/deploy SITE rollback"): "deploy.rollback",
     ("command", "/opsbot"): "help",
     ("command", "/opsbot help"): "help",
     ("command", "/opsbot summary"): "summary.read",
@@ -82,11 +89,22 @@ ENTRY_POINTS: dict[tuple[str, str], str] = {
 def entry_action(kind: str, name: str, text: str = "") -> str | None:
     """The action an entry point performs (a subcommand's, when it has its own
     entry), or None when the entry point is not in the table."""
+    entry = entry_name(kind, name, text)
+    return ENTRY_POINTS.get((kind, entry))
+
+
+def entry_name(kind: str, name: str, text: str = "") -> str:
+    """The table's name for an entry point: ``/opsbot void`` for ``/opsbot void
+    pay_1``, ``/deploy SITE rollback`` for ``/deploy birthday rollback``, else ``name``."""
     if kind == "command":
-        words = text.split()
-        if words and (kind, f"{name} {words[0].lower()}") in ENTRY_POINTS:
-            return ENTRY_POINTS[(kind, f"{name} {words[0].lower()}")]
-    return ENTRY_POINTS.get((kind, name))
+        words = [w.lower() for w in text.split()[:2]]
+        candidates = [f"{name} {words[0]}"] if words else []
+        if len(words) > 1:
+            candidates.append(f"{name} SITE {words[1]}")
+        for candidate in candidates:
+            if (kind, candidate) in ENTRY_POINTS:
+                return candidate
+    return name
 
 
 def slack_entry(body: dict[str, Any]) -> tuple[str, str, str, str]:

@@ -73,7 +73,7 @@ def build_services(settings: Settings, *, store: Store | None = None, clock: Clo
     """Load events.json (raises EventsFileError), open the store named by the
     settings and, when Slack is configured, the Slack client and notifier; when
     email is configured, the email copies (through SES unless ``mailer`` is given)."""
-    catalog = load_catalog(settings.events_file)
+    catalog = load_catalog(settings.events_file, protected=settings.private_files)
     if store is None:
         from infra import open_store
 

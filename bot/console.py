@@ -55,7 +55,7 @@ Type what you would type in Slack; the bot answers here.
   /events [EVENT|all]                        who has paid what
   /links [GROUP|TEXT]                        the ops page's links (Stripe, sheets, consoles, each site's)
   /paylink AMOUNT [DESCRIPTION…] [--event EVENT]   a Stripe payment link (a dry run without STRIPE_API_KEY)
-  /deploy SITE [staging|production|promote]  publish a site (a dry run without AWS credentials)
+  /deploy SITE [staging|production|promote|rollback|history]  publish, roll back (a dry run without AWS credentials)
   /opsbot help|summary|void PAYMENT_ID       help, today's summary, void a payment
 Console commands:
   press N          press button [N …], such as the Void button on an audit line (piped, a confirmation is yes)

@@ -30,8 +30,10 @@ class Site:
     id: str
     bucket: str
     distribution_id: str
-    source: Path
+    source: Path  # the real folder (symbolic links resolved when events.json was loaded)
     url: str
+    prefix: str = ""  # "" (the whole bucket) or "name/": the site's own part of a shared bucket
+    include: tuple[str, ...] = ()  # dotfiles and dotfolders to publish, as paths inside the source
 
 
 @dataclass(frozen=True)

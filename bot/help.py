@@ -37,8 +37,9 @@ COMMANDS: tuple[CommandHelp, ...] = (
         admin_only=True,
     ),
     CommandHelp(
-        "/deploy SITE [staging|production|promote]",
-        "Publishes an event site to S3 and refreshes CloudFront.",
+        "/deploy SITE [staging|production|promote|rollback|history]",
+        "Publishes an event site to S3 and refreshes CloudFront. Production, promote and rollback show what they "
+        "would change and ask for a confirmation; history lists the last deploys.",
         "/deploy gipsykings staging",
         admin_only=True,
     ),

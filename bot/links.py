@@ -85,7 +85,8 @@ def staging_url(site: Site) -> str:
 
 
 def s3_console_url(bucket: str, region: str | None, prefix: str = "") -> str:
-    """The bucket's objects in the S3 console (in its region when one is known)."""
+    """The bucket's objects in the S3 console (in its region when one is known), opened at
+    ``prefix`` for a site that shares its bucket."""
     query = {"region": region} if region else {}
     if prefix:
         query["prefix"] = prefix
@@ -100,10 +101,11 @@ def cloudfront_console_url(distribution_id: str) -> str:
 def site_links(site: Site, region: str | None) -> tuple[OpsLink, ...]:
     """The links every site has, without anyone typing them."""
     where = f" · {region}" if region else ""
+    folder = f"/{site.prefix}" if site.prefix else ""
     return (
         OpsLink("Site", site.url, "production"),
         OpsLink("Staging", staging_url(site), f"/deploy {site.id} staging publishes here"),
-        OpsLink("S3 bucket", s3_console_url(site.bucket, region), f"{site.bucket}{where}"),
+        OpsLink("S3 bucket", s3_console_url(site.bucket, region, site.prefix), f"{site.bucket}{folder}{where}"),
         OpsLink("CloudFront distribution", cloudfront_console_url(site.distribution_id), site.distribution_id),
     )
 

@@ -100,6 +100,20 @@ def test_deploy_bench_uploads_only_what_changed(monkeypatch):
         ("deploy 11 files: one file changed", "aws s3 sync not run")]
 
 
+def test_deploy_bench_sends_a_large_file_in_parts_once(monkeypatch):
+    for name, value in AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+    result = deploy_bench.run_big(megabytes=17, aws=None, rounds=1)  # just over the 16 MiB threshold: two parts
+
+    first, again = result.big["runs"]
+    assert (first["counts"].get("PutObject"), first["counts"].get("UploadPart")) == (1, 2)  # index.html, 2 parts
+    assert deploy_bench.uploads(again["counts"]) == 0 and again["result"] == "up to date"
+    assert result.baseline["peak_mib"] > 0 and result.big["peak_mib"] > 0
+    [rss, redeploy] = deploy_bench.big_rows(result)
+    assert rss.name == "deploy one 17 MB file: peak RSS" and rss.baseline.startswith("one-page deploy ")
+    assert redeploy.figure.endswith(", 0 upload requests") and redeploy.met
+
+
 def test_edge_bench_acks_every_payment_beside_held_connections_and_a_token_flood():
     result = edge_bench.run(held=20, acks=3, warmup=1, log=quiet)
 

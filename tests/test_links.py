@@ -119,7 +119,14 @@ def test_each_site_has_its_site_staging_bucket_and_distribution_links_without_ty
         ("CloudFront distribution", "https://us-east-1.console.aws.amazon.com/cloudfront/v4/home#/distributions/"
                                     "E2GK7EXAMPLE01", "E2GK7EXAMPLE01"),
     ]
-    # Without a region the S3 console finds the bucket's own; a site in a shared bucket opens at its folder.
+    # Two sites sharing a bucket: each one's console page opens at its own folder.
+    shared = load_catalog(write(tmp_path, {"events": [], "sites": [
+        {**SITE, "prefix": "gipsykings/"}, {**SITE, "id": "birthday", "prefix": "birthday/"}]}))
+    assert [(link.url, link.note) for link in site_links(shared.sites[1], "us-west-2")
+            if link.title == "S3 bucket"] == [
+        ("https://s3.console.aws.amazon.com/s3/buckets/gipsykings-queenofsandiego-com?region=us-west-2&prefix=birthday/"
+         "&tab=objects", "gipsykings-queenofsandiego-com/birthday/ · us-west-2")]
+    # Without a region the S3 console finds the bucket's own.
     assert s3_console_url("b-1", None) == "https://s3.console.aws.amazon.com/s3/buckets/b-1?tab=objects"
     assert s3_console_url("b-1", "eu-west-1", "gipsy kings/") == (
         "https://s3.console.aws.amazon.com/s3/buckets/b-1?region=eu-west-1&prefix=gipsy+kings/&tab=objects")
