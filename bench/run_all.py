@@ -59,7 +59,9 @@ def run_deploy(quick: bool) -> list[Row]:
               "(see bench/deploy_bench.py for the pip command).")
     result = deploy_bench.run(files=100 if quick else 500, aws=aws)
     deploy_bench.report(result)
-    return deploy_bench.rows(result)
+    big = deploy_bench.run_big(megabytes=50 if quick else 200, aws=aws, rounds=1 if quick else 3)
+    deploy_bench.report_big(big)
+    return deploy_bench.rows(result) + deploy_bench.big_rows(big)
 
 
 def run_edge(quick: bool) -> list[Row]:

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from slack_sdk.models.blocks import HeaderBlock
 
-from blocks.audit import standing
 from blocks.fit import HEADER_TEXT, MESSAGE_BLOCKS, chunked, context, cut, fallback, name, plain, plural, section
+from blocks.glance import money_lines
 from blocks.paylinks import paylink_lines
 from bot.domain import EventStatus, Payment
 from bot.money import format_cents
@@ -29,9 +29,8 @@ def _when(status: EventStatus) -> str:
 
 
 def _event_line(status: EventStatus) -> str:
-    count = f" ({plural(status.payment_count, 'payment')})"
-    return (f"*{name(status.event.title)}* · {_when(status)} · `{status.event.id}`\n"
-            f"{standing(status)}{count if status.payment_count else ''}")
+    count = f" · {plural(status.payment_count, 'payment')}" if status.payment_count else ""
+    return f"*{name(status.event.title)}* · {_when(status)} · `{status.event.id}`{count}\n{money_lines(status)}"
 
 
 def events_list(statuses: Sequence[EventStatus], *, include_past: bool) -> tuple[str, list[dict]]:
@@ -86,7 +85,7 @@ def patron_blocks(patrons: Sequence[PatronTotal]) -> list:
 def event_detail(status: EventStatus, payments: Sequence[Payment],
                  links: Sequence[PaylinkStatus] = (), patrons: Sequence[PatronTotal] = ()) -> tuple[str, list[dict]]:
     """The event, its payment links, each patron's total (bot/patrons.patron_totals), then its records."""
-    head = f"{_when(status)} · `{status.event.id}`\n{standing(status)}"
+    head = f"{_when(status)} · `{status.event.id}`\n{money_lines(status)}"
     blocks = [HeaderBlock(text=plain(status.event.title, HEADER_TEXT)), section(head)]
     if links:
         blocks.append(section(paylink_lines(links)))

@@ -13,13 +13,15 @@ from urllib.parse import urlparse
 from slack_sdk.models.blocks import Block, ButtonElement, DividerBlock, HeaderBlock
 from slack_sdk.models.views import View
 
-from blocks.audit import standing, who
+from blocks.audit import who
 from blocks.fit import SECTION_TEXT, VIEW_BLOCKS, context, joined, name, plural, section
+from blocks.glance import money_lines, season_lines
+from blocks.links import home_links, linked
 from blocks.mrkdwn import escape
 from blocks.summary import REMINDER_ACTION
-from bot.deploy_plan import STAGING_PREFIX
 from bot.domain import EventStatus, Payment
-from bot.home import HomeData, LinkLine, SiteCard
+from bot.home import HomeData, SiteCard
+from bot.links import staging_url
 from bot.money import format_cents
 
 HOME_DEPLOY_ACTION = "home_deploy"  # value: "SITE TARGET"
@@ -28,6 +30,8 @@ MAX_BLOCKS = VIEW_BLOCKS
 MAX_EVENTS = 40  # a dashboard, not a report: /events lists the rest
 MAX_SITES = 15
 TODAY_LINES = 12
+MAX_LINK_GROUPS = 12  # the rest: /links
+LINKS_PER_GROUP = 8  # a group's first links; /links GROUP lists them all
 
 
 def _when(moment: datetime, tz: Any) -> str:
@@ -36,7 +40,7 @@ def _when(moment: datetime, tz: Any) -> str:
 
 def _event_block(status: EventStatus, can_log: bool) -> Block:
     when = f"{status.event.date:%a %b %-d, %Y}" if status.event.date else "no date"
-    text = f"*{name(status.event.title)}* · {when}\n{standing(status)}"
+    text = f"*{name(status.event.title)}* · {when}\n{money_lines(status)}"
     button = None
     if can_log and status.balance_cents > 0:
         button = ButtonElement(text="Log payment", action_id=REMINDER_ACTION, value=status.event.id)
@@ -103,7 +107,7 @@ def _link(url: str) -> str:
         label = (parsed.netloc + parsed.path.rstrip("/")) or url
     except ValueError:  # events.json's URL is shown as written when it does not parse ("https://[...")
         label = url
-    return f"<{escape(url)}|{name(label)}>"
+    return linked(url, name(label))
 
 
 def _site_blocks(card: SiteCard, data: HomeData) -> list[Block]:
@@ -111,14 +115,13 @@ def _site_blocks(card: SiteCard, data: HomeData) -> list[Block]:
     if not data.is_admin:
         return [section(f"*{escape(site.id)}* · {_link(site.url)}\n{_last_deploy_line(card, data)}")]
     # Slack wants action ids unique within a block: one deploy button per block, beside the URL it publishes to.
-    staging_url = site.url.rstrip("/") + "/" + STAGING_PREFIX
     return [
         section(f"*{escape(site.id)}* · {_last_deploy_line(card, data)}"),
         *(section(
             f"{target.capitalize()}: {_link(url)}",
             accessory=ButtonElement(text=f"Deploy to {target}", action_id=HOME_DEPLOY_ACTION,
                                     value=f"{site.id} {target}"),
-        ) for target, url in (("staging", staging_url), ("production", site.url))),
+        ) for target, url in (("staging", staging_url(site)), ("production", site.url))),
     ]
 
 
@@ -136,33 +139,21 @@ def _sites(data: HomeData, room: int) -> list[Block]:
     return blocks
 
 
-def _link_line(link: LinkLine, data: HomeData) -> str:
-    label = f"{format_cents(link.amount_cents)} · {name(link.name, 60)}"
-    where = f" · {name(link.event_title)}" if link.event_title else ""
-    paid = (f"paid {link.paid_count}× ({format_cents(link.paid_cents)})" if link.paid_count else "not paid yet")
-    return (f"• <{escape(link.url)}|{label}>{where} · by <@{escape(link.created_by)}> · "
-            f"{link.created_at.astimezone(data.now.tzinfo):%b %-d} · {paid}")
-
-
-def _links(data: HomeData) -> list[Block]:
-    blocks: list[Block] = [HeaderBlock(text="Recent payment links")]
-    make = " `/paylink AMOUNT [DESCRIPTION…] [--event EVENT]` makes one." if data.is_admin else ""
-    if not data.links:
-        return blocks + [section(f"No payment links yet.{make}")]
-    return blocks + [section(joined([_link_line(link, data) for link in data.links]))]
-
-
 def home_blocks(data: HomeData) -> list[Block]:
     role = "admin" if data.is_admin else "crew"
     head: list[Block] = [
         HeaderBlock(text="Ops dashboard"),
         context(f"{data.now:%a %b %-d, %-I:%M %p} · you are {role} · `/opsbot help` lists what you can do"),
     ]
-    today, links = _today(data), _links(data)
+    if data.season is not None:
+        head.append(section(season_lines(data.season)))
+    today = _today(data)
     # Which opsbot answers: what an admin asks first when something looks off.
     footer: list[Block] = [context(f"opsbot {name(data.version)}")] if data.version else []
     dividers = 3
-    room = MAX_BLOCKS - len(head) - len(today) - len(links) - len(footer) - dividers
+    room = MAX_BLOCKS - len(head) - len(today) - len(footer) - dividers
+    links = home_links(data.links, min(2 + MAX_LINK_GROUPS, room // 4), lines=LINKS_PER_GROUP)
+    room -= len(links)
     sites_room = min(room // 2, 2 + MAX_SITES * (1 + len(HOME_TARGETS)))
     sites = _sites(data, sites_room)
     events = _events(data, room - len(sites))

@@ -17,7 +17,7 @@ from slack_sdk.models.blocks import ButtonElement, HeaderBlock
 from blocks.fit import MESSAGE_BLOCKS, SECTION_TEXT, context, cut, fallback, joined, name, plural, section
 from bot.domain import EventStatus
 from bot.money import format_cents
-from bot.summary import DaySummary, Tally
+from bot.summary import Comparison, DaySummary, Tally
 
 REMINDER_ACTION = "reminder_log_payment"
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -31,11 +31,12 @@ def _lines(s: DaySummary, *, text: Callable[[str], str], who: Callable[[str], st
            ) -> tuple[str, list[tuple[str, list[str]]]]:
     """(headline, [(section title, lines)]) in a form both renderers share."""
     sections: list[tuple[str, list[str]]] = []
+    compared = _compared(s.versus_last_week)
     if s.quiet:
-        headline = f"No payments logged on {s.day:%a %b %-d}."
+        headline = f"No payments logged on {s.day:%a %b %-d}.\n{compared}"
     else:
         total = s.total
-        headline = bold(f"{plural(total.count, 'payment')} · {format_cents(total.cents)}")
+        headline = bold(f"{plural(total.count, 'payment')} · {format_cents(total.cents)}") + f"\n{compared}"
         if s.voids:
             headline += (f"\n{plural(s.voided.count, 'void')} · -{format_cents(s.voided.cents)} · "
                          f"net {format_cents(s.net_cents)}")
@@ -54,6 +55,23 @@ def _lines(s: DaySummary, *, text: Callable[[str], str], who: Callable[[str], st
     else:
         sections.append(("Still owed, next 7 days", ["Nothing owed for events in the next 7 days."]))
     return headline, sections
+
+
+def _signed(n: int, shown: str) -> str:
+    return f"+{shown}" if n > 0 else f"-{shown}" if n < 0 else f"±{shown}"
+
+
+def _compared(c: Comparison) -> str:
+    """``vs. last Sat, Nov 14: 2 payments · $800.00 (+$450.00, +1 payment)``."""
+    then = f"{plural(c.then.count, 'payment')} · {format_cents(c.then.cents)}" if c.then.count else "no payments"
+    if not c.then.count and not c.now.count:
+        return f"vs. last {c.day:%a, %b %-d}: no payments either"
+    if (c.cents, c.count) == (0, 0):
+        change = "the same"
+    else:
+        change = (f"{_signed(c.cents, format_cents(abs(c.cents)))}, "
+                  f"{_signed(c.count, plural(abs(c.count), 'payment'))}")
+    return f"vs. last {c.day:%a, %b %-d}: {then} ({change})"
 
 
 def _owed(status: EventStatus, text: Callable[[str], str]) -> str:

@@ -24,11 +24,14 @@ class Role(Enum):
 PERMISSIONS: dict[str, Role] = {
     "help": Role.CREW,
     "events.read": Role.CREW,
+    "links.read": Role.CREW,
     "summary.read": Role.CREW,
     "payment.log": Role.CREW,
     "payment.void": Role.ADMIN,
     "paylink.create": Role.ADMIN,
     "deploy.run": Role.ADMIN,
+    "deploy.history": Role.ADMIN,
+    "deploy.rollback": Role.ADMIN,
     "stripe.assign": Role.ADMIN,
     "payments.find": Role.CREW,
     "payments.export": Role.ADMIN,
@@ -37,11 +40,14 @@ PERMISSIONS: dict[str, Role] = {
 _DOING = {
     "help": "read the help",
     "events.read": "see events",
+    "links.read": "see the ops links",
     "summary.read": "see the summary",
     "payment.log": "log payments",
     "payment.void": "void payments",
     "paylink.create": "make payment links",
     "deploy.run": "deploy sites",
+    "deploy.history": "read the deploy history",
+    "deploy.rollback": "roll sites back",
     "stripe.assign": "assign Stripe payments to events",
     "payments.find": "search payments",
     "payments.export": "export the ledger",
@@ -49,15 +55,19 @@ _DOING = {
 
 
 # Every way in -> the action it performs. Slack: ("command", "/name") or, for a
-# subcommand, ("command", "/name sub"); ("view", callback_id); ("action",
+# subcommand, ("command", "/name sub"), or ("command", "/name SITE sub") when the
+# subcommand follows a site (``/deploy birthday rollback``); ("view", callback_id); ("action",
 # action_id); ("event", type). HTTP: ("route", "METHOD /path"). PUBLIC entries
 # need no role: they authenticate otherwise (Slack's or Stripe's signature).
 PUBLIC = "public"
 ENTRY_POINTS: dict[tuple[str, str], str] = {
     ("command", "/log-payment"): "payment.log",
     ("command", "/events"): "events.read",
+    ("command", "/links"): "links.read",
     ("command", "/paylink"): "paylink.create",
     ("command", "/deploy"): "deploy.run",
+    ("command", "/deploy SITE history"): "deploy.history",
+    ("command", "/deploy SITE rollback"): "deploy.rollback",
     ("command", "/opsbot"): "help",
     ("command", "/opsbot help"): "help",
     ("command", "/opsbot summary"): "summary.read",
@@ -86,11 +96,22 @@ ENTRY_POINTS: dict[tuple[str, str], str] = {
 def entry_action(kind: str, name: str, text: str = "") -> str | None:
     """The action an entry point performs (a subcommand's, when it has its own
     entry), or None when the entry point is not in the table."""
+    entry = entry_name(kind, name, text)
+    return ENTRY_POINTS.get((kind, entry))
+
+
+def entry_name(kind: str, name: str, text: str = "") -> str:
+    """The table's name for an entry point: ``/opsbot void`` for ``/opsbot void
+    pay_1``, ``/deploy SITE rollback`` for ``/deploy birthday rollback``, else ``name``."""
     if kind == "command":
-        words = text.split()
-        if words and (kind, f"{name} {words[0].lower()}") in ENTRY_POINTS:
-            return ENTRY_POINTS[(kind, f"{name} {words[0].lower()}")]
-    return ENTRY_POINTS.get((kind, name))
+        words = [w.lower() for w in text.split()[:2]]
+        candidates = [f"{name} {words[0]}"] if words else []
+        if len(words) > 1:
+            candidates.append(f"{name} SITE {words[1]}")
+        for candidate in candidates:
+            if (kind, candidate) in ENTRY_POINTS:
+                return candidate
+    return name
 
 
 def slack_entry(body: dict[str, Any]) -> tuple[str, str, str, str]:

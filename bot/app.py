@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from bot.deploy import Deployer
     from bot.email_copies import EmailCopies
+    from bot.links import OpsLinks
     from bot.paylinks import Paylinks
     from bot.ports import Mailer
     from bot.stripe_intake import StripeIntake
@@ -64,6 +65,7 @@ class Services:
     paylinks: Paylinks | None = None  # /paylink (set by build_services)
     stripe_intake: StripeIntake | None = None  # POST /stripe/webhook and /opsbot assign
     deploys: Deployer | None = None  # /deploy (set by build_services)
+    links: OpsLinks | None = None  # /links and the App Home's links (set by build_services)
     email: EmailCopies | None = None  # email copies for admins; None when email is off
     health: Health = field(default_factory=Health)  # what /healthz watches besides the store
 
@@ -73,7 +75,7 @@ def build_services(settings: Settings, *, store: Store | None = None, clock: Clo
     """Load events.json (raises EventsFileError), open the store named by the
     settings and, when Slack is configured, the Slack client and notifier; when
     email is configured, the email copies (through SES unless ``mailer`` is given)."""
-    catalog = load_catalog(settings.events_file)
+    catalog = load_catalog(settings.events_file, protected=settings.private_files)
     if store is None:
         from infra import open_store
 
@@ -94,6 +96,7 @@ def build_services(settings: Settings, *, store: Store | None = None, clock: Clo
         slack_client=client,
     )
     services.paylinks, services.stripe_intake = _stripe_services(services, clock)
+    services.links = _ops_links(services)
     services.deploys = build_deployer(services, clock)
     services.email = _email_copies(services, mailer)
     services.audit.copies = services.email
@@ -111,6 +114,13 @@ def _email_copies(services: Services, mailer: Mailer | None) -> EmailCopies | No
 
         mailer = SesMailer(settings.aws_region, settings.aws_endpoint_url)
     return EmailCopies(mailer, settings.email, services.once, services.audit, settings.timezone)
+
+
+def _ops_links(services: Services) -> OpsLinks:
+    from bot.links import OpsLinks
+
+    return OpsLinks(services.catalog, services.paylinks, region=services.settings.aws_region,
+                    today=services.ledger.today)
 
 
 def _stripe_services(services: Services, clock: Clock) -> tuple[Paylinks, StripeIntake]:

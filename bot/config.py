@@ -95,10 +95,19 @@ class Settings:
     # names in client_ip_header (per-client limits); from anyone else that header is ignored.
     trusted_proxies: tuple[IpNetwork, ...] = ()
     client_ip_header: str = DEFAULT_CLIENT_IP_HEADER
+    env_file: Path = Path(".env")  # where a .env is read from (whether or not there is one)
 
     @property
     def slack_configured(self) -> bool:
         return bool(self.slack_bot_token and self.slack_signing_secret)
+
+    @property
+    def private_files(self) -> dict[str, Path]:
+        """Files that hold secrets or the ledger: no site's source may hold them."""
+        files = {".env": self.env_file}
+        if self.store.kind == "sqlite":
+            files["the store"] = Path(self.store.location)
+        return files
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env",
@@ -138,6 +147,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         log_level=_log_level(env),
         trusted_proxies=_networks(env, "OPSBOT_TRUSTED_PROXIES"),
         client_ip_header=_header_name(env, "OPSBOT_CLIENT_IP_HEADER", DEFAULT_CLIENT_IP_HEADER),
+        env_file=Path(env_file) if env_file is not None else Path(".env"),
     )
 
 

@@ -53,8 +53,9 @@ HELP = """\
 Type what you would type in Slack; the bot answers here.
   /log-payment EVENT AMOUNT METHOD PATRON…   record a payment   (/log-payment alone opens the form)
   /events [EVENT|all]                        who has paid what
+  /links [GROUP|TEXT]                        the ops page's links (Stripe, sheets, consoles, each site's)
   /paylink AMOUNT [DESCRIPTION…] [--event EVENT]   a Stripe payment link (a dry run without STRIPE_API_KEY)
-  /deploy SITE [staging|production|promote]  publish a site (a dry run without AWS credentials)
+  /deploy SITE [staging|production|promote|rollback|history]  publish, roll back (a dry run without AWS credentials)
   /opsbot help|summary|void PAYMENT_ID       help, today's summary, void a payment
   /opsbot find TEXT                          a patron's payments across events, with their total
   /opsbot export [EVENT|all] [--from D] [--to D]   the ledger as CSV (shown here by name and size)
@@ -1004,7 +1005,7 @@ def _readline_lines(console: Console, history: Path) -> Iterable[str]:
     except ImportError:  # Windows without pyreadline: no history, still works
         readline = None  # type: ignore[assignment]
     if readline is not None:
-        words = [c.split()[0] for c in ("/log-payment", "/events", "/paylink", "/deploy", "/opsbot", "press",
+        words = [c.split()[0] for c in ("/log-payment", "/events", "/links", "/paylink", "/deploy", "/opsbot", "press",
                                         "fill", "cancel", "home", "as", "help", "quit")]
 
         def complete(text: str, state: int) -> str | None:

@@ -21,6 +21,7 @@ from bot.config import (
     Settings,
     diagnose_settings,
 )
+from bot.domain import Site
 from bot.version import PACKAGE, opsbot_version
 
 OK, FAIL, OFF, WARN = "ok", "fail", "off", "warn"
@@ -150,9 +151,11 @@ def setting_checks(settings: Settings, errors: list[ConfigError]) -> list[Check]
 
 def catalog_checks(settings: Settings) -> tuple[list[Check], object | None]:
     from bot.catalog import EventsFileError, load_catalog
+    from bot.deploy_plan import DeployError
+    from bot.site_files import HashCache, scan_source
 
     try:
-        catalog = load_catalog(settings.events_file)
+        catalog = load_catalog(settings.events_file, protected=settings.private_files)
     except EventsFileError as exc:
         return [Check(FAIL, "events.json", str(exc), "fix the entry and field named (OPSBOT_EVENTS_FILE says "
                                                      "where the file is)")], None
@@ -160,12 +163,18 @@ def catalog_checks(settings: Settings) -> tuple[list[Check], object | None]:
     checks = [Check(OK, "events.json", f"{settings.events_file}: {events} event{'s' if events != 1 else ''}, "
                                        f"{sites} site{'s' if sites != 1 else ''}")]
     for site in catalog.sites:
-        if site.source.is_dir():
-            files = sum(1 for p in site.source.rglob("*") if p.is_file())
-            checks.append(Check(OK, f"site {site.id} source", f"{site.source}: {files} files"))
-        else:
+        if not site.source.is_dir():
             checks.append(Check(FAIL, f"site {site.id} source", f"{site.source} is not a folder",
                                 "create it, or fix the site's \"source\" (relative to events.json)"))
+            continue
+        try:  # what a deploy would publish, counted without reading the files
+            scan = scan_source(site, HashCache(hasher=lambda path: ""))
+        except DeployError as exc:
+            checks.append(Check(FAIL, f"site {site.id} source", exc.message, "a deploy refuses this: fix it"))
+            continue
+        hidden = f" ({scan.hidden_count} dotfiles not published: list them in \"include\" to publish them)" if (
+            scan.hidden_count) else ""
+        checks.append(Check(OK, f"site {site.id} source", f"{site.source}: {len(scan.files)} files{hidden}"))
     return checks, catalog
 
 
@@ -274,7 +283,14 @@ def _channel_check(token: str, url: str, channel: str, probe: Callable[..., dict
 
 
 def aws_checks(settings: Settings, catalog: object | None) -> list[Check]:
-    from infra.probes import ProbeError, aws_has_credentials, aws_identity, cloudfront_distribution, s3_bucket
+    from infra.probes import (
+        ProbeError,
+        aws_has_credentials,
+        aws_identity,
+        cloudfront_distribution,
+        s3_bucket,
+        s3_versioning,
+    )
 
     sites = list(getattr(catalog, "sites", ()) or ())
     needed_by = [what for what, needed in (("the DynamoDB store", settings.store.kind == "dynamodb"),
@@ -304,7 +320,16 @@ def aws_checks(settings: Settings, catalog: object | None) -> list[Check]:
                 exc.code, "check the bucket name and the credentials' permissions")
             checks.append(Check(FAIL, f"site {site.id} bucket", f"s3://{site.bucket}: {_aws_problem(exc.code)}", fix))
         else:
-            checks.append(Check(OK, f"site {site.id} bucket", f"s3://{site.bucket}"))
+            checks.append(Check(OK, f"site {site.id} bucket", f"s3://{site.bucket}" + (
+                f" (prefix {site.prefix})" if site.prefix else "")))
+            try:
+                versioning = s3_versioning(site.bucket, region, endpoint)
+            except ProbeError as exc:
+                checks.append(Check(FAIL, f"site {site.id} versioning", f"s3://{site.bucket}: "
+                                    f"{_aws_problem(exc.code)}", "let these credentials read the bucket's versioning "
+                                                                 "(s3:GetBucketVersioning)"))
+            else:
+                checks.append(_versioning_check(site, versioning))
         try:
             dist = cloudfront_distribution(site.distribution_id, region, endpoint)
         except ProbeError as exc:
@@ -316,6 +341,16 @@ def aws_checks(settings: Settings, catalog: object | None) -> list[Check]:
             checks.append(Check(OK, f"site {site.id} CDN", f"{site.distribution_id} ({dist['domain']}, "
                                                            f"{dist['status']})"))
     return checks
+
+
+def _versioning_check(site: Site, status: str) -> Check:
+    """Whether ``/deploy SITE rollback`` can work: the bucket must keep earlier versions."""
+    name = f"site {site.id} versioning"
+    if status == "Enabled":
+        return Check(OK, name, f"on: `/deploy {site.id} rollback` can put production back")
+    return Check(OFF, name, f"{'suspended' if status == 'Suspended' else 'off'}: `/deploy {site.id} rollback` cannot "
+                            f"put production back (turn it on: aws s3api put-bucket-versioning --bucket {site.bucket} "
+                            "--versioning-configuration Status=Enabled)")
 
 
 def _aws_problem(code: str) -> str:

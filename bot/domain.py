@@ -30,8 +30,25 @@ class Site:
     id: str
     bucket: str
     distribution_id: str
-    source: Path
+    source: Path  # the real folder (symbolic links resolved when events.json was loaded)
     url: str
+    prefix: str = ""  # "" (the whole bucket) or "name/": the site's own part of a shared bucket
+    include: tuple[str, ...] = ()  # dotfiles and dotfolders to publish, as paths inside the source
+
+
+@dataclass(frozen=True)
+class Link:
+    """One entry of events.json's ``links``: a page the crew opens (a dashboard, a sheet, a console)."""
+
+    title: str
+    url: str  # https, with a host (checked when events.json is loaded)
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class LinkGroup:
+    name: str  # "Stripe", "Sheets", "AWS", ...
+    links: tuple[Link, ...]
 
 
 @dataclass(frozen=True)
@@ -101,6 +118,14 @@ class EventStatus:
     @property
     def cleared(self) -> bool:
         return self.paid_cents >= self.event.total_cents
+
+    @property
+    def paid_percent(self) -> int:
+        """How much of the total is paid, in whole percent rounded down (so 100 only when
+        cleared), held to 0..100 (an overpaid event is 100)."""
+        if self.total_cents <= 0:
+            return 100
+        return max(0, min(100, self.paid_cents * 100 // self.total_cents))
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,14 @@ COMMANDS: tuple[CommandHelp, ...] = (
     ),
     CommandHelp(
         "/events [SLUG|all]",
-        "Events with paid, total, balance and whether they are cleared.",
+        "Events with a paid-of-total bar, the balance and whether they are cleared.",
         "/events all",
+    ),
+    CommandHelp(
+        "/links [GROUP|TEXT]",
+        "The ops page's links: Stripe (payment links too, with what each collected), sheets, consoles, each "
+        "site's pages; or those whose group, title, note or address holds the text.",
+        "/links stripe",
     ),
     CommandHelp(
         "/paylink AMOUNT [DESCRIPTION…] [--event SLUG]",
@@ -31,8 +37,9 @@ COMMANDS: tuple[CommandHelp, ...] = (
         admin_only=True,
     ),
     CommandHelp(
-        "/deploy SITE [staging|production|promote]",
-        "Publishes an event site to S3 and refreshes CloudFront.",
+        "/deploy SITE [staging|production|promote|rollback|history]",
+        "Publishes an event site to S3 and refreshes CloudFront. Production, promote and rollback show what they "
+        "would change and ask for a confirmation; history lists the last deploys.",
         "/deploy gipsykings staging",
         admin_only=True,
     ),

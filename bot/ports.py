@@ -187,10 +187,11 @@ class SitesError(Exception):
     """S3 or CloudFront refused or could not be reached; ``step`` says what was being done
     ("listing s3://bucket/_staging/", "uploading s3://bucket/index.html", ...)."""
 
-    def __init__(self, step: str, reason: str):
+    def __init__(self, step: str, reason: str, *, done: dict[str, str | None] | None = None):
         super().__init__(f"{step}: {reason}")
         self.step = step
         self.reason = reason
+        self.done = done or {}  # a delete that failed part-way: the keys it did delete (as Sites.delete returns)
 
 
 @dataclass(frozen=True)
@@ -202,8 +203,19 @@ class SiteObject:
     size: int
 
 
+@dataclass(frozen=True)
+class ObjectHead:
+    """What a HEAD of an object (or of one of its versions) says."""
+
+    size: int
+    etag: str
+    md5: str | None  # the content MD5 we kept in its metadata when we uploaded it
+    version_id: str | None  # None on a bucket that was never versioned
+
+
 class Sites(Protocol):
-    """The buckets and CDN distributions the event sites are served from."""
+    """The buckets and CDN distributions the event sites are served from. Writes
+    return the version id S3 gave what they wrote (None on an unversioned bucket)."""
 
     def has_credentials(self) -> bool:
         """False when no AWS credentials can be found (a deploy is then a dry run)."""
@@ -212,18 +224,25 @@ class Sites(Protocol):
         """Every object whose key starts with ``prefix``, except those under
         ``skip_prefixes`` (which are never listed at all)."""
 
-    def stored_md5(self, bucket: str, key: str) -> str | None:
-        """The content MD5 we stored in the object's metadata when we uploaded it, if any."""
+    def head(self, bucket: str, key: str, version_id: str | None = None) -> ObjectHead | None:
+        """The object (or that version of it); None when there is none (a deleted
+        key's delete marker included)."""
+
+    def versioning(self, bucket: str) -> str:
+        """The bucket's versioning: ``Enabled``, ``Suspended`` or "" (never turned on)."""
 
     def upload(self, bucket: str, key: str, path: Path, *, content_type: str, cache_control: str,
-               md5: str) -> None:
-        """Put the file's bytes at ``key`` with these headers; ``md5`` (hex) is
-        checked by S3 and kept in the object's metadata."""
+               md5: str) -> str | None:
+        """Stream the file to ``key`` with these headers (multipart when it is
+        large), keeping ``md5`` (hex, computed by the caller) in its metadata."""
 
-    def copy(self, bucket: str, source_key: str, key: str) -> None:
-        """Server-side copy within the bucket, headers and metadata included."""
+    def copy(self, bucket: str, source_key: str, key: str, *, size: int, version_id: str | None = None) -> str | None:
+        """Server-side copy within the bucket (of one version of ``source_key``
+        when ``version_id`` is given), headers and metadata included."""
 
-    def delete(self, bucket: str, keys: Sequence[str]) -> None: ...
+    def delete(self, bucket: str, keys: Sequence[str]) -> dict[str, str | None]:
+        """Delete the keys; returns key -> the delete marker's version id (None on
+        an unversioned bucket) for each key deleted."""
 
     def create_invalidation(self, distribution_id: str, paths: Sequence[str], caller_reference: str) -> str:
         """Start a CloudFront invalidation; returns its id. The same caller

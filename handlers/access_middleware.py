@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.response import BoltResponse
 
 from blocks.mrkdwn import unescape
-from bot.access import PUBLIC, Affiliation, Refusal, entry_action, slack_affiliation, slack_entry
+from bot.access import PUBLIC, Affiliation, Refusal, entry_action, entry_name, slack_affiliation, slack_entry
 
 if TYPE_CHECKING:
     from slack_bolt import App, BoltContext
@@ -77,8 +77,7 @@ def register(app: App, services: Services) -> None:
                 # Opening the Home tab or typing in a menu is not a request to do anything:
                 # show nothing, and keep the audit log for attempts (Slack sends these often).
                 return refusal_response(kind, refusal.message, body, respond)
-            words = text.split()
-            label = f"{kind} {name}" + (f" {words[0].lower()}" if words and action != entry_action(kind, name) else "")
+            label = f"{kind} {entry_name(kind, name, text)}"
             services.audit.refused(refusal, label, team=affiliation.team_id if refusal.outsider else None)
             return refusal_response(kind, refusal.message, body, respond)
         next()

@@ -11,6 +11,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -135,9 +136,13 @@ def test_backups_taken_while_another_process_writes_are_consistent_and_restore_t
     assert {e: (t.paid_cents, t.payment_count) for e, t in totals.items()} == sums_by_event(backup)
     live = SqliteStore(db)
     for event_id in EVENT_IDS:
-        assert store.event_payments(event_id) == [p for p in live.event_payments(event_id)
-                                                  if p.payment_id in {q.payment_id for q in
-                                                                      store.event_payments(event_id)}]
+        restored_records = store.event_payments(event_id)
+        kept = {q.payment_id for q in restored_records}
+        # The writer went on after the backup: a payment it voided later is voided live but
+        # not in the copy, whose void is not there either. Everything else is identical.
+        as_of_backup = [p if p.voided_by is None or p.voided_by in kept else replace(p, voided_by=None)
+                        for p in live.event_payments(event_id) if p.payment_id in kept]
+        assert restored_records == as_of_backup
     assert leftovers(tmp_path) == []
 
 

@@ -71,12 +71,13 @@ def test_summary_bench_counts_the_days_payments_on_both_stores(monkeypatch):
 
     assert [(store, history) for store, history, _, _ in results] == [
         ("sqlite", 20), ("sqlite", 200), ("dynamodb", 20), ("dynamodb", 200)]
-    # One summary asks DynamoDB the same whatever the history: the day's query (its 200 items) and one batch read.
-    assert [r[3] and (r[3]["requests"], r[3]["items"]) for r in results] == [None, None, (2, 200), (2, 200)]
+    # One summary asks DynamoDB the same whatever the history: the day's query (its 200 items), the same weekday's
+    # a week before (its 100) and one batch read.
+    assert [r[3] and (r[3]["requests"], r[3]["items"]) for r in results] == [None, None, (3, 300), (3, 300)]
     rows = summary_bench.table_rows(results)
     assert [(r.name, r.figure) for r in rows][1:] == [
         ("summary of a 200-payment day, dynamodb (moto): requests + items read, 200 vs 20 other payments",
-         "2 requests, 200 items"),
+         "3 requests, 300 items"),
         ("summary of a 200-payment day, dynamodb (moto): wall time, 200 vs 20 other payments", rows[2].figure)]
     assert rows[0].name == "summary of a 200-payment day, sqlite: 200 vs 20 other payments"
     assert (rows[1].ratio, rows[1].met) == (1.0, True)
@@ -97,6 +98,20 @@ def test_deploy_bench_uploads_only_what_changed(monkeypatch):
         ("deploy 11 files: first deploy", "aws s3 sync not run"),
         ("deploy 11 files: unchanged re-deploy", "aws s3 sync not run"),
         ("deploy 11 files: one file changed", "aws s3 sync not run")]
+
+
+def test_deploy_bench_sends_a_large_file_in_parts_once(monkeypatch):
+    for name, value in AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+    result = deploy_bench.run_big(megabytes=17, aws=None, rounds=1)  # just over the 16 MiB threshold: two parts
+
+    first, again = result.big["runs"]
+    assert (first["counts"].get("PutObject"), first["counts"].get("UploadPart")) == (1, 2)  # index.html, 2 parts
+    assert deploy_bench.uploads(again["counts"]) == 0 and again["result"] == "up to date"
+    assert result.baseline["peak_mib"] > 0 and result.big["peak_mib"] > 0
+    [rss, redeploy] = deploy_bench.big_rows(result)
+    assert rss.name == "deploy one 17 MB file: peak RSS" and rss.baseline.startswith("one-page deploy ")
+    assert redeploy.figure.endswith(", 0 upload requests") and redeploy.met
 
 
 def test_edge_bench_acks_every_payment_beside_held_connections_and_a_token_flood():

@@ -17,16 +17,19 @@ from blocks.deploy import sites_list
 from blocks.events import event_detail, events_list
 from blocks.help import help_blocks
 from blocks.home import home_view
+from blocks.links import REPLY_TEXT, links_reply
 from blocks.paylinks import dry_run_text, failure_text, paylink_audit, paylink_message, unassigned_audit
 from blocks.payment_modal import event_suggestions, payment_modal
 from blocks.receipts import payment_receipt, void_receipt
 from blocks.summary import reminder_blocks, summary_blocks
 from bot.domain import DEFAULT_PAYMENT_METHODS, STRIPE_METHOD, Event, EventStatus, Payment, Site
 from bot.help import visible_commands
-from bot.home import HomeData, LastDeploy, LinkLine, SiteCard
+from bot.home import HomeData, LastDeploy, SiteCard
 from bot.ledger import LedgerResult
+from bot.links import LinksFound, OpsGroup, OpsLink, PaymentLink
 from bot.paylinks import Paylink, PaylinkPlan, PaylinkStatus
 from bot.ports import PaymentsError
+from bot.season import season_totals
 from bot.summary import DaySummary, Tally
 from tests.fakes.block_kit_limits import (
     message_problems,
@@ -163,21 +166,45 @@ def test_the_payment_form_and_its_search_fit(offered, pick, metadata):
     assert suggestion_problems(event_suggestions(offered[:100], len(offered) + pick)) == []
 
 
+# A link as events.json or the store may hold it: any title and note, any address after https:// (the
+# loader refuses spaces and long ones, the builders cope anyway), or a /paylink link with what it collected.
+URL = st.text(CHARS, min_size=1, max_size=2500).map(lambda rest: "https://" + rest)
+PLAIN_LINK = st.builds(OpsLink, LONG, URL, st.text(CHARS, max_size=600))
+PAYMENT_LINK = st.builds(
+    lambda title, url, event, paid: OpsLink(title, url, payment=PaymentLink(
+        25_000, title, "jada", event, "U0ADMIN0001", TODAY, paid, paid * 25_000)),
+    LONG, URL, st.one_of(st.none(), LONG), st.integers(0, 99))
+GROUPS = st.lists(st.builds(OpsGroup, LONG, st.lists(st.one_of(PLAIN_LINK, PAYMENT_LINK), min_size=1, max_size=40)
+                            .map(tuple), st.booleans()), max_size=30)
+
+
 @FAST
-@given(st.lists(statuses(dated=False), max_size=150), st.lists(payments(), max_size=40),
-       st.lists(st.tuples(IDENT, LONG, LONG, NAME), max_size=30), st.lists(st.tuples(LONG, LONG), max_size=8),
+@given(st.lists(statuses(dated=False), max_size=150), st.lists(statuses(), max_size=40),
+       st.lists(payments(), max_size=40), st.lists(st.tuples(IDENT, LONG, LONG, NAME), max_size=30), GROUPS,
        st.booleans(), st.text(CHARS, max_size=300))
-def test_the_app_home_fits(events, today, sites, links, admin, version):
+def test_the_app_home_fits(events, past, today, sites, groups, admin, version):
     view = home_view(HomeData(
         user="U0ADMIN0001", is_admin=admin, can_log=True, now=datetime(2026, 5, 20, 15, 4, tzinfo=LA),
         events=tuple(events), today=tuple(today), titles={"jada": "&" * 3000},
         sites=tuple(SiteCard(Site(id=ident, bucket="b", distribution_id="E1", source=Path("s"), url=f"https://{url}"),
                              LastDeploy(target, "U0ADMIN0001", AT, result)) for ident, url, target, result in sites),
-        links=tuple(LinkLine(f"https://buy.stripe.com/{i}", 100, name, title, "U0ADMIN0001", AT, 1, 100)
-                    for i, (name, title) in enumerate(links)),
-        version=version,
+        links=tuple(groups), season=season_totals([*events, *past], TODAY - timedelta(days=1)), version=version,
     ))
     assert view_problems(view) == []
+
+
+@FAST
+@given(GROUPS, st.text(CHARS, max_size=500))
+def test_links_replies_fit_one_message_and_count_what_they_leave_out(groups, query):
+    found = LinksFound(query, tuple(groups), tuple(g.name for g in groups))
+    text, blocks = links_reply(found)
+    fits_message(text, blocks)
+    sections = [b["text"]["text"] for b in blocks if b["type"] == "section"]
+    if groups:
+        assert sum(len(t) for t in sections) <= REPLY_TEXT  # far below Slack's undocumented total
+        shown = sum(t.count("\n• ") + t.startswith("• ") for t in sections)
+        note = blocks[-1]["elements"][0]["text"]
+        assert note.startswith(f"{found.count} link") and (shown == found.count or "…and " in note)
 
 
 @FAST

@@ -216,6 +216,11 @@ def write_events(tmp_path: Path, data: dict) -> Path:
         {"events": [{"id": "gala", "title": "Gala", "total": "-5"}]},
         'events[0] (gala): field "total": ',
     ),
+    (
+        {"events": [], "links": {"Stripe": [{"title": "Dashboard", "url": "https://dashboard.stripe.com"},
+                                            {"title": "Payouts", "url": "http://dashboard.stripe.com/payouts"}]}},
+        'links["Stripe"][1] (Payouts): field "url": \'http://dashboard.stripe.com/payouts\' must start with https://',
+    ),
 ])
 def test_a_bad_events_file_is_one_line_naming_file_entry_and_field(cli_env, tmp_path, data, expected) -> None:
     path = write_events(tmp_path, data)
@@ -385,7 +390,8 @@ def test_summary_prints_a_day_and_posts_it_when_asked(cli_env, tmp_path, slack_a
     printed = run_cli(cli_env, "summary", "--date", "2026-05-20", cwd=tmp_path)
     assert printed.returncode == 0, printed.stderr
     assert printed.stdout == (
-        "Payments for Wed May 20, 2026\n=============================\nNo payments logged on Wed May 20.\n\n"
+        "Payments for Wed May 20, 2026\n=============================\nNo payments logged on Wed May 20.\n"
+        "vs. last Wed, May 13: no payments either\n\n"
         "Still owed, next 7 days:\n  JADA Charter (Sat May 23): $1,560.00 of $1,560.00\n")
     posted = run_cli(cli_env, "summary", "--date", "2026-05-20", "--post", cwd=tmp_path)
     assert posted.returncode == 0, posted.stderr

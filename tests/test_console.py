@@ -89,7 +89,8 @@ Type help for the commands, quit to leave.
   JADA Charter
   ============
   Sat May 23, 2026 · 2026-05-23-jada-charter
-  Paid $500.00 of $1,560.00 · Balance $1,060.00
+  ▓▓▓░░░░░░░ 32%
+  Paid $500.00 of $1,560.00 · Balance $1,060.00 · not cleared
 
   Who paid · 1 patron
   Ana Ruiz · $500.00 · 1 payment
@@ -111,7 +112,8 @@ Type help for the commands, quit to leave.
   JADA Charter
   ============
   Sat May 23, 2026 · 2026-05-23-jada-charter
-  Paid $0.00 of $1,560.00 · Balance $1,560.00
+  ░░░░░░░░░░ 0%
+  Paid $0.00 of $1,560.00 · Balance $1,560.00 · not cleared
 
   Who paid · 1 patron
   ~Ana Ruiz~ · $0.00 · reversed
@@ -296,12 +298,25 @@ def test_the_app_home_in_the_console_and_its_log_payment_button(open_console):
     home = out.getvalue()
     assert home.startswith("[App Home · opsbot]\n  Ops dashboard\n")
     assert "you are admin" in home
-    match = re.search(r"Whale Watch Charter · Sat Jan 16, 2027\n.*\n    \[(\d+) Log payment\]", home)
+    match = re.search(r"Whale Watch Charter · Sat Jan 16, 2027\n  ░░░░░░░░░░ 0%\n"
+                      r"  Paid \$0\.00 of \$1,850\.00 · Balance \$1,850\.00 · not cleared\n"
+                      r"    \[(\d+) Log payment\]", home)
     assert match, home
+    # The ops page's links, grouped, each with its address spelled out.
+    assert "\n  Stripe\n  • Dashboard (https://dashboard.stripe.com/) · payments, payouts, refunds\n" in home
     out.truncate(0), out.seek(0)
     assert console.handle(f"press {match.group(1)}")
     assert ("    4) Whale Watch Charter · Sat Jan 16 · $1,850.00 due  [2027-01-16-whale-watch-charter]  ← chosen"
             in out.getvalue())
+
+
+def test_links_in_the_console_spell_out_each_address(open_console):
+    console, out, _ = open_console()
+    assert console.handle("/links route 53")
+    assert out.getvalue() == (
+        "[#console · only visible to you]\n  Links matching route 53\n  =======================\n  DNS\n"
+        "  • Route 53 hosted zones (https://us-east-1.console.aws.amazon.com/route53/v2/hostedzones) · "
+        "queenofsandiego.com and its subdomains\n    1 link matching “route 53”\n")
 
 
 def test_as_crew_the_console_shows_what_crew_see(open_console):

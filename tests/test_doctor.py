@@ -201,6 +201,8 @@ def test_good_settings_pass_every_check(tmp_path, slack_api, stripe_api, moto_en
         "✓ Socket Mode SLACK_APP_TOKEN accepted: `opsbot run` needs no public URL",
         "✓ AWS identity arn:aws:sts::123456789012:user/moto (account 123456789012)",
         f"✓ site gipsykings bucket s3://{site.bucket}",
+        f"– site gipsykings versioning off: `/deploy gipsykings rollback` cannot put production back (turn it on: "
+        f"aws s3api put-bucket-versioning --bucket {site.bucket} --versioning-configuration Status=Enabled)",
         "✓ STRIPE_API_KEY sk_test_…0000: test mode",
         "✓ Stripe API the key is accepted",
         "✓ STRIPE_WEBHOOK_SECRET whsec_…0000",
@@ -271,3 +273,24 @@ def test_with_socket_mode_the_doctor_does_not_ask_for_a_signing_secret(tmp_path,
     status, lines, _ = doctor(env, tmp_path)
     assert status == 0, lines
     assert "– SLACK_SIGNING_SECRET not set: not needed in Socket Mode (`opsbot serve` over HTTP needs it)" in lines
+
+
+def test_the_doctor_says_whether_each_bucket_keeps_versions_and_what_a_deploy_publishes(tmp_path, moto_endpoint):
+    import boto3
+
+    site = site_on_moto(moto_endpoint, tmp_path, {**SITE_FILES, ".env": "SECRET=1", ".well-known/security.txt": "x"})
+    boto3.client("s3", region_name=REGION, endpoint_url=moto_endpoint).put_bucket_versioning(
+        Bucket=site.bucket, VersioningConfiguration={"Status": "Enabled"})
+    env = base_env(tmp_path, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", **site.env())
+    assert run(env, "init-store", cwd=tmp_path).returncode == 0
+    _status, lines, _output = doctor(env, tmp_path)
+    for line in [
+        f"✓ site gipsykings source {site.source}: 8 files (2 dotfiles not published: list them in \"include\" to "
+        "publish them)",
+        "✓ site gipsykings versioning on: `/deploy gipsykings rollback` can put production back",
+    ]:
+        assert line in lines, (line, lines)
+    os.symlink(tmp_path / "opsbot.db", site.source / "ledger.db")
+    _status, lines, _output = doctor(env, tmp_path)
+    assert any(line.startswith("✗ site gipsykings source `ledger.db` in") and "is a symbolic link" in line
+               for line in lines), lines

@@ -73,11 +73,11 @@ def test_crew_sees_only_the_commands_crew_may_run_each_with_an_example(services)
     reply = opsbot_reply("help", services=services, user=CREW_USER)
     shown = "\n".join(b["text"]["text"] for b in reply["blocks"] if b["type"] == "section")
     assert re.findall(r"^\*`([^`]+)`\*", shown, flags=re.M) == [
-        "/log-payment [EVENT AMOUNT METHOD PATRON…]", "/events [SLUG|all]", "/opsbot help", "/opsbot summary",
-        "/opsbot find TEXT"]
+        "/log-payment [EVENT AMOUNT METHOD PATRON…]", "/events [SLUG|all]", "/links [GROUP|TEXT]", "/opsbot help",
+        "/opsbot summary", "/opsbot find TEXT"]
     assert re.findall(r"^Example: `([^`]+)`$", shown, flags=re.M) == [
-        "/log-payment gipsykings 125 venmo Ana Ruiz", "/events all", "/opsbot help", "/opsbot summary",
-        "/opsbot find ana ruiz"]
+        "/log-payment gipsykings 125 venmo Ana Ruiz", "/events all", "/links stripe", "/opsbot help",
+        "/opsbot summary", "/opsbot find ana ruiz"]
     assert "(admins)" not in shown and "/paylink" not in reply["text"] and "/deploy" not in reply["text"]
     # Without a known user, the help is the crew's, never the admin's.
     assert opsbot_reply("help", services=None) == reply

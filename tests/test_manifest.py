@@ -72,7 +72,7 @@ def test_each_manifest_command_is_answered_by_the_running_app(services, slack_ap
     app = build_slack_app(services, listener_executor=lazies)
     from slack_bolt.request import BoltRequest
 
-    texts = {"/log-payment": "jada 5", "/events": "", "/paylink": "", "/deploy": "", "/opsbot": "help"}
+    texts = {"/log-payment": "jada 5", "/events": "", "/links": "", "/paylink": "", "/deploy": "", "/opsbot": "help"}
     for entry in MANIFEST["features"]["slash_commands"]:
         body = slash_command_body(entry["command"], texts[entry["command"]], user_id=ADMIN_USER,
                                   response_url=slack_api.response_url())

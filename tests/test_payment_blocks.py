@@ -167,8 +167,8 @@ def test_events_list_snapshot():
     assert blocks == [
         {"type": "header", "text": {"type": "plain_text", "text": "Upcoming events", "emoji": True}},
         {"type": "section", "text": {"type": "mrkdwn", "text": (
-            "*JADA Charter* · Sat May 23, 2026 · `2026-05-23-jada-charter`\n"
-            "Paid $1,000.00 of $1,560.00 · Balance $560.00 (2 payments)")}},
+            "*JADA Charter* · Sat May 23, 2026 · `2026-05-23-jada-charter` · 2 payments\n"
+            "▓▓▓▓▓▓░░░░ 64%\nPaid $1,000.00 of $1,560.00 · Balance $560.00 · not cleared")}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": (
             "1 event · $560.00 due in all. `/events all` includes past ones.")}]},
     ]

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from handlers.commands.deploy import register as register_deploy
 from handlers.commands.events import events_command
+from handlers.commands.links import register as register_links
 from handlers.commands.log_payment import announce_logged_payment, log_payment_command
 from handlers.commands.opsbot import announce_opsbot, opsbot_command
 from handlers.commands.paylink import register as register_paylink
@@ -43,3 +44,4 @@ def register(app: App, services: Services) -> None:
     app.command("/events")(events)
     register_paylink(app, services)
     register_deploy(app, services)
+    register_links(app, services)
