@@ -146,9 +146,9 @@ class BotProcess:
                  store: str | None = None, extra_env: dict[str, str] | None = None):
         self.db = work / "opsbot.db"
         env = {
-            "OPSBOT_STORE": store or f"sqlite:///{self.db}", "OPSBOT_EVENTS_FILE": str(events), **(extra_env or {}),
+            "OPSBOT_STORE": store or f"sqlite:///{self.db}", "OPSBOT_EVENTS_FILE": str(events),
             "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "OPSBOT_SLACK_API_URL": slack_api_url, "OPSBOT_AUDIT_CHANNEL": AUDIT_CHANNEL,
+            "OPSBOT_SLACK_API_URL": slack_api_url, "OPSBOT_AUDIT_CHANNEL": AUDIT_CHANNEL, **(extra_env or {}),
         }
         (work / "config.json").write_text(json.dumps({"env": env}))
         self.log = work / "server.log"
@@ -219,10 +219,11 @@ def one_liner_body(n: int, response_url: str) -> bytes:
 def payment_view() -> dict[str, Any]:
     """The payment modal as the bot opens it (blocks/payment_modal.py), as Slack hands it back."""
     from blocks.payment_modal import payment_modal
-    from bot.domain import Event, EventStatus
+    from bot.domain import DEFAULT_PAYMENT_METHODS, Event, EventStatus
 
     event = Event(id=BENCH_EVENT, title="Bench Big Night", date=None, total_cents=100_000_000)
-    view = payment_modal([EventStatus(event, 0, 0)], private_metadata=json.dumps({"channel_id": CHANNEL}))
+    view = payment_modal([EventStatus(event, 0, 0)], methods=DEFAULT_PAYMENT_METHODS,
+                         private_metadata=json.dumps({"channel_id": CHANNEL}))
     return {**view, "team_id": TEAM_ID, "app_id": "A0APPBENCH1", "bot_id": "B0BOTBENCH1", "previous_view_id": None,
             "hash": "1700000000.abcdEFGH", "clear_on_close": False, "notify_on_close": False}
 

@@ -13,8 +13,13 @@ the requests it serves), then deploys the site to staging:
 
 It prints PutObject requests, other S3 requests, invalidations and wall time
 for each, and how many uploaded objects carry the right media type, the exact
-Content-Type (charset on text) and a Cache-Control header. Not part of the
-test suite.
+Content-Type (charset on text) and a Cache-Control header.
+
+Then one large file (200 MB; ``--big-mb``): each deploy runs in a fresh
+process so its peak RSS is its own: a one-page site (the baseline), and the
+same site with the large file, deployed and then deployed again unchanged
+(that second deploy must upload nothing); with awscli, ``aws s3 sync`` of the
+same folder, its peak RSS measured the same way. Not part of the test suite.
 
 awscli is not a project dependency. Install it into the venv without moving
 botocore (boto3 pins it):
@@ -58,6 +63,10 @@ def classify(environ: dict[str, Any]) -> str:
         return "CloudFront other"
     bucket_and_key = path.lstrip("/").split("/", 1)
     has_key = len(bucket_and_key) == 2 and bucket_and_key[1] != ""
+    if method == "PUT" and has_key and "partNumber=" in query:
+        return "UploadPart"
+    if method == "POST" and has_key and ("uploads" in query.split("&") or "uploadId=" in query):
+        return "CreateMultipartUpload" if "uploadId=" not in query else "CompleteMultipartUpload"
     if method == "PUT" and has_key:
         return "CopyObject" if "HTTP_X_AMZ_COPY_SOURCE" in environ else "PutObject"
     if method == "GET" and not has_key:
@@ -355,13 +364,179 @@ def rows(result: DeployResult, command: str = ".venv/bin/python bench/deploy_ben
     return table
 
 
+# -- one large file: memory -----------------------------------------------------------------------------------
+
+
+def take_counts(endpoint: str) -> Counter[str]:
+    """The requests moto served since the last call (and start counting again)."""
+    request = urllib.request.Request(endpoint + "/__bench__/counts", data=b"", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return Counter(json.loads(answer.read()))
+
+
+def peak_rss_mib() -> float:
+    """This process's own peak resident memory. Linux's VmHWM belongs to the address space, while
+    ru_maxrss also counts the parent this process was forked from (its pages before exec)."""
+    import resource
+
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def big_child(spec: str) -> None:
+    """In a fresh process: deploy the site twice to staging; print peak RSS, requests and times as JSON."""
+    args = json.loads(spec)
+    work, source = Path(args["work"]), Path(args["source"])
+    deployer = opsbot_deployer(args["endpoint"], work, args["bucket"], args["distribution"], source)
+    deployer.poll_interval = 0.2
+    take_counts(args["endpoint"])
+    runs = []
+    for _ in range(2):
+        result = run_opsbot(deployer)
+        runs.append({**result, "counts": dict(take_counts(args["endpoint"]))})
+    print(json.dumps({"peak_mib": peak_rss_mib(), "runs": runs}))
+
+
+def rss_of_command(command: list[str], env: dict[str, str]) -> float:
+    """Peak RSS (MiB) of a command, measured by a small parent that waits for it (ru_maxrss: the
+    larger of the command's own peak and the small parent's size when it started the command)."""
+    code = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    answer = subprocess.run([sys.executable, "-c", code, *command], env=env, check=True, capture_output=True,
+                            text=True)
+    return int(answer.stdout.strip()) / 1024
+
+
+@dataclass(frozen=True)
+class BigResult:
+    """Each child's answer, {"peak_mib", "runs": [{"seconds", "result", "counts"}, first and again]}, per round."""
+
+    megabytes: int
+    baselines: list[dict[str, Any]]  # the one-page site
+    bigs: list[dict[str, Any]]  # the same with the large file
+    awscli_peak_mib: float | None = None
+    awscli_seconds: float | None = None
+
+    @property
+    def baseline(self) -> dict[str, Any]:
+        return _median_child(self.baselines)
+
+    @property
+    def big(self) -> dict[str, Any]:
+        return _median_child(self.bigs)
+
+
+def _median_child(answers: list[dict[str, Any]]) -> dict[str, Any]:
+    """The round with the median peak RSS (a fresh process's peak varies a little from run to run)."""
+    return sorted(answers, key=lambda a: a["peak_mib"])[len(answers) // 2]
+
+
+def write_big_file(path: Path, megabytes: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as handle:
+        for _ in range(megabytes):
+            handle.write(os.urandom(1024 * 1024))
+
+
+def run_big(megabytes: int = 200, aws: str | None = None, rounds: int = 3) -> BigResult:
+    """A one-page site and the same site with one ``megabytes`` file, each deployed
+    twice in a fresh process, the two taking turns for ``rounds`` rounds."""
+    for name, value in AWS_ENV.items():
+        os.environ[name] = value
+    moto = MotoServer()
+    work = Path(tempfile.mkdtemp(prefix="opsbot-bench-big-"))
+    answers: dict[str, list[dict[str, Any]]] = {"baseline": [], "big": []}
+    try:
+        sources = {}
+        for label in answers:
+            source = work / label / "site"
+            source.mkdir(parents=True)
+            (source / "index.html").write_text("<!doctype html><title>Tour</title>")
+            if label == "big":
+                write_big_file(source / "media" / "tour.mp4", megabytes)
+            sources[label] = source
+        for _ in range(rounds):
+            for label, source in sources.items():
+                folder = work / label  # events.json and a fresh store beside the source
+                for stale in folder.glob("opsbot.db*"):
+                    stale.unlink()
+                bucket = f"opsbot-{label}-{uuid.uuid4().hex[:8]}"
+                distribution = make_bucket_and_distribution(moto.endpoint, bucket)
+                spec = json.dumps({"endpoint": moto.endpoint, "work": str(folder), "source": str(source),
+                                   "bucket": bucket, "distribution": distribution})
+                answer = subprocess.run([sys.executable, __file__, "--big-child", spec],
+                                        env={**os.environ, **AWS_ENV}, check=True, capture_output=True, text=True)
+                answers[label].append(json.loads(answer.stdout.strip().splitlines()[-1]))
+        aws_peak = aws_seconds = None
+        if aws:
+            bucket = f"awscli-big-{uuid.uuid4().hex[:8]}"
+            make_bucket_and_distribution(moto.endpoint, bucket)
+            started = time.perf_counter()
+            aws_peak = rss_of_command([aws, "s3", "sync", str(sources["big"]), f"s3://{bucket}/_staging/",
+                                       "--only-show-errors", "--endpoint-url", moto.endpoint],
+                                      {**os.environ, **AWS_ENV})
+            aws_seconds = time.perf_counter() - started
+        return BigResult(megabytes, answers["baseline"], answers["big"], aws_peak, aws_seconds)
+    finally:
+        moto.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def uploads(counts: dict[str, int]) -> int:
+    """Requests that send file bytes: single-part PUTs and multipart parts."""
+    return counts.get("PutObject", 0) + counts.get("UploadPart", 0)
+
+
+def report_big(result: BigResult) -> None:
+    print(f"\none {result.megabytes} MB file, each deploy in a fresh process (peak RSS of that process; the median "
+          f"of {len(result.bigs)} rounds)\n")
+    for label, data in (("one-page site", result.baseline), (f"+ {result.megabytes} MB file", result.big)):
+        first, again = data["runs"]
+        print(f"{label:<18} peak RSS {data['peak_mib']:6.1f} MiB · first deploy {first['seconds']:.2f} s, "
+              f"{uploads(first['counts'])} upload requests ({first['counts'].get('UploadPart', 0)} parts) · "
+              f"unchanged re-deploy {again['seconds']:.2f} s, {uploads(again['counts'])} upload requests, "
+              f"{again['result']}")
+    if result.awscli_peak_mib is not None:
+        print(f"{'aws s3 sync':<18} peak RSS {result.awscli_peak_mib:6.1f} MiB · {result.awscli_seconds:.2f} s")
+
+
+def big_rows(result: BigResult, command: str = ".venv/bin/python bench/deploy_bench.py") -> list:
+    """Peak RSS of the large-file deploy against the one-page deploy, and the unchanged re-deploy's uploads."""
+    from bench.common import Row
+
+    extra = result.big["peak_mib"] - result.baseline["peak_mib"]
+    aws = (f"; aws s3 sync {result.awscli_peak_mib:.0f} MiB" if result.awscli_peak_mib is not None else "")
+    first, again = result.big["runs"]
+    return [
+        Row(f"deploy one {result.megabytes} MB file: peak RSS", f"{result.big['peak_mib']:.0f} MiB (+{extra:.0f} MiB)",
+            f"one-page deploy {result.baseline['peak_mib']:.0f} MiB{aws}",
+            result.big["peak_mib"] / result.baseline["peak_mib"], "within 100 MiB of the one-page deploy",
+            extra <= 100, command),
+        Row(f"re-deploy the unchanged {result.megabytes} MB file", f"{again['seconds']:.2f} s, "
+            f"{uploads(again['counts'])} upload requests", f"first deploy {first['seconds']:.2f} s, "
+            f"{uploads(first['counts'])} upload requests", again["seconds"] / first["seconds"], "no upload",
+            uploads(again["counts"]) == 0 and again["result"] == "up to date", command),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=500)
+    parser.add_argument("--big-mb", type=int, default=200, help="the large file's size (0: skip that part)")
     parser.add_argument("--serve-moto", help=argparse.SUPPRESS)
+    parser.add_argument("--big-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_moto:
         serve_moto(args.serve_moto)
+        return
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    if args.big_child:
+        big_child(args.big_child)
         return
 
     aws = find_aws()
@@ -369,10 +544,14 @@ def main() -> None:
         raise SystemExit("awscli is not installed: see the top of bench/deploy_bench.py for the pip command.")
     result = run(args.files, aws)
     report(result)
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    table = rows(result)
+    if args.big_mb:
+        big = run_big(args.big_mb, aws)
+        report_big(big)
+        table += big_rows(big)
     from bench.common import print_table
 
-    print_table(rows(result))
+    print_table(table)
 
 
 if __name__ == "__main__":

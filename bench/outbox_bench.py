@@ -3,9 +3,9 @@
     .venv/bin/python bench/outbox_bench.py                        # 30,000 on SQLite, 600 on DynamoDB (moto)
     .venv/bin/python bench/outbox_bench.py --payments 3000 --dynamo-payments 0   # a quick look
 
-The bot process runs what ``opsbot serve`` runs (bench/ack_bench.py's process:
+The bot process runs what ``opsbot serve`` runs (bench/edge_bench.py's bot:
 build_services + build_slack_app on waitress, the outbox's deliverer threads
-with the production policy). The Slack stand-in runs in its own process and
+with the production policy), and nothing else. The Slack stand-in runs in its own process and
 rate-limits ``chat.postMessage`` as Slack does: one message a second per
 channel, 429 with Retry-After beyond it. 16 clients send signed one-liners,
 each a real payment, as fast as the server answers. Measured:
@@ -70,27 +70,6 @@ WARMUP = 1_000
 DELIVERY_GOAL_S = 5.0
 RSS_GOAL_MIB = 20.0
 SLACK_PACE = 1.0  # seconds between two messages in a channel, as Slack allows
-
-
-def serve_opsbot(folder: str) -> None:
-    """Run in the bot process: opsbot as `opsbot serve` runs it (the deliverer with the production policy)."""
-    import json
-    import logging
-
-    from bot.app import build_deliverer, build_services, build_slack_app
-    from bot.config import load_settings
-    from bot.http import make_wsgi_app, start_background_server
-
-    work = Path(folder)
-    config = json.loads((work / "config.json").read_text())
-    logging.basicConfig(level=logging.INFO, filename=str(work / "server.log"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    services = build_services(load_settings(environ=config["env"], env_file=None))
-    services.store.init_schema()
-    server, _ = start_background_server(make_wsgi_app(services, build_slack_app(services)))
-    build_deliverer(services).start()
-    publish_port(work / "ports", str(server.server.effective_port))
-    threading.Event().wait()
 
 
 def serve_floor(folder: str) -> None:
@@ -185,7 +164,9 @@ def run_stream(app: str, payments: int, *, store: str = "sqlite", clients: int =
             moto = MotoProcess()
             store_url = f"dynamodb://opsbot-bench-{uuid.uuid4().hex[:8]}"
             extra = {**AWS_ENV, "AWS_ENDPOINT_URL": moto.endpoint}
-        serve = "bench.outbox_bench:serve_opsbot" if app == "opsbot" else "bench.outbox_bench:serve_floor"
+        # opsbot alone in its process, as `opsbot serve` runs it (bench/edge_bench.py's, the deliverer's threads
+        # included), or the floor alone in its own: each process's memory is one bot's.
+        serve = "bench.edge_bench:serve_bot" if app == "opsbot" else "bench.outbox_bench:serve_floor"
         bot = BotProcess(work, slack.base_url, events, serve=serve, store=store_url, extra_env=extra)
         port = bot.ports[app]
         response_url = slack.root_url + "/response/bench"

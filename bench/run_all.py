@@ -5,7 +5,7 @@
     .venv/bin/python bench/run_all.py --only ack ledger --markdown
 
 Each bench also runs alone (bench/ack_bench.py, ledger_bench.py, coldstart_bench.py,
-summary_bench.py, deploy_bench.py) and prints its own table. The deploy rows
+summary_bench.py, deploy_bench.py, edge_bench.py) and prints its own table. The deploy rows
 need awscli in the venv (see bench/deploy_bench.py); without it they show
 opsbot's side only and say so.
 """
@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import ack_bench, coldstart_bench, deploy_bench, ledger_bench, summary_bench  # noqa: E402
+from bench import ack_bench, coldstart_bench, deploy_bench, edge_bench, ledger_bench, summary_bench  # noqa: E402
 from bench.common import Row, machine, print_table  # noqa: E402
 
-BENCHES = ("ack", "ledger", "coldstart", "summary", "deploy")
+BENCHES = ("ack", "ledger", "coldstart", "summary", "deploy", "edge")
 
 
 def run_ack(quick: bool) -> list[Row]:
@@ -59,11 +59,22 @@ def run_deploy(quick: bool) -> list[Row]:
               "(see bench/deploy_bench.py for the pip command).")
     result = deploy_bench.run(files=100 if quick else 500, aws=aws)
     deploy_bench.report(result)
-    return deploy_bench.rows(result)
+    big = deploy_bench.run_big(megabytes=50 if quick else 200, aws=aws, rounds=1 if quick else 3)
+    deploy_bench.report_big(big)
+    return deploy_bench.rows(result) + deploy_bench.big_rows(big)
+
+
+def run_edge(quick: bool) -> list[Row]:
+    result = edge_bench.run(held=1_000, acks=100 if quick else 300)
+    edge_bench.report(result)
+    if not result.exact:
+        raise RuntimeError("edge bench: the store does not hold exactly the payments acked")
+    return edge_bench.rows(result)
 
 
 RUNNERS: dict[str, Callable[[bool], list[Row]]] = {
     "ack": run_ack, "ledger": run_ledger, "coldstart": run_coldstart, "summary": run_summary, "deploy": run_deploy,
+    "edge": run_edge,
 }
 
 

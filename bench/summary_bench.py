@@ -1,6 +1,7 @@
 """How long the daily summary takes for a day of 200 payments, with 1,000 and with
 100,000 payments on other days in the store. The summary reads the day index
-(one query), so the ratio between the two should stay near 1. Both stores are
+twice (the day, and the same weekday a week before, which holds 100 payments in
+both stores), so the ratio between the two should stay near 1. Both stores are
 seeded first; then their summaries take turns, so noise falls on both.
 
     .venv/bin/python bench/summary_bench.py            # SQLite and DynamoDB (moto server)
@@ -38,6 +39,7 @@ from infra.sqlite_store import SqliteStore  # noqa: E402
 
 TZ = ZoneInfo("America/Los_Angeles")
 DAY = date(2026, 12, 1)
+WEEK_BEFORE = DAY - timedelta(days=7)  # the summary compares the day with it: the same 100 payments in every store
 EVENTS_FILE = Path(__file__).resolve().parent.parent / "events.json"
 EVENT_IDS = [e.id for e in load_catalog(EVENTS_FILE).events]
 METHODS = ["cash", "card", "check", "venmo", "zelle"]
@@ -59,7 +61,7 @@ def payments(count: int, days: list[date], seed: int) -> list[Payment]:
 
 
 def history_days() -> list[date]:
-    return [DAY - timedelta(days=d) for d in range(1, 730)]
+    return [DAY - timedelta(days=d) for d in range(1, 730) if d != 7]
 
 
 def seed_sqlite(store: SqliteStore, records: list[Payment]) -> None:
@@ -100,7 +102,7 @@ HISTORIES = (1_000, 100_000)
 
 def bench(name: str, make_store, seed, runs: int, probe=None, histories: tuple[int, int] = HISTORIES
           ) -> list[tuple[str, int, float, dict | None]]:
-    today = payments(200, [DAY], seed=1)
+    today = payments(200, [DAY], seed=1) + payments(100, [WEEK_BEFORE], seed=2)
     stores = {}
     for history in histories:
         store = make_store()

@@ -9,12 +9,11 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
-
 from blocks.audit import email_failed_audit, payment_audit, void_audit, voided_payment_audit, who
 from blocks.deploy import deploy_audit
 from blocks.email import payment_email, void_email
-from blocks.mrkdwn import escape, shorten
+from blocks.fit import FALLBACK_TEXT, MESSAGE_BLOCKS, chunked, clip, context, fallback, name, section
+from blocks.mrkdwn import escape
 from blocks.paylinks import paylink_audit, paylink_message, unassigned_audit
 from blocks.receipts import payment_receipt
 from bot.deploy_plan import DeployRun, LocalFile, Plan
@@ -38,8 +37,6 @@ from bot.ports import OutgoingEmail
 
 Message = tuple[str, list[dict]]  # (notification text, blocks)
 
-SECTION_TEXT_MAX = 3000  # Slack's limit for a section's text
-MESSAGE_BLOCKS_MAX = 50  # Slack's limit for a message's blocks
 _DIGEST_LINE_MAX = 400  # one record's line in a digest, cut past this
 
 
@@ -54,15 +51,18 @@ def refusal_audit(facts: dict[str, Any]) -> Message:
     """A refused request: one line of text (no blocks)."""
     user = facts.get("user_id")
     whom = f"<@{user}>" if user else "Someone"
-    return (f":no_entry: {whom} was refused `{escape(facts['entry_point'])}`: it needs the "
-            f"{facts['needed']} role."), []
+    entry = escape(facts["entry_point"])
+    if facts.get("outsider_team") is not None:
+        return (f":no_entry: {whom}, of another organisation (team `{escape(facts['outsider_team'])}`, through a "
+                f"shared channel), was refused `{entry}`: only this workspace's crew may use opsbot."), []
+    return f":no_entry: {whom} was refused `{entry}`: it needs the {facts['needed']} role.", []
 
 
 def deploy_run(deploy: dict[str, Any]) -> DeployRun:
     """The finished deploy as the deploy messages read it, from the facts kept in its announcement.
     The plan's lists are only counted by the audit line, so each holds that many placeholders."""
     site = Site(id=deploy["site"], bucket=deploy.get("bucket", ""), distribution_id=deploy.get("distribution_id", ""),
-                source=Path("."), url=deploy.get("url", ""))
+                source=Path("."), url=deploy.get("url", ""), prefix=deploy.get("prefix") or "")
     placeholder = LocalFile(rel="", path=Path("."), size=0, md5="", content_type="", cache_control="")
     plan = Plan(site=site, target=deploy["target"], uploads=(placeholder,) * int(deploy.get("planned_uploads", 0)),
                 copies=("",) * int(deploy.get("planned_copies", 0)),
@@ -73,7 +73,7 @@ def deploy_run(deploy: dict[str, Any]) -> DeployRun:
                      phase=deploy.get("phase", "done"), plan=plan, uploaded=int(deploy.get("uploaded", 0)),
                      copied=int(deploy.get("copied", 0)), deleted=int(deploy.get("deleted", 0)),
                      invalidation_id=deploy.get("invalidation_id"), failed_step=deploy.get("failed_step"),
-                     error=deploy.get("error"), duration=deploy.get("duration_s"))
+                     error=deploy.get("reason") or deploy.get("error"), duration=deploy.get("duration_s"))
 
 
 def audit_line(entry: OutboxEntry) -> Message:
@@ -127,62 +127,56 @@ def _paylink(link: dict[str, Any]) -> Paylink:
     return Paylink.from_record(link)
 
 
+def plain_lines(entries: Sequence[OutboxEntry]) -> str:
+    """What is said when a line cannot be drawn (or Slack refuses it): each record named, no blocks."""
+    ids = ", ".join(f"`{escape(e.record_id)}`" for e in entries)
+    verb = "was" if len(entries) == 1 else "were"
+    return clip(f"{ids} {verb} recorded; {'its audit line' if len(entries) == 1 else 'their audit lines'} could "
+                "not be drawn (see the bot's log).", FALLBACK_TEXT)
+
+
 # -- the digest: many lines folded into one message ----------------------------------------------------------
 
 
 def digest_line(entry: OutboxEntry) -> str:
-    """One record's line in a digest: what happened, who, and the record's id."""
+    """One record's line in a digest (one line of mrkdwn): what happened, who, and the record's id."""
     facts = entry.facts
     if entry.event in (PAYMENT_RECORDED, PAYMENT_VOIDED):
         p = payment_from_facts(facts["payment"])
-        title = escape(facts["event"]["title"])
+        title = name(facts["event"]["title"])
         if p.is_void:
             line = (f":leftwards_arrow_with_hook: `{p.payment_id}` {who(p)} voided {format_cents(-p.amount_cents)} "
-                    f"({p.method}) from {escape(p.patron)} for {title} (`{p.voids}`)")
+                    f"({p.method}) from {name(p.patron)} for {title} (`{p.voids}`)")
         else:
-            line = (f":moneybag: `{p.payment_id}` {format_cents(p.amount_cents)} ({p.method}) from {escape(p.patron)} "
+            line = (f":moneybag: `{p.payment_id}` {format_cents(p.amount_cents)} ({p.method}) from {name(p.patron)} "
                     f"for {title} · {who(p)}")
     elif entry.event == REFUSED:
-        line = f":no_entry: <@{facts['user_id']}> was refused `{escape(facts['entry_point'])}` ({facts['needed']})"
+        text, _ = refusal_audit(facts)
+        line = text
     else:
-        text, _ = audit_line(entry)
-        line = f"`{entry.record_id}` {text}"
-    return shorten(line, _DIGEST_LINE_MAX)
+        text, _ = audit_line(entry)  # its notification text: one line, escaped
+        line = f"`{escape(entry.record_id)}` {text}"
+    return clip(" ".join(line.split("\n")), _DIGEST_LINE_MAX)
 
 
 def digest(entries: Sequence[OutboxEntry], *, waiting: int) -> tuple[Message, int]:
     """One message for the first of ``entries`` that fit in Slack's limits (50 blocks, 3,000
     characters a section); returns it and how many it holds. ``waiting`` is how many lines
     were waiting in all, said in the message."""
-    head = (f":fast_forward: *{{count}} changes in one message*: Slack takes about one message a second in a "
+    room = MESSAGE_BLOCKS - 2  # the head and the closing line
+    sections = chunked([digest_line(e) for e in entries])[:room]
+    count = sum(text.count("\n") + 1 for text in sections)
+    head = (f":fast_forward: *{count} changes in one message*: Slack takes about one message a second in a "
             f"channel, and {waiting} were waiting. Each is named below once; a payment here has no Void "
-            f"button of its own: `/opsbot void PAYMENT_ID` voids it.")
-    room = MESSAGE_BLOCKS_MAX - 2  # the head and the closing line
-    sections: list[str] = []
-    current: list[str] = []
-    size = count = 0
-    for entry in entries:
-        line = digest_line(entry)
-        if current and size + len(line) + 1 > SECTION_TEXT_MAX:
-            if len(sections) + 1 == room:
-                break  # this section is the last one a message can hold
-            sections.append("\n".join(current))
-            current, size = [], 0
-        current.append(line)
-        size += len(line) + 1
-        count += 1
-    if current:
-        sections.append("\n".join(current))
+            "button of its own: `/opsbot void PAYMENT_ID` voids it.")
+    more = waiting - count
+    closing = f"{more} more follow in the next message." if more > 0 else "That is all that was waiting."
+    blocks = [section(head).to_dict(), *(section(text).to_dict() for text in sections), context(closing).to_dict()]
     kinds: dict[str, int] = {}
     for entry in entries[:count]:
         kinds[entry.event] = kinds.get(entry.event, 0) + 1
-    blocks = [SectionBlock(text=MarkdownTextObject(text=head.format(count=count))).to_dict()]
-    blocks += [SectionBlock(text=MarkdownTextObject(text=s)).to_dict() for s in sections]
-    more = waiting - count
-    closing = f"{more} more follow in the next message." if more > 0 else "That is all that was waiting."
-    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=closing)]).to_dict())
     summary = ", ".join(f"{n} {_KIND_WORDS.get(kind, kind)}" for kind, n in kinds.items())
-    return (f"{count} changes in one message: {summary}", blocks), count
+    return (fallback(f"{count} changes in one message: {summary}"), blocks), count
 
 
 _KIND_WORDS = {PAYMENT_RECORDED: "payments", PAYMENT_VOIDED: "voids", REFUSED: "refusals",

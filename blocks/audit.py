@@ -1,18 +1,16 @@
-"""Audit lines for the ops channel: one per payment and one per void. Pure builders."""
+"""Audit lines for the ops channel: one per payment and one per void. Pure builders.
+
+Every name is shortened where it is shown (blocks/fit.py), so a line fits Slack's
+limits whatever the patron, the notes or the event's title hold; the Void
+button's confirmation, 300 characters at most, names the patron in what is left."""
 
 from __future__ import annotations
 
 import re
 
-from slack_sdk.models.blocks import (
-    ActionsBlock,
-    ButtonElement,
-    ConfirmObject,
-    ContextBlock,
-    MarkdownTextObject,
-    SectionBlock,
-)
+from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ConfirmObject
 
+from blocks.fit import CONFIRM_TEXT, RECORD_NAME, SECTION_TEXT, context, escaped_length, fallback, name, section
 from blocks.mrkdwn import escape, shorten
 from bot.domain import EventStatus, Payment
 from bot.money import format_cents
@@ -29,13 +27,13 @@ def who(payment: Payment) -> str:
         return "Stripe payment"
     if _USER_ID.match(payment.logged_by):
         return f"<@{payment.logged_by}>"
-    return escape(payment.logged_by)
+    return name(payment.logged_by)
 
 
 def what(payment: Payment, status: EventStatus) -> str:
-    """``*$125.00* (cash) from *Ana Ruiz* for *JADA Charter*`` with user text escaped."""
-    return (f"*{format_cents(abs(payment.amount_cents))}* ({payment.method}) from *{escape(payment.patron)}* "
-            f"for *{escape(status.event.title)}*")
+    """``*$125.00* (cash) from *Ana Ruiz* for *JADA Charter*`` with user text escaped (and shortened)."""
+    return (f"*{format_cents(abs(payment.amount_cents))}* ({name(payment.method)}) from "
+            f"*{name(payment.patron, RECORD_NAME)}* for *{name(status.event.title, RECORD_NAME)}*")
 
 
 def standing(status: EventStatus) -> str:
@@ -52,8 +50,14 @@ def standing(status: EventStatus) -> str:
 def _details(payment: Payment) -> str:
     parts = [f"`{payment.payment_id}`"]
     if payment.notes:
-        parts.append(f"Notes: {escape(payment.notes)}")
+        parts.append(f"Notes: {name(payment.notes, SECTION_TEXT // 2)}")
     return " · ".join(parts)
+
+
+def void_confirmation(payment: Payment) -> str:
+    """The Void button's question: the amount and the patron, within the dialog's 300 characters."""
+    head, tail = f"{format_cents(payment.amount_cents)} from ", " will be reversed with a new record. Admins only."
+    return head + name(payment.patron, CONFIRM_TEXT - escaped_length(head + tail)) + tail
 
 
 def payment_audit(payment: Payment, status: EventStatus, *, overpaid_note: bool = False) -> tuple[str, list[dict]]:
@@ -67,50 +71,41 @@ def payment_audit(payment: Payment, status: EventStatus, *, overpaid_note: bool 
         lines.append(":warning: This payment is more than the balance that was due; it was recorded because "
                      "the money has arrived.")
     blocks = [
-        SectionBlock(text=MarkdownTextObject(text="\n".join(lines))),
-        ContextBlock(elements=[MarkdownTextObject(text=_details(payment))]),
+        section("\n".join(lines)),
+        context(_details(payment)),
         ActionsBlock(elements=[
             ButtonElement(
                 text="Void", action_id=VOID_ACTION, value=payment.payment_id, style="danger",
-                confirm=ConfirmObject(
-                    title="Void this payment?",
-                    text=(f"{format_cents(payment.amount_cents)} from {escape(payment.patron)} will be reversed "
-                          "with a new record. Admins only."),
-                    confirm="Void", deny="Keep",
-                ),
+                confirm=ConfirmObject(title="Void this payment?", text=void_confirmation(payment),
+                                      confirm="Void", deny="Keep"),
             )
         ]),
     ]
     text = f"{format_cents(payment.amount_cents)} ({payment.method}) from {payment.patron} for {status.event.title}"
-    return escape(text), [b.to_dict() for b in blocks]
+    return fallback(text), [b.to_dict() for b in blocks]
 
 
 def voided_payment_audit(payment: Payment, status: EventStatus, void: Payment) -> tuple[str, list[dict]]:
     """What a payment's audit line becomes once it is voided: struck through, no button."""
-    head = (f":moneybag: ~{format_cents(payment.amount_cents)} ({payment.method}) from {escape(payment.patron)} "
-            f"for {escape(status.event.title)}~ *voided* by {who(void)}")
-    blocks = [
-        SectionBlock(text=MarkdownTextObject(text=head)),
-        ContextBlock(elements=[MarkdownTextObject(text=f"`{payment.payment_id}` · voided by `{void.payment_id}`")]),
-    ]
-    return escape(f"Voided: {format_cents(payment.amount_cents)} from {payment.patron}"), [b.to_dict() for b in blocks]
+    head = (f":moneybag: ~{format_cents(payment.amount_cents)} ({name(payment.method)}) from "
+            f"{name(payment.patron, RECORD_NAME)} for {name(status.event.title, RECORD_NAME)}~ *voided* by {who(void)}")
+    blocks = [section(head), context(f"`{payment.payment_id}` · voided by `{void.payment_id}`")]
+    text = f"Voided: {format_cents(payment.amount_cents)} from {payment.patron}"
+    return fallback(text), [b.to_dict() for b in blocks]
 
 
 def void_audit(void: Payment, status: EventStatus) -> tuple[str, list[dict]]:
     """The new audit line for a void."""
     head = f":leftwards_arrow_with_hook: {who(void)} voided {what(void, status)} (`{void.voids}`)"
-    blocks = [
-        SectionBlock(text=MarkdownTextObject(text=f"{head}\n{standing(status)}")),
-        ContextBlock(elements=[MarkdownTextObject(text=f"`{void.payment_id}`")]),
-    ]
+    blocks = [section(f"{head}\n{standing(status)}"), context(f"`{void.payment_id}`")]
     text = f"Void of {format_cents(-void.amount_cents)} from {void.patron} for {status.event.title}"
-    return escape(text), [b.to_dict() for b in blocks]
+    return fallback(text), [b.to_dict() for b in blocks]
 
 
 def email_failed_audit(recipients: list[str], subject: str, reason: str) -> tuple[str, list[dict]]:
     """An email copy that could not be sent: ``email to … failed: …``, and that the record itself is safe."""
     to = ", ".join(recipients)
     reason = shorten(reason, 500)
-    line = (f":warning: Email to {escape(to)} failed: {escape(reason)}\n"
-            f"It was “{escape(subject)}”. The record itself is kept; only the email copy is missing.")
-    return f"Email to {to} failed: {reason}", [SectionBlock(text=MarkdownTextObject(text=line)).to_dict()]
+    line = (f":warning: Email to {name(to, 1000)} failed: {escape(reason)}\n"
+            f"It was “{name(subject, 500)}”. The record itself is kept; only the email copy is missing.")
+    return fallback(f"Email to {to} failed: {reason}"), [section(line).to_dict()]

@@ -1,4 +1,5 @@
-"""/events replies: the list of events and one event with its payments. Pure builders."""
+"""/events replies: the list of events and one event with its payments. Pure builders,
+held to Slack's limits with blocks/fit.py whatever the number of events or payments."""
 
 from __future__ import annotations
 
@@ -6,20 +7,21 @@ from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
-from slack_sdk.models.blocks import ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import HeaderBlock
 
-from blocks.audit import standing
-from blocks.mrkdwn import escape, shorten
+from blocks.fit import HEADER_TEXT, MESSAGE_BLOCKS, chunked, context, cut, fallback, name, plain, plural, section
+from blocks.glance import money_lines
 from blocks.paylinks import paylink_lines
 from bot.domain import EventStatus, Payment
 from bot.money import format_cents
+from bot.patrons import PatronTotal
 
 if TYPE_CHECKING:
     from bot.paylinks import PaylinkStatus
 
-MAX_BLOCKS = 50  # Slack's limit for a message
-SECTION_TEXT_MAX = 3000
+MAX_BLOCKS = MESSAGE_BLOCKS
 MAX_RECORDS_SHOWN = 40  # newest first; a phone screen, not an export
+MAX_PATRONS_SHOWN = 40  # lines of at most ~130 characters: two sections
 
 
 def _when(status: EventStatus) -> str:
@@ -27,67 +29,79 @@ def _when(status: EventStatus) -> str:
 
 
 def _event_line(status: EventStatus) -> str:
-    count = f" ({status.payment_count} payment{'s' if status.payment_count != 1 else ''})"
-    return (f"*{escape(status.event.title)}* · {_when(status)} · `{status.event.id}`\n"
-            f"{standing(status)}{count if status.payment_count else ''}")
+    count = f" · {plural(status.payment_count, 'payment')}" if status.payment_count else ""
+    return f"*{name(status.event.title)}* · {_when(status)} · `{status.event.id}`{count}\n{money_lines(status)}"
 
 
 def events_list(statuses: Sequence[EventStatus], *, include_past: bool) -> tuple[str, list[dict]]:
     title = "All events" if include_past else "Upcoming events"
     if not statuses:
         empty = "No events in events.json." if include_past else "No upcoming events. `/events all` shows past ones."
-        return empty, [SectionBlock(text=MarkdownTextObject(text=empty)).to_dict()]
-    room = MAX_BLOCKS - 2  # the header and a closing context line
-    shown = statuses[:room]
-    blocks = [HeaderBlock(text=title)]
-    blocks += [SectionBlock(text=MarkdownTextObject(text=_event_line(s))) for s in shown]
-    hidden = statuses[room:]
+        return empty, [section(empty).to_dict()]
+    shown, hidden = cut(statuses, MAX_BLOCKS - 2)  # the header and a closing context line
+    blocks = [HeaderBlock(text=title), *(section(_event_line(s)) for s in shown)]
     if hidden:
-        owed = sum(max(s.balance_cents, 0) for s in hidden)
-        note = (f"…and {len(hidden)} more event{'s' if len(hidden) != 1 else ''} with {format_cents(owed)} due. "
-                "`/events EVENT` shows one.")
+        owed = sum(max(s.balance_cents, 0) for s in statuses[len(shown):])
+        note = f"…and {plural(hidden, 'more event')} with {format_cents(owed)} due. `/events EVENT` shows one."
     else:
         owed = sum(max(s.balance_cents, 0) for s in statuses)
-        note = f"{len(statuses)} event{'s' if len(statuses) != 1 else ''} · {format_cents(owed)} due in all."
+        note = f"{plural(len(statuses), 'event')} · {format_cents(owed)} due in all."
         if not include_past:
             note += " `/events all` includes past ones."
-    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=note)]))
+    blocks.append(context(note))
     text = f"{title}: " + "; ".join(
         f"{s.event.title} {format_cents(s.paid_cents)} of {format_cents(s.total_cents)}" for s in shown)
-    return escape(shorten(text, 3000)), [b.to_dict() for b in blocks]
+    return fallback(text), [b.to_dict() for b in blocks]
 
 
 def _payment_line(p: Payment) -> str:
-    who = f"<@{p.logged_by}>" if p.source == "slack" else escape(p.logged_by)
-    line = (f"`{p.payment_id}` · {date.fromisoformat(p.day):%b %-d} · {format_cents(p.amount_cents)} {p.method} · "
-            f"{escape(p.patron)} · by {who}")
+    who = f"<@{p.logged_by}>" if p.source == "slack" else name(p.logged_by)
+    line = (f"`{p.payment_id}` · {date.fromisoformat(p.day):%b %-d} · {format_cents(p.amount_cents)} "
+            f"{name(p.method)} · {name(p.patron)} · by {who}")
     if p.voided_by:
         return f"~{line}~ (voided)"
     return line
 
 
+def patron_line(total: PatronTotal) -> str:
+    """``*Ana Ruiz* · $1,000.00 · 2 payments``; a patron whose payments were all reversed, struck through."""
+    if total.reversed_in_full:
+        return f"~{name(total.name)}~ · {format_cents(0)} · reversed"
+    return f"*{name(total.name)}* · {format_cents(total.total_cents)} · {plural(total.payments, 'payment')}"
+
+
+def patron_blocks(patrons: Sequence[PatronTotal]) -> list:
+    """Each patron's total, one line each (the first MAX_PATRONS_SHOWN, then how many more and their money)."""
+    shown, hidden = cut(patrons, MAX_PATRONS_SHOWN)
+    lines = [f"*Who paid* · {plural(len(patrons), 'patron')}", *(patron_line(p) for p in shown)]
+    blocks: list = [section(chunk) for chunk in chunked(lines)]
+    if hidden:
+        rest = patrons[len(shown):]
+        blocks.append(context(f"…and {plural(hidden, 'more patron')}, "
+                              f"{format_cents(sum(p.total_cents for p in rest))} in all."))
+    return blocks
+
+
 def event_detail(status: EventStatus, payments: Sequence[Payment],
-                 links: Sequence[PaylinkStatus] = ()) -> tuple[str, list[dict]]:
-    head = f"{_when(status)} · `{status.event.id}`\n{standing(status)}"
-    blocks = [HeaderBlock(text=shorten(status.event.title, 150)), SectionBlock(text=MarkdownTextObject(text=head))]
+                 links: Sequence[PaylinkStatus] = (), patrons: Sequence[PatronTotal] = ()) -> tuple[str, list[dict]]:
+    """The event, its payment links, each patron's total (bot/patrons.patron_totals), then its records."""
+    head = f"{_when(status)} · `{status.event.id}`\n{money_lines(status)}"
+    blocks = [HeaderBlock(text=plain(status.event.title, HEADER_TEXT)), section(head)]
     if links:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=paylink_lines(links))))
+        blocks.append(section(paylink_lines(links)))
+    if patrons:
+        blocks += patron_blocks(patrons)
     if not payments:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text="No payments yet.")]))
+        blocks.append(context("No payments yet."))
     else:
         newest_first = list(reversed(payments))
-        shown = newest_first[:MAX_RECORDS_SHOWN]
-        chunks: list[list[str]] = [[]]
-        for line in map(_payment_line, shown):
-            if sum(len(x) + 1 for x in chunks[-1]) + len(line) > SECTION_TEXT_MAX:
-                chunks.append([])
-            chunks[-1].append(line)
-        blocks += [SectionBlock(text=MarkdownTextObject(text="\n".join(chunk))) for chunk in chunks]
+        shown, _ = cut(newest_first, MAX_RECORDS_SHOWN)  # 40 lines of at most ~300 characters: <= 5 sections
+        blocks += [section(chunk) for chunk in chunked([_payment_line(p) for p in shown])]
         older = newest_first[len(shown):]
         if older:
-            note = (f"…and {len(older)} older record{'s' if len(older) != 1 else ''}, "
+            note = (f"…and {plural(len(older), 'older record')}, "
                     f"{format_cents(sum(p.amount_cents for p in older))} in all.")
-            blocks.append(ContextBlock(elements=[MarkdownTextObject(text=note)]))
+            blocks.append(context(note))
     text = (f"{status.event.title}: paid {format_cents(status.paid_cents)} of {format_cents(status.total_cents)}, "
             f"balance {format_cents(max(status.balance_cents, 0))}")
-    return escape(text), [b.to_dict() for b in blocks]
+    return fallback(text), [b.to_dict() for b in blocks]

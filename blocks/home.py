@@ -1,7 +1,8 @@
 """The App Home: the ops dashboard. Pure: HomeData in, a ``home`` view out.
 
 Slack refuses a Home view of more than 100 blocks; the sections that can grow
-(events, sites) get what room is left and end with a line saying what is not shown."""
+(events, sites) get what room is left and end with a line saying what is not shown.
+Every text is held to Slack's limits with blocks/fit.py, names shortened where shown."""
 
 from __future__ import annotations
 
@@ -9,101 +10,86 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlparse
 
-from slack_sdk.models.blocks import (
-    Block,
-    ButtonElement,
-    ContextBlock,
-    DividerBlock,
-    HeaderBlock,
-    MarkdownTextObject,
-    SectionBlock,
-)
+from slack_sdk.models.blocks import Block, ButtonElement, DividerBlock, HeaderBlock
 from slack_sdk.models.views import View
 
-from blocks.audit import standing, who
-from blocks.mrkdwn import escape, shorten
+from blocks.audit import who
+from blocks.fit import SECTION_TEXT, VIEW_BLOCKS, context, joined, name, plural, section
+from blocks.glance import money_lines, season_lines
+from blocks.links import home_links, linked
+from blocks.mrkdwn import escape
 from blocks.summary import REMINDER_ACTION
-from bot.deploy_plan import STAGING_PREFIX
 from bot.domain import EventStatus, Payment
-from bot.home import PARKED_SHOWN, HomeData, LinkLine, SiteCard
+from bot.home import PARKED_SHOWN, HomeData, SiteCard
+from bot.links import staging_url
 from bot.money import format_cents
 from bot.outbox import describe
 
 HOME_DEPLOY_ACTION = "home_deploy"  # value: "SITE TARGET"
 HOME_TARGETS = ("staging", "production")
-MAX_BLOCKS = 100  # Slack's limit for a Home view
+MAX_BLOCKS = VIEW_BLOCKS
 MAX_EVENTS = 40  # a dashboard, not a report: /events lists the rest
 MAX_SITES = 15
 TODAY_LINES = 12
-SECTION_TEXT_MAX = 3000
-
-
-def _md(text: str) -> MarkdownTextObject:
-    return MarkdownTextObject(text=shorten(text, SECTION_TEXT_MAX))
-
-
-def _context(text: str) -> ContextBlock:
-    return ContextBlock(elements=[_md(text)])
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
+MAX_LINK_GROUPS = 12  # the rest: /links
+LINKS_PER_GROUP = 8  # a group's first links; /links GROUP lists them all
 
 
 def _when(moment: datetime, tz: Any) -> str:
     return f"{moment.astimezone(tz):%a %b %-d, %-I:%M %p}"
 
 
-def _event_block(status: EventStatus, can_log: bool) -> SectionBlock:
+def _event_block(status: EventStatus, can_log: bool) -> Block:
     when = f"{status.event.date:%a %b %-d, %Y}" if status.event.date else "no date"
-    text = f"*{escape(status.event.title)}* · {when}\n{standing(status)}"
+    text = f"*{name(status.event.title)}* · {when}\n{money_lines(status)}"
     button = None
     if can_log and status.balance_cents > 0:
         button = ButtonElement(text="Log payment", action_id=REMINDER_ACTION, value=status.event.id)
-    return SectionBlock(text=_md(text), accessory=button)
+    return section(text, accessory=button)
 
 
 def _events(data: HomeData, room: int) -> list[Block]:
     blocks: list[Block] = [HeaderBlock(text="Upcoming events")]
     if not data.events:
-        return blocks + [SectionBlock(text=_md("No upcoming events. `/events all` shows past ones."))]
+        return blocks + [section("No upcoming events. `/events all` shows past ones.")]
     fits = max(min(MAX_EVENTS, room - 2), 1)  # the header and the closing line
     shown, hidden = data.events[:fits], data.events[fits:]
     blocks += [_event_block(s, data.can_log) for s in shown]
     owed = sum(max(s.balance_cents, 0) for s in data.events)
     if hidden:
         hidden_owed = sum(max(s.balance_cents, 0) for s in hidden)
-        note = (f"…and {_plural(len(hidden), 'more event')} with {format_cents(hidden_owed)} due "
+        note = (f"…and {plural(len(hidden), 'more event')} with {format_cents(hidden_owed)} due "
                 f"({format_cents(owed)} in all). `/events` lists them.")
     else:
-        note = f"{_plural(len(shown), 'event')} · {format_cents(owed)} due in all."
-    return blocks + [_context(note)]
+        note = f"{plural(len(shown), 'event')} · {format_cents(owed)} due in all."
+    return blocks + [context(note)]
 
 
 def _payment_line(p: Payment, data: HomeData) -> str:
     at = f"{p.recorded_at.astimezone(data.now.tzinfo):%-I:%M %p}"
-    title = escape(data.titles.get(p.event_id, p.event_id))
+    title = name(data.titles.get(p.event_id, p.event_id))
     if p.is_void:
-        return (f"• {at} · void of `{p.voids}` · -{format_cents(-p.amount_cents)} · {escape(p.patron)} · {title} "
+        return (f"• {at} · void of `{p.voids}` · -{format_cents(-p.amount_cents)} · {name(p.patron)} · {title} "
                 f"· by {who(p)}")
     struck = " · _voided_" if p.voided_by else ""
-    return f"• {at} · {format_cents(p.amount_cents)} {p.method} · {escape(p.patron)} · {title} · by {who(p)}{struck}"
+    return (f"• {at} · {format_cents(p.amount_cents)} {name(p.method)} · {name(p.patron)} · {title} · by {who(p)}"
+            f"{struck}")
 
 
 def _today(data: HomeData) -> list[Block]:
     blocks: list[Block] = [HeaderBlock(text=f"Today · {data.day:%a %b %-d}")]
     if not data.today:
-        return blocks + [SectionBlock(text=_md("No payments logged today yet."))]
+        return blocks + [section("No payments logged today yet.")]
     payments = [p for p in data.today if not p.is_void]
     voids = [p for p in data.today if p.is_void]
-    head = f"*{_plural(len(payments), 'payment')} · {format_cents(sum(p.amount_cents for p in payments))}*"
+    head = f"*{plural(len(payments), 'payment')} · {format_cents(sum(p.amount_cents for p in payments))}*"
     if voids:
-        head += f" · {_plural(len(voids), 'void')} · -{format_cents(-sum(v.amount_cents for v in voids))}"
+        head += f" · {plural(len(voids), 'void')} · -{format_cents(-sum(v.amount_cents for v in voids))}"
     newest = list(reversed(data.today))
-    lines = [_payment_line(p, data) for p in newest[:TODAY_LINES]]
-    if len(newest) > TODAY_LINES:
-        lines.append(f"…and {_plural(len(newest) - TODAY_LINES, 'earlier record')}: `/opsbot summary` has them all.")
-    return blocks + [SectionBlock(text=_md("\n".join([head, *lines])))]
+    body = joined([_payment_line(p, data) for p in newest[:TODAY_LINES]], SECTION_TEXT - len(head) - 1,
+                  more=lambda hidden: f"…and {plural(hidden, 'earlier record')}: `/opsbot summary` has them all.",
+                  left_out=max(len(newest) - TODAY_LINES, 0))
+    return blocks + [section(f"{head}\n{body}")]
 
 
 def _last_deploy_line(card: SiteCard, data: HomeData) -> str:
@@ -112,60 +98,46 @@ def _last_deploy_line(card: SiteCard, data: HomeData) -> str:
         return "No deploy from opsbot yet."
     mark = {"deployed": ":white_check_mark: ", "up to date": ":white_check_mark: ", "failed": ":x: "}.get(
         last.result, "")
-    return (f"Last deploy: {escape(last.target)} · {mark}{escape(last.result)} · by <@{escape(last.by)}> · "
+    return (f"Last deploy: {name(last.target)} · {mark}{name(last.result)} · by <@{escape(last.by)}> · "
             f"{_when(last.at, data.now.tzinfo)}")
 
 
 def _link(url: str) -> str:
-    parsed = urlparse(url)
-    label = (parsed.netloc + parsed.path.rstrip("/")) or url
-    return f"<{escape(url)}|{escape(label)}>"
+    try:
+        parsed = urlparse(url)
+        label = (parsed.netloc + parsed.path.rstrip("/")) or url
+    except ValueError:  # events.json's URL is shown as written when it does not parse ("https://[...")
+        label = url
+    return linked(url, name(label))
 
 
 def _site_blocks(card: SiteCard, data: HomeData) -> list[Block]:
     site = card.site
     if not data.is_admin:
-        return [SectionBlock(text=_md(f"*{escape(site.id)}* · {_link(site.url)}\n{_last_deploy_line(card, data)}"))]
+        return [section(f"*{escape(site.id)}* · {_link(site.url)}\n{_last_deploy_line(card, data)}")]
     # Slack wants action ids unique within a block: one deploy button per block, beside the URL it publishes to.
-    staging_url = site.url.rstrip("/") + "/" + STAGING_PREFIX
     return [
-        SectionBlock(text=_md(f"*{escape(site.id)}* · {_last_deploy_line(card, data)}")),
-        *(SectionBlock(
-            text=_md(f"{target.capitalize()}: {_link(url)}"),
+        section(f"*{escape(site.id)}* · {_last_deploy_line(card, data)}"),
+        *(section(
+            f"{target.capitalize()}: {_link(url)}",
             accessory=ButtonElement(text=f"Deploy to {target}", action_id=HOME_DEPLOY_ACTION,
                                     value=f"{site.id} {target}"),
-        ) for target, url in (("staging", staging_url), ("production", site.url))),
+        ) for target, url in (("staging", staging_url(site)), ("production", site.url))),
     ]
 
 
 def _sites(data: HomeData, room: int) -> list[Block]:
     blocks: list[Block] = [HeaderBlock(text="Sites")]
     if not data.sites:
-        return blocks + [SectionBlock(text=_md("No sites in events.json."))]
+        return blocks + [section("No sites in events.json.")]
     per_site = 1 + len(HOME_TARGETS) if data.is_admin else 1
     fits = max(min(MAX_SITES, (room - 2) // per_site), 1)
     for card in data.sites[:fits]:
         blocks += _site_blocks(card, data)
     hidden = data.sites[fits:]
     if hidden:
-        blocks.append(_context(f"…and {_plural(len(hidden), 'more site')}: `/deploy` lists them."))
+        blocks.append(context(f"…and {plural(len(hidden), 'more site')}: `/deploy` lists them."))
     return blocks
-
-
-def _link_line(link: LinkLine, data: HomeData) -> str:
-    label = escape(f"{format_cents(link.amount_cents)} · {shorten(link.name, 60)}")
-    where = f" · {escape(link.event_title)}" if link.event_title else ""
-    paid = (f"paid {link.paid_count}× ({format_cents(link.paid_cents)})" if link.paid_count else "not paid yet")
-    return (f"• <{escape(link.url)}|{label}>{where} · by <@{escape(link.created_by)}> · "
-            f"{link.created_at.astimezone(data.now.tzinfo):%b %-d} · {paid}")
-
-
-def _links(data: HomeData) -> list[Block]:
-    blocks: list[Block] = [HeaderBlock(text="Recent payment links")]
-    make = " `/paylink AMOUNT [DESCRIPTION…] [--event EVENT]` makes one." if data.is_admin else ""
-    if not data.links:
-        return blocks + [SectionBlock(text=_md(f"No payment links yet.{make}"))]
-    return blocks + [SectionBlock(text=_md("\n".join(_link_line(link, data) for link in data.links)))]
 
 
 def _parked(data: HomeData) -> list[Block]:
@@ -173,28 +145,33 @@ def _parked(data: HomeData) -> list[Block]:
     if not data.parked:
         return []
     shown = data.parked[:PARKED_SHOWN]
-    lines = [f"• {escape(describe(e))}: {escape(shorten(e.last_error or 'no error kept', 300))}" for e in shown]
-    if len(data.parked) > PARKED_SHOWN:
-        lines.append("…and more: `opsbot doctor` lists them.")
-    head = (f":warning: *{_plural(len(shown), 'announcement')} could not be delivered* (after a day of tries, or "
+    head = (f":warning: *{plural(len(shown), 'announcement')} could not be delivered* (after a day of tries, or "
             "because it may have gone out already). Fix the cause, then run `opsbot worker --retry-parked`.")
-    return [SectionBlock(text=_md("\n".join([head, *lines]))), DividerBlock()]
+    lines = [f"• {name(describe(e), 200)}: {name(e.last_error or 'no error kept', 300)}" for e in shown]
+    more = ["…and more: `opsbot doctor` lists them."] if len(data.parked) > PARKED_SHOWN else []
+    return [section(joined([head, *lines, *more])), DividerBlock()]
 
 
 def home_blocks(data: HomeData) -> list[Block]:
     role = "admin" if data.is_admin else "crew"
     head: list[Block] = [
         HeaderBlock(text="Ops dashboard"),
-        _context(f"{data.now:%a %b %-d, %-I:%M %p} · you are {role} · `/opsbot help` lists what you can do"),
+        context(f"{data.now:%a %b %-d, %-I:%M %p} · you are {role} · `/opsbot help` lists what you can do"),
         *_parked(data),
     ]
-    today, links = _today(data), _links(data)
+    if data.season is not None:
+        head.append(section(season_lines(data.season)))
+    today = _today(data)
+    # Which opsbot answers: what an admin asks first when something looks off.
+    footer: list[Block] = [context(f"opsbot {name(data.version)}")] if data.version else []
     dividers = 3
-    room = MAX_BLOCKS - len(head) - len(today) - len(links) - dividers
+    room = MAX_BLOCKS - len(head) - len(today) - len(footer) - dividers
+    links = home_links(data.links, min(2 + MAX_LINK_GROUPS, room // 4), lines=LINKS_PER_GROUP)
+    room -= len(links)
     sites_room = min(room // 2, 2 + MAX_SITES * (1 + len(HOME_TARGETS)))
     sites = _sites(data, sites_room)
     events = _events(data, room - len(sites))
-    return [*head, *events, DividerBlock(), *today, DividerBlock(), *sites, DividerBlock(), *links]
+    return [*head, *events, DividerBlock(), *today, DividerBlock(), *sites, DividerBlock(), *links, *footer]
 
 
 def home_view(data: HomeData) -> dict[str, Any]:

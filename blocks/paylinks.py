@@ -1,4 +1,5 @@
-"""What /paylink and Stripe payments say in Slack. Pure builders."""
+"""What /paylink and Stripe payments say in Slack. Pure builders, held to Slack's
+limits with blocks/fit.py whatever a description, a Stripe customer's name or an error holds."""
 
 from __future__ import annotations
 
@@ -6,9 +7,8 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
-
-from blocks.mrkdwn import escape, shorten
+from blocks.fit import RECORD_NAME, SECTION_TEXT, context, fallback, joined, name, plural, section
+from blocks.mrkdwn import escape
 from bot.money import format_cents
 
 if TYPE_CHECKING:
@@ -16,18 +16,18 @@ if TYPE_CHECKING:
     from bot.ports import PaymentsError
 
 MAX_LINKS_SHOWN = 10
-SECTION_TEXT_ROOM = 2950  # of the 3000 characters Slack allows: room for the closing line
+_REASON_SHOWN = 500  # of an error from Stripe
 
 
-def _link(url: str, label: str) -> str:
+def _link(url: str, label: str, limit: int = RECORD_NAME) -> str:
     # In <url|label> the label ends at ">": escaping keeps user text inside it.
-    return f"<{escape(url)}|{escape(label)}>"
+    return f"<{escape(url)}|{name(label, limit)}>"
 
 
 def _for_event(event_title: str | None, event_id: str | None) -> str:
     if event_id is None:
         return "Not tied to an event."
-    return f"For *{escape(event_title or event_id)}* (`{event_id}`)"
+    return f"For *{name(event_title or event_id, RECORD_NAME)}* (`{event_id}`)"
 
 
 def _summary(link: Paylink) -> str:
@@ -41,7 +41,7 @@ def _summary(link: Paylink) -> str:
 
 
 def input_error_text(problem: str, usage: str) -> str:
-    return f"{escape(problem)}\n{usage}"
+    return f"{name(problem, _REASON_SHOWN)}\n{usage}"
 
 
 def making_text(plan: PaylinkPlan) -> str:
@@ -50,12 +50,12 @@ def making_text(plan: PaylinkPlan) -> str:
 
 def dry_run_text(plan: PaylinkPlan) -> str:
     """Exactly what /paylink would create, labelled as a dry run."""
-    metadata = ", ".join(f"`{escape(k)}={escape(v)}`" for k, v in plan.metadata.items())
-    where = f" for {escape(plan.event.title)}" if plan.event else ""
+    metadata = ", ".join(f"`{name(k)}={name(v)}`" for k, v in plan.metadata.items())
+    where = f" for {name(plan.event.title, RECORD_NAME)}" if plan.event else ""
     return (
         f"*Dry run:* STRIPE_API_KEY is not set, so nothing was created in Stripe. "
         f"With it, this payment link{where} would be made:\n"
-        f"• product “{escape(plan.product_name)}”, metadata {metadata}\n"
+        f"• product “{name(plan.product_name, RECORD_NAME)}”, metadata {metadata}\n"
         f"• price {format_cents(plan.amount_cents)} USD, one time (`unit_amount={plan.amount_cents}`, "
         f"`currency=usd`)\n"
         f"• payment link for 1 × that price, metadata {metadata}\n"
@@ -65,7 +65,7 @@ def dry_run_text(plan: PaylinkPlan) -> str:
 
 def failure_text(error: PaymentsError) -> str:
     return (f":warning: The payment link was not made: Stripe could not create the {error.step} "
-            f"({escape(error.reason)}). Nothing was charged. Try `/paylink` again in a minute.")
+            f"({name(error.reason, _REASON_SHOWN)}). Nothing was charged. Try `/paylink` again in a minute.")
 
 
 def not_saved_text() -> str:
@@ -77,49 +77,39 @@ def paylink_message(link: Paylink) -> tuple[str, list[dict]]:
     """The link, posted in the channel where /paylink was typed."""
     lines = [f":link: *Payment link: {format_cents(link.amount_cents)}*"]
     if link.description:
-        lines.append(escape(link.description))
+        lines.append(name(link.description, RECORD_NAME))
     lines.append(_for_event(link.event_title, link.event_id))
     lines.append(_link(link.url, link.url))
-    blocks = [
-        SectionBlock(text=MarkdownTextObject(text="\n".join(lines))),
-        ContextBlock(elements=[MarkdownTextObject(text=f"Made by <@{link.created_by}> · `{link.link_id}`")]),
-    ]
+    blocks = [section("\n".join(lines)), context(f"Made by <@{link.created_by}> · `{link.link_id}`")]
     text = f"Payment link: {_summary(link)}: {link.url}"
-    return escape(text), [b.to_dict() for b in blocks]
+    return fallback(text), [b.to_dict() for b in blocks]
 
 
 def paylink_audit(link: Paylink) -> tuple[str, list[dict]]:
     """The audit line for a new payment link."""
     what = f"*{format_cents(link.amount_cents)}*"
     if link.event_id:
-        what += f" for *{escape(link.event_title or link.event_id)}*"
+        what += f" for *{name(link.event_title or link.event_id, RECORD_NAME)}*"
     if link.description:
-        what += f" — {escape(link.description)}"
+        what += f" — {name(link.description, RECORD_NAME)}"
     head = f":link: <@{link.created_by}> made a payment link: {what}\n{_link(link.url, link.url)}"
-    blocks = [
-        SectionBlock(text=MarkdownTextObject(text=head)),
-        ContextBlock(elements=[MarkdownTextObject(
-            text=f"`{link.link_id}` · product `{link.product_id}` · price `{link.price_id}`")]),
-    ]
+    blocks = [section(head), context(f"`{link.link_id}` · product `{link.product_id}` · price `{link.price_id}`")]
     text = f"Payment link made: {_summary(link)}"
-    return escape(text), [b.to_dict() for b in blocks]
+    return fallback(text), [b.to_dict() for b in blocks]
 
 
 def unassigned_audit(kept: Mapping[str, Any]) -> tuple[str, list[dict]]:
     """The audit line for a paid Checkout Session that is not tied to a known event."""
-    session_id = kept["session_id"]
+    session_id = str(kept["session_id"])
     head = (f":grey_question: Stripe payment received, not tied to an event: "
-            f"*{format_cents(kept['amount_cents'])}* from *{escape(kept['patron'])}*")
+            f"*{format_cents(kept['amount_cents'])}* from *{name(str(kept['patron']), RECORD_NAME)}*")
     if kept.get("reason"):
-        head += f"\n{escape(kept['reason'])}"
-    head += f"\nAn admin can record it on an event: `/opsbot assign {escape(session_id)} EVENT_ID`"
-    blocks = [
-        SectionBlock(text=MarkdownTextObject(text=head)),
-        ContextBlock(elements=[MarkdownTextObject(text=f"`{escape(session_id)}`")]),
-    ]
+        head += f"\n{name(str(kept['reason']), _REASON_SHOWN)}"
+    head += f"\nAn admin can record it on an event: `/opsbot assign {name(session_id, 300)} EVENT_ID`"
+    blocks = [section(head), context(f"`{name(session_id, 300)}`")]
     text = (f"Stripe payment received, not tied to an event: {format_cents(kept['amount_cents'])} "
             f"from {kept['patron']}")
-    return escape(text), [b.to_dict() for b in blocks]
+    return fallback(text), [b.to_dict() for b in blocks]
 
 
 def _paid_mark(status: PaylinkStatus) -> str:
@@ -132,20 +122,13 @@ def _paid_mark(status: PaylinkStatus) -> str:
 
 def paylink_lines(statuses: Sequence[PaylinkStatus]) -> str:
     """The event's payment links for /events EVENT, newest first, within one section's text limit."""
-    lines = ["*Payment links*"]
-    size = len(lines[0])
-    shown = 0
+    head = "*Payment links*"
+    lines = []
     for status in statuses[:MAX_LINKS_SHOWN]:
         link = status.link
-        label = format_cents(link.amount_cents) + (f" · {shorten(link.description, 60)}" if link.description else "")
-        line = (f"{_link(link.url, label)} · {date.fromisoformat(link.day):%b %-d} by <@{link.created_by}> · "
-                f"{_paid_mark(status)}")
-        if size + len(line) + 1 > SECTION_TEXT_ROOM:
-            break
-        lines.append(line)
-        size += len(line) + 1
-        shown += 1
-    hidden = len(statuses) - shown
-    if hidden > 0:
-        lines.append(f"…and {hidden} older link{'s' if hidden != 1 else ''}.")
-    return "\n".join(lines)
+        label = format_cents(link.amount_cents) + (f" · {link.description}" if link.description else "")
+        lines.append(f"{_link(link.url, label, 70)} · {date.fromisoformat(link.day):%b %-d} by "
+                     f"<@{link.created_by}> · {_paid_mark(status)}")
+    body = joined(lines, SECTION_TEXT - len(head) - 1, more=lambda n: f"…and {plural(n, 'older link')}.",
+                  left_out=max(len(statuses) - MAX_LINKS_SHOWN, 0))
+    return f"{head}\n{body}"

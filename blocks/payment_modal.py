@@ -1,4 +1,9 @@
-"""The payment modal (``callback_id`` log_payment) and reading its submitted state."""
+"""The payment modal (``callback_id`` log_payment) and reading its submitted state.
+
+The event is chosen from a static select while every event fits in one (Slack
+allows 100 options); with more, it is an ``external_select`` whose options come
+from the ``block_suggestion`` listener as the person types (handlers/suggestions),
+so every event can be found. Either way a preselected event is the initial option."""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from slack_sdk.models.blocks import (
+    ExternalDataSelectElement,
     InputBlock,
     Option,
     PlainTextInputElement,
@@ -13,13 +19,15 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from blocks.mrkdwn import shorten
-from bot.domain import NOTES_MAX, PATRON_MAX, PAYMENT_METHODS, EventStatus
+from blocks.fit import OPTION_TEXT, SELECT_OPTIONS, plain
+from bot.domain import NOTES_MAX, PATRON_MAX, EventStatus
 from bot.money import format_cents
 
 CALLBACK_ID = "log_payment"
 FIELDS = ("event", "patron", "amount", "method", "notes")  # block ids; each input's action_id is the same
-MAX_OPTIONS = 100  # Slack's limit for a static select
+EVENT_ACTION = "event"  # the event select's action_id, which its block_suggestion requests name
+MAX_OPTIONS = SELECT_OPTIONS
+SEARCH_PLACEHOLDER = "Type part of its name, id or date"
 
 
 def event_label(status: EventStatus) -> str:
@@ -27,17 +35,38 @@ def event_label(status: EventStatus) -> str:
     when = f" · {status.event.date:%a %b %-d}" if status.event.date else ""
     owed = "paid in full" if status.balance_cents <= 0 else f"{format_cents(status.balance_cents)} due"
     tail = f"{when} · {owed}"
-    return shorten(status.event.title, 75 - len(tail)) + tail
+    return plain(status.event.title, OPTION_TEXT - len(tail)) + tail
 
 
-def payment_modal(statuses: Sequence[EventStatus], *, preselect: str | None = None,
+def event_option(status: EventStatus) -> Option:
+    return Option(value=status.event.id, text=event_label(status))
+
+
+def event_suggestions(statuses: Sequence[EventStatus], matched: int) -> dict[str, Any]:
+    """The answer to the event select's ``block_suggestion``: the first 100 matches
+    (Slack shows no more). When more matched, they come under a label saying so,
+    so the person types more to narrow them."""
+    options = [event_option(s).to_dict() for s in statuses[:MAX_OPTIONS]]
+    if matched <= len(options):
+        return {"options": options}
+    label = plain(f"{len(options)} of {matched}: type more of the name, id or date", OPTION_TEXT)
+    return {"option_groups": [{"label": {"type": "plain_text", "text": label}, "options": options}]}
+
+
+def payment_modal(statuses: Sequence[EventStatus], *, methods: Sequence[str], preselect: str | None = None,
                   private_metadata: str = "") -> dict[str, Any]:
-    """``statuses`` in the order to offer them (upcoming first)."""
-    options = [Option(value=s.event.id, text=event_label(s)) for s in statuses[:MAX_OPTIONS]]
-    initial = next((o for o in options if o.value == preselect), None)
-    event_select = StaticSelectElement(action_id="event", placeholder="Choose the event", options=options,
-                                       initial_option=initial)
-    methods = [Option(value=m, text=m.capitalize()) for m in PAYMENT_METHODS]
+    """``statuses`` in the order to offer them (upcoming first); ``methods``: the crew's payment
+    methods (the catalog's list, at most 100), offered in that order."""
+    chosen = next((event_option(s) for s in statuses if s.event.id == preselect), None)
+    event_select: StaticSelectElement | ExternalDataSelectElement
+    if 0 < len(statuses) <= MAX_OPTIONS:  # Slack refuses a static select with no options
+        event_select = StaticSelectElement(action_id=EVENT_ACTION, placeholder="Choose the event",
+                                           options=[event_option(s) for s in statuses], initial_option=chosen)
+    else:
+        # min_query_length 0: opening the menu asks for the soonest events before anything is typed.
+        event_select = ExternalDataSelectElement(action_id=EVENT_ACTION, placeholder=SEARCH_PLACEHOLDER,
+                                             initial_option=chosen, min_query_length=0)
+    method_options = [Option(value=m, text=plain(m.capitalize(), OPTION_TEXT)) for m in methods]
     view = View(
         type="modal",
         callback_id=CALLBACK_ID,
@@ -54,7 +83,7 @@ def payment_modal(statuses: Sequence[EventStatus], *, preselect: str | None = No
                        element=PlainTextInputElement(action_id="amount", placeholder="125.00")),
             InputBlock(block_id="method", label="Method",
                        element=StaticSelectElement(action_id="method", placeholder="How they paid",
-                                                   options=methods)),
+                                                   options=method_options)),
             InputBlock(block_id="notes", label="Notes", optional=True,
                        element=PlainTextInputElement(action_id="notes", multiline=True, max_length=NOTES_MAX,
                                                      placeholder="Check number, who collected it, …")),
@@ -64,11 +93,11 @@ def payment_modal(statuses: Sequence[EventStatus], *, preselect: str | None = No
 
 
 def form_values(state_values: dict[str, Any]) -> dict[str, str | None]:
-    """The submitted fields by block id, from ``view.state.values``."""
+    """The submitted fields by block id, from ``view.state.values`` (text as typed: Slack sends input values raw)."""
     result: dict[str, str | None] = {}
     for field in FIELDS:
         element = (state_values.get(field) or {}).get(field) or {}
-        if element.get("type") == "static_select":
+        if "selected_option" in element:  # a static or an external select
             selected = element.get("selected_option") or {}
             result[field] = selected.get("value")
         else:

@@ -1,18 +1,20 @@
-"""What the person who logged or voided a payment is told. Pure builders."""
+"""What the person who logged or voided a payment is told. Pure builders (mrkdwn
+text; names shortened where shown, blocks/fit.py)."""
 
 from __future__ import annotations
 
-from blocks.mrkdwn import escape
+from blocks.fit import RECORD_NAME, name
 from bot.ledger import LedgerResult
 from bot.money import format_cents
 
 
 def payment_receipt(result: LedgerResult) -> str:
     p, s = result.payment, result.status
-    line = (f"Recorded: {format_cents(p.amount_cents)} ({p.method}) from {escape(p.patron)} for "
-            f"{escape(s.event.title)} (`{p.payment_id}`). ")
+    title = name(s.event.title, RECORD_NAME)
+    line = (f"Recorded: {format_cents(p.amount_cents)} ({name(p.method)}) from {name(p.patron, RECORD_NAME)} for "
+            f"{title} (`{p.payment_id}`). ")
     if s.balance_cents <= 0:
-        return line + f"{escape(s.event.title)} is paid in full: {format_cents(s.paid_cents)}. :white_check_mark:"
+        return line + f"{title} is paid in full: {format_cents(s.paid_cents)}. :white_check_mark:"
     return line + f"Balance now {format_cents(s.balance_cents)} of {format_cents(s.total_cents)}."
 
 
@@ -20,6 +22,6 @@ def void_receipt(result: LedgerResult) -> str:
     v, s = result.payment, result.status
     if result.replayed:
         return f"`{v.voids}` was already voided (`{v.payment_id}`); nothing changed."
-    return (f"Voided `{v.voids}`: {format_cents(-v.amount_cents)} from {escape(v.patron)}. "
-            f"{escape(s.event.title)} balance now {format_cents(max(s.balance_cents, 0))} of "
+    return (f"Voided `{v.voids}`: {format_cents(-v.amount_cents)} from {name(v.patron, RECORD_NAME)}. "
+            f"{name(s.event.title, RECORD_NAME)} balance now {format_cents(max(s.balance_cents, 0))} of "
             f"{format_cents(s.total_cents)}.")

@@ -1,4 +1,9 @@
-"""The daily summary (for Slack and for a terminal) and the reminder message. Pure builders."""
+"""The daily summary (for Slack and for a terminal) and the reminder message. Pure builders.
+
+In Slack both stay within Block Kit's limits on the busiest day (blocks/fit.py):
+each section's lines are cut with "…and N more", names are shortened where they
+are shown, and the reminder offers a button for as many events as a message
+holds and counts the rest. The terminal and email renderings keep every line."""
 
 from __future__ import annotations
 
@@ -7,25 +12,15 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import date
 
-from slack_sdk.models.blocks import (
-    ButtonElement,
-    ContextBlock,
-    HeaderBlock,
-    MarkdownTextObject,
-    SectionBlock,
-)
+from slack_sdk.models.blocks import ButtonElement, HeaderBlock
 
-from blocks.mrkdwn import escape, shorten
+from blocks.fit import MESSAGE_BLOCKS, SECTION_TEXT, context, cut, fallback, joined, name, plural, section
 from bot.domain import EventStatus
 from bot.money import format_cents
-from bot.summary import DaySummary, Tally
+from bot.summary import Comparison, DaySummary, Tally
 
 REMINDER_ACTION = "reminder_log_payment"
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _tally(t: Tally) -> str:
@@ -36,13 +31,14 @@ def _lines(s: DaySummary, *, text: Callable[[str], str], who: Callable[[str], st
            ) -> tuple[str, list[tuple[str, list[str]]]]:
     """(headline, [(section title, lines)]) in a form both renderers share."""
     sections: list[tuple[str, list[str]]] = []
+    compared = _compared(s.versus_last_week)
     if s.quiet:
-        headline = f"No payments logged on {s.day:%a %b %-d}."
+        headline = f"No payments logged on {s.day:%a %b %-d}.\n{compared}"
     else:
         total = s.total
-        headline = bold(f"{_plural(total.count, 'payment')} · {format_cents(total.cents)}")
+        headline = bold(f"{plural(total.count, 'payment')} · {format_cents(total.cents)}") + f"\n{compared}"
         if s.voids:
-            headline += (f"\n{_plural(s.voided.count, 'void')} · -{format_cents(s.voided.cents)} · "
+            headline += (f"\n{plural(s.voided.count, 'void')} · -{format_cents(s.voided.cents)} · "
                          f"net {format_cents(s.net_cents)}")
         if s.stripe.count:
             headline += f"\nStripe: {_tally(s.stripe)}"
@@ -61,6 +57,23 @@ def _lines(s: DaySummary, *, text: Callable[[str], str], who: Callable[[str], st
     return headline, sections
 
 
+def _signed(n: int, shown: str) -> str:
+    return f"+{shown}" if n > 0 else f"-{shown}" if n < 0 else f"±{shown}"
+
+
+def _compared(c: Comparison) -> str:
+    """``vs. last Sat, Nov 14: 2 payments · $800.00 (+$450.00, +1 payment)``."""
+    then = f"{plural(c.then.count, 'payment')} · {format_cents(c.then.cents)}" if c.then.count else "no payments"
+    if not c.then.count and not c.now.count:
+        return f"vs. last {c.day:%a, %b %-d}: no payments either"
+    if (c.cents, c.count) == (0, 0):
+        change = "the same"
+    else:
+        change = (f"{_signed(c.cents, format_cents(abs(c.cents)))}, "
+                  f"{_signed(c.count, plural(abs(c.count), 'payment'))}")
+    return f"vs. last {c.day:%a, %b %-d}: {then} ({change})"
+
+
 def _owed(status: EventStatus, text: Callable[[str], str]) -> str:
     assert status.event.date is not None
     return (f"{text(status.event.title)} ({status.event.date:%a %b %-d}): {format_cents(status.balance_cents)} "
@@ -74,13 +87,13 @@ def summary_title(day: date) -> str:
 def summary_blocks(s: DaySummary) -> tuple[str, list[dict]]:
     """The summary for Slack: (fallback text, blocks)."""
     def mention(ident: str) -> str:
-        return f"<@{ident}>" if _USER_ID.match(ident) else escape(ident)
+        return f"<@{ident}>" if _USER_ID.match(ident) else name(ident)
 
-    headline, sections = _lines(s, text=escape, who=mention, bold=lambda t: f"*{t}*")
-    blocks = [HeaderBlock(text=summary_title(s.day)), SectionBlock(text=MarkdownTextObject(text=headline))]
+    headline, sections = _lines(s, text=name, who=mention, bold=lambda t: f"*{t}*")
+    blocks = [HeaderBlock(text=summary_title(s.day)), section(headline)]
     for title, lines in sections:
-        body = "\n".join(lines)
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=shorten(f"*{title}*\n{body}", 3000))))
+        head = f"*{title}*"
+        blocks.append(section(f"{head}\n{joined(lines, SECTION_TEXT - len(head) - 1)}"))
     return summary_fallback(s), [b.to_dict() for b in blocks]
 
 
@@ -106,23 +119,29 @@ def summary_html(s: DaySummary) -> str:
 def summary_fallback(s: DaySummary) -> str:
     """One line: ``Payments for Sat Nov 21, 2026: 3 payments, $1,250.00.``"""
     return f"{summary_title(s.day)}: " + (
-        "no payments." if s.quiet else f"{_plural(s.total.count, 'payment')}, {format_cents(s.total.cents)}.")
+        "no payments." if s.quiet else f"{plural(s.total.count, 'payment')}, {format_cents(s.total.cents)}.")
 
 
 def reminder_blocks(owed: Sequence[EventStatus], today: date) -> tuple[str, list[dict]]:
-    """One message: each event soon with a balance, and a button to log a payment for it."""
+    """One message: each event soon with a balance, and a button to log a payment for it
+    (as many as a message holds, soonest first; the rest are counted)."""
+    shown, hidden = cut(owed, MESSAGE_BLOCKS - 2)  # the header and the closing line
     blocks: list = [HeaderBlock(text="Balances due soon")]
-    for status in owed:
+    for status in shown:
         assert status.event.date is not None
         days = (status.event.date - today).days
         when = "today" if days == 0 else "tomorrow" if days == 1 else f"in {days} days"
-        blocks.append(SectionBlock(
-            text=MarkdownTextObject(text=(
-                f"*{escape(status.event.title)}* · {status.event.date:%a %b %-d} ({when})\n"
-                f"{format_cents(status.balance_cents)} due of {format_cents(status.total_cents)}")),
+        blocks.append(section(
+            f"*{name(status.event.title)}* · {status.event.date:%a %b %-d} ({when})\n"
+            f"{format_cents(status.balance_cents)} due of {format_cents(status.total_cents)}",
             accessory=ButtonElement(text="Log payment", action_id=REMINDER_ACTION, value=status.event.id),
         ))
-    blocks.append(ContextBlock(elements=[MarkdownTextObject(text="`/events` shows every event.")]))
+    if hidden:
+        rest = sum(s.balance_cents for s in owed[len(shown):])
+        blocks.append(context(f"…and {plural(hidden, 'more event')} owing {format_cents(rest)}: "
+                              "`/events` shows every event."))
+    else:
+        blocks.append(context("`/events` shows every event."))
     total = sum(s.balance_cents for s in owed)
-    fallback = f"{_plural(len(owed), 'event')} in the next days still owe {format_cents(total)}."
-    return fallback, [b.to_dict() for b in blocks]
+    text = fallback(f"{plural(len(owed), 'event')} in the next days still owe {format_cents(total)}.")
+    return text, [b.to_dict() for b in blocks]

@@ -10,6 +10,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from blocks.mrkdwn import unescape
+
 ButtonLabel = Callable[[dict[str, Any], str | None], str]  # (button element, block_id) -> "[1 Void]"
 Mention = Callable[[str], str]  # user id -> "@U0123"
 
@@ -53,10 +55,6 @@ def plain(text_object: Any) -> str:
     if isinstance(text_object, dict):
         return str(text_object.get("text", ""))
     return ""
-
-
-def unescape(text: str) -> str:
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def mrkdwn_to_text(text: str, *, mention: Mention = default_mention) -> str:

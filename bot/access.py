@@ -1,7 +1,14 @@
-"""Who may do what: one table, checked in one place by every entry point."""
+"""Who may do what: one table, checked in one place by every entry point.
+
+The crew is the organisation the bot is installed in: its workspace or, on
+Enterprise Grid, any workspace of the same organisation (or, when OPSBOT_CREW
+is set, the people it names). Someone of another organisation who reaches the
+bot through a shared (Slack Connect) channel is a stranger, refused like anyone
+without a role, unless OPSBOT_ADMINS or OPSBOT_CREW names them."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -17,42 +24,59 @@ class Role(Enum):
 PERMISSIONS: dict[str, Role] = {
     "help": Role.CREW,
     "events.read": Role.CREW,
+    "links.read": Role.CREW,
     "summary.read": Role.CREW,
     "payment.log": Role.CREW,
     "payment.void": Role.ADMIN,
     "paylink.create": Role.ADMIN,
     "deploy.run": Role.ADMIN,
+    "deploy.history": Role.ADMIN,
+    "deploy.rollback": Role.ADMIN,
     "stripe.assign": Role.ADMIN,
+    "payments.find": Role.CREW,
+    "payments.export": Role.ADMIN,
 }
 
 _DOING = {
     "help": "read the help",
     "events.read": "see events",
+    "links.read": "see the ops links",
     "summary.read": "see the summary",
     "payment.log": "log payments",
     "payment.void": "void payments",
     "paylink.create": "make payment links",
     "deploy.run": "deploy sites",
+    "deploy.history": "read the deploy history",
+    "deploy.rollback": "roll sites back",
     "stripe.assign": "assign Stripe payments to events",
+    "payments.find": "search payments",
+    "payments.export": "export the ledger",
 }
 
 
 # Every way in -> the action it performs. Slack: ("command", "/name") or, for a
-# subcommand, ("command", "/name sub"); ("view", callback_id); ("action",
+# subcommand, ("command", "/name sub"), or ("command", "/name SITE sub") when the
+# subcommand follows a site (``/deploy birthday rollback``); ("view", callback_id); ("action",
 # action_id); ("event", type). HTTP: ("route", "METHOD /path"). PUBLIC entries
 # need no role: they authenticate otherwise (Slack's or Stripe's signature).
 PUBLIC = "public"
 ENTRY_POINTS: dict[tuple[str, str], str] = {
     ("command", "/log-payment"): "payment.log",
     ("command", "/events"): "events.read",
+    ("command", "/links"): "links.read",
     ("command", "/paylink"): "paylink.create",
     ("command", "/deploy"): "deploy.run",
+    ("command", "/deploy SITE history"): "deploy.history",
+    ("command", "/deploy SITE rollback"): "deploy.rollback",
     ("command", "/opsbot"): "help",
     ("command", "/opsbot help"): "help",
     ("command", "/opsbot summary"): "summary.read",
     ("command", "/opsbot void"): "payment.void",
     ("command", "/opsbot assign"): "stripe.assign",
+    ("command", "/opsbot find"): "payments.find",
+    ("command", "/opsbot export"): "payments.export",
     ("view", "log_payment"): "payment.log",
+    ("suggestion", "event"): "payment.log",  # the payment form's event search
     ("action", "payment_void"): "payment.void",
     ("action", "reminder_log_payment"): "payment.log",
     ("action", "deploy_confirm"): "deploy.run",
@@ -65,21 +89,33 @@ ENTRY_POINTS: dict[tuple[str, str], str] = {
     ("route", "POST /api/payment/log"): "payment.log",
     ("route", "POST /api/log-payment"): "payment.log",
     ("route", "GET /api/events"): "events.read",
+    ("route", "GET /api/payments"): "payments.export",
 }
 
 
 def entry_action(kind: str, name: str, text: str = "") -> str | None:
     """The action an entry point performs (a subcommand's, when it has its own
     entry), or None when the entry point is not in the table."""
+    entry = entry_name(kind, name, text)
+    return ENTRY_POINTS.get((kind, entry))
+
+
+def entry_name(kind: str, name: str, text: str = "") -> str:
+    """The table's name for an entry point: ``/opsbot void`` for ``/opsbot void
+    pay_1``, ``/deploy SITE rollback`` for ``/deploy birthday rollback``, else ``name``."""
     if kind == "command":
-        words = text.split()
-        if words and (kind, f"{name} {words[0].lower()}") in ENTRY_POINTS:
-            return ENTRY_POINTS[(kind, f"{name} {words[0].lower()}")]
-    return ENTRY_POINTS.get((kind, name))
+        words = [w.lower() for w in text.split()[:2]]
+        candidates = [f"{name} {words[0]}"] if words else []
+        if len(words) > 1:
+            candidates.append(f"{name} SITE {words[1]}")
+        for candidate in candidates:
+            if (kind, candidate) in ENTRY_POINTS:
+                return candidate
+    return name
 
 
 def slack_entry(body: dict[str, Any]) -> tuple[str, str, str, str]:
-    """(kind, name, text, user) of a Slack request body."""
+    """(kind, name, text, user) of a Slack request body (a command's text as Slack sent it, escaped)."""
     if "command" in body:
         return "command", body["command"], body.get("text") or "", body.get("user_id", "")
     kind = body.get("type", "")
@@ -89,18 +125,58 @@ def slack_entry(body: dict[str, Any]) -> tuple[str, str, str, str]:
     if kind == "block_actions":
         actions = body.get("actions") or [{}]
         return "action", actions[0].get("action_id", ""), "", user
+    if kind == "block_suggestion":
+        return "suggestion", body.get("action_id", ""), "", user
     if kind == "event_callback":
         event = body.get("event") or {}
         return "event", event.get("type", ""), "", event.get("user", "")
     return kind or "unknown", "", "", user
 
 
-class Refusal(Exception):
-    """A user asked for something their role does not allow; the message names who can."""
+@dataclass(frozen=True)
+class Affiliation:
+    """Where a Slack user (or the bot) belongs: a workspace and, on Enterprise Grid, its organisation."""
 
-    def __init__(self, action: str, user_id: str, needed: Role, message: str):
+    team_id: str | None
+    enterprise_id: str | None = None
+
+    def same_organisation(self, home: Affiliation) -> bool:
+        """True for the bot's own workspace, and on Enterprise Grid for any workspace of its organisation."""
+        if self.team_id and self.team_id == home.team_id:
+            return True
+        return bool(home.enterprise_id) and home.enterprise_id in (self.enterprise_id, self.team_id)
+
+
+def slack_affiliation(body: dict[str, Any]) -> Affiliation:
+    """Where the person behind a Slack request belongs, read where each payload type says it:
+    a slash command's ``team_id`` / ``enterprise_id`` (where they ran it); an
+    interaction's ``user.team_id``, with the organisation of ``team`` when that is
+    the user's own team (in a Slack Connect channel it is their side); an event's
+    ``event.user_team`` (or ``event.team``, else the workspace the event came from)."""
+    if "command" in body:
+        return Affiliation(body.get("team_id") or None, body.get("enterprise_id") or None)
+    if body.get("type") == "event_callback":
+        event = body.get("event") or {}
+        team = event.get("user_team") or event.get("team") or body.get("team_id") or None
+        if team and str(team).startswith("E"):  # a Grid user's team is sometimes the organisation itself
+            return Affiliation(team, team)
+        return Affiliation(team, body.get("enterprise_id") if team == body.get("team_id") else None)
+    team = (body.get("user") or {}).get("team_id") or None
+    side = body.get("team") if isinstance(body.get("team"), dict) else {}
+    enterprise = None
+    if team and side.get("id") == team:
+        enterprise = side.get("enterprise_id") or (body.get("enterprise") or {}).get("id")
+    return Affiliation(team, enterprise)
+
+
+class Refusal(Exception):
+    """A user asked for something their role does not allow; the message names who can.
+    ``outsider`` marks someone of another organisation (a Slack Connect channel)."""
+
+    def __init__(self, action: str, user_id: str, needed: Role, message: str, *, outsider: bool = False):
         super().__init__(message)
         self.action, self.user_id, self.needed, self.message = action, user_id, needed, message
+        self.outsider = outsider
 
 
 class Access:
@@ -108,11 +184,17 @@ class Access:
         self.admins = settings.admins
         self.crew = settings.crew
 
-    def roles(self, user_id: str) -> set[Role]:
+    def named(self, user_id: str) -> bool:
+        """Named in OPSBOT_ADMINS or OPSBOT_CREW: a role whatever organisation they are in."""
+        return user_id in self.admins or user_id in self.crew
+
+    def roles(self, user_id: str, *, outsider: bool = False) -> set[Role]:
+        """The roles of ``user_id``; an ``outsider`` (of another organisation) has
+        only the roles OPSBOT_ADMINS and OPSBOT_CREW name them for."""
         roles = set()
         if user_id in self.admins:
             roles |= {Role.ADMIN, Role.CREW}
-        if not self.crew or user_id in self.crew:
+        if user_id in self.crew or (not self.crew and not outsider):
             roles.add(Role.CREW)
         return roles
 
@@ -122,12 +204,17 @@ class Access:
     def can(self, user_id: str, action: str) -> bool:
         return PERMISSIONS[action] in self.roles(user_id)
 
-    def check(self, user_id: str, action: str) -> None:
+    def check(self, user_id: str, action: str, *, outsider: bool = False) -> None:
         """Raise Refusal (with a message that names who can) unless user_id may do action."""
         needed = PERMISSIONS[action]
-        if needed in self.roles(user_id):
+        if needed in self.roles(user_id, outsider=outsider):
             return
         doing = _DOING[action]
+        if outsider and not self.named(user_id):
+            message = (f"You are not in this workspace's organisation (you reached opsbot through a channel shared "
+                       f"with another one), so you cannot {doing} here. If you are crew, ask an admin to add your "
+                       "Slack user ID to OPSBOT_CREW.")
+            raise Refusal(action, user_id, needed, message, outsider=True)
         if needed is Role.ADMIN:
             if self.admins:
                 names = ", ".join(f"<@{a}>" for a in sorted(self.admins))

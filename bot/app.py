@@ -5,7 +5,7 @@ Nothing here runs at import time; every adapter can be injected."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.access import Access
@@ -13,10 +13,12 @@ from bot.catalog import Catalog, load_catalog
 from bot.config import Settings
 from bot.deliverer import Deliverer, DeliveryPolicy
 from bot.deploy import build_deployer
+from bot.health import Health
 from bot.ledger import Clock, Ledger, utc_now
 from bot.once import Once
 from bot.outbox import Announcer, Doorbell, Targets
 from bot.ports import Notifier, Store
+from bot.records import LedgerRecords
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 
     from bot.deploy import Deployer
     from bot.email_copies import EmailCopies
+    from bot.links import OpsLinks
     from bot.paylinks import Paylinks
     from bot.ports import Mailer
     from bot.stripe_intake import StripeIntake
@@ -54,6 +57,7 @@ class Services:
     store: Store
     catalog: Catalog
     ledger: Ledger
+    records: LedgerRecords  # exports, the web API's pages, search
     access: Access
     once: Once
     notifier: Notifier | None  # None when Slack is not configured
@@ -64,7 +68,9 @@ class Services:
     paylinks: Paylinks | None = None  # /paylink (set by build_services)
     stripe_intake: StripeIntake | None = None  # POST /stripe/webhook and /opsbot assign
     deploys: Deployer | None = None  # /deploy (set by build_services)
+    links: OpsLinks | None = None  # /links and the App Home's links (set by build_services)
     email: EmailCopies | None = None  # the daily summary by email; None when email is off
+    health: Health = field(default_factory=Health)  # what /healthz watches besides the store
 
 
 def build_services(settings: Settings, *, store: Store | None = None, clock: Clock | None = None,
@@ -74,7 +80,7 @@ def build_services(settings: Settings, *, store: Store | None = None, clock: Clo
     settings and, when Slack is configured, the Slack client and notifier; when
     email is configured, the mailer (SES unless ``mailer`` is given). ``doorbell``
     is what a write that announced something rings (on Lambda: another invocation)."""
-    catalog = load_catalog(settings.events_file)
+    catalog = load_catalog(settings.events_file, protected=settings.private_files)
     if store is None:
         from infra import open_store
 
@@ -97,11 +103,13 @@ def build_services(settings: Settings, *, store: Store | None = None, clock: Clo
     ledger = Ledger(store, catalog, settings.timezone, clock=clock, announcer=announcer)
     once = Once(store, clock)
     services = Services(
-        settings=settings, store=store, catalog=catalog, ledger=ledger, access=Access(settings), once=once,
+        settings=settings, store=store, catalog=catalog, ledger=ledger,
+        records=LedgerRecords(store, catalog, settings.timezone, clock=clock), access=Access(settings), once=once,
         notifier=notifier, announcer=announcer, clock=clock, mailer=mailer if settings.email else None,
         slack_client=client,
     )
     services.paylinks, services.stripe_intake = _stripe_services(services, clock)
+    services.links = _ops_links(services)
     services.deploys = build_deployer(services, clock)
     services.email = _email_copies(services)
     return services
@@ -130,6 +138,13 @@ def build_deliverer(services: Services, *, policy: DeliveryPolicy | None = None,
     return Deliverer(services.store, services.announcer, notifier=notifier or services.notifier,
                      mailer=services.mailer, email=settings.email, tz=settings.timezone,
                      policy=policy or DeliveryPolicy(), clock=services.clock)
+
+
+def _ops_links(services: Services) -> OpsLinks:
+    from bot.links import OpsLinks
+
+    return OpsLinks(services.catalog, services.paylinks, region=services.settings.aws_region,
+                    today=services.ledger.today)
 
 
 def _stripe_services(services: Services, clock: Clock) -> tuple[Paylinks, StripeIntake]:

@@ -25,6 +25,7 @@ import io
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +34,14 @@ from urllib.parse import urlencode
 from bot.app import Services, build_deliverer, build_services, build_slack_app
 from bot.config import Settings, load_settings
 from bot.deliverer import Deliverer
-from bot.http import WsgiApp, make_wsgi_app
+from bot.http import (
+    WsgiApp,
+    log_request,
+    make_wsgi_app,
+    slack_who_what,
+    unsigned_slack_request,
+)
+from bot.logs import configure_lambda_logging
 from bot.outbox import Doorbell
 
 log = logging.getLogger("opsbot.lambda")
@@ -88,6 +96,7 @@ class InvokeDeliverer(Doorbell):
 
 def build_lambda_bot(settings: Settings | None = None, *, lambda_client: Any = None) -> LambdaBot:
     settings = settings or load_settings(env_file=None)
+    configure_lambda_logging(settings.log_level)
     if settings.secrets_id:
         settings = load_settings(env_file=None, overrides=fetch_secrets(settings))
     clients: dict[str, Any] = {"lambda": lambda_client} if lambda_client is not None else {}
@@ -144,8 +153,32 @@ def handle(bot: LambdaBot, event: dict[str, Any], context: Any) -> dict[str, Any
     if path == "/slack/events":
         if bot.slack is None:
             return _proxy_response(503, {"status": "error", "error": "Slack is not configured"})
-        return bot.slack.handle(event, context)
+        return slack_request(bot, event, context)
     return serve_http(bot.wsgi, event)
+
+
+def slack_request(bot: LambdaBot, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Slack through Bolt's Lambda adapter, with the request line a server logs (none for Bolt's
+    own second invocation of a lazy listener: a server runs those on a thread, unlogged)."""
+    from slack_bolt.request import BoltRequest  # deferred, as every slack_bolt import here: cold start
+
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if isinstance(v, str)}
+    if headers.get("x-slack-bolt-lazy-only"):
+        return bot.slack.handle(event, context)
+    started = time.perf_counter()
+    method, path, query, _, body, peer = _request_parts(event)
+    client = bot.wsgi.client_address({"REMOTE_ADDR": peer, **_environ_headers(headers)})
+    if unsigned_slack_request(headers):
+        answer = _proxy_response(401, {"status": "error", "error": "invalid request"})
+        log_request(method, path, 401, started, client, {})
+        return answer
+    answer = bot.slack.handle(event, context)
+    try:
+        who_what = slack_who_what(BoltRequest(body=body.decode("utf-8"), query=query, headers=headers))
+    except (UnicodeDecodeError, ValueError, TypeError, AttributeError, KeyError):
+        who_what = {}  # not a Slack payload: Bolt has answered it already
+    log_request(method, path, int(answer.get("statusCode", 500)), started, client, who_what)
+    return answer
 
 
 def run_scheduled(services: Services, job: str) -> dict[str, Any]:
@@ -198,11 +231,8 @@ def serve_http(app: WsgiApp, event: dict[str, Any]) -> dict[str, Any]:
         "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query, "REMOTE_ADDR": client,
         "CONTENT_LENGTH": str(len(body)), "CONTENT_TYPE": headers.get("content-type", ""),
         "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "https", "SERVER_NAME": headers.get("host", "lambda"),
-        "SERVER_PORT": "443",
+        "SERVER_PORT": "443", **_environ_headers(headers),
     }
-    for name, value in headers.items():
-        if name not in ("content-type", "content-length"):
-            environ["HTTP_" + name.upper().replace("-", "_")] = value
     started: dict[str, Any] = {}
 
     def start_response(status: str, response_headers: list[tuple[str, str]]) -> None:
@@ -215,6 +245,12 @@ def serve_http(app: WsgiApp, event: dict[str, Any]) -> dict[str, Any]:
         "body": payload.decode("utf-8"),
         "isBase64Encoded": False,
     }
+
+
+def _environ_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Request headers as WSGI names them (HTTP_X_FORWARDED_FOR, ...)."""
+    return {"HTTP_" + name.upper().replace("-", "_"): value for name, value in headers.items()
+            if name not in ("content-type", "content-length")}
 
 
 def _proxy_response(status: int, payload: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ This is the only module that reads ``os.environ``; everything else receives a
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -30,6 +31,11 @@ _EMAIL_ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[A-Za-z]{2,}$")
 # Email settings, each with the name the old Lambda page used (read when the new one is absent).
 EMAIL_FROM_NAMES = ("OPSBOT_EMAIL_FROM", "SES_SENDER_EMAIL")
 EMAIL_TO_NAMES = ("OPSBOT_EMAIL_TO", "ADMIN_NOTIFY_EMAILS")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+DEFAULT_CLIENT_IP_HEADER = "X-Forwarded-For"
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ConfigError(Exception):
@@ -84,10 +90,24 @@ class Settings:
     secrets_id: str | None = None  # AWS Secrets Manager secret holding the tokens (on Lambda)
     email: EmailSettings | None = None  # None: email copies are off
     lambda_function_name: str | None = None  # set by AWS Lambda itself (AWS_LAMBDA_FUNCTION_NAME)
+    log_level: str = "INFO"  # OPSBOT_LOG_LEVEL: the bot's log lines, on a server and on Lambda alike
+    # Reverse proxies in front of the server: a request from one of them is attributed to the address it
+    # names in client_ip_header (per-client limits); from anyone else that header is ignored.
+    trusted_proxies: tuple[IpNetwork, ...] = ()
+    client_ip_header: str = DEFAULT_CLIENT_IP_HEADER
+    env_file: Path = Path(".env")  # where a .env is read from (whether or not there is one)
 
     @property
     def slack_configured(self) -> bool:
         return bool(self.slack_bot_token and self.slack_signing_secret)
+
+    @property
+    def private_files(self) -> dict[str, Path]:
+        """Files that hold secrets or the ledger: no site's source may hold them."""
+        files = {".env": self.env_file}
+        if self.store.kind == "sqlite":
+            files["the store"] = Path(self.store.location)
+        return files
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env",
@@ -124,6 +144,10 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         secrets_id=env.get("OPSBOT_SECRETS_ID"),
         email=_email(env),
         lambda_function_name=env.get("AWS_LAMBDA_FUNCTION_NAME"),
+        log_level=_log_level(env),
+        trusted_proxies=_networks(env, "OPSBOT_TRUSTED_PROXIES"),
+        client_ip_header=_header_name(env, "OPSBOT_CLIENT_IP_HEADER", DEFAULT_CLIENT_IP_HEADER),
+        env_file=Path(env_file) if env_file is not None else Path(".env"),
     )
 
 
@@ -253,6 +277,39 @@ def _email(env: Mapping[str, str]) -> EmailSettings | None:
         raise ConfigError(to_name, "expected comma-separated email addresses like a@example.com,b@example.com"
                                    + (f", not {', '.join(repr(b) for b in bad)}" if bad else ""))
     return EmailSettings(sender, tuple(dict.fromkeys(addresses)), from_name, to_name)
+
+
+def _log_level(env: Mapping[str, str]) -> str:
+    value = env.get("OPSBOT_LOG_LEVEL", "INFO").upper()
+    if value == "WARN":
+        value = "WARNING"  # Lambda's spelling
+    if value not in LOG_LEVELS:
+        raise ConfigError("OPSBOT_LOG_LEVEL",
+                          f"expected one of {', '.join(LOG_LEVELS)}, got {env['OPSBOT_LOG_LEVEL']!r}")
+    return value
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[IpNetwork, ...]:
+    value = env.get(name)
+    if value is None:
+        return ()
+    networks = []
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ConfigError(name, f"expected comma-separated IP addresses or networks like 10.0.0.5 or "
+                                    f"10.0.0.0/8, not {part!r}") from None
+    return tuple(networks)
+
+
+def _header_name(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, default)
+    if not _HEADER_NAME.match(value):
+        raise ConfigError(name, f"expected an HTTP header name like {default}, got {value!r}")
+    return value
 
 
 def _timezone(env: Mapping[str, str]) -> ZoneInfo:

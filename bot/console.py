@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import parse_qsl, urlencode
 
+from blocks.mrkdwn import escape
 from blocks.text_render import mrkdwn_to_text, plain, render_message
 from bot.config import Settings
 
@@ -54,9 +55,12 @@ HELP = """\
 Type what you would type in Slack; the bot answers here.
   /log-payment EVENT AMOUNT METHOD PATRON…   record a payment   (/log-payment alone opens the form)
   /events [EVENT|all]                        who has paid what
+  /links [GROUP|TEXT]                        the ops page's links (Stripe, sheets, consoles, each site's)
   /paylink AMOUNT [DESCRIPTION…] [--event EVENT]   a Stripe payment link (a dry run without STRIPE_API_KEY)
-  /deploy SITE [staging|production|promote]  publish a site (a dry run without AWS credentials)
+  /deploy SITE [staging|production|promote|rollback|history]  publish, roll back (a dry run without AWS credentials)
   /opsbot help|summary|void PAYMENT_ID       help, today's summary, void a payment
+  /opsbot find TEXT                          a patron's payments across events, with their total
+  /opsbot export [EVENT|all] [--from D] [--to D]   the ledger as CSV (shown here by name and size)
 Console commands:
   press N          press button [N …], such as the Void button on an audit line (piped, a confirmation is yes)
   fill F=V …       fill in the open form and submit it: fill event=jada amount=500 method=cash patron="Ana Ruiz"
@@ -165,6 +169,7 @@ class Console:
         self._button_numbers = itertools.count(1)
         self._forms: list[Form] = []
         self._responses: dict[str, dict[str, Any]] = {}  # response_url id -> what it answers for
+        self._uploads: dict[str, dict[str, Any]] = {}  # file id -> its name and size, as files_upload_v2 sends it
         self.services: Services | None = None
         self.app: App | None = None
         self.deliverer: Deliverer | None = None
@@ -316,6 +321,8 @@ class Console:
 
     def _post_message(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = str(args.get("channel") or "")
+        if channel[:1] in ("U", "W"):  # a user ID: the app's direct message with them, as Slack answers it
+            channel = "D" + channel[1:]
         ts = self._next_ts()
         message = {"type": "message", "ts": ts, "text": args.get("text", ""), "blocks": args.get("blocks") or [],
                    "user": BOT_USER, "bot_id": BOT_ID}
@@ -388,6 +395,36 @@ class Console:
         return {"ok": True, "user": {"id": user, "name": name, "real_name": name, "tz": str(
             self.operator_settings.timezone), "profile": {"real_name": name, "display_name": name}}}
 
+    # files_upload_v2: announce, upload the bytes to the URL given, share. The console shows the file's
+    # name and size (it keeps no files: `opsbot export --output FILE` writes the same CSV to disk).
+    def _get_upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
+        file_id = f"F{next(self._ids):010d}"
+        self._uploads[file_id] = {"filename": str(args.get("filename") or "file"), "size": 0}
+        return {"ok": True, "upload_url": f"{self.base_url}/upload/{file_id}", "file_id": file_id}
+
+    def on_upload(self, file_id: str, data: bytes) -> bool:
+        if file_id not in self._uploads:
+            return False
+        self._uploads[file_id]["size"] = len(data)
+        return True
+
+    def _complete_upload(self, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            files = json.loads(str(args.get("files") or "[]"))
+        except json.JSONDecodeError:
+            return {"ok": False, "error": "invalid_arguments"}
+        channel = str(args.get("channel_id") or "")
+        shared = []
+        for entry in files:
+            upload = self._uploads.get(str(entry.get("id")))
+            if upload is None:
+                return {"ok": False, "error": "file_not_found"}
+            self.write(f"[{self.channel_name(channel) if channel else 'private'} · opsbot · file]",
+                       f"  {upload['filename']} ({upload['size']:,} bytes; `opsbot export --output FILE` "
+                       "writes it to disk)")
+            shared.append({"id": entry.get("id"), "title": entry.get("title") or upload["filename"]})
+        return {"ok": True, "files": shared}
+
     def _echo_upstream(self, method: str, args: dict[str, Any]) -> None:
         """An ops-channel line that went to the real Slack: shown here as well."""
         channel, ts = str(args["channel"]), str(args["ts"])
@@ -414,6 +451,11 @@ class Console:
                 if path.startswith("/api/"):
                     answer: Any = console.web_api(path[len("/api/"):], _parse_params(query, content_type, raw))
                     self._reply(200, json.dumps(answer).encode("utf-8"), "application/json; charset=utf-8")
+                    return
+                if path.startswith("/upload/"):
+                    ok = console.on_upload(path.rsplit("/", 1)[-1], raw)
+                    self._reply(200 if ok else 404, f"OK - {len(raw)}".encode() if ok else b"Not Found",
+                                "text/plain")
                     return
                 params = _parse_params("", content_type, raw)
                 ok = path.startswith("/response/") and console.on_response(path.rsplit("/", 1)[-1], params)
@@ -492,7 +534,8 @@ class Console:
         body = urlencode({
             "token": "console", "team_id": TEAM_ID, "team_domain": "console", "channel_id": CONSOLE_CHANNEL,
             "channel_name": "console", "user_id": self.user, "user_name": "you", "command": command,
-            "text": text, "api_app_id": APP_ID, "is_enterprise_install": "false", "response_url": response_url,
+            "text": escape(text),  # as Slack sends what a person types: escaped
+            "api_app_id": APP_ID, "is_enterprise_install": "false", "response_url": response_url,
             "trigger_id": trigger,
         })
         status, reply = self._dispatch(body, "application/x-www-form-urlencoded")
@@ -616,6 +659,8 @@ class Console:
             optional = " (optional)" if block.get("optional") else ""
             lines.append(f"  {plain(block.get('label'))}{optional}: {_describe_input(element)}")
             chosen = (element.get("initial_option") or {}).get("value")
+            if chosen is not None and not element.get("options"):  # a search: only the chosen one is known
+                lines.append(f"    {plain(element['initial_option'].get('text'))}  [{chosen}]  ← chosen")
             for i, option in enumerate(element.get("options") or [], 1):
                 mark = "  ← chosen" if chosen is not None and option.get("value") == chosen else ""
                 lines.append(f"    {i}) {plain(option.get('text'))}  [{option.get('value')}]{mark}")
@@ -637,7 +682,7 @@ class Console:
             block = blocks.get(name)
             if block is None:
                 raise ConsoleError(f"the form has no field {name!r}; its fields: {', '.join(map(str, blocks))}")
-            state, problem = _state_for(block.get("element") or {}, answer)
+            state, problem = self._state_for(form, block, answer)
             if problem:
                 raise ConsoleError(f"{name}: {problem}")
             form.values[name] = state
@@ -705,7 +750,7 @@ class Console:
                     return False
                 if not answer.strip():
                     break
-                state, problem = _state_for(element, answer.strip())
+                state, problem = self._state_for(form, block, answer.strip())
                 if problem:
                     self.write(f"  {problem}")
                     continue
@@ -714,6 +759,36 @@ class Console:
         form.errors = {}
         self.submit(form)  # refused fields are asked again by the caller's loop
         return True
+
+    def _state_for(self, form: Form, block: dict[str, Any], answer: str) -> tuple[dict[str, Any], str | None]:
+        """Slack's view.state element for an answer typed in the console, or a problem.
+        An external select is searched as Slack searches it: a block_suggestion to the bot."""
+        element = block.get("element") or {}
+        if element.get("type") != "external_select":
+            return _state_for(element, answer)
+        option, problem = _pick(self.suggestions(form, block, answer), answer, numbered=False)
+        return {"type": "external_select", "selected_option": option}, problem
+
+    def suggestions(self, form: Form, block: dict[str, Any], query: str) -> list[dict[str, Any]]:
+        """The options the bot offers for ``query`` typed in an external select (its block_suggestion answer)."""
+        element = block.get("element") or {}
+        payload = {
+            "type": "block_suggestion", "user": self._user_fields(), "api_app_id": APP_ID, "token": "console",
+            "container": {"type": "view", "view_id": form.view.get("id")}, "action_id": element.get("action_id"),
+            "block_id": block.get("block_id"), "value": query, "team": {"id": TEAM_ID, "domain": "console"},
+            "enterprise": None, "is_enterprise_install": False, "view": form.view,
+        }
+        status, reply = self._dispatch(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
+        try:
+            answer = json.loads(reply) if status == 200 and reply.strip() else {}
+        except json.JSONDecodeError:
+            answer = {}
+        if not isinstance(answer, dict):
+            answer = {}
+        options = list(answer.get("options") or [])
+        for group in answer.get("option_groups") or []:
+            options += group.get("options") or []
+        return options
 
     def _ask(self, prompt: str) -> str | None:
         try:
@@ -776,6 +851,8 @@ _WEB_API: dict[str, Callable[[Console, dict[str, Any]], dict[str, Any]]] = {
     "views.publish": Console._views_publish,
     "conversations.info": Console._conversations_info,
     "users.info": Console._users_info,
+    "files.getUploadURLExternal": Console._get_upload_url,
+    "files.completeUploadExternal": Console._complete_upload,
 }
 
 
@@ -805,6 +882,8 @@ def _describe_input(element: dict[str, Any]) -> str:
     kind = element.get("type")
     if kind in ("static_select", "radio_buttons"):
         return "choose one (a number, or part of the name)"
+    if kind == "external_select":
+        return "search: type part of the name, id or date"
     if kind == "checkboxes":
         return "choose any (numbers, comma-separated)"
     if kind == "datepicker":
@@ -817,7 +896,7 @@ def _describe_input(element: dict[str, Any]) -> str:
 
 def _initial_state(element: dict[str, Any]) -> dict[str, Any]:
     kind = element.get("type")
-    if kind in ("static_select", "radio_buttons"):
+    if kind in ("static_select", "external_select", "radio_buttons"):
         return {"type": kind, "selected_option": element.get("initial_option")}
     if kind == "checkboxes":
         return {"type": kind, "selected_options": element.get("initial_options") or []}
@@ -834,18 +913,25 @@ def _shown_value(state: dict[str, Any]) -> str:
     return str(state.get("selected_date") or state.get("value") or "")
 
 
-def _pick(options: list[dict[str, Any]], answer: str) -> tuple[dict[str, Any] | None, str | None]:
-    if answer.isdigit() and 1 <= int(answer) <= len(options):
+def _pick(options: list[dict[str, Any]], answer: str, *, numbered: bool = True
+          ) -> tuple[dict[str, Any] | None, str | None]:
+    """The option an answer names: its number (when the options were shown numbered), its value or its text."""
+    if numbered and answer.isdigit() and 1 <= int(answer) <= len(options):
         return options[int(answer) - 1], None
     lowered = answer.lower()
     exact = [o for o in options if str(o.get("value", "")).lower() == lowered
              or plain(o.get("text")).lower() == lowered]
     if exact:
         return exact[0], None
-    found = [o for o in options
-             if lowered in str(o.get("value", "")).lower() or lowered in plain(o.get("text")).lower()]
+    found = [o for o in options  # a search's options were already found by the bot
+             if not numbered or lowered in str(o.get("value", "")).lower() or lowered in plain(o.get("text")).lower()]
     if len(found) == 1:
         return found[0], None
+    if not numbered:  # a search: say what it found, so the person can give more of one
+        if not found:
+            return None, f"nothing matches {answer!r}; give part of the name, id or date"
+        names = ", ".join(str(o.get("value")) for o in found[:8]) + (", …" if len(found) > 8 else "")
+        return None, f"{answer!r} matches {len(found)} choices ({names}); give more of it, or the id"
     if found:
         return None, f"{answer!r} matches {len(found)} choices; give more of it, or its number"
     return None, f"{answer!r} is not one of the choices; give its number (1-{len(options)})"
@@ -933,7 +1019,7 @@ def _readline_lines(console: Console, history: Path) -> Iterable[str]:
     except ImportError:  # Windows without pyreadline: no history, still works
         readline = None  # type: ignore[assignment]
     if readline is not None:
-        words = [c.split()[0] for c in ("/log-payment", "/events", "/paylink", "/deploy", "/opsbot", "press",
+        words = [c.split()[0] for c in ("/log-payment", "/events", "/links", "/paylink", "/deploy", "/opsbot", "press",
                                         "fill", "cancel", "home", "as", "help", "quit")]
 
         def complete(text: str, state: int) -> str | None:

@@ -162,16 +162,18 @@ class Deliverer:
             self.store.mark_in_doubt(carried, holder=self.holder, attempt=attempt)
         # The claim's id says what the message is: what a later look at the history finds.
         digest = attempt.endswith(":digest")
-        if digest:
-            message = self._render(taken, lambda: announcements.digest(taken, waiting=len(lines))[0])
-        else:
-            message = self._render(taken, lambda: announcements.audit_line(taken[0]))
-        if message is None:
-            return settled + len(taken)
-        text, blocks = message
+        text, blocks = self._drawn(taken, digest, waiting=len(lines))
         metadata = {"event_type": METADATA_TYPE, "event_payload": {"attempt": attempt, "records": len(taken)}}
         try:
-            ts = self._slack().post(channel, text, blocks or None, metadata=metadata)
+            try:
+                ts = self._slack().post(channel, text, blocks or None, metadata=metadata)
+            except NotifyError as exc:
+                if exc.retryable or not blocks:
+                    raise
+                # Slack refused the message itself (a builder bug: they fit any data): the same
+                # message would be refused on every try, so the records are said plainly instead.
+                log.error("Slack refused the line of %s (%s); posting it plain", taken[0].record_id, exc)
+                ts = self._slack().post(channel, announcements.plain_lines(taken), None, metadata=metadata)
         except NotifyError as exc:
             return settled + self._failed(taken, exc, channel=channel)
         finally:
@@ -181,6 +183,17 @@ class Deliverer:
         if digest:
             log.info("digest of %d lines posted in %s (%d were waiting)", len(taken), channel, len(lines))
         return settled + len(taken)
+
+    def _drawn(self, taken: list[OutboxEntry], digest: bool, *, waiting: int) -> tuple[str, list[dict]]:
+        """The message for these entries; should its builder fail (a bug: builders fit any data), a
+        plain one naming each record, so what was recorded is announced all the same."""
+        try:
+            if digest:
+                return announcements.digest(taken, waiting=waiting)[0]
+            return announcements.audit_line(taken[0])
+        except Exception:  # noqa: BLE001 - logged with its traceback, and said in the channel
+            log.exception("the line of %s could not be drawn; posting a plain one", taken[0].record_id)
+            return announcements.plain_lines(taken), []
 
     def _reconcile(self, channel: str, taken: list[OutboxEntry]) -> tuple[int, list[OutboxEntry]]:
         """Entries whose last try may have posted their line (a dead holder's, or a failed call

@@ -22,10 +22,15 @@ from bot.config import (
     Settings,
     diagnose_settings,
 )
+from bot.domain import Site
+from bot.version import PACKAGE, opsbot_version
 
-OK, FAIL, OFF = "ok", "fail", "off"
-MARKS = {OK: "✓", FAIL: "✗", OFF: "–"}
+OK, FAIL, OFF, WARN = "ok", "fail", "off", "warn"
+MARKS = {OK: "✓", FAIL: "✗", OFF: "–", WARN: "!"}
 MANIFEST = Path(__file__).resolve().parent.parent / "manifest.json"
+# Installed as a package (the container image), the code is not beside the repository's
+# files: the working directory's copy then (the image's /app/manifest.json).
+MANIFEST_PLACES = (MANIFEST, Path("manifest.json"))
 _SECRET_PREFIXES = ("xoxb-", "xapp-", "xoxp-", "sk_test_", "sk_live_", "rk_test_", "rk_live_", "whsec_")
 _SHOWN_TAIL_MIN = 16  # a secret shows its last 4 characters only when this much follows its prefix
 _SLACK_APPS = "https://api.slack.com/apps → opsbot"
@@ -53,7 +58,7 @@ SETTING_FIXES = {
 
 @dataclass(frozen=True)
 class Check:
-    status: str  # OK | FAIL | OFF
+    status: str  # OK | FAIL | OFF | WARN (works, but should be fixed; not a failure)
     name: str
     detail: str
     fix: str = ""
@@ -69,13 +74,16 @@ def mask(secret: str) -> str:
     return f"{prefix}…{rest[-4:]}" if len(rest) >= _SHOWN_TAIL_MIN else f"{prefix}…"
 
 
-def manifest_scopes(path: Path = MANIFEST) -> frozenset[str] | None:
-    """The bot scopes manifest.json asks for (None when the file is not there)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-    return frozenset(data.get("oauth_config", {}).get("scopes", {}).get("bot", []))
+def manifest_scopes(*places: Path) -> frozenset[str] | None:
+    """The bot scopes manifest.json asks for: the first of ``places`` (default MANIFEST_PLACES)
+    that is there and readable; None when none is."""
+    for path in places or MANIFEST_PLACES:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue  # the next place; none at all is said as "manifest.json not found"
+        return frozenset(data.get("oauth_config", {}).get("scopes", {}).get("bot", []))
+    return None
 
 
 # -- settings ----------------------------------------------------------------------------------
@@ -144,9 +152,11 @@ def setting_checks(settings: Settings, errors: list[ConfigError]) -> list[Check]
 
 def catalog_checks(settings: Settings) -> tuple[list[Check], object | None]:
     from bot.catalog import EventsFileError, load_catalog
+    from bot.deploy_plan import DeployError
+    from bot.site_files import HashCache, scan_source
 
     try:
-        catalog = load_catalog(settings.events_file)
+        catalog = load_catalog(settings.events_file, protected=settings.private_files)
     except EventsFileError as exc:
         return [Check(FAIL, "events.json", str(exc), "fix the entry and field named (OPSBOT_EVENTS_FILE says "
                                                      "where the file is)")], None
@@ -154,12 +164,18 @@ def catalog_checks(settings: Settings) -> tuple[list[Check], object | None]:
     checks = [Check(OK, "events.json", f"{settings.events_file}: {events} event{'s' if events != 1 else ''}, "
                                        f"{sites} site{'s' if sites != 1 else ''}")]
     for site in catalog.sites:
-        if site.source.is_dir():
-            files = sum(1 for p in site.source.rglob("*") if p.is_file())
-            checks.append(Check(OK, f"site {site.id} source", f"{site.source}: {files} files"))
-        else:
+        if not site.source.is_dir():
             checks.append(Check(FAIL, f"site {site.id} source", f"{site.source} is not a folder",
                                 "create it, or fix the site's \"source\" (relative to events.json)"))
+            continue
+        try:  # what a deploy would publish, counted without reading the files
+            scan = scan_source(site, HashCache(hasher=lambda path: ""))
+        except DeployError as exc:
+            checks.append(Check(FAIL, f"site {site.id} source", exc.message, "a deploy refuses this: fix it"))
+            continue
+        hidden = f" ({scan.hidden_count} dotfiles not published: list them in \"include\" to publish them)" if (
+            scan.hidden_count) else ""
+        checks.append(Check(OK, f"site {site.id} source", f"{site.source}: {len(scan.files)} files{hidden}"))
     return checks, catalog
 
 
@@ -178,7 +194,22 @@ def store_checks(settings: Settings) -> list[Check]:
         fix = ("run `opsbot init-store`" if settings.store.kind == "sqlite" else
                "run `opsbot init-store` to create the table, and check AWS_REGION and the credentials")
         return [Check(FAIL, "store", f"{name}: {exc}", fix)]
-    return [Check(OK, "store", f"{name}: reachable, schema present")]
+    checks = [Check(OK, "store", f"{name}: reachable, schema present")]
+    if settings.store.kind == "sqlite":
+        checks.append(ledger_file_check(settings.store.location))
+    return checks
+
+
+def ledger_file_check(path: str) -> Check:
+    """Patron names, amounts and payers' emails are in the file: only its owner should read it."""
+    from infra.sqlite_store import SIDE_FILES, readable_by_others
+
+    exposed = readable_by_others(path)
+    if not exposed:
+        return Check(OK, "ledger file", f"{path}: readable by its owner only")
+    files = " ".join([path, *(path + suffix for suffix in SIDE_FILES)])
+    return Check(WARN, "ledger file", f"others can read or write {', '.join(exposed)}",
+                 f"chmod 600 {files} (the ones that exist), and keep the folder private (chmod 700)")
 
 
 PARKED_SHOWN = 5
@@ -290,7 +321,14 @@ def _channel_check(token: str, url: str, channel: str, probe: Callable[..., dict
 
 
 def aws_checks(settings: Settings, catalog: object | None) -> list[Check]:
-    from infra.probes import ProbeError, aws_has_credentials, aws_identity, cloudfront_distribution, s3_bucket
+    from infra.probes import (
+        ProbeError,
+        aws_has_credentials,
+        aws_identity,
+        cloudfront_distribution,
+        s3_bucket,
+        s3_versioning,
+    )
 
     sites = list(getattr(catalog, "sites", ()) or ())
     needed_by = [what for what, needed in (("the DynamoDB store", settings.store.kind == "dynamodb"),
@@ -320,7 +358,16 @@ def aws_checks(settings: Settings, catalog: object | None) -> list[Check]:
                 exc.code, "check the bucket name and the credentials' permissions")
             checks.append(Check(FAIL, f"site {site.id} bucket", f"s3://{site.bucket}: {_aws_problem(exc.code)}", fix))
         else:
-            checks.append(Check(OK, f"site {site.id} bucket", f"s3://{site.bucket}"))
+            checks.append(Check(OK, f"site {site.id} bucket", f"s3://{site.bucket}" + (
+                f" (prefix {site.prefix})" if site.prefix else "")))
+            try:
+                versioning = s3_versioning(site.bucket, region, endpoint)
+            except ProbeError as exc:
+                checks.append(Check(FAIL, f"site {site.id} versioning", f"s3://{site.bucket}: "
+                                    f"{_aws_problem(exc.code)}", "let these credentials read the bucket's versioning "
+                                                                 "(s3:GetBucketVersioning)"))
+            else:
+                checks.append(_versioning_check(site, versioning))
         try:
             dist = cloudfront_distribution(site.distribution_id, region, endpoint)
         except ProbeError as exc:
@@ -332,6 +379,16 @@ def aws_checks(settings: Settings, catalog: object | None) -> list[Check]:
             checks.append(Check(OK, f"site {site.id} CDN", f"{site.distribution_id} ({dist['domain']}, "
                                                            f"{dist['status']})"))
     return checks
+
+
+def _versioning_check(site: Site, status: str) -> Check:
+    """Whether ``/deploy SITE rollback`` can work: the bucket must keep earlier versions."""
+    name = f"site {site.id} versioning"
+    if status == "Enabled":
+        return Check(OK, name, f"on: `/deploy {site.id} rollback` can put production back")
+    return Check(OFF, name, f"{'suspended' if status == 'Suspended' else 'off'}: `/deploy {site.id} rollback` cannot "
+                            f"put production back (turn it on: aws s3api put-bucket-versioning --bucket {site.bucket} "
+                            "--versioning-configuration Status=Enabled)")
 
 
 def _aws_problem(code: str) -> str:
@@ -468,13 +525,14 @@ def render(sections: list[Section]) -> tuple[str, int]:
     """The checklist as text, and how many checks failed."""
     width = max((len(c.name) for _, checks in sections for c in checks), default=10) + 2
     lines: list[str] = []
-    failed = 0
+    failed = warned = 0
     for title, checks in sections:
         lines += ["", title]
         for check in checks:
             failed += check.status == FAIL
+            warned += check.status == WARN
             lines.append(f"  {MARKS[check.status]} {check.name.ljust(width)}{check.detail}")
-            if check.fix and check.status == FAIL:
+            if check.fix and check.status in (FAIL, WARN):
                 lines.append(f"      → {check.fix}")
     lines.append("")
     if failed:
@@ -482,6 +540,8 @@ def render(sections: list[Section]) -> tuple[str, int]:
                      "`opsbot doctor` again.")
     else:
         lines.append("Everything that is configured works. (– marks what is not configured.)")
+    if warned:
+        lines.append(f"{warned} warning{'s' if warned != 1 else ''}: the ! lines work, but should be fixed.")
     return "\n".join(lines) + "\n", failed
 
 
@@ -491,6 +551,6 @@ def run_doctor(environ: Mapping[str, str] | None = None, env_file: str | Path | 
     settings, errors = diagnose_settings(environ, env_file)
     source = f"the environment and {env_file}" if env_file and Path(env_file).is_file() else "the environment"
     text, failed = render(diagnose(settings, errors))
-    out.write(f"opsbot doctor: the configuration from {source}\n{text}")
+    out.write(f"opsbot doctor ({PACKAGE} {opsbot_version()}): the configuration from {source}\n{text}")
     out.flush()
     return 1 if failed else 0

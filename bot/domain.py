@@ -7,9 +7,9 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-PAYMENT_METHODS = ("cash", "card", "check", "venmo", "zelle")
-STRIPE_METHOD = "stripe"  # set only by the Stripe webhook
-ALL_METHODS = (*PAYMENT_METHODS, STRIPE_METHOD)
+# The crew's payment methods when events.json lists none ("paymentMethods"): the catalog holds the list in use.
+DEFAULT_PAYMENT_METHODS = ("cash", "card", "check", "venmo", "zelle")
+STRIPE_METHOD = "stripe"  # set only by the Stripe webhook: never one of the crew's methods
 
 PATRON_MAX = 100
 NOTES_MAX = 500
@@ -30,13 +30,32 @@ class Site:
     id: str
     bucket: str
     distribution_id: str
-    source: Path
+    source: Path  # the real folder (symbolic links resolved when events.json was loaded)
     url: str
+    prefix: str = ""  # "" (the whole bucket) or "name/": the site's own part of a shared bucket
+    include: tuple[str, ...] = ()  # dotfiles and dotfolders to publish, as paths inside the source
+
+
+@dataclass(frozen=True)
+class Link:
+    """One entry of events.json's ``links``: a page the crew opens (a dashboard, a sheet, a console)."""
+
+    title: str
+    url: str  # https, with a host (checked when events.json is loaded)
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class LinkGroup:
+    name: str  # "Stripe", "Sheets", "AWS", ...
+    links: tuple[Link, ...]
 
 
 @dataclass(frozen=True)
 class Payment:
-    """One ledger record: a payment, or a void that reverses one (negative amount)."""
+    """One ledger record: a payment, or a reversal of one (negative amount): today a void, which
+    reverses all of it. Readers treat any record with ``voids`` set as a reversal of that payment,
+    whatever its ``kind``, so a new kind of reversal (a refund) is counted the same way."""
 
     payment_id: str
     event_id: str
@@ -49,12 +68,28 @@ class Payment:
     day: str  # YYYY-MM-DD in the crew time zone
     source: str = "slack"  # slack | api | stripe | console
     kind: str = "payment"  # payment | void
-    voids: str | None = None  # for a void: the payment it reverses
+    voids: str | None = None  # for a reversal (a void): the payment it reverses
     voided_by: str | None = None  # for a payment: the void that reversed it
 
     @property
     def is_void(self) -> bool:
         return self.kind == "void"
+
+    @property
+    def is_reversal(self) -> bool:
+        """A record that takes (part of) a payment back: a void, or any later kind that names the payment."""
+        return self.voids is not None
+
+    @property
+    def fingerprint(self) -> tuple:
+        """What makes two writes under one idempotency key the same payment (a retry)
+        rather than another payment: the stores compare it before answering a replay."""
+        return request_fingerprint(self.event_id, self.patron, self.amount_cents, self.method, self.notes, self.kind)
+
+
+def request_fingerprint(event_id: str | None, patron: str, amount_cents: int | None, method: str, notes: str,
+                        kind: str = "payment") -> tuple:
+    return (event_id, patron, amount_cents, method, notes, kind)
 
 
 @dataclass(frozen=True)
@@ -83,6 +118,14 @@ class EventStatus:
     @property
     def cleared(self) -> bool:
         return self.paid_cents >= self.event.total_cents
+
+    @property
+    def paid_percent(self) -> int:
+        """How much of the total is paid, in whole percent rounded down (so 100 only when
+        cleared), held to 0..100 (an overpaid event is 100)."""
+        if self.total_cents <= 0:
+            return 100
+        return max(0, min(100, self.paid_cents * 100 // self.total_cents))
 
 
 @dataclass(frozen=True)

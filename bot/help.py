@@ -21,8 +21,14 @@ COMMANDS: tuple[CommandHelp, ...] = (
     ),
     CommandHelp(
         "/events [SLUG|all]",
-        "Events with paid, total, balance and whether they are cleared.",
+        "Events with a paid-of-total bar, the balance and whether they are cleared.",
         "/events all",
+    ),
+    CommandHelp(
+        "/links [GROUP|TEXT]",
+        "The ops page's links: Stripe (payment links too, with what each collected), sheets, consoles, each "
+        "site's pages; or those whose group, title, note or address holds the text.",
+        "/links stripe",
     ),
     CommandHelp(
         "/paylink AMOUNT [DESCRIPTION…] [--event SLUG]",
@@ -31,8 +37,9 @@ COMMANDS: tuple[CommandHelp, ...] = (
         admin_only=True,
     ),
     CommandHelp(
-        "/deploy SITE [staging|production|promote]",
-        "Publishes an event site to S3 and refreshes CloudFront.",
+        "/deploy SITE [staging|production|promote|rollback|history]",
+        "Publishes an event site to S3 and refreshes CloudFront. Production, promote and rollback show what they "
+        "would change and ask for a confirmation; history lists the last deploys.",
         "/deploy gipsykings staging",
         admin_only=True,
     ),
@@ -47,6 +54,12 @@ COMMANDS: tuple[CommandHelp, ...] = (
         "/opsbot summary",
     ),
     CommandHelp(
+        "/opsbot find TEXT",
+        "Payments whose patron or notes match, in any case and with or without accents, across events, "
+        "newest first, with each patron's total.",
+        "/opsbot find ana ruiz",
+    ),
+    CommandHelp(
         "/opsbot void PAYMENT_ID",
         "Voids a payment with a reversing record; the original stays in the ledger.",
         "/opsbot void pay_k7m2x9q4ab",
@@ -56,6 +69,13 @@ COMMANDS: tuple[CommandHelp, ...] = (
         "/opsbot assign SESSION_ID EVENT_ID",
         "Records a Stripe payment that came in without a known event on that event.",
         "/opsbot assign cs_live_a1B2c3D4 2026-05-23-jada-charter",
+        admin_only=True,
+    ),
+    CommandHelp(
+        "/opsbot export [EVENT|all] [--from YYYY-MM-DD] [--to YYYY-MM-DD]",
+        "The ledger's records (payments and reversals) as a CSV file for a spreadsheet, sent to you as a "
+        "direct message with a one-line summary.",
+        "/opsbot export all --from 2026-05-01 --to 2026-05-31",
         admin_only=True,
     ),
 )

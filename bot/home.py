@@ -1,6 +1,7 @@
-"""The App Home's figures: what the ops dashboard shows one person, read from
-the ledger, the deploy history and the payment links. Reads only: opening the
-Home (or Slack redelivering the event) never writes anything."""
+"""The App Home's figures: what the ops page shows one person, read from the
+ledger (one read of every event's totals serves both the events and the
+season's figures), the deploy history and the links (bot/links.py). Reads only:
+opening the Home (or Slack redelivering the event) never writes anything."""
 
 from __future__ import annotations
 
@@ -8,14 +9,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.domain import Event, EventStatus, Payment, Site
+from bot.domain import EventStatus, Payment, Site
+from bot.links import OpsGroup
 from bot.outbox import OutboxEntry
+from bot.season import SeasonTotals, season_totals
+from bot.version import opsbot_version
 
 if TYPE_CHECKING:
     from bot.app import Services
 
-LINK_EVENTS = 20  # payment links are read for this many events (two queries each), and for links with no event
-RECENT_LINKS = 5
 PARKED_SHOWN = 5  # announcements that could not be delivered, shown to admins
 
 
@@ -34,18 +36,6 @@ class SiteCard:
 
 
 @dataclass(frozen=True)
-class LinkLine:
-    url: str
-    amount_cents: int
-    name: str
-    event_title: str | None
-    created_by: str
-    created_at: datetime
-    paid_count: int
-    paid_cents: int
-
-
-@dataclass(frozen=True)
 class HomeData:
     user: str
     is_admin: bool
@@ -55,7 +45,9 @@ class HomeData:
     today: tuple[Payment, ...]  # today's records (payments and voids), oldest first
     titles: dict[str, str]  # event id -> title for today's records
     sites: tuple[SiteCard, ...]
-    links: tuple[LinkLine, ...]  # newest first
+    links: tuple[OpsGroup, ...]  # the ops page's links, grouped (payment links under Stripe, newest first)
+    season: SeasonTotals | None = None  # collected and owed soon, for the header
+    version: str = ""  # the running opsbot's, for the footer (none shown when empty)
     parked: tuple[OutboxEntry, ...] = ()  # admins only: announcements the outbox gave up on (one more: "and more")
 
     @property
@@ -66,7 +58,8 @@ class HomeData:
 def gather_home(services: Services, user: str) -> HomeData:
     ledger = services.ledger
     now = ledger.clock().astimezone(ledger.tz)
-    events = ledger.list_events()
+    every = ledger.list_events(include_past=True)  # one read of every event's totals: the list and the season
+    upcoming = [s for s in every if s.event.date is None or s.event.date >= now.date()]
     today = ledger.day_payments(now.date())
     titles = {}
     for record in today:
@@ -75,9 +68,10 @@ def gather_home(services: Services, user: str) -> HomeData:
     is_admin = services.access.is_admin(user)
     return HomeData(
         user=user, is_admin=is_admin, can_log=services.access.can(user, "payment.log"),
-        now=now, events=tuple(events), today=tuple(today), titles=titles,
+        now=now, events=tuple(upcoming), today=tuple(today), titles=titles,
         sites=tuple(SiteCard(site, _last_deploy(services, site.id)) for site in services.catalog.sites),
-        links=tuple(_recent_links(services, services.catalog.ordered(now.date())[:LINK_EVENTS])),
+        links=tuple(services.links.groups()) if services.links is not None else (),
+        season=season_totals(every, now.date()), version=opsbot_version(),
         parked=tuple(services.store.parked_entries(PARKED_SHOWN + 1)) if is_admin else (),
     )
 
@@ -93,26 +87,3 @@ def _last_deploy(services: Services, site_id: str) -> LastDeploy | None:
         return None
     return LastDeploy(target=str(record.get("target", "")), by=str(record.get("by", "")), at=at,
                       result=str(record.get("result", "")))
-
-
-def _recent_links(services: Services, events: list[Event]) -> list[LinkLine]:
-    """The newest links of these events (upcoming first, then the latest past ones) and of no event."""
-    paylinks = services.paylinks
-    if paylinks is None:
-        return []
-    from bot.paylinks import NO_EVENT
-
-    groups = [e.id for e in events] + [NO_EVENT]
-    lines = []
-    for group in groups:
-        for status in paylinks.event_links(group)[:RECENT_LINKS]:
-            link = status.link
-            try:
-                created = datetime.fromisoformat(link.created_at)
-            except (TypeError, ValueError):
-                continue
-            lines.append(LinkLine(url=link.url, amount_cents=link.amount_cents, name=link.product_name,
-                                  event_title=link.event_title, created_by=link.created_by, created_at=created,
-                                  paid_count=status.paid_count, paid_cents=status.paid_cents))
-    lines.sort(key=lambda line: line.created_at, reverse=True)
-    return lines[:RECENT_LINKS]

@@ -12,16 +12,17 @@ from bot.catalog import Catalog, EventNotFound
 from bot.domain import (
     NOTES_MAX,
     PATRON_MAX,
-    PAYMENT_METHODS,
     STRIPE_METHOD,
     Event,
     EventStatus,
     Payment,
     RecordOutcome,
+    request_fingerprint,
 )
 from bot.money import AmountError, format_cents, parse_amount
 from bot.outbox import Announcer
-from bot.ports import OverTotal, PaymentNotFound, Store, void_key
+from bot.ports import IdempotencyConflict, OverTotal, PaymentNotFound, Store, void_key
+from bot.user_text import as_text, echo, is_text
 
 Clock = Callable[[], datetime]
 
@@ -46,10 +47,21 @@ class LedgerError(Exception):
         self.unknown_event = unknown_event  # the event named is not in events.json
 
 
+class KeyReused(LedgerError):
+    """The write's idempotency key was already used for another payment; nothing was written."""
+
+    def __init__(self, first: Payment, key: str):
+        super().__init__({"idempotency_key": (
+            f"This request's key was already used for another payment ({first.payment_id}: "
+            f"{format_cents(first.amount_cents)} on {first.event_id}); nothing new was recorded.")})
+        self.first = first
+        self.key = key
+
+
 class UnknownEvent(LedgerError):
     def __init__(self, event_id: str, message: str | None = None):
-        super().__init__({"event": message or f"There is no event '{event_id}'. Run /events to see the event ids."},
-                         unknown_event=True)
+        message = message or f"There is no event '{echo(event_id)}'. Run /events to see the event ids."
+        super().__init__({"event": message}, unknown_event=True)
         self.event_id = event_id
 
 
@@ -92,9 +104,11 @@ class Ledger:
 
     # -- validation -------------------------------------------------------------
     def validate(self, *, event_id: str | None, patron: str | None, amount: str | int | float | None,
-                 method: str | None, notes: str | None, methods: tuple[str, ...] = PAYMENT_METHODS) -> PaymentInput:
-        """Check every field at once so a form can show all its errors together."""
+                 method: str | None, notes: str | None) -> PaymentInput:
+        """Check every field at once so a form can show all its errors together. The method is one of
+        the crew's (events.json's ``paymentMethods``)."""
         errors: dict[str, str] = {}
+        methods = self.catalog.payment_methods
         unknown_event = False
         event = None
         event_id = (event_id or "").strip()
@@ -110,6 +124,8 @@ class Ledger:
         patron_text = " ".join((patron or "").split())
         if not patron_text:
             errors["patron"] = "Enter the patron's name."
+        elif not is_text(patron_text):
+            errors["patron"] = "The patron's name has a broken character (a lone surrogate): type it again."
         elif len(patron_text) > PATRON_MAX:
             errors["patron"] = f"The patron's name is {len(patron_text)} characters; the limit is {PATRON_MAX}."
 
@@ -126,10 +142,12 @@ class Ledger:
         if not method_text:
             errors["method"] = f"Choose a payment method: {', '.join(methods)}."
         elif method_text not in methods:
-            errors["method"] = f"'{method_text}' is not a payment method. Use one of: {', '.join(methods)}."
+            errors["method"] = f"'{echo(method_text)}' is not a payment method. Use one of: {', '.join(methods)}."
 
         notes_text = (notes or "").strip()
-        if len(notes_text) > NOTES_MAX:
+        if not is_text(notes_text):
+            errors["notes"] = "The notes have a broken character (a lone surrogate): type them again."
+        elif len(notes_text) > NOTES_MAX:
             errors["notes"] = f"Notes are {len(notes_text)} characters; the limit is {NOTES_MAX}."
 
         if event is not None and "amount" not in errors:
@@ -152,10 +170,27 @@ class Ledger:
         # if the balance it was checked against has moved since.
         earlier = self.replay(idempotency_key)
         if earlier is not None:
+            if self._fingerprint(event_id, patron, amount, method, notes) != earlier.payment.fingerprint:
+                raise KeyReused(earlier.payment, idempotency_key)
             return earlier
         checked = self.validate(event_id=event_id, patron=patron, amount=amount, method=method, notes=notes)
         return self._append(checked, logged_by=logged_by, idempotency_key=idempotency_key, source=source,
                             receipt_to=receipt_to)
+
+    def _fingerprint(self, event_id: str | None, patron: str | None, amount: str | int | float | None,
+                     method: str | None, notes: str | None) -> tuple:
+        """The request as it would be recorded (event id resolved, amount in cents), without the
+        balance check, to tell a retry of a recorded payment from another payment under the same key."""
+        try:
+            event_key: str | None = self.catalog.find_event((event_id or "").strip()).id
+        except EventNotFound:
+            event_key = None  # names no event: not the payment recorded under this key
+        try:
+            cents = parse_amount(amount) if amount is not None else None
+        except AmountError:
+            cents = None
+        return request_fingerprint(event_key, " ".join((patron or "").split()), cents,
+                                   (method or "").strip().lower(), (notes or "").strip())
 
     def replay(self, idempotency_key: str) -> LedgerResult | None:
         """The result of an earlier write with this key, or None."""
@@ -168,8 +203,9 @@ class Ledger:
         event = self.catalog.event(event_id)
         if event is None:
             raise UnknownEvent(event_id)
-        checked = PaymentInput(event, " ".join(patron.split())[:PATRON_MAX] or "Stripe customer",
-                               amount_cents, STRIPE_METHOD, notes[:NOTES_MAX])
+        # Stripe's text, kept as far as it can be stored: cut to the limits, a broken character replaced.
+        checked = PaymentInput(event, as_text(" ".join(patron.split())[:PATRON_MAX]) or "Stripe customer",
+                               amount_cents, STRIPE_METHOD, as_text(notes[:NOTES_MAX]))
         return self._append(checked, logged_by="stripe", idempotency_key=idempotency_key, source="stripe",
                             allow_over_total=True)
 
@@ -200,6 +236,8 @@ class Ledger:
             # Someone else's payment landed between our check and our write.
             status = EventStatus(checked.event, exc.paid_cents, 0)
             raise LedgerError({"amount": over_balance_message(checked.amount_cents, status)}) from None
+        except IdempotencyConflict as exc:  # another payment took this key between our replay check and our write
+            raise KeyReused(exc.first, idempotency_key) from None
         return self._written(outcome)
 
     def _written(self, outcome: RecordOutcome) -> LedgerResult:
@@ -208,7 +246,7 @@ class Ledger:
         return self._result(outcome)
 
     def _result(self, outcome: RecordOutcome) -> LedgerResult:
-        event = self.catalog.event(outcome.payment.event_id) or _unlisted_event(outcome.payment.event_id)
+        event = self.catalog.event(outcome.payment.event_id) or unlisted_event(outcome.payment.event_id)
         status = EventStatus(event, outcome.totals.paid_cents, outcome.totals.payment_count)
         return LedgerResult(outcome.payment, status, outcome.replayed)
 
@@ -219,9 +257,9 @@ class Ledger:
         payment_id = payment_id.strip()
         original = self.store.get_payment(payment_id)
         if original is None:
-            raise LedgerError({"payment": f"There is no payment '{payment_id}'."})
+            raise LedgerError({"payment": f"There is no payment '{echo(payment_id)}'."})
         if original.is_void:
-            raise LedgerError({"payment": f"'{payment_id}' is itself a void; it cannot be voided."})
+            raise LedgerError({"payment": f"'{echo(payment_id)}' is itself a void; it cannot be voided."})
         now = self.clock()
         void = Payment(
             payment_id=self.new_id("void"),
@@ -238,13 +276,13 @@ class Ledger:
             voids=original.payment_id,
         )
         announcer = self.announcer
-        event = self.catalog.event(original.event_id) or _unlisted_event(original.event_id)
+        event = self.catalog.event(original.event_id) or unlisted_event(original.event_id)
         announce = None if announcer is None else (
             lambda outcome: announcer.payment_voided(outcome, event, original, message=message))
         try:
             outcome = self.store.void_payment(original.payment_id, void, announce=announce)
         except PaymentNotFound:
-            raise LedgerError({"payment": f"There is no payment '{payment_id}'."}) from None
+            raise LedgerError({"payment": f"There is no payment '{echo(payment_id)}'."}) from None
         return self._written(outcome)
 
     def find_void(self, payment_id: str) -> LedgerResult | None:
@@ -277,6 +315,12 @@ class Ledger:
             ordered = [e for e in ordered if e.date is None or e.date >= today]
         return self.statuses(ordered)
 
+    def search_events(self, query: str, *, limit: int) -> tuple[list[EventStatus], int]:
+        """(the first ``limit`` events matching ``query``, upcoming first, with their
+        totals; how many matched in all). See Catalog.search."""
+        found = self.catalog.search(query, self.today())
+        return self.statuses(found[:limit]), len(found)
+
     def event_payments(self, event_ref: str) -> list[Payment]:
         return self.store.event_payments(self.find_event(event_ref).id)
 
@@ -295,6 +339,6 @@ def over_balance_message(amount_cents: int, status: EventStatus) -> str:
             f"({format_cents(status.total_cents)} total).")
 
 
-def _unlisted_event(event_id: str) -> Event:
-    # A payment whose event was later removed from events.json: still voidable.
+def unlisted_event(event_id: str) -> Event:
+    """An event with records that events.json no longer lists: still voidable and exportable."""
     return Event(id=event_id, title=event_id, date=None, total_cents=0)

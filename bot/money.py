@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from bot.user_text import echo
+
 MAX_CENTS = 1_000_000 * 100  # $1,000,000.00: anything above is a typo, not a payment
 
 # "$1,560.00", "1560", "1,560", "1560.5": an optional dollar sign, digits with
@@ -46,14 +48,14 @@ def parse_amount(text: str | int | float) -> int:
     if not raw:
         raise AmountError("Amount is missing: give a dollar amount, like 125 or 1,560.00.")
     if raw.startswith("-") or raw.startswith("$-"):
-        raise AmountError(f"Amount must be positive, not {raw}.")
+        raise AmountError(f"Amount must be positive, not {echo(raw)}.")
     match = _AMOUNT.match(raw)
     if not match or (match["whole"] is None and not match["frac"]):
-        raise AmountError(f"'{raw}' is not a dollar amount: write it like 125, 1,560 or $1,560.00.")
+        raise AmountError(f"'{echo(raw)}' is not a dollar amount: write it like 125, 1,560 or $1,560.00.")
     digits = (match["whole"] or "0").replace(",", "")
     frac = match["frac"] or ""
     if len(frac) > 2:
-        raise AmountError(f"'{raw}' has more than two decimals: cents are the smallest unit.")
+        raise AmountError(f"'{echo(raw)}' has more than two decimals: cents are the smallest unit.")
     if len(digits.lstrip("0")) > 12:
         # Far over the limit; also keeps int() below its 4300-digit refusal.
         raise AmountError(f"Amount is over the {format_cents(MAX_CENTS)} limit: check the amount.")
@@ -73,3 +75,11 @@ def format_cents(cents: int) -> str:
     sign = "-" if cents < 0 else ""
     dollars, rest = divmod(abs(cents), 100)
     return f"{sign}${dollars:,}.{rest:02d}"
+
+
+def cents_as_decimal(cents: int) -> str:
+    """Cents as a plain decimal number for files and APIs: 156000 -> "1560.00", -500 -> "-5.00"
+    (no dollar sign and no thousands separator, so a spreadsheet reads it as a number)."""
+    sign = "-" if cents < 0 else ""
+    dollars, rest = divmod(abs(cents), 100)
+    return f"{sign}{dollars}.{rest:02d}"

@@ -274,10 +274,16 @@ class Announcer:
 
     # -- other changes ------------------------------------------------------------------------------------
     def refused(self, *, refusal_id: str, user_id: str, action: str, needed: str, entry_point: str,
-                now: datetime) -> Announcement:
-        facts = {"user_id": user_id, "action": action, "needed": needed, "entry_point": entry_point}
+                now: datetime, outsider_team: str | None = None) -> Announcement:
+        """A refused request; ``outsider_team``: the other organisation's workspace of someone refused
+        as an outsider (through a shared channel)."""
+        facts = {"user_id": user_id, "action": action, "needed": needed, "entry_point": entry_point,
+                 "outsider_team": outsider_team}
+        detail = {"entry": entry_point, "needs": needed}
+        if outsider_team is not None:
+            detail["outsider_team"] = outsider_team
         audit = self._audit_log(entry_id=refusal_id, at=now, actor=user_id, action=action, result="refused",
-                                detail={"entry": entry_point, "needs": needed})
+                                detail=detail)
         return Announcement(audit, self._entries(refusal_id, REFUSED, facts, now))
 
     def link_created(self, link: dict[str, Any], now: datetime, *, reply_url: str | None) -> Announcement:
@@ -311,12 +317,12 @@ class Announcer:
 
 
 def announce_refusal(store: Any, announcer: Announcer, *, user_id: str, action: str, needed: str, entry_point: str,
-                     now: datetime) -> None:
+                     now: datetime, outsider_team: str | None = None) -> None:
     """A refused request: in the audit log and, when there is an ops channel, its line in the
     outbox (one write; the request's answer never waits for Slack)."""
     refusal_id = f"refusal_{uuid.uuid4().hex[:16]}"
     store.announce(announcer.refused(refusal_id=refusal_id, user_id=user_id, action=action, needed=needed,
-                                     entry_point=entry_point, now=now))
+                                     entry_point=entry_point, now=now, outsider_team=outsider_team))
     announcer.ring()
 
 

@@ -13,6 +13,7 @@ Records (collection / group / key):
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -216,9 +217,11 @@ class Paylinks:
         record = self.store.get_record("paylink-id", link_id, "link")
         return Paylink.from_record(record) if record else None
 
-    def event_links(self, event_id: str) -> list[PaylinkStatus]:
-        """The event's links, newest first, each with what was paid through it."""
-        links = [Paylink.from_record(r) for r in self.store.list_records("paylink", event_id, newest_first=True)]
+    def event_links(self, event_id: str, *, limit: int | None = None) -> list[PaylinkStatus]:
+        """The event's links (``-``: those of no event), newest first, at most ``limit``, each
+        with what was paid through it: one query, and one more when there are links."""
+        records = self.store.list_records("paylink", event_id, newest_first=True, limit=limit)
+        links = [Paylink.from_record(r) for r in records]
         if not links:
             return []
         paid: dict[str, tuple[int, int]] = {}
@@ -226,6 +229,19 @@ class Paylinks:
             count, cents = paid.get(record["link_id"], (0, 0))
             paid[record["link_id"]] = (count + 1, cents + int(record["amount_cents"]))
         return [PaylinkStatus(link, *paid.get(link.link_id, (0, 0))) for link in links]
+
+    def recent_links(self, event_ids: Sequence[str], *, per_event: int) -> tuple[list[PaylinkStatus], bool]:
+        """The newest ``per_event`` links of each of these events and of no event, newest
+        first, with what each collected; and whether an event may hold older ones than
+        were read. At most two queries per event: the reads are bounded by the arguments."""
+        found: list[PaylinkStatus] = []
+        more = False
+        for group in [*event_ids, NO_EVENT]:
+            links = self.event_links(group, limit=per_event)
+            more = more or len(links) == per_event
+            found += links
+        found.sort(key=lambda status: status.link.created_at, reverse=True)
+        return found, more
 
     def mark_paid(self, link_id: str, *, session_id: str, amount_cents: int, paid_at: datetime) -> Paylink | None:
         """Note a paid Checkout Session of the link (once per session). None for a link we did not make."""

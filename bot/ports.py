@@ -12,6 +12,13 @@ from bot.domain import AuditEntry, EventTotals, Payment, RecordOutcome
 from bot.outbox import Announce, Announcement, OutboxEntry, Settled
 
 
+def record_position(record: Payment) -> str:
+    """Where a record sits in the ledger's time order: its time (ISO, UTC) and id. Both stores keep
+    each event's records and each day's records in this order (DynamoDB: the sort key after
+    ``PAY#``, and the day index's sort key), and their reads start ``after`` one."""
+    return f"{record.recorded_at.isoformat()}#{record.payment_id}"
+
+
 def void_key(payment_id: str) -> str:
     """The idempotency key of a payment's void: a payment is voided at most once."""
     return f"void:{payment_id}"
@@ -19,6 +26,10 @@ def void_key(payment_id: str) -> str:
 
 class StoreError(Exception):
     """The store could not be reached or answered something unexpected."""
+
+
+class SchemaTooNew(StoreError):
+    """The store was written by a newer opsbot: reading or writing it could lose what that version added."""
 
 
 class OverTotal(Exception):
@@ -34,6 +45,16 @@ class OverTotal(Exception):
         return self.total_cents - self.paid_cents
 
 
+class IdempotencyConflict(Exception):
+    """An idempotency key already used for another payment: nothing was written.
+    ``first`` is the record the key belongs to."""
+
+    def __init__(self, key: str, first: Payment):
+        super().__init__(f"idempotency key {key} was used for {first.payment_id}")
+        self.key = key
+        self.first = first
+
+
 class PaymentNotFound(Exception):
     def __init__(self, payment_id: str):
         super().__init__(payment_id)
@@ -42,13 +63,20 @@ class PaymentNotFound(Exception):
 
 class Store(Protocol):
     """The ledger's durable store. Every write is one transaction and carries an
-    idempotency key: the same key twice returns the first record, marked
-    ``replayed``, and writes nothing. An outcome's totals are the event's totals
+    idempotency key: the same key twice with the same payment (equal
+    ``Payment.fingerprint``) returns the first record, marked ``replayed``, and
+    writes nothing; the same key with another payment raises IdempotencyConflict
+    and writes nothing. An outcome's totals are the event's totals
     read right after the write: they include it (and, under concurrency, may
     include writes that landed at the same moment)."""
 
-    def init_schema(self) -> None:
-        """Create tables (idempotent)."""
+    def init_schema(self) -> str | None:
+        """Create the schema (tables), or bring an older one up to date; idempotent. Returns
+        what was done, in words, or None when nothing was. Raises SchemaTooNew."""
+
+    def upgrade_schema(self) -> str | None:
+        """At start-up: bring an existing schema up to date, as init_schema does; a store
+        with no schema yet is left as it is. Returns what was done, or None. Raises SchemaTooNew."""
 
     def ping(self) -> None:
         """Raise StoreError unless the store answers and its schema is present."""
@@ -83,12 +111,14 @@ class Store(Protocol):
     def event_totals(self, event_ids: Iterable[str]) -> dict[str, EventTotals]:
         """Totals for the given events; events with no payments are absent."""
 
-    def event_payments(self, event_id: str) -> list[Payment]:
-        """The event's records (payments and voids), oldest first."""
+    def event_payments(self, event_id: str, *, after: str | None = None, limit: int | None = None
+                       ) -> list[Payment]:
+        """The event's records (payments and voids), oldest first: those whose record_position
+        is past ``after`` (all when None), at most ``limit``. One query on the event's records."""
 
-    def day_payments(self, day: str) -> list[Payment]:
-        """Records whose crew-time-zone day is ``day`` (YYYY-MM-DD), oldest
-        first. An index lookup, never a scan of the whole ledger."""
+    def day_payments(self, day: str, *, after: str | None = None, limit: int | None = None) -> list[Payment]:
+        """Records whose crew-time-zone day is ``day`` (YYYY-MM-DD), oldest first, past ``after``,
+        at most ``limit``. An index lookup, never a scan of the whole ledger."""
 
     # -- exactly-once markers -------------------------------------------------------
     def claim(self, key: str, *, holder: str, now: datetime, lease: timedelta) -> bool:
@@ -172,12 +202,16 @@ class NotifyError(Exception):
     """Slack did not take a message (after the client's own retries, if it has any).
     ``retry_after``: Slack rate-limited the call and said how many seconds to wait.
     ``maybe_delivered``: the call may have taken effect even so (the connection dropped
-    after it was sent, a 5xx, ``internal_error``): check before sending it again."""
+    after it was sent, a 5xx, ``internal_error``): check before sending it again.
+    ``retryable`` is False when Slack refused the message itself (``invalid_blocks``,
+    ``msg_too_long``, ...): sending the same message again cannot help."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, maybe_delivered: bool = False):
+    def __init__(self, message: str, *, retry_after: float | None = None, maybe_delivered: bool = False,
+                 retryable: bool = True):
         super().__init__(message)
         self.retry_after = retry_after
         self.maybe_delivered = maybe_delivered
+        self.retryable = retryable
 
 
 class Notifier(Protocol):
@@ -210,10 +244,11 @@ class SitesError(Exception):
     """S3 or CloudFront refused or could not be reached; ``step`` says what was being done
     ("listing s3://bucket/_staging/", "uploading s3://bucket/index.html", ...)."""
 
-    def __init__(self, step: str, reason: str):
+    def __init__(self, step: str, reason: str, *, done: dict[str, str | None] | None = None):
         super().__init__(f"{step}: {reason}")
         self.step = step
         self.reason = reason
+        self.done = done or {}  # a delete that failed part-way: the keys it did delete (as Sites.delete returns)
 
 
 @dataclass(frozen=True)
@@ -225,8 +260,19 @@ class SiteObject:
     size: int
 
 
+@dataclass(frozen=True)
+class ObjectHead:
+    """What a HEAD of an object (or of one of its versions) says."""
+
+    size: int
+    etag: str
+    md5: str | None  # the content MD5 we kept in its metadata when we uploaded it
+    version_id: str | None  # None on a bucket that was never versioned
+
+
 class Sites(Protocol):
-    """The buckets and CDN distributions the event sites are served from."""
+    """The buckets and CDN distributions the event sites are served from. Writes
+    return the version id S3 gave what they wrote (None on an unversioned bucket)."""
 
     def has_credentials(self) -> bool:
         """False when no AWS credentials can be found (a deploy is then a dry run)."""
@@ -235,18 +281,25 @@ class Sites(Protocol):
         """Every object whose key starts with ``prefix``, except those under
         ``skip_prefixes`` (which are never listed at all)."""
 
-    def stored_md5(self, bucket: str, key: str) -> str | None:
-        """The content MD5 we stored in the object's metadata when we uploaded it, if any."""
+    def head(self, bucket: str, key: str, version_id: str | None = None) -> ObjectHead | None:
+        """The object (or that version of it); None when there is none (a deleted
+        key's delete marker included)."""
+
+    def versioning(self, bucket: str) -> str:
+        """The bucket's versioning: ``Enabled``, ``Suspended`` or "" (never turned on)."""
 
     def upload(self, bucket: str, key: str, path: Path, *, content_type: str, cache_control: str,
-               md5: str) -> None:
-        """Put the file's bytes at ``key`` with these headers; ``md5`` (hex) is
-        checked by S3 and kept in the object's metadata."""
+               md5: str) -> str | None:
+        """Stream the file to ``key`` with these headers (multipart when it is
+        large), keeping ``md5`` (hex, computed by the caller) in its metadata."""
 
-    def copy(self, bucket: str, source_key: str, key: str) -> None:
-        """Server-side copy within the bucket, headers and metadata included."""
+    def copy(self, bucket: str, source_key: str, key: str, *, size: int, version_id: str | None = None) -> str | None:
+        """Server-side copy within the bucket (of one version of ``source_key``
+        when ``version_id`` is given), headers and metadata included."""
 
-    def delete(self, bucket: str, keys: Sequence[str]) -> None: ...
+    def delete(self, bucket: str, keys: Sequence[str]) -> dict[str, str | None]:
+        """Delete the keys; returns key -> the delete marker's version id (None on
+        an unversioned bucket) for each key deleted."""
 
     def create_invalidation(self, distribution_id: str, paths: Sequence[str], caller_reference: str) -> str:
         """Start a CloudFront invalidation; returns its id. The same caller

@@ -16,6 +16,7 @@ from bot.ledger import Clock, Ledger, LedgerError, LedgerResult, utc_now
 from bot.outbox import Announcer
 from bot.paylinks import Paylinks
 from bot.ports import Store, WebhookRejected
+from bot.user_text import echo
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ class StripeIntake:
         if currency != "usd":
             reason = f"It was paid in {currency.upper()}, and the ledger is in US dollars."
         elif event_id and self.ledger.catalog.event(str(event_id)) is None:
-            reason = f"Its event '{event_id}' is not in events.json."
+            reason = f"Its event '{echo(str(event_id))}' is not in events.json."
         if not event_id or reason:
             self._keep_unassigned(event, session, amount=amount, patron=patron, reason=reason)
             return {"status": "unassigned", "session_id": session_id}
@@ -131,13 +132,13 @@ class StripeIntake:
         """Record a kept session on an event. Raises AssignError or UnknownEvent."""
         kept = self.store.get_record(UNASSIGNED, _ALL, session_id)
         if kept is None:
-            raise AssignError(f"There is no unassigned Stripe payment '{session_id}'.")
+            raise AssignError(f"There is no unassigned Stripe payment '{echo(session_id)}'.")
         earlier = self.ledger.replay(payment_key(session_id))
         if earlier is not None:
             return Assigned(earlier, session_id, already=True)
         event = self.ledger.find_event(event_ref)
         if str(kept.get("currency") or "usd").lower() != "usd":
-            raise AssignError(f"'{session_id}' was paid in {str(kept['currency']).upper()}; "
+            raise AssignError(f"'{echo(session_id)}' was paid in {str(kept['currency']).upper()}; "
                               "the ledger is in US dollars, so it cannot be recorded here.")
         try:
             result = self.ledger.record_stripe_payment(

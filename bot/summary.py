@@ -8,6 +8,7 @@ from datetime import date, timedelta
 
 from bot.domain import EventStatus, Payment
 from bot.ledger import Ledger
+from bot.season import due_within
 
 OUTSTANDING_DAYS = 7  # the summary lists balances of events this many days ahead
 REMINDER_DAYS = 3  # reminders cover events this many days ahead
@@ -23,6 +24,23 @@ class Tally:
 
 
 @dataclass(frozen=True)
+class Comparison:
+    """A day's payments against those of the same weekday a week before."""
+
+    day: date  # the day compared with
+    then: Tally
+    now: Tally
+
+    @property
+    def cents(self) -> int:
+        return self.now.cents - self.then.cents
+
+    @property
+    def count(self) -> int:
+        return self.now.count - self.then.count
+
+
+@dataclass(frozen=True)
 class DaySummary:
     day: date
     payments: tuple[Payment, ...]  # the day's payments (not voids), oldest first
@@ -32,10 +50,15 @@ class DaySummary:
     by_method: dict[str, Tally] = field(default_factory=dict)
     by_event: dict[str, Tally] = field(default_factory=dict)
     by_logger: dict[str, Tally] = field(default_factory=dict)
+    week_before: Tally = Tally()  # the payments of the same weekday a week before
 
     @property
     def total(self) -> Tally:
         return Tally(len(self.payments), sum(p.amount_cents for p in self.payments))
+
+    @property
+    def versus_last_week(self) -> Comparison:
+        return Comparison(self.day - timedelta(days=7), self.week_before, self.total)
 
     @property
     def voided(self) -> Tally:
@@ -56,8 +79,10 @@ class DaySummary:
 
 
 def build_summary(ledger: Ledger, day: date) -> DaySummary:
-    """One day's figures in the crew time zone, from the day index (one query)."""
+    """One day's figures in the crew time zone, from the day index: one query for the
+    day and one for the same weekday a week before."""
     records = ledger.day_payments(day)
+    before = [r for r in ledger.day_payments(day - timedelta(days=7)) if not r.is_void]
     payments = tuple(r for r in records if not r.is_void)
     voids = tuple(r for r in records if r.is_void)
     by_method: dict[str, Tally] = defaultdict(Tally)
@@ -74,17 +99,17 @@ def build_summary(ledger: Ledger, day: date) -> DaySummary:
     return DaySummary(
         day=day, payments=payments, voids=voids, titles=titles,
         outstanding=tuple(owed_between(ledger, day, OUTSTANDING_DAYS)),
-        by_method=_biggest_first(by_method), by_event=_biggest_first(by_event),
+        by_method=_in_list_order(by_method, ledger.catalog.payment_methods), by_event=_biggest_first(by_event),
         by_logger=_biggest_first(by_logger),
+        week_before=Tally(len(before), sum(r.amount_cents for r in before)),
     )
 
 
 def owed_between(ledger: Ledger, start: date, days: int) -> list[EventStatus]:
     """Events dated from ``start`` to ``start + days`` (inclusive) that still have a balance, soonest first."""
     end = start + timedelta(days=days)
-    events = [e for e in ledger.catalog.events if e.date is not None and start <= e.date <= end]
-    events.sort(key=lambda e: (e.date, e.id))
-    return [s for s in ledger.statuses(events) if s.balance_cents > 0]
+    return due_within(ledger.statuses([e for e in ledger.catalog.events if e.date and start <= e.date <= end]),
+                      start, days)
 
 
 def _logger(p: Payment) -> str:
@@ -94,6 +119,13 @@ def _logger(p: Payment) -> str:
     if p.source == "api":
         return "web API"
     return p.logged_by
+
+
+def _in_list_order(tallies: dict[str, Tally], methods: tuple[str, ...]) -> dict[str, Tally]:
+    """The crew's methods in the order events.json lists them, then any other (stripe, or a method
+    taken out of the list since it was used) biggest first."""
+    listed = {m: tallies[m] for m in methods if m in tallies}
+    return {**listed, **_biggest_first({m: t for m, t in tallies.items() if m not in listed})}
 
 
 def _biggest_first(tallies: dict[str, Tally]) -> dict[str, Tally]:

@@ -1,28 +1,28 @@
 """The old web page's API, served beside Slack: log a payment, list events.
 
 Auth is the admin password (``X-Admin-Token`` or ``Authorization: Bearer``)
-checked against ``ADMIN_PASS_HASH`` with bcrypt. A bcrypt check costs ~300 ms of
-CPU, so a verified token is remembered for a while — keyed by an HMAC of it
-under a per-process key, never the token itself — and a client that keeps
-failing is slowed down with 429s."""
+checked against ``ADMIN_PASS_HASH`` with bcrypt, through ``bot.token_checks``:
+a verified token is recognised without bcrypt, and guessing is bounded (one
+check at a time, a fixed share of a core, per-client backoff, 429 beyond)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import secrets
-import threading
-import time
-from collections import deque
 from collections.abc import Callable
+from datetime import date
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
-import bcrypt
-
+from blocks.export import row_values
 from bot.access import entry_action
-from bot.ledger import LedgerError
+from bot.commands import UsageError, parse_day
+from bot.ledger import KeyReused, LedgerError
+from bot.ports import StoreError
+from bot.records import PAGE_DEFAULT, PAGE_MAX
+from bot.token_checks import ApiAuth
+from bot.user_text import echo
 
 if TYPE_CHECKING:
     from bot.app import Services
@@ -30,64 +30,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("opsbot.api")
 
-TOKEN_TTL_SECONDS = 15 * 60
-FAILURE_WINDOW_SECONDS = 5 * 60
-MAX_FAILURES = 5  # per client in the window; the next attempts get 429
-BCRYPT_MAX_BYTES = 72
 MAX_FIELD_CHARS = 2_000  # anything longer is not a field a person typed
+MAX_NUMBER_DIGITS = 30  # a JSON number longer than this is no amount (and int() refuses past 4,300 digits)
 
 # ledger field -> the API's field name
 API_FIELDS = {"event": "event_id", "patron": "patron_name", "amount": "amount", "method": "payment_method",
               "notes": "notes"}
-
-
-class ApiAuth:
-    def __init__(self, password_hash: str | None, clock: Callable[[], float] = time.monotonic):
-        self.password_hash = password_hash.encode() if password_hash else None
-        self.clock = clock
-        self._key = secrets.token_bytes(32)
-        self._verified: dict[bytes, float] = {}  # HMAC(token) -> expiry
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _fingerprint(self, token: str) -> bytes:
-        return hmac.new(self._key, token.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
-
-    def retry_after(self, client: str) -> int | None:
-        """Seconds a client must wait, when it failed too often lately."""
-        now = self.clock()
-        with self._lock:
-            failures = self._failures.get(client)
-            if not failures:
-                return None
-            while failures and failures[0] <= now - FAILURE_WINDOW_SECONDS:
-                failures.popleft()
-            if len(failures) < MAX_FAILURES:
-                return None
-            return max(1, int(failures[0] + FAILURE_WINDOW_SECONDS - now) + 1)
-
-    def verify(self, token: str | None, client: str) -> bool:
-        if self.password_hash is None or not token:
-            self._failed(client)
-            return False
-        fingerprint = self._fingerprint(token)
-        now = self.clock()
-        with self._lock:
-            if self._verified.get(fingerprint, 0) > now:
-                return True
-        encoded = token.encode("utf-8", "surrogatepass")
-        ok = len(encoded) <= BCRYPT_MAX_BYTES and bcrypt.checkpw(encoded, self.password_hash)
-        if not ok:
-            self._failed(client)
-            return False
-        with self._lock:
-            self._verified[fingerprint] = now + TOKEN_TTL_SECONDS
-            self._failures.pop(client, None)
-        return True
-
-    def _failed(self, client: str) -> None:
-        with self._lock:
-            self._failures.setdefault(client, deque()).append(self.clock())
 
 
 def _token(request: Request) -> str | None:
@@ -108,18 +56,19 @@ def _error(status: int, message: str, field: str | None = None, **extra: Any) ->
 
 
 def _guarded(services: Services, auth: ApiAuth, route: str, handle: Callable[[Request], Response]) -> Handler:
-    """Check the client's pace and its token before ``handle`` runs."""
+    """Check the token (and, for a token not verified before, the pace of checks) before ``handle`` runs."""
     action = entry_action("route", route)
     assert action is not None, f"{route} is missing from the permission table"
 
     def guarded(request: Request) -> Response:
-        client = request.client or "unknown"
-        wait = auth.retry_after(client)
-        if wait is not None:
-            return _error(429, f"too many failed attempts; try again in {wait} seconds", retry_after=wait)
         if services.settings.admin_pass_hash is None:
             return _error(401, "the web API is off: set ADMIN_PASS_HASH (opsbot hash-password makes one)")
-        if not auth.verify(_token(request), client):
+        verdict = auth.check(_token(request), request.client)
+        if verdict.retry_after is not None:
+            wait = verdict.retry_after
+            why = "too many token checks at once" if verdict.busy else "too many failed attempts"
+            return _error(429, f"{why}; try again in {wait} seconds", retry_after=wait)
+        if not verdict.ok:
             return _error(401, "missing or wrong admin token (X-Admin-Token or Authorization: Bearer)")
         # The API's caller holds the admin password: the admin role covers every action.
         response = handle(request)
@@ -129,11 +78,19 @@ def _guarded(services: Services, auth: ApiAuth, route: str, handle: Callable[[Re
     return guarded
 
 
+class _HugeNumber:
+    """A JSON integer with more digits than any field takes; its field says so (400), never a 500."""
+
+
+def _bounded_int(digits: str) -> int | _HugeNumber:
+    return int(digits) if len(digits.lstrip("-")) <= MAX_NUMBER_DIGITS else _HugeNumber()
+
+
 def _json_body(request: Request) -> dict[str, Any] | Response:
     if not request.body:
         return _error(400, "the body must be a JSON object")
     try:
-        data = json.loads(request.body.decode("utf-8"))
+        data = json.loads(request.body.decode("utf-8"), parse_int=_bounded_int)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return _error(400, "the body is not valid JSON")
     if not isinstance(data, dict):
@@ -166,6 +123,8 @@ def log_payment(services: Services) -> Callable[[Request], Response]:
                 return value
             fields[name] = value
         amount = data.get("amount")
+        if isinstance(amount, _HugeNumber):
+            return _error(400, f"amount has more than {MAX_NUMBER_DIGITS} digits: check the amount", "amount")
         if isinstance(amount, bool) or not isinstance(amount, int | float | str | None):
             return _error(400, "amount must be a number or a string like \"1,560.00\"", "amount")
         if isinstance(amount, str) and len(amount) > MAX_FIELD_CHARS:
@@ -179,6 +138,9 @@ def log_payment(services: Services) -> Callable[[Request], Response]:
                 method=fields["payment_method"], notes=fields["notes"], logged_by="web-api",
                 idempotency_key=f"api:{key}" if key else f"api:{secrets.token_hex(16)}", source="api",
             )
+        except KeyReused as exc:
+            return _error(409, f"Idempotency-Key '{echo(key)}' was already used for another payment "
+                               f"({exc.first.payment_id}); nothing was recorded. Send a new key for a new payment.")
         except LedgerError as exc:
             first_field, message = next(iter(exc.errors.items()))
             status = 404 if exc.unknown_event else 400
@@ -202,7 +164,67 @@ def list_events(services: Services) -> Callable[[Request], Response]:
             "id": s.event.id, "title": s.event.title, "date": s.event.date.isoformat() if s.event.date else None,
             "total_cents": s.total_cents, "paid_cents": s.paid_cents, "balance_cents": s.balance_cents,
             "payment_count": s.payment_count, "payment_cleared": s.cleared,
-        } for s in statuses]})
+        } for s in statuses], "payment_methods": list(services.catalog.payment_methods)})
+
+    return handle
+
+
+PAYMENTS_PARAMETERS = ("event", "from", "to", "cursor", "limit")
+
+
+def _query(request: Request) -> dict[str, str] | Response:
+    """The query string's parameters, each at most once and each one GET /api/payments knows."""
+    try:
+        parsed = parse_qs(request.query, keep_blank_values=True, strict_parsing=False, max_num_fields=20)
+    except ValueError:
+        return _error(400, "the query string has too many parameters")
+    for name, values in parsed.items():
+        if name not in PAYMENTS_PARAMETERS:
+            return _error(400, f"unknown parameter '{echo(name)}': use {', '.join(PAYMENTS_PARAMETERS)}", name[:40])
+        if len(values) > 1:
+            return _error(400, f"{name} is given more than once", name)
+        if len(values[0]) > MAX_FIELD_CHARS:
+            return _error(400, f"{name} is too long", name)
+    return {name: values[0] for name, values in parsed.items()}
+
+
+def _day_parameter(query: dict[str, str], name: str) -> date | None | Response:
+    text = query.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        return parse_day(text, name)
+    except UsageError as exc:
+        return _error(400, str(exc), name)
+
+
+def list_payments(services: Services) -> Callable[[Request], Response]:
+    """``GET /api/payments?event=&from=&to=&limit=&cursor=``: the ledger's records as the export has
+    them (bot/records.py), oldest first, a page at a time; ``next_cursor`` asks for the next page."""
+    from bot.http import json_response
+
+    def handle(request: Request) -> Response:
+        query = _query(request)
+        if not isinstance(query, dict):
+            return query
+        first, last = _day_parameter(query, "from"), _day_parameter(query, "to")
+        for day in (first, last):
+            if not isinstance(day, date | None):
+                return day
+        limit_text = query.get("limit", "").strip() or str(PAGE_DEFAULT)
+        if not (limit_text.isdecimal() and len(limit_text) <= 6 and 1 <= int(limit_text) <= PAGE_MAX):
+            return _error(400, f"limit must be a whole number from 1 to {PAGE_MAX}", "limit")
+        try:
+            selection = services.records.select(event=query.get("event") or None, first=first, last=last)
+            page = services.records.page(selection, cursor=query.get("cursor") or None, limit=int(limit_text))
+        except LedgerError as exc:
+            field, message = next(iter(exc.errors.items()))
+            return _error(404 if exc.unknown_event else 400, message, field)
+        except StoreError as exc:
+            log.error("GET /api/payments: the store did not answer: %s", exc)
+            return _error(503, "the ledger's store did not answer; try again in a minute")
+        return json_response(200, {"payments": [row_values(row) for row in page.rows],
+                                   "next_cursor": page.next_cursor})
 
     return handle
 
@@ -214,4 +236,5 @@ def api_routes(services: Services) -> Routes:
         "/api/payment/log": {"POST": log_it},
         "/api/log-payment": {"POST": _guarded(services, auth, "POST /api/log-payment", log_payment(services))},
         "/api/events": {"GET": _guarded(services, auth, "GET /api/events", list_events(services))},
+        "/api/payments": {"GET": _guarded(services, auth, "GET /api/payments", list_payments(services))},
     }

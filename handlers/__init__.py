@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from handlers import access_middleware, actions, commands, errors, events, views
+from handlers import access_middleware, actions, commands, errors, events, suggestions, views
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -19,4 +19,5 @@ def register(app: App, services: Services) -> None:
     views.register(app, services)
     actions.register(app, services)
     events.register(app, services)
+    suggestions.register(app, services)
     errors.register(app, services)

@@ -1,7 +1,11 @@
 """The one place every Slack request is checked against the permission table
 (bot/access.py) before any listener runs. A refused request gets a reply that
 names the role needed; the refusal is logged, audited and announced (its line
-goes through the outbox: the reply never waits for Slack)."""
+goes through the outbox: the reply never waits for Slack).
+
+The person's organisation is compared with the bot's own, which Bolt keeps from
+``auth.test`` (``context.authorize_result``): someone of another organisation,
+in a Slack Connect channel, has no role unless OPSBOT_ADMINS / OPSBOT_CREW names them."""
 
 from __future__ import annotations
 
@@ -12,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.response import BoltResponse
 
-from bot.access import PUBLIC, Refusal, entry_action, slack_entry
+from blocks.mrkdwn import unescape
+from bot.access import PUBLIC, Affiliation, Refusal, entry_action, entry_name, slack_affiliation, slack_entry
 from bot.outbox import announce_refusal
 
 if TYPE_CHECKING:
-    from slack_bolt import App
+    from slack_bolt import App, BoltContext
 
     from bot.app import Services
 
@@ -35,13 +40,26 @@ def refusal_response(kind: str, message: str, body: dict[str, Any], respond: Cal
                             headers={"content-type": ["application/json"]})
     if kind == "action" and respond is not None:
         respond(text=message, response_type="ephemeral", replace_original=False)
+    if kind == "suggestion":
+        return BoltResponse(status=200, body=json.dumps({"options": []}),
+                            headers={"content-type": ["application/json"]})
     return BoltResponse(status=200, body="")
+
+
+def home_affiliation(context: BoltContext | None) -> Affiliation:
+    """The bot's own workspace and organisation, from its auth.test (Bolt's authorize result)."""
+    result = context.authorize_result if context is not None else None
+    if result is None:
+        return Affiliation(None)
+    return Affiliation(result.team_id, result.enterprise_id)
 
 
 def register(app: App, services: Services) -> None:
     @app.middleware
-    def check_permission(body: dict, next: Callable[[], None], respond=None) -> BoltResponse | None:  # noqa: A002
-        kind, name, text, user = slack_entry(body)
+    def check_permission(body: dict, next: Callable[[], None], respond=None,  # noqa: A002 - Bolt's name
+                         context: BoltContext | None = None) -> BoltResponse | None:
+        kind, name, escaped, user = slack_entry(body)
+        text = unescape(escaped)
         action = entry_action(kind, name, text)
         if action is None:
             # Not in the table: refuse rather than guess (the table test keeps it complete).
@@ -50,18 +68,21 @@ def register(app: App, services: Services) -> None:
         if action == PUBLIC:
             next()
             return None
+        affiliation = slack_affiliation(body)
+        outsider = not affiliation.same_organisation(home_affiliation(context))
         try:
-            services.access.check(user, action)
+            services.access.check(user, action, outsider=outsider)
         except Refusal as refusal:
-            log.info("refused who=%s what=%s %s action=%s needs=%s", user, kind, name, action, refusal.needed.value)
-            if kind == "event":
-                # Opening the Home tab is not a request to do anything: show nothing,
-                # and keep the audit log for attempts (Slack also redelivers events).
-                return BoltResponse(status=200, body="")
-            words = text.split()
-            label = f"{kind} {name}" + (f" {words[0].lower()}" if words and action != entry_action(kind, name) else "")
+            log.info("refused who=%s team=%s what=%s %s action=%s needs=%s outsider=%s", user,
+                     affiliation.team_id, kind, name, action, refusal.needed.value, refusal.outsider)
+            if kind in ("event", "suggestion"):
+                # Opening the Home tab or typing in a menu is not a request to do anything:
+                # show nothing, and keep the audit log for attempts (Slack sends these often).
+                return refusal_response(kind, refusal.message, body, respond)
+            label = f"{kind} {entry_name(kind, name, text)}"
             announce_refusal(services.store, services.announcer, user_id=refusal.user_id, action=refusal.action,
-                             needed=refusal.needed.value, entry_point=label, now=services.clock())
+                             needed=refusal.needed.value, entry_point=label, now=services.clock(),
+                             outsider_team=(affiliation.team_id or "unknown") if refusal.outsider else None)
             return refusal_response(kind, refusal.message, body, respond)
         next()
         return None

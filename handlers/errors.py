@@ -35,6 +35,8 @@ def store_failure_reply(body: dict[str, Any]) -> dict[str, Any] | None:
         return {"response_action": "errors", "errors": {first_input: FORM_NOT_SAVED}}
     if body.get("command"):
         return {"response_type": "ephemeral", "text": store_unavailable(body.get("command"))}
+    if body.get("type") == "block_suggestion":
+        return {"options": []}  # a menu search: nothing found this time, the next keystroke asks again
     return None
 
 

@@ -8,6 +8,13 @@ Items:
   outbox entry   PK=OUTBOX#<entry id> SK=META                  while due: GSI1PK=OUTBOX#<lane> GSI1SK=<due>#<id>;
                                                                parked: GSI1PK=OUTBOX#parked GSI1SK=<parked>#<id>
 
+Payments, event totals, records and audit entries carry ``fmt``, the format version of
+their shape (ITEM_FORMAT; an item without it is format 1, as written before formats
+were stamped). A reader meets an item of a newer format only when a newer opsbot wrote
+it, and refuses it (SchemaTooNew) rather than misread it. DynamoDB keeps no other
+schema: there is nothing to migrate in place; a new shape gets the next format number
+and its reader accepts both.
+
 A payment is one TransactWriteItems: the idempotency item and the payment are
 conditional puts, and the event totals are an atomic ADD whose condition pins
 the paid amount below (or exactly at) the point where the payment would pass
@@ -30,6 +37,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -53,7 +61,8 @@ from bot.outbox import (
     entry_id,
     lone_line,
 )
-from bot.ports import OverTotal, PaymentNotFound, StoreError, void_key
+from bot.ports import IdempotencyConflict, OverTotal, PaymentNotFound, SchemaTooNew, StoreError, void_key
+from bot.version import opsbot_version
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -64,6 +73,20 @@ UPDATE_WORKERS = 8  # outbox entries claimed or settled at a time (a digest hold
 _META = "META"
 _PARKED = "OUTBOX#parked"
 _LAST = "~"  # sorts after every entry id: "<time>#~" bounds a range of "<time>#<id>" keys
+ITEM_FORMAT = 1  # the newest item shape this code writes and reads (the ``fmt`` attribute)
+
+
+PITR_ON_COMMAND = ("aws dynamodb update-continuous-backups --table-name {table} "
+                   "--point-in-time-recovery-specification PointInTimeRecoveryEnabled=true")
+
+
+@dataclass(frozen=True)
+class RecoveryStatus:
+    """The table's point-in-time recovery: on or off, and the window it can restore to."""
+
+    enabled: bool
+    earliest: datetime | None = None
+    latest: datetime | None = None
 
 
 def _item(values: dict[str, Any]) -> dict[str, Any]:
@@ -71,10 +94,16 @@ def _item(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    """An item as plain Python values; every item read passes here, so a format this code
+    does not know is refused in one place."""
     out = {}
     for key, value in item.items():
         plain = _deserializer.deserialize(value)
         out[key] = int(plain) if isinstance(plain, Decimal) else plain
+    if out.get("fmt", 1) > ITEM_FORMAT:
+        raise SchemaTooNew(f"a DynamoDB item ({out.get('PK')} {out.get('SK')}) has format version {out['fmt']}, "
+                           f"newer than this opsbot ({opsbot_version()}) reads (up to {ITEM_FORMAT}): "
+                           "run the newer opsbot that wrote it")
     return out
 
 
@@ -101,7 +130,43 @@ class DynamoStore:
         )
 
     # -- schema -----------------------------------------------------------------------
-    def init_schema(self) -> None:
+    def init_schema(self) -> str | None:
+        """Create the table (and its day index) unless it is there, and turn point-in-time
+        recovery on (the ledger's backup: infra/template.yaml turns it on for a stack's table)."""
+        created = self._create_table()
+        said = ["created the table"] if created else []
+        recovery = self.point_in_time_recovery()
+        if not recovery.enabled:
+            try:
+                self._client.update_continuous_backups(
+                    TableName=self.table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+            except (ClientError, BotoCoreError) as exc:
+                said.append(f"point-in-time recovery is OFF and could not be turned on ({_reason(exc)}): "
+                            f"{PITR_ON_COMMAND.format(table=self.table)}")
+            else:
+                said.append("turned point-in-time recovery on")
+        return ", ".join(said) or None
+
+    def upgrade_schema(self) -> str | None:
+        """Nothing to upgrade in place: items carry their own format version (see the module's notes)."""
+        return None
+
+    def point_in_time_recovery(self) -> RecoveryStatus:
+        try:
+            description = self._client.describe_continuous_backups(TableName=self.table)["ContinuousBackupsDescription"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("TableNotFoundException", "ResourceNotFoundException"):
+                raise StoreError(f"DynamoDB table {self.table} does not exist: run `opsbot init-store`") from exc
+            raise StoreError(f"DynamoDB table {self.table}: {_reason(exc)}") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"cannot reach DynamoDB: {exc}") from exc
+        pitr = description.get("PointInTimeRecoveryDescription", {})
+        return RecoveryStatus(enabled=pitr.get("PointInTimeRecoveryStatus") == "ENABLED",
+                              earliest=pitr.get("EarliestRestorableDateTime"),
+                              latest=pitr.get("LatestRestorableDateTime"))
+
+    def _create_table(self) -> bool:
+        """Create the table; False when it was already there."""
         try:
             self._client.create_table(
                 TableName=self.table,
@@ -130,9 +195,13 @@ class DynamoStore:
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ResourceInUseException":
                 raise StoreError(f"cannot create DynamoDB table {self.table}: {_reason(exc)}") from exc
+            created = False
         except BotoCoreError as exc:
             raise StoreError(f"cannot reach DynamoDB: {exc}") from exc
+        else:
+            created = True
         self._client.get_waiter("table_exists").wait(TableName=self.table, WaiterConfig={"Delay": 1})
+        return created
 
     def ping(self) -> None:
         try:
@@ -197,7 +266,7 @@ class DynamoStore:
         writers that do not cross the total never conflict with each other."""
         values = {
             ":delta": delta, ":count": count_delta, ":cleared": cleared, ":total": total,
-            ":event": event_id, ":when": when.isoformat(), ":limit": limit,
+            ":event": event_id, ":when": when.isoformat(), ":limit": limit, ":fmt": ITEM_FORMAT,
         }
         return {
             "Update": {
@@ -205,7 +274,8 @@ class DynamoStore:
                 "Key": _item({"PK": f"EVENT#{event_id}", "SK": _META}),
                 "UpdateExpression": (
                     "ADD paid_cents :delta, payment_count :count "
-                    "SET payment_cleared = :cleared, total_cents = :total, event_id = :event, updated_at = :when"
+                    "SET payment_cleared = :cleared, total_cents = :total, event_id = :event, updated_at = :when, "
+                    "fmt = :fmt"
                 ),
                 "ConditionExpression": condition,
                 "ExpressionAttributeValues": _item(values),
@@ -230,6 +300,7 @@ class DynamoStore:
             "GSI1PK": f"DAY#{p.day}",
             "GSI1SK": f"{stamp}#{p.payment_id}",
             "type": "payment",
+            "fmt": ITEM_FORMAT,
             "payment_id": p.payment_id,
             "event_id": p.event_id,
             "recorded_at": stamp,
@@ -287,6 +358,8 @@ class DynamoStore:
         for attempt in range(MAX_ATTEMPTS):
             replay = self._replay(idempotency_key)
             if replay is not None:
+                if replay.payment.fingerprint != payment.fingerprint:
+                    raise IdempotencyConflict(idempotency_key, replay.payment)
                 return replay
             paid, count, _ = self._meta(payment.event_id)
             if paid + amount < total_cents:
@@ -409,7 +482,8 @@ class DynamoStore:
     # -- records ------------------------------------------------------------------------------------
     def put_record(self, collection: str, group: str, key: str, data: dict[str, Any], *,
                    if_absent: bool = False, announce: Announcement | None = None) -> bool:
-        item = _item({"PK": f"REC#{collection}#{group}", "SK": key, "type": "record", "data": json.dumps(data)})
+        item = _item({"PK": f"REC#{collection}#{group}", "SK": key, "type": "record", "fmt": ITEM_FORMAT,
+                      "data": json.dumps(data)})
         extra = {"ConditionExpression": "attribute_not_exists(PK)"} if if_absent else {}
         if not announce:
             return self._write("put_item", Item=item, **extra)
@@ -626,21 +700,43 @@ class DynamoStore:
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
         return items if _max_items is None else items[:_max_items]
 
-    def event_payments(self, event_id: str) -> list[Payment]:
+    def event_payments(self, event_id: str, *, after: str | None = None, limit: int | None = None
+                       ) -> list[Payment]:
+        if after is None:
+            condition, values = "PK = :pk AND begins_with(SK, :pay)", {":pay": "PAY#"}
+        else:
+            # BETWEEN takes its ends: the record at ``after`` comes back first and is dropped below.
+            condition, values = "PK = :pk AND SK BETWEEN :after AND :end", {":after": f"PAY#{after}", ":end": "PAY$"}
         items = self._query(
-            KeyConditionExpression="PK = :pk AND begins_with(SK, :pay)",
-            ExpressionAttributeValues=_item({":pk": f"EVENT#{event_id}", ":pay": "PAY#"}),
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=_item({":pk": f"EVENT#{event_id}", **values}),
             ConsistentRead=True,
+            **self._page_limit(after, limit),
         )
-        return [_payment(i) for i in items]
+        return _after(items, "SK", None if after is None else f"PAY#{after}", limit)
 
-    def day_payments(self, day: str) -> list[Payment]:
-        items = self._query(
-            IndexName="GSI1",
-            KeyConditionExpression="GSI1PK = :day",
-            ExpressionAttributeValues=_item({":day": f"DAY#{day}"}),
-        )
-        return [_payment(i) for i in items]
+    def day_payments(self, day: str, *, after: str | None = None, limit: int | None = None) -> list[Payment]:
+        condition, values = "GSI1PK = :day", {":day": f"DAY#{day}"}
+        if after is not None:
+            condition += " AND GSI1SK > :after"
+            values[":after"] = after
+        items = self._query(IndexName="GSI1", KeyConditionExpression=condition,
+                            ExpressionAttributeValues=_item(values), **self._page_limit(None, limit))
+        return _after(items, "GSI1SK", after, limit)
+
+    @staticmethod
+    def _page_limit(after: str | None, limit: int | None) -> dict[str, Any]:
+        """Query arguments that read at most ``limit`` records (one more when the first may be ``after`` itself)."""
+        if limit is None:
+            return {}
+        wanted = limit + (1 if after is not None else 0)
+        return {"Limit": max(wanted, 1), "_max_items": wanted}
+
+
+def _after(items: list[dict[str, Any]], sort_key: str, after: str | None, limit: int | None) -> list[Payment]:
+    """The records of a query past ``after`` (its sort key's value), at most ``limit``."""
+    records = [_payment(i) for i in items if after is None or i[sort_key] > after]
+    return records if limit is None else records[:limit]
 
 
 _NAMES = {"#state": "state", "#result": "result", "#attempt": "attempt"}
@@ -663,14 +759,14 @@ def _due_key(moment: datetime, entry_id_: str) -> str:
 def _audit_item(entry: AuditEntry) -> dict[str, Any]:
     return _item({
         "PK": f"AUDIT#{entry.day}", "SK": f"{entry.at.isoformat()}#{entry.entry_id}", "type": "audit",
-        "entry_id": entry.entry_id, "at": entry.at.isoformat(), "day": entry.day, "actor": entry.actor,
-        "action": entry.action, "result": entry.result, "detail": json.dumps(entry.detail),
+        "fmt": ITEM_FORMAT, "entry_id": entry.entry_id, "at": entry.at.isoformat(), "day": entry.day,
+        "actor": entry.actor, "action": entry.action, "result": entry.result, "detail": json.dumps(entry.detail),
     })
 
 
 def _outbox_item(e: OutboxEntry) -> dict[str, Any]:
     values: dict[str, Any] = {
-        "PK": f"OUTBOX#{e.entry_id}", "SK": _META, "type": "outbox", "entry_id": e.entry_id,
+        "PK": f"OUTBOX#{e.entry_id}", "SK": _META, "type": "outbox", "fmt": ITEM_FORMAT, "entry_id": e.entry_id,
         "record_id": e.record_id, "event": e.event, "target": e.target, "lane": e.lane, "facts": json.dumps(e.facts),
         "created_at": e.created_at.isoformat(), "state": e.state, "attempts": e.attempts, "in_doubt": e.in_doubt,
         "holder": e.holder, "attempt": e.attempt, "last_error": e.last_error,

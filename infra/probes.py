@@ -121,6 +121,13 @@ def s3_bucket(bucket: str, region: str | None, endpoint_url: str | None) -> None
     _aws_call(f"s3:HeadBucket {bucket}", lambda: s3.head_bucket(Bucket=bucket))
 
 
+def s3_versioning(bucket: str, region: str | None, endpoint_url: str | None) -> str:
+    """``s3:GetBucketVersioning``: ``Enabled``, ``Suspended`` or "" (never turned on)."""
+    s3 = _aws_client("s3", region, endpoint_url)
+    answer = _aws_call(f"s3:GetBucketVersioning {bucket}", lambda: s3.get_bucket_versioning(Bucket=bucket))
+    return str(answer.get("Status") or "")
+
+
 def cloudfront_distribution(distribution_id: str, region: str | None, endpoint_url: str | None) -> dict[str, str]:
     """``cloudfront:GetDistribution``: its domain and status (Deployed / InProgress)."""
     cloudfront = _aws_client("cloudfront", region, endpoint_url)

@@ -17,6 +17,11 @@ from slack_sdk.webhook import WebhookClient
 from bot.ports import NotifyError
 
 HISTORY_PAGES = 10  # conversations.history pages read when looking for a message (200 messages each)
+# Slack's answers that refuse the message itself: sending the same message again cannot help. Anything else
+# (Slack down, rate limits, a channel the bot is not in yet) may pass on a later try.
+MESSAGE_REFUSED = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_too_long", "no_text",
+                             "too_many_attachments", "invalid_attachments", "invalid_arguments",
+                             "markdown_text_conflict", "invalid_metadata_format", "metadata_too_large"})
 # ok: false errors after which the message may exist all the same (Slack's docs for chat.postMessage).
 MAYBE_DONE_ERRORS = frozenset({"internal_error", "fatal_error", "request_timeout"})
 
@@ -107,6 +112,7 @@ def _notify_error(call: str, exc: Exception) -> NotifyError:
             wait = exc.response.headers.get("retry-after") or exc.response.headers.get("Retry-After") or "1"
             return NotifyError(f"{call} failed: ratelimited (retry after {wait} s)", retry_after=float(wait))
         return NotifyError(f"{call} failed: {error or f'HTTP {status}'}",
-                           maybe_delivered=status >= 500 or error in MAYBE_DONE_ERRORS)
+                           maybe_delivered=status >= 500 or error in MAYBE_DONE_ERRORS,
+                           retryable=error not in MESSAGE_REFUSED)
     # A connection dropped or timed out: the request may have reached Slack.
     return NotifyError(f"{call} failed: {exc}", maybe_delivered=True)

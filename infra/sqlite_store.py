@@ -1,13 +1,20 @@
-"""The embedded default store: SQLite in WAL mode, one transaction per write."""
+"""The embedded default store: SQLite in WAL mode, one transaction per write.
+
+The schema carries its version in ``PRAGMA user_version`` and grows by ordered
+migrations (MIGRATIONS below), each applied in one transaction together with its
+version stamp: ``init-store`` and start-up bring an older ledger up to date in
+place, and a ledger written by a newer opsbot is refused, never guessed at."""
 
 from __future__ import annotations
 
 import json
 import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,9 +33,13 @@ from bot.outbox import (
     entry_id,
     lone_line,
 )
-from bot.ports import OverTotal, PaymentNotFound, StoreError, void_key
+from bot.ports import IdempotencyConflict, OverTotal, PaymentNotFound, SchemaTooNew, StoreError, void_key
+from bot.version import opsbot_version
 
-SCHEMA = """
+# Version 1: the ledger as first shipped (which stamped no version: user_version 0). Its
+# statements say IF NOT EXISTS so that stamping such a ledger changes nothing else.
+# A shipped migration is never edited (a ledger that ran it will not run it again).
+SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS events (
     event_id        TEXT PRIMARY KEY,
     total_cents     INTEGER NOT NULL,
@@ -74,16 +85,24 @@ CREATE TABLE IF NOT EXISTS records (
     data       TEXT NOT NULL,
     PRIMARY KEY (collection, grp, key)
 );
--- Where audit lines posted before the outbox existed are (read only; the outbox keeps them now).
 CREATE TABLE IF NOT EXISTS message_refs (
     record_id TEXT PRIMARY KEY,
     channel   TEXT NOT NULL,
     ts        TEXT NOT NULL
 );
--- Announcements written with their records (bot/outbox.py). due_at is set while an entry waits or is held
--- (epoch seconds: the next try, or the end of the holder's lease) and NULL once delivered or parked, so the
--- partial index holds only the work still to do.
-CREATE TABLE IF NOT EXISTS outbox (
+CREATE TABLE IF NOT EXISTS idempotency (
+    key           TEXT PRIMARY KEY,
+    payment_id    TEXT NOT NULL,
+    created_at    TEXT NOT NULL
+);
+"""
+
+# Version 2: the outbox (bot/outbox.py): what must be announced about a record, written in the record's
+# transaction. due_at is set while an entry waits or is held (epoch seconds: the next try, or the end of
+# the holder's lease) and NULL once delivered or parked, so the partial index holds only the work to do.
+# (message_refs stays: it says where lines posted before the outbox existed are.)
+SCHEMA_V2 = """
+CREATE TABLE outbox (
     entry_id   TEXT PRIMARY KEY,
     record_id  TEXT NOT NULL,
     event      TEXT NOT NULL,
@@ -101,14 +120,97 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error TEXT,
     parked_at  TEXT
 );
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox (lane, due_at, entry_id) WHERE due_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS outbox_parked ON outbox (parked_at, entry_id) WHERE parked_at IS NOT NULL;
-CREATE TABLE IF NOT EXISTS idempotency (
-    key           TEXT PRIMARY KEY,
-    payment_id    TEXT NOT NULL,
-    created_at    TEXT NOT NULL
-);
+CREATE INDEX outbox_due ON outbox (lane, due_at, entry_id) WHERE due_at IS NOT NULL;
+CREATE INDEX outbox_parked ON outbox (parked_at, entry_id) WHERE parked_at IS NOT NULL;
 """
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int  # the schema version once it has run: 1, 2, 3, ... in order
+    purpose: str  # said when a ledger is upgraded
+    sql: str  # its statements; they run in one transaction with the version stamp
+
+
+# The schema's history, oldest first. To change the schema, append a Migration with the
+# next version: adding a table is one entry, Migration(2, "the outbox", "CREATE TABLE outbox (...);").
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "the ledger: events, payments, idempotency, claims, audit, records, message refs", SCHEMA_V1),
+    Migration(2, "the outbox: announcements written with their records", SCHEMA_V2),
+)
+SCHEMA_VERSION = MIGRATIONS[-1].version
+LEDGER_TABLE = "payments"  # how an unversioned opsbot ledger is told from some other SQLite file
+
+
+def sql_statements(sql: str) -> list[str]:
+    """A migration's SQL as single statements (sqlite3 runs one per execute); a ``;``
+    inside a string literal or a trigger's body does not end a statement."""
+    statements: list[str] = []
+    pending = ""
+    for piece in sql.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \t\r\n;"):
+                statements.append(pending.strip())
+            pending = ""
+    if pending.strip(" \t\r\n;"):
+        raise ValueError(f"unfinished SQL statement: {pending.strip()[:80]!r}")
+    return statements
+
+
+def read_schema_version(conn: sqlite3.Connection) -> int:
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def table_names(conn: sqlite3.Connection) -> set[str]:
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")
+    return {row[0] for row in rows}
+
+
+def schema_too_new(where: str, version: int) -> SchemaTooNew:
+    return SchemaTooNew(f"{where} has schema version {version}, newer than this opsbot ({opsbot_version()}) "
+                        f"knows: it reads versions up to {SCHEMA_VERSION}. Run the newer opsbot that wrote it, "
+                        f"or restore a backup made before the upgrade")
+
+
+def refuse_newer(version: int, where: str) -> None:
+    if version > SCHEMA_VERSION:
+        raise schema_too_new(where, version)
+
+
+def pending_migrations(conn: sqlite3.Connection, where: str, *, create: bool) -> list[Migration]:
+    """What would bring this database up to date: none when it is (or when it holds no
+    schema and ``create`` is false). Raises for a newer schema or a file that is not a ledger."""
+    version = read_schema_version(conn)
+    refuse_newer(version, where)
+    if version == 0:
+        tables = table_names(conn)
+        if not tables and not create:
+            return []
+        if tables and LEDGER_TABLE not in tables:
+            raise StoreError(f"{where} is not an opsbot ledger (its tables: {', '.join(sorted(tables))}): "
+                             "point OPSBOT_STORE at another file")
+    return [m for m in MIGRATIONS if m.version > version]
+
+
+def apply_migration(conn: sqlite3.Connection, migration: Migration) -> None:
+    """Run one migration and stamp its version, inside the caller's transaction."""
+    for statement in sql_statements(migration.sql):
+        conn.execute(statement)
+    conn.execute(f"PRAGMA user_version = {int(migration.version)}")
+
+
+def describe_upgrade(before: int, had_tables: bool, applied: list[Migration]) -> str:
+    after = applied[-1].version
+    if before == 0 and not had_tables:
+        return f"created schema version {after}"
+    later = [m for m in applied if m.version > 1] if before == 0 else applied
+    said = ["stamped the unversioned ledger (as first shipped) as schema version 1"] if before == 0 else []
+    if later:
+        start = max(before, 1)
+        said.append(f"upgraded schema version {start} to {after} ({'; '.join(m.purpose for m in later)})")
+    return ", then ".join(said)
+
 
 _OUTBOX_COLUMNS = ("entry_id, record_id, event, target, lane, facts, created_at, state, due_at, attempts, holder, "
                    "attempt, in_doubt, result, last_error")
@@ -134,6 +236,43 @@ def _writer_lock(path: str) -> threading.Lock:
         return _WRITER_LOCKS.setdefault(key, threading.Lock())
 
 
+PRIVATE_FILE_MODE = 0o600  # the ledger holds patron names, amounts and payers' emails
+PRIVATE_FOLDER_MODE = 0o700
+SIDE_FILES = ("-wal", "-shm", "-journal")  # SQLite's files beside the database
+
+
+def create_private_file(path: str, *, make_folders: bool = False) -> None:
+    """Create the database file 0600 before SQLite opens it (and, with make_folders,
+    each missing folder 0700). SQLite would create it 0644 under the usual umask; its
+    -wal and -shm files take the database file's mode, so they are private too. An
+    existing file is left as it is (``opsbot doctor`` warns when others can read it)."""
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    folder = Path(path).absolute().parent
+    missing = [p for p in (folder, *folder.parents) if not p.exists()] if make_folders else []
+    for made in reversed(missing):
+        made.mkdir(mode=PRIVATE_FOLDER_MODE, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_FILE_MODE))
+    except FileExistsError:
+        return
+    except FileNotFoundError:
+        return  # no such folder: SQLite says so in its own words, naming the store
+
+
+def readable_by_others(path: str) -> list[str]:
+    """The ledger's files (the database, its -wal, -shm, -journal) that accounts other than the owner can read."""
+    exposed = []
+    for name in (path, *(path + suffix for suffix in SIDE_FILES)):
+        try:
+            mode = os.stat(name).st_mode
+        except FileNotFoundError:
+            continue
+        if mode & (stat.S_IRGRP | stat.S_IROTH | stat.S_IWGRP | stat.S_IWOTH):
+            exposed.append(f"{name} ({stat.filemode(mode)})")
+    return exposed
+
+
 class SqliteStore:
     def __init__(self, path: str | Path):
         self.path = str(path)
@@ -145,6 +284,10 @@ class SqliteStore:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             try:
+                create_private_file(self.path)
+            except OSError as exc:
+                raise StoreError(f"cannot create SQLite store {self.path}: {exc.strerror or exc}") from exc
+            try:
                 conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
@@ -153,6 +296,13 @@ class SqliteStore:
                 raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
             self._local.conn = conn
         return conn
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their threads' stores are collected)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            self._local.conn = None
+            conn.close()
 
     def _read(self, sql: str, params: tuple | list = ()) -> list[tuple]:
         try:
@@ -183,22 +333,60 @@ class SqliteStore:
                 conn.execute("COMMIT")
 
     # -- schema -------------------------------------------------------------------
-    def init_schema(self) -> None:
+    def init_schema(self) -> str | None:
+        """Create the schema (and the file's folders, 0700, when they do not exist yet), or bring
+        an older one up to date. Says what it did (None: nothing)."""
         try:
-            self._conn().executescript(SCHEMA)
+            create_private_file(self.path, make_folders=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create SQLite store {self.path}: {exc.strerror or exc}") from exc
+        return self._migrate(create=True)
+
+    def upgrade_schema(self) -> str | None:
+        """At start-up: bring an older ledger up to date; a file with no schema is left to init-store."""
+        return self._migrate(create=False)
+
+    def schema_version(self) -> int:
+        try:
+            return read_schema_version(self._conn())
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot create the schema in SQLite store {self.path}: {exc}") from exc
+            raise StoreError(f"SQLite store {self.path} does not answer: {exc}") from exc
+
+    def _migrate(self, *, create: bool) -> str | None:
+        where = f"SQLite store {self.path}"
+        try:
+            conn = self._conn()
+            before = read_schema_version(conn)
+            had_tables = bool(table_names(conn))
+        except sqlite3.Error as exc:
+            raise StoreError(f"{where} does not answer: {exc}") from exc
+        applied: list[Migration] = []
+        while True:
+            # One transaction per migration, the version read again inside it: a second
+            # process upgrading at the same moment waits, then finds nothing left to do.
+            with self._write() as conn:
+                pending = pending_migrations(conn, where, create=create)
+                if not pending:
+                    break
+                apply_migration(conn, pending[0])
+            applied.append(pending[0])
+        if not applied:
+            return None
+        return describe_upgrade(before, had_tables, applied)
 
     def ping(self) -> None:
         try:
-            row = self._conn().execute(
-                "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN "
-                "('events','payments','idempotency','claims','message_refs','records','audit','outbox')"
-            ).fetchone()
+            conn = self._conn()
+            version = read_schema_version(conn)
+            tables = table_names(conn) if version != SCHEMA_VERSION else set()
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite store {self.path} does not answer: {exc}") from exc
-        if row[0] != 8:
-            raise StoreError(f"SQLite store {self.path} has no schema: run `opsbot init-store`")
+        refuse_newer(version, f"SQLite store {self.path}")
+        if version < SCHEMA_VERSION:
+            if not tables:
+                raise StoreError(f"SQLite store {self.path} has no schema: run `opsbot init-store`")
+            raise StoreError(f"SQLite store {self.path} has schema version {version}, older than this opsbot's "
+                             f"{SCHEMA_VERSION}: run `opsbot init-store` (or restart opsbot) to upgrade it")
 
     # -- writes ---------------------------------------------------------------------
     def record_payment(self, payment: Payment, *, total_cents: int, idempotency_key: str,
@@ -206,6 +394,8 @@ class SqliteStore:
         with self._write() as conn:
             replay = self._replay(conn, idempotency_key)
             if replay is not None:
+                if replay.payment.fingerprint != payment.fingerprint:
+                    raise IdempotencyConflict(idempotency_key, replay.payment)
                 return replay
             paid, count = self._totals(conn, payment.event_id)
             if not allow_over_total and paid + payment.amount_cents > total_cents:
@@ -310,17 +500,22 @@ class SqliteStore:
                 result[event_id] = EventTotals(event_id, paid, count)
         return result
 
-    def event_payments(self, event_id: str) -> list[Payment]:
-        rows = self._read(
-            f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE event_id=? ORDER BY recorded_at, payment_id",
-            (event_id,),
-        )
-        return [_payment(r) for r in rows]
+    def event_payments(self, event_id: str, *, after: str | None = None, limit: int | None = None
+                       ) -> list[Payment]:
+        return self._payments_in_order("event_id", event_id, after, limit)  # the payments_by_event index
 
-    def day_payments(self, day: str) -> list[Payment]:
-        rows = self._read(
-            f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE day=? ORDER BY recorded_at, payment_id", (day,)
-        )
+    def day_payments(self, day: str, *, after: str | None = None, limit: int | None = None) -> list[Payment]:
+        return self._payments_in_order("day", day, after, limit)  # the payments_by_day index
+
+    def _payments_in_order(self, column: str, value: str, after: str | None, limit: int | None) -> list[Payment]:
+        """Records with ``column = value`` in record_position order, past ``after``, at most ``limit``."""
+        where, params = f"{column}=?", [value]
+        if after is not None:
+            stamp, _, record_id = after.rpartition("#")
+            where += " AND (recorded_at, payment_id) > (?, ?)"
+            params += [stamp, record_id]
+        rows = self._read(f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE {where} "
+                          "ORDER BY recorded_at, payment_id LIMIT ?", [*params, -1 if limit is None else limit])
         return [_payment(r) for r in rows]
 
     # -- claims -------------------------------------------------------------------------

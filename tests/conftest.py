@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from tests.fakes.slack_api import SlackApiStandIn
 
 REPO = Path(__file__).resolve().parent.parent
 EVENTS_FILE = REPO / "events.json"
+PROJECT_VERSION = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_TOKEN = "xoxb-test"
 AUDIT_CHANNEL = "C0AUDIT0001"

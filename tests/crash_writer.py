@@ -13,6 +13,7 @@ acknowledged write.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import sys
 from collections.abc import Iterator
@@ -86,6 +87,14 @@ class MarkedStore(SqliteStore):
 def _say(line: str) -> None:
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
+
+
+def write_events_file(path: Path, total_cents: int) -> Path:
+    """An events.json with the writer's events, each with this total."""
+    path.write_text(json.dumps({"events": [
+        {"id": event_id, "title": f"Crash Charter {event_id[-1].upper()}", "date": "2027-03-01",
+         "total": total_cents // 100} for event_id in EVENT_IDS], "sites": []}))
+    return path
 
 
 def open_ledger(db_path: str, events_file: str, *, marked: bool = False) -> Ledger:

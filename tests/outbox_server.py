@@ -11,6 +11,7 @@ written to PORT_FILE (whole, by a rename) once the server listens."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from dataclasses import replace
@@ -27,6 +28,8 @@ LEASE = timedelta(seconds=2)
 
 def main(argv: list[str]) -> int:
     port_file = Path(argv[0])
+    # What the deliverer did (claims taken over, messages found in the history) is in the log, for a failure.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     services = build_services(load_settings(env_file=None))
     services.store.init_schema()
     deliverer = build_deliverer(services, policy=replace(DeliveryPolicy(), lease=LEASE))

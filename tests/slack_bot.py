@@ -5,11 +5,13 @@ API answered by the local stand-in. ``make_bot`` runs on SQLite and on DynamoDB.
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -17,8 +19,15 @@ from bot.app import build_deliverer, build_services, build_slack_app
 from bot.deliverer import Deliverer, DeliveryPolicy
 from bot.http import make_wsgi_app, start_background_server
 from tests.conftest import AUDIT_CHANNEL, SIGNING_SECRET
+from tests.fakes.block_kit_limits import (
+    message_problems,
+    message_text_too_long,
+    suggestion_problems,
+    view_problems,
+)
+from tests.fakes.slack_api import TEAM_ID
 from tests.http_client import HttpResult, post
-from tests.slack_payloads import block_action, payment_state, view_submission
+from tests.slack_payloads import JSON, block_action, block_suggestion, home_opened, payment_state, view_submission
 from tests.slack_signing import DEFAULT_CHANNEL_ID, DEFAULT_USER_ID, signed_headers, slash_command_body
 
 CREW = DEFAULT_USER_ID
@@ -77,15 +86,21 @@ class Bot:
 
     def send(self, body: str, headers: dict[str, str] | None = None) -> HttpResult:
         signed = {**signed_headers(body, SIGNING_SECRET), **(headers or {})}
-        return post(self.base_url + "/slack/events", body, signed)
+        reply = post(self.base_url + "/slack/events", body, signed)
+        check_ack(body, reply)
+        return reply
 
     def command(self, command: str, text: str = "", *, user: str = CREW, trigger: str | None = None,
-                channel: str = DEFAULT_CHANNEL_ID, headers: dict[str, str] | None = None) -> HttpResult:
+                channel: str = DEFAULT_CHANNEL_ID, headers: dict[str, str] | None = None, team: str = TEAM_ID,
+                enterprise: str | None = None) -> HttpResult:
+        """``text`` as the person types it (sent escaped, as Slack sends it); ``team`` /
+        ``enterprise``: where they belong (another organisation's in a Slack Connect channel)."""
         if trigger is None:
             self._triggers += 1
             trigger = f"13345224609.738474920.{uuid.uuid4().hex[:12]}"
         body = slash_command_body(command, text, user_id=user, trigger_id=trigger, channel_id=channel,
-                                  response_url=self.slack_api.response_url())
+                                  response_url=self.slack_api.response_url(), team_id=team,
+                                  enterprise_id=enterprise)
         return self.send(body, headers)
 
     def open_modal(self, text: str = "", **kwargs) -> dict[str, Any]:
@@ -94,18 +109,66 @@ class Bot:
         assert (reply.status, reply.body) == (200, b"")
         return self.slack_api.wait_for("views.open", count=before + 1).params["view"]
 
-    def submit(self, view: dict[str, Any], *, view_id: str | None = None, user: str = CREW, **fields) -> HttpResult:
-        state = payment_state(**{"notes": None, **fields})
+    def submit(self, view: dict[str, Any], *, view_id: str | None = None, user: str = CREW, team: str = TEAM_ID,
+               enterprise: str | None = None, **fields) -> HttpResult:
+        event_select = next((b["element"]["type"] for b in view.get("blocks", []) if b.get("block_id") == "event"),
+                            "static_select")
+        state = payment_state(**{"notes": None, "event_select": event_select, **fields})
         return self.send(view_submission(view, state, view_id=view_id or f"V{uuid.uuid4().hex[:10].upper()}",
-                                         user_id=user))
+                                         user_id=user, team_id=team, enterprise_id=enterprise))
 
-    def click_void(self, payment_id: str, *, user: str, message_ts: str, channel: str = AUDIT_CHANNEL) -> HttpResult:
+    def suggest(self, view: dict[str, Any], value: str, *, user: str = CREW, team: str = TEAM_ID,
+                enterprise: str | None = None) -> HttpResult:
+        """Type ``value`` in the form's event search: Slack's ``block_suggestion``."""
+        return self.send(block_suggestion(view, action_id="event", block_id="event", value=value,
+                                          view_id=view.get("id") or "V0SEARCH001", user_id=user, team_id=team,
+                                          enterprise_id=enterprise))
+
+    def click_void(self, payment_id: str, *, user: str, message_ts: str, channel: str = AUDIT_CHANNEL,
+                   team: str = TEAM_ID, enterprise: str | None = None) -> HttpResult:
         body = block_action("payment_void", payment_id, user_id=user, channel_id=channel, message_ts=message_ts,
-                            response_url=self.slack_api.response_url("actions/void"))
+                            response_url=self.slack_api.response_url("actions/void"), team_id=team,
+                            enterprise_id=enterprise)
         return self.send(body)
+
+    def open_home(self, user: str, **headers: str) -> dict[str, Any]:
+        """Open the App Home as ``user``; the view the bot published."""
+        before = len(self.slack_api.calls("views.publish"))
+        reply = self.send(home_opened(user), {**JSON, **headers})
+        assert reply.status == 200
+        self.lazies.wait_idle()
+        call = self.slack_api.wait_for("views.publish", count=before + 1)
+        assert call.params["user_id"] == user
+        return call.params["view"]
 
     def audit_posts(self) -> list:
         return [c for c in self.slack_api.calls("chat.postMessage") if c.params["channel"] == AUDIT_CHANNEL]
+
+
+def check_ack(request_body: str, reply: HttpResult) -> None:
+    """Slack reads an acknowledgement as it reads a message or a view: one over
+    Block Kit's limits is refused (the person sees an error, not the answer), so a test fails."""
+    if reply.status != 200 or not reply.body.strip().startswith(b"{"):
+        return
+    answer = reply.json()
+    kind = _request_kind(request_body)
+    if kind == "block_suggestion":
+        problems = suggestion_problems(answer)
+    elif answer.get("response_action") in ("update", "push"):
+        problems = view_problems(answer.get("view"))
+    elif "text" in answer or "blocks" in answer:
+        problems = message_problems(answer) + (["text: over 40,000 characters"] if message_text_too_long(answer)
+                                               else [])
+    else:
+        problems = []
+    assert not problems, f"Slack would refuse this {kind} acknowledgement: {problems}"
+
+
+def _request_kind(body: str) -> str:
+    fields = parse_qs(body)
+    if "payload" in fields:
+        return str(json.loads(fields["payload"][0]).get("type", "interaction"))
+    return "command" if "command" in fields else "request"
 
 
 @pytest.fixture(params=["sqlite", "dynamodb"])

@@ -1,8 +1,15 @@
-"""Interactivity payloads as Slack sends them (form field ``payload`` holding JSON)."""
+"""Interactivity payloads as Slack sends them (form field ``payload`` holding JSON).
+
+Shapes follow slackapi/bolt-python's scenario tests. ``team_id`` / ``enterprise_id``
+say where the person belongs: by default the bot's own workspace; another
+organisation's for a member of a Slack Connect channel, whose payloads then carry
+their side in ``team``, ``user.team_id`` and ``enterprise`` (bolt-python's
+test_view_submission.py, "connect_channel_payload")."""
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -10,8 +17,19 @@ from tests.fakes.slack_api import APP_ID, TEAM_DOMAIN, TEAM_ID
 from tests.slack_signing import DEFAULT_CHANNEL_ID, DEFAULT_USER_ID, VERIFICATION_TOKEN
 
 
-def _user(user_id: str) -> dict[str, Any]:
-    return {"id": user_id, "username": "crew.member", "name": "crew.member", "team_id": TEAM_ID}
+def _user(user_id: str, team_id: str = TEAM_ID) -> dict[str, Any]:
+    return {"id": user_id, "username": "crew.member", "name": "crew.member", "team_id": team_id}
+
+
+def _team(team_id: str, enterprise_id: str | None) -> dict[str, Any]:
+    team: dict[str, Any] = {"id": team_id, "domain": TEAM_DOMAIN if team_id == TEAM_ID else f"other-{team_id.lower()}"}
+    if enterprise_id:
+        team |= {"enterprise_id": enterprise_id, "enterprise_name": f"Org {enterprise_id}"}
+    return team
+
+
+def _enterprise(enterprise_id: str | None) -> dict[str, Any] | None:
+    return {"id": enterprise_id, "name": f"Org {enterprise_id}"} if enterprise_id else None
 
 
 def form(payload: dict[str, Any]) -> str:
@@ -19,17 +37,19 @@ def form(payload: dict[str, Any]) -> str:
 
 
 def payment_state(*, event: str | None, patron: str | None, amount: str | None, method: str | None,
-                  notes: str | None = None) -> dict[str, Any]:
-    """``view.state.values`` for the payment modal, as Slack fills it in."""
-    def select(action: str, value: str | None) -> dict[str, Any]:
+                  notes: str | None = None, event_select: str = "static_select") -> dict[str, Any]:
+    """``view.state.values`` for the payment modal, as Slack fills it in: text inputs
+    as typed (not escaped), ``null`` for an empty optional one. ``event_select`` is
+    the event element's type (``external_select`` when the form searches events)."""
+    def select(action: str, value: str | None, kind: str = "static_select") -> dict[str, Any]:
         option = {"text": {"type": "plain_text", "text": value, "emoji": True}, "value": value} if value else None
-        return {action: {"type": "static_select", "selected_option": option}}
+        return {action: {"type": kind, "selected_option": option}}
 
     def text(action: str, value: str | None) -> dict[str, Any]:
         return {action: {"type": "plain_text_input", "value": value}}
 
     return {
-        "event": select("event", event),
+        "event": select("event", event, event_select),
         "patron": text("patron", patron),
         "amount": text("amount", amount),
         "method": select("method", method),
@@ -38,12 +58,13 @@ def payment_state(*, event: str | None, patron: str | None, amount: str | None, 
 
 
 def view_submission(view: dict[str, Any], state_values: dict[str, Any], *, view_id: str,
-                    user_id: str = DEFAULT_USER_ID) -> str:
+                    user_id: str = DEFAULT_USER_ID, team_id: str = TEAM_ID, enterprise_id: str | None = None) -> str:
     """The form body of a ``view_submission`` for ``view`` (as views.open sent it)."""
     submitted = {
         **view,
         "id": view_id,
-        "team_id": TEAM_ID,
+        "team_id": team_id,
+        "app_installed_team_id": TEAM_ID,
         "app_id": APP_ID,
         "bot_id": "B0BOT000001",
         "root_view_id": view_id,
@@ -53,32 +74,55 @@ def view_submission(view: dict[str, Any], state_values: dict[str, Any], *, view_
     }
     return form({
         "type": "view_submission",
-        "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
-        "user": _user(user_id),
+        "team": _team(team_id, enterprise_id),
+        "user": _user(user_id, team_id),
         "api_app_id": APP_ID,
         "token": VERIFICATION_TOKEN,
         "trigger_id": "13345224609.738474920.submitted",
         "view": submitted,
         "response_urls": [],
         "is_enterprise_install": False,
-        "enterprise": None,
+        "enterprise": _enterprise(enterprise_id),
+    })
+
+
+def block_suggestion(view: dict[str, Any], *, action_id: str, block_id: str, value: str, view_id: str,
+                     user_id: str = DEFAULT_USER_ID, team_id: str = TEAM_ID, enterprise_id: str | None = None) -> str:
+    """The form body of a ``block_suggestion``: what was typed so far (``value``,
+    as typed) in an external select of the open ``view``."""
+    return form({
+        "type": "block_suggestion",
+        "user": _user(user_id, team_id),
+        "container": {"type": "view", "view_id": view_id},
+        "api_app_id": APP_ID,
+        "token": VERIFICATION_TOKEN,
+        "action_id": action_id,
+        "block_id": block_id,
+        "value": value,
+        "team": _team(team_id, enterprise_id),
+        "enterprise": _enterprise(enterprise_id),
+        "is_enterprise_install": False,
+        "view": {**view, "id": view_id, "team_id": team_id, "app_installed_team_id": TEAM_ID, "app_id": APP_ID,
+                 "bot_id": "B0BOT000001", "root_view_id": view_id, "previous_view_id": None,
+                 "hash": "1700000000.abcdEFGH", "state": {"values": {}}},
     })
 
 
 def block_action(action_id: str, value: str, *, user_id: str, message: dict[str, Any] | None = None,
                  channel_id: str = DEFAULT_CHANNEL_ID, message_ts: str = "1700000000.000100",
-                 response_url: str, block_id: str = "b1") -> str:
+                 response_url: str, block_id: str = "b1", team_id: str = TEAM_ID,
+                 enterprise_id: str | None = None) -> str:
     """The form body of a ``block_actions`` click on a button in a channel message."""
     return form({
         "type": "block_actions",
-        "user": _user(user_id),
+        "user": _user(user_id, team_id),
         "api_app_id": APP_ID,
         "token": VERIFICATION_TOKEN,
         "container": {"type": "message", "message_ts": message_ts, "channel_id": channel_id,
                       "is_ephemeral": False},
         "trigger_id": "13345224609.738474920.clicked",
-        "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
-        "enterprise": None,
+        "team": _team(team_id, enterprise_id),
+        "enterprise": _enterprise(enterprise_id),
         "is_enterprise_install": False,
         "channel": {"id": channel_id, "name": "ops"},
         "message": message or {"type": "message", "ts": message_ts, "text": "", "blocks": []},
@@ -89,4 +133,18 @@ def block_action(action_id: str, value: str, *, user_id: str, message: dict[str,
             "text": {"type": "plain_text", "text": "Void", "emoji": True}, "style": "danger",
             "action_ts": "1700000001.000200",
         }],
+    })
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+def home_opened(user: str, *, tab: str = "home", event_id: str = "Ev0HOME00001", team_id: str = TEAM_ID) -> str:
+    """The Events API body (JSON) of ``app_home_opened`` for ``user``."""
+    return json.dumps({
+        "token": "verification", "team_id": TEAM_ID, "api_app_id": APP_ID, "type": "event_callback",
+        "event_id": event_id, "event_time": int(time.time()),
+        "event": {"type": "app_home_opened", "user": user, "channel": "D0HOME00001", "tab": tab,
+                  "event_ts": f"{time.time():.6f}", **({"user_team": team_id} if team_id != TEAM_ID else {})},
+        "authorizations": [{"team_id": TEAM_ID, "user_id": "U0BOT000001", "is_bot": True}],
     })

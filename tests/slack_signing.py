@@ -35,21 +35,35 @@ def signed_headers(body: str, secret: str, timestamp: int | None = None,
     }
 
 
+def slack_escape(text: str) -> str:
+    """What Slack does to the text a person types before it sends it: ``&``, ``<``, ``>`` escaped."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def slash_command_body(command: str, text: str = "", *, user_id: str = DEFAULT_USER_ID,
                        user_name: str = "crew.member", channel_id: str = DEFAULT_CHANNEL_ID,
                        channel_name: str = "ops", trigger_id: str = DEFAULT_TRIGGER_ID,
-                       response_url: str = DEFAULT_RESPONSE_URL) -> str:
-    """A urlencoded slash command payload with every field Slack sends."""
-    return urlencode({
+                       response_url: str = DEFAULT_RESPONSE_URL, team_id: str = TEAM_ID,
+                       enterprise_id: str | None = None) -> str:
+    """A urlencoded slash command payload with every field Slack sends; ``text``
+    is what the person typed, sent escaped as Slack sends it. ``team_id`` (and, on
+    Enterprise Grid, ``enterprise_id``) say where the person ran the command: another
+    organisation's team for a member of a Slack Connect channel."""
+    fields = {
         "token": VERIFICATION_TOKEN,
-        "team_id": TEAM_ID,
-        "team_domain": TEAM_DOMAIN,
+        "team_id": team_id,
+        "team_domain": TEAM_DOMAIN if team_id == TEAM_ID else f"other-{team_id.lower()}",
         "channel_id": channel_id,
         "channel_name": channel_name,
         "user_id": user_id,
         "user_name": user_name,
         "command": command,
-        "text": text,
+        "text": slack_escape(text),
+    }
+    if enterprise_id:
+        fields |= {"enterprise_id": enterprise_id, "enterprise_name": f"Org {enterprise_id}"}
+    return urlencode({
+        **fields,
         "api_app_id": APP_ID,
         "is_enterprise_install": "false",
         "response_url": response_url,

@@ -121,6 +121,17 @@ def test_unsigned_slack_requests_are_refused_on_lambda_too(lambda_bot):
     assert bot.services.ledger.status(JADA).payment_count == 0
 
 
+def test_a_timestamp_that_is_not_whole_seconds_is_unsigned_on_lambda_too(lambda_bot, caplog):
+    bot, invocations = lambda_bot
+    body = slash_command_body("/log-payment", "jada 5 cash X")
+    headers = {**signed_headers(body, SIGNING_SECRET), "X-Slack-Request-Timestamp": "17e8"}
+    reply = handle(bot, http_event("POST", "/slack/events", body, headers), CONTEXT)
+    assert (reply["statusCode"], json.loads(reply["body"])) == (401, {"status": "error", "error": "invalid request"})
+    assert invocations.invocations == []
+    assert bot.services.ledger.status(JADA).payment_count == 0
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
 def test_the_web_api_and_health_on_lambda(lambda_bot, slack_api):
     bot, _ = lambda_bot
     payload = json.dumps({"event_id": JADA, "patron_name": "Cy", "amount": "25", "payment_method": "card"})
@@ -131,7 +142,9 @@ def test_the_web_api_and_health_on_lambda(lambda_bot, slack_api):
     wrong = handle(bot, http_event("POST", "/api/payment/log", payload, {"X-Admin-Token": "nope"}), CONTEXT)
     assert wrong["statusCode"] == 401
     health = handle(bot, http_event("GET", "/healthz"), CONTEXT)
-    assert (health["statusCode"], json.loads(health["body"])) == (200, {"status": "ok"})
+    # On Lambda the store is the one part: EventBridge runs the schedule, Slack calls in over HTTP.
+    assert (health["statusCode"], json.loads(health["body"])) == (200, {"status": "ok", "parts": {
+        "store": {"ok": True, "detail": "answers"}}})
     assert handle(bot, http_event("GET", "/nope"), CONTEXT)["statusCode"] == 404
 
 
@@ -183,6 +196,19 @@ CfnLoader.add_multi_constructor("!", _tag)
 TEMPLATE = REPO / "infra" / "template.yaml"
 
 
+def test_the_package_is_built_by_the_makefile_and_logs_json_at_one_level():
+    template = yaml.load(TEMPLATE.read_text(), Loader=CfnLoader)  # noqa: S506 - a SafeLoader subclass
+    function = template["Resources"]["OpsbotFunction"]
+    assert function["Metadata"] == {"BuildMethod": "makefile"}
+    properties = function["Properties"]
+    assert (TEMPLATE.parent / properties["CodeUri"]).resolve() == REPO  # where the Makefile is
+    assert "\nbuild-OpsbotFunction:" in (REPO / "Makefile").read_text()
+    assert properties["LoggingConfig"] == {"LogFormat": "JSON", "ApplicationLogLevel": {"Ref": "LogLevel"},
+                                           "SystemLogLevel": "WARN"}
+    assert properties["Environment"]["Variables"]["OPSBOT_LOG_LEVEL"] == {"Ref": "LogLevel"}
+    assert template["Parameters"]["LogLevel"]["Default"] == "INFO"
+
+
 def test_every_iam_statement_names_specific_resources():
     template = yaml.load(TEMPLATE.read_text(), Loader=CfnLoader)  # noqa: S506 - a SafeLoader subclass
     statements = [s for r in template["Resources"].values() for p in r["Properties"].get("Policies", [])
@@ -205,7 +231,8 @@ def test_every_iam_statement_names_specific_resources():
     assert not re.search(r"xox[bap]-|sk_(test|live)_|whsec_|\$2b\$", TEMPLATE.read_text())
     env = function["Environment"]["Variables"]
     assert set(env) == {"OPSBOT_STORE", "OPSBOT_SECRETS_ID", "OPSBOT_AUDIT_CHANNEL", "OPSBOT_ADMINS",
-                        "OPSBOT_TIMEZONE", "OPSBOT_EVENTS_FILE", "OPSBOT_EMAIL_FROM", "OPSBOT_EMAIL_TO"}
+                        "OPSBOT_TIMEZONE", "OPSBOT_EVENTS_FILE", "OPSBOT_EMAIL_FROM", "OPSBOT_EMAIL_TO",
+                        "OPSBOT_LOG_LEVEL"}
     email = next(s for s in statements if s["Sid"] == "EmailCopies")
     assert email["Resource"]["Fn::Sub"].endswith(":identity/${EmailIdentity}")
 

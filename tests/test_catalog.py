@@ -355,3 +355,105 @@ def test_repo_file_ordering(repo_catalog: Catalog) -> None:
         "2026-12-12-birthday-afternoon", "2026-12-12-birthday-sail", "2027-01-16-whale-watch-charter",
         "2026-12-05-holiday-lights-charter", "2026-05-23-jada-charter", "gipsykings",
     ]
+
+
+# --- a site's source, its part of the bucket, and what it publishes (issue 17) -----------------------------
+
+
+def refused_with(tmp_path: Path, sites: list[dict[str, Any]], **protected: Path) -> str:
+    path = write(tmp_path, {"events": [], "sites": sites})
+    with pytest.raises(EventsFileError) as caught:
+        load_catalog(path, protected={k.replace("_", " "): v for k, v in protected.items()})
+    return str(caught.value)
+
+
+def test_a_source_of_the_project_folder_itself_is_refused(tmp_path: Path) -> None:
+    for source in (".", "./"):
+        message = refused_with(tmp_path, [{**SITE, "source": source}])
+        assert message == (f'{tmp_path / "events.json"}: sites[0] (gipsykings): field "source": {source!r} is the '
+                           "folder of events.json itself, which holds events.json, .env and the store: give the site "
+                           "a folder of its own inside it")
+
+
+def test_a_source_through_a_linked_folder_is_resolved_and_must_stay_inside(tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere" / "gipsykings"
+    outside.mkdir(parents=True)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "sites").symlink_to(outside.parent)
+    message = refused_with(project, [SITE])
+    assert message.endswith(f'sites[0] (gipsykings): field "source": \'sites/gipsykings\' resolves to {outside}, '
+                            f"outside {project} (the folder of events.json): a symbolic link on the way leads out; "
+                            'point "source" at a real folder inside')
+    # A link that stays inside the project is fine: the site keeps the real folder.
+    (project / "sites").unlink()
+    (project / "build" / "gk-2026").mkdir(parents=True)
+    (project / "sites").mkdir()
+    (project / "sites" / "gipsykings").symlink_to(project / "build" / "gk-2026")
+    site = load_catalog(write(project, {"events": [], "sites": [SITE]})).site("gipsykings")
+    assert site is not None and site.source == project / "build" / "gk-2026"
+
+
+def test_a_source_holding_the_store_or_the_env_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    message = refused_with(tmp_path, [{**SITE, "source": "data"}], the_store=tmp_path / "data" / "opsbot.db")
+    assert message.endswith(f"field \"source\": 'data' holds the store ({tmp_path / 'data' / 'opsbot.db'}): a deploy "
+                            "would publish it; give the site a folder of its own")
+    message = refused_with(tmp_path, [{**SITE, "source": "data"}], **{".env": tmp_path / "data" / "sub" / ".env"})
+    assert "'data' holds .env" in message
+    (tmp_path / "file.html").write_text("x")
+    assert refused_with(tmp_path, [{**SITE, "source": "file.html"}]).endswith("'file.html' is a file, not a folder")
+
+
+def test_the_running_bot_protects_its_store_and_env_file(make_settings, tmp_path: Path) -> None:
+    from bot.app import build_services
+
+    (tmp_path / "state").mkdir()
+    path = write(tmp_path, {"events": [], "sites": [{**SITE, "source": "state"}]})
+    with pytest.raises(EventsFileError, match="'state' holds the store"):
+        build_services(make_settings(OPSBOT_EVENTS_FILE=str(path),
+                                     OPSBOT_STORE=f"sqlite:///{tmp_path / 'state' / 'opsbot.db'}"))
+
+
+def test_sites_sharing_a_bucket_each_need_their_own_prefix(tmp_path: Path) -> None:
+    other = {**SITE, "id": "birthday", "source": "sites/birthday"}
+    message = refused_with(tmp_path, [SITE, other])
+    assert message.endswith("sites[1] (birthday): field \"prefix\": missing: it shares the bucket "
+                            "'gipsykings-queenofsandiego-com' with sites[0] (gipsykings), and sites share a bucket "
+                            "only when each names its own \"prefix\" (like \"birthday/\")")
+    message = refused_with(tmp_path, [SITE, {**other, "prefix": "birthday/"}])
+    assert 'sites[0] (gipsykings): field "prefix": missing: it shares the bucket' in message
+    message = refused_with(tmp_path, [{**SITE, "prefix": "events/"}, {**other, "prefix": "events/birthday"}])
+    assert message.endswith("sites[1] (birthday): field \"prefix\": 'events/birthday/' overlaps sites[0] "
+                            "(gipsykings)'s 'events/' on the bucket 'gipsykings-queenofsandiego-com': each site needs "
+                            "a prefix of its own")
+    catalog = load_catalog(write(tmp_path, {"events": [], "sites": [{**SITE, "prefix": "gk"},
+                                                                    {**other, "prefix": "events/birthday/"}]}))
+    assert [s.prefix for s in catalog.sites] == ["gk/", "events/birthday/"]
+
+
+@pytest.mark.parametrize("prefix", ["/gk/", "_staging/", "gk/_staging", "a//b", "gk/../x", "g k/", "x" * 201])
+def test_a_prefix_is_plain_folder_names(tmp_path: Path, prefix: str) -> None:
+    message = refused_with(tmp_path, [{**SITE, "prefix": prefix}])
+    assert 'sites[0] (gipsykings): field "prefix": ' in message and "must be folder names" in message
+
+
+def test_a_site_lists_the_dotfiles_it_publishes(tmp_path: Path) -> None:
+    site = load_catalog(write(tmp_path, {"events": [], "sites": [
+        {**SITE, "include": [".well-known/", "assets/.htaccess", ".well-known"]}]})).site("gipsykings")
+    assert site is not None and site.include == (".well-known", "assets/.htaccess")
+    for include, problem in [(".well-known", "must be a list of paths inside the source"),
+                             (["../.env"], "must be a path inside the source"),
+                             (["/etc/.passwd"], "must be a path inside the source"),
+                             (["assets"], "names no dotfile or dotfolder: everything else is published already"),
+                             ([".git"], "version-control folders are never published"), ([""], "must be a list")]:
+        message = refused_with(tmp_path, [{**SITE, "include": include}])
+        assert 'sites[0] (gipsykings): field "include": ' in message and problem in message, message
+
+
+@pytest.mark.parametrize("field, value", [("bucket", "Gipsy_Kings"), ("bucket", "ab"), ("bucket", "a..b.com"),
+                                          ("distributionId", "E2 GK"), ("distributionId", "x" * 65),
+                                          ("url", "https://" + "x" * 300)])
+def test_bucket_distribution_and_url_are_checked(tmp_path: Path, field: str, value: str) -> None:
+    message = refused_with(tmp_path, [{**SITE, field: value}])
+    assert f'sites[0] (gipsykings): field "{field}": ' in message and len(message) < 400

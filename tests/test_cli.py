@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -20,7 +22,8 @@ import pytest
 from bot import cli
 from bot.config import load_settings
 from infra import open_store
-from tests.conftest import REPO, SIGNING_SECRET
+from infra.sqlite_store import SCHEMA_VERSION
+from tests.conftest import PROJECT_VERSION, REPO, SIGNING_SECRET
 from tests.http_client import get, post
 from tests.slack_signing import signed_headers, slash_command_body
 
@@ -101,11 +104,52 @@ def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
 def test_help_lists_the_commands(cli_env, tmp_path) -> None:
     result = run_cli(cli_env, "--help", cwd=tmp_path)
     assert result.returncode == 0
-    for command in ("run", "serve", "init-store", "hash-password"):
+    for command in ("run", "serve", "init-store", "hash-password", "backup", "restore"):
         assert command in result.stdout
     serve_help = run_cli(cli_env, "serve", "--help", cwd=tmp_path)
     assert serve_help.returncode == 0
     assert "--host" in serve_help.stdout and "--port" in serve_help.stdout
+
+
+def test_help_says_what_each_command_does_and_names_only_files_that_exist() -> None:
+    parser = cli.build_parser()
+    [commands] = [a for a in parser._subparsers._group_actions if a.dest == "command"]
+    helps = {choice.dest: choice.help for choice in commands._choices_actions}
+    assert set(helps) == set(commands.choices)
+    for name, text in helps.items():
+        assert text and len(text.split()) >= 5, f"`opsbot {name}` needs a sentence of help, not {text!r}"
+    texts = [parser.format_help(), *(sub.format_help() for sub in commands.choices.values())]
+    named = {m for text in texts for m in re.findall(r"[\w./-]+\.(?:md|json|yaml|toml|example|txt)\b", text)}
+    assert {"README.md", ".env.example"} <= named
+    missing = sorted(name for name in named if not (REPO / name).exists())
+    assert missing == [], f"--help names files that are not in the repository: {missing}"
+
+
+def test_version_comes_from_the_package(cli_env, tmp_path) -> None:
+    result = run_cli(cli_env, "--version", cwd=tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (0, f"opsbot {PROJECT_VERSION}\n", "")
+
+
+def test_the_version_without_package_metadata_is_read_from_pyproject(monkeypatch, tmp_path) -> None:
+    from importlib import metadata
+
+    from bot import version
+
+    def not_installed(name: str) -> str:
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "version", not_installed)
+    version.opsbot_version.cache_clear()
+    try:
+        assert version.opsbot_version() == PROJECT_VERSION
+        monkeypatch.setattr(version, "PYPROJECT", tmp_path / "pyproject.toml")
+        version.opsbot_version.cache_clear()
+        assert version.opsbot_version() == "unknown"
+        (tmp_path / "pyproject.toml").write_text('[project]\nname = "opsbot"\nversion = "9.8.7"\n')
+        version.opsbot_version.cache_clear()
+        assert version.opsbot_version() == "9.8.7"
+    finally:
+        version.opsbot_version.cache_clear()
 
 
 def test_no_command_is_a_usage_error(cli_env, tmp_path) -> None:
@@ -121,17 +165,21 @@ def test_init_store_twice_succeeds_and_keeps_the_store(cli_env, tmp_path) -> Non
     db = tmp_path / "opsbot.db"
     first = run_cli(cli_env, "init-store", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
-    assert first.stdout == f"SQLite store {db}: schema ready (existing data is kept; safe to run again).\n"
+    assert first.stdout == (f"SQLite store {db}: created schema version {SCHEMA_VERSION} "
+                            "(existing data is kept; safe to run again).\n")
     assert db.is_file()
     second = run_cli(cli_env, "init-store", cwd=tmp_path)
     assert second.returncode == 0, second.stderr
-    assert second.stdout == first.stdout
+    assert second.stdout == f"SQLite store {db}: already up to date (existing data is kept; safe to run again).\n"
 
 
-def test_init_store_in_a_missing_folder_is_one_line(cli_env, tmp_path) -> None:
+def test_a_store_in_a_missing_folder_is_one_line_until_init_store_makes_the_folder(cli_env, tmp_path) -> None:
     cli_env["OPSBOT_STORE"] = f"sqlite:///{tmp_path}/no/such/folder/opsbot.db"
-    line = one_error_line(run_cli(cli_env, "init-store", cwd=tmp_path))
+    line = one_error_line(run_cli(cli_env, "summary", cwd=tmp_path))
     assert line.startswith(f"opsbot: cannot open SQLite store {tmp_path}/no/such/folder/opsbot.db")
+    assert not (tmp_path / "no").exists()  # only init-store creates folders
+    assert run_cli(cli_env, "init-store", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "no" / "such" / "folder" / "opsbot.db").is_file()
 
 
 # -- bad configuration -------------------------------------------------------------------------
@@ -170,6 +218,11 @@ def write_events(tmp_path: Path, data: dict) -> Path:
         {"events": [{"id": "gala", "title": "Gala", "total": "-5"}]},
         'events[0] (gala): field "total": ',
     ),
+    (
+        {"events": [], "links": {"Stripe": [{"title": "Dashboard", "url": "https://dashboard.stripe.com"},
+                                            {"title": "Payouts", "url": "http://dashboard.stripe.com/payouts"}]}},
+        'links["Stripe"][1] (Payouts): field "url": \'http://dashboard.stripe.com/payouts\' must start with https://',
+    ),
 ])
 def test_a_bad_events_file_is_one_line_naming_file_entry_and_field(cli_env, tmp_path, data, expected) -> None:
     path = write_events(tmp_path, data)
@@ -193,7 +246,8 @@ def test_the_server_answers_health_and_slack_then_stops_cleanly(cli_env, tmp_pat
     with cli_server(cli_env, command, tmp_path) as (base_url, proc):
         health = get(base_url + "/healthz")
         assert health.status == 200
-        assert health.json() == {"status": "ok"}
+        assert health.json() == {"status": "ok", "parts": {"store": {"ok": True, "detail": "answers"},
+                                                           "scheduler": {"ok": True, "detail": "running (2 jobs)"}}}
         body = slash_command_body("/opsbot", "help")
         reply = post(base_url + "/slack/events", body, signed_headers(body, SIGNING_SECRET))
         assert reply.status == 200
@@ -328,7 +382,9 @@ def test_init_store_and_serve_on_dynamodb(cli_env, tmp_path, moto_endpoint) -> N
     assert run_cli(cli_env, "init-store", cwd=tmp_path).returncode == 0
     with cli_server(cli_env, "serve", tmp_path) as (base_url, proc):
         health = get(base_url + "/healthz")
-        assert (health.status, health.json()) == (200, {"status": "ok"})
+        assert (health.status, health.json()) == (200, {"status": "ok", "parts": {
+            "store": {"ok": True, "detail": "answers"},
+            "scheduler": {"ok": True, "detail": "running (0 jobs)"}}})  # no Slack, no email: nothing to send
 
 
 def test_summary_prints_a_day_and_posts_it_when_asked(cli_env, tmp_path, slack_api) -> None:
@@ -336,7 +392,8 @@ def test_summary_prints_a_day_and_posts_it_when_asked(cli_env, tmp_path, slack_a
     printed = run_cli(cli_env, "summary", "--date", "2026-05-20", cwd=tmp_path)
     assert printed.returncode == 0, printed.stderr
     assert printed.stdout == (
-        "Payments for Wed May 20, 2026\n=============================\nNo payments logged on Wed May 20.\n\n"
+        "Payments for Wed May 20, 2026\n=============================\nNo payments logged on Wed May 20.\n"
+        "vs. last Wed, May 13: no payments either\n\n"
         "Still owed, next 7 days:\n  JADA Charter (Sat May 23): $1,560.00 of $1,560.00\n")
     posted = run_cli(cli_env, "summary", "--date", "2026-05-20", "--post", cwd=tmp_path)
     assert posted.returncode == 0, posted.stderr
@@ -369,6 +426,10 @@ def test_socket_mode_runs_the_http_server_beside_it_for_webhooks_and_health(sett
 
         def __init__(self, bolt_app, app_token, *, auto_reconnect_enabled):
             seen.update(app=bolt_app, token=app_token, reconnect=auto_reconnect_enabled)
+            self.client = self  # slack_sdk's client, as far as health asks
+
+        def is_connected(self):
+            return True
 
         def start(self):
             seen["health"] = get(f"http://127.0.0.1:{port}/healthz").status
@@ -451,3 +512,89 @@ def test_worker_retry_parked_makes_the_parked_announcements_due_again(cli_env, t
         "`opsbot worker`).\n"))
     assert store.parked_entries(10) == []
     assert store.get_entry(entry.entry_id).state == "pending"
+
+
+# -- schema versions at start-up -------------------------------------------------------------------------------
+
+
+def test_start_up_upgrades_an_unversioned_ledger_and_refuses_one_from_a_newer_opsbot(cli_env, tmp_path) -> None:
+    from tests.test_schema_versions import SHIPPED_SCHEMA, raw, user_version
+
+    db = tmp_path / "opsbot.db"
+    with raw(db) as conn:
+        conn.executescript(SHIPPED_SCHEMA)
+    with cli_server(cli_env, "serve", tmp_path) as (base_url, proc):
+        assert get(base_url + "/healthz").status == 200
+        proc.terminate()
+        proc.wait(timeout=15)
+        log = proc.stderr.read()
+    assert "store: stamped the unversioned ledger (as first shipped) as schema version 1" in log
+    assert user_version(db) == SCHEMA_VERSION
+
+    with raw(db) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    for command in ("serve", "run", "init-store"):
+        args = (command,) if command == "init-store" else (command, "--port", str(free_port()))
+        line = one_error_line(run_cli(cli_env, *args, cwd=tmp_path, timeout=30))
+        assert line.startswith(f"opsbot: SQLite store {db} has schema version {SCHEMA_VERSION + 1}, newer than this "
+                               f"opsbot ({PROJECT_VERSION}) knows: it reads versions up to {SCHEMA_VERSION}.")
+
+
+# -- health: the Slack connection in Socket Mode ------------------------------------------------------------------
+
+
+def until(read, ready, *, timeout: float = 30.0, what: str = "the condition"):
+    """Read again (a pause of 0.1 s between reads) until ``ready(value)``; the last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if ready(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} was not met within {timeout}s; last: {value}")
+        threading.Event().wait(0.1)
+
+
+def test_run_in_socket_mode_reports_the_slack_connection_in_healthz(cli_env, tmp_path, slack_api) -> None:
+    from urllib.parse import parse_qsl
+
+    from tests.fakes.socket_mode import SocketModeStandIn
+
+    assert run_cli(cli_env, "init-store", cwd=tmp_path).returncode == 0
+    cli_env["SLACK_APP_TOKEN"] = "xapp-1-A0APP000001-test"
+    del cli_env["SLACK_SIGNING_SECRET"]  # not needed in Socket Mode
+    with SocketModeStandIn() as slack_socket:
+        slack_api.script_next("apps.connections.open", 200, {"ok": True, "url": slack_socket.url}, times=50)
+        with cli_server(cli_env, "run", tmp_path) as (base_url, proc):
+            up = until(lambda: get(base_url + "/healthz"), lambda r: r.status == 200, what="healthz 200")
+            assert up.json() == {"status": "ok", "parts": {
+                "store": {"ok": True, "detail": "answers"},
+                "scheduler": {"ok": True, "detail": "running (2 jobs)"},
+                "slack": {"ok": True, "detail": "connected (Socket Mode)"},
+            }}
+
+            # A slash command over the socket is answered in its acknowledgement.
+            command = dict(parse_qsl(slash_command_body("/opsbot", "help")))
+            slack_socket.send_envelope({"envelope_id": "env-help-1", "type": "slash_commands",
+                                        "accepts_response_payload": True, "payload": command})
+            ack = slack_socket.wait_for_ack("env-help-1")
+            assert "/log-payment" in ack["payload"]["text"]
+
+            # Slack's end goes away: the connection is dropped and new ones are refused.
+            slack_socket.refuse()
+            slack_socket.drop()
+            down = until(lambda: get(base_url + "/healthz"), lambda r: r.status == 503, what="healthz 503")
+            assert down.json() == {"status": "error", "error": "slack not connected (Socket Mode): reconnecting",
+                                   "parts": {"store": {"ok": True, "detail": "answers"},
+                                             "scheduler": {"ok": True, "detail": "running (2 jobs)"},
+                                             "slack": {"ok": False,
+                                                       "detail": "not connected (Socket Mode): reconnecting"}}}
+            assert proc.poll() is None  # the bot keeps running and trying
+
+            # Slack is back: the client reconnects by itself, and health says so.
+            slack_socket.accept()
+            until(lambda: get(base_url + "/healthz"), lambda r: r.status == 200, what="healthz 200 again")
+            assert slack_socket.handshakes >= 2  # a new connection, not the old one
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=15) == 0
+    assert [c.token for c in slack_api.calls("apps.connections.open")][:1] == ["xapp-1-A0APP000001-test"]

@@ -89,7 +89,11 @@ Type help for the commands, quit to leave.
   JADA Charter
   ============
   Sat May 23, 2026 · 2026-05-23-jada-charter
-  Paid $500.00 of $1,560.00 · Balance $1,060.00
+  ▓▓▓░░░░░░░ 32%
+  Paid $500.00 of $1,560.00 · Balance $1,060.00 · not cleared
+
+  Who paid · 1 patron
+  Ana Ruiz · $500.00 · 1 payment
 
   {pay} · {day} · $500.00 venmo · Ana Ruiz · by @you
 > press 1
@@ -108,7 +112,11 @@ Type help for the commands, quit to leave.
   JADA Charter
   ============
   Sat May 23, 2026 · 2026-05-23-jada-charter
-  Paid $0.00 of $1,560.00 · Balance $1,560.00
+  ░░░░░░░░░░ 0%
+  Paid $0.00 of $1,560.00 · Balance $1,560.00 · not cleared
+
+  Who paid · 1 patron
+  ~Ana Ruiz~ · $0.00 · reversed
 
   {void} · {day} · -$500.00 venmo · Ana Ruiz · by @you
   ~{pay} · {day} · $500.00 venmo · Ana Ruiz · by @you~ (voided)
@@ -137,6 +145,31 @@ def test_a_line_it_does_not_understand_is_said_and_makes_the_exit_status_1(tmp_p
         "  '2026-02-30' is not a date like 2026-11-21. Usage: /opsbot summary [YYYY-MM-DD] — today's payments, "
         "or another day's.",
     ]
+
+
+def test_find_and_export_in_the_console(tmp_path):
+    script = "\n".join([
+        "/log-payment jada 500 venmo Ana Ruiz",
+        "/log-payment whale 100 cash ANA RUÍZ",
+        "/opsbot find ana",
+        "/opsbot export jada",
+    ]) + "\n"
+    result = run_console(tmp_path, script)
+    assert result.returncode == 0, result.stderr
+    found = result.stdout.split("> /opsbot find ana\n")[1].split("> /opsbot export")[0]
+    assert "  Who paid · 1 patron\n  ANA RUÍZ · $600.00 · 2 payments\n" in found
+    exported = result.stdout.split("> /opsbot export jada\n")[1]
+    lines = exported.splitlines()
+    assert lines[:5] == [
+        "[#console · only visible to you]",
+        "  Exporting JADA Charter as CSV: the file comes to you in a direct message from opsbot in a moment.",
+        "[direct message · opsbot]",
+        "  Ledger export of JADA Charter: 1 row: 1 payment $500.00, 0 reversals $0.00, net $500.00.",
+        "[direct message · opsbot · file]",
+    ]
+    assert re.fullmatch(rf"  opsbot-export-{JADA}\.csv \(\d{{3}} bytes; `opsbot export --output FILE` writes it "
+                        r"to disk\)", lines[5]), lines[5]
+    assert len(lines) == 6
 
 
 def test_help_lists_the_commands_and_quit_ends_the_script(tmp_path):
@@ -265,12 +298,25 @@ def test_the_app_home_in_the_console_and_its_log_payment_button(open_console):
     home = out.getvalue()
     assert home.startswith("[App Home · opsbot]\n  Ops dashboard\n")
     assert "you are admin" in home
-    match = re.search(r"Whale Watch Charter · Sat Jan 16, 2027\n.*\n    \[(\d+) Log payment\]", home)
+    match = re.search(r"Whale Watch Charter · Sat Jan 16, 2027\n  ░░░░░░░░░░ 0%\n"
+                      r"  Paid \$0\.00 of \$1,850\.00 · Balance \$1,850\.00 · not cleared\n"
+                      r"    \[(\d+) Log payment\]", home)
     assert match, home
+    # The ops page's links, grouped, each with its address spelled out.
+    assert "\n  Stripe\n  • Dashboard (https://dashboard.stripe.com/) · payments, payouts, refunds\n" in home
     out.truncate(0), out.seek(0)
     assert console.handle(f"press {match.group(1)}")
     assert ("    4) Whale Watch Charter · Sat Jan 16 · $1,850.00 due  [2027-01-16-whale-watch-charter]  ← chosen"
             in out.getvalue())
+
+
+def test_links_in_the_console_spell_out_each_address(open_console):
+    console, out, _ = open_console()
+    assert console.handle("/links route 53")
+    assert out.getvalue() == (
+        "[#console · only visible to you]\n  Links matching route 53\n  =======================\n  DNS\n"
+        "  • Route 53 hosted zones (https://us-east-1.console.aws.amazon.com/route53/v2/hostedzones) · "
+        "queenofsandiego.com and its subdomains\n    1 link matching “route 53”\n")
 
 
 def test_as_crew_the_console_shows_what_crew_see(open_console):

@@ -108,9 +108,9 @@ def test_a_backed_up_channel_gets_one_digest_naming_every_record(store, slack_ap
 
 @pytest.mark.parametrize("store", ["sqlite"], indirect=True)  # rendering; 700 entries take minutes on moto
 def test_digests_stay_within_slacks_limits_and_name_each_record_once(store, slack_api, deliverer):
-    paid = announce_payments(store, 700, patron="P" * 100)  # the longest patron name, on every line
+    paid = announce_payments(store, 1_500, patron="P" * 100)  # the longest patron name, on every line
     deliver = deliverer(replace(QUICK, fold_after=3))
-    assert deliver.drain(30) == 700
+    assert deliver.drain(60) == 1_500
     digests = posts(slack_api)
     assert len(digests) >= 2
     for digest in digests:
@@ -119,7 +119,7 @@ def test_digests_stay_within_slacks_limits_and_name_each_record_once(store, slac
         assert all(len(b["text"]["text"]) <= 3000 for b in blocks if b["type"] == "section")
     everything = "\n".join(named(d) for d in digests)
     assert all(everything.count(p.payment_id) == 1 for p in paid)
-    assert sum(d.params["metadata"]["event_payload"]["records"] for d in digests) == 700
+    assert sum(d.params["metadata"]["event_payload"]["records"] for d in digests) == 1_500
 
 
 def test_a_channel_is_paced(store, slack_api, deliverer):

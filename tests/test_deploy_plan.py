@@ -1,9 +1,10 @@
-"""The deploy planner: headers, hashed names, the comparison with the bucket,
-invalidation paths, and the source folder checks. Pure, apart from tmp_path."""
+"""The deploy planner (bot/deploy_plan.py): headers, hashed names, what is
+published, the keys S3 can take, the comparison with the bucket, invalidation
+paths, rollbacks; and the source folder scan (bot/site_files.py, on tmp_path)."""
 
 from __future__ import annotations
 
-import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,20 +13,29 @@ from bot.deploy_plan import (
     DEFAULT_CACHE,
     HTML_CACHE,
     IMMUTABLE_CACHE,
-    DeployError,
+    BadName,
+    BadNames,
+    Change,
     LocalFile,
-    UnsafeSource,
+    RollbackRefused,
+    area,
     cache_control,
     compare_files,
     compare_objects,
     content_type,
-    file_md5,
+    in_area,
     invalidation_paths,
     is_hashed,
+    is_published,
+    key_problem,
+    may_hold_published,
+    merge_changes,
     merge_paths,
     plan_promote,
+    plan_rollback,
     plan_sync,
-    scan_source,
+    rollback_scope,
+    viewer_base,
 )
 from bot.domain import Site
 from bot.ports import SiteObject
@@ -69,16 +79,16 @@ def test_cache_control():
 
 
 def test_invalidation_paths():
-    assert invalidation_paths([], "") == []
-    assert invalidation_paths(["index.html", "a b.css"], "") == ["/", "/a%20b.css", "/index.html"]
-    assert invalidation_paths(["tickets/index.html"], "_staging/") == ["/_staging/tickets/",
-                                                                         "/_staging/tickets/index.html"]
-    assert invalidation_paths([f"p{i}.css" for i in range(15)], "") == sorted(f"/p{i}.css" for i in range(15))
-    assert invalidation_paths([f"p{i}.css" for i in range(16)], "") == ["/*"]
-    assert invalidation_paths([f"p{i}.css" for i in range(16)], "_staging/") == ["/_staging/*"]
-    assert invalidation_paths([f"d{i}/index.html" for i in range(8)], "") == ["/*"]  # 16 paths
-    assert merge_paths(["/a"], ["/*"], "") == ["/*"]
-    assert merge_paths(["/a"], ["/b", "/a"], "") == ["/a", "/b"]
+    assert invalidation_paths([], "/") == []
+    assert invalidation_paths(["index.html", "a b.css"], "/") == ["/", "/a%20b.css", "/index.html"]
+    assert invalidation_paths(["tickets/index.html"], "/_staging/") == ["/_staging/tickets/",
+                                                                          "/_staging/tickets/index.html"]
+    assert invalidation_paths([f"p{i}.css" for i in range(15)], "/") == sorted(f"/p{i}.css" for i in range(15))
+    assert invalidation_paths([f"p{i}.css" for i in range(16)], "/") == ["/*"]
+    assert invalidation_paths([f"p{i}.css" for i in range(16)], "/_staging/") == ["/_staging/*"]
+    assert invalidation_paths([f"d{i}/index.html" for i in range(8)], "/") == ["/*"]  # 16 paths
+    assert merge_paths(["/a"], ["/*"], "/") == ["/*"]
+    assert merge_paths(["/a"], ["/b", "/a"], "/") == ["/a", "/b"]
 
 
 def local(rel: str, md5: str = MD5_A, size: int = 1) -> LocalFile:
@@ -132,7 +142,9 @@ def test_promote_plan():
     live = [obj("index.html"), obj("a.css"), obj("b.css", "y-2"), obj("old.js")]
     md5s = {"_staging/b.css": MD5_A, "b.css": MD5_A}
     plan = plan_promote(SITE, staged, live, md5s.get)
-    assert (plan.copies, plan.deletes, plan.unchanged) == (("index.html", "new.js"), ("old.js",), 2)
+    assert ([c.rel for c in plan.copies], plan.deletes, plan.unchanged) == (["index.html", "new.js"], ("old.js",), 2)
+    assert [(c.source_key, c.etag) for c in plan.copies] == [("_staging/index.html", MD5_B), ("_staging/new.js", MD5_A)]
+    assert plan.replaced == {"index.html", "old.js"}
     assert plan.paths == ("/", "/index.html", "/new.js", "/old.js")
     copies, deletes, unchanged = compare_objects({}, {"a": obj("a")}, md5s.get, md5s.get)
     assert (copies, deletes, unchanged) == ([], ["a"], 0)
@@ -145,61 +157,162 @@ def test_fingerprint_names_exactly_what_would_be_written():
     assert a.fingerprint() != b.fingerprint()
 
 
-# -- the source folder ---------------------------------------------------------------------------------------
+# -- what is published, and the keys S3 can take --------------------------------------------------------------
 
 
-def make_tree(root: Path, files: dict[str, str]) -> Path:
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
-    return root
+@pytest.mark.parametrize("rel, include, published", [
+    ("index.html", (), True), (".env", (), False), (".well-known/security.txt", (), False),
+    (".well-known/security.txt", (".well-known",), True), (".well-known/a/b.txt", (".well-known",), True),
+    (".well-known-not/x.txt", (".well-known",), False), ("assets/.htaccess", (".well-known",), False),
+    ("assets/.htaccess", ("assets/.htaccess",), True), (".DS_Store", (".DS_Store",), False),
+    (".well-known/.git/config", (".well-known",), False), ("Thumbs.db", (), False),
+])
+def test_what_is_published(rel, include, published):
+    assert is_published(rel, include) is published
 
 
-def test_scan_lists_files_with_md5_and_headers_and_skips_litter(tmp_path):
-    root = make_tree(tmp_path / "site", {"index.html": "a", "assets/site.3f9a1c.css": "b", ".DS_Store": "x",
-                                         ".git/config": "x", ".well-known/security.txt": "c"})
-    files = scan_source(root)
-    assert [(f.rel, f.md5, f.size, f.content_type, f.cache_control) for f in files] == [
-        (".well-known/security.txt", file_md5(root / ".well-known/security.txt"), 1, "text/plain; charset=utf-8",
-         DEFAULT_CACHE),
-        ("assets/site.3f9a1c.css", "92eb5ffee6ae2fec3ad71c777531578f", 1, "text/css; charset=utf-8", IMMUTABLE_CACHE),
-        ("index.html", MD5_A, 1, "text/html; charset=utf-8", HTML_CACHE),
-    ]
+def test_which_dotfolders_a_scan_goes_into():
+    assert may_hold_published("assets") and not may_hold_published(".git", (".git",))
+    assert not may_hold_published(".well-known") and may_hold_published(".well-known", (".well-known",))
+    assert may_hold_published(".config", (".config/site/x.json",))  # a folder on the way to what is listed
+    assert may_hold_published(".well-known/acme", (".well-known",))
 
 
-def test_scan_refuses_symlinks_to_files_and_folders(tmp_path):
-    outside = make_tree(tmp_path / "outside", {"secrets.env": "KEY=1"})
-    root = make_tree(tmp_path / "site", {"index.html": "a"})
-    os.symlink(outside, root / "linked")
-    with pytest.raises(UnsafeSource) as refused:
-        scan_source(root, shown_as="sites/x")
-    assert refused.value.message == (
-        "`linked` in `sites/x` is a symbolic link (to a path outside the source folder): deploys never follow "
-        "links; put the real file there. Nothing was deployed.")
-    (root / "linked").unlink()
-    os.symlink(root / "index.html", root / "copy.html")
-    with pytest.raises(UnsafeSource, match=r"`copy.html` in `sites/x` is a symbolic link \(to a path inside"):
-        scan_source(root, shown_as="sites/x")
+def test_keys_s3_cannot_take_are_named_before_anything_else():
+    local_files = [local("ok.html"), local("new\nline.html"), local("bell\x07.html"), local("bad\udcff.html"),
+                   local("d/" + "x" * 1015 + ".html"), local("c1\x85.html")]
+    with pytest.raises(BadNames) as refused:
+        plan_sync(SITE, "staging", local_files, [], lambda key: None)
+    assert refused.value.names == (
+        BadName("new\nline.html", "control", 10), BadName("bell\x07.html", "control", 7),
+        BadName("bad\udcff.html", "utf-8"), BadName("d/" + "x" * 1015 + ".html", "length", 1031),
+        BadName("c1\x85.html", "control", 0x85))
+    # 1,024 bytes is the limit, counted in UTF-8 with the target's area: "é" is 2 bytes, "_staging/" 9.
+    assert key_problem("é" * 512) is None and key_problem("é" * 512 + "x") == BadName("", "length", 1025)
+    plan_sync(SITE, "production", [local("x" * 1024)], [], lambda key: None)
+    with pytest.raises(BadNames):
+        plan_sync(SITE, "staging", [local("x" * 1024)], [], lambda key: None)
 
 
-def test_scan_refuses_a_linked_root_a_missing_folder_and_a_staging_folder(tmp_path):
-    real = make_tree(tmp_path / "real", {"index.html": "a"})
-    os.symlink(real, tmp_path / "link")
-    with pytest.raises(UnsafeSource, match="The source folder `sites/x` is a symbolic link"):
-        scan_source(tmp_path / "link", shown_as="sites/x")
-    with pytest.raises(DeployError, match="The source folder `sites/y` does not exist"):
-        scan_source(tmp_path / "nothing", shown_as="sites/y")
-    make_tree(real, {"_staging/index.html": "b"})
-    with pytest.raises(UnsafeSource, match="`_staging/index.html` in `sites/z` is under `_staging/`"):
-        scan_source(real, shown_as="sites/z")
+# -- prefixes: where each target writes, and what it may touch ------------------------------------------------
+
+SHARED = replace(SITE, prefix="gipsykings/")
 
 
-def test_names_in_messages_are_escaped(tmp_path):
-    root = make_tree(tmp_path / "site", {"index.html": "a"})
-    os.symlink(root / "index.html", root / "<!channel>.html")
-    with pytest.raises(UnsafeSource) as refused:
-        scan_source(root, shown_as="sites/<b>")
-    assert refused.value.message.startswith("`&lt;!channel&gt;.html` in `sites/&lt;b&gt;` is a symbolic link")
+def test_a_site_with_a_prefix_writes_only_under_it():
+    assert (area(SHARED, "production"), area(SHARED, "staging")) == ("gipsykings/", "gipsykings/_staging/")
+    assert (area(SITE, "production"), area(SITE, "staging")) == ("", "_staging/")
+    assert in_area(SHARED, "production", "gipsykings/index.html")
+    assert not in_area(SHARED, "production", "gipsykings/_staging/index.html")
+    assert not in_area(SHARED, "production", "birthday/index.html")
+    assert in_area(SHARED, "staging", "gipsykings/_staging/a.css") and not in_area(SHARED, "staging", "_staging/a")
+    remote = [obj("gipsykings/index.html", MD5_B), obj("gipsykings/old.html"), obj("gipsykings/_staging/x.html"),
+              obj("birthday/index.html"), obj("index.html")]
+    plan = plan_sync(SHARED, "production", [local("index.html")], remote, lambda key: None)
+    assert ([f.rel for f in plan.uploads], plan.deletes, plan.changed_keys()) == (
+        ["index.html"], ("old.html",), ["gipsykings/index.html", "gipsykings/old.html"])
+
+
+def test_cloudfront_paths_follow_the_site_url():
+    assert viewer_base(SITE, "production") == "/" and viewer_base(SITE, "staging") == "/_staging/"
+    # Its own distribution with the prefix as origin path: the URL has no path, nor do the invalidations.
+    assert viewer_base(SHARED, "production") == "/"
+    # A shared distribution serving the prefix under the same path.
+    under = replace(SHARED, url="https://queenofsandiego.com/gipsykings/")
+    assert (viewer_base(under, "production"), viewer_base(under, "staging")) == ("/gipsykings/",
+                                                                                "/gipsykings/_staging/")
+    plan = plan_sync(under, "staging", [local("index.html")], [], lambda key: None)
+    assert plan.paths == ("/gipsykings/_staging/", "/gipsykings/_staging/index.html")
+    many = plan_sync(under, "production", [local(f"p{i}.css") for i in range(16)], [], lambda key: None)
+    assert many.paths == ("/gipsykings/*",)
+
+
+# -- rollback -----------------------------------------------------------------------------------------------------
+
+
+def record(deploy_id: str, target: str = "production", result: str = "deployed", changes: int = 1,
+           **more) -> dict:
+    return {"deploy_id": deploy_id, "target": target, "result": result, "changes": changes, "versioned": True,
+            "bucket": SITE.bucket, "prefix": "", **more}
+
+
+def ids(records) -> list[str]:
+    return [r["deploy_id"] for r in records]
+
+
+def test_rollback_goes_back_to_the_finished_deploy_before_the_last():
+    d1, d2 = record("d1"), record("d2")
+    staged, same = record("s", target="staging"), record("u", result="up to date", changes=0)
+    restores, undo = rollback_scope([same, staged, d2, d1], complete=True)
+    assert restores["deploy_id"] == "d1" and ids(undo) == ["d2"]
+    # A failed attempt and its retry are undone together.
+    restores, undo = rollback_scope([record("d3"), record("d3f", result="failed"), d2, d1], complete=True)
+    assert restores["deploy_id"] == "d2" and ids(undo) == ["d3f", "d3"]
+    # The newest change failed: undo it, back to the newest finished deploy.
+    restores, undo = rollback_scope([record("d3f", result="failed"), d2, d1], complete=True)
+    assert restores["deploy_id"] == "d2" and ids(undo) == ["d3f"]
+    restores, undo = rollback_scope([record("d3r", result="running"), d2, d1], complete=True)
+    assert ids(undo) == ["d3r"]
+    # The only deploy: back to before it.
+    assert rollback_scope([d1], complete=True) == (None, [d1])
+    with pytest.raises(RollbackRefused) as refused:
+        rollback_scope([d1], complete=False)
+    assert refused.value.reason == "too_far"
+    with pytest.raises(RollbackRefused) as refused:
+        rollback_scope([staged, same], complete=True)
+    assert refused.value.reason == "nothing"
+
+
+def test_a_rollback_can_be_undone_and_a_failed_one_finished():
+    d1, d2 = record("d1"), record("d2")
+    r1 = record("r1", target="rollback", restores="d1")
+    restores, undo = rollback_scope([r1, d2, d1], complete=True)
+    assert restores["deploy_id"] == "d2" and ids(undo) == ["r1"]  # undoing the rollback
+    failed = record("r1", target="rollback", result="failed", restores="d1")
+    restores, undo = rollback_scope([failed, d2, d1], complete=True)
+    assert restores["deploy_id"] == "d1" and ids(undo) == ["d2", "r1"]  # finishing it
+    finished = record("r2", target="rollback", restores="d1")
+    restores, undo = rollback_scope([finished, failed, d2, d1], complete=True)
+    assert restores["deploy_id"] == "d2" and ids(undo) == ["r1", "r2"]  # undoing the finished one, attempts too
+
+
+def test_a_deploy_without_recorded_versions_cannot_be_rolled_back():
+    with pytest.raises(RollbackRefused) as refused:
+        rollback_scope([record("d2", versioned=False), record("d1")], complete=True)
+    assert (refused.value.reason, refused.value.deploy["deploy_id"]) == ("unrecorded", "d2")
+
+
+def test_changes_of_several_deploys_merge_into_first_before_and_last_after():
+    merged = merge_changes([[Change("a", "a1", "a2"), Change("b", None, "b2")],
+                            [Change("a", "a2", "a3"), Change("c", "c1", None, left_known=False)]])
+    assert merged == [Change("a", "a1", "a3"), Change("b", None, "b2"), Change("c", "c1", None, left_known=False)]
+
+
+def test_rollback_plan_restores_earlier_versions_and_deletes_what_was_added():
+    changes = [Change("index.html", "i1", "i2"), Change("new.js", None, "n2"), Change("old.css", "o1", None),
+               Change("untouched.txt", "t1", None, left_known=False)]
+    current = {"index.html": "i2", "new.js": "n2", "old.css": None, "untouched.txt": "t1"}
+    earlier = {("index.html", "i1"): obj("index.html", MD5_A, 10), ("old.css", "o1"): obj("old.css", MD5_B, 3)}
+    plan = plan_rollback(SITE, record("d1"), [record("d2")], changes, current, earlier)
+    assert [(c.rel, c.source_key, c.version_id, c.size) for c in plan.copies] == [
+        ("index.html", "index.html", "i1", 10), ("old.css", "old.css", "o1", 3)]
+    assert (plan.deletes, plan.unchanged, plan.undoes) == (("new.js",), 1, ("d2",))
+    assert plan.paths == ("/", "/index.html", "/new.js", "/old.css")
+    assert plan.replaced == {"index.html", "new.js"}
+
+
+def test_rollback_refuses_what_changed_since_and_versions_that_are_gone():
+    changes = [Change("index.html", "i1", "i2"), Change("a.css", "a1", "a2")]
+    with pytest.raises(RollbackRefused) as refused:
+        plan_rollback(SITE, None, [record("d1")], changes, {"index.html": "i9", "a.css": "a2"}, {})
+    assert (refused.value.reason, refused.value.keys) == ("changed", ("index.html",))
+    with pytest.raises(RollbackRefused) as refused:
+        plan_rollback(SITE, None, [record("d1")], changes, {"index.html": "i2", "a.css": "a2"},
+                      {("a.css", "a1"): obj("a.css")})
+    assert (refused.value.reason, refused.value.keys) == ("gone", ("index.html",))
+    with pytest.raises(RollbackRefused) as refused:
+        plan_rollback(SHARED, None, [record("d1")], changes, {}, {})
+    assert refused.value.reason == "moved"  # recorded without the prefix events.json names now
 
 
 # -- the adapter's listing -------------------------------------------------------------------------------------

@@ -142,7 +142,7 @@ def test_a_missing_bucket_fails_at_the_listing_with_nothing_written(deployer, sl
 def test_sites_errors_name_the_step(site, make_settings):
     sites = AwsSites(make_settings(**site.env()))
     with pytest.raises(SitesError) as failed:
-        sites.copy(site.bucket, "_staging/missing.html", "missing.html")
+        sites.copy(site.bucket, "_staging/missing.html", "missing.html", size=10)
     assert failed.value.step == f"copying s3://{site.bucket}/_staging/missing.html to missing.html"
     assert failed.value.reason.startswith("NoSuchKey")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from bot import cli
 from bot.config import diagnose_settings
 from bot.doctor import mask
-from tests.conftest import AUDIT_CHANNEL, EVENTS_FILE, REPO
+from tests.conftest import AUDIT_CHANNEL, EVENTS_FILE, PROJECT_VERSION, REPO
 from tests.deploy_sites import REGION, SITE_FILES, site_on_moto
 from tests.fakes.stripe_api import API_KEY, WEBHOOK_SECRET
 
@@ -74,7 +74,7 @@ def test_nothing_configured_is_not_a_failure_only_a_missing_store_is(tmp_path):
     status, lines, _ = doctor(env, tmp_path)
     assert status == 0
     for line in [
-        "opsbot doctor: the configuration from the environment",
+        f"opsbot doctor (opsbot {PROJECT_VERSION}): the configuration from the environment",
         "– SLACK_BOT_TOKEN not set: Slack is off (`opsbot console` works without it)",
         "– SLACK_APP_TOKEN not set: `opsbot run` serves HTTP at /slack/events, which Slack must reach at a public "
         "HTTPS URL; set it to use Socket Mode instead",
@@ -160,7 +160,9 @@ def test_a_slack_app_missing_a_scope_outside_the_channel_and_without_socket_mode
     assert status == 1
     for line in [
         "✓ auth.test @opsbot (U0BOT000001) in Opsbot Test (T0TEAM00001)",
-        "✗ scopes missing groups:history, groups:read",
+        # files:write came with /opsbot export, groups:history with the outbox: an app installed before
+        # them lacks the scopes until reinstalled.
+        "✗ scopes missing files:write, groups:history, groups:read",
         "→ add them under https://api.slack.com/apps → opsbot → OAuth & Permissions → Bot Token Scopes (or paste "
         "manifest.json under App Manifest), then reinstall the app",
         f"✗ audit channel #ops ({AUDIT_CHANNEL}): the bot is not a member",
@@ -195,13 +197,15 @@ def test_good_settings_pass_every_check(tmp_path, slack_api, stripe_api, moto_en
         f"✓ events.json {site.events_file}: 6 events, 1 site",
         f"✓ site gipsykings source {site.source}: 8 files",
         "✓ auth.test @opsbot (U0BOT000001) in Opsbot Test (T0TEAM00001)",
-        "✓ scopes channels:history, channels:read, chat:write, commands, groups:history, groups:read: as "
-        "manifest.json asks",
+        "✓ scopes channels:history, channels:read, chat:write, commands, files:write, groups:history, "
+        "groups:read: as manifest.json asks",
         "✓ outbox nothing parked, nothing waiting",
         f"✓ audit channel #channel-c0audit0001 ({AUDIT_CHANNEL}): the bot is a member",
         "✓ Socket Mode SLACK_APP_TOKEN accepted: `opsbot run` needs no public URL",
         "✓ AWS identity arn:aws:sts::123456789012:user/moto (account 123456789012)",
         f"✓ site gipsykings bucket s3://{site.bucket}",
+        f"– site gipsykings versioning off: `/deploy gipsykings rollback` cannot put production back (turn it on: "
+        f"aws s3api put-bucket-versioning --bucket {site.bucket} --versioning-configuration Status=Enabled)",
         "✓ STRIPE_API_KEY sk_test_…0000: test mode",
         "✓ Stripe API the key is accepted",
         "✓ STRIPE_WEBHOOK_SECRET whsec_…0000",
@@ -304,3 +308,24 @@ def test_parked_and_waiting_announcements_fail_the_doctor(tmp_path):
     ]:
         assert line in lines, (line, lines)
     assert any(line.startswith("✗ outbox announcements waiting since ") for line in lines), lines
+
+
+def test_the_doctor_says_whether_each_bucket_keeps_versions_and_what_a_deploy_publishes(tmp_path, moto_endpoint):
+    import boto3
+
+    site = site_on_moto(moto_endpoint, tmp_path, {**SITE_FILES, ".env": "SECRET=1", ".well-known/security.txt": "x"})
+    boto3.client("s3", region_name=REGION, endpoint_url=moto_endpoint).put_bucket_versioning(
+        Bucket=site.bucket, VersioningConfiguration={"Status": "Enabled"})
+    env = base_env(tmp_path, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", **site.env())
+    assert run(env, "init-store", cwd=tmp_path).returncode == 0
+    _status, lines, _output = doctor(env, tmp_path)
+    for line in [
+        f"✓ site gipsykings source {site.source}: 8 files (2 dotfiles not published: list them in \"include\" to "
+        "publish them)",
+        "✓ site gipsykings versioning on: `/deploy gipsykings rollback` can put production back",
+    ]:
+        assert line in lines, (line, lines)
+    os.symlink(tmp_path / "opsbot.db", site.source / "ledger.db")
+    _status, lines, _output = doctor(env, tmp_path)
+    assert any(line.startswith("✗ site gipsykings source `ledger.db` in") and "is a symbolic link" in line
+               for line in lines), lines

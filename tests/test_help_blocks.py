@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from blocks.help import help_blocks, help_text
+from bot.domain import DEFAULT_PAYMENT_METHODS
 from bot.help import COMMANDS, CommandHelp
 from handlers.commands.opsbot import opsbot_command, opsbot_reply
 from tests.conftest import ADMIN_USER
@@ -26,7 +27,7 @@ FOOTER = {
 
 
 def test_help_blocks_snapshot() -> None:
-    assert help_blocks(ENTRIES) == [
+    assert help_blocks(ENTRIES, methods=DEFAULT_PAYMENT_METHODS) == [
         {"type": "header", "text": {"type": "plain_text", "text": "opsbot commands", "emoji": True}},
         {"type": "section", "text": {
             "type": "mrkdwn",
@@ -41,17 +42,17 @@ def test_help_blocks_snapshot() -> None:
 
 
 def test_unknown_subcommand_notice_comes_first_and_is_escaped() -> None:
-    blocks = help_blocks(ENTRIES, unknown_subcommand="<!channel>&")
+    blocks = help_blocks(ENTRIES, methods=DEFAULT_PAYMENT_METHODS, unknown_subcommand="<!channel>&")
     assert blocks[1] == {"type": "section", "text": {
         "type": "mrkdwn", "text": "Unknown subcommand `&lt;!channel&gt;&amp;`: here is the help.",
     }}
-    assert help_text(ENTRIES, unknown_subcommand="<!channel>").startswith(
+    assert help_text(ENTRIES, methods=DEFAULT_PAYMENT_METHODS, unknown_subcommand="<!channel>").startswith(
         "Unknown subcommand `&lt;!channel&gt;`: here is the help.\n"
     )
 
 
 def test_a_long_unknown_subcommand_is_cut_in_the_echo() -> None:
-    notice = help_blocks(ENTRIES, unknown_subcommand="x" * 500)[1]["text"]["text"]
+    notice = help_blocks(ENTRIES, methods=DEFAULT_PAYMENT_METHODS, unknown_subcommand="x" * 500)[1]["text"]["text"]
     assert "x" * 39 + "…" in notice
     assert "x" * 41 not in notice
 
@@ -72,9 +73,11 @@ def test_crew_sees_only_the_commands_crew_may_run_each_with_an_example(services)
     reply = opsbot_reply("help", services=services, user=CREW_USER)
     shown = "\n".join(b["text"]["text"] for b in reply["blocks"] if b["type"] == "section")
     assert re.findall(r"^\*`([^`]+)`\*", shown, flags=re.M) == [
-        "/log-payment [EVENT AMOUNT METHOD PATRON…]", "/events [SLUG|all]", "/opsbot help", "/opsbot summary"]
+        "/log-payment [EVENT AMOUNT METHOD PATRON…]", "/events [SLUG|all]", "/links [GROUP|TEXT]", "/opsbot help",
+        "/opsbot summary", "/opsbot find TEXT"]
     assert re.findall(r"^Example: `([^`]+)`$", shown, flags=re.M) == [
-        "/log-payment gipsykings 125 venmo Ana Ruiz", "/events all", "/opsbot help", "/opsbot summary"]
+        "/log-payment gipsykings 125 venmo Ana Ruiz", "/events all", "/links stripe", "/opsbot help",
+        "/opsbot summary", "/opsbot find ana ruiz"]
     assert "(admins)" not in shown and "/paylink" not in reply["text"] and "/deploy" not in reply["text"]
     # Without a known user, the help is the crew's, never the admin's.
     assert opsbot_reply("help", services=None) == reply

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,14 +13,16 @@ import pytest
 from blocks.home import MAX_BLOCKS, home_view
 from bot.app import build_slack_app
 from bot.domain import Event, EventStatus, Payment, Site
-from bot.home import HomeData, LastDeploy, LinkLine, SiteCard
+from bot.home import HomeData, LastDeploy, SiteCard
 from bot.http import make_wsgi_app, start_background_server
-from tests.conftest import ADMIN_USER, EVENTS_FILE
+from bot.links import OpsGroup, OpsLink, PaymentLink
+from bot.season import season_totals
+from tests.conftest import ADMIN_USER, EVENTS_FILE, PROJECT_VERSION
 from tests.deploy_sites import SITE_FILES, site_on_moto
 from tests.fakes.slack_api import APP_ID, TEAM_ID
 from tests.fakes.stripe_api import API_KEY
 from tests.slack_bot import CREW, Bot, LazyTracker
-from tests.slack_payloads import form
+from tests.slack_payloads import JSON, form, home_opened
 
 LA = ZoneInfo("America/Los_Angeles")
 JADA = Event(id="2026-05-23-jada-charter", title="JADA <Charter>", date=date(2026, 5, 23), total_cents=156_000)
@@ -49,8 +50,14 @@ def home_data(*, admin: bool, events=None, sites=None) -> HomeData:
             SiteCard(GIPSY, LastDeploy("production", ADMIN_USER, datetime(2026, 5, 19, 18, 30, tzinfo=UTC),
                                        "deployed")),
             SiteCard(BIRTHDAY, None)),
-        links=(LinkLine("https://buy.stripe.com/test_abc", 25_000, "Charter deposit", "JADA <Charter>", ADMIN_USER,
-                        datetime(2026, 5, 18, 17, 0, tzinfo=UTC), 1, 25_000),),
+        links=(OpsGroup("Stripe", (
+            OpsLink("Dashboard", "https://dashboard.stripe.com/", "payouts & refunds"),
+            OpsLink("Charter deposit", "https://buy.stripe.com/test_abc", payment=PaymentLink(
+                25_000, "Charter deposit", JADA.id, "JADA <Charter>", ADMIN_USER, date(2026, 5, 18), 1, 25_000)))),
+            OpsGroup("Site: gipsykings", (OpsLink("Site", "https://gipsykings.example.com", "production"),))),
+        season=season_totals(events if events is not None else (EventStatus(JADA, 50_000, 1),
+                                                                EventStatus(WHALES, 185_000, 2)), date(2026, 5, 20)),
+        version="1.2.3",
     )
 
 
@@ -74,12 +81,21 @@ def button(text: str, action_id: str, value: str) -> dict:
             "value": value}
 
 
+HEAD_PART = [
+    header("Ops dashboard"),
+    None,  # the context line: who is looking
+    # The season: both events collected $2,350.00 of $3,410.00; JADA (in 3 days) still owes $1,060.00.
+    section("*Season:* collected $2,350.00 of $3,410.00\n▓▓▓▓▓▓░░░░ 68%\n"
+            "*Owed* next 7 days: $1,060.00 (1 event) · next 30 days: $1,060.00 (1 event)"),
+]
 EVENTS_PART = [
     header("Upcoming events"),
-    section("*JADA &lt;Charter&gt;* · Sat May 23, 2026\nPaid $500.00 of $1,560.00 · Balance $1,060.00",
+    section("*JADA &lt;Charter&gt;* · Sat May 23, 2026\n▓▓▓░░░░░░░ 32%\n"
+            "Paid $500.00 of $1,560.00 · Balance $1,060.00 · not cleared",
             button("Log payment", "reminder_log_payment", "2026-05-23-jada-charter")),
     # Paid in full: no button (the ledger would refuse a payment anyway).
-    section("*Whale Watch* · no date\nPaid $1,850.00 of $1,850.00 · Balance $0.00 · :white_check_mark: *Cleared*"),
+    section("*Whale Watch* · no date\n▓▓▓▓▓▓▓▓▓▓ 100%\n"
+            "Paid $1,850.00 of $1,850.00 · Balance $0.00 · :white_check_mark: *Cleared*"),
     context("2 events · $1,060.00 due in all."),
     {"type": "divider"},
     header("Today · Wed May 20"),
@@ -90,16 +106,25 @@ EVENTS_PART = [
 ]
 LINKS_PART = [
     {"type": "divider"},
-    header("Recent payment links"),
-    section("• <https://buy.stripe.com/test_abc|$250.00 · Charter deposit> · JADA &lt;Charter&gt; · "
-            "by <@U0ADMIN0001> · May 18 · paid 1× ($250.00)"),
+    header("Links"),
+    # events.json's links, a /paylink link (amount, event, what it collected, who, when), a site's own.
+    section("*Stripe*\n• <https://dashboard.stripe.com/|Dashboard> · payouts &amp; refunds\n"
+            "• <https://buy.stripe.com/test_abc|$250.00 · Charter deposit> · JADA &lt;Charter&gt; · "
+            "paid 1× ($250.00) · by <@U0ADMIN0001> · May 18"),
+    section("*Site: gipsykings*\n• <https://gipsykings.example.com|Site> · production"),
+    context("`/links TEXT` finds a link."),
+    context("opsbot 1.2.3"),  # the footer: which opsbot answers
 ]
+
+
+def head(role: str) -> list[dict]:
+    return [HEAD_PART[0], context(f"Wed May 20, 3:04 PM · you are {role} · `/opsbot help` lists what you can do"),
+            HEAD_PART[2]]
 
 
 def test_the_admin_home_snapshot():
     assert home_view(home_data(admin=True)) == {"type": "home", "blocks": [
-        header("Ops dashboard"),
-        context("Wed May 20, 3:04 PM · you are admin · `/opsbot help` lists what you can do"),
+        *head("admin"),
         *EVENTS_PART,
         header("Sites"),
         section("*gipsykings* · Last deploy: production · :white_check_mark: deployed · by <@U0ADMIN0001> · "
@@ -119,8 +144,7 @@ def test_the_admin_home_snapshot():
 
 def test_the_crew_home_snapshot_has_no_deploy_buttons():
     assert home_view(home_data(admin=False)) == {"type": "home", "blocks": [
-        header("Ops dashboard"),
-        context("Wed May 20, 3:04 PM · you are crew · `/opsbot help` lists what you can do"),
+        *head("crew"),
         *EVENTS_PART,
         header("Sites"),
         section("*gipsykings* · <https://gipsykings.example.com|gipsykings.example.com>\n"
@@ -132,12 +156,13 @@ def test_the_crew_home_snapshot_has_no_deploy_buttons():
 
 def test_empty_sections_say_so():
     data = home_data(admin=True, events=(), sites=())
+    assert data.season is not None and data.season.total_cents == 0
     data = HomeData(**{**data.__dict__, "today": (), "links": ()})
     blocks = home_view(data)["blocks"]
     texts = [b["text"]["text"] for b in blocks if b["type"] == "section"]
-    assert texts == ["No upcoming events. `/events all` shows past ones.", "No payments logged today yet.",
-                     "No sites in events.json.",
-                     "No payment links yet. `/paylink AMOUNT [DESCRIPTION…] [--event EVENT]` makes one."]
+    assert texts == ["*Season:* no events in events.json yet.",
+                     "No upcoming events. `/events all` shows past ones.", "No payments logged today yet.",
+                     "No sites in events.json.", "No links yet: add a `links` section to events.json."]
 
 
 def many_events(n: int) -> tuple[EventStatus, ...]:
@@ -156,7 +181,7 @@ def test_two_hundred_events_and_twenty_sites_stay_within_the_100_block_limit(adm
     assert shown == 40  # the dashboard's share; /events lists the rest
     # 160 hidden events: half owe $100.00, half $75.00.
     assert "…and 160 more events with $14,000.00 due ($17,500.00 in all). `/events` lists them." in notes
-    shown_sites = 14 if admin else 15  # an admin site takes three blocks (its two deploy buttons)
+    shown_sites = 13 if admin else 15  # an admin site takes three blocks (its two deploy buttons)
     assert f"…and {20 - shown_sites} more sites: `/deploy` lists them." in notes
     # Slack wants each block's action ids unique.
     for b in blocks:
@@ -167,27 +192,8 @@ def test_two_hundred_events_and_twenty_sites_stay_within_the_100_block_limit(adm
 # -- app_home_opened, as Slack sends it ---------------------------------------------------------------------------
 
 
-def home_opened(user: str, *, tab: str = "home", event_id: str = "Ev0HOME00001") -> str:
-    return json.dumps({
-        "token": "verification", "team_id": TEAM_ID, "api_app_id": APP_ID, "type": "event_callback",
-        "event_id": event_id, "event_time": int(time.time()),
-        "event": {"type": "app_home_opened", "user": user, "channel": "D0HOME00001", "tab": tab,
-                  "event_ts": f"{time.time():.6f}"},
-        "authorizations": [{"team_id": TEAM_ID, "user_id": "U0BOT000001", "is_bot": True}],
-    })
-
-
-JSON = {"Content-Type": "application/json"}
-
-
 def open_home(bot: Bot, user: str, **headers: str) -> dict:
-    before = len(bot.slack_api.calls("views.publish"))
-    reply = bot.send(home_opened(user), {**JSON, **headers})
-    assert reply.status == 200
-    bot.lazies.wait_idle()
-    call = bot.slack_api.wait_for("views.publish", count=before + 1)
-    assert call.params["user_id"] == user
-    return call.params["view"]
+    return bot.open_home(user, **headers)
 
 
 def section_texts(view: dict) -> list[str]:
@@ -199,7 +205,8 @@ def test_opening_the_home_publishes_the_dashboard_for_crew_and_admin(bot):
     bot.lazies.wait_idle()
     crew = open_home(bot, CREW)
     texts = "\n".join(section_texts(crew))
-    assert ("*Whale Watch Charter* · Sat Jan 16, 2027\nPaid $400.00 of $1,850.00 · Balance $1,450.00") in texts
+    assert ("*Whale Watch Charter* · Sat Jan 16, 2027\n▓▓░░░░░░░░ 21%\n"
+            "Paid $400.00 of $1,850.00 · Balance $1,450.00 · not cleared") in texts
     assert "$400.00 zelle · Ana Ruiz · Whale Watch Charter · by <@U0CREW00001>" in texts
     assert "*1 payment · $400.00*" in texts
     assert not any(b.get("accessory", {}).get("action_id") == "home_deploy" for b in crew["blocks"])
@@ -208,6 +215,7 @@ def test_opening_the_home_publishes_the_dashboard_for_crew_and_admin(bot):
                == "home_deploy"]
     assert deploys == [f"{site} {target}" for site in ("gipsykings", "birthday", "birthday-afternoon")
                        for target in ("staging", "production")]
+    assert admin["blocks"][-1] == context(f"opsbot {PROJECT_VERSION}")
 
 
 def test_the_messages_tab_publishes_nothing_and_a_retry_publishes_the_same_view_and_nothing_else(bot):
@@ -275,7 +283,8 @@ def test_an_admins_deploy_button_starts_the_deploy_in_their_messages_and_redraws
     assert len(bot.slack_api.calls("views.publish")) == 2
 
 
-def test_the_home_shows_the_last_deploy_and_the_recent_payment_links(make_bot, stripe_api, moto_endpoint, tmp_path):
+def test_the_home_shows_the_last_deploy_and_the_payment_links_under_stripe(make_bot, stripe_api, moto_endpoint,
+                                                                           tmp_path):
     site = site_on_moto(moto_endpoint, tmp_path, SITE_FILES)
     bot = make_bot(**site.env(), STRIPE_API_KEY=API_KEY, OPSBOT_STRIPE_API_BASE=stripe_api.base_url)
     for command, text in (("/deploy", "gipsykings staging"), ("/paylink", "250 Charter deposit --event jada")):
@@ -290,8 +299,14 @@ def test_the_home_shows_the_last_deploy_and_the_recent_payment_links(make_bot, s
     texts = section_texts(open_home(bot, CREW))
     assert ("*gipsykings* · <https://gipsykings.queenofsandiego.com|gipsykings.queenofsandiego.com>\n"
             f"Last deploy: staging · :white_check_mark: deployed · by <@{ADMIN_USER}> · {when}") in texts
-    assert (f"• <{link.link.url}|$250.00 · Charter deposit> · JADA Charter · by <@{ADMIN_USER}> · {made} · "
-            "not paid yet") in texts
+    stripe = next(t for t in texts if t.startswith("*Stripe*\n"))  # events.json's Stripe links, then /paylink's
+    assert stripe.splitlines()[1:] == [
+        "• <https://dashboard.stripe.com/|Dashboard> · payments, payouts, refunds",
+        "• <https://dashboard.stripe.com/payment-links|Payment links> · every link, those made outside opsbot too",
+        f"• <{link.link.url}|$250.00 · Charter deposit> · JADA Charter · not paid yet · by <@{ADMIN_USER}> · {made}"]
+    site_links = next(t for t in texts if t.startswith("*Site: gipsykings*\n"))
+    assert (f"• <https://s3.console.aws.amazon.com/s3/buckets/{site.bucket}?region=us-west-2&amp;tab=objects|"
+            f"S3 bucket> · {site.bucket} · us-west-2") in site_links
 
 
 def test_someone_outside_the_crew_sees_no_home_and_leaves_no_audit_noise(make_bot):
@@ -332,16 +347,19 @@ def test_admins_see_the_announcements_the_outbox_gave_up_on():
 
 
 def test_crew_are_not_shown_parked_announcements(bot):
+    from dataclasses import replace
+
     from bot.home import gather_home
     from bot.outbox import Announcement, Settled, new_entry
 
     store = bot.services.store
-    entry = new_entry("pay_0000000001", "payment.recorded", "audit", {"channel": "C0NOWHERE01"},
-                      datetime.now(UTC) - timedelta(days=2))
+    # Due in an hour: the running bot's deliverer leaves it alone while this test parks it.
+    later = datetime.now(UTC) + timedelta(hours=1)
+    entry = replace(new_entry("pay_0000000001", "payment.recorded", "audit", {"channel": "C0NOWHERE01"},
+                              datetime.now(UTC) - timedelta(days=2)), due_at=later)
     store.announce(Announcement(None, (entry,)))
-    [seen] = store.due_entries("slack", datetime.now(UTC), 10)
-    store.claim_entries([seen], holder="t", attempt="t#1:line", now=datetime.now(UTC), lease=timedelta(seconds=30))
-    store.settle_entries([Settled(entry.entry_id, "parked", error="channel_not_found")], holder="t",
-                         now=datetime.now(UTC))
+    [seen] = store.due_entries("slack", later, 10)
+    store.claim_entries([seen], holder="t", attempt="t#1:line", now=later, lease=timedelta(seconds=30))
+    store.settle_entries([Settled(entry.entry_id, "parked", error="channel_not_found")], holder="t", now=later)
     assert [e.entry_id for e in gather_home(bot.services, ADMIN_USER).parked] == [entry.entry_id]
     assert gather_home(bot.services, CREW).parked == ()

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from bot.app import Services, SlackSetupError, build_services, build_slack_app
+from bot.health import Part, scheduler_part, socket_mode_part
 from bot.http import MAX_BODY_BYTES, make_wsgi_app, start_background_server
 from bot.ports import StoreError
 from tests.conftest import ADMIN_USER, SIGNING_SECRET
@@ -190,24 +191,66 @@ def test_an_unreachable_slack_api_fails_at_start_naming_the_variable(make_settin
 # -- health ---------------------------------------------------------------------------------
 
 
+STORE_DOWN = {"status": "error", "error": "store unavailable",
+              "parts": {"store": {"ok": False, "detail": "unavailable"}}}
+
+
 def test_healthz_is_ok_when_the_store_answers(app_server) -> None:
     resp = get(app_server + "/healthz")
     assert resp.status == 200
-    assert resp.json() == {"status": "ok"}
+    assert resp.json() == {"status": "ok", "parts": {"store": {"ok": True, "detail": "answers"}}}
 
 
 def test_healthz_is_503_when_the_store_does_not_answer(settings) -> None:
     with running(build_services(settings, store=UnreachableStore())) as base_url:
         resp = get(base_url + "/healthz")
     assert resp.status == 503
-    assert resp.json() == {"status": "error", "error": "store unavailable"}
+    assert resp.json() == STORE_DOWN
 
 
 def test_healthz_is_503_before_the_schema_exists(settings) -> None:
     with running(build_services(settings)) as base_url:  # real SQLite store, init-store not run
         resp = get(base_url + "/healthz")
     assert resp.status == 503
-    assert resp.json() == {"status": "error", "error": "store unavailable"}
+    assert resp.json() == STORE_DOWN
+
+
+class Switch:
+    """A part's state, flipped by the test."""
+
+    def __init__(self, up: bool) -> None:
+        self.up = up
+
+    def is_connected(self) -> bool:
+        return self.up
+
+    @property
+    def running(self) -> bool:
+        return self.up
+
+    def get_jobs(self) -> list[str]:
+        return ["daily-summary", "morning-reminders"]
+
+
+def test_healthz_names_each_part_and_is_503_when_a_required_one_is_down(services) -> None:
+    slack, scheduler = Switch(True), Switch(True)
+    services.health.watch("slack", socket_mode_part(slack))
+    services.health.watch("scheduler", scheduler_part(scheduler))
+    services.health.watch("email", lambda: Part(False, "SES throttled", required=False))
+    with running(services) as base_url:
+        up = get(base_url + "/healthz")
+        assert (up.status, up.json()) == (200, {"status": "ok", "parts": {
+            "store": {"ok": True, "detail": "answers"},
+            "slack": {"ok": True, "detail": "connected (Socket Mode)"},
+            "scheduler": {"ok": True, "detail": "running (2 jobs)"},
+            "email": {"ok": False, "detail": "SES throttled", "required": False},  # reported, not a 503
+        }})
+        slack.up = scheduler.up = False
+        down = get(base_url + "/healthz")
+    assert down.status == 503
+    assert down.json()["error"] == ("slack not connected (Socket Mode): reconnecting; "
+                                    "scheduler not running: no daily summary or reminders")
+    assert down.json()["parts"]["store"] == {"ok": True, "detail": "answers"}
 
 
 def test_an_unexpected_error_is_a_500_without_traceback_and_is_logged(settings, caplog) -> None:

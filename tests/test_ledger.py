@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.catalog import load_catalog
-from bot.ledger import Ledger, LedgerError, UnknownEvent
+from bot.ledger import KeyReused, Ledger, LedgerError, UnknownEvent
 
 EVENTS = Path(__file__).resolve().parent.parent / "events.json"
 CREW_TZ = ZoneInfo("America/Los_Angeles")
@@ -114,6 +114,31 @@ def test_same_key_twice_records_once(ledger):
     assert again.payment == first.payment
     assert ledger.status(JADA).paid_cents == 25_000
     assert len(ledger.event_payments(JADA)) == 1
+
+
+def test_same_key_with_another_payment_is_refused_and_records_nothing(ledger):
+    first = record(ledger, "250", key="api:page-1", notes="deposit")
+    for other in ({"amount": "260"}, {"patron": "Bo Chen"}, {"method": "venmo"}, {"notes": "balance"},
+                  {"event": "2027-01-16-whale-watch-charter"}, {"amount": "not money"}, {"event": "nope"}):
+        with pytest.raises(KeyReused) as refused:
+            record(ledger, **{"amount": "250", "notes": "deposit", **other}, key="api:page-1")
+        assert refused.value.first == first.payment
+        assert refused.value.errors == {"idempotency_key": (
+            f"This request's key was already used for another payment ({first.payment.payment_id}: $250.00 on "
+            f"{JADA}); nothing new was recorded.")}
+    # The same payment as typed another way: the event's short name, a dollar sign, extra spaces, capitals.
+    again = record(ledger, "$250.00", key="api:page-1", event="jada", patron=" Ana  Ruiz ", method="CASH",
+                   notes="deposit ")
+    assert again.replayed is True and again.payment == first.payment
+    assert ledger.status(JADA).paid_cents == 25_000
+    assert len(ledger.event_payments(JADA)) == 1
+
+
+def test_lone_surrogates_are_refused_by_field(ledger):
+    with pytest.raises(LedgerError) as refused:
+        record(ledger, key="k", patron="Ana \ud800", notes="\udfff")
+    assert set(refused.value.errors) == {"patron", "notes"}
+    assert ledger.status(JADA).payment_count == 0
 
 
 def test_void_reverses_and_is_idempotent(ledger, clock):

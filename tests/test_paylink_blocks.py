@@ -167,8 +167,13 @@ def test_many_links_stay_within_one_section():
     statuses = [PaylinkStatus(link(link_id=f"plink_{i}", description="&" * 60)) for i in range(25)]
     text = paylink_lines(statuses)
     assert len(text) <= 3000
-    # Each line is ~400 characters once the label is escaped: 7 fit, then the count of the rest.
-    assert text.count("plink") == 0 and text.count("test_abc") == 7
-    assert text.endswith("\n…and 18 older links.")
+    # A label is cut to 70 characters once escaped (never inside an "&amp;"): the ten newest fit.
+    assert text.count("plink") == 0 and text.count("test_abc") == 10
+    assert "|$250.00 · " + "&amp;" * 11 + "…>" in text
+    assert text.endswith("\n…and 15 older links.")
+    # Lines too long for one section: as many as fit, then the count of the rest.
+    long = [PaylinkStatus(link(link_id=f"plink_{i}", url="https://buy.stripe.com/" + "x" * 400)) for i in range(10)]
+    cut_text = paylink_lines(long)
+    assert len(cut_text) <= 3000 and cut_text.endswith("older links.") and cut_text.count("xxxx|") < 10
     few = paylink_lines([PaylinkStatus(link(link_id=f"plink_{i}")) for i in range(12)])
     assert few.count("test_abc") == 10 and few.endswith("\n…and 2 older links.")

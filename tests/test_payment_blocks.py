@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime
 
 from blocks.audit import payment_audit, void_audit, voided_payment_audit
 from blocks.events import MAX_BLOCKS, event_detail, events_list
-from blocks.payment_modal import event_label, form_values, payment_modal
+from blocks.payment_modal import event_label, event_suggestions, form_values, payment_modal
 from blocks.receipts import payment_receipt, void_receipt
-from bot.domain import Event, EventStatus, Payment
+from bot.domain import DEFAULT_PAYMENT_METHODS, Event, EventStatus, Payment
 from bot.ledger import LedgerResult
 
 JADA = Event(id="2026-05-23-jada-charter", title="JADA Charter", date=date(2026, 5, 23), total_cents=156_000)
@@ -83,7 +83,8 @@ def test_void_lines_snapshot():
 
 def test_payment_modal_snapshot():
     statuses = [EventStatus(JADA, 100_000, 2)]
-    view = payment_modal(statuses, preselect=JADA.id, private_metadata='{"channel_id": "C1"}')
+    view = payment_modal(statuses, methods=DEFAULT_PAYMENT_METHODS, preselect=JADA.id,
+                         private_metadata='{"channel_id": "C1"}')
     option = {"text": {"type": "plain_text", "text": "JADA Charter · Sat May 23 · $560.00 due", "emoji": True},
               "value": JADA.id}
     assert view == {
@@ -117,15 +118,35 @@ def test_payment_modal_snapshot():
     }
 
 
-def test_modal_caps_options_at_slacks_limit_and_labels_fit():
-    many = [EventStatus(Event(id=f"e{i}", title="A very long charter title " * 5, date=date(2027, 1, 1),
-                              total_cents=100), 0, 0) for i in range(150)]
-    view = payment_modal(many)
-    options = view["blocks"][0]["element"]["options"]
-    assert len(options) == 100
-    assert all(len(o["text"]["text"]) <= 75 for o in options)
-    assert "initial_option" not in view["blocks"][0]["element"]
+def test_up_to_100_events_are_a_static_select_and_more_an_external_one_with_the_preselection_kept():
+    def events(n):
+        return [EventStatus(Event(id=f"e{i}", title="A very long charter title " * 5, date=date(2027, 1, 1),
+                                  total_cents=100), 0, 0) for i in range(n)]
+
+    static = payment_modal(events(100), methods=DEFAULT_PAYMENT_METHODS, preselect="e99")["blocks"][0]["element"]
+    assert static["type"] == "static_select" and len(static["options"]) == 100
+    assert all(len(o["text"]["text"]) <= 75 for o in static["options"])
+    assert static["initial_option"] == static["options"][99]
+    many = payment_modal(events(150), methods=DEFAULT_PAYMENT_METHODS, preselect="e149")["blocks"][0]["element"]
+    assert many == {"type": "external_select", "action_id": "event", "min_query_length": 0,
+                    "placeholder": {"type": "plain_text", "text": "Type part of its name, id or date", "emoji": True},
+                    "initial_option": {"value": "e149", "text": {
+                        "type": "plain_text", "emoji": True,
+                        "text": "A very long charter title A very long charter titl… · Fri Jan 1 · $1.00 due"}}}
+    assert "initial_option" not in payment_modal(events(150), methods=DEFAULT_PAYMENT_METHODS)["blocks"][0]["element"]
     assert event_label(EventStatus(JADA, 156_000, 1)) == "JADA Charter · Sat May 23 · paid in full"
+
+
+def test_the_event_search_answers_at_most_100_options_and_says_when_there_are_more():
+    statuses = [EventStatus(Event(id=f"e{i}", title=f"Sail {i}", date=date(2027, 1, 1), total_cents=100), 0, 0)
+                for i in range(100)]
+    few = event_suggestions(statuses[:3], 3)
+    assert few == {"options": [{"text": {"type": "plain_text", "text": f"Sail {i} · Fri Jan 1 · $1.00 due",
+                                         "emoji": True}, "value": f"e{i}"} for i in range(3)]}
+    many = event_suggestions(statuses, 240)
+    (group,) = many["option_groups"]
+    assert group["label"]["text"] == "100 of 240: type more of the name, id or date"
+    assert len(group["options"]) == 100
 
 
 def test_form_values_reads_the_state_slack_sends():
@@ -146,8 +167,8 @@ def test_events_list_snapshot():
     assert blocks == [
         {"type": "header", "text": {"type": "plain_text", "text": "Upcoming events", "emoji": True}},
         {"type": "section", "text": {"type": "mrkdwn", "text": (
-            "*JADA Charter* · Sat May 23, 2026 · `2026-05-23-jada-charter`\n"
-            "Paid $1,000.00 of $1,560.00 · Balance $560.00 (2 payments)")}},
+            "*JADA Charter* · Sat May 23, 2026 · `2026-05-23-jada-charter` · 2 payments\n"
+            "▓▓▓▓▓▓░░░░ 64%\nPaid $1,000.00 of $1,560.00 · Balance $560.00 · not cleared")}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": (
             "1 event · $560.00 due in all. `/events all` includes past ones.")}]},
     ]

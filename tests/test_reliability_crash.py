@@ -12,7 +12,6 @@ while the child is somewhere in its next write.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -26,7 +25,7 @@ import pytest
 
 from bot.ledger import Ledger
 from tests.conftest import REPO
-from tests.crash_writer import EVENT_IDS, open_ledger, operation, perform
+from tests.crash_writer import EVENT_IDS, open_ledger, operation, perform, write_events_file
 
 KILLS = 20
 SEED = 20260523
@@ -45,11 +44,7 @@ class Ack:
 
 @pytest.fixture
 def events_file(tmp_path: Path) -> Path:
-    path = tmp_path / "events.json"
-    path.write_text(json.dumps({"events": [
-        {"id": event_id, "title": f"Crash Charter {event_id[-1].upper()}", "date": "2027-03-01",
-         "total": TOTAL_CENTS // 100} for event_id in EVENT_IDS], "sites": []}))
-    return path
+    return write_events_file(tmp_path / "events.json", TOTAL_CENTS)
 
 
 def start_writer(db: Path, events_file: Path, first: int) -> subprocess.Popen:

@@ -125,8 +125,10 @@ def test_cloudfront_5xx_past_the_client_retries_in_production_is_retried_by_the_
     assert shown(bot) == (
         ":x: Deploy of *gipsykings* to *production* failed: uploaded 8 of 8 files; invalidation failed: creating the "
         f"invalidation on {site.distribution_id}: ServiceUnavailable: CloudFront is unavailable.\n"
-        "To retry, run `/deploy gipsykings production` and confirm again: files already in place are skipped, and "
-        "the paths still owed are invalidated.")
+        "*Production now:* every change is in S3 (8 uploaded, 0 deleted, 0 unchanged), but CloudFront was not told, "
+        "so it may serve cached copies (pages for a minute, other files for an hour).\n"
+        "To finish, run `/deploy gipsykings production` and confirm: what is already in place is skipped, and the "
+        "paths still owed are invalidated. It cannot be undone with `rollback`: versioning is off on the bucket.")
     assert site.invalidations() == []
 
     aws_faults.record()

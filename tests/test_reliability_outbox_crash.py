@@ -32,6 +32,8 @@ import threading
 import time
 import uuid
 from collections import Counter
+from contextlib import suppress
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -186,6 +188,15 @@ def test_five_kills_during_a_stream_of_payments_lose_and_repeat_no_announcement(
             assert left > 0, f"{len(recorded - set(named(slack_api)))} recorded payments were never announced"
             seen += 1
             slack_api.wait_for("chat.postMessage", count=seen, timeout=left)
+        # And the outbox agrees: every entry settled as delivered, those of a killed post only once its
+        # lease has run out and the history has shown the post (the last server does that by itself).
+        far = datetime.now(UTC) + timedelta(days=2)
+        while store.due_entries("slack", far, 1):
+            assert time.monotonic() < deadline, f"still to settle: {store.due_entries('slack', far, 5)}"
+            with suppress(AssertionError):  # no call in the meantime: look at the store again
+                slack_api.wait_for("conversations.history", count=len(slack_api.calls("conversations.history")) + 1,
+                                   timeout=0.5)
+        assert all(store.get_entry(f"{pid}:audit").state == "delivered" for pid in recorded)
         counts = named(slack_api)
         assert set(counts) == recorded
         repeated = {pid: n for pid, n in counts.items() if n > 1}

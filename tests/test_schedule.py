@@ -61,8 +61,15 @@ def log(services, event, amount, method, patron, user="U0CREW00001"):
 
 
 def test_the_summary_matches_the_ledger_to_the_cent(make_settings, store_overrides):
-    clock = Clock(local(2026, 11, 30, 23, 50))  # the evening before: not in the day
+    clock = Clock(local(2026, 11, 24, 0, 1))  # the same weekday a week before: compared with
     services = make_services(make_settings, store_overrides, clock)
+    log(services, JADA, "300", "cash", "Last Week")
+    clock.now = local(2026, 11, 24, 23, 59)
+    voided_later = log(services, JADA, "100", "card", "Last Week Too")
+    clock.now = local(2026, 11, 25, 0, 0)  # the day after it: not compared
+    log(services, JADA, "1", "cash", "Not Compared")
+    services.ledger.void_payment(voided_later.payment.payment_id, by=ADMIN_USER)  # a void on another day
+    clock.now = local(2026, 11, 30, 23, 50)  # the evening before: not in the day
     log(services, JADA, "10.00", "cash", "Before Midnight")
     clock.now = local(2026, 12, 1, 0, 5)
     a = log(services, JADA, "500.00", "venmo", "Ana Ruiz")
@@ -81,26 +88,32 @@ def test_the_summary_matches_the_ledger_to_the_cent(make_settings, store_overrid
     assert summary.voided == Tally(1, 50_000)
     assert summary.net_cents == 120_001 + 6_050 + 12_500
     assert summary.stripe == Tally(1, 12_500)
-    assert summary.by_method == {"check": Tally(1, 120_001), "venmo": Tally(1, 50_000), "stripe": Tally(1, 12_500),
-                                 "cash": Tally(1, 6_050)}
+    # The crew's methods in events.json's order, then Stripe.
+    assert list(summary.by_method.items()) == [("cash", Tally(1, 6_050)), ("check", Tally(1, 120_001)),
+                                               ("venmo", Tally(1, 50_000)), ("stripe", Tally(1, 12_500))]
     assert summary.by_event == {HOLIDAY: Tally(1, 120_001), JADA: Tally(2, 56_050), GIPSY: Tally(1, 12_500)}
     assert summary.by_logger == {ADMIN_USER: Tally(1, 120_001), "U0CREW00001": Tally(2, 56_050),
                                  "stripe": Tally(1, 12_500)}
     # Events from Dec 1 to Dec 8 with money owed: the holiday charter, $2,400.00 - $1,205.01 paid.
     assert [(s.event.id, s.balance_cents) for s in summary.outstanding] == [(HOLIDAY, 240_000 - 120_501)]
+    # The same weekday a week before, from its own day index: its payments as they were logged that day.
+    compared = summary.versus_last_week
+    assert (compared.day, compared.then, compared.now) == (date(2026, 11, 24), Tally(2, 40_000), summary.total)
+    assert (compared.cents, compared.count) == (188_551 - 40_000, 2)
 
     assert summary_text(summary) == f"""\
 Payments for Tue Dec 1, 2026
 ============================
 4 payments · $1,885.51
+vs. last Tue, Nov 24: 2 payments · $400.00 (+$1,485.51, +2 payments)
 1 void · -$500.00 · net $1,385.51
 Stripe: 1 · $125.00
 
 By method:
+  Cash: 1 · $60.50
   Check: 1 · $1,200.01
   Venmo: 1 · $500.00
   Stripe: 1 · $125.00
-  Cash: 1 · $60.50
 
 By event:
   Holiday Lights Charter: 1 · $1,200.01
@@ -127,7 +140,8 @@ def test_a_quiet_day_says_so_in_one_line(make_settings, store_overrides):
     assert text == "Payments for Mon Feb 1, 2027: no payments."
     assert blocks == [
         {"type": "header", "text": {"type": "plain_text", "text": "Payments for Mon Feb 1, 2027", "emoji": True}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": "No payments logged on Mon Feb 1."}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": "No payments logged on Mon Feb 1.\n"
+                                                               "vs. last Mon, Jan 25: no payments either"}},
         {"type": "section", "text": {"type": "mrkdwn",
                                      "text": "*Still owed, next 7 days*\nNothing owed for events in the next 7 days."}},
     ]
@@ -339,7 +353,9 @@ def test_opsbot_summary_in_slack(bot):
     today = bot.services.ledger.today()
     reply = bot.command("/opsbot", "summary").json()
     assert reply["text"] == f"Payments for {today:%a %b %-d, %Y}: 1 payment, $100.00."
-    assert reply["blocks"][1]["text"]["text"] == "*1 payment · $100.00*"
+    last_week = today - timedelta(days=7)
+    assert reply["blocks"][1]["text"]["text"] == (f"*1 payment · $100.00*\nvs. last {last_week:%a, %b %-d}: "
+                                                  "no payments (+$100.00, +1 payment)")
     other = bot.command("/opsbot", "summary 2026-05-20").json()
     assert other["text"] == "Payments for Wed May 20, 2026: no payments."
     bad = bot.command("/opsbot", "summary yesterday").json()

@@ -48,6 +48,9 @@ class RecordingApp:
     def event(self, name, *a, **k):
         return self._record("event", name)
 
+    def block_suggestion(self, name, *a, **k):
+        return self._record("suggestion", name)
+
     def middleware(self, func):
         self.middleware_count += 1
         return func
@@ -79,7 +82,10 @@ def test_every_listener_and_route_is_in_the_permission_table(services):
 
 def test_the_admin_only_actions_are_the_ones_the_issue_names():
     admin = {a for a, role in PERMISSIONS.items() if role is Role.ADMIN}
-    assert admin == {"paylink.create", "deploy.run", "payment.void", "stripe.assign"}
+    assert admin == {"paylink.create", "deploy.run", "deploy.history", "deploy.rollback", "payment.void",
+                     "stripe.assign", "payments.export"}
+    # Searching payments is for the crew (issue 20): the export, every record of the ledger, is not.
+    assert PERMISSIONS["payments.find"] is Role.CREW
 
 
 # -- every admin path tried by crew -------------------------------------------------------------------------------
@@ -88,8 +94,11 @@ ADMIN_COMMANDS = [
     ("/paylink", "1560 JADA deposit --event jada"),
     ("/deploy", "birthday"),
     ("/deploy", "birthday staging"),
+    ("/deploy", "birthday history"),
+    ("/deploy", "birthday rollback"),
     ("/opsbot", "void pay_abcdefghij"),
     ("/opsbot", "assign cs_test_123 jada"),
+    ("/opsbot", "export all"),
 ]
 
 
@@ -101,7 +110,8 @@ def test_crew_is_refused_every_admin_command(bot: Bot, command, text):
     assert reply.json()["text"].startswith("Only admins can ")
     assert reply.json()["text"].endswith(f"Ask one of: <@{ADMIN_USER}>.")
     bot.lazies.wait_idle()
-    sub = text.split()[0] if command == "/opsbot" else ""
+    words = text.split()
+    sub = words[0] if command == "/opsbot" else f"SITE {words[1]}" if words[1:] in (["history"], ["rollback"]) else ""
     refusals = [c.params["text"] for c in bot.audit_posts()]
     assert refusals == [f":no_entry: <@{CREW}> was refused `command {command}{' ' + sub if sub else ''}`: "
                         "it needs the admin role."]

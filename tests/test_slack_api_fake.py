@@ -135,3 +135,69 @@ def test_paced_channels_refuse_a_second_post_within_the_pace_like_slack(slack_ap
     first = slack_api.calls("chat.postMessage")[0]
     time.sleep(max(first.at + 0.5 - time.monotonic(), 0))  # Slack's pace is real time
     assert client.chat_postMessage(channel="C0AUDIT0001", text="three")["ok"]
+
+
+# -- files, as files_upload_v2 sends them ----------------------------------------------------------------------
+
+
+def test_posting_to_a_user_opens_the_apps_direct_message_and_names_its_channel(client, slack_api) -> None:
+    first = client.chat_postMessage(channel="U0ADMIN0001", text="hello")
+    again = client.chat_postMessage(channel="U0ADMIN0001", text="again")
+    assert first["channel"] == again["channel"] == slack_api.im_channel("U0ADMIN0001")
+    assert first["channel"].startswith("D") and first["channel"] != "U0ADMIN0001"
+    assert slack_api.im_channel("U0SOMEONE01") is None
+
+
+def test_files_upload_v2_announces_uploads_and_shares_in_a_channel(client, slack_api) -> None:
+    dm = client.chat_postMessage(channel="U0ADMIN0001", text="your file")["channel"]
+    done = client.files_upload_v2(channel=dm, content=b"a,b\r\n1,2\r\n", filename="x.csv", title="X")
+    assert done["file"]["title"] == "X"
+    [shared] = slack_api.uploaded()
+    assert (shared.filename, shared.title, shared.channel, shared.data) == ("x.csv", "X", dm, b"a,b\r\n1,2\r\n")
+    [upload] = slack_api.calls("upload_url")
+    assert upload.status == 200 and upload.response == "OK - 10" and upload.token is None  # no token on the upload
+    announce = slack_api.calls("files.getUploadURLExternal")[0]
+    assert announce.headers["content-type"].startswith("application/x-www-form-urlencoded")
+    assert (announce.params["filename"], announce.params["length"]) == ("x.csv", "10")
+
+
+def test_files_are_refused_as_slack_refuses_them(client, slack_api) -> None:
+    with pytest.raises(SlackApiError) as user_id:  # a user ID is not a channel id here (Slack: invalid_arguments)
+        client.files_upload_v2(channel="U0ADMIN0001", content=b"x", filename="x.csv")
+    assert user_id.value.response["error"] == "invalid_arguments"
+    with pytest.raises(SlackApiError) as unknown_dm:  # no such direct message
+        client.files_upload_v2(channel="D0NOBODY0001", content=b"x", filename="x.csv")
+    assert unknown_dm.value.response["error"] == "channel_not_found"
+    # Announced but never uploaded, or uploaded with another length than announced.
+    announced = client.files_getUploadURLExternal(filename="y.csv", length=3)
+    with pytest.raises(SlackApiError) as never:
+        client.files_completeUploadExternal(files=[{"id": announced["file_id"], "title": "y"}])
+    assert never.value.response["error"] == "file_not_found"
+    WebClient(token="xoxb-test", base_url=slack_api.base_url)._upload_file(
+        url=announced["upload_url"], data=b"four", logger=client._logger, timeout=5, proxy=None, ssl=None)
+    with pytest.raises(SlackApiError) as short:
+        client.files_completeUploadExternal(files=[{"id": announced["file_id"], "title": "y"}])
+    assert short.value.response["error"] == "invalid_arguments"
+    # A JSON body is missing the arguments of files.getUploadURLExternal, as Slack reads them.
+    with pytest.raises(SlackApiError) as as_json:
+        client.api_call("files.getUploadURLExternal", json={"filename": "z.csv", "length": 3})
+    assert as_json.value.response["error"] == "invalid_arguments"
+    with pytest.raises(SlackApiError) as no_length:
+        client.api_call("files.getUploadURLExternal", params={"filename": "z.csv"})
+    assert no_length.value.response["error"] == "invalid_arguments"
+    # Another token cannot complete this token's file.
+    other = WebClient(token="xoxb-other", base_url=slack_api.base_url)
+    mine = client.files_getUploadURLExternal(filename="w.csv", length=1)
+    other._upload_file(url=mine["upload_url"], data=b"w", logger=client._logger, timeout=5, proxy=None, ssl=None)
+    with pytest.raises(SlackApiError) as theirs:
+        other.files_completeUploadExternal(files=[{"id": mine["file_id"], "title": "w"}])
+    assert theirs.value.response["error"] == "file_not_found"
+    assert slack_api.uploaded() == []
+
+
+def test_files_need_the_files_write_scope(client, slack_api) -> None:
+    slack_api.scopes = ("chat:write", "commands")
+    with pytest.raises(SlackApiError) as missing:
+        client.files_upload_v2(channel="C0AUDIT0001", content=b"x", filename="x.csv")
+    assert missing.value.response.data == {"ok": False, "error": "missing_scope", "needed": "files:write",
+                                           "provided": "chat:write,commands"}

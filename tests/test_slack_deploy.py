@@ -72,15 +72,16 @@ def click(bot: Bot, action: str, deploy_id: str, *, user: str = ADMIN_USER, ts: 
     bot.lazies.wait_idle()
 
 
-def preview(bot: Bot, text: str) -> tuple[str, str, dict]:
-    """Run ``/deploy text`` (production): (deploy id, message ts, the preview call)."""
+def preview(bot: Bot, text: str, confirm_label: str = "Deploy to production") -> tuple[str, str, dict]:
+    """Run ``/deploy text`` (production, promote, rollback): (deploy id, message ts, the preview call)."""
+    before = len(channel_messages(bot))
     deploy(bot, text)
     call = channel_messages(bot)[-1]
     buttons = call.params["blocks"][-1]["elements"]
     assert [(b["action_id"], b["text"]["text"]) for b in buttons] == [
-        ("deploy_confirm", "Deploy to production"), ("deploy_cancel", "Cancel")]
+        ("deploy_confirm", confirm_label), ("deploy_cancel", "Cancel")]
     assert buttons[0]["value"] == buttons[1]["value"]
-    first = channel_messages(bot)[0]
+    first = channel_messages(bot)[before]
     ts = first.response["ts"]
     return buttons[0]["value"], ts, call
 
@@ -96,12 +97,13 @@ def test_deploy_alone_lists_the_sites_and_bad_input_is_explained(make_bot, site)
     bot = start(make_bot, site)
     listing = bot.command("/deploy", "", user=ADMIN_USER).json()
     assert listing["text"] == (
-        "Sites you can deploy with `/deploy SITE [staging|production|promote]`:\n"
+        "Sites you can deploy with `/deploy SITE [staging|production|promote|rollback|history]`:\n"
         f"• `gipsykings` — {URL} (`s3://{site.bucket}`)")
     assert bot.command("/deploy", "nosuch", user=ADMIN_USER).json() == {
         "response_type": "ephemeral", "text": "There is no site `nosuch`. Sites: `gipsykings`."}
     assert bot.command("/deploy", "gipsykings <!channel>", user=ADMIN_USER).json()["text"].startswith(
-        "`&lt;!channel&gt;` is not a deploy target: use staging, production or promote. Usage: `/deploy SITE")
+        "`&lt;!channel&gt;` is not a deploy target: use staging, production, promote, rollback or history. Usage: "
+        "`/deploy SITE")
     bot.lazies.wait_idle()
     assert channel_messages(bot) == [] and site.listed() == []
 
@@ -310,7 +312,18 @@ def test_promote_copies_staging_to_the_root_server_side(make_bot, site):
     site.put("gone.html")
     (site.source / "index.html").write_text("not on staging yet")  # promote ships staging, not the folder
 
-    deploy(bot, "gipsykings promote")
+    before = {key: head["ETag"] for key, head in site.objects().items()}
+    deploy_id, ts, call = preview(bot, "gipsykings promote", "Promote to production")
+    assert text_of(call) == (
+        f":warning: *Promote to production of gipsykings* requested by <@{ADMIN_USER}>: this will copy *8* files from "
+        f"staging, delete *1*, leave *0* unchanged and invalidate *11* paths in `s3://{site.bucket}/` ({URL}).")
+    sections = [b["text"]["text"] for b in call.params["blocks"] if b["type"] == "section"]
+    assert sections[1].splitlines()[:2] == ["*Copy from staging*", "• `assets/booking.js` · 19 B"]
+    assert sections[2] == "*Delete*\n• `gone.html`"
+    assert {key: head["ETag"] for key, head in site.objects().items()} == before  # nothing written yet
+    assert site.invalidations()[-1]["Paths"] == STAGING_PATHS
+
+    click(bot, "deploy_confirm", deploy_id, ts=ts)
     objects = site.objects()
     for rel in SITE_FILES:
         staged, live = objects[f"_staging/{rel}"], objects[rel]

@@ -326,13 +326,15 @@ def test_events_lists_upcoming_then_all_then_one(bot):
     text = json.dumps(upcoming["blocks"], ensure_ascii=False)
     assert "Whale Watch Charter" in text and "JADA Charter" not in text  # JADA was in May
     whale = next(b for b in upcoming["blocks"] if "Whale Watch" in b.get("text", {}).get("text", ""))
-    assert whale["text"]["text"].endswith(
-        "Paid $1,850.00 of $1,850.00 · Balance $0.00 · :white_check_mark: *Cleared* (1 payment)")
+    assert whale["text"]["text"] == (
+        "*Whale Watch Charter* · Sat Jan 16, 2027 · `2027-01-16-whale-watch-charter` · 1 payment\n"
+        "▓▓▓▓▓▓▓▓▓▓ 100%\nPaid $1,850.00 of $1,850.00 · Balance $0.00 · :white_check_mark: *Cleared*")
     everything = json.dumps(bot.command("/events", "all").json()["blocks"], ensure_ascii=False)
     assert "JADA Charter" in everything and "Gipsy Kings Concert Night" in everything
     one = bot.command("/events", "jada").json()
     lines = json.dumps(one["blocks"], ensure_ascii=False)
-    assert "Paid $60.00 of $1,560.00 · Balance $1,500.00" in lines
+    assert "▓░░░░░░░░░ 3%" not in lines and "░░░░░░░░░░ 3%\\nPaid $60.00 of $1,560.00 · Balance $1,500.00 · " \
+        "not cleared" in lines  # 3.8% paid: a tenth of the bar only from 10%
     assert "$60.00 cash · Ana · by <@" in lines
     assert bot.command("/events", "nope").json()["text"] == (
         "There is no event 'nope'. Run /events to see the event ids.")

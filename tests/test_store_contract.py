@@ -26,7 +26,7 @@ from bot.outbox import (
     Settled,
     new_entry,
 )
-from bot.ports import OverTotal, PaymentNotFound, StoreError
+from bot.ports import IdempotencyConflict, OverTotal, PaymentNotFound, StoreError
 from infra.dynamo_store import DynamoStore
 from infra.sqlite_store import SqliteStore
 
@@ -88,12 +88,49 @@ def test_record_updates_totals_and_reads_back(store):
 
 def test_same_idempotency_key_returns_first_outcome_and_writes_nothing(store):
     first = store.record_payment(payment(amount=5_000), total_cents=100_000, idempotency_key="view-V1")
-    again = store.record_payment(payment(amount=7_000), total_cents=100_000, idempotency_key="view-V1")
+    # A retry: the same payment (another record id and time, as a retry makes them) under the same key.
+    again = store.record_payment(payment(amount=5_000, at=T0 + timedelta(seconds=3)), total_cents=100_000,
+                                 idempotency_key="view-V1")
     assert again.replayed is True
     assert again.payment == first.payment
     assert again.totals == first.totals == EventTotals("gala", 5_000, 1)
     assert len(store.event_payments("gala")) == 1
     assert store.event_totals(["gala"])["gala"] == EventTotals("gala", 5_000, 1)
+
+
+@pytest.mark.parametrize("other", [{"amount": 7_000}, {"patron": "Bo Chen"}, {"event_id": "boat"},
+                                   {"method": "venmo"}])
+def test_same_idempotency_key_with_another_payment_is_a_conflict_and_writes_nothing(store, other):
+    first = store.record_payment(payment(amount=5_000), total_cents=100_000, idempotency_key="api:page-1")
+    with pytest.raises(IdempotencyConflict) as conflict:
+        store.record_payment(payment(**{"amount": 5_000, **other}), total_cents=100_000,
+                             idempotency_key="api:page-1")
+    assert conflict.value.first == first.payment
+    assert store.event_totals(["gala", "boat"]) == {"gala": EventTotals("gala", 5_000, 1)}
+    assert [p.payment_id for p in store.event_payments("gala")] == [first.payment.payment_id]
+    assert store.event_payments("boat") == []
+    assert store.replay("api:page-1").payment == first.payment
+
+
+def test_racing_different_payments_under_one_key_record_one_and_refuse_the_rest(store):
+    barrier = threading.Barrier(THREADS)
+
+    def pay(i: int):
+        barrier.wait()
+        try:
+            return store.record_payment(payment(amount=1_000 + i), total_cents=10_000_000, idempotency_key="one-key")
+        except IdempotencyConflict as exc:
+            return exc
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        results = list(pool.map(pay, range(THREADS)))
+
+    recorded = [r for r in results if not isinstance(r, IdempotencyConflict)]
+    refused = [r for r in results if isinstance(r, IdempotencyConflict)]
+    assert (len(recorded), len(refused)) == (1, THREADS - 1)
+    [winner] = store.event_payments("gala")
+    assert recorded[0].payment == winner and all(r.first == winner for r in refused)
+    assert store.event_totals(["gala"])["gala"] == EventTotals("gala", winner.amount_cents, 1)
 
 
 def test_payment_past_the_total_is_refused_with_what_is_paid(store):
@@ -335,9 +372,8 @@ def test_a_payment_and_its_announcements_are_one_write(store):
     assert store.get_entry(f"{first.payment_id}:email").lane == EMAIL_LANE
     assert [e.entry_id for e in store.day_audit("2026-06-01")] == [f"payment:{first.payment_id}"]
 
-    # A replay announces nothing new (announce is not even asked).
-    again = store.record_payment(payment(amount=7), total_cents=100_000, idempotency_key="k1",
-                                 announce=announcing(seen))
+    # A replay (the same payment again) announces nothing new (announce is not even asked).
+    again = store.record_payment(first, total_cents=100_000, idempotency_key="k1", announce=announcing(seen))
     assert again.replayed and len(seen) == 1
     assert [e.entry_id for e in store.due_entries(SLACK_LANE, T0, 10)] == [f"{first.payment_id}:audit"]
     assert [e.entry_id for e in store.due_entries(EMAIL_LANE, T0, 10)] == [f"{first.payment_id}:email"]

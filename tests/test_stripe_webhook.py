@@ -213,3 +213,24 @@ def test_an_audit_line_slack_refused_is_posted_without_stripe_redelivering(strip
     assert deliver(bot, event).json()["replayed"] is True
     bot.lazies.wait_idle()
     assert len(stripe_payments(bot)) == 1 and len(bot.audit_posts()) == 2
+
+
+def test_a_stripe_payment_whose_audit_line_cannot_be_drawn_is_still_answered_200(stripe_bot, monkeypatch, caplog):
+    """A builder bug must not turn a recorded payment into an error: Stripe would redeliver for days."""
+    bot = stripe_bot
+
+    def broken(*args, **kwargs):
+        raise ValueError("a builder bug")
+
+    monkeypatch.setattr("blocks.announcements.payment_audit", broken)
+    event = checkout_session_event(session_id="cs_test_drawn", amount_total=10_000, metadata={"event_id": JADA},
+                                   name="Ana " + "&<>" * 3000)
+    answer = deliver(bot, event)
+    assert (answer.status, answer.json()["status"]) == (200, "recorded")
+    [payment] = stripe_payments(bot)
+    bot.lazies.wait_idle()
+    [line] = bot.audit_posts()
+    assert line.response["ok"] and line.params["text"] == (
+        f"`{payment.payment_id}` was recorded; its audit line could not be drawn (see the bot's log).")
+    assert "blocks" not in line.params
+    assert "a builder bug" in caplog.text and "Traceback" in caplog.text

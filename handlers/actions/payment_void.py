@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from blocks.mrkdwn import escape
+from blocks.failures import problem
 from blocks.receipts import void_receipt
 from bot.ledger import LedgerError
 
@@ -32,6 +32,6 @@ def void_from_button(*, body: dict[str, Any], action: dict[str, Any], respond: C
         result = services.ledger.void_payment(str(action.get("value", "")), by=user,
                                               message=(channel, ts) if channel and ts else None)
     except LedgerError as exc:
-        respond(text=escape(" ".join(exc.errors.values())), response_type="ephemeral", replace_original=False)
+        respond(text=problem(" ".join(exc.errors.values())), response_type="ephemeral", replace_original=False)
         return
     respond(text=void_receipt(result), response_type="ephemeral", replace_original=False)

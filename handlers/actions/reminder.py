@@ -19,6 +19,6 @@ def open_payment_modal(*, ack: Callable[..., Any], body: dict[str, Any], action:
     # The trigger expires in 3 seconds: open the modal right here, before anything slow.
     ack()
     channel = (body.get("channel") or {}).get("id")
-    view = payment_modal(services.ledger.list_events(include_past=True), preselect=str(action.get("value", "")),
-                         private_metadata=json.dumps({"channel_id": channel}))
+    view = payment_modal(services.ledger.list_events(include_past=True), methods=services.catalog.payment_methods,
+                         preselect=str(action.get("value", "")), private_metadata=json.dumps({"channel_id": channel}))
     client.views_open(trigger_id=body["trigger_id"], view=view)

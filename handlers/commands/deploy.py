@@ -1,17 +1,19 @@
-"""``/deploy [SITE [staging|production|promote]]`` (admins).
+"""``/deploy [SITE [staging|production|promote|rollback|history]]`` (admins).
 
-The ack answers at once: the sites list, a refusal or an input error, or
-nothing (the deploy's own message follows in the channel). Everything that
-reads or writes S3 and CloudFront runs after the ack."""
+The ack answers at once: the sites list, the site's history (read from the
+store), a refusal or an input error, or nothing (the deploy's own message
+follows in the channel). Everything that reads or writes S3 and CloudFront
+runs after the ack."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from blocks.deploy import sites_list
+from blocks.deploy import history_message, sites_list
 from bot.deploy import DeployError
 from handlers.lazy import after_ack
+from handlers.slack_text import command_text
 
 if TYPE_CHECKING:
     from slack_bolt import Ack, App
@@ -35,11 +37,15 @@ def deploy_reply(text: str | None, user: str, *, services: Services) -> dict[str
         return _ephemeral(exc.message)
     if request is None:
         return _ephemeral(*sites_list(services.catalog.sites))
+    if request.target == "history":
+        records = services.deploys.history(request.site.id)
+        return _ephemeral(*history_message(request.site, records, services.settings.timezone,
+                                           services.deploys.clock()))
     return {}
 
 
 def deploy_command(*, ack: Callable[..., Any], command: dict[str, Any], services: Services) -> None:
-    ack(**deploy_reply(command.get("text"), command["user_id"], services=services))
+    ack(**deploy_reply(command_text(command), command["user_id"], services=services))
 
 
 def run_deploy(*, command: dict[str, Any], respond: Callable[..., Any], services: Services) -> None:
@@ -48,10 +54,10 @@ def run_deploy(*, command: dict[str, Any], respond: Callable[..., Any], services
     if deploys is None:
         return
     try:
-        request = deploys.parse(command.get("text"))
+        request = deploys.parse(command_text(command))
     except DeployError:
         return  # the ack said what was wrong
-    if request is None:
+    if request is None or request.target == "history":
         return
     try:
         deploys.start(request, by=user, channel=command["channel_id"])

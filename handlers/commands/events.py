@@ -6,9 +6,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from blocks.events import event_detail, events_list
-from blocks.mrkdwn import escape
+from blocks.failures import problem
 from bot.commands import EVENTS_USAGE, UsageError, parse_events
 from bot.ledger import UnknownEvent
+from bot.patrons import patron_totals
+from handlers.slack_text import command_text
 
 if TYPE_CHECKING:
     from bot.app import Services
@@ -21,16 +23,17 @@ def events_reply(text: str | None, user: str, *, services: Services) -> dict[str
         if parsed.event:
             status = services.ledger.status(parsed.event)
             links = services.paylinks.event_links(status.event.id) if services.paylinks else []
-            fallback, blocks = event_detail(status, services.ledger.event_payments(status.event.id), links)
+            records = services.ledger.event_payments(status.event.id)
+            fallback, blocks = event_detail(status, records, links, patron_totals(records))
         else:
             fallback, blocks = events_list(services.ledger.list_events(include_past=parsed.include_past),
                                            include_past=parsed.include_past)
     except UsageError as exc:
         return {"response_type": "ephemeral", "text": f"{exc} {EVENTS_USAGE}"}
     except UnknownEvent as exc:
-        return {"response_type": "ephemeral", "text": escape(exc.errors["event"])}
+        return {"response_type": "ephemeral", "text": problem(exc.errors["event"])}
     return {"response_type": "ephemeral", "text": fallback, "blocks": blocks}
 
 
 def events_command(*, ack: Callable[..., Any], command: dict[str, Any], services: Services) -> None:
-    ack(**events_reply(command.get("text"), command["user_id"], services=services))
+    ack(**events_reply(command_text(command), command["user_id"], services=services))

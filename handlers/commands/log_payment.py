@@ -7,11 +7,12 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from blocks.mrkdwn import escape
+from blocks.failures import problem
 from blocks.payment_modal import payment_modal
 from blocks.receipts import payment_receipt
 from bot.commands import LOG_PAYMENT_USAGE, UsageError, parse_log_payment
 from bot.ledger import LedgerError, UnknownEvent
+from handlers.slack_text import command_text
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -32,9 +33,9 @@ def log_payment_command(*, ack: Callable[..., Any], command: dict[str, Any], cli
                         services: Services) -> None:
     user = command["user_id"]
     try:
-        parsed = parse_log_payment(command.get("text"))
+        parsed = parse_log_payment(command_text(command))
     except UsageError as exc:
-        ack(**_ephemeral(f"{escape(str(exc))} {LOG_PAYMENT_USAGE}"))
+        ack(**_ephemeral(f"{problem(str(exc))} {LOG_PAYMENT_USAGE}"))
         return
 
     if parsed.opens_form:
@@ -43,15 +44,15 @@ def log_payment_command(*, ack: Callable[..., Any], command: dict[str, Any], cli
             try:
                 preselect = services.ledger.find_event(parsed.event).id
             except UnknownEvent as exc:
-                ack(**_ephemeral(f"{escape(exc.errors['event'])} {LOG_PAYMENT_USAGE}"))
+                ack(**_ephemeral(f"{problem(exc.errors['event'])} {LOG_PAYMENT_USAGE}"))
                 return
         else:
             tied = services.catalog.event_for_channel(command.get("channel_id", ""))
             preselect = tied.id if tied else None
         ack()
         metadata = json.dumps({"channel_id": command.get("channel_id")})
-        view = payment_modal(services.ledger.list_events(include_past=True), preselect=preselect,
-                             private_metadata=metadata)
+        view = payment_modal(services.ledger.list_events(include_past=True), methods=services.catalog.payment_methods,
+                             preselect=preselect, private_metadata=metadata)
         client.views_open(trigger_id=command["trigger_id"], view=view)
         return
 
@@ -61,7 +62,7 @@ def log_payment_command(*, ack: Callable[..., Any], command: dict[str, Any], cli
             logged_by=user, idempotency_key=idempotency_key(command),
         )
     except LedgerError as exc:
-        ack(**_ephemeral(escape(" ".join(exc.errors.values())) + f"\n{LOG_PAYMENT_USAGE}"))
+        ack(**_ephemeral(problem(" ".join(exc.errors.values())) + f"\n{LOG_PAYMENT_USAGE}"))
         return
     # The receipt is the answer; the audit line and the email copy were written to the outbox with the payment.
     ack(**_ephemeral(payment_receipt(result)))

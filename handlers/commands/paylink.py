@@ -17,6 +17,7 @@ from blocks.paylinks import dry_run_text, failure_text, input_error_text, making
 from bot.paylinks import PAYLINK_USAGE, PaylinkInputError, PaylinkPlan
 from bot.ports import NotifyError, PaymentsError, StoreError
 from handlers.lazy import after_ack
+from handlers.slack_text import command_text
 
 if TYPE_CHECKING:
     from slack_bolt import Ack, App
@@ -39,7 +40,7 @@ def _ephemeral(text: str) -> dict[str, Any]:
 def _plan(command: dict[str, Any], services: Services) -> PaylinkPlan:
     paylinks = services.paylinks
     assert paylinks is not None, "build_services sets services.paylinks"
-    request = paylinks.parse(command.get("text"))
+    request = paylinks.parse(command_text(command))
     return paylinks.plan(request, created_by=command["user_id"], request_key=request_key(command),
                          reply_url=command.get("response_url"))
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from blocks.mrkdwn import escape, shorten
+from blocks.failures import problem
+from blocks.fit import RECORD_NAME, name
 from blocks.receipts import payment_receipt
 from bot.ledger import LedgerError
 from bot.money import format_cents
@@ -29,7 +30,8 @@ def _waiting(services: Services) -> str:
     if not waiting:
         return "No Stripe payment is waiting for an event."
     lines = [f"Waiting for an event ({len(waiting)}):"]
-    lines += [f"• `{escape(r['session_id'])}` · {format_cents(int(r['amount_cents']))} from {escape(r['patron'])}"
+    lines += [f"• `{name(str(r['session_id']), 300)}` · {format_cents(int(r['amount_cents']))} from "
+              f"{name(str(r['patron']))}"
               for r in waiting[:MAX_LISTED]]
     return "\n".join(lines)
 
@@ -44,11 +46,11 @@ def assign_reply(words: list[str], user: str, *, services: Services) -> dict[str
     try:
         outcome = intake.assign(session_id, event_ref, by=user)
     except AssignError as exc:
-        return _ephemeral(f"{escape(shorten(str(exc), 300))}\n{_waiting(services)}")
+        return _ephemeral(f"{problem(str(exc))}\n{_waiting(services)}")
     except LedgerError as exc:  # an unknown event
-        return _ephemeral(escape(" ".join(exc.errors.values())))
+        return _ephemeral(problem(" ".join(exc.errors.values())))
     payment, event = outcome.result.payment, outcome.result.status.event
     if outcome.already:
-        return _ephemeral(f"`{escape(session_id)}` is already recorded on {escape(event.title)} "
+        return _ephemeral(f"`{name(session_id, 300)}` is already recorded on {name(event.title, RECORD_NAME)} "
                           f"(`{payment.payment_id}`); nothing changed.")
-    return _ephemeral(f"Stripe payment `{escape(session_id)}` assigned. {payment_receipt(outcome.result)}")
+    return _ephemeral(f"Stripe payment `{name(session_id, 300)}` assigned. {payment_receipt(outcome.result)}")

@@ -9,6 +9,25 @@ Failures are scripted per method with ``fail_next()`` / ``rate_limit_next()``.
 message a second per channel, 429 with Retry-After beyond it); ``after_applying()``
 runs a hook once a call has taken effect, before it is answered (to kill the
 caller at that moment).
+
+It refuses what Slack refuses: every message (chat.postMessage, chat.update,
+chat.postEphemeral, response_url posts) and every view (views.open, .update,
+.push, .publish) is checked against Block Kit's documented limits
+(tests/fakes/block_kit_limits.py) and answered ``invalid_blocks`` /
+``invalid_arguments`` with the violations in ``response_metadata``, as Slack
+answers. ``auth.test`` says which team (and Enterprise Grid organisation) the
+bot is installed in: ``team_id`` / ``enterprise_id``.
+
+Posting to a user ID opens the app's direct message with that person, and the
+answer names its ``D…`` channel, as Slack's does. Files go in as slack_sdk's
+``files_upload_v2`` sends them: ``files.getUploadURLExternal`` (form-encoded,
+``filename`` and ``length``; needs ``files:write``) answers an upload URL here and
+a file id; the bytes are POSTed raw to that URL (no token; answered ``OK - <n>``
+as text); ``files.completeUploadExternal`` shares the uploaded files in a channel
+given by id (``C``/``G``/``D``/``Z``…, never a user ID: ``invalid_arguments``, as
+Slack answers), or keeps them private without one. A file never uploaded, or
+uploaded with another length than announced, is refused (``file_not_found`` /
+``invalid_arguments``). ``uploaded()`` lists what was shared.
 """
 
 from __future__ import annotations
@@ -17,6 +36,8 @@ import contextlib
 import itertools
 import json
 import math
+import re
+import secrets
 import threading
 import time
 from collections import deque
@@ -27,6 +48,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.fakes import LoopbackServer
+from tests.fakes.block_kit_limits import message_problems, message_text_too_long, refusal, view_problems
 
 TEAM_ID = "T0TEAM00001"
 TEAM_DOMAIN = "opsbot-test"
@@ -34,8 +56,12 @@ BOT_USER_ID = "U0BOT000001"
 BOT_ID = "B0BOT000001"
 APP_ID = "A0APP000001"
 RESPONSE_URL_METHOD = "response_url"  # the method name recorded for response_url posts
-# What manifest.json asks for.
-DEFAULT_SCOPES = ("channels:history", "channels:read", "chat:write", "commands", "groups:history", "groups:read")
+UPLOAD_URL_METHOD = "upload_url"  # the method name recorded for POSTs to a files.getUploadURLExternal URL
+DEFAULT_SCOPES = ("channels:history", "channels:read", "chat:write", "commands", "files:write", "groups:history",
+                  "groups:read")  # manifest.json's
+# The scope a method needs where the stand-in checks it (Slack answers missing_scope without it).
+METHOD_SCOPES = {"files.getUploadURLExternal": "files:write", "files.completeUploadExternal": "files:write"}
+_CHANNEL_ID = re.compile(r"^[CGDZ][A-Z0-9]{8,}$")  # files.completeUploadExternal's channel_id pattern
 
 # Form-encoded Web API calls carry these as JSON strings.
 _JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
@@ -57,6 +83,21 @@ class SlackCall:
         if auth.lower().startswith("bearer "):
             return auth[7:].strip()
         return self.params.get("token")
+
+
+@dataclass
+class UploadedFile:
+    """A file as files.getUploadURLExternal announced it, what was POSTed to its URL, and where it was shared."""
+
+    file_id: str
+    filename: str
+    length: int  # the length announced
+    token: str
+    data: bytes | None = None  # the bytes POSTed to the upload URL
+    title: str | None = None
+    channel: str | None = None  # where files.completeUploadExternal shared it
+    initial_comment: str | None = None
+    completed: bool = False
 
 
 @dataclass
@@ -84,6 +125,13 @@ class SlackApiStandIn(LoopbackServer):
         self._pace: float | None = None  # seconds between two chat.postMessage in one channel; None: off
         self._last_post: dict[str, float] = {}  # channel -> monotonic time of its last accepted post
         self._hooks: dict[str, Callable[[SlackCall], None]] = {}
+        # Where the bot is installed, as auth.test says: its workspace and, on Enterprise Grid, its organisation.
+        self.team_id = TEAM_ID
+        self.enterprise_id: str | None = None
+        self._files: dict[str, UploadedFile] = {}  # file id -> the file
+        self._upload_urls: dict[str, str] = {}  # the opaque part of an upload URL -> file id
+        self._file_ids = itertools.count(1)
+        self._ims: dict[str, str] = {}  # user -> the app's direct message channel with them
 
     thread_name = "slack-api-stand-in"
 
@@ -119,6 +167,16 @@ class SlackApiStandIn(LoopbackServer):
                     f"no {count} call(s) to {method} within {timeout}s; calls so far: {seen}"
                 )
             return matching()[count - 1]
+
+    def uploaded(self) -> list[UploadedFile]:
+        """The files shared by files.completeUploadExternal, in order."""
+        with self._cond:
+            return [f for f in self._files.values() if f.completed]
+
+    def im_channel(self, user: str) -> str | None:
+        """The app's direct message channel with ``user``, once a message opened it."""
+        with self._cond:
+            return self._ims.get(user)
 
     def reset(self) -> None:
         with self._cond:
@@ -167,6 +225,8 @@ class SlackApiStandIn(LoopbackServer):
             method = path[len("/api/"):]
         elif path.startswith("/response/"):
             method = RESPONSE_URL_METHOD
+        elif path.startswith("/upload/v1/"):
+            method = UPLOAD_URL_METHOD
         else:
             method = ""
         with self._cond:
@@ -177,7 +237,9 @@ class SlackApiStandIn(LoopbackServer):
                     self._answer(method, params, headers)
                 status, body, extra = step.status, step.body, step.headers
             elif method == RESPONSE_URL_METHOD:
-                status, body, extra = 200, "ok", {}
+                status, body, extra = _response_url_answer(params)
+            elif method == UPLOAD_URL_METHOD:
+                status, body, extra = self._receive_upload(http_method, path[len("/upload/v1/"):], raw)
             elif not method:
                 status, body, extra = 404, {"ok": False, "error": "not_found"}, {}
             elif (wait := self._paced(method, params)) is not None:
@@ -209,11 +271,19 @@ class SlackApiStandIn(LoopbackServer):
 
     def _answer(self, method: str, params: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
         handler = _METHODS.get(method)
-        if handler is None:
+        file_handler = _FILE_METHODS.get(method)
+        if handler is None and file_handler is None:
             return {"ok": False, "error": "unknown_method"}
         auth = headers.get("authorization", "")
-        if not (auth.lower().startswith("bearer ") and auth[7:].strip()) and not params.get("token"):
+        token = auth[7:].strip() if auth.lower().startswith("bearer ") else str(params.get("token") or "")
+        if not token:
             return {"ok": False, "error": "not_authed"}
+        needed = METHOD_SCOPES.get(method)
+        if needed and needed not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": needed, "provided": ",".join(self.scopes)}
+        if file_handler is not None:
+            return file_handler(self, params, headers, token)
+        assert handler is not None
         return handler(self, params)
 
     def _next_ts(self) -> str:
@@ -230,9 +300,12 @@ class SlackApiStandIn(LoopbackServer):
         return {"ok": True, "url": "wss://127.0.0.1:9/link/?ticket=opsbot-test"}
 
     def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "url": f"https://{TEAM_DOMAIN}.slack.com/", "team": "Opsbot Test",
-                "user": "opsbot", "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID,
-                "is_enterprise_install": False}
+        answer = {"ok": True, "url": f"https://{TEAM_DOMAIN}.slack.com/", "team": "Opsbot Test",
+                  "user": "opsbot", "team_id": self.team_id, "user_id": BOT_USER_ID, "bot_id": BOT_ID,
+                  "is_enterprise_install": False}
+        if self.enterprise_id:
+            answer["enterprise_id"] = self.enterprise_id
+        return answer
 
     def _message(self, params: dict[str, Any], ts: str) -> dict[str, Any]:
         message = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "app_id": APP_ID,
@@ -247,16 +320,73 @@ class SlackApiStandIn(LoopbackServer):
             return {"ok": False, "error": "channel_not_found"}
         if not params.get("text") and not params.get("blocks") and not params.get("attachments"):
             return {"ok": False, "error": "no_text"}
+        refused = _message_refusal(params)
+        if refused:
+            return refused
         ts = self._next_ts()
+        channel = str(params["channel"])
+        if channel[:1] in "UW":  # a user ID: the app's direct message with them, answered by its own id
+            channel = self._ims.setdefault(channel, "D" + channel[1:])
         message = self._message(params, ts)
-        self._history.setdefault(params["channel"], []).append(message)
-        return {"ok": True, "channel": params["channel"], "ts": ts, "message": message}
+        self._history.setdefault(channel, []).append(message)
+        return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def _get_upload_url(self, params: dict[str, Any], headers: dict[str, str], token: str) -> dict[str, Any]:
+        if "json" in headers.get("content-type", "").lower():
+            # Slack reads this method's arguments from a form (or the query): a JSON body is missing them.
+            return {"ok": False, "error": "invalid_arguments",
+                    "response_metadata": {"messages": ["[ERROR] missing required field: filename",
+                                                       "[ERROR] missing required field: length"]}}
+        filename, length = str(params.get("filename") or ""), str(params.get("length") or "")
+        if not filename.strip() or not length.isdigit() or int(length) <= 0:
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F{next(self._file_ids):010d}"
+        opaque = secrets.token_urlsafe(24)
+        self._files[file_id] = UploadedFile(file_id, filename, int(length), token)
+        self._upload_urls[opaque] = file_id
+        return {"ok": True, "upload_url": f"{self.root_url}/upload/v1/{opaque}", "file_id": file_id}
+
+    def _receive_upload(self, http_method: str, opaque: str, raw: bytes) -> tuple[int, Any, dict[str, str]]:
+        file_id = self._upload_urls.get(opaque)
+        if http_method != "POST" or file_id is None:
+            return 404, "Not Found", {}
+        self._files[file_id].data = raw
+        return 200, f"OK - {len(raw)}", {}
+
+    def _complete_upload(self, params: dict[str, Any], headers: dict[str, str], token: str) -> dict[str, Any]:
+        try:
+            files = json.loads(params.get("files") or "")
+        except (json.JSONDecodeError, TypeError):
+            return {"ok": False, "error": "invalid_arguments"}
+        if not isinstance(files, list) or not files or not all(isinstance(f, dict) and f.get("id") for f in files):
+            return {"ok": False, "error": "invalid_arguments"}
+        channel = params.get("channel_id") or None
+        if channel is not None and not _CHANNEL_ID.match(str(channel)):
+            return {"ok": False, "error": "invalid_arguments", "response_metadata": {"messages": [
+                "[ERROR] input must match regex pattern: ^[CGDZ][A-Z0-9]{8,}$ [json-pointer:/channel_id]"]}}
+        if channel is not None and str(channel).startswith("D") and channel not in self._ims.values():
+            return {"ok": False, "error": "channel_not_found"}
+        chosen = [self._files.get(str(f["id"])) for f in files]
+        for entry, wanted in zip(chosen, files, strict=True):
+            if entry is None or entry.token != token or entry.data is None or entry.completed:
+                return {"ok": False, "error": "file_not_found"}
+            if len(entry.data) != entry.length:
+                return {"ok": False, "error": "invalid_arguments", "response_metadata": {"messages": [
+                    f"[ERROR] {wanted['id']}: {len(entry.data)} bytes were uploaded, {entry.length} announced"]}}
+        for entry, wanted in zip(chosen, files, strict=True):
+            assert entry is not None
+            entry.title = str(wanted.get("title") or entry.filename)
+            entry.channel, entry.initial_comment, entry.completed = channel, params.get("initial_comment"), True
+        return {"ok": True, "files": [{"id": e.file_id, "title": e.title} for e in chosen if e is not None]}
 
     def _update(self, params: dict[str, Any]) -> dict[str, Any]:
         if not params.get("channel"):
             return {"ok": False, "error": "channel_not_found"}
         if not params.get("ts"):
             return {"ok": False, "error": "message_not_found"}
+        refused = _message_refusal(params)
+        if refused:
+            return refused
         return {"ok": True, "channel": params["channel"], "ts": params["ts"], "text": params.get("text", ""),
                 "message": self._message(params, params["ts"])}
 
@@ -285,6 +415,9 @@ class SlackApiStandIn(LoopbackServer):
             return {"ok": False, "error": "channel_not_found"}
         if not params.get("user"):
             return {"ok": False, "error": "user_not_in_channel"}
+        refused = _message_refusal(params)
+        if refused:
+            return refused
         return {"ok": True, "message_ts": self._next_ts()}
 
     def _view(self, view_id: str, submitted: Any, previous: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -300,12 +433,17 @@ class SlackApiStandIn(LoopbackServer):
         self._views[view_id] = base
         return base
 
-    def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _views_open(self, params: dict[str, Any], root: dict[str, Any] | None = None) -> dict[str, Any]:
         if not params.get("trigger_id"):
             return {"ok": False, "error": "invalid_arguments"}
-        if not isinstance(params.get("view"), dict):
-            return {"ok": False, "error": "invalid_arguments"}
-        return {"ok": True, "view": self._view(self._next_view_id(), params["view"])}
+        refused = _view_refusal(params.get("view"))
+        if refused:
+            return refused
+        return {"ok": True, "view": self._view(self._next_view_id(), params["view"], root)}
+
+    def _views_push(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A view on top of the open one (its root)."""
+        return self._views_open(params, root=next(iter(self._views.values()), None))
 
     def _views_update(self, params: dict[str, Any]) -> dict[str, Any]:
         view_id = params.get("view_id")
@@ -313,16 +451,18 @@ class SlackApiStandIn(LoopbackServer):
             view_id = next((i for i, v in self._views.items() if v.get("external_id") == params["external_id"]), None)
         if not view_id or view_id not in self._views:
             return {"ok": False, "error": "not_found"}
-        if not isinstance(params.get("view"), dict):
-            return {"ok": False, "error": "invalid_arguments"}
+        refused = _view_refusal(params.get("view"))
+        if refused:
+            return refused
         return {"ok": True, "view": self._view(view_id, params["view"], self._views[view_id])}
 
     def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
         user = params.get("user_id")
         if not user:
             return {"ok": False, "error": "invalid_arguments"}
-        if not isinstance(params.get("view"), dict):
-            return {"ok": False, "error": "invalid_arguments"}
+        refused = _view_refusal({"type": "home", **params["view"]} if isinstance(params.get("view"), dict) else None)
+        if refused:
+            return refused
         view_id = self._home_views.setdefault(user, self._next_view_id())
         return {"ok": True, "view": self._view(view_id, {"type": "home", **params["view"]})}
 
@@ -359,12 +499,42 @@ _METHODS: dict[str, Callable[[SlackApiStandIn, dict[str, Any]], dict[str, Any]]]
     "conversations.history": SlackApiStandIn._conversations_history,
     "chat.postEphemeral": SlackApiStandIn._post_ephemeral,
     "views.open": SlackApiStandIn._views_open,
+    "views.push": SlackApiStandIn._views_push,
     "views.update": SlackApiStandIn._views_update,
     "views.publish": SlackApiStandIn._views_publish,
     "conversations.info": SlackApiStandIn._conversations_info,
     "users.info": SlackApiStandIn._users_info,
     "apps.connections.open": SlackApiStandIn._apps_connections_open,
 }
+# Methods whose answer depends on the request's headers and token (a file belongs to the token that announced it).
+_FILE_METHODS: dict[str, Callable[[SlackApiStandIn, dict[str, Any], dict[str, str], str], dict[str, Any]]] = {
+    "files.getUploadURLExternal": SlackApiStandIn._get_upload_url,
+    "files.completeUploadExternal": SlackApiStandIn._complete_upload,
+}
+
+
+def _message_refusal(params: dict[str, Any]) -> dict[str, Any] | None:
+    """Slack's refusal of a message over Block Kit's limits, or None when it fits."""
+    if message_text_too_long(params):
+        return {"ok": False, "error": "msg_too_long"}
+    problems = message_problems(params)
+    return refusal("invalid_blocks", problems) if problems else None
+
+
+def _view_refusal(view: Any) -> dict[str, Any] | None:
+    problems = view_problems(view)
+    return refusal("invalid_arguments", problems) if problems else None
+
+
+def _response_url_answer(params: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+    """A response_url post: "ok", or (as Slack's webhook URLs answer a refused
+    message) HTTP 400 naming the error; the message is then never shown."""
+    if message_text_too_long(params):
+        return 400, {"ok": False, "error": "msg_too_long"}, {}
+    problems = message_problems(params)
+    if problems:
+        return 400, refusal("invalid_blocks", problems), {}
+    return 200, "ok", {}
 
 
 def _parse_params(query: str, content_type: str, raw: bytes) -> dict[str, Any]:
