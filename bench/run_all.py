@@ -5,7 +5,7 @@
     .venv/bin/python bench/run_all.py --only ack ledger --markdown
 
 Each bench also runs alone (bench/ack_bench.py, ledger_bench.py, coldstart_bench.py,
-summary_bench.py, deploy_bench.py, edge_bench.py) and prints its own table. The deploy rows
+summary_bench.py, deploy_bench.py, edge_bench.py, outbox_bench.py) and prints its own table. The deploy rows
 need awscli in the venv (see bench/deploy_bench.py); without it they show
 opsbot's side only and say so.
 """
@@ -20,14 +20,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import ack_bench, coldstart_bench, deploy_bench, edge_bench, ledger_bench, summary_bench  # noqa: E402
+from bench import (  # noqa: E402
+    ack_bench,
+    coldstart_bench,
+    deploy_bench,
+    edge_bench,
+    ledger_bench,
+    outbox_bench,
+    summary_bench,
+)
 from bench.common import Row, machine, print_table  # noqa: E402
 
-BENCHES = ("ack", "ledger", "coldstart", "summary", "deploy", "edge")
+BENCHES = ("ack", "ledger", "coldstart", "summary", "deploy", "edge", "outbox")
 
 
 def run_ack(quick: bool) -> list[Row]:
-    result = ack_bench.run(rounds=2 if quick else 5, per_client=15 if quick else 25, solo=30 if quick else 100)
+    result = ack_bench.run(rounds=2 if quick else 5, per_client=15 if quick else 25, solo=30 if quick else 100,
+                           single_per_round=30 if quick else 80)
     ack_bench.report(result)
     if not result.exact:
         raise RuntimeError("ack bench: the store does not hold exactly the payments sent")
@@ -72,9 +81,16 @@ def run_edge(quick: bool) -> list[Row]:
     return edge_bench.rows(result)
 
 
+def run_outbox(quick: bool) -> list[Row]:
+    result = outbox_bench.run(payments=3_000 if quick else 30_000, dynamo_payments=100 if quick else 600)
+    if not result.exact:
+        raise RuntimeError("outbox bench: a store does not hold exactly the payments sent")
+    return outbox_bench.rows(result)
+
+
 RUNNERS: dict[str, Callable[[bool], list[Row]]] = {
     "ack": run_ack, "ledger": run_ledger, "coldstart": run_coldstart, "summary": run_summary, "deploy": run_deploy,
-    "edge": run_edge,
+    "edge": run_edge, "outbox": run_outbox,
 }
 
 
