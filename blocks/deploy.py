@@ -19,7 +19,7 @@ from slack_sdk.models.blocks import (
 
 from blocks import fit
 from blocks.mrkdwn import escape, shorten
-from bot.deploy_plan import (
+from bot.core.deploy_plan import (
     BadName,
     BadNames,
     DeployError,
@@ -28,7 +28,7 @@ from bot.deploy_plan import (
     RollbackRefused,
     area,
 )
-from bot.domain import Site
+from bot.core.domain import Site
 
 CONFIRM_ACTION = "deploy_confirm"
 CANCEL_ACTION = "deploy_cancel"

@@ -13,12 +13,12 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from blocks.failures import FORM_NOT_SAVED, store_unavailable
-from bot.ports import StoreError
+from bot.core.ports import StoreError
 
 if TYPE_CHECKING:
     from slack_bolt import App, BoltResponse
 
-    from bot.app import Services
+    from bot.bootstrap import Services
 
 log = logging.getLogger("opsbot.errors")
 

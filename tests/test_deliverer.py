@@ -1,4 +1,4 @@
-"""The deliverer (bot/deliverer.py) on both stores, against the Slack stand-in over
+"""The deliverer (bot/core/deliverer.py) on both stores, against the Slack stand-in over
 HTTP with the real Slack client: each entry once, digests within Slack's limits,
 the channel's pace, a dead holder's claim taken over without posting twice, what
 cannot be checked parked rather than sent twice, and parking after a day."""
@@ -12,9 +12,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from bot.deliverer import Deliverer, DeliveryPolicy
-from bot.domain import Event, EventTotals, Payment, RecordOutcome
-from bot.outbox import AUDIT, DELIVERED, PARKED, PENDING, Announcement, Announcer, Settled, Targets, entry_id
+from bot.core.deliverer import Deliverer, DeliveryPolicy
+from bot.core.domain import Event, EventTotals, Payment, RecordOutcome
+from bot.core.outbox import AUDIT, DELIVERED, PARKED, PENDING, Announcement, Announcer, Settled, Targets, entry_id
 from infra.slack_notifier import SlackNotifier, slack_client
 from tests.conftest import AUDIT_CHANNEL, BOT_TOKEN
 

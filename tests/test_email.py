@@ -18,12 +18,12 @@ import boto3
 import pytest
 
 from blocks.email import payment_email, summary_email, void_email
-from bot.aws_lambda import build_lambda_bot, handle
 from bot.config import ConfigError, EmailSettings, load_settings
-from bot.domain import Event, EventStatus, Payment
-from bot.ports import MailError, OutgoingEmail
-from bot.schedule import build_scheduler, send_daily_summary
-from bot.summary import build_summary
+from bot.core.domain import Event, EventStatus, Payment
+from bot.core.ports import MailError, OutgoingEmail
+from bot.core.summary import build_summary
+from bot.entrypoints.aws_lambda import build_lambda_bot, handle
+from bot.entrypoints.scheduler import build_scheduler, send_daily_summary
 from infra.ses_mailer import SesMailer
 from tests.conftest import ADMIN_USER, AUDIT_CHANNEL
 from tests.fakes.stripe_api import API_KEY, WEBHOOK_SECRET
@@ -356,7 +356,7 @@ def test_the_daily_summary_is_emailed_once_beside_the_slack_post(make_bot, moto_
 
 
 def test_without_slack_the_summary_still_goes_by_email(make_settings, moto_endpoint, slack_api):
-    from bot.app import build_services
+    from bot.bootstrap import build_services
 
     sender = new_sender(moto_endpoint)
     services = build_services(make_settings(SLACK_BOT_TOKEN=None, SLACK_SIGNING_SECRET=None,
@@ -466,7 +466,7 @@ def test_an_email_that_may_have_gone_out_is_never_sent_twice(make_bot):
 
 
 def test_the_daily_summary_email_is_retried_and_a_failure_noted_once(services, slack_api):
-    from bot.email_copies import EmailCopies
+    from bot.core.email_copies import EmailCopies
 
     waits: list[float] = []
     mailer = FlakyMailer(99)

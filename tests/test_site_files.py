@@ -1,4 +1,4 @@
-"""Reading a site's source folder (bot/site_files.py): what is published, the
+"""Reading a site's source folder (bot/core/site_files.py): what is published, the
 refusals (links, odd files, a source turned into a link since start-up), and
 the MD5s (streamed, hashed once while a file is unchanged). On tmp_path."""
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.deploy_plan import DEFAULT_CACHE, HTML_CACHE, IMMUTABLE_CACHE, DeployError, UnsafeSource
-from bot.domain import Site
-from bot.site_files import HashCache, file_md5, scan_source, still_as_scanned
+from bot.core.deploy_plan import DEFAULT_CACHE, HTML_CACHE, IMMUTABLE_CACHE, DeployError, UnsafeSource
+from bot.core.domain import Site
+from bot.core.site_files import HashCache, file_md5, scan_source, still_as_scanned
 
 MD5_A, MD5_B = "0cc175b9c0f1b6a831c399e269772661", "92eb5ffee6ae2fec3ad71c777531578f"
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.domain import AuditEntry, EventTotals, Payment, RecordOutcome
-from bot.outbox import (
+from bot.core.domain import AuditEntry, EventTotals, Payment, RecordOutcome
+from bot.core.outbox import (
     AUDIT,
     DELIVERED,
     EMAIL,
@@ -26,7 +26,7 @@ from bot.outbox import (
     Settled,
     new_entry,
 )
-from bot.ports import IdempotencyConflict, OverTotal, PaymentNotFound, StoreError
+from bot.core.ports import IdempotencyConflict, OverTotal, PaymentNotFound, StoreError
 from infra.dynamo_store import DynamoStore
 from infra.sqlite_store import SqliteStore
 

@@ -13,14 +13,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from blocks.home import home_view, parse_deploy_value
-from bot.access import Refusal
-from bot.deploy import DeployError, DeployRequest
-from bot.home import gather_home
+from bot.core.access import Refusal
+from bot.core.deploy import DeployError, DeployRequest
+from bot.core.home import gather_home
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
-    from bot.app import Services
+    from bot.bootstrap import Services
 
 log = logging.getLogger(__name__)
 
