@@ -33,9 +33,7 @@ from bot.core.outbox import (
     status_from_facts,
 )
 from bot.core.paylinks import Paylink
-from bot.core.ports import OutgoingEmail
-
-Message = tuple[str, list[dict]]  # (notification text, blocks)
+from bot.core.ports import Message, OutgoingEmail
 
 _DIGEST_LINE_MAX = 400  # one record's line in a digest, cut past this
 

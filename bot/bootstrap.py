@@ -5,33 +5,30 @@ Nothing here runs at import time; every adapter can be injected."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from blocks import announcements
 from bot.config import Settings
+from bot.container import Services
 from bot.core.access import Access
-from bot.core.catalog import Catalog, load_catalog
+from bot.core.catalog import load_catalog
 from bot.core.deliverer import Deliverer, DeliveryPolicy
-from bot.core.deploy import build_deployer
-from bot.core.health import Health
+from bot.core.deploy import Deployer
+from bot.core.email_copies import EmailCopies
 from bot.core.ledger import Clock, Ledger, utc_now
+from bot.core.links import OpsLinks
 from bot.core.once import Once
 from bot.core.outbox import Announcer, Doorbell, Targets
-from bot.core.ports import Notifier, Store
+from bot.core.paylinks import Paylinks
+from bot.core.ports import Mailer, Notifier, Store
 from bot.core.records import LedgerRecords
+from bot.core.stripe_intake import StripeIntake
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
 
     from slack_bolt import App
     from slack_sdk import WebClient
-
-    from bot.core.deploy import Deployer
-    from bot.core.email_copies import EmailCopies
-    from bot.core.links import OpsLinks
-    from bot.core.paylinks import Paylinks
-    from bot.core.ports import Mailer
-    from bot.core.stripe_intake import StripeIntake
 
 SLACK_NOT_CONFIGURED = "Slack is not configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET"
 
@@ -51,28 +48,6 @@ class SlackSetupError(Exception):
     """The Slack app cannot be built: not configured, or Slack refused the token."""
 
 
-@dataclass
-class Services:
-    settings: Settings
-    store: Store
-    catalog: Catalog
-    ledger: Ledger
-    records: LedgerRecords  # exports, the web API's pages, search
-    access: Access
-    once: Once
-    notifier: Notifier | None  # None when Slack is not configured
-    announcer: Announcer  # which announcements each change writes to the outbox
-    clock: Clock = utc_now
-    mailer: Mailer | None = None  # None when email is off
-    slack_client: WebClient | None = None
-    paylinks: Paylinks | None = None  # /paylink (set by build_services)
-    stripe_intake: StripeIntake | None = None  # POST /stripe/webhook and /opsbot assign
-    deploys: Deployer | None = None  # /deploy (set by build_services)
-    links: OpsLinks | None = None  # /links and the App Home's links (set by build_services)
-    email: EmailCopies | None = None  # the daily summary by email; None when email is off
-    health: Health = field(default_factory=Health)  # what /healthz watches besides the store
-
-
 def build_services(settings: Settings, *, store: Store | None = None, clock: Clock | None = None,
                    notifier: Notifier | None = None, mailer: Mailer | None = None,
                    doorbell: Doorbell | None = None) -> Services:
@@ -82,18 +57,18 @@ def build_services(settings: Settings, *, store: Store | None = None, clock: Clo
     is what a write that announced something rings (on Lambda: another invocation)."""
     catalog = load_catalog(settings.events_file, protected=settings.private_files)
     if store is None:
-        from infra import open_store
+        from infra import open_store  # cold start: boto3 is imported only when the store is DynamoDB
 
         store = open_store(settings)
     clock = clock or utc_now
     client = None
     if notifier is None and settings.slack_bot_token:
-        from infra.slack_notifier import SlackNotifier, slack_client
+        from infra.slack_notifier import SlackNotifier, slack_client  # cold start: slack_sdk only with Slack
 
         client = slack_client(settings.slack_bot_token, settings.slack_api_url)
         notifier = SlackNotifier(client)
     if settings.email is not None and mailer is None:
-        from infra.ses_mailer import SesMailer
+        from infra.ses_mailer import SesMailer  # cold start: boto3 only with email
 
         mailer = SesMailer(settings.aws_region, settings.aws_endpoint_url)
     targets = Targets(audit_channel=settings.audit_channel if notifier is not None else None,
@@ -104,13 +79,14 @@ def build_services(settings: Settings, *, store: Store | None = None, clock: Clo
     once = Once(store, clock)
     services = Services(
         settings=settings, store=store, catalog=catalog, ledger=ledger,
-        records=LedgerRecords(store, catalog, settings.timezone, clock=clock), access=Access(settings), once=once,
+        records=LedgerRecords(store, catalog, settings.timezone, clock=clock),
+        access=Access(settings.admins, settings.crew), once=once,
         notifier=notifier, announcer=announcer, clock=clock, mailer=mailer if settings.email else None,
         slack_client=client,
     )
     services.paylinks, services.stripe_intake = _stripe_services(services, clock)
     services.links = _ops_links(services)
-    services.deploys = build_deployer(services, clock)
+    services.deploys = _deployer(services, clock)
     services.email = _email_copies(services)
     return services
 
@@ -119,8 +95,6 @@ def _email_copies(services: Services) -> EmailCopies | None:
     settings = services.settings
     if settings.email is None or services.mailer is None:
         return None
-    from bot.core.email_copies import EmailCopies
-
     return EmailCopies(services.mailer, settings.email, services.once, services.store, services.announcer,
                        services.clock)
 
@@ -132,17 +106,25 @@ def build_deliverer(services: Services, *, policy: DeliveryPolicy | None = None,
     (the console's). Not started: call ``start()`` for the in-process threads."""
     settings = services.settings
     if notifier is None and services.slack_client is not None and settings.slack_bot_token:
-        from infra.slack_notifier import SlackNotifier, slack_client
+        from infra.slack_notifier import SlackNotifier, slack_client  # cold start: slack_sdk only with Slack
 
         notifier = SlackNotifier(slack_client(settings.slack_bot_token, settings.slack_api_url, retries=False))
-    return Deliverer(services.store, services.announcer, notifier=notifier or services.notifier,
+    return Deliverer(services.store, services.announcer, renderer=announcements,
+                     notifier=notifier or services.notifier,
                      mailer=services.mailer, email=settings.email, tz=settings.timezone,
                      policy=policy or DeliveryPolicy(), clock=services.clock)
 
 
-def _ops_links(services: Services) -> OpsLinks:
-    from bot.core.links import OpsLinks
+def _deployer(services: Services, clock: Clock) -> Deployer:
+    """The Deployer on S3 + CloudFront (boto3 clients made on first use)."""
+    from infra.aws_sites import AwsSites  # cold start: boto3 when services are built, not on import
 
+    return Deployer(store=services.store, catalog=services.catalog, sites=AwsSites(services.settings),
+                    notifier=services.notifier, announcer=services.announcer, once=services.once,
+                    tz=services.settings.timezone, clock=clock, access=services.access)
+
+
+def _ops_links(services: Services) -> OpsLinks:
     return OpsLinks(services.catalog, services.paylinks, region=services.settings.aws_region,
                     today=services.ledger.today)
 
@@ -150,17 +132,14 @@ def _ops_links(services: Services) -> OpsLinks:
 def _stripe_services(services: Services, clock: Clock) -> tuple[Paylinks, StripeIntake]:
     """Payment links and Stripe webhooks; Stripe's API only when STRIPE_API_KEY is set (else /paylink
     answers with a dry run), webhook verification only when STRIPE_WEBHOOK_SECRET is."""
-    from bot.core.paylinks import Paylinks
-    from bot.core.stripe_intake import StripeIntake
-
     settings = services.settings
     payments = verify = None
     if settings.stripe_api_key:
-        from infra.stripe_payments import StripePayments
+        from infra.stripe_payments import StripePayments  # cold start: stripe only with a key
 
         payments = StripePayments(settings.stripe_api_key, settings.stripe_api_base)
     if settings.stripe_webhook_secret:
-        from infra.stripe_payments import WebhookVerifier
+        from infra.stripe_payments import WebhookVerifier  # cold start: stripe only with a secret
 
         verify = WebhookVerifier(settings.stripe_webhook_secret)
     paylinks = Paylinks(services.store, services.catalog, payments, announcer=services.announcer,
@@ -175,6 +154,8 @@ def build_slack_app(services: Services, *, client: WebClient | None = None,
 
     With token verification (the default) this calls ``auth.test`` once, so a
     wrong token fails at start, not at the first slash command."""
+    # cold start: slack_bolt, the listeners and slack_sdk only when the Slack app is built (not for
+    # Lambda's scheduled and outbox invocations)
     from slack_bolt import App
     from slack_bolt.error import BoltError
 
@@ -214,7 +195,7 @@ def build_slack_app(services: Services, *, client: WebClient | None = None,
 
 def _slack_error(exc: Exception) -> str:
     # Bolt wraps auth.test's SlackApiError in a BoltError; keep the error code only.
-    from slack_sdk.errors import SlackApiError
+    from slack_sdk.errors import SlackApiError  # cold start, as in build_slack_app
 
     cause = exc.__cause__ or exc.__context__
     if isinstance(cause, SlackApiError):

@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.response import BoltResponse
 
 from blocks.mrkdwn import unescape
-from bot.core.access import PUBLIC, Affiliation, Refusal, entry_action, entry_name, slack_affiliation, slack_entry
+from bot.core.access import PUBLIC, Affiliation, Refusal, entry_action, entry_name
 from bot.core.outbox import announce_refusal
+from handlers.slack_requests import slack_affiliation, slack_entry
 
 if TYPE_CHECKING:
     from slack_bolt import App, BoltContext
 
-    from bot.bootstrap import Services
+    from bot.container import Services
 
 log = logging.getLogger("opsbot.access")
 

@@ -18,7 +18,7 @@ from bot.core.ports import StoreError
 if TYPE_CHECKING:
     from slack_bolt import App, BoltResponse
 
-    from bot.bootstrap import Services
+    from bot.container import Services
 
 log = logging.getLogger("opsbot.errors")
 

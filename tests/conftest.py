@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.bootstrap import Services, build_services, build_slack_app
+from bot.bootstrap import build_services, build_slack_app
 from bot.config import Settings, load_settings
+from bot.container import Services
 from bot.entrypoints.http import make_wsgi_app, start_background_server
 from tests.fakes.slack_api import SlackApiStandIn
 

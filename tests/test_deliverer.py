@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from blocks import announcements
 from bot.core.deliverer import Deliverer, DeliveryPolicy
 from bot.core.domain import Event, EventTotals, Payment, RecordOutcome
 from bot.core.outbox import AUDIT, DELIVERED, PARKED, PENDING, Announcement, Announcer, Settled, Targets, entry_id
@@ -61,8 +62,8 @@ def deliverer(store, slack_api):
 
     def make(policy: DeliveryPolicy = QUICK, **kwargs) -> Deliverer:
         notifier = SlackNotifier(slack_client(BOT_TOKEN, slack_api.base_url, retries=False))
-        one = Deliverer(store, announcer(), notifier=notifier, mailer=None, email=None, tz=UTC, policy=policy,
-                        **kwargs)
+        one = Deliverer(store, announcer(), renderer=announcements, notifier=notifier, mailer=None, email=None,
+                        tz=UTC, policy=policy, **kwargs)
         made.append(one)
         return one
 

@@ -473,15 +473,15 @@ def test_the_daily_summary_email_is_retried_and_a_failure_noted_once(services, s
     copies = EmailCopies(mailer, EmailSettings("ops@example.com", ADMINS), services.once, services.store,
                          services.announcer, services.clock, sleep=waits.append)
     summary = build_summary(services.ledger, date(2026, 11, 21))
-    assert copies.daily_summary(summary) is False
+    assert copies.deliver(summary_email(summary)) is False
     assert (len(mailer.tries), waits) == (4, [2.0, 8.0, 30.0])
     assert drain_outbox(services) == 1
     assert failure_notes(slack_api) == [
         f"Email to {', '.join(ADMINS)} failed: SES refused it: Maximum sending rate exceeded. "
         "(TooManyRequestsException)"]
     mailer.failures = 0
-    assert copies.daily_summary(summary) is True  # the claim was given back: the job's retry sends it
-    assert copies.daily_summary(summary) is False  # and only once
+    assert copies.deliver(summary_email(summary)) is True  # the claim was given back: the job's retry sends it
+    assert copies.deliver(summary_email(summary)) is False  # and only once
 
 
 # -- on Lambda: a second invocation sends it -----------------------------------------------------------------

@@ -349,8 +349,8 @@ def test_admins_see_the_announcements_the_outbox_gave_up_on():
 def test_crew_are_not_shown_parked_announcements(bot):
     from dataclasses import replace
 
-    from bot.core.home import gather_home
     from bot.core.outbox import Announcement, Settled, new_entry
+    from handlers.events.home import home_for
 
     store = bot.services.store
     # Due in an hour: the running bot's deliverer leaves it alone while this test parks it.
@@ -361,5 +361,5 @@ def test_crew_are_not_shown_parked_announcements(bot):
     [seen] = store.due_entries("slack", later, 10)
     store.claim_entries([seen], holder="t", attempt="t#1:line", now=later, lease=timedelta(seconds=30))
     store.settle_entries([Settled(entry.entry_id, "parked", error="channel_not_found")], holder="t", now=later)
-    assert [e.entry_id for e in gather_home(bot.services, ADMIN_USER).parked] == [entry.entry_id]
-    assert gather_home(bot.services, CREW).parked == ()
+    assert [e.entry_id for e in home_for(bot.services, ADMIN_USER).parked] == [entry.entry_id]
+    assert home_for(bot.services, CREW).parked == ()

@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bot.bootstrap import Services, SlackSetupError, build_services, build_slack_app
+from bot.bootstrap import SlackSetupError, build_services, build_slack_app
+from bot.container import Services
 from bot.core.health import Part, scheduler_part, socket_mode_part
 from bot.core.ports import StoreError
 from bot.entrypoints.http import MAX_BODY_BYTES, make_wsgi_app, start_background_server

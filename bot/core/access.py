@@ -10,9 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
-
-from bot.config import Settings
 
 
 class Role(Enum):
@@ -114,25 +111,6 @@ def entry_name(kind: str, name: str, text: str = "") -> str:
     return name
 
 
-def slack_entry(body: dict[str, Any]) -> tuple[str, str, str, str]:
-    """(kind, name, text, user) of a Slack request body (a command's text as Slack sent it, escaped)."""
-    if "command" in body:
-        return "command", body["command"], body.get("text") or "", body.get("user_id", "")
-    kind = body.get("type", "")
-    user = (body.get("user") or {}).get("id", "")
-    if kind == "view_submission":
-        return "view", (body.get("view") or {}).get("callback_id", ""), "", user
-    if kind == "block_actions":
-        actions = body.get("actions") or [{}]
-        return "action", actions[0].get("action_id", ""), "", user
-    if kind == "block_suggestion":
-        return "suggestion", body.get("action_id", ""), "", user
-    if kind == "event_callback":
-        event = body.get("event") or {}
-        return "event", event.get("type", ""), "", event.get("user", "")
-    return kind or "unknown", "", "", user
-
-
 @dataclass(frozen=True)
 class Affiliation:
     """Where a Slack user (or the bot) belongs: a workspace and, on Enterprise Grid, its organisation."""
@@ -147,28 +125,6 @@ class Affiliation:
         return bool(home.enterprise_id) and home.enterprise_id in (self.enterprise_id, self.team_id)
 
 
-def slack_affiliation(body: dict[str, Any]) -> Affiliation:
-    """Where the person behind a Slack request belongs, read where each payload type says it:
-    a slash command's ``team_id`` / ``enterprise_id`` (where they ran it); an
-    interaction's ``user.team_id``, with the organisation of ``team`` when that is
-    the user's own team (in a Slack Connect channel it is their side); an event's
-    ``event.user_team`` (or ``event.team``, else the workspace the event came from)."""
-    if "command" in body:
-        return Affiliation(body.get("team_id") or None, body.get("enterprise_id") or None)
-    if body.get("type") == "event_callback":
-        event = body.get("event") or {}
-        team = event.get("user_team") or event.get("team") or body.get("team_id") or None
-        if team and str(team).startswith("E"):  # a Grid user's team is sometimes the organisation itself
-            return Affiliation(team, team)
-        return Affiliation(team, body.get("enterprise_id") if team == body.get("team_id") else None)
-    team = (body.get("user") or {}).get("team_id") or None
-    side = body.get("team") if isinstance(body.get("team"), dict) else {}
-    enterprise = None
-    if team and side.get("id") == team:
-        enterprise = side.get("enterprise_id") or (body.get("enterprise") or {}).get("id")
-    return Affiliation(team, enterprise)
-
-
 class Refusal(Exception):
     """A user asked for something their role does not allow; the message names who can.
     ``outsider`` marks someone of another organisation (a Slack Connect channel)."""
@@ -180,9 +136,9 @@ class Refusal(Exception):
 
 
 class Access:
-    def __init__(self, settings: Settings):
-        self.admins = settings.admins
-        self.crew = settings.crew
+    def __init__(self, admins: frozenset[str] = frozenset(), crew: frozenset[str] = frozenset()):
+        self.admins = admins  # OPSBOT_ADMINS
+        self.crew = crew  # OPSBOT_CREW; empty: everyone in the workspace is crew
 
     def named(self, user_id: str) -> bool:
         """Named in OPSBOT_ADMINS or OPSBOT_CREW: a role whatever organisation they are in."""

@@ -36,8 +36,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
-from blocks import announcements
-from bot.config import EmailSettings
 from bot.core.ledger import Clock, utc_now
 from bot.core.outbox import (
     AUDIT,
@@ -58,7 +56,7 @@ from bot.core.outbox import (
     entry_id,
     lone_line,
 )
-from bot.core.ports import Mailer, MailError, Notifier, NotifyError, Store, StoreError
+from bot.core.ports import EmailSettings, Mailer, MailError, Notifier, NotifyError, Renderer, Store, StoreError
 
 log = logging.getLogger("opsbot.deliver")
 
@@ -92,10 +90,11 @@ class Pass:
 
 
 class Deliverer:
-    def __init__(self, store: Store, announcer: Announcer, *, notifier: Notifier | None, mailer: Mailer | None,
-                 email: EmailSettings | None, tz: tzinfo, policy: DeliveryPolicy = DeliveryPolicy(),
-                 clock: Clock = utc_now, monotonic: Callable[[], float] = time.monotonic,
-                 holder: str | None = None):
+    def __init__(self, store: Store, announcer: Announcer, *, renderer: Renderer, notifier: Notifier | None,
+                 mailer: Mailer | None, email: EmailSettings | None, tz: tzinfo,
+                 policy: DeliveryPolicy = DeliveryPolicy(), clock: Clock = utc_now,
+                 monotonic: Callable[[], float] = time.monotonic, holder: str | None = None):
+        self.renderer = renderer  # what each entry says (blocks/self.renderer.py)
         self.store, self.announcer, self.notifier, self.mailer, self.email = store, announcer, notifier, mailer, email
         self.tz, self.policy, self.clock, self.monotonic = tz, policy, clock, monotonic
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -142,7 +141,7 @@ class Deliverer:
         lines = [e for e in waiting if e.target == AUDIT]
         fold = first.target == AUDIT and self.policy.fold_after is not None and len(lines) >= self.policy.fold_after
         if fold:
-            _, fits = announcements.digest(lines, waiting=len(lines))
+            _, fits = self.renderer.digest(lines, waiting=len(lines))
             group = lines[:fits]
         else:
             group = [first]
@@ -173,7 +172,7 @@ class Deliverer:
                 # Slack refused the message itself (a builder bug: they fit any data): the same
                 # message would be refused on every try, so the records are said plainly instead.
                 log.error("Slack refused the line of %s (%s); posting it plain", taken[0].record_id, exc)
-                ts = self._slack().post(channel, announcements.plain_lines(taken), None, metadata=metadata)
+                ts = self._slack().post(channel, self.renderer.plain_lines(taken), None, metadata=metadata)
         except NotifyError as exc:
             return settled + self._failed(taken, exc, channel=channel)
         finally:
@@ -189,11 +188,11 @@ class Deliverer:
         plain one naming each record, so what was recorded is announced all the same."""
         try:
             if digest:
-                return announcements.digest(taken, waiting=waiting)[0]
-            return announcements.audit_line(taken[0])
+                return self.renderer.digest(taken, waiting=waiting)[0]
+            return self.renderer.audit_line(taken[0])
         except Exception:  # noqa: BLE001 - logged with its traceback, and said in the channel
             log.exception("the line of %s could not be drawn; posting a plain one", taken[0].record_id)
-            return announcements.plain_lines(taken), []
+            return self.renderer.plain_lines(taken), []
 
     def _reconcile(self, channel: str, taken: list[OutboxEntry]) -> tuple[int, list[OutboxEntry]]:
         """Entries whose last try may have posted their line (a dead holder's, or a failed call
@@ -249,7 +248,7 @@ class Deliverer:
                 reason = "the payment has no audit line to update"
             self._settle([Settled(entry.entry_id, DELIVERED, result={"skipped": reason})])
             return 1
-        message = self._render([entry], lambda: announcements.struck_line(entry))
+        message = self._render([entry], lambda: self.renderer.struck_line(entry))
         if message is None:
             return 1
         try:
@@ -270,10 +269,10 @@ class Deliverer:
         if taken[0].in_doubt:
             return self._park_in_doubt(entry, "Slack")
         if entry.target == RECEIPT:
-            message = self._render([entry], lambda: (announcements.receipt(entry), []))
+            message = self._render([entry], lambda: (self.renderer.receipt(entry), []))
             send = None if message is None else (lambda: self._receipt(entry, message[0]))
         elif entry.target == REPLY:
-            message = self._render([entry], lambda: announcements.reply(entry))
+            message = self._render([entry], lambda: self.renderer.reply(entry))
             send = None if message is None else (
                 lambda: self._slack().respond(entry.facts["response_url"], *message, in_channel=True))
         else:
@@ -312,7 +311,7 @@ class Deliverer:
         if self.mailer is None or self.email is None:
             return self._failed([entry], NotifyError("email is off in this process (OPSBOT_EMAIL_FROM and "
                                                      "OPSBOT_EMAIL_TO are not set)"))
-        message = self._render([entry], lambda: (announcements.email(entry, self.tz), []))
+        message = self._render([entry], lambda: (self.renderer.email(entry, self.tz), []))
         if message is None:
             return 1
         mail = message[0]

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from blocks.deploy import (
@@ -63,9 +63,6 @@ from bot.core.once import Once
 from bot.core.outbox import Announcer
 from bot.core.ports import Notifier, NotifyError, SiteObject, Sites, SitesError, Store
 from bot.core.site_files import HashCache, Scan, scan_source, still_as_scanned
-
-if TYPE_CHECKING:
-    from bot.bootstrap import Services
 
 log = logging.getLogger(__name__)
 
@@ -614,12 +611,3 @@ def _owed_key(target: str) -> str:
 def _again_word(target: str) -> str:
     """The word after ``/deploy SITE`` that asks for ``target`` again ("" for production, the default)."""
     return "" if target == "production" else target
-
-
-def build_deployer(services: Services, clock: Clock) -> Deployer:
-    """The Deployer on S3 + CloudFront (boto3 clients made on first use)."""
-    from infra.aws_sites import AwsSites
-
-    return Deployer(store=services.store, catalog=services.catalog, sites=AwsSites(services.settings),
-                    notifier=services.notifier, announcer=services.announcer, once=services.once,
-                    tz=services.settings.timezone, clock=clock, access=services.access)

@@ -14,15 +14,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from blocks.email import summary_email
 from bot.core.ports import Mailer, MailError, OutgoingEmail, Store
-from bot.core.summary import DaySummary
 
 if TYPE_CHECKING:
-    from bot.config import EmailSettings
     from bot.core.ledger import Clock
     from bot.core.once import Once
     from bot.core.outbox import Announcer
+    from bot.core.ports import EmailSettings
 
 log = logging.getLogger("opsbot.email")
 
@@ -46,12 +44,9 @@ class EmailCopies:
         self.sleep = sleep
         self.backoff = tuple(backoff)
 
-    def daily_summary(self, summary: DaySummary) -> bool:
-        """Send the day's summary now, once (the scheduler's job is already in the background)."""
-        return self.deliver(summary_email(summary))
-
     def deliver(self, email: OutgoingEmail) -> bool:
-        """Send ``email`` unless it was sent already; True when this call sent it.
+        """Send ``email`` (the day's summary: blocks/email.py draws it) unless it was sent already, now
+        (the scheduler's job is already in the background); True when this call sent it.
         One that cannot be sent is logged and said in the ops channel, never raised."""
         try:
             return self.once.run(claim_key(email), lambda: self._send_with_retries(email))

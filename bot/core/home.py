@@ -13,10 +13,14 @@ from bot.core.domain import EventStatus, Payment, Site
 from bot.core.links import OpsGroup
 from bot.core.outbox import OutboxEntry
 from bot.core.season import SeasonTotals, season_totals
-from bot.version import opsbot_version
 
 if TYPE_CHECKING:
-    from bot.bootstrap import Services
+    from bot.core.access import Access
+    from bot.core.catalog import Catalog
+    from bot.core.deploy import Deployer
+    from bot.core.ledger import Ledger
+    from bot.core.links import OpsLinks
+    from bot.core.ports import Store
 
 PARKED_SHOWN = 5  # announcements that could not be delivered, shown to admins
 
@@ -55,29 +59,28 @@ class HomeData:
         return self.now.date()
 
 
-def gather_home(services: Services, user: str) -> HomeData:
-    ledger = services.ledger
+def gather_home(user: str, *, ledger: Ledger, catalog: Catalog, access: Access, store: Store,
+                links: OpsLinks | None, deploys: Deployer | None, version: str = "") -> HomeData:
     now = ledger.clock().astimezone(ledger.tz)
     every = ledger.list_events(include_past=True)  # one read of every event's totals: the list and the season
     upcoming = [s for s in every if s.event.date is None or s.event.date >= now.date()]
     today = ledger.day_payments(now.date())
     titles = {}
     for record in today:
-        event = services.catalog.event(record.event_id)
+        event = catalog.event(record.event_id)
         titles[record.event_id] = event.title if event else record.event_id
-    is_admin = services.access.is_admin(user)
+    is_admin = access.is_admin(user)
     return HomeData(
-        user=user, is_admin=is_admin, can_log=services.access.can(user, "payment.log"),
+        user=user, is_admin=is_admin, can_log=access.can(user, "payment.log"),
         now=now, events=tuple(upcoming), today=tuple(today), titles=titles,
-        sites=tuple(SiteCard(site, _last_deploy(services, site.id)) for site in services.catalog.sites),
-        links=tuple(services.links.groups()) if services.links is not None else (),
-        season=season_totals(every, now.date()), version=opsbot_version(),
-        parked=tuple(services.store.parked_entries(PARKED_SHOWN + 1)) if is_admin else (),
+        sites=tuple(SiteCard(site, _last_deploy(deploys, site.id)) for site in catalog.sites),
+        links=tuple(links.groups()) if links is not None else (),
+        season=season_totals(every, now.date()), version=version,
+        parked=tuple(store.parked_entries(PARKED_SHOWN + 1)) if is_admin else (),
     )
 
 
-def _last_deploy(services: Services, site_id: str) -> LastDeploy | None:
-    deploys = services.deploys
+def _last_deploy(deploys: Deployer | None, site_id: str) -> LastDeploy | None:
     record: dict[str, Any] | None = deploys.last_deploy(site_id) if deploys is not None else None
     if not record:
         return None

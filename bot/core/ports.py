@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -369,6 +370,43 @@ class OutgoingEmail:
     html: str
 
 
+@dataclass(frozen=True)
+class EmailSettings:
+    """Email copies through SES: who sends, who receives, and which variables said so."""
+
+    sender: str  # as set: "ops@example.com" or "opsbot <ops@example.com>"
+    recipients: tuple[str, ...]
+    sender_variable: str = "OPSBOT_EMAIL_FROM"
+    recipients_variable: str = "OPSBOT_EMAIL_TO"
+
+    @property
+    def sender_address(self) -> str:
+        """The bare address: the SES identity that must be verified (it or its domain)."""
+        return parseaddr(self.sender)[1]
+
+
 class Mailer(Protocol):
     def send(self, sender: str, recipients: Sequence[str], email: OutgoingEmail) -> str:
         """Send one email to every recipient; returns the service's message id. Raises MailError."""
+
+
+Message = tuple[str, list[dict]]  # a Slack message: (notification text, Block Kit blocks as dicts)
+
+
+class Renderer(Protocol):
+    """What each outbox entry says (blocks/announcements.py implements it): the deliverer
+    decides when and where an entry goes, the renderer what it says."""
+
+    def audit_line(self, entry: OutboxEntry) -> Message: ...
+
+    def struck_line(self, entry: OutboxEntry) -> Message: ...
+
+    def receipt(self, entry: OutboxEntry) -> str: ...
+
+    def reply(self, entry: OutboxEntry) -> Message: ...
+
+    def email(self, entry: OutboxEntry, tz: tzinfo) -> OutgoingEmail: ...
+
+    def plain_lines(self, entries: Sequence[OutboxEntry]) -> str: ...
+
+    def digest(self, entries: Sequence[OutboxEntry], *, waiting: int) -> tuple[Message, int]: ...

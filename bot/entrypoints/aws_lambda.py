@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from bot.bootstrap import Services, build_deliverer, build_services, build_slack_app
+from bot.bootstrap import build_deliverer, build_services, build_slack_app
 from bot.config import Settings, load_settings
+from bot.container import Services
 from bot.core.deliverer import Deliverer
 from bot.core.outbox import Doorbell
 from bot.entrypoints.http import (

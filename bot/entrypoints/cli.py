@@ -24,7 +24,7 @@ from bot.entrypoints.logs import configure_server_logging
 from bot.version import PACKAGE, opsbot_version
 
 if TYPE_CHECKING:
-    from bot.bootstrap import Services
+    from bot.container import Services
     from bot.core.deliverer import Deliverer
 
 HELP_EPILOG = ("Settings come from the environment and a .env file in the working directory (.env.example "

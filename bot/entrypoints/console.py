@@ -36,7 +36,7 @@ from bot.config import Settings
 if TYPE_CHECKING:
     from slack_bolt import App
 
-    from bot.bootstrap import Services
+    from bot.container import Services
     from bot.core.deliverer import Deliverer
 
 TEAM_ID = "T0CONSOLE01"

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from bot.bootstrap import SLACK_NOT_CONFIGURED, Services
+from bot.bootstrap import SLACK_NOT_CONFIGURED
 from bot.config import DEFAULT_CLIENT_IP_HEADER, IpNetwork
-from bot.core.access import slack_entry
+from bot.container import Services
 from bot.entrypoints.web_api import api_routes
+from handlers.slack_requests import slack_entry
 
 if TYPE_CHECKING:
     from slack_bolt import App

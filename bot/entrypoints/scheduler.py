@@ -17,12 +17,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
+from blocks.email import summary_email
 from blocks.summary import reminder_blocks, summary_blocks
 from bot.core.ports import NotifyError
 from bot.core.summary import REMINDER_DAYS, DaySummary, build_summary, owed_between
 
 if TYPE_CHECKING:
-    from bot.bootstrap import Services
+    from bot.container import Services
 
 log = logging.getLogger("opsbot.schedule")
 
@@ -65,7 +66,7 @@ def send_daily_summary(services: Services, day: date | None = None) -> bool:
     finally:
         # The email goes even when Slack failed (the job's retry will not send it twice).
         if services.email is not None:
-            emailed = services.email.daily_summary(summary)
+            emailed = services.email.deliver(summary_email(summary))
     return posted or emailed
 
 

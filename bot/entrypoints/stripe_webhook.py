@@ -14,7 +14,7 @@ from bot.core.stripe_intake import StripeNotConfigured
 from bot.entrypoints.http import Handler, Request, Response, error_response, json_response
 
 if TYPE_CHECKING:
-    from bot.bootstrap import Services
+    from bot.container import Services
 
 log = logging.getLogger("opsbot.stripe")
 

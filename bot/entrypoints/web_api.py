@@ -25,7 +25,7 @@ from bot.core.user_text import echo
 from bot.entrypoints.token_checks import ApiAuth
 
 if TYPE_CHECKING:
-    from bot.bootstrap import Services
+    from bot.container import Services
     from bot.entrypoints.http import Handler, Request, Response, Routes
 
 log = logging.getLogger("opsbot.api")

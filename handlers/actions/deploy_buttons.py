@@ -15,7 +15,7 @@ from handlers.lazy import after_ack
 if TYPE_CHECKING:
     from slack_bolt import Ack, App
 
-    from bot.bootstrap import Services
+    from bot.container import Services
 
 
 def decide_from_button(*, body: dict[str, Any], action: dict[str, Any], respond: Callable[..., Any],

@@ -14,7 +14,7 @@ from blocks.receipts import void_receipt
 from bot.core.ledger import LedgerError
 
 if TYPE_CHECKING:
-    from bot.bootstrap import Services
+    from bot.container import Services
 
 
 def acknowledge(*, ack: Callable[..., Any]) -> None:

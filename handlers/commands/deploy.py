@@ -18,7 +18,7 @@ from handlers.slack_text import command_text
 if TYPE_CHECKING:
     from slack_bolt import Ack, App
 
-    from bot.bootstrap import Services
+    from bot.container import Services
 
 
 def _ephemeral(text: str, blocks: list[dict] | None = None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from bot.core.patrons import patron_totals
 from handlers.slack_text import command_text
 
 if TYPE_CHECKING:
-    from bot.bootstrap import Services
+    from bot.container import Services
 
 
 def events_reply(text: str | None, user: str, *, services: Services) -> dict[str, Any]:

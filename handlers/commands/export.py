@@ -23,7 +23,7 @@ from bot.core.ports import StoreError
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
-    from bot.bootstrap import Services
+    from bot.container import Services
     from bot.core.records import Selection
 
 log = logging.getLogger("opsbot.export")

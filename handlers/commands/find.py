@@ -16,7 +16,7 @@ from bot.core.patrons import patron_key
 from bot.core.ports import StoreError
 
 if TYPE_CHECKING:
-    from bot.bootstrap import Services
+    from bot.container import Services
 
 log = logging.getLogger("opsbot.find")
 

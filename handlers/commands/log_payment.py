@@ -17,7 +17,7 @@ from handlers.slack_text import command_text
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
-    from bot.bootstrap import Services
+    from bot.container import Services
 
 
 def idempotency_key(command: dict[str, Any]) -> str:

@@ -27,7 +27,7 @@ from handlers.slack_text import command_text
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
-    from bot.bootstrap import Services
+    from bot.container import Services
 
 
 def help_reply(*, is_admin: bool, methods: Sequence[str] = DEFAULT_PAYMENT_METHODS,

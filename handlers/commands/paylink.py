@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from slack_bolt import Ack, App
     from slack_bolt.context.respond import Respond
 
-    from bot.bootstrap import Services
+    from bot.container import Services
 
 log = logging.getLogger("opsbot.paylink")
 

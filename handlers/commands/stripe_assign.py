@@ -13,7 +13,7 @@ from bot.core.money import format_cents
 from bot.core.stripe_intake import AssignError
 
 if TYPE_CHECKING:
-    from bot.bootstrap import Services
+    from bot.container import Services
 
 ASSIGN_USAGE = ("Usage: `/opsbot assign SESSION_ID EVENT_ID` — the session id (`cs_...`) is on the "
                 "\"not tied to an event\" audit line.")

@@ -10,7 +10,7 @@ from blocks.payment_modal import FIELDS, form_values
 from bot.core.ledger import LedgerError
 
 if TYPE_CHECKING:
-    from bot.bootstrap import Services
+    from bot.container import Services
 
 
 def idempotency_key(view: dict[str, Any]) -> str:
