@@ -53,6 +53,12 @@ class StoreSpec:
     kind: str  # "sqlite" or "dynamodb"
     location: str  # file path or table name
 
+    def describe(self) -> str:
+        """As the CLI, the console and the doctor name it: "SQLite store opsbot.db"."""
+        if self.kind == "dynamodb":
+            return f"DynamoDB table {self.location}"
+        return f"SQLite store {self.location}"
+
 
 @dataclass(frozen=True)
 class Settings:

@@ -48,7 +48,7 @@ def cmd_init_store(settings: Settings, args: argparse.Namespace) -> int:
     store = open_store(settings)
     done = store.init_schema()
     store.ping()
-    print(f"{describe_store(settings)}: {done or 'already up to date'} (existing data is kept; safe to run again).")
+    print(f"{settings.store.describe()}: {done or 'already up to date'} (existing data is kept; safe to run again).")
     return 0
 
 
@@ -58,7 +58,7 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
     from infra.sqlite_backup import backup_ledger
 
     check = backup_ledger(Path(settings.store.location), Path(args.file))
-    print(f"Backed up {describe_store(settings)} to {args.file}: {check.summary()}.")
+    print(f"Backed up {settings.store.describe()} to {args.file}: {check.summary()}.")
     return 0
 
 
@@ -70,7 +70,7 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
     restored = restore_ledger(Path(args.file), Path(settings.store.location), force=args.force)
     upgraded = (f" The copy had schema version {restored.upgraded_from}: it was upgraded on the way in."
                 if restored.upgraded_from is not None else "")
-    print(f"Restored {describe_store(settings)} from {args.file}: {restored.check.summary()}.{upgraded}")
+    print(f"Restored {settings.store.describe()} from {args.file}: {restored.check.summary()}.{upgraded}")
     return 0
 
 
@@ -83,7 +83,7 @@ def _dynamodb_recovery(settings: Settings, command: str, outcome: str) -> int:
     table = settings.store.location
     store = open_store(settings)
     assert isinstance(store, DynamoStore)
-    lines = [f"{describe_store(settings)}: `opsbot {command}` copies SQLite ledgers only; DynamoDB keeps the "
+    lines = [f"{settings.store.describe()}: `opsbot {command}` copies SQLite ledgers only; DynamoDB keeps the "
              "ledger's backups itself, with point-in-time recovery."]
     try:
         recovery = store.point_in_time_recovery()
@@ -202,7 +202,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     _exit_on_sigterm()
     deliverer = build_deliverer(services)
     deliverer.start()
-    logging.getLogger("opsbot").info("opsbot worker delivering the outbox of %s", describe_store(settings))
+    logging.getLogger("opsbot").info("opsbot worker delivering the outbox of %s", settings.store.describe())
     try:
         signal.pause() if hasattr(signal, "pause") else threading.Event().wait()
     finally:
@@ -353,12 +353,6 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-
-def describe_store(settings: Settings) -> str:
-    if settings.store.kind == "dynamodb":
-        return f"DynamoDB table {settings.store.location}"
-    return f"SQLite store {settings.store.location}"
 
 
 def _configure_logging(settings: Settings) -> None:

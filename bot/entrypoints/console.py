@@ -235,7 +235,6 @@ class Console:
         self.executor.shutdown()
 
     def banner(self) -> str:
-        from bot.entrypoints.cli import describe_store
 
         assert self.services is not None
         catalog = self.services.catalog
@@ -247,7 +246,7 @@ class Console:
         stripe = "test mode" if settings.stripe_api_key and "_test_" in settings.stripe_api_key else (
             "LIVE mode" if settings.stripe_api_key else "not configured, so /paylink is a dry run")
         email = (f"copies go to {', '.join(settings.email.recipients)}" if settings.email else "off")
-        return (f"opsbot console · {describe_store(settings)} · {settings.events_file} "
+        return (f"opsbot console · {settings.store.describe()} · {settings.events_file} "
                 f"({len(catalog.events)} events, {len(catalog.sites)} sites)\n"
                 f"You are @you, a local admin. Slack: {slack}. Stripe: {stripe}. Email: {email}.\n"
                 "Type help for the commands, quit to leave.")

@@ -181,10 +181,9 @@ def catalog_checks(settings: Settings) -> tuple[list[Check], object | None]:
 
 def store_checks(settings: Settings) -> list[Check]:
     from bot.core.ports import StoreError
-    from bot.entrypoints.cli import describe_store
     from infra import open_store
 
-    name = describe_store(settings)
+    name = settings.store.describe()
     if settings.store.kind == "sqlite" and not Path(settings.store.location).is_file():
         return [Check(FAIL, "store", f"{name}: the file does not exist",
                       "run `opsbot init-store` (or check OPSBOT_STORE and the working directory)")]

@@ -13,14 +13,15 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from bot.bootstrap import SLACK_NOT_CONFIGURED
 from bot.config import DEFAULT_CLIENT_IP_HEADER, IpNetwork
 from bot.container import Services
+from bot.entrypoints.stripe_webhook import stripe_webhook
+from bot.entrypoints.web import Handler, Request, Response, Routes, error_response, json_response
 from bot.entrypoints.web_api import api_routes
 from handlers.slack_requests import slack_entry
 
@@ -34,28 +35,6 @@ MAX_BODY_BYTES = 1024 * 1024  # 1 MiB: Slack payloads are a few KB
 SERVER_THREADS = 8
 
 
-@dataclass(frozen=True)
-class Request:
-    method: str
-    path: str
-    query: str
-    headers: Mapping[str, str]  # lower-case names
-    body: bytes
-    client: str = ""  # the peer's address, for per-client limits
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    body: bytes = b""
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    log: dict[str, str] = field(default_factory=dict)  # who / what, for the request's log line
-
-
-Handler = Callable[[Request], Response]
-Routes = dict[str, dict[str, Handler]]
-
-
 def log_request(method: str, path: str, status: int, started: float, client: str,
                 who_what: Mapping[str, str]) -> None:
     """One structured line per request: who, what, result, latency. No bodies, no names, no tokens.
@@ -64,15 +43,6 @@ def log_request(method: str, path: str, status: int, started: float, client: str
     fields = {"method": method, "path": path, "status": status,
               "ms": round((time.perf_counter() - started) * 1000, 1), "client": client, **who_what}
     request_log.info(json.dumps(fields), extra=fields)
-
-
-def json_response(status: int, payload: Any, headers: Iterable[tuple[str, str]] = ()) -> Response:
-    body = json.dumps(payload).encode("utf-8")
-    return Response(status, body, [("Content-Type", "application/json"), *headers])
-
-
-def error_response(status: int, message: str, headers: Iterable[tuple[str, str]] = ()) -> Response:
-    return json_response(status, {"status": "error", "error": message}, headers)
 
 
 # -- routes -----------------------------------------------------------------------------
@@ -144,8 +114,6 @@ def _unparsable_slack_request(services: Services, request: Request, problem: str
 
 
 def default_routes(services: Services, slack_app: App | None) -> Routes:
-    from bot.entrypoints.stripe_webhook import stripe_webhook  # it builds on this module's Request and Response
-
     return {
         "/slack/events": {"POST": slack_events(services, slack_app)},
         "/stripe/webhook": {"POST": stripe_webhook(services)},

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from bot.core.ports import WebhookRejected
 from bot.core.stripe_intake import StripeNotConfigured
-from bot.entrypoints.http import Handler, Request, Response, error_response, json_response
+from bot.entrypoints.web import Handler, Request, Response, error_response, json_response
 
 if TYPE_CHECKING:
     from bot.container import Services

@@ -23,10 +23,10 @@ from bot.core.ports import StoreError
 from bot.core.records import PAGE_DEFAULT, PAGE_MAX
 from bot.core.user_text import echo
 from bot.entrypoints.token_checks import ApiAuth
+from bot.entrypoints.web import Handler, Request, Response, Routes, json_response
 
 if TYPE_CHECKING:
     from bot.container import Services
-    from bot.entrypoints.http import Handler, Request, Response, Routes
 
 log = logging.getLogger("opsbot.api")
 
@@ -49,8 +49,6 @@ def _token(request: Request) -> str | None:
 
 
 def _error(status: int, message: str, field: str | None = None, **extra: Any) -> Response:
-    from bot.entrypoints.http import json_response
-
     headers = [("Retry-After", str(extra.pop("retry_after")))] if "retry_after" in extra else []
     return json_response(status, {"status": "error", "error": message, "field": field, **extra}, headers)
 
@@ -110,8 +108,6 @@ def _text_field(data: dict[str, Any], name: str) -> str | None | Response:
 
 
 def log_payment(services: Services) -> Callable[[Request], Response]:
-    from bot.entrypoints.http import json_response
-
     def handle(request: Request) -> Response:
         data = _json_body(request)
         if not isinstance(data, dict):
@@ -156,8 +152,6 @@ def log_payment(services: Services) -> Callable[[Request], Response]:
 
 
 def list_events(services: Services) -> Callable[[Request], Response]:
-    from bot.entrypoints.http import json_response
-
     def handle(request: Request) -> Response:
         statuses = services.ledger.list_events(include_past=True)
         return json_response(200, {"events": [{
@@ -201,7 +195,6 @@ def _day_parameter(query: dict[str, str], name: str) -> date | None | Response:
 def list_payments(services: Services) -> Callable[[Request], Response]:
     """``GET /api/payments?event=&from=&to=&limit=&cursor=``: the ledger's records as the export has
     them (bot/core/records.py), oldest first, a page at a time; ``next_cursor`` asks for the next page."""
-    from bot.entrypoints.http import json_response
 
     def handle(request: Request) -> Response:
         query = _query(request)
