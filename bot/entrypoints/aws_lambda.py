@@ -183,7 +183,7 @@ def slack_request(bot: LambdaBot, event: dict[str, Any], context: Any) -> dict[s
 
 
 def run_scheduled(services: Services, job: str) -> dict[str, Any]:
-    from bot.entrypoints.scheduler import send_daily_summary, send_reminders
+    from bot.entrypoints.scheduler import send_daily_summary, send_reminders  # cold start: APScheduler
 
     jobs: dict[str, Callable[[Services], bool]] = {"daily-summary": send_daily_summary,
                                                    "morning-reminders": send_reminders}

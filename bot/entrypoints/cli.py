@@ -1,5 +1,9 @@
 """The ``opsbot`` command line. Settings are read once, at start; a bad setting
-or events.json is one line on stderr and exit status 1, never a traceback."""
+or events.json is one line on stderr and exit status 1, never a traceback.
+
+Each command imports the composition root, the adapters and the Slack, AWS and Stripe
+libraries inside its own function: cold start (`opsbot --version` or `hash-password` loads none of
+them). None of those imports dodges a cycle: `lint-imports` forbids cycles."""
 
 from __future__ import annotations
 
@@ -19,7 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.core.catalog import EventsFileError
 from bot.core.health import scheduler_part, socket_mode_part
+from bot.core.ledger import LedgerError
+from bot.core.ports import MailError, NotifyError, SchemaTooNew, StoreError
+from bot.core.records import ExportTally
+from bot.core.summary import build_summary
 from bot.entrypoints.logs import configure_server_logging
 from bot.version import PACKAGE, opsbot_version
 
@@ -76,7 +85,6 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
 
 def _dynamodb_recovery(settings: Settings, command: str, outcome: str) -> int:
     """DynamoDB keeps its own backups (point-in-time recovery): say how, and whether it is on."""
-    from bot.core.ports import StoreError
     from infra import open_store
     from infra.dynamo_store import PITR_ON_COMMAND, DynamoStore
 
@@ -234,8 +242,6 @@ def cmd_summary(settings: Settings, args: argparse.Namespace) -> int:
     from blocks.email import summary_email
     from blocks.summary import summary_text
     from bot.bootstrap import build_services
-    from bot.core.ports import MailError
-    from bot.core.summary import build_summary
     from bot.entrypoints.scheduler import NotConfigured, post_summary
 
     services = build_services(settings)
@@ -264,8 +270,6 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     """The ledger as CSV, to --output FILE (written whole, then renamed into place) or to stdout."""
     from blocks.export import csv_lines, selection_words, tally_words
     from bot.bootstrap import build_services
-    from bot.core.ledger import LedgerError
-    from bot.core.records import ExportTally
 
     services = build_services(settings)
     try:
@@ -363,7 +367,6 @@ def _prepare_store(services: Services) -> None:
     """At start-up: bring an older ledger up to date; a ledger from a newer opsbot stops the
     start (SchemaTooNew). A store that is not there yet or does not answer is only a warning:
     /healthz says 503 until it does, and `opsbot init-store` creates it."""
-    from bot.core.ports import SchemaTooNew, StoreError
 
     log = logging.getLogger("opsbot")
     try:
@@ -500,8 +503,6 @@ def _port(text: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from bot.bootstrap import SlackSetupError
-    from bot.core.catalog import EventsFileError
-    from bot.core.ports import NotifyError, StoreError
     from bot.entrypoints.http import ServeError
     from infra.sqlite_backup import BackupError
 

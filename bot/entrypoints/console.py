@@ -7,7 +7,8 @@ in-process. What the bot sends back (the ack, ``response_url`` posts, channel
 messages, modals, the App Home) is rendered as text. Nothing leaves the
 machine except, when Slack is configured, the ops channel's audit lines.
 
-The console user is a local admin for the session (DESIGN.md)."""
+The console user is a local admin for the session (DESIGN.md). The composition root and the
+Slack libraries are imported when the session starts (cold start: `opsbot console --help`)."""
 
 from __future__ import annotations
 

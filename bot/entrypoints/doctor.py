@@ -2,7 +2,10 @@
 line each (✓ fine, ✗ needs fixing, – not configured), with what to do for each
 ✗. Exit status 1 when something required fails; a service that is simply not
 configured (Slack, Stripe, AWS) is not a failure. No secret is ever printed:
-tokens show as their prefix and, when long enough, their last four characters."""
+tokens show as their prefix and, when long enough, their last four characters.
+
+The adapters and probes (boto3, slack_sdk, stripe) are imported inside the check that uses them:
+cold start, and a service that is not configured is never loaded."""
 
 from __future__ import annotations
 
@@ -22,7 +25,12 @@ from bot.config import (
     Settings,
     diagnose_settings,
 )
+from bot.core.catalog import EventsFileError, load_catalog
+from bot.core.deploy_plan import DeployError
 from bot.core.domain import Site
+from bot.core.outbox import LANES, describe
+from bot.core.ports import StoreError
+from bot.core.site_files import HashCache, scan_source
 from bot.version import PACKAGE, opsbot_version
 
 OK, FAIL, OFF, WARN = "ok", "fail", "off", "warn"
@@ -151,9 +159,6 @@ def setting_checks(settings: Settings, errors: list[ConfigError]) -> list[Check]
 
 
 def catalog_checks(settings: Settings) -> tuple[list[Check], object | None]:
-    from bot.core.catalog import EventsFileError, load_catalog
-    from bot.core.deploy_plan import DeployError
-    from bot.core.site_files import HashCache, scan_source
 
     try:
         catalog = load_catalog(settings.events_file, protected=settings.private_files)
@@ -180,7 +185,6 @@ def catalog_checks(settings: Settings) -> tuple[list[Check], object | None]:
 
 
 def store_checks(settings: Settings) -> list[Check]:
-    from bot.core.ports import StoreError
     from infra import open_store
 
     name = settings.store.describe()
@@ -217,8 +221,6 @@ STUCK_AFTER = timedelta(minutes=5)
 
 def outbox_checks(settings: Settings, now: datetime | None = None) -> list[Check]:
     """Announcements that could not be delivered (parked), or that wait with no deliverer running."""
-    from bot.core.outbox import LANES, describe
-    from bot.core.ports import StoreError
     from infra import open_store
 
     if settings.store.kind == "sqlite" and not Path(settings.store.location).is_file():

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from bot.bootstrap import SLACK_NOT_CONFIGURED
+from bot.bootstrap import SLACK_NOT_CONFIGURED, build_slack_app
 from bot.config import DEFAULT_CLIENT_IP_HEADER, IpNetwork
 from bot.container import Services
 from bot.entrypoints.stripe_webhook import stripe_webhook
@@ -374,8 +374,6 @@ def serve(services: Services, host: str = "127.0.0.1", port: int = 3000) -> None
     """Serve until interrupted (SIGINT, or SystemExit raised by a signal handler).
     The Slack app is built here when Slack is configured (raises SlackSetupError
     when Slack refuses the token)."""
-    from bot.bootstrap import build_slack_app
-
     slack_app = build_slack_app(services) if services.settings.slack_configured else None
     if slack_app is None:
         log.warning("%s; /slack/events will answer 503", SLACK_NOT_CONFIGURED)
