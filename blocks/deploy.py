@@ -169,6 +169,12 @@ def _more_sites(hidden: int) -> str:
     return f"…and {fit.plural(hidden, 'more site')} in events.json."
 
 
+def quoted(text: str, limit: int | None = None) -> str:
+    """A name (site, folder, file, target) as the deploy's messages write it: shortened to ``limit``
+    characters when given, escaped for mrkdwn."""
+    return escape(text if limit is None else shorten(text, limit))
+
+
 def unknown_site(ref: str, sites: Sequence[Site]) -> str:
     names = ", ".join(f"`{escape(s.id)}`" for s in sites[:50]) or "none (add one to events.json)"
     return f"There is no site `{said(shorten(ref, 40), 200)}`. Sites: {names}."

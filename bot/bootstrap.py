@@ -8,6 +8,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from blocks import announcements
+from blocks import deploy as deploy_words
 from bot.config import Settings
 from bot.container import Services
 from bot.core.access import Access
@@ -121,7 +122,7 @@ def _deployer(services: Services, clock: Clock) -> Deployer:
 
     return Deployer(store=services.store, catalog=services.catalog, sites=AwsSites(services.settings),
                     notifier=services.notifier, announcer=services.announcer, once=services.once,
-                    tz=services.settings.timezone, clock=clock, access=services.access)
+                    tz=services.settings.timezone, words=deploy_words, clock=clock, access=services.access)
 
 
 def _ops_links(services: Services) -> OpsLinks:

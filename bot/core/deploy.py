@@ -24,18 +24,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
-from blocks.deploy import (
-    confirmation_message,
-    decided_message,
-    dry_run_message,
-    progress_message,
-    refusal_text,
-    unknown_site,
-)
-from blocks.mrkdwn import escape, shorten
 from bot.core.access import Access, Refusal
 from bot.core.catalog import Catalog
 from bot.core.deploy_plan import (
@@ -61,7 +52,7 @@ from bot.core.domain import Site
 from bot.core.ledger import Clock, new_record_id, utc_now
 from bot.core.once import Once
 from bot.core.outbox import Announcer
-from bot.core.ports import Notifier, NotifyError, SiteObject, Sites, SitesError, Store
+from bot.core.ports import Message, Notifier, NotifyError, SiteObject, Sites, SitesError, Store
 from bot.core.site_files import HashCache, Scan, scan_source, still_as_scanned
 
 log = logging.getLogger(__name__)
@@ -86,6 +77,28 @@ USAGE = ("Usage: `/deploy SITE [staging|production|promote|rollback|history]` â€
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+class DeployWords(Protocol):
+    """What a deploy's messages and refusals say (blocks/deploy.py implements it): the Deployer
+    decides what happens, these say it in the channel."""
+
+    def progress_message(self, run: DeployRun, done_so_far: int = 0) -> Message: ...
+
+    def decided_message(self, site_id: str, deploy_id: str, decision: str, by: str,
+                        target: str = "production") -> Message: ...
+
+    def dry_run_message(self, plan: Plan) -> Message: ...
+
+    def confirmation_message(self, run: DeployRun, plan: Plan, expires_at: datetime) -> Message: ...
+
+    def refusal_text(self, error: DeployError) -> str: ...
+
+    def unknown_site(self, ref: str, sites: Sequence[Site]) -> str: ...
+
+    def quoted(self, text: str, limit: int | None = None) -> str:
+        """A name (site, folder, file, target) as the messages write it."""
+        ...
 
 
 class DeployBusy(DeployError):
@@ -120,7 +133,7 @@ class MessageReporter:
 
 class Deployer:
     def __init__(self, *, store: Store, catalog: Catalog, sites: Sites, notifier: Notifier | None,
-                 announcer: Announcer, once: Once, tz: ZoneInfo, clock: Clock = utc_now,
+                 announcer: Announcer, once: Once, tz: ZoneInfo, words: DeployWords, clock: Clock = utc_now,
                  timer: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
                  poll_interval: float = 5.0, poll_timeout: float = 180.0, progress_interval: float = 1.0,
                  workers: int = 8, new_id: Callable[[str], str] = new_record_id, access: Access | None = None,
@@ -133,6 +146,7 @@ class Deployer:
         self.new_id = new_id
         self.access = access
         self.hashes = hashes or HashCache()
+        self.words = words  # what the messages say (blocks/deploy.py)
 
     # -- asking ------------------------------------------------------------------------------------
     def parse(self, text: str | None) -> DeployRequest | None:
@@ -144,10 +158,10 @@ class Deployer:
             raise DeployError(f"Too many words. {USAGE}")
         site = self.catalog.site(words[0].lower())
         if site is None:
-            raise DeployError(unknown_site(words[0], self.catalog.sites))
+            raise DeployError(self.words.unknown_site(words[0], self.catalog.sites))
         target = words[1].lower() if len(words) == 2 else "production"
         if target not in (*TARGETS, "history"):
-            raise DeployError(f"`{escape(shorten(words[1], 40))}` is not a deploy target: use staging, production, "
+            raise DeployError(f"`{self.words.quoted(words[1], 40)}` is not a deploy target: use staging, production, "
                               f"promote, rollback or history. {USAGE}")
         return DeployRequest(site, target)
 
@@ -163,17 +177,17 @@ class Deployer:
         try:
             dry = not self.sites.has_credentials()
         except SitesError as exc:
-            raise DeployError(f"{escape(str(exc))}. Nothing was deployed.") from exc
+            raise DeployError(f"{self.words.quoted(str(exc))}. Nothing was deployed.") from exc
         if dry:
             self._dry_run(request, reporter)
             return
         run = DeployRun(deploy_id=self.new_id("dep"), site=request.site, target=request.target, by=by,
                         started_at=self.clock())
         if not self._take_lock(run):
-            raise DeployBusy(f"A deploy of `{escape(run.site.id)}` is already running; try again when it has "
-                             "finished.")
+            raise DeployBusy(f"A deploy of `{self.words.quoted(run.site.id)}` is already running; try again when "
+                             "it has finished.")
         try:
-            self._first_message(reporter, *progress_message(run))
+            self._first_message(reporter, *self.words.progress_message(run))
             if request.target in CONFIRMED_TARGETS:
                 self._preview(run, reporter, channel)
             else:
@@ -192,7 +206,7 @@ class Deployer:
         reporter = self._reporter(pending["channel"], pending["ts"])
         if self.clock() - datetime.fromisoformat(pending["created_at"]) > PENDING_TTL:
             if self._decide(deploy_id, pending, "expired", by):
-                reporter.show(*decided_message(site.id, deploy_id, "expired", by, target), final=True)
+                reporter.show(*self.words.decided_message(site.id, deploy_id, "expired", by, target), final=True)
                 return
             raise self._already(deploy_id)
         if not self._decide(deploy_id, pending, "confirmed", by):
@@ -200,10 +214,10 @@ class Deployer:
         run = DeployRun(deploy_id=deploy_id, site=site, target=target, by=by, started_at=self.clock(),
                         requested_by=pending["requested_by"])
         if not self._take_lock(run):
-            reporter.show(*decided_message(site.id, deploy_id, "busy", by, target), final=True)
+            reporter.show(*self.words.decided_message(site.id, deploy_id, "busy", by, target), final=True)
             return
         try:
-            reporter.show(*progress_message(run))
+            reporter.show(*self.words.progress_message(run))
             self._execute(run, reporter, expect=pending["fingerprint"])
         finally:
             self._release_lock(run)
@@ -215,7 +229,7 @@ class Deployer:
         if not self._decide(deploy_id, pending, "cancelled", by):
             raise self._already(deploy_id)
         self._reporter(pending["channel"], pending["ts"]).show(
-            *decided_message(site.id, deploy_id, "cancelled", by, target), final=True)
+            *self.words.decided_message(site.id, deploy_id, "cancelled", by, target), final=True)
 
     def last_deploy(self, site_id: str) -> dict[str, Any] | None:
         """The newest deploy record of a site (for the App Home)."""
@@ -228,14 +242,13 @@ class Deployer:
             raise DeployError("Slack is not configured, so a deploy cannot report its progress: set SLACK_BOT_TOKEN.")
         return MessageReporter(self.notifier, channel, ts)
 
-    @staticmethod
-    def _first_message(reporter: MessageReporter, text: str, blocks: list[dict]) -> None:
+    def _first_message(self, reporter: MessageReporter, text: str, blocks: list[dict]) -> None:
         try:
             reporter.show(text, blocks)
         except NotifyError as exc:
-            raise DeployError(f"I could not post the deploy's progress in this channel ({escape(str(exc))}). Invite "
-                              "me with `/invite @opsbot`, or run /deploy in the ops channel. Nothing was deployed."
-                              ) from exc
+            raise DeployError(f"I could not post the deploy's progress in this channel ({self.words.quoted(str(exc))})."
+                              " Invite me with `/invite @opsbot`, or run /deploy in the ops channel. Nothing was "
+                              "deployed.") from exc
 
     def _may_confirm(self, user: str, target: str) -> None:
         if self.access is None:
@@ -261,7 +274,7 @@ class Deployer:
             raise self._already(deploy_id, pending)
         site = self.catalog.site(pending["site"])
         if site is None:
-            raise DeployError(f"The site `{escape(pending['site'])}` is no longer in events.json.")
+            raise DeployError(f"The site `{self.words.quoted(pending['site'])}` is no longer in events.json.")
         return pending, site
 
     def _decide(self, deploy_id: str, pending: dict[str, Any], decision: str, by: str) -> bool:
@@ -274,7 +287,7 @@ class Deployer:
         pending = pending or self.store.get_record(PENDING, "", deploy_id) or {}
         decision, who = pending.get("decision"), pending.get("decided_by")
         if decision == "expired":
-            again = " ".join(w for w in ("/deploy", escape(pending.get("site", "SITE")),
+            again = " ".join(w for w in ("/deploy", self.words.quoted(pending.get("site", "SITE")),
                                          _again_word(str(pending.get("target", "production")))) if w)
             return DeployError(f"This deploy request expired: run `{again}` again.")
         if decision and who:
@@ -316,8 +329,8 @@ class Deployer:
         if target == "promote":
             staged = self.sites.list_objects(site.bucket, staging)
             if not staged:
-                raise DeployError(f"Nothing is staged for `{escape(site.id)}`: run `/deploy {escape(site.id)} staging` "
-                                  "first.")
+                name = self.words.quoted(site.id)
+                raise DeployError(f"Nothing is staged for `{name}`: run `/deploy {name} staging` first.")
             live = self.sites.list_objects(site.bucket, site.prefix, skip_prefixes=(staging,))
             return plan_promote(site, staged, live, self._stored_md5(site), due_paths=owed)
         scan = self._scan(site)
@@ -347,10 +360,10 @@ class Deployer:
                 for key, before, after, known in record["entries"]]
 
     def _scan(self, site: Site) -> Scan:
-        scan = scan_source(site, self.hashes)
+        scan = scan_source(site, self.hashes, quote=self.words.quoted)
         if not scan.files:
-            raise UnsafeSource(f"The source folder `{escape(str(site.source))}` has nothing to publish: a deploy would "
-                               "delete the whole site, so nothing was deployed.")
+            raise UnsafeSource(f"The source folder `{self.words.quoted(str(site.source))}` has nothing to publish: a "
+                               "deploy would delete the whole site, so nothing was deployed.")
         return scan
 
     def _dry_run(self, request: DeployRequest, reporter: MessageReporter) -> None:
@@ -361,8 +374,8 @@ class Deployer:
             try:
                 plan = plan_dry_run(request.site, request.target, scan.files, hidden=scan.hidden)
             except BadNames as exc:
-                raise DeployError(refusal_text(exc)) from exc
-        self._first_message(reporter, *dry_run_message(plan))
+                raise DeployError(self.words.refusal_text(exc)) from exc
+        self._first_message(reporter, *self.words.dry_run_message(plan))
 
     def _preview(self, run: DeployRun, reporter: MessageReporter, channel: str) -> None:
         try:
@@ -390,7 +403,7 @@ class Deployer:
         # Stored before the buttons show, so no click can find it missing.
         self.store.put_record(PENDING, "", run.deploy_id, pending)
         expires = (created + PENDING_TTL).astimezone(self.tz)
-        reporter.show(*confirmation_message(run, plan, expires), final=True)
+        reporter.show(*self.words.confirmation_message(run, plan, expires), final=True)
         if reporter.ts != pending["ts"]:  # the update failed and the preview went out as a new message
             self.store.put_record(PENDING, "", run.deploy_id, {**pending, "ts": reporter.ts})
 
@@ -403,7 +416,7 @@ class Deployer:
         try:
             plan = self._plan(run)
             if expect is not None and plan.fingerprint() != expect:
-                reporter.show(*decided_message(run.site.id, run.deploy_id, "changed", run.by, run.target),
+                reporter.show(*self.words.decided_message(run.site.id, run.deploy_id, "changed", run.by, run.target),
                               final=True)
                 return
             run.plan = plan
@@ -449,7 +462,7 @@ class Deployer:
             run.phase = "deleting"
             keys = [plan.key(rel) for rel in plan.deletes]
             for first in range(0, len(keys), DELETE_BATCH):
-                reporter.show(*progress_message(run))
+                reporter.show(*self.words.progress_message(run))
                 try:
                     deleted = self.sites.delete(site.bucket, keys[first:first + DELETE_BATCH])
                 except SitesError as exc:
@@ -458,7 +471,7 @@ class Deployer:
                 self._note_deleted(run, deleted)
         if plan.paths:
             run.phase = "invalidating"
-            reporter.show(*progress_message(run))
+            reporter.show(*self.words.progress_message(run))
             run.invalidation_id = self.sites.create_invalidation(site.distribution_id, plan.paths, run.deploy_id)
             self.store.delete_record(OWED, site.id, _owed_key(run.target))
             self._wait_for_invalidation(run)
@@ -493,7 +506,7 @@ class Deployer:
         ``run.<counter>``, updating the message at most every progress_interval
         seconds. The first failure stops the jobs not yet started and is raised
         once the running ones have finished."""
-        reporter.show(*progress_message(run, 0))
+        reporter.show(*self.words.progress_message(run, 0))
         last, count = self.timer(), 0
         failure: BaseException | None = None
         with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(jobs))), thread_name_prefix="deploy") as pool:
@@ -518,7 +531,7 @@ class Deployer:
                 setattr(run, counter, count)
                 now = self.timer()
                 if pending and now - last >= self.progress_interval:
-                    reporter.show(*progress_message(run, count))
+                    reporter.show(*self.words.progress_message(run, count))
                     last = now
         if failure is not None:
             raise failure
@@ -553,7 +566,7 @@ class Deployer:
         """The final message, and the deploy record with its announcement (the audit line)."""
         if run.duration is None:
             run.duration = 0.0
-        reporter.show(*progress_message(run), final=True)
+        reporter.show(*self.words.progress_message(run), final=True)
         self._record(run, announce=True)
 
     def _record(self, run: DeployRun, *, running: bool = False, announce: bool = False) -> None:
@@ -578,7 +591,7 @@ class Deployer:
             "undoes": list(plan.undoes) if plan else [],
             "restores": (str(plan.restores.get("deploy_id", "")) if plan.restores else "") if plan else "",
         }
-        announcement = self.announcer.deploy_finished(_audit_facts(run, record), at) if announce else None
+        announcement = self.announcer.deploy_finished(_audit_facts(run, record, self.words), at) if announce else None
         if self.store.put_record(DEPLOYS, site.id, f"{run.started_at.isoformat()}#{run.deploy_id}", record,
                                  announce=announcement) and announcement:
             self.announcer.ring()
@@ -594,14 +607,14 @@ class Deployer:
                                   {"entries": entries[first:first + CHANGES_PER_RECORD]})
 
 
-def _audit_facts(run: DeployRun, record: dict[str, Any]) -> dict[str, Any]:
+def _audit_facts(run: DeployRun, record: dict[str, Any], words: DeployWords) -> dict[str, Any]:
     """What the deploy's audit line says besides its record: the phase, the site, what the plan had to
     do, and why it was refused (blocks/announcements.py draws the line from these)."""
     plan = run.plan
     return {**record, "phase": run.phase, "distribution_id": run.site.distribution_id, "url": run.site.url,
             "planned_uploads": len(plan.uploads) if plan else 0, "planned_copies": len(plan.copies) if plan else 0,
             "planned_deletes": len(plan.deletes) if plan else 0,
-            "reason": refusal_text(run.refusal) if run.refusal else run.error}
+            "reason": words.refusal_text(run.refusal) if run.refusal else run.error}
 
 
 def _owed_key(target: str) -> str:

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from blocks.mrkdwn import escape
 from bot.core.deploy_plan import (
     NEVER_PUBLISHED_DIRS,
     NEVER_PUBLISHED_FILES,
@@ -84,14 +83,15 @@ class Scan:
     hidden_count: int = 0
 
 
-def scan_source(site: Site, cache: HashCache | None = None) -> Scan:
+def scan_source(site: Site, cache: HashCache | None = None, *, quote: Callable[[str], str]) -> Scan:
     """Every file of ``site.source`` to publish, sorted by path. Refuses a source
     that no longer resolves to the folder checked at start-up (a symbolic link
     put on the way since), symbolic links inside it, anything that is not a
     regular file, and a ``_staging/`` folder (it would land on the staging copy).
-    Dotfiles and dotfolders are left out unless the site lists them in ``include``."""
+    Dotfiles and dotfolders are left out unless the site lists them in ``include``. ``quote``
+    writes a folder or file name into a refusal's message (blocks/deploy.py's ``quoted``: mrkdwn)."""
     root = site.source
-    label = escape(str(root))
+    label = quote(str(root))
     if not root.exists() and not root.is_symlink():
         raise DeployError(f"The source folder `{label}` does not exist. Check `source` in events.json.")
     if root.is_symlink() or root.resolve() != root:
@@ -102,7 +102,7 @@ def scan_source(site: Site, cache: HashCache | None = None) -> Scan:
     cache = cache or HashCache()
 
     def refuse(rel: str, problem: str) -> UnsafeSource:
-        return UnsafeSource(f"`{escape(rel)}` in `{label}` {problem}. Nothing was deployed.")
+        return UnsafeSource(f"`{quote(rel)}` in `{label}` {problem}. Nothing was deployed.")
 
     files: list[LocalFile] = []
     hidden: list[str] = []
