@@ -1,4 +1,4 @@
-"""One contract, two stores: SQLite (embedded default) and DynamoDB (moto server)."""
+"""One contract, three stores: in memory (service tests), SQLite (embedded default) and DynamoDB (moto server)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,9 @@ from bot.core.outbox import (
 )
 from bot.core.ports import IdempotencyConflict, OverTotal, PaymentNotFound, StoreError
 from infra.dynamo_store import DynamoStore
+from infra.memory_store import MemoryStore
 from infra.sqlite_store import SqliteStore
+from tests.stores import STORE_KINDS, fresh_store
 
 T0 = datetime(2026, 6, 1, 19, 30, tzinfo=UTC)
 _ids = itertools.count(1)
@@ -52,6 +54,12 @@ def void_for(original: Payment, at=None) -> Payment:
                    kind="void", voids=original.payment_id)
 
 
+@pytest.fixture(params=["memory", *STORE_KINDS])
+def store(request, tmp_path):
+    """Every store the Store port has, each fresh and initialised."""
+    return fresh_store(request.param, request, tmp_path)
+
+
 def test_init_schema_is_idempotent_and_ping_answers(store):
     store.init_schema()
     store.init_schema()
@@ -59,8 +67,8 @@ def test_init_schema_is_idempotent_and_ping_answers(store):
 
 
 def test_ping_without_schema_says_to_init(tmp_path, moto_endpoint):  # noqa: F811
-    for empty in (SqliteStore(tmp_path / "empty.db"), DynamoStore("opsbot-never-made", region="us-west-2",
-                                                                     endpoint_url=moto_endpoint)):
+    for empty in (MemoryStore(), SqliteStore(tmp_path / "empty.db"),
+                  DynamoStore("opsbot-never-made", region="us-west-2", endpoint_url=moto_endpoint)):
         with pytest.raises(StoreError, match="init-store"):
             empty.ping()
 
