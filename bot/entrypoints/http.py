@@ -3,7 +3,10 @@
 Routes live in one table (path -> method -> handler) so later routes
 (``/stripe/webhook``, ``/api/...``) are one line each. Every error answer is
 JSON; a bad request never gets a 500, and an unexpected error gets a 500 with
-no traceback in the body (the traceback goes to the log)."""
+no traceback in the body (the traceback goes to the log).
+
+waitress and the Slack libraries are imported where they are used: cold start (on Lambda this
+module serves the web API and the webhook, never a waitress server)."""
 
 from __future__ import annotations
 
