@@ -18,8 +18,10 @@ from slack_sdk.models.blocks import (
 )
 
 from blocks import fit
+from blocks.access import refusal_text as access_refusal_text
 from blocks.mrkdwn import escape, shorten
 from bot.core.deploy_plan import (
+    STAGING_PREFIX,
     BadName,
     BadNames,
     DeployError,
@@ -30,6 +32,10 @@ from bot.core.deploy_plan import (
 )
 from bot.core.domain import Site
 
+USAGE = ("Usage: `/deploy SITE [staging|production|promote|rollback|history]` — `staging` publishes to "
+         "`_staging/` at once; `production` (the default), `promote` (staging to production) and `rollback` "
+         "(production back as the deploy before the last left it) show what they would change and ask for a "
+         "confirmation; `history` lists the last deploys. `/deploy` alone lists the sites.")
 CONFIRM_ACTION = "deploy_confirm"
 CANCEL_ACTION = "deploy_cancel"
 LIST_LIMIT = 15  # files named per list in a message; the rest are counted
@@ -204,7 +210,55 @@ def refusal_text(error: DeployError) -> str:
         return fit_lines(head, [_bad_name(n) for n in error.names], limit=fit.SECTION_TEXT - 300)
     if isinstance(error, RollbackRefused):
         return _rollback_refusal(error)
-    return error.message
+    facts = error.facts
+    if error.reason == "file_refused":
+        return f"`{quoted(facts['rel'])}` in `{quoted(facts['folder'])}` {_FILE_PROBLEMS[facts['problem']]}. " \
+               "Nothing was deployed."
+    if error.reason == "unknown_site":
+        return unknown_site(facts["ref"], facts["sites"])
+    if error.reason == "not_allowed":
+        return access_refusal_text(facts["refusal"])
+    if error.reason == "expired":
+        again = " ".join(w for w in ("/deploy", quoted(facts["site"]), _again_word(facts["target"])) if w)
+        return f"This deploy request expired: run `{again}` again."
+    if error.reason == "nothing_staged":
+        name = quoted(facts["site"])
+        return f"Nothing is staged for `{name}`: run `/deploy {name} staging` first."
+    named = {key: quoted(str(value), 40 if key == "word" else None) for key, value in facts.items()}
+    return _REFUSALS[error.reason].format(**named)
+
+
+_REFUSALS = {
+    "too_many_words": f"Too many words. {USAGE}",
+    "not_a_target": "`{word}` is not a deploy target: use staging, production, promote, rollback or history. " + USAGE,
+    "sites_error": "{error}. Nothing was deployed.",
+    "busy": "A deploy of `{site}` is already running; try again when it has finished.",
+    "no_slack": "Slack is not configured, so a deploy cannot report its progress: set SLACK_BOT_TOKEN.",
+    "cannot_post": ("I could not post the deploy's progress in this channel ({error}). Invite me with "
+                    "`/invite @opsbot`, or run /deploy in the ops channel. Nothing was deployed."),
+    "unknown_request": "This deploy request is unknown: run `/deploy SITE` again.",
+    "site_gone": "The site `{site}` is no longer in events.json.",
+    "already_decided": "This deploy was already {decision} by <@{who}>.",
+    "being_handled": "This deploy is already being handled.",
+    "nothing_to_publish": ("The source folder `{folder}` has nothing to publish: a deploy would delete the whole "
+                           "site, so nothing was deployed."),
+    "source_missing": "The source folder `{folder}` does not exist. Check `source` in events.json.",
+    "source_not_folder": "The source folder `{folder}` is not a folder. Check `source` in events.json.",
+    "source_linked": ("The source folder `{folder}` is now reached through a symbolic link: deploys never follow "
+                      "links. Point `source` in events.json at the real folder and restart opsbot."),
+}
+_LINK = "is a symbolic link (to a path {} the source folder): deploys never follow links; put the real file there"
+_FILE_PROBLEMS = {
+    "link_inside": _LINK.format("inside"),
+    "link_outside": _LINK.format("outside"),
+    "not_regular": "is not a regular file",
+    "staging": f"is under `{STAGING_PREFIX}`, which is where staging deploys go: rename the folder",
+}
+
+
+def _again_word(target: str) -> str:
+    """The word after ``/deploy SITE`` that asks for ``target`` again ("" for production, the default)."""
+    return "" if target == "production" else target
 
 
 def _rollback_refusal(error: RollbackRefused) -> str:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.response import BoltResponse
 
+from blocks.access import refusal_text
 from blocks.mrkdwn import unescape
 from bot.core.access import PUBLIC, Affiliation, Refusal, entry_action, entry_name
 from bot.core.outbox import announce_refusal
@@ -79,11 +80,11 @@ def register(app: App, services: Services) -> None:
             if kind in ("event", "suggestion"):
                 # Opening the Home tab or typing in a menu is not a request to do anything:
                 # show nothing, and keep the audit log for attempts (Slack sends these often).
-                return refusal_response(kind, refusal.message, body, respond)
+                return refusal_response(kind, refusal_text(refusal), body, respond)
             label = f"{kind} {entry_name(kind, name, text)}"
             announce_refusal(services.store, services.announcer, user_id=refusal.user_id, action=refusal.action,
                              needed=refusal.needed.value, entry_point=label, now=services.clock(),
                              outsider_team=(affiliation.team_id or "unknown") if refusal.outsider else None)
-            return refusal_response(kind, refusal.message, body, respond)
+            return refusal_response(kind, refusal_text(refusal), body, respond)
         next()
         return None

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import pytest
 
+from blocks.deploy import refusal_text
 from bot.bootstrap import build_services
 from bot.core.catalog import Catalog
 from bot.core.deploy import DeployError, DeployRequest
@@ -119,7 +120,7 @@ def test_a_channel_the_bot_cannot_post_in_stops_the_deploy_before_any_write(depl
     slack_api.fail_next("chat.postMessage", "not_in_channel")
     with pytest.raises(DeployError) as refused:
         run(deployer)
-    assert refused.value.message == (
+    assert refusal_text(refused.value) == (
         "I could not post the deploy's progress in this channel (chat.postMessage to C0OPS000001 failed: "
         "not_in_channel). Invite me with `/invite @opsbot`, or run /deploy in the ops channel. Nothing was deployed.")
     assert site.listed() == []
@@ -153,7 +154,7 @@ def test_a_broken_aws_profile_is_named_and_nothing_is_deployed(deployer, site, m
     monkeypatch.setenv("AWS_PROFILE", "opsbot-no-such-profile")
     with pytest.raises(DeployError) as refused:
         run(deployer)
-    assert refused.value.message == ("reading the AWS credentials: The config profile (opsbot-no-such-profile) "
+    assert refusal_text(refused.value) == ("reading the AWS credentials: The config profile (opsbot-no-such-profile) "
                                      "could not be found. Nothing was deployed.")
     monkeypatch.undo()
     assert site.listed() == []

@@ -126,13 +126,19 @@ class Affiliation:
 
 
 class Refusal(Exception):
-    """A user asked for something their role does not allow; the message names who can.
+    """A user asked for something their role does not allow. ``doing`` says what (from the
+    table), ``admins`` who can grant it; blocks/access.py puts it into words.
     ``outsider`` marks someone of another organisation (a Slack Connect channel)."""
 
-    def __init__(self, action: str, user_id: str, needed: Role, message: str, *, outsider: bool = False):
-        super().__init__(message)
-        self.action, self.user_id, self.needed, self.message = action, user_id, needed, message
+    def __init__(self, action: str, user_id: str, needed: Role, *, admins: tuple[str, ...] = (),
+                 outsider: bool = False):
+        super().__init__(action, user_id, needed.value)
+        self.action, self.user_id, self.needed, self.admins = action, user_id, needed, admins
         self.outsider = outsider
+
+    @property
+    def doing(self) -> str:
+        return _DOING[self.action]
 
 
 class Access:
@@ -165,18 +171,6 @@ class Access:
         needed = PERMISSIONS[action]
         if needed in self.roles(user_id, outsider=outsider):
             return
-        doing = _DOING[action]
         if outsider and not self.named(user_id):
-            message = (f"You are not in this workspace's organisation (you reached opsbot through a channel shared "
-                       f"with another one), so you cannot {doing} here. If you are crew, ask an admin to add your "
-                       "Slack user ID to OPSBOT_CREW.")
-            raise Refusal(action, user_id, needed, message, outsider=True)
-        if needed is Role.ADMIN:
-            if self.admins:
-                names = ", ".join(f"<@{a}>" for a in sorted(self.admins))
-                message = f"Only admins can {doing}. Ask one of: {names}."
-            else:
-                message = f"Only admins can {doing}, and none is set: add Slack user IDs to OPSBOT_ADMINS."
-        else:
-            message = f"Only crew can {doing}. Ask an admin to add you to OPSBOT_CREW."
-        raise Refusal(action, user_id, needed, message)
+            raise Refusal(action, user_id, needed, outsider=True)
+        raise Refusal(action, user_id, needed, admins=tuple(sorted(self.admins)))

@@ -32,7 +32,6 @@ from bot.core.catalog import Catalog
 from bot.core.deploy_plan import (
     CONFIRMED_TARGETS,
     TARGETS,
-    BadNames,
     Change,
     DeployError,
     DeployRun,
@@ -70,11 +69,6 @@ DELETE_BATCH = 1000  # keys deleted at a time (S3's DeleteObjects limit): progre
 NULL_VERSION = "null"  # S3's version id of an object written before the bucket's versioning was turned on
 CONFIRM_PERMISSION = {"production": "deploy.run", "promote": "deploy.run", "rollback": "deploy.rollback"}
 
-USAGE = ("Usage: `/deploy SITE [staging|production|promote|rollback|history]` — `staging` publishes to "
-         "`_staging/` at once; `production` (the default), `promote` (staging to production) and `rollback` "
-         "(production back as the deploy before the last left it) show what they would change and ask for a "
-         "confirmation; `history` lists the last deploys. `/deploy` alone lists the sites.")
-
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -93,12 +87,6 @@ class DeployWords(Protocol):
     def confirmation_message(self, run: DeployRun, plan: Plan, expires_at: datetime) -> Message: ...
 
     def refusal_text(self, error: DeployError) -> str: ...
-
-    def unknown_site(self, ref: str, sites: Sequence[Site]) -> str: ...
-
-    def quoted(self, text: str, limit: int | None = None) -> str:
-        """A name (site, folder, file, target) as the messages write it."""
-        ...
 
 
 class DeployBusy(DeployError):
@@ -155,14 +143,13 @@ class Deployer:
         if not words:
             return None
         if len(words) > 2:
-            raise DeployError(f"Too many words. {USAGE}")
+            raise DeployError("too_many_words")
         site = self.catalog.site(words[0].lower())
         if site is None:
-            raise DeployError(self.words.unknown_site(words[0], self.catalog.sites))
+            raise DeployError("unknown_site", ref=words[0], sites=tuple(self.catalog.sites))
         target = words[1].lower() if len(words) == 2 else "production"
         if target not in (*TARGETS, "history"):
-            raise DeployError(f"`{self.words.quoted(words[1], 40)}` is not a deploy target: use staging, production, "
-                              f"promote, rollback or history. {USAGE}")
+            raise DeployError("not_a_target", word=words[1])
         return DeployRequest(site, target)
 
     def history(self, site_id: str, limit: int = HISTORY_SHOWN) -> list[dict[str, Any]]:
@@ -177,15 +164,14 @@ class Deployer:
         try:
             dry = not self.sites.has_credentials()
         except SitesError as exc:
-            raise DeployError(f"{self.words.quoted(str(exc))}. Nothing was deployed.") from exc
+            raise DeployError("sites_error", error=str(exc)) from exc
         if dry:
             self._dry_run(request, reporter)
             return
         run = DeployRun(deploy_id=self.new_id("dep"), site=request.site, target=request.target, by=by,
                         started_at=self.clock())
         if not self._take_lock(run):
-            raise DeployBusy(f"A deploy of `{self.words.quoted(run.site.id)}` is already running; try again when "
-                             "it has finished.")
+            raise DeployBusy("busy", site=run.site.id)
         try:
             self._first_message(reporter, *self.words.progress_message(run))
             if request.target in CONFIRMED_TARGETS:
@@ -239,16 +225,14 @@ class Deployer:
     # -- pieces ---------------------------------------------------------------------------------------
     def _reporter(self, channel: str, ts: str | None = None) -> MessageReporter:
         if self.notifier is None:
-            raise DeployError("Slack is not configured, so a deploy cannot report its progress: set SLACK_BOT_TOKEN.")
+            raise DeployError("no_slack")
         return MessageReporter(self.notifier, channel, ts)
 
     def _first_message(self, reporter: MessageReporter, text: str, blocks: list[dict]) -> None:
         try:
             reporter.show(text, blocks)
         except NotifyError as exc:
-            raise DeployError(f"I could not post the deploy's progress in this channel ({self.words.quoted(str(exc))})."
-                              " Invite me with `/invite @opsbot`, or run /deploy in the ops channel. Nothing was "
-                              "deployed.") from exc
+            raise DeployError("cannot_post", error=str(exc)) from exc
 
     def _may_confirm(self, user: str, target: str) -> None:
         if self.access is None:
@@ -256,7 +240,7 @@ class Deployer:
         try:
             self.access.check(user, CONFIRM_PERMISSION.get(target, "deploy.run"))
         except Refusal as refusal:
-            raise DeployError(refusal.message) from None
+            raise DeployError("not_allowed", refusal=refusal) from None
 
     def _take_lock(self, run: DeployRun) -> bool:
         """One deploy per site: a claim on the site, held by the deploy id."""
@@ -269,12 +253,12 @@ class Deployer:
     def _pending(self, deploy_id: str) -> tuple[dict[str, Any], Site]:
         pending = self.store.get_record(PENDING, "", deploy_id) if deploy_id else None
         if pending is None:
-            raise DeployError("This deploy request is unknown: run `/deploy SITE` again.")
+            raise DeployError("unknown_request")
         if pending.get("decision"):
             raise self._already(deploy_id, pending)
         site = self.catalog.site(pending["site"])
         if site is None:
-            raise DeployError(f"The site `{self.words.quoted(pending['site'])}` is no longer in events.json.")
+            raise DeployError("site_gone", site=pending["site"])
         return pending, site
 
     def _decide(self, deploy_id: str, pending: dict[str, Any], decision: str, by: str) -> bool:
@@ -287,12 +271,11 @@ class Deployer:
         pending = pending or self.store.get_record(PENDING, "", deploy_id) or {}
         decision, who = pending.get("decision"), pending.get("decided_by")
         if decision == "expired":
-            again = " ".join(w for w in ("/deploy", self.words.quoted(pending.get("site", "SITE")),
-                                         _again_word(str(pending.get("target", "production")))) if w)
-            return DeployError(f"This deploy request expired: run `{again}` again.")
+            return DeployError("expired", site=str(pending.get("site", "SITE")),
+                               target=str(pending.get("target", "production")))
         if decision and who:
-            return DeployError(f"This deploy was already {decision} by <@{who}>.")
-        return DeployError("This deploy is already being handled.")
+            return DeployError("already_decided", decision=decision, who=who)
+        return DeployError("being_handled")
 
     def _each(self, work: Callable[[T], R], items: Sequence[T]) -> list[R]:
         """``work`` on every item, on the worker pool, in order; the first failure is raised."""
@@ -329,8 +312,7 @@ class Deployer:
         if target == "promote":
             staged = self.sites.list_objects(site.bucket, staging)
             if not staged:
-                name = self.words.quoted(site.id)
-                raise DeployError(f"Nothing is staged for `{name}`: run `/deploy {name} staging` first.")
+                raise DeployError("nothing_staged", site=site.id)
             live = self.sites.list_objects(site.bucket, site.prefix, skip_prefixes=(staging,))
             return plan_promote(site, staged, live, self._stored_md5(site), due_paths=owed)
         scan = self._scan(site)
@@ -360,10 +342,9 @@ class Deployer:
                 for key, before, after, known in record["entries"]]
 
     def _scan(self, site: Site) -> Scan:
-        scan = scan_source(site, self.hashes, quote=self.words.quoted)
+        scan = scan_source(site, self.hashes)
         if not scan.files:
-            raise UnsafeSource(f"The source folder `{self.words.quoted(str(site.source))}` has nothing to publish: a "
-                               "deploy would delete the whole site, so nothing was deployed.")
+            raise UnsafeSource("nothing_to_publish", folder=str(site.source))
         return scan
 
     def _dry_run(self, request: DeployRequest, reporter: MessageReporter) -> None:
@@ -371,10 +352,7 @@ class Deployer:
             plan = Plan(site=request.site, target=request.target, dry_run=True)
         else:
             scan = self._scan(request.site)
-            try:
-                plan = plan_dry_run(request.site, request.target, scan.files, hidden=scan.hidden)
-            except BadNames as exc:
-                raise DeployError(self.words.refusal_text(exc)) from exc
+            plan = plan_dry_run(request.site, request.target, scan.files, hidden=scan.hidden)  # may raise BadNames
         self._first_message(reporter, *self.words.dry_run_message(plan))
 
     def _preview(self, run: DeployRun, reporter: MessageReporter, channel: str) -> None:
@@ -558,9 +536,8 @@ class Deployer:
     def _fail(self, run: DeployRun, step: str, exc: SitesError) -> None:
         run.failed_step, run.error, run.phase = step, str(exc), "failed"
 
-    @staticmethod
-    def _refuse(run: DeployRun, exc: DeployError) -> None:
-        run.error, run.refusal, run.phase = exc.message, exc, "refused"
+    def _refuse(self, run: DeployRun, exc: DeployError) -> None:
+        run.error, run.refusal, run.phase = exc.summary or self.words.refusal_text(exc), exc, "refused"
 
     def _finish(self, run: DeployRun, reporter: MessageReporter) -> None:
         """The final message, and the deploy record with its announcement (the audit line)."""
@@ -619,8 +596,3 @@ def _audit_facts(run: DeployRun, record: dict[str, Any], words: DeployWords) -> 
 
 def _owed_key(target: str) -> str:
     return "staging" if target == "staging" else "production"
-
-
-def _again_word(target: str) -> str:
-    """The word after ``/deploy SITE`` that asks for ``target`` again ("" for production, the default)."""
-    return "" if target == "production" else target

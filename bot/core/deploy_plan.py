@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
+from typing import Any
 from urllib.parse import quote, urlparse
 
 from bot.core.domain import Site
@@ -66,13 +67,23 @@ _HASHED = re.compile(r"[.-](?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{6,64}(\.
 
 
 class DeployError(Exception):
-    """A deploy that cannot go ahead; the message (Slack mrkdwn, user text
-    escaped) says why and what to do. Subclasses that carry facts instead are
-    put into words by blocks/deploy.py."""
+    """A deploy that cannot go ahead. ``reason`` says why and ``facts`` hold what
+    the refusal names (a site, a folder, a file, who decided); blocks/deploy.py's
+    ``refusal_text`` puts them into words. Reasons:
 
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+    - "too_many_words", "unknown_request", "being_handled", "no_slack"
+    - "unknown_site" (ref, sites), "not_a_target" (word), "site_gone" (site), "nothing_staged" (site)
+    - "sites_error" / "cannot_post" (error: what AWS or Slack said)
+    - "expired" (site, target), "already_decided" (decision, who), "not_allowed" (refusal)
+    - "busy" (site: DeployBusy)
+    - "source_missing", "source_not_folder", "source_linked", "nothing_to_publish" (folder)
+    - "file_refused" (folder, rel, problem: link_inside, link_outside, not_regular, staging)
+    Subclasses carry richer facts (BadNames, RollbackRefused)."""
+
+    def __init__(self, reason: str, **facts: Any):
+        super().__init__(reason, *facts.values())
+        self.reason, self.facts = reason, facts
+        self.summary: str | None = None  # a subclass's short note for the deploy record (else its words)
 
 
 class UnsafeSource(DeployError):
@@ -90,8 +101,9 @@ class BadNames(DeployError):
     """Files whose keys S3 would refuse: nothing is uploaded until they are renamed."""
 
     def __init__(self, names: Sequence[BadName]):
-        super().__init__(f"{len(names)} file name(s) S3 cannot take")
+        super().__init__("bad_names", count=len(names))
         self.names = tuple(names)
+        self.summary = f"{len(names)} file name(s) S3 cannot take"
 
 
 class RollbackRefused(DeployError):
@@ -105,7 +117,8 @@ class RollbackRefused(DeployError):
 
     def __init__(self, reason: str, *, deploy: Mapping[str, object] | None = None, keys: Sequence[str] = (),
                  status: str = ""):
-        super().__init__(f"rollback refused: {reason}")
+        super().__init__("rollback_refused", why=reason)
+        self.summary = f"rollback refused: {reason}"
         self.reason, self.deploy, self.keys, self.status = reason, dict(deploy or {}), tuple(keys), status
 
 

@@ -83,26 +83,25 @@ class Scan:
     hidden_count: int = 0
 
 
-def scan_source(site: Site, cache: HashCache | None = None, *, quote: Callable[[str], str]) -> Scan:
+def scan_source(site: Site, cache: HashCache | None = None) -> Scan:
     """Every file of ``site.source`` to publish, sorted by path. Refuses a source
     that no longer resolves to the folder checked at start-up (a symbolic link
     put on the way since), symbolic links inside it, anything that is not a
     regular file, and a ``_staging/`` folder (it would land on the staging copy).
-    Dotfiles and dotfolders are left out unless the site lists them in ``include``. ``quote``
-    writes a folder or file name into a refusal's message (blocks/deploy.py's ``quoted``: mrkdwn)."""
+    Dotfiles and dotfolders are left out unless the site lists them in ``include``. Refusals name
+    the folder and file (blocks/deploy.py says them)."""
     root = site.source
-    label = quote(str(root))
+    folder_name = str(root)
     if not root.exists() and not root.is_symlink():
-        raise DeployError(f"The source folder `{label}` does not exist. Check `source` in events.json.")
+        raise DeployError("source_missing", folder=folder_name)
     if root.is_symlink() or root.resolve() != root:
-        raise UnsafeSource(f"The source folder `{label}` is now reached through a symbolic link: deploys never "
-                           "follow links. Point `source` in events.json at the real folder and restart opsbot.")
+        raise UnsafeSource("source_linked", folder=folder_name)
     if not root.is_dir():
-        raise DeployError(f"The source folder `{label}` is not a folder. Check `source` in events.json.")
+        raise DeployError("source_not_folder", folder=folder_name)
     cache = cache or HashCache()
 
     def refuse(rel: str, problem: str) -> UnsafeSource:
-        return UnsafeSource(f"`{quote(rel)}` in `{label}` {problem}. Nothing was deployed.")
+        return UnsafeSource("file_refused", folder=folder_name, rel=rel, problem=problem)
 
     files: list[LocalFile] = []
     hidden: list[str] = []
@@ -135,10 +134,9 @@ def scan_source(site: Site, cache: HashCache | None = None, *, quote: Callable[[
             if stat.S_ISLNK(info.st_mode):
                 raise refuse(rel, _link_problem(path, root))
             if not stat.S_ISREG(info.st_mode):
-                raise refuse(rel, "is not a regular file")
+                raise refuse(rel, "not_regular")
             if rel.startswith(STAGING_PREFIX):
-                raise refuse(rel, f"is under `{STAGING_PREFIX}`, which is where staging deploys go: rename the "
-                                  "folder")
+                raise refuse(rel, "staging")
             files.append(LocalFile(rel=rel, path=path, size=info.st_size, md5=cache.md5(path, info),
                                    content_type=content_type(rel), cache_control=cache_control(rel),
                                    mtime_ns=info.st_mtime_ns))
@@ -147,9 +145,7 @@ def scan_source(site: Site, cache: HashCache | None = None, *, quote: Callable[[
 
 
 def _link_problem(path: Path, root: Path) -> str:
-    where = "inside" if path.resolve().is_relative_to(root) else "outside"
-    return (f"is a symbolic link (to a path {where} the source folder): deploys never follow links; "
-            "put the real file there")
+    return "link_inside" if path.resolve().is_relative_to(root) else "link_outside"
 
 
 def still_as_scanned(file: LocalFile) -> bool:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from blocks.deploy import quoted
+from blocks.deploy import refusal_text
 from bot.config import (
     DEFAULT_SLACK_API_URL,
     EMAIL_FROM_NAMES,
@@ -175,9 +175,9 @@ def catalog_checks(settings: Settings) -> tuple[list[Check], object | None]:
                                 "create it, or fix the site's \"source\" (relative to events.json)"))
             continue
         try:  # what a deploy would publish, counted without reading the files
-            scan = scan_source(site, HashCache(hasher=lambda path: ""), quote=quoted)
+            scan = scan_source(site, HashCache(hasher=lambda path: ""))
         except DeployError as exc:
-            checks.append(Check(FAIL, f"site {site.id} source", exc.message, "a deploy refuses this: fix it"))
+            checks.append(Check(FAIL, f"site {site.id} source", refusal_text(exc), "a deploy refuses this: fix it"))
             continue
         hidden = f" ({scan.hidden_count} dotfiles not published: list them in \"include\" to publish them)" if (
             scan.hidden_count) else ""

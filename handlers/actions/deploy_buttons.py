@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from blocks.deploy import CANCEL_ACTION, CONFIRM_ACTION
+from blocks.deploy import CANCEL_ACTION, CONFIRM_ACTION, refusal_text
 from bot.core.deploy import DeployError
 from handlers.lazy import after_ack
 
@@ -29,7 +29,7 @@ def decide_from_button(*, body: dict[str, Any], action: dict[str, Any], respond:
     try:
         decide(deploy_id, by=user)
     except DeployError as exc:
-        respond(text=exc.message, response_type="ephemeral", replace_original=False)
+        respond(text=refusal_text(exc), response_type="ephemeral", replace_original=False)
 
 
 def register(app: App, services: Services) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from blocks.deploy import history_message, sites_list
+from blocks.deploy import history_message, refusal_text, sites_list
 from bot.core.deploy import DeployError
 from handlers.lazy import after_ack
 from handlers.slack_text import command_text
@@ -34,7 +34,7 @@ def deploy_reply(text: str | None, user: str, *, services: Services) -> dict[str
     try:
         request = services.deploys.parse(text)
     except DeployError as exc:
-        return _ephemeral(exc.message)
+        return _ephemeral(refusal_text(exc))
     if request is None:
         return _ephemeral(*sites_list(services.catalog.sites))
     if request.target == "history":
@@ -62,7 +62,7 @@ def run_deploy(*, command: dict[str, Any], respond: Callable[..., Any], services
     try:
         deploys.start(request, by=user, channel=command["channel_id"])
     except DeployError as exc:
-        respond(text=exc.message, response_type="ephemeral", replace_original=False)
+        respond(text=refusal_text(exc), response_type="ephemeral", replace_original=False)
 
 
 def register(app: App, services: Services) -> None:

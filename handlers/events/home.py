@@ -12,6 +12,8 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from blocks import access as access_words
+from blocks import deploy as deploy_words
 from blocks.home import home_view, parse_deploy_value
 from bot.core.access import Refusal
 from bot.core.deploy import DeployError, DeployRequest
@@ -54,8 +56,10 @@ def deploy_from_home(*, body: dict[str, Any], action: dict[str, Any], client: We
         return
     try:
         deploys.start(DeployRequest(site, parsed[1]), by=user, channel=user)
-    except (Refusal, DeployError) as exc:
-        services.notifier.direct_message(user, exc.message)
+    except Refusal as refusal:
+        services.notifier.direct_message(user, access_words.refusal_text(refusal))
+    except DeployError as exc:
+        services.notifier.direct_message(user, deploy_words.refusal_text(exc))
     client.views_publish(user_id=user, view=home_view(home_for(services, user)))
 
 
