@@ -8,8 +8,9 @@ import pytest
 
 from blocks.events import event_detail
 from blocks.paylinks import dry_run_text, failure_text, paylink_audit, paylink_lines, paylink_message, unassigned_audit
+from blocks.usage import PAYLINK_USAGE, paylink_problem
 from bot.core.domain import Event, EventStatus
-from bot.core.paylinks import PAYLINK_USAGE, Paylink, PaylinkInputError, PaylinkStatus
+from bot.core.paylinks import Paylink, PaylinkInputError, PaylinkStatus
 from bot.core.ports import PaymentsError
 
 JADA = Event(id="2026-05-23-jada-charter", title="JADA Charter", date=date(2026, 5, 23), total_cents=156_000)
@@ -61,7 +62,7 @@ def test_paylink_parses_amount_description_and_event(services, text, amount, des
 def test_paylink_input_errors_say_what_is_wrong(services, text, problem):
     with pytest.raises(PaylinkInputError) as caught:
         services.paylinks.parse(text)
-    assert str(caught.value) == problem
+    assert paylink_problem(caught.value) == problem
 
 
 def test_the_plan_names_the_product_and_carries_the_metadata(services):

@@ -1,21 +1,24 @@
-"""Parsing the text people type after a slash command. No Slack here."""
+"""Parsing the text people type after a slash command. No Slack here: what was wrong is a
+UsageError's facts, and blocks/usage.py says it (with the usage lines)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from bot.core.user_text import echo
 
-LOG_PAYMENT_USAGE = (
-    "Usage: `/log-payment EVENT AMOUNT METHOD PATRON…` — for example `/log-payment jada 500 venmo Ana Ruiz`. "
-    "`/log-payment` alone opens the form."
-)
-
 
 class UsageError(ValueError):
-    """The command text does not fit the command's usage; the message says what is wrong."""
+    """The command text does not fit the command's usage. ``problem``: "missing" (missing: the
+    placeholders), "one_event", "needs_date" / "twice" (flag), "not_an_option" (word), "not_a_date"
+    (what, text); the words typed are cut by ``echo``."""
+
+    def __init__(self, problem: str, **facts: Any):
+        super().__init__(problem, *facts.values())
+        self.problem, self.facts = problem, facts
 
 
 @dataclass(frozen=True)
@@ -38,11 +41,8 @@ def parse_log_payment(text: str | None) -> LogPaymentCommand:
         return LogPaymentCommand(event=words[0] if words else None)
     if len(words) < 4:
         missing = ["AMOUNT", "METHOD", "PATRON"][len(words) - 1:]
-        raise UsageError(f"Missing {' and '.join(missing)}.")
+        raise UsageError("missing", missing=tuple(missing))
     return LogPaymentCommand(event=words[0], amount=words[1], method=words[2], patron=" ".join(words[3:]))
-
-
-EVENTS_USAGE = "Usage: `/events` (upcoming), `/events all` (past too) or `/events EVENT` (one event and its payments)."
 
 
 @dataclass(frozen=True)
@@ -56,14 +56,10 @@ def parse_events(text: str | None) -> EventsCommand:
     if not words:
         return EventsCommand()
     if len(words) > 1:
-        raise UsageError("Give one event id, or `all`.")
+        raise UsageError("one_event")
     if words[0].lower() == "all":
         return EventsCommand(include_past=True)
     return EventsCommand(event=words[0])
-
-
-EXPORT_USAGE = ("Usage: `/opsbot export [EVENT|all] [--from YYYY-MM-DD] [--to YYYY-MM-DD]` — for example "
-                "`/opsbot export all --from 2026-05-01 --to 2026-05-31`. The CSV comes to you as a direct message.")
 
 
 @dataclass(frozen=True)
@@ -84,16 +80,16 @@ def parse_export(words: list[str]) -> ExportCommand:
         if flag.lower() in ("--from", "--to"):
             if not value:
                 if not rest:
-                    raise UsageError(f"{flag} needs a date, like 2026-05-01.")
+                    raise UsageError("needs_date", flag=flag)
                 value = rest.pop(0)
             name = flag.lower()[2:]
             if name in days:
-                raise UsageError(f"{flag} is given twice.")
+                raise UsageError("twice", flag=flag)
             days[name] = parse_day(value, flag)
         elif word.startswith("-"):
-            raise UsageError(f"'{echo(word)}' is not an option: use --from and --to.")
+            raise UsageError("not_an_option", word=echo(word))
         elif event is not None:
-            raise UsageError("Give one event id, or `all`.")
+            raise UsageError("one_event")
         else:
             event = word
     return ExportCommand(None if event is None or event.lower() == "all" else event, days.get("from"),
@@ -107,4 +103,4 @@ def parse_day(text: str, what: str = "the date") -> date:
             return date.fromisoformat(text)
     except ValueError:
         pass
-    raise UsageError(f"{what} '{echo(text)}' is not a date like 2026-05-01.")
+    raise UsageError("not_a_date", what=what, text=echo(text))

@@ -16,6 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.core.catalog import Catalog, EventNotFound
@@ -25,8 +26,6 @@ from bot.core.money import AmountError, format_cents, parse_amount
 from bot.core.outbox import Announcer
 from bot.core.ports import Payments, Store
 
-PAYLINK_USAGE = ("Usage: `/paylink AMOUNT [DESCRIPTION…] [--event EVENT]` — for example "
-                 "`/paylink 250 Charter deposit --event jada`.")
 DESCRIPTION_MAX = 200
 CURRENCY = "usd"
 NO_EVENT = "-"  # the group of links made without --event
@@ -36,7 +35,13 @@ _OPTION = re.compile(r"^(?:--|\u2014|\u2013)(?P<name>[A-Za-z][\w-]*)(?:=(?P<valu
 
 
 class PaylinkInputError(ValueError):
-    """The command text is not a payment link we can make; the message says what is wrong."""
+    """The command text is not a payment link we can make. ``problem``: "event_twice", "event_needs_id",
+    "unknown_option" (option), "no_amount", "too_long" (length), "said" (message: the amount's or the
+    event's own); blocks/usage.py says it."""
+
+    def __init__(self, problem: str, **facts: Any):
+        super().__init__(problem, *facts.values())
+        self.problem, self.facts = problem, facts
 
 
 @dataclass(frozen=True)
@@ -130,33 +135,32 @@ class Paylinks:
                 rest.append(words[i])
             elif option["name"].lower() == "event":
                 if event_ref is not None:
-                    raise PaylinkInputError("Give `--event` once.")
+                    raise PaylinkInputError("event_twice")
                 value = option["value"]
                 if value is None and i + 1 < len(words):
                     i += 1
                     value = words[i]
                 if not value:
-                    raise PaylinkInputError("`--event` needs an event id, like `--event jada`.")
+                    raise PaylinkInputError("event_needs_id")
                 event_ref = value
             else:
-                raise PaylinkInputError(f"Unknown option `{words[i][:30]}`: the only option is `--event`.")
+                raise PaylinkInputError("unknown_option", option=words[i][:30])
             i += 1
         if not rest:
-            raise PaylinkInputError("Give the amount to charge, like 250 or 1,560.00.")
+            raise PaylinkInputError("no_amount")
         try:
             amount = parse_amount(rest[0])
         except AmountError as exc:
-            raise PaylinkInputError(str(exc)) from None
+            raise PaylinkInputError("said", message=str(exc)) from None
         description = " ".join(rest[1:])
         if len(description) > DESCRIPTION_MAX:
-            raise PaylinkInputError(
-                f"The description is {len(description)} characters; the limit is {DESCRIPTION_MAX}.")
+            raise PaylinkInputError("too_long", length=len(description))
         event = None
         if event_ref is not None:
             try:
                 event = self.catalog.find_event(event_ref)
             except EventNotFound as exc:
-                raise PaylinkInputError(exc.message) from None
+                raise PaylinkInputError("said", message=exc.message) from None
         return PaylinkRequest(amount, description, event)
 
     def plan(self, request: PaylinkRequest, *, created_by: str, request_key: str,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from blocks.export import row_values
+from blocks.usage import usage_problem
 from bot.core.access import entry_action
 from bot.core.commands import UsageError, parse_day
 from bot.core.ledger import KeyReused, LedgerError
@@ -189,7 +190,7 @@ def _day_parameter(query: dict[str, str], name: str) -> date | None | Response:
     try:
         return parse_day(text, name)
     except UsageError as exc:
-        return _error(400, str(exc), name)
+        return _error(400, usage_problem(exc), name)
 
 
 def list_payments(services: Services) -> Callable[[Request], Response]:

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from blocks.events import event_detail, events_list
 from blocks.failures import problem
-from bot.core.commands import EVENTS_USAGE, UsageError, parse_events
+from blocks.usage import EVENTS_USAGE, usage_problem
+from bot.core.commands import UsageError, parse_events
 from bot.core.ledger import UnknownEvent
 from bot.core.patrons import patron_totals
 from handlers.slack_text import command_text
@@ -29,7 +30,7 @@ def events_reply(text: str | None, user: str, *, services: Services) -> dict[str
             fallback, blocks = events_list(services.ledger.list_events(include_past=parsed.include_past),
                                            include_past=parsed.include_past)
     except UsageError as exc:
-        return {"response_type": "ephemeral", "text": f"{exc} {EVENTS_USAGE}"}
+        return {"response_type": "ephemeral", "text": f"{usage_problem(exc)} {EVENTS_USAGE}"}
     except UnknownEvent as exc:
         return {"response_type": "ephemeral", "text": problem(exc.errors["event"])}
     return {"response_type": "ephemeral", "text": fallback, "blocks": blocks}

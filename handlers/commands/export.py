@@ -16,7 +16,8 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from blocks.export import csv_text, export_started, export_summary, file_name, nothing_to_export, selection_words
 from blocks.failures import problem, store_unavailable
-from bot.core.commands import EXPORT_USAGE, UsageError, parse_export
+from blocks.usage import EXPORT_USAGE, usage_problem
+from bot.core.commands import UsageError, parse_export
 from bot.core.ledger import LedgerError
 from bot.core.ports import StoreError
 
@@ -51,7 +52,7 @@ def export_ack(words: list[str], *, services: Services) -> dict[str, Any]:
     try:
         selection = _selection(words, services)
     except UsageError as exc:
-        return _ephemeral(f"{problem(str(exc))} {EXPORT_USAGE}")
+        return _ephemeral(f"{problem(usage_problem(exc))} {EXPORT_USAGE}")
     except LedgerError as exc:
         return _ephemeral(problem(" ".join(exc.errors.values())))
     return _ephemeral(export_started(selection))

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from blocks.failures import problem
 from blocks.payment_modal import payment_modal
 from blocks.receipts import payment_receipt
-from bot.core.commands import LOG_PAYMENT_USAGE, UsageError, parse_log_payment
+from blocks.usage import LOG_PAYMENT_USAGE, usage_problem
+from bot.core.commands import UsageError, parse_log_payment
 from bot.core.ledger import LedgerError, UnknownEvent
 from handlers.slack_text import command_text
 
@@ -35,7 +36,7 @@ def log_payment_command(*, ack: Callable[..., Any], command: dict[str, Any], cli
     try:
         parsed = parse_log_payment(command_text(command))
     except UsageError as exc:
-        ack(**_ephemeral(f"{problem(str(exc))} {LOG_PAYMENT_USAGE}"))
+        ack(**_ephemeral(f"{problem(usage_problem(exc))} {LOG_PAYMENT_USAGE}"))
         return
 
     if parsed.opens_form:

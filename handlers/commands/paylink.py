@@ -14,7 +14,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from blocks.paylinks import dry_run_text, failure_text, input_error_text, making_text, not_saved_text
-from bot.core.paylinks import PAYLINK_USAGE, PaylinkInputError, PaylinkPlan
+from blocks.usage import PAYLINK_USAGE, paylink_problem
+from bot.core.paylinks import PaylinkInputError, PaylinkPlan
 from bot.core.ports import NotifyError, PaymentsError, StoreError
 from handlers.lazy import after_ack
 from handlers.slack_text import command_text
@@ -50,7 +51,7 @@ def paylink_reply(command: dict[str, Any], *, services: Services) -> dict[str, A
     try:
         plan = _plan(command, services)
     except PaylinkInputError as exc:
-        return _ephemeral(input_error_text(str(exc), PAYLINK_USAGE))
+        return _ephemeral(input_error_text(paylink_problem(exc), PAYLINK_USAGE))
     assert services.paylinks is not None
     if not services.paylinks.configured:
         return _ephemeral(dry_run_text(plan))
