@@ -79,7 +79,7 @@ def audit_line(entry: OutboxEntry) -> Message:
     facts = entry.facts
     if entry.event == PAYMENT_RECORDED:
         result = _ledger_result(facts)
-        overpaid = result.status.balance_cents < 0 and result.payment.method == "stripe"
+        overpaid = result.status.overpaid_cents > 0 and result.payment.method == "stripe"
         return payment_audit(result.payment, result.status, overpaid_note=overpaid)
     if entry.event == PAYMENT_VOIDED:
         result = _ledger_result(facts)

@@ -39,9 +39,9 @@ def what(payment: Payment, status: EventStatus) -> str:
 def standing(status: EventStatus) -> str:
     """``Paid $1,125.00 of $1,560.00 · Balance $435.00`` and a cleared or overpaid mark."""
     line = (f"Paid {format_cents(status.paid_cents)} of {format_cents(status.total_cents)} · "
-            f"Balance {format_cents(max(status.balance_cents, 0))}")
-    if status.balance_cents < 0:
-        return line + f" · :warning: *Overpaid by {format_cents(-status.balance_cents)}*"
+            f"Balance {format_cents(status.owed_cents)}")
+    if status.overpaid_cents > 0:
+        return line + f" · :warning: *Overpaid by {format_cents(status.overpaid_cents)}*"
     if status.cleared:
         return line + " · :white_check_mark: *Cleared*"
     return line

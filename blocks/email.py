@@ -41,9 +41,9 @@ def logged_by(payment: Payment) -> str:
 
 
 def _balance(status: EventStatus) -> str:
-    line = f"{format_cents(max(status.balance_cents, 0))} of {format_cents(status.total_cents)}"
-    if status.balance_cents < 0:
-        return line + f" (overpaid by {format_cents(-status.balance_cents)})"
+    line = f"{format_cents(status.owed_cents)} of {format_cents(status.total_cents)}"
+    if status.overpaid_cents > 0:
+        return line + f" (overpaid by {format_cents(status.overpaid_cents)})"
     if status.cleared:
         return line + " (paid in full)"
     return line

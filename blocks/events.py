@@ -41,10 +41,10 @@ def events_list(statuses: Sequence[EventStatus], *, include_past: bool) -> tuple
     shown, hidden = cut(statuses, MAX_BLOCKS - 2)  # the header and a closing context line
     blocks = [HeaderBlock(text=title), *(section(_event_line(s)) for s in shown)]
     if hidden:
-        owed = sum(max(s.balance_cents, 0) for s in statuses[len(shown):])
+        owed = sum(s.owed_cents for s in statuses[len(shown):])
         note = f"…and {plural(hidden, 'more event')} with {format_cents(owed)} due. `/events EVENT` shows one."
     else:
-        owed = sum(max(s.balance_cents, 0) for s in statuses)
+        owed = sum(s.owed_cents for s in statuses)
         note = f"{plural(len(statuses), 'event')} · {format_cents(owed)} due in all."
         if not include_past:
             note += " `/events all` includes past ones."
@@ -103,5 +103,5 @@ def event_detail(status: EventStatus, payments: Sequence[Payment],
                     f"{format_cents(sum(p.amount_cents for p in older))} in all.")
             blocks.append(context(note))
     text = (f"{status.event.title}: paid {format_cents(status.paid_cents)} of {format_cents(status.total_cents)}, "
-            f"balance {format_cents(max(status.balance_cents, 0))}")
+            f"balance {format_cents(status.owed_cents)}")
     return fallback(text), [b.to_dict() for b in blocks]

@@ -22,7 +22,7 @@ def paid_bar(percent: int) -> str:
 
 def money_lines(status: EventStatus) -> str:
     """The bar on a line of its own (short, for a phone), then paid of total, the balance, and cleared or not."""
-    still_owed = " · not cleared" if status.balance_cents > 0 else ""
+    still_owed = " · not cleared" if status.owed_cents > 0 else ""
     return f"{paid_bar(status.paid_percent)}\n{standing(status)}{still_owed}"
 
 

@@ -43,7 +43,7 @@ def _event_block(status: EventStatus, can_log: bool) -> Block:
     when = f"{status.event.date:%a %b %-d, %Y}" if status.event.date else "no date"
     text = f"*{name(status.event.title)}* · {when}\n{money_lines(status)}"
     button = None
-    if can_log and status.balance_cents > 0:
+    if can_log and status.owed_cents > 0:
         button = ButtonElement(text="Log payment", action_id=REMINDER_ACTION, value=status.event.id)
     return section(text, accessory=button)
 
@@ -55,9 +55,9 @@ def _events(data: HomeData, room: int) -> list[Block]:
     fits = max(min(MAX_EVENTS, room - 2), 1)  # the header and the closing line
     shown, hidden = data.events[:fits], data.events[fits:]
     blocks += [_event_block(s, data.can_log) for s in shown]
-    owed = sum(max(s.balance_cents, 0) for s in data.events)
+    owed = sum(s.owed_cents for s in data.events)
     if hidden:
-        hidden_owed = sum(max(s.balance_cents, 0) for s in hidden)
+        hidden_owed = sum(s.owed_cents for s in hidden)
         note = (f"…and {plural(len(hidden), 'more event')} with {format_cents(hidden_owed)} due "
                 f"({format_cents(owed)} in all). `/events` lists them.")
     else:

@@ -33,7 +33,7 @@ SEARCH_PLACEHOLDER = "Type part of its name, id or date"
 def event_label(status: EventStatus) -> str:
     """``JADA Charter · Sat May 23 · $560.00 due`` (plain text, at most 75 characters)."""
     when = f" · {status.event.date:%a %b %-d}" if status.event.date else ""
-    owed = "paid in full" if status.balance_cents <= 0 else f"{format_cents(status.balance_cents)} due"
+    owed = "paid in full" if status.cleared else f"{format_cents(status.owed_cents)} due"
     tail = f"{when} · {owed}"
     return plain(status.event.title, OPTION_TEXT - len(tail)) + tail
 

@@ -13,9 +13,9 @@ def payment_receipt(result: LedgerResult) -> str:
     title = name(s.event.title, RECORD_NAME)
     line = (f"Recorded: {format_cents(p.amount_cents)} ({name(p.method)}) from {name(p.patron, RECORD_NAME)} for "
             f"{title} (`{p.payment_id}`). ")
-    if s.balance_cents <= 0:
+    if s.cleared:
         return line + f"{title} is paid in full: {format_cents(s.paid_cents)}. :white_check_mark:"
-    return line + f"Balance now {format_cents(s.balance_cents)} of {format_cents(s.total_cents)}."
+    return line + f"Balance now {format_cents(s.owed_cents)} of {format_cents(s.total_cents)}."
 
 
 def void_receipt(result: LedgerResult) -> str:
@@ -23,5 +23,5 @@ def void_receipt(result: LedgerResult) -> str:
     if result.replayed:
         return f"`{v.voids}` was already voided (`{v.payment_id}`); nothing changed."
     return (f"Voided `{v.voids}`: {format_cents(-v.amount_cents)} from {name(v.patron, RECORD_NAME)}. "
-            f"{name(s.event.title, RECORD_NAME)} balance now {format_cents(max(s.balance_cents, 0))} of "
+            f"{name(s.event.title, RECORD_NAME)} balance now {format_cents(s.owed_cents)} of "
             f"{format_cents(s.total_cents)}.")

@@ -76,7 +76,7 @@ def _compared(c: Comparison) -> str:
 
 def _owed(status: EventStatus, text: Callable[[str], str]) -> str:
     assert status.event.date is not None
-    return (f"{text(status.event.title)} ({status.event.date:%a %b %-d}): {format_cents(status.balance_cents)} "
+    return (f"{text(status.event.title)} ({status.event.date:%a %b %-d}): {format_cents(status.owed_cents)} "
             f"of {format_cents(status.total_cents)}")
 
 
@@ -133,15 +133,15 @@ def reminder_blocks(owed: Sequence[EventStatus], today: date) -> tuple[str, list
         when = "today" if days == 0 else "tomorrow" if days == 1 else f"in {days} days"
         blocks.append(section(
             f"*{name(status.event.title)}* · {status.event.date:%a %b %-d} ({when})\n"
-            f"{format_cents(status.balance_cents)} due of {format_cents(status.total_cents)}",
+            f"{format_cents(status.owed_cents)} due of {format_cents(status.total_cents)}",
             accessory=ButtonElement(text="Log payment", action_id=REMINDER_ACTION, value=status.event.id),
         ))
     if hidden:
-        rest = sum(s.balance_cents for s in owed[len(shown):])
+        rest = sum(s.owed_cents for s in owed[len(shown):])
         blocks.append(context(f"…and {plural(hidden, 'more event')} owing {format_cents(rest)}: "
                               "`/events` shows every event."))
     else:
         blocks.append(context("`/events` shows every event."))
-    total = sum(s.balance_cents for s in owed)
+    total = sum(s.owed_cents for s in owed)
     text = fallback(f"{plural(len(owed), 'event')} in the next days still owe {format_cents(total)}.")
     return text, [b.to_dict() for b in blocks]

@@ -116,6 +116,16 @@ class EventStatus:
         return self.event.total_cents - self.paid_cents
 
     @property
+    def owed_cents(self) -> int:
+        """What is still owed: the balance, never below zero (an overpaid event owes nothing)."""
+        return max(self.balance_cents, 0)
+
+    @property
+    def overpaid_cents(self) -> int:
+        """What was paid beyond the total (0 unless overpaid)."""
+        return max(-self.balance_cents, 0)
+
+    @property
     def cleared(self) -> bool:
         return self.paid_cents >= self.event.total_cents
 

@@ -329,7 +329,7 @@ class Ledger:
 
 
 def over_balance_message(amount_cents: int, status: EventStatus) -> str:
-    balance = max(status.balance_cents, 0)
+    balance = status.owed_cents
     over = amount_cents - balance
     if balance == 0:
         return (f"{status.event.title} is already paid in full ({format_cents(status.total_cents)}); "

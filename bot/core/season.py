@@ -36,14 +36,14 @@ class SeasonTotals:
 
 
 def owing(statuses: Iterable[EventStatus], days: int = 0) -> Owed:
-    owe = [s for s in statuses if s.balance_cents > 0]
-    return Owed(days, sum(s.balance_cents for s in owe), len(owe))
+    owe = [s for s in statuses if s.owed_cents > 0]
+    return Owed(days, sum(s.owed_cents for s in owe), len(owe))
 
 
 def due_within(statuses: Iterable[EventStatus], start: date, days: int) -> list[EventStatus]:
     """Events dated from ``start`` to ``start + days`` (both included) that still owe, soonest first."""
     end = start + timedelta(days=days)
-    soon = [s for s in statuses if s.event.date is not None and start <= s.event.date <= end and s.balance_cents > 0]
+    soon = [s for s in statuses if s.event.date is not None and start <= s.event.date <= end and s.owed_cents > 0]
     return sorted(soon, key=lambda s: (s.event.date, s.event.id))
 
 
