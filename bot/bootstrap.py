@@ -12,10 +12,11 @@ from blocks import deploy as deploy_words
 from bot.config import Settings
 from bot.container import Services
 from bot.core.access import Access
-from bot.core.catalog import load_catalog
+from bot.core.catalog import Catalog, load_catalog
 from bot.core.deliverer import Deliverer, DeliveryPolicy
 from bot.core.deploy import Deployer
-from bot.core.email_copies import EmailCopies
+from bot.core.email_copies import EmailCopies, NoEmail
+from bot.core.health import Health
 from bot.core.ledger import Clock, Ledger, utc_now
 from bot.core.links import OpsLinks
 from bot.core.once import Once
@@ -51,22 +52,25 @@ class SlackSetupError(Exception):
 
 def build_services(settings: Settings, *, store: Store | None = None, clock: Clock | None = None,
                    notifier: Notifier | None = None, mailer: Mailer | None = None,
-                   doorbell: Doorbell | None = None) -> Services:
+                   doorbell: Doorbell | None = None, slack_client: WebClient | None = None) -> Services:
     """Load events.json (raises EventsFileError), open the store named by the
     settings and, when Slack is configured, the Slack client and notifier; when
     email is configured, the mailer (SES unless ``mailer`` is given). ``doorbell``
-    is what a write that announced something rings (on Lambda: another invocation)."""
+    is what a write that announced something rings (on Lambda: another invocation);
+    ``slack_client`` the client the Slack app uses (the console's local Slack).
+    The container comes out complete: nothing is set on it afterwards."""
     catalog = load_catalog(settings.events_file, protected=settings.private_files)
     if store is None:
         from infra import open_store  # cold start: boto3 is imported only when the store is DynamoDB
 
         store = open_store(settings)
     clock = clock or utc_now
-    client = None
+    client = slack_client
     if notifier is None and settings.slack_bot_token:
-        from infra.slack_notifier import SlackNotifier, slack_client  # cold start: slack_sdk only with Slack
+        from infra.slack_notifier import SlackNotifier
+        from infra.slack_notifier import slack_client as make_client  # cold start: slack_sdk only with Slack
 
-        client = slack_client(settings.slack_bot_token, settings.slack_api_url)
+        client = make_client(settings.slack_bot_token, settings.slack_api_url)
         notifier = SlackNotifier(client)
     if settings.email is not None and mailer is None:
         from infra.ses_mailer import SesMailer  # cold start: boto3 only with email
@@ -78,26 +82,25 @@ def build_services(settings: Settings, *, store: Store | None = None, clock: Clo
                           doorbell=doorbell or Doorbell())
     ledger = Ledger(store, catalog, settings.timezone, clock=clock, announcer=announcer)
     once = Once(store, clock)
-    services = Services(
+    access = Access(settings.admins, settings.crew)
+    mailer = mailer if settings.email else None
+    paylinks, stripe_intake = _stripe_services(settings, store, catalog, ledger, announcer, clock)
+    return Services(
         settings=settings, store=store, catalog=catalog, ledger=ledger,
         records=LedgerRecords(store, catalog, settings.timezone, clock=clock),
-        access=Access(settings.admins, settings.crew), once=once,
-        notifier=notifier, announcer=announcer, clock=clock, mailer=mailer if settings.email else None,
-        slack_client=client,
+        access=access, once=once, notifier=notifier, announcer=announcer, clock=clock, mailer=mailer,
+        slack_client=client, paylinks=paylinks, stripe_intake=stripe_intake,
+        deploys=_deployer(settings, store, catalog, notifier, announcer, once, access, clock),
+        links=OpsLinks(catalog, paylinks, region=settings.aws_region, today=ledger.today),
+        email=_email_copies(settings, mailer, once, store, announcer, clock), health=Health(),
     )
-    services.paylinks, services.stripe_intake = _stripe_services(services, clock)
-    services.links = _ops_links(services)
-    services.deploys = _deployer(services, clock)
-    services.email = _email_copies(services)
-    return services
 
 
-def _email_copies(services: Services) -> EmailCopies | None:
-    settings = services.settings
-    if settings.email is None or services.mailer is None:
-        return None
-    return EmailCopies(services.mailer, settings.email, services.once, services.store, services.announcer,
-                       services.clock)
+def _email_copies(settings: Settings, mailer: Mailer | None, once: Once, store: Store, announcer: Announcer,
+                  clock: Clock) -> EmailCopies | NoEmail:
+    if settings.email is None or mailer is None:
+        return NoEmail()
+    return EmailCopies(mailer, settings.email, once, store, announcer, clock)
 
 
 def build_deliverer(services: Services, *, policy: DeliveryPolicy | None = None,
@@ -116,24 +119,19 @@ def build_deliverer(services: Services, *, policy: DeliveryPolicy | None = None,
                      policy=policy or DeliveryPolicy(), clock=services.clock)
 
 
-def _deployer(services: Services, clock: Clock) -> Deployer:
+def _deployer(settings: Settings, store: Store, catalog: Catalog, notifier: Notifier | None, announcer: Announcer,
+              once: Once, access: Access, clock: Clock) -> Deployer:
     """The Deployer on S3 + CloudFront (boto3 clients made on first use)."""
     from infra.aws_sites import AwsSites  # cold start: boto3 when services are built, not on import
 
-    return Deployer(store=services.store, catalog=services.catalog, sites=AwsSites(services.settings),
-                    notifier=services.notifier, announcer=services.announcer, once=services.once,
-                    tz=services.settings.timezone, words=deploy_words, clock=clock, access=services.access)
+    return Deployer(store=store, catalog=catalog, sites=AwsSites(settings), notifier=notifier, announcer=announcer,
+                    once=once, tz=settings.timezone, words=deploy_words, clock=clock, access=access)
 
 
-def _ops_links(services: Services) -> OpsLinks:
-    return OpsLinks(services.catalog, services.paylinks, region=services.settings.aws_region,
-                    today=services.ledger.today)
-
-
-def _stripe_services(services: Services, clock: Clock) -> tuple[Paylinks, StripeIntake]:
+def _stripe_services(settings: Settings, store: Store, catalog: Catalog, ledger: Ledger, announcer: Announcer,
+                     clock: Clock) -> tuple[Paylinks, StripeIntake]:
     """Payment links and Stripe webhooks; Stripe's API only when STRIPE_API_KEY is set (else /paylink
     answers with a dry run), webhook verification only when STRIPE_WEBHOOK_SECRET is."""
-    settings = services.settings
     payments = verify = None
     if settings.stripe_api_key:
         from infra.stripe_payments import StripePayments  # cold start: stripe only with a key
@@ -143,9 +141,8 @@ def _stripe_services(services: Services, clock: Clock) -> tuple[Paylinks, Stripe
         from infra.stripe_payments import WebhookVerifier  # cold start: stripe only with a secret
 
         verify = WebhookVerifier(settings.stripe_webhook_secret)
-    paylinks = Paylinks(services.store, services.catalog, payments, announcer=services.announcer,
-                        tz=settings.timezone, clock=clock)
-    intake = StripeIntake(services.ledger, services.store, paylinks, services.announcer, verify=verify, clock=clock)
+    paylinks = Paylinks(store, catalog, payments, announcer=announcer, tz=settings.timezone, clock=clock)
+    intake = StripeIntake(ledger, store, paylinks, announcer, verify=verify, clock=clock)
     return paylinks, intake
 
 

@@ -5,32 +5,34 @@ composition root (which imports them)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.config import Settings
 from bot.core.access import Access
 from bot.core.catalog import Catalog
+from bot.core.deploy import Deployer
+from bot.core.email_copies import EmailCopies, NoEmail
 from bot.core.health import Health
-from bot.core.ledger import Clock, Ledger, utc_now
+from bot.core.ledger import Clock, Ledger
+from bot.core.links import OpsLinks
 from bot.core.once import Once
 from bot.core.outbox import Announcer
-from bot.core.ports import Notifier, Store
+from bot.core.paylinks import Paylinks
+from bot.core.ports import Mailer, Notifier, Store
 from bot.core.records import LedgerRecords
+from bot.core.stripe_intake import StripeIntake
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
-    from bot.core.deploy import Deployer
-    from bot.core.email_copies import EmailCopies
-    from bot.core.links import OpsLinks
-    from bot.core.paylinks import Paylinks
-    from bot.core.ports import Mailer
-    from bot.core.stripe_intake import StripeIntake
 
-
-@dataclass
+@dataclass(frozen=True)
 class Services:
+    """Everything a listener or entry point uses, complete when built (bot/bootstrap.py) and never
+    changed after. A service that is off says so itself: Paylinks without a Stripe key answers with a
+    dry run (``configured``), email off is NoEmail (``on`` False)."""
+
     settings: Settings
     store: Store
     catalog: Catalog
@@ -40,12 +42,12 @@ class Services:
     once: Once
     notifier: Notifier | None  # None when Slack is not configured
     announcer: Announcer  # which announcements each change writes to the outbox
-    clock: Clock = utc_now
-    mailer: Mailer | None = None  # None when email is off
-    slack_client: WebClient | None = None
-    paylinks: Paylinks | None = None  # /paylink (set by build_services)
-    stripe_intake: StripeIntake | None = None  # POST /stripe/webhook and /opsbot assign
-    deploys: Deployer | None = None  # /deploy (set by build_services)
-    links: OpsLinks | None = None  # /links and the App Home's links (set by build_services)
-    email: EmailCopies | None = None  # the daily summary by email; None when email is off
-    health: Health = field(default_factory=Health)  # what /healthz watches besides the store
+    clock: Clock
+    mailer: Mailer | None  # None when email is off
+    slack_client: WebClient | None  # the notifier's client (None without Slack); the console's is its local Slack
+    paylinks: Paylinks  # /paylink; a dry run without STRIPE_API_KEY
+    stripe_intake: StripeIntake  # POST /stripe/webhook and /opsbot assign
+    deploys: Deployer  # /deploy; dry runs without AWS credentials
+    links: OpsLinks  # /links and the App Home's links
+    email: EmailCopies | NoEmail  # the daily summary by email, or NoEmail when email is off
+    health: Health  # what /healthz watches besides the store

@@ -32,7 +32,22 @@ def claim_key(email: OutgoingEmail) -> str:
     return f"email:{email.key}"
 
 
+class NoEmail:
+    """Email is off (OPSBOT_EMAIL_FROM and OPSBOT_EMAIL_TO not set): nothing is sent, and ``on`` says so."""
+
+    on = False
+    recipients: tuple[str, ...] = ()
+
+    def deliver(self, email: OutgoingEmail) -> bool:
+        return False
+
+    def send_now(self, email: OutgoingEmail) -> str:
+        raise MailError("email is off: set OPSBOT_EMAIL_FROM and OPSBOT_EMAIL_TO", retryable=False)
+
+
 class EmailCopies:
+    on = True
+
     def __init__(self, mailer: Mailer, settings: EmailSettings, once: Once, store: Store, announcer: Announcer,
                  clock: Clock, *, sleep: Callable[[float], None] = time.sleep, backoff: Sequence[float] = BACKOFF):
         self.mailer = mailer
@@ -43,6 +58,10 @@ class EmailCopies:
         self.clock = clock
         self.sleep = sleep
         self.backoff = tuple(backoff)
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        return tuple(self.settings.recipients)
 
     def deliver(self, email: OutgoingEmail) -> bool:
         """Send ``email`` (the day's summary: blocks/email.py draws it) unless it was sent already, now

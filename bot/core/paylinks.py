@@ -24,7 +24,7 @@ from bot.core.domain import Event
 from bot.core.ledger import Clock, utc_now
 from bot.core.money import AmountError, format_cents, parse_amount
 from bot.core.outbox import Announcer
-from bot.core.ports import Payments, Store
+from bot.core.ports import Payments, PaymentsError, Store
 
 DESCRIPTION_MAX = 200
 CURRENCY = "usd"
@@ -107,12 +107,30 @@ class PaylinkStatus:
         return self.paid_count > 0
 
 
+class NoPayments:
+    """Stripe is off (no STRIPE_API_KEY): /paylink answers with a dry run, and a call that would
+    reach Stripe is refused with a PaymentsError that says so."""
+
+    def _off(self, step: str) -> PaymentsError:
+        return PaymentsError(step, "Stripe is not configured (set STRIPE_API_KEY)")
+
+    def create_product(self, name: str, *, metadata: dict[str, str], idempotency_key: str) -> str:
+        raise self._off("product")
+
+    def create_price(self, product_id: str, unit_amount_cents: int, *, currency: str, idempotency_key: str) -> str:
+        raise self._off("price")
+
+    def create_payment_link(self, price_id: str, *, metadata: dict[str, str],
+                            idempotency_key: str) -> tuple[str, str]:
+        raise self._off("payment link")
+
+
 class Paylinks:
     def __init__(self, store: Store, catalog: Catalog, payments: Payments | None, *, announcer: Announcer,
                  tz: ZoneInfo, clock: Clock = utc_now):
         self.store = store
         self.catalog = catalog
-        self.payments = payments
+        self.payments: Payments = payments or NoPayments()
         self.announcer = announcer
         self.tz = tz
         self.clock = clock
@@ -120,7 +138,7 @@ class Paylinks:
     @property
     def configured(self) -> bool:
         """False when STRIPE_API_KEY is not set: /paylink answers with a dry run."""
-        return self.payments is not None
+        return not isinstance(self.payments, NoPayments)
 
     # -- the command ---------------------------------------------------------------------
     def parse(self, text: str | None) -> PaylinkRequest:
@@ -182,8 +200,6 @@ class Paylinks:
         key from the request, so a retried request makes nothing new) and keep the
         link with its announcement: the audit line, and the link posted at the plan's
         reply_url. Raises PaymentsError naming the step that failed."""
-        if self.payments is None:
-            raise RuntimeError("Stripe is not configured: show the dry run instead")
         made = self.made_by(plan.request_key)
         if made is not None:
             return made

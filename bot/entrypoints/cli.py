@@ -248,13 +248,13 @@ def cmd_summary(settings: Settings, args: argparse.Namespace) -> int:
     day = args.date or services.ledger.today()
     summary = build_summary(services.ledger, day)
     if args.email:
-        if services.email is None:
+        if not services.email.on:
             raise CliError("email is off: set OPSBOT_EMAIL_FROM and OPSBOT_EMAIL_TO")
         try:
             services.email.send_now(summary_email(summary))
         except MailError as exc:
             raise CliError(f"the summary email was not sent: {exc.reason}") from None
-        print(f"Emailed the summary for {day.isoformat()} to {', '.join(services.email.settings.recipients)}.")
+        print(f"Emailed the summary for {day.isoformat()} to {', '.join(services.email.recipients)}.")
     if args.post:
         try:
             post_summary(services, day, summary)

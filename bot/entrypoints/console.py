@@ -211,8 +211,7 @@ class Console:
             assert operator.slack_bot_token is not None
             upstream = SlackNotifier(slack_client(operator.slack_bot_token, operator.slack_api_url))
         notifier = RoutingNotifier(SlackNotifier(local), upstream, self.ops_channel, self._echo_upstream)
-        services = build_services(settings, notifier=notifier)
-        services.slack_client = local
+        services = build_services(settings, notifier=notifier, slack_client=local)
         if settings.store.kind == "sqlite":
             services.store.init_schema()  # a fresh clone works with no set-up
         services.store.ping()

@@ -61,11 +61,11 @@ def send_daily_summary(services: Services, day: date | None = None) -> bool:
     summary = build_summary(services.ledger, day)
     posted = emailed = False
     try:
-        if _slack_posting(services) or services.email is None:
+        if _slack_posting(services) or not services.email.on:
             posted = services.once.run(f"summary:{day.isoformat()}", lambda: post_summary(services, day, summary))
     finally:
         # The email goes even when Slack failed (the job's retry will not send it twice).
-        if services.email is not None:
+        if services.email.on:
             emailed = services.email.deliver(summary_email(summary))
     return posted or emailed
 
@@ -99,7 +99,7 @@ class Job:
 def jobs(services: Services) -> list[Job]:
     """The summary goes to Slack and/or by email; the reminders (with their buttons) only to Slack."""
     scheduled = []
-    if _slack_posting(services) or services.email is not None:
+    if _slack_posting(services) or services.email.on:
         scheduled.append(Job("daily-summary", services.settings.summary_at, send_daily_summary))
     if _slack_posting(services):
         scheduled.append(Job("morning-reminders", services.settings.reminder_at, send_reminders))
@@ -152,7 +152,7 @@ def build_scheduler(services: Services, *, now: datetime | None = None,
     )
     if not _slack_posting(services):
         log.warning("reminders are off, and the daily summary %s: set SLACK_BOT_TOKEN and OPSBOT_AUDIT_CHANNEL",
-                    "goes by email only" if services.email is not None else "is off")
+                    "goes by email only" if services.email.on else "is off")
     now = now or datetime.now(tz)
     for job in jobs(services):
         trigger = CronTrigger(hour=job.at.hour, minute=job.at.minute, timezone=tz)

@@ -23,7 +23,6 @@ def decide_from_button(*, body: dict[str, Any], action: dict[str, Any], respond:
     """After the ack: confirm (and run) or cancel the pending deploy; a refusal
     or an already-decided preview is told to the presser only."""
     deploys = services.deploys
-    assert deploys is not None, "build_services sets services.deploys"
     user, deploy_id = body["user"]["id"], str(action.get("value", ""))
     decide = deploys.confirm if action.get("action_id") == CONFIRM_ACTION else deploys.cancel
     try:

@@ -30,7 +30,6 @@ def _ephemeral(text: str, blocks: list[dict] | None = None) -> dict[str, Any]:
 
 def deploy_reply(text: str | None, user: str, *, services: Services) -> dict[str, Any]:
     """The ack payload for ``/deploy <text>`` (keyword arguments for ``ack()``)."""
-    assert services.deploys is not None, "build_services sets services.deploys"
     try:
         request = services.deploys.parse(text)
     except DeployError as exc:
@@ -51,8 +50,6 @@ def deploy_command(*, ack: Callable[..., Any], command: dict[str, Any], services
 def run_deploy(*, command: dict[str, Any], respond: Callable[..., Any], services: Services) -> None:
     """After the ack: the deploy (or the production preview, or the dry run)."""
     deploys, user = services.deploys, command["user_id"]
-    if deploys is None:
-        return
     try:
         request = deploys.parse(command_text(command))
     except DeployError:

@@ -23,7 +23,7 @@ def events_reply(text: str | None, user: str, *, services: Services) -> dict[str
         parsed = parse_events(text)
         if parsed.event:
             status = services.ledger.status(parsed.event)
-            links = services.paylinks.event_links(status.event.id) if services.paylinks else []
+            links = services.paylinks.event_links(status.event.id)
             records = services.ledger.event_payments(status.event.id)
             fallback, blocks = event_detail(status, records, links, patron_totals(records))
         else:

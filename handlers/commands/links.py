@@ -16,7 +16,6 @@ if TYPE_CHECKING:
 
 def links_answer(text: str, *, services: Services) -> dict[str, Any]:
     """The ack payload for ``/links <text>`` (the text as typed)."""
-    assert services.links is not None, "build_services sets services.links"
     fallback, blocks = links_reply(services.links.find(text))
     return {"response_type": "ephemeral", "text": fallback, "blocks": blocks}
 

@@ -40,7 +40,6 @@ def _ephemeral(text: str) -> dict[str, Any]:
 
 def _plan(command: dict[str, Any], services: Services) -> PaylinkPlan:
     paylinks = services.paylinks
-    assert paylinks is not None, "build_services sets services.paylinks"
     request = paylinks.parse(command_text(command))
     return paylinks.plan(request, created_by=command["user_id"], request_key=request_key(command),
                          reply_url=command.get("response_url"))
@@ -52,7 +51,6 @@ def paylink_reply(command: dict[str, Any], *, services: Services) -> dict[str, A
         plan = _plan(command, services)
     except PaylinkInputError as exc:
         return _ephemeral(input_error_text(paylink_problem(exc), PAYLINK_USAGE))
-    assert services.paylinks is not None
     if not services.paylinks.configured:
         return _ephemeral(dry_run_text(plan))
     return _ephemeral(making_text(plan))
@@ -61,7 +59,7 @@ def paylink_reply(command: dict[str, Any], *, services: Services) -> dict[str, A
 def make_paylink(*, command: dict[str, Any], respond: Callable[..., Any], services: Services) -> None:
     """After the ack: make the link in Stripe; the link and its audit line are announced with it."""
     paylinks = services.paylinks
-    if paylinks is None or not paylinks.configured:
+    if not paylinks.configured:
         return
     try:
         plan = _plan(command, services)

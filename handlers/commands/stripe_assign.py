@@ -25,7 +25,6 @@ def _ephemeral(text: str) -> dict[str, Any]:
 
 
 def _waiting(services: Services) -> str:
-    assert services.stripe_intake is not None
     waiting = services.stripe_intake.unassigned()
     if not waiting:
         return "No Stripe payment is waiting for an event."
@@ -39,7 +38,6 @@ def _waiting(services: Services) -> str:
 def assign_reply(words: list[str], user: str, *, services: Services) -> dict[str, Any]:
     """The ack payload for ``/opsbot assign <words>``."""
     intake = services.stripe_intake
-    assert intake is not None, "build_services sets services.stripe_intake"
     if len(words) != 2:
         return _ephemeral(f"{ASSIGN_USAGE}\n{_waiting(services)}")
     session_id, event_ref = words

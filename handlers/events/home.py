@@ -51,7 +51,7 @@ def deploy_from_home(*, body: dict[str, Any], action: dict[str, Any], client: We
     deploys = services.deploys
     parsed = parse_deploy_value(str(action.get("value", "")))
     site = services.catalog.site(parsed[0]) if parsed else None
-    if deploys is None or parsed is None or site is None or services.notifier is None:
+    if parsed is None or site is None or services.notifier is None:
         log.warning("home deploy button with an unknown value %r", action.get("value"))
         return
     try:

@@ -1,0 +1,38 @@
+"""The services container (bot/container.py) is complete when built and never changed after; a service
+that is off is a null object that says so (no STRIPE_API_KEY: Paylinks answers with a dry run and
+refuses to reach Stripe; no email settings: NoEmail)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from bot.core.email_copies import NoEmail
+from bot.core.paylinks import PaylinkPlan
+from bot.core.ports import MailError, PaymentsError
+
+
+def test_the_container_cannot_be_changed_after_it_is_built(services):
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        services.deploys = None  # type: ignore[misc]
+    assert all(getattr(services, f.name) is not None for f in dataclasses.fields(services)
+               if f.name not in ("notifier", "mailer", "slack_client"))
+
+
+def test_without_stripe_paylinks_say_they_are_off_and_reach_nothing(services):
+    paylinks = services.paylinks
+    assert not paylinks.configured
+    plan = PaylinkPlan(amount_cents=25_000, description="", event=None, product_name="Payment — $250.00",
+                       metadata={}, created_by="U0ADMIN0001", request_key="T1")
+    with pytest.raises(PaymentsError) as refused:
+        paylinks.create(plan)
+    assert str(refused.value) == "Stripe could not create the product: Stripe is not configured (set STRIPE_API_KEY)"
+    assert paylinks.made_by("T1") is None  # nothing was kept
+
+
+def test_without_email_settings_email_is_a_null_object_that_says_so(services):
+    assert isinstance(services.email, NoEmail) and not services.email.on
+    assert services.email.deliver(object()) is False  # type: ignore[arg-type]
+    with pytest.raises(MailError, match="email is off: set OPSBOT_EMAIL_FROM and OPSBOT_EMAIL_TO"):
+        services.email.send_now(object())  # type: ignore[arg-type]
