@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from blocks.help import help_blocks, help_text
+from bot.core.access import PERMISSIONS, Role, entry_action
 from bot.core.domain import DEFAULT_PAYMENT_METHODS
 from bot.core.help import COMMANDS, CommandHelp
 from handlers.commands.opsbot import opsbot_command, opsbot_reply
@@ -100,3 +101,12 @@ def test_the_listener_acks_with_the_help() -> None:
     acked: list[dict] = []
     opsbot_command(ack=lambda **kw: acked.append(kw), command={"command": "/opsbot", "text": "help"}, services=None)
     assert acked == [opsbot_reply("help", services=None)]
+
+
+def test_the_admin_marks_come_from_the_permission_table():
+    marked = [h.usage for h in COMMANDS if h.admin_only]
+    admin_commands = ("/paylink ", "/deploy ", "/opsbot void ", "/opsbot assign ", "/opsbot export ")
+    assert len(marked) == len(admin_commands) and all(u.startswith(admin_commands) for u in marked)
+    for h in COMMANDS:
+        name, _, rest = h.usage.partition(" ")
+        assert h.admin_only == (PERMISSIONS[entry_action("command", name, rest)] is Role.ADMIN)

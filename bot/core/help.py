@@ -1,8 +1,11 @@
-"""The slash commands the bot answers: the one list that help is built from."""
+"""The slash commands the bot answers: the one list that help is built from. Which ones are for
+admins is read from the permission table (bot/core/access.py), the same table every entry point checks."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from bot.core.access import PERMISSIONS, Role, entry_action
 
 
 @dataclass(frozen=True)
@@ -13,70 +16,74 @@ class CommandHelp:
     admin_only: bool = False
 
 
+def _command(usage: str, summary: str, example: str) -> CommandHelp:
+    """A command's help, marked for admins when the permission table says its entry needs an admin."""
+    name, _, rest = usage.partition(" ")
+    action = entry_action("command", name, rest)
+    if action is None:
+        raise KeyError(f"{usage!r} is not in the permission table")
+    return CommandHelp(usage, summary, example, admin_only=PERMISSIONS[action] is Role.ADMIN)
+
+
 COMMANDS: tuple[CommandHelp, ...] = (
-    CommandHelp(
+    _command(
         "/log-payment [EVENT AMOUNT METHOD PATRON…]",
         "Alone, opens the payment form. With arguments, records the payment directly, with the same checks.",
         "/log-payment gipsykings 125 venmo Ana Ruiz",
     ),
-    CommandHelp(
+    _command(
         "/events [SLUG|all]",
         "Events with a paid-of-total bar, the balance and whether they are cleared.",
         "/events all",
     ),
-    CommandHelp(
+    _command(
         "/links [GROUP|TEXT]",
         "The ops page's links: Stripe (payment links too, with what each collected), sheets, consoles, each "
         "site's pages; or those whose group, title, note or address holds the text.",
         "/links stripe",
     ),
-    CommandHelp(
+    _command(
         "/paylink AMOUNT [DESCRIPTION…] [--event SLUG]",
         "Makes a Stripe payment link and posts it.",
         "/paylink 250 Charter deposit --event 2026-05-23-jada-charter",
-        admin_only=True,
     ),
-    CommandHelp(
+    _command(
         "/deploy SITE [staging|production|promote|rollback|history]",
         "Publishes an event site to S3 and refreshes CloudFront. Production, promote and rollback show what they "
         "would change and ask for a confirmation; history lists the last deploys.",
         "/deploy gipsykings staging",
-        admin_only=True,
     ),
-    CommandHelp(
+    _command(
         "/opsbot help",
         "This list.",
         "/opsbot help",
     ),
-    CommandHelp(
+    _command(
         "/opsbot summary",
         "Today's payment summary.",
         "/opsbot summary",
     ),
-    CommandHelp(
+    _command(
         "/opsbot find TEXT",
         "Payments whose patron or notes match, in any case and with or without accents, across events, "
         "newest first, with each patron's total.",
         "/opsbot find ana ruiz",
     ),
-    CommandHelp(
+    _command(
         "/opsbot void PAYMENT_ID",
         "Voids a payment with a reversing record; the original stays in the ledger.",
         "/opsbot void pay_k7m2x9q4ab",
-        admin_only=True,
     ),
-    CommandHelp(
+    _command(
         "/opsbot assign SESSION_ID EVENT_ID",
         "Records a Stripe payment that came in without a known event on that event.",
         "/opsbot assign cs_live_a1B2c3D4 2026-05-23-jada-charter",
-        admin_only=True,
     ),
-    CommandHelp(
+    _command(
         "/opsbot export [EVENT|all] [--from YYYY-MM-DD] [--to YYYY-MM-DD]",
         "The ledger's records (payments and reversals) as a CSV file for a spreadsheet, sent to you as a "
         "direct message with a one-line summary.",
         "/opsbot export all --from 2026-05-01 --to 2026-05-31",
-        admin_only=True,
     ),
 )
 
