@@ -16,6 +16,7 @@ from bot.core.catalog import Catalog, load_catalog
 from bot.core.deliverer import Deliverer, DeliveryPolicy
 from bot.core.deploy import Deployer
 from bot.core.email_copies import EmailCopies, NoEmail
+from bot.core.gate import Gate
 from bot.core.health import Health
 from bot.core.ledger import Clock, Ledger, utc_now
 from bot.core.links import OpsLinks
@@ -88,7 +89,8 @@ def build_services(settings: Settings, *, store: Store | None = None, clock: Clo
     return Services(
         settings=settings, store=store, catalog=catalog, ledger=ledger,
         records=LedgerRecords(store, catalog, settings.timezone, clock=clock),
-        access=access, once=once, notifier=notifier, announcer=announcer, clock=clock, mailer=mailer,
+        access=access, gate=Gate(access, store, announcer, clock), once=once, notifier=notifier,
+        announcer=announcer, clock=clock, mailer=mailer,
         slack_client=client, paylinks=paylinks, stripe_intake=stripe_intake,
         deploys=_deployer(settings, store, catalog, notifier, announcer, once, access, clock),
         links=OpsLinks(catalog, paylinks, region=settings.aws_region, today=ledger.today),

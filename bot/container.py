@@ -13,6 +13,7 @@ from bot.core.access import Access
 from bot.core.catalog import Catalog
 from bot.core.deploy import Deployer
 from bot.core.email_copies import EmailCopies, NoEmail
+from bot.core.gate import Gate
 from bot.core.health import Health
 from bot.core.ledger import Clock, Ledger
 from bot.core.links import OpsLinks
@@ -39,6 +40,7 @@ class Services:
     ledger: Ledger
     records: LedgerRecords  # exports, the web API's pages, search
     access: Access
+    gate: Gate  # the permission table asked, each refusal recorded
     once: Once
     notifier: Notifier | None  # None when Slack is not configured
     announcer: Announcer  # which announcements each change writes to the outbox

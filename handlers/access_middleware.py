@@ -1,7 +1,7 @@
 """The one place every Slack request is checked against the permission table
 (bot/core/access.py) before any listener runs. A refused request gets a reply that
-names the role needed; the refusal is logged, audited and announced (its line
-goes through the outbox: the reply never waits for Slack).
+names the role needed; the refusal is logged here, and audited and announced by the
+gate (bot/core/gate.py: its line goes through the outbox, the reply never waits for Slack).
 
 The person's organisation is compared with the bot's own, which Bolt keeps from
 ``auth.test`` (``context.authorize_result``): someone of another organisation,
@@ -19,7 +19,6 @@ from slack_bolt.response import BoltResponse
 from blocks.access import refusal_text
 from blocks.mrkdwn import unescape
 from bot.core.access import PUBLIC, Affiliation, Refusal, entry_action, entry_name
-from bot.core.outbox import announce_refusal
 from handlers.slack_requests import slack_affiliation, slack_entry
 
 if TYPE_CHECKING:
@@ -72,19 +71,15 @@ def register(app: App, services: Services) -> None:
             return None
         affiliation = slack_affiliation(body)
         outsider = not affiliation.same_organisation(home_affiliation(context))
+        # Opening the Home tab or typing in a menu is not a request to do anything: its refusal shows
+        # nothing and is not recorded (Slack sends these often); the gate records every other one.
+        attempt = None if kind in ("event", "suggestion") else f"{kind} {entry_name(kind, name, text)}"
         try:
-            services.access.check(user, action, outsider=outsider)
+            services.gate.check(user, action, entry_point=attempt, outsider=outsider,
+                                outsider_team=affiliation.team_id or "unknown")
         except Refusal as refusal:
             log.info("refused who=%s team=%s what=%s %s action=%s needs=%s outsider=%s", user,
                      affiliation.team_id, kind, name, action, refusal.needed.value, refusal.outsider)
-            if kind in ("event", "suggestion"):
-                # Opening the Home tab or typing in a menu is not a request to do anything:
-                # show nothing, and keep the audit log for attempts (Slack sends these often).
-                return refusal_response(kind, refusal_text(refusal), body, respond)
-            label = f"{kind} {entry_name(kind, name, text)}"
-            announce_refusal(services.store, services.announcer, user_id=refusal.user_id, action=refusal.action,
-                             needed=refusal.needed.value, entry_point=label, now=services.clock(),
-                             outsider_team=(affiliation.team_id or "unknown") if refusal.outsider else None)
             return refusal_response(kind, refusal_text(refusal), body, respond)
         next()
         return None

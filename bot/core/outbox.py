@@ -18,7 +18,6 @@ target however often its write is retried."""
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -314,16 +313,6 @@ class Announcer:
                                 result="failed", detail={"email": key, "to": list(recipients), "reason": reason})
         facts = {"subject": subject, "to": list(recipients), "reason": reason}
         return Announcement(audit, self._entries(f"email-failed:{key}", EMAIL_FAILED, facts, now))
-
-
-def announce_refusal(store: Any, announcer: Announcer, *, user_id: str, action: str, needed: str, entry_point: str,
-                     now: datetime, outsider_team: str | None = None) -> None:
-    """A refused request: in the audit log and, when there is an ops channel, its line in the
-    outbox (one write; the request's answer never waits for Slack)."""
-    refusal_id = f"refusal_{uuid.uuid4().hex[:16]}"
-    store.announce(announcer.refused(refusal_id=refusal_id, user_id=user_id, action=action, needed=needed,
-                                     entry_point=entry_point, now=now, outsider_team=outsider_team))
-    announcer.ring()
 
 
 # -- when to try again -------------------------------------------------------------------------------------
