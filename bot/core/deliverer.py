@@ -94,7 +94,7 @@ class Deliverer:
                  mailer: Mailer | None, email: EmailSettings | None, tz: tzinfo,
                  policy: DeliveryPolicy = DeliveryPolicy(), clock: Clock = utc_now,
                  monotonic: Callable[[], float] = time.monotonic, holder: str | None = None):
-        self.renderer = renderer  # what each entry says (blocks/self.renderer.py)
+        self.renderer = renderer  # what each entry says (blocks/announcements.py)
         self.store, self.announcer, self.notifier, self.mailer, self.email = store, announcer, notifier, mailer, email
         self.tz, self.policy, self.clock, self.monotonic = tz, policy, clock, monotonic
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
