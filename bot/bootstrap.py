@@ -23,7 +23,7 @@ from bot.core.links import OpsLinks
 from bot.core.once import Once
 from bot.core.outbox import Announcer, Doorbell, Targets
 from bot.core.paylinks import Paylinks
-from bot.core.ports import Mailer, Notifier, Store
+from bot.core.ports import Mailer, NoSlack, Notifier, Store, slack_on
 from bot.core.records import LedgerRecords
 from bot.core.stripe_intake import StripeIntake
 
@@ -73,11 +73,12 @@ def build_services(settings: Settings, *, store: Store | None = None, clock: Clo
 
         client = make_client(settings.slack_bot_token, settings.slack_api_url)
         notifier = SlackNotifier(client)
+    notifier = notifier or NoSlack()
     if settings.email is not None and mailer is None:
         from infra.ses_mailer import SesMailer  # cold start: boto3 only with email
 
         mailer = SesMailer(settings.aws_region, settings.aws_endpoint_url)
-    targets = Targets(audit_channel=settings.audit_channel if notifier is not None else None,
+    targets = Targets(audit_channel=settings.audit_channel if slack_on(notifier) else None,
                       email=settings.email is not None)
     announcer = Announcer(targets, day_of=lambda moment: moment.astimezone(settings.timezone).date().isoformat(),
                           doorbell=doorbell or Doorbell())
@@ -121,7 +122,7 @@ def build_deliverer(services: Services, *, policy: DeliveryPolicy | None = None,
                      policy=policy or DeliveryPolicy(), clock=services.clock)
 
 
-def _deployer(settings: Settings, store: Store, catalog: Catalog, notifier: Notifier | None, announcer: Announcer,
+def _deployer(settings: Settings, store: Store, catalog: Catalog, notifier: Notifier, announcer: Announcer,
               once: Once, access: Access, clock: Clock) -> Deployer:
     """The Deployer on S3 + CloudFront (boto3 clients made on first use)."""
     from infra.aws_sites import AwsSites  # cold start: boto3 when services are built, not on import

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 class Services:
     """Everything a listener or entry point uses, complete when built (bot/bootstrap.py) and never
     changed after. A service that is off says so itself: Paylinks without a Stripe key answers with a
-    dry run (``configured``), email off is NoEmail (``on`` False)."""
+    dry run (``configured``), email off is NoEmail (``on`` False), Slack off is NoSlack (``slack_on``)."""
 
     settings: Settings
     store: Store
@@ -42,7 +42,7 @@ class Services:
     access: Access
     gate: Gate  # the permission table asked, each refusal recorded
     once: Once
-    notifier: Notifier | None  # None when Slack is not configured
+    notifier: Notifier  # NoSlack when Slack is not configured
     announcer: Announcer  # which announcements each change writes to the outbox
     clock: Clock
     mailer: Mailer | None  # None when email is off

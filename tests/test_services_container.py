@@ -8,9 +8,10 @@ import dataclasses
 
 import pytest
 
+from bot.bootstrap import build_services
 from bot.core.email_copies import NoEmail
 from bot.core.paylinks import PaylinkPlan
-from bot.core.ports import MailError, PaymentsError
+from bot.core.ports import MailError, NoSlack, NotifyError, PaymentsError, slack_on
 
 
 def test_the_container_cannot_be_changed_after_it_is_built(services):
@@ -36,3 +37,11 @@ def test_without_email_settings_email_is_a_null_object_that_says_so(services):
     assert services.email.deliver(object()) is False  # type: ignore[arg-type]
     with pytest.raises(MailError, match="email is off: set OPSBOT_EMAIL_FROM and OPSBOT_EMAIL_TO"):
         services.email.send_now(object())  # type: ignore[arg-type]
+
+
+def test_without_slack_the_notifier_is_a_null_object_that_says_so(make_settings):
+    services = build_services(make_settings(SLACK_BOT_TOKEN=None, SLACK_SIGNING_SECRET=None))
+    assert isinstance(services.notifier, NoSlack) and not slack_on(services.notifier)
+    with pytest.raises(NotifyError, match=r"Slack is not configured in this process \(SLACK_BOT_TOKEN\)"):
+        services.notifier.post("C0OPS000001", "hello")
+    assert services.announcer.targets.audit_channel is None  # nothing is queued for a Slack that is off

@@ -56,7 +56,18 @@ from bot.core.outbox import (
     entry_id,
     lone_line,
 )
-from bot.core.ports import EmailSettings, Mailer, MailError, Notifier, NotifyError, Renderer, Store, StoreError
+from bot.core.ports import (
+    SLACK_OFF,
+    EmailSettings,
+    Mailer,
+    MailError,
+    Notifier,
+    NotifyError,
+    Renderer,
+    Store,
+    StoreError,
+    slack_on,
+)
 
 log = logging.getLogger("opsbot.deliver")
 
@@ -394,8 +405,8 @@ class Deliverer:
         return f"{self.holder}#{next(self._attempts)}:{'digest' if digest else 'line'}"
 
     def _slack(self) -> Notifier:
-        if self.notifier is None:
-            raise NotifyError("Slack is not configured in this process (SLACK_BOT_TOKEN)")
+        if self.notifier is None or not slack_on(self.notifier):
+            raise NotifyError(SLACK_OFF)
         return self.notifier
 
     # -- pacing ------------------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ from bot.core.domain import Site
 from bot.core.ledger import Clock, new_record_id, utc_now
 from bot.core.once import Once
 from bot.core.outbox import Announcer
-from bot.core.ports import Message, Notifier, NotifyError, SiteObject, Sites, SitesError, Store
+from bot.core.ports import Message, Notifier, NotifyError, SiteObject, Sites, SitesError, Store, slack_on
 from bot.core.site_files import HashCache, Scan, scan_source, still_as_scanned
 
 log = logging.getLogger(__name__)
@@ -224,7 +224,7 @@ class Deployer:
 
     # -- pieces ---------------------------------------------------------------------------------------
     def _reporter(self, channel: str, ts: str | None = None) -> MessageReporter:
-        if self.notifier is None:
+        if self.notifier is None or not slack_on(self.notifier):
             raise DeployError("no_slack")
         return MessageReporter(self.notifier, channel, ts)
 

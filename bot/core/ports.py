@@ -238,6 +238,42 @@ class Notifier(Protocol):
         names ``attempt``, or None. Raises NotifyError when the history cannot be read."""
 
 
+SLACK_OFF = "Slack is not configured in this process (SLACK_BOT_TOKEN)"
+
+
+class NoSlack:
+    """The Notifier when Slack is off (no SLACK_BOT_TOKEN): nothing is sent, every call is refused
+    with a NotifyError that says so, and ``slack_on`` tells it from a real one."""
+
+    def _off(self) -> NotifyError:
+        return NotifyError(SLACK_OFF)
+
+    def post(self, channel: str, text: str, blocks: list[dict] | None = None, *,
+             metadata: dict[str, Any] | None = None) -> str:
+        raise self._off()
+
+    def update(self, channel: str, ts: str, text: str, blocks: list[dict] | None = None) -> None:
+        raise self._off()
+
+    def post_ephemeral(self, channel: str, user: str, text: str, blocks: list[dict] | None = None) -> None:
+        raise self._off()
+
+    def direct_message(self, user: str, text: str, blocks: list[dict] | None = None) -> None:
+        raise self._off()
+
+    def respond(self, response_url: str, text: str, blocks: list[dict] | None = None, *,
+                in_channel: bool = False) -> None:
+        raise self._off()
+
+    def find_message(self, channel: str, *, attempt: str, oldest: datetime) -> str | None:
+        raise self._off()
+
+
+def slack_on(notifier: Notifier | None) -> bool:
+    """True for a notifier that reaches Slack (not NoSlack, not missing)."""
+    return notifier is not None and not isinstance(notifier, NoSlack)
+
+
 # -- static sites: S3 objects and CloudFront invalidations -----------------------------------------
 
 

@@ -19,7 +19,7 @@ from apscheduler.triggers.date import DateTrigger
 
 from blocks.email import summary_email
 from blocks.summary import reminder_blocks, summary_blocks
-from bot.core.ports import NotifyError
+from bot.core.ports import NotifyError, slack_on
 from bot.core.summary import REMINDER_DAYS, DaySummary, build_summary, owed_between
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ class NotConfigured(Exception):
 
 def _require_channel(services: Services) -> str:
     channel = services.settings.audit_channel
-    if services.notifier is None or channel is None:
+    if not slack_on(services.notifier) or channel is None:
         raise NotConfigured("Slack is not configured for posting: set SLACK_BOT_TOKEN and OPSBOT_AUDIT_CHANNEL")
     return channel
 
@@ -51,7 +51,7 @@ def post_summary(services: Services, day: date, summary: DaySummary | None = Non
 
 
 def _slack_posting(services: Services) -> bool:
-    return services.notifier is not None and services.settings.audit_channel is not None
+    return slack_on(services.notifier) and services.settings.audit_channel is not None
 
 
 def send_daily_summary(services: Services, day: date | None = None) -> bool:

@@ -18,6 +18,7 @@ from blocks.home import home_view, parse_deploy_value
 from bot.core.access import Refusal
 from bot.core.deploy import DeployError, DeployRequest
 from bot.core.home import HomeData, gather_home
+from bot.core.ports import slack_on
 from bot.version import opsbot_version
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def deploy_from_home(*, body: dict[str, Any], action: dict[str, Any], client: We
     deploys = services.deploys
     parsed = parse_deploy_value(str(action.get("value", "")))
     site = services.catalog.site(parsed[0]) if parsed else None
-    if parsed is None or site is None or services.notifier is None:
+    if parsed is None or site is None or not slack_on(services.notifier):
         log.warning("home deploy button with an unknown value %r", action.get("value"))
         return
     try:
