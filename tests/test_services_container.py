@@ -8,7 +8,9 @@ import dataclasses
 
 import pytest
 
+from blocks.deploy import refusal_text
 from bot.bootstrap import build_services
+from bot.core.deploy import DeployError, DeployRequest
 from bot.core.email_copies import NoEmail
 from bot.core.paylinks import PaylinkPlan
 from bot.core.ports import MailError, NoSlack, NotifyError, PaymentsError, slack_on
@@ -45,3 +47,13 @@ def test_without_slack_the_notifier_is_a_null_object_that_says_so(make_settings)
     with pytest.raises(NotifyError, match=r"Slack is not configured in this process \(SLACK_BOT_TOKEN\)"):
         services.notifier.post("C0OPS000001", "hello")
     assert services.announcer.targets.audit_channel is None  # nothing is queued for a Slack that is off
+
+
+def test_without_slack_a_deploy_refuses_to_start_and_says_why(make_settings):
+    services = build_services(make_settings(SLACK_BOT_TOKEN=None, SLACK_SIGNING_SECRET=None))
+    site = services.catalog.sites[0]
+    with pytest.raises(DeployError) as refused:
+        services.deploys.start(DeployRequest(site, "staging"), by="U0ADMIN0001", channel="C0OPS000001")
+    assert refused.value.reason == "no_slack"
+    assert refusal_text(refused.value) == ("Slack is not configured, so a deploy cannot report its progress: "
+                                           "set SLACK_BOT_TOKEN.")

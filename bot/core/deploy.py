@@ -120,7 +120,7 @@ class MessageReporter:
 
 
 class Deployer:
-    def __init__(self, *, store: Store, catalog: Catalog, sites: Sites, notifier: Notifier | None,
+    def __init__(self, *, store: Store, catalog: Catalog, sites: Sites, notifier: Notifier,
                  announcer: Announcer, once: Once, tz: ZoneInfo, words: DeployWords, clock: Clock = utc_now,
                  timer: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
                  poll_interval: float = 5.0, poll_timeout: float = 180.0, progress_interval: float = 1.0,
@@ -224,7 +224,7 @@ class Deployer:
 
     # -- pieces ---------------------------------------------------------------------------------------
     def _reporter(self, channel: str, ts: str | None = None) -> MessageReporter:
-        if self.notifier is None or not slack_on(self.notifier):
+        if not slack_on(self.notifier):
             raise DeployError("no_slack")
         return MessageReporter(self.notifier, channel, ts)
 
