@@ -83,10 +83,12 @@ UPDATE_WORKERS = 8  # outbox entries claimed or settled at a time (a digest hold
 _META = "META"
 _PARKED = "OUTBOX#parked"
 _LAST = "~"  # sorts after every entry id: "<time>#~" bounds a range of "<time>#<id>" keys
-# The newest item shape this code writes and reads (the ``fmt`` attribute). 2: Stripe refunds (records of
-# kind refund / refund_failed; payments with stripe_id, payment_intent, refunded_cents): an opsbot that reads
-# only format 1 would count a refund as a payment and void what was refunded a second time.
-ITEM_FORMAT = 2
+ITEM_FORMAT = 1  # the item shape this code writes unless an item needs a newer one (the ``fmt`` attribute)
+# 2: Stripe refunds: a record of kind refund / refund_failed, a payment that refunds took part of. An opsbot
+# that reads only format 1 would void what was refunded a second time, so it must refuse these items; every
+# other item keeps format 1 (a Stripe id or a PaymentIntent on a payment is an attribute older readers skip).
+REFUND_FORMAT = 2
+READ_FORMAT = REFUND_FORMAT  # the newest format this code reads
 
 
 PITR_ON_COMMAND = ("aws dynamodb update-continuous-backups --table-name {table} "
@@ -113,9 +115,9 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
     for key, value in item.items():
         plain = _deserializer.deserialize(value)
         out[key] = int(plain) if isinstance(plain, Decimal) else plain
-    if out.get("fmt", 1) > ITEM_FORMAT:
+    if out.get("fmt", 1) > READ_FORMAT:
         raise SchemaTooNew(f"a DynamoDB item ({out.get('PK')} {out.get('SK')}) has format version {out['fmt']}, "
-                           f"newer than this opsbot ({opsbot_version()}) reads (up to {ITEM_FORMAT}): "
+                           f"newer than this opsbot ({opsbot_version()}) reads (up to {READ_FORMAT}): "
                            "run the newer opsbot that wrote it")
     return out
 
@@ -313,7 +315,7 @@ class DynamoStore:
             "GSI1PK": f"DAY#{p.day}",
             "GSI1SK": f"{stamp}#{p.payment_id}",
             "type": "payment",
-            "fmt": ITEM_FORMAT,
+            "fmt": REFUND_FORMAT if p.is_refund or p.refunded_cents else ITEM_FORMAT,
             "payment_id": p.payment_id,
             "event_id": p.event_id,
             "recorded_at": stamp,
@@ -329,7 +331,7 @@ class DynamoStore:
             "voided_by": p.voided_by,
             "stripe_id": p.stripe_id,
             "payment_intent": p.payment_intent,
-            "refunded_cents": p.refunded_cents,
+            "refunded_cents": p.refunded_cents or None,
         }
 
     def _pointer(self, p: Payment) -> dict[str, Any]:
@@ -344,7 +346,7 @@ class DynamoStore:
         if p.payment_intent is None or p.is_reversal:
             return []
         return [{"Put": {"TableName": self.table, "Item": _item({
-            "PK": f"STRIPEPI#{p.payment_intent}", "SK": _META, "type": "pointer", "fmt": ITEM_FORMAT,
+            "PK": f"STRIPEPI#{p.payment_intent}", "SK": _META, "type": "pointer",
             "payment_id": p.payment_id, "event_id": p.event_id,
             "payment_sk": f"PAY#{p.recorded_at.isoformat()}#{p.payment_id}"})}}]
 
@@ -455,7 +457,7 @@ class DynamoStore:
             items, seen = self._reversal_items(original, record, idempotency_key, counted, announce, after)
             failed = self._transact([
                 self._payment_update(original, "SET refunded_cents = :refunded, fmt = :fmt",
-                                     {":refunded": refunded, ":fmt": ITEM_FORMAT}), *items])
+                                     {":refunded": refunded, ":fmt": REFUND_FORMAT}), *items])
             if failed is None:
                 return self._written(record, seen, announce, after)
             self._backoff(attempt)  # another change to this payment or its event's totals landed: look again

@@ -15,8 +15,8 @@ import pytest
 from bot.domain import AuditEntry, Payment
 from bot.ports import SchemaTooNew, StoreError
 from infra import sqlite_store
-from infra.dynamo_store import ITEM_FORMAT
-from infra.sqlite_store import MIGRATIONS, SCHEMA_VERSION, Migration, SqliteStore, sql_statements
+from infra.dynamo_store import ITEM_FORMAT, READ_FORMAT
+from infra.sqlite_store import MIGRATIONS, SCHEMA_VERSION, Migration, SqliteStore, apply_migration, sql_statements
 from tests.conftest import PROJECT_VERSION
 from tests.stores import make_dynamo_store
 
@@ -118,19 +118,49 @@ def contents(path: Path) -> dict[str, list[tuple]]:
         return {t: sorted(conn.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for t in tables}
 
 
+def shipped_columns() -> dict[str, list[str]]:
+    """Each shipped table's columns."""
+    with closing(sqlite3.connect(":memory:")) as conn:
+        conn.executescript(SHIPPED_SCHEMA)
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {t: [r[1] for r in conn.execute(f'PRAGMA table_info("{t}")')] for t in tables}
+
+
+def shipped_contents(path: Path) -> dict[str, list[tuple]]:
+    """The rows of the shipped tables in their shipped columns: what every upgrade keeps as it was
+    (later versions add tables, and columns with their own values, beside them)."""
+    with raw(path) as conn:
+        return {t: sorted(conn.execute(f'SELECT {", ".join(cols)} FROM "{t}"').fetchall(), key=repr)
+                for t, cols in shipped_columns().items()}
+
+
 def user_version(path: Path) -> int:
     with raw(path) as conn:
         return conn.execute("PRAGMA user_version").fetchone()[0]
 
 
 def shipped_ledger(path: Path) -> SqliteStore:
-    """A ledger made as the first release made it: the shipped schema, no version, real data."""
+    """A ledger made as the first release made it: the shipped schema, no version, real data (written by
+    today's store into a ledger of today's schema, then copied into the shipped tables, column by column)."""
+    made = path.with_name(path.name + ".today")
+    with raw(made) as conn:  # every migration this opsbot ships (a test may stand others in for them)
+        for migration in MIGRATIONS:
+            apply_migration(conn, migration)
+    today = SqliteStore(made)
+    fill(today)
+    today.close()
     with raw(path) as conn:
         conn.executescript(SHIPPED_SCHEMA)
-    store = SqliteStore(path)
-    fill(store)
+        conn.execute("ATTACH DATABASE ? AS today", (str(made),))
+        for table in [r[0] for r in conn.execute("SELECT name FROM main.sqlite_master WHERE type='table'")]:
+            columns = ", ".join(r[1] for r in conn.execute(f'PRAGMA main.table_info("{table}")'))
+            conn.execute(f'INSERT INTO main."{table}" ({columns}) SELECT {columns} FROM today."{table}"')
+        conn.execute("DETACH DATABASE today")
+    made.unlink()
+    for side in ("-wal", "-shm"):
+        Path(str(made) + side).unlink(missing_ok=True)
     assert user_version(path) == 0
-    return store
+    return SqliteStore(path)
 
 
 # -- the migrations themselves --------------------------------------------------------------------------
@@ -175,11 +205,14 @@ def test_an_unversioned_ledger_as_shipped_is_stamped_in_place_with_nothing_lost(
     said = getattr(SqliteStore(db), how)()
 
     assert said == ("stamped the unversioned ledger (as first shipped) as schema version 1, then upgraded schema "
-                    "version 1 to 2 (the outbox: announcements written with their records)")
+                    "version 1 to 3 (the outbox: announcements written with their records; Stripe refunds: "
+                    "payments keep their Stripe ids and what was refunded)")
     assert user_version(db) == SCHEMA_VERSION
     after = contents(db)
     assert after.pop("outbox") == []
-    assert after == before
+    assert shipped_contents(db) == {t: before[t] for t in shipped_columns()}
+    assert {row[-3:] for row in after["payments"]} == {(None, None, 0)}  # stripe_id, payment_intent, refunded
+    assert set(after) == set(before)
     assert SqliteStore(db).message_ref("pay_0001") == ("C0AUDIT0001", "1700000000.000100")  # still found
     upgraded = SqliteStore(db)
     upgraded.ping()
@@ -334,10 +367,12 @@ def test_dynamodb_items_carry_their_format_and_a_newer_one_is_refused(moto_endpo
     assert store.get_payment(p.payment_id) == p
 
     # One written by a newer opsbot is refused, not misread.
+    newer = READ_FORMAT + 1
     client.update_item(TableName=store.table, Key={"PK": {"S": "EVENT#jada"}, "SK": {"S": pay_sk}},
-                       UpdateExpression="SET fmt = :two", ExpressionAttributeValues={":two": {"N": "2"}})
+                       UpdateExpression="SET fmt = :newer", ExpressionAttributeValues={":newer": {"N": str(newer)}})
     with pytest.raises(SchemaTooNew) as refused:
         store.event_payments("jada")
-    assert str(refused.value) == (f"a DynamoDB item (EVENT#jada {pay_sk}) has format version 2, newer than this "
-                                  f"opsbot ({PROJECT_VERSION}) reads (up to 1): run the newer opsbot that wrote it")
+    assert str(refused.value) == (f"a DynamoDB item (EVENT#jada {pay_sk}) has format version {newer}, newer than "
+                                  f"this opsbot ({PROJECT_VERSION}) reads (up to {READ_FORMAT}): run the newer "
+                                  "opsbot that wrote it")
     assert store.upgrade_schema() is None  # nothing to migrate in place
