@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from bot.links import OpsLinks
     from bot.paylinks import Paylinks
     from bot.ports import Mailer
+    from bot.refunds import StripeRefunds
     from bot.stripe_intake import StripeIntake
 
 SLACK_NOT_CONFIGURED = "Slack is not configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET"
@@ -67,6 +68,7 @@ class Services:
     slack_client: WebClient | None = None
     paylinks: Paylinks | None = None  # /paylink (set by build_services)
     stripe_intake: StripeIntake | None = None  # POST /stripe/webhook and /opsbot assign
+    refunds: StripeRefunds | None = None  # Stripe refunds: the webhook's, and a void's refund from Slack
     deploys: Deployer | None = None  # /deploy (set by build_services)
     links: OpsLinks | None = None  # /links and the App Home's links (set by build_services)
     email: EmailCopies | None = None  # the daily summary by email; None when email is off
@@ -109,6 +111,7 @@ def build_services(settings: Settings, *, store: Store | None = None, clock: Clo
         slack_client=client,
     )
     services.paylinks, services.stripe_intake = _stripe_services(services, clock)
+    services.refunds = services.stripe_intake.refunds
     services.links = _ops_links(services)
     services.deploys = build_deployer(services, clock)
     services.email = _email_copies(services)
@@ -151,6 +154,7 @@ def _stripe_services(services: Services, clock: Clock) -> tuple[Paylinks, Stripe
     """Payment links and Stripe webhooks; Stripe's API only when STRIPE_API_KEY is set (else /paylink
     answers with a dry run), webhook verification only when STRIPE_WEBHOOK_SECRET is."""
     from bot.paylinks import Paylinks
+    from bot.refunds import StripeRefunds
     from bot.stripe_intake import StripeIntake
 
     settings = services.settings
@@ -165,7 +169,9 @@ def _stripe_services(services: Services, clock: Clock) -> tuple[Paylinks, Stripe
         verify = WebhookVerifier(settings.stripe_webhook_secret)
     paylinks = Paylinks(services.store, services.catalog, payments, announcer=services.announcer,
                         tz=settings.timezone, clock=clock)
-    intake = StripeIntake(services.ledger, services.store, paylinks, services.announcer, verify=verify, clock=clock)
+    refunds = StripeRefunds(services.ledger, services.store, payments, services.announcer, clock=clock)
+    intake = StripeIntake(services.ledger, services.store, paylinks, services.announcer, verify=verify, clock=clock,
+                          refunds=refunds)
     return paylinks, intake
 
 

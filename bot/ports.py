@@ -443,9 +443,6 @@ class Payments(Protocol):
     def list_refunds(self, *, payment_intent: str | None = None, charge: str | None = None) -> list[StripeRefund]:
         """Every refund of the PaymentIntent (or of the charge), newest first. Raises PaymentsError."""
 
-    def session_payment_intent(self, session_id: str) -> str | None:
-        """The PaymentIntent of a Checkout Session (None for one that has none). Raises PaymentsError."""
-
     def payment_intent_session(self, payment_intent: str) -> str | None:
         """The Checkout Session that made the PaymentIntent (None: none did). Raises PaymentsError."""
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from bot.http import Handler, Request, Response, error_response, json_response
 from bot.ports import WebhookRejected
+from bot.refunds import RefundsUnavailable
 from bot.stripe_intake import StripeNotConfigured
 
 if TYPE_CHECKING:
@@ -29,6 +30,9 @@ def stripe_webhook(services: Services) -> Handler:
         except (StripeNotConfigured, WebhookRejected) as exc:
             log.warning("Stripe webhook refused: %s", exc)
             return error_response(400, str(exc))
+        except RefundsUnavailable as exc:  # nothing recorded: Stripe delivers it again later
+            log.warning("Stripe refund event not handled yet: %s", exc)
+            return error_response(503, str(exc), [("Retry-After", "60")])
         return json_response(200, answer)
 
     return handle
