@@ -1,0 +1,196 @@
+"""Stripe refunds on POST /stripe/webhook (the running server, signed deliveries, the strict Stripe
+stand-in listing refunds by PaymentIntent), on SQLite and on DynamoDB."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.refunds import KEPT
+from tests.conftest import ADMIN_USER, AUDIT_CHANNEL
+from tests.fakes.stripe_api import WEBHOOK_SECRET, StripeApiStandIn
+from tests.slack_bot import Bot
+from tests.stripe_fixtures import deliver
+from tests.test_stripe_webhook import JADA, make_link
+
+
+def paid_by_stripe(bot: Bot, stripe_api: StripeApiStandIn, dollars: str = "1560", patron: str = "Ana Ruiz"
+                   ) -> tuple[str, str]:
+    """A patron pays a link: (payment id, PaymentIntent)."""
+    event = stripe_api.checkout_session_event(make_link(bot, stripe_api, f"{dollars} --event jada"), name=patron)
+    reply = deliver(bot, event)
+    assert reply.json()["status"] == "recorded"
+    return reply.json()["payment_id"], event["data"]["object"]["payment_intent"]
+
+
+def ledger(bot: Bot) -> tuple[int, int, list[tuple[str, int]]]:
+    status = bot.services.ledger.status(JADA)
+    records = bot.services.ledger.event_payments(JADA)
+    return status.paid_cents, status.payment_count, [(r.kind, r.amount_cents) for r in records]
+
+
+def sections(call) -> str:
+    return "\n".join(b["text"]["text"] for b in call.params.get("blocks") or [] if b["type"] == "section")
+
+
+def audit_lines(bot: Bot) -> list[str]:
+    bot.lazies.wait_idle()
+    return [sections(c) for c in bot.audit_posts() if c.params.get("blocks")]
+
+
+def updates(bot: Bot) -> list[str]:
+    bot.lazies.wait_idle()
+    return [sections(c) for c in bot.slack_api.calls("chat.update") if c.params["channel"] == AUDIT_CHANNEL]
+
+
+def test_partial_refunds_are_reversals_of_the_payment_once_each(stripe_bot, stripe_api):
+    bot = stripe_bot
+    payment_id, intent = paid_by_stripe(bot, stripe_api)
+    first = stripe_api.refund_outside(intent, 20_000)  # in Stripe's Dashboard
+    reply = deliver(bot, stripe_api.charge_refunded_event(intent))
+    [refunded] = reply.json()["refunds"]
+    assert (reply.status, refunded["refund_id"], refunded["outcome"]) == (200, first["id"], "refunded")
+    assert ledger(bot) == (136_000, 1, [("payment", 156_000), ("refund", -20_000)])
+
+    # The same event again, and the refund's own update event: nothing more.
+    deliver(bot, stripe_api.charge_refunded_event(intent))
+    again = deliver(bot, stripe_api.refund_updated_event(first["id"])).json()["refunds"]
+    assert [(r["outcome"], r["replayed"]) for r in again] == [("refunded", True)]
+    assert ledger(bot)[2] == [("payment", 156_000), ("refund", -20_000)]
+
+    stripe_api.refund_outside(intent, 6_050)
+    deliver(bot, stripe_api.charge_refunded_event(intent))
+    assert ledger(bot) == (129_950, 1, [("payment", 156_000), ("refund", -20_000), ("refund", -6_050)])
+    [refund] = [r for r in bot.services.ledger.event_payments(JADA) if r.stripe_id == first["id"]]
+    assert (refund.voids, refund.payment_intent, refund.source) == (payment_id, intent, "stripe")
+    stands = bot.services.store.get_payment(payment_id)
+    assert (stands.refunded_cents, stands.left_cents) == (26_050, 129_950)
+
+    lines = audit_lines(bot)
+    assert lines[-2:] == [
+        f":leftwards_arrow_with_hook: Stripe refunded *$200.00* to *Ana Ruiz* for *JADA Charter* (`{payment_id}`)\n"
+        "Paid $1,360.00 of $1,560.00 · Balance $200.00",
+        f":leftwards_arrow_with_hook: Stripe refunded *$60.50* to *Ana Ruiz* for *JADA Charter* (`{payment_id}`)\n"
+        "Paid $1,299.50 of $1,560.00 · Balance $260.50"]
+    # The payment's own line says what was refunded of it, and keeps its Void button (for what stands).
+    assert updates(bot)[-1] == (":moneybag: Stripe payment: $1,560.00 (stripe) from Ana Ruiz for JADA Charter · "
+                                "$260.50 refunded · *$1,299.50 stands*")
+    last = bot.slack_api.calls("chat.update")[-1].params["blocks"]
+    assert [e["action_id"] for b in last if b["type"] == "actions" for e in b["elements"]] == ["payment_void"]
+    detail = bot.command("/events", "jada").json()
+    shown = "\n".join(b["text"]["text"] for b in detail["blocks"] if b["type"] == "section")
+    assert "$1,299.50" in shown
+
+
+def test_a_full_refund_takes_the_payment_out_of_the_count(stripe_bot, stripe_api):
+    bot = stripe_bot
+    payment_id, intent = paid_by_stripe(bot, stripe_api, "100")
+    stripe_api.refund_outside(intent)  # all of it
+    deliver(bot, stripe_api.charge_refunded_event(intent))
+    assert ledger(bot) == (0, 0, [("payment", 10_000), ("refund", -10_000)])
+    assert updates(bot)[-1] == (":moneybag: ~$100.00 (stripe) from Ana Ruiz for JADA Charter~ *refunded in full* "
+                                "in Stripe")
+
+
+def test_a_refund_that_fails_later_puts_the_money_back_once(stripe_bot, stripe_api):
+    bot = stripe_bot
+    _, intent = paid_by_stripe(bot, stripe_api, "100")
+    refund = stripe_api.refund_outside(intent, 4_000)
+    deliver(bot, stripe_api.charge_refunded_event(intent))
+    stripe_api.set_refund_status(refund["id"], "failed", "expired_or_canceled_card")
+    failed = stripe_api.refund_updated_event(refund["id"])
+    assert [r["outcome"] for r in deliver(bot, failed).json()["refunds"]] == ["refund_failed"]
+    deliver(bot, failed)  # redelivered
+    deliver(bot, stripe_api.charge_refunded_event(intent))  # and an older event arriving late
+    assert ledger(bot) == (10_000, 1, [("payment", 10_000), ("refund", -4_000), ("refund_failed", 4_000)])
+    assert audit_lines(bot)[-1] == (
+        ":warning: A Stripe refund of *$40.00* to *Ana Ruiz* failed: the money is back and counts again for "
+        f"*JADA Charter* (`{bot.services.store.stripe_payment(intent).payment_id}`)\n"
+        "Paid $100.00 of $1,560.00 · Balance $1,460.00")
+
+
+def test_a_refund_that_failed_before_it_was_recorded_changes_nothing_in_any_order(stripe_bot, stripe_api):
+    bot = stripe_bot
+    _, intent = paid_by_stripe(bot, stripe_api, "100")
+    refund = stripe_api.refund_outside(intent, 4_000)
+    refunded_event = stripe_api.charge_refunded_event(intent)  # sent when it was made...
+    stripe_api.set_refund_status(refund["id"], "failed")
+    # ...delivered after the failure's event: Stripe's list says failed either way.
+    assert [r["outcome"] for r in deliver(bot, stripe_api.refund_updated_event(refund["id"])).json()["refunds"]] \
+        == ["nothing"]
+    assert [r["outcome"] for r in deliver(bot, refunded_event).json()["refunds"]] == ["nothing"]
+    assert ledger(bot) == (10_000, 1, [("payment", 10_000)])
+
+
+def test_a_pending_refund_waits_until_stripe_says_it_succeeded(stripe_bot, stripe_api):
+    bot = stripe_bot
+    _, intent = paid_by_stripe(bot, stripe_api, "100")
+    refund = stripe_api.refund_outside(intent, 2_500, status="pending")
+    assert deliver(bot, stripe_api.refund_updated_event(refund["id"])).json()["refunds"][0]["outcome"] == "waiting"
+    assert ledger(bot)[2] == [("payment", 10_000)]
+    stripe_api.set_refund_status(refund["id"], "succeeded")
+    deliver(bot, stripe_api.refund_updated_event(refund["id"]))
+    assert ledger(bot)[:2] == (7_500, 1)
+
+
+def test_a_refund_of_a_payment_opsbot_never_recorded_is_kept_aside_and_announced_once(stripe_bot, stripe_api):
+    bot = stripe_bot
+    stripe_api.paid("pi_test_elsewhere", 5_000)  # paid through something else than opsbot's links
+    refund = stripe_api.refund_outside("pi_test_elsewhere", 5_000)
+    for _ in range(2):
+        reply = deliver(bot, stripe_api.charge_refunded_event("pi_test_elsewhere"))
+        assert reply.json()["refunds"] == [{"refund_id": refund["id"], "outcome": "kept"}]
+    [kept] = bot.services.store.list_records(KEPT, "-")
+    assert (kept["refund_id"], kept["amount_cents"], kept["payment_intent"]) == (refund["id"], 5_000,
+                                                                                 "pi_test_elsewhere")
+    [line] = [text for text in audit_lines(bot) if "kept aside" in text]
+    assert line.startswith(":grey_question: Stripe refunded *$50.00*, and opsbot has no payment to take it from: "
+                           "kept aside, nothing changed in the ledger.")
+    assert ledger(bot) == (0, 0, [])  # never guessed onto an event
+
+
+def test_a_refund_of_a_payment_voided_here_changes_nothing_and_says_so_once(stripe_bot, stripe_api):
+    bot = stripe_bot
+    payment_id, intent = paid_by_stripe(bot, stripe_api, "100")
+    bot.services.ledger.void_payment(payment_id, by=ADMIN_USER)
+    stripe_api.refund_outside(intent)
+    for _ in range(2):
+        assert deliver(bot, stripe_api.charge_refunded_event(intent)).json()["refunds"][0]["outcome"] == "noted"
+    assert ledger(bot) == (0, 0, [("payment", 10_000), ("void", -10_000)])
+    notes = [text for text in audit_lines(bot) if text.startswith(":information_source:")]
+    assert notes == [f":information_source: Stripe refund of *$100.00*: `{payment_id}` was refunded in Stripe after "
+                     "it was voided here: the void already took it out, so nothing changed."]
+
+
+def test_refund_events_that_cannot_be_handled_now_are_left_for_stripe_to_deliver_again(make_bot, stripe_api):
+    no_api = make_bot(STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET)  # verifies events, but holds no API key
+    stripe_api.paid("pi_test_1", 5_000)
+    stripe_api.refund_outside("pi_test_1", 1_000)
+    event = stripe_api.charge_refunded_event("pi_test_1")
+    reply = deliver(no_api, event)
+    assert (reply.status, reply.headers.get("retry-after")) == (503, "60")
+    assert "STRIPE_API_KEY is not set" in reply.json()["error"]
+
+
+def test_stripe_not_answering_or_a_delivery_at_work_on_the_same_payment_answers_503(stripe_bot, stripe_api):
+    bot = stripe_bot
+    _, intent = paid_by_stripe(bot, stripe_api, "100")
+    stripe_api.refund_outside(intent, 1_000)
+    stripe_api.fail_next("/v1/refunds", 500, times=3)
+    assert deliver(bot, stripe_api.charge_refunded_event(intent)).status == 503
+    assert ledger(bot)[2] == [("payment", 10_000)]
+
+    store = bot.services.store
+    assert store.claim(f"stripe-refunds:{intent}", holder="other", now=bot.services.clock(),
+                       lease=timedelta(minutes=2))
+    busy = deliver(bot, stripe_api.charge_refunded_event(intent))
+    assert busy.status == 503 and "another delivery" in busy.json()["error"]
+    store.release_claim(f"stripe-refunds:{intent}", holder="other")
+    assert deliver(bot, stripe_api.charge_refunded_event(intent)).json()["refunds"][0]["outcome"] == "refunded"
+    assert ledger(bot)[:2] == (9_000, 1)
+
+
+def test_a_refund_event_without_a_refund_is_refused(stripe_bot, stripe_api):
+    event = stripe_api.charge_refunded_event(paid_by_stripe(stripe_bot, stripe_api, "100")[1])
+    event["type"] = "charge.refund.updated"  # its object is a charge, not a refund
+    reply = deliver(stripe_bot, event)
+    assert (reply.status, reply.json()["error"]) == (400, "not a Stripe refund")
