@@ -16,6 +16,8 @@ from bot.domain import EventStatus, Payment
 from bot.money import format_cents
 
 VOID_ACTION = "payment_void"
+VOID_REFUND_ACTION = "payment_void_refund"  # the question's "void and refund in Stripe" button
+VOID_ONLY_ACTION = "payment_void_only"  # the question's "void here only" button
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 
@@ -119,6 +121,30 @@ def refunded_payment_audit(payment: Payment, status: EventStatus, record: Paymen
     if payment.left_cents > 0:
         blocks.append(_void_button(payment))
     return fallback(text), [b.to_dict() for b in blocks]
+
+
+def void_refund_question(payment: Payment, where: tuple[str, str] | None) -> tuple[str, list[dict]]:
+    """Asked of an admin voiding a Stripe payment: refund what stands of it in Stripe too, or void it here only.
+    The buttons carry the payment and where its line is (``where``: channel, ts) for the strike-through."""
+    left = format_cents(payment.left_cents)
+    value = "|".join((payment.payment_id, *(where or ())))
+    question = (f"`{payment.payment_id}` was paid through Stripe: {left} from {name(payment.patron, RECORD_NAME)}. "
+                f"Refund {left} to the patron's card in Stripe too, or void it here only (the money stays in "
+                "Stripe)?")
+    confirm_head = f"Stripe refunds {left} to "
+    confirm_tail = "'s card, and the payment is voided here. This cannot be undone."
+    blocks = [
+        section(question),
+        ActionsBlock(elements=[
+            ButtonElement(text=f"Void and refund {left}", action_id=VOID_REFUND_ACTION, value=value, style="danger",
+                          confirm=ConfirmObject(
+                              title="Refund in Stripe?", confirm="Refund", deny="Back",
+                              text=confirm_head + name(payment.patron, CONFIRM_TEXT - escaped_length(
+                                  confirm_head + confirm_tail)) + confirm_tail)),
+            ButtonElement(text="Void here only", action_id=VOID_ONLY_ACTION, value=value),
+        ]),
+    ]
+    return fallback(f"Refund {left} in Stripe too, or void it here only?"), [b.to_dict() for b in blocks]
 
 
 def refund_audit(record: Payment, status: EventStatus) -> tuple[str, list[dict]]:

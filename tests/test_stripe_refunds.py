@@ -3,12 +3,14 @@ stand-in listing refunds by PaymentIntent), on SQLite and on DynamoDB."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from bot.refunds import KEPT
 from tests.conftest import ADMIN_USER, AUDIT_CHANNEL
 from tests.fakes.stripe_api import WEBHOOK_SECRET, StripeApiStandIn
-from tests.slack_bot import Bot
+from tests.slack_bot import CREW, Bot
+from tests.slack_payloads import block_action
 from tests.stripe_fixtures import deliver
 from tests.test_stripe_webhook import JADA, make_link
 
@@ -194,3 +196,125 @@ def test_a_refund_event_without_a_refund_is_refused(stripe_bot, stripe_api):
     event["type"] = "charge.refund.updated"  # its object is a charge, not a refund
     reply = deliver(stripe_bot, event)
     assert (reply.status, reply.json()["error"]) == (400, "not a Stripe refund")
+
+
+# -- from Slack: voiding a Stripe payment asks whether to refund it in Stripe too ---------------------------------
+
+
+def posted_line(bot: Bot, payment_id: str) -> str:
+    """The ts of a payment's audit line."""
+    bot.lazies.wait_idle()
+    return next(c.response["ts"] for c in bot.audit_posts()
+                if payment_id in json.dumps(c.params.get("blocks") or []))
+
+
+def click(bot: Bot, action_id: str, value: str, *, user: str = ADMIN_USER) -> None:
+    reply = bot.send(block_action(action_id, value, user_id=user, channel_id=AUDIT_CHANNEL,
+                                  message_ts="1700000500.000100",
+                                  response_url=bot.slack_api.response_url(f"actions/{action_id}")))
+    assert (reply.status, reply.body) == (200, b"")
+    bot.lazies.wait_idle()
+
+
+def last_answer(bot: Bot) -> dict:
+    return bot.slack_api.calls("response_url")[-1].params
+
+
+def asked(bot: Bot, payment_id: str) -> dict[str, str]:
+    """Press Void on the payment's line: the question's buttons (action id -> value)."""
+    ts = posted_line(bot, payment_id)
+    bot.click_void(payment_id, user=ADMIN_USER, message_ts=ts)
+    bot.lazies.wait_idle()
+    question = last_answer(bot)
+    assert (question["response_type"], question.get("replace_original")) == ("ephemeral", False)
+    return {e["action_id"]: e["value"] for b in question["blocks"] if b["type"] == "actions" for e in b["elements"]}
+
+
+def test_voiding_a_stripe_payment_asks_and_yes_refunds_in_stripe_once(stripe_bot, stripe_api):
+    bot = stripe_bot
+    payment_id, intent = paid_by_stripe(bot, stripe_api, "100")
+    buttons = asked(bot, payment_id)
+    assert set(buttons) == {"payment_void_refund", "payment_void_only"}
+    assert ledger(bot)[:2] == (10_000, 1)  # asking changes nothing
+    assert stripe_api.requests("/v1/refunds") == []
+
+    click(bot, "payment_void_refund", buttons["payment_void_refund"])
+    click(bot, "payment_void_refund", buttons["payment_void_refund"])  # a second tap
+    [refund] = stripe_api.refunds(intent)
+    assert (refund["amount"], refund["metadata"]) == (10_000, {"opsbot_void_of": payment_id,
+                                                               "opsbot_void_by": ADMIN_USER})
+    keys = {r.idempotency_key for r in stripe_api.requests("/v1/refunds") if r.method == "POST"}
+    assert keys == {f"opsbot-void-refund:{payment_id}:10000"}
+    assert ledger(bot) == (0, 0, [("payment", 10_000), ("void", -10_000)])
+    [void] = [r for r in bot.services.ledger.event_payments(JADA) if r.is_void]
+    assert (void.stripe_id, void.logged_by) == (refund["id"], ADMIN_USER)
+    answers = [c.params for c in bot.slack_api.calls("response_url")][-2:]
+    assert answers[0]["text"].startswith(f"Voided `{payment_id}`: $100.00 from Ana Ruiz.")
+    assert f"Stripe is refunding it to the patron's card (`{refund['id']}`)" in answers[0]["text"]
+    assert answers[0]["replace_original"] is True
+    assert answers[1]["text"].startswith(f"`{payment_id}` was already voided")
+
+    # The webhook that follows is that void: nothing is reversed a second time.
+    reply = deliver(bot, stripe_api.charge_refunded_event(intent))
+    assert [(r["outcome"], r["replayed"]) for r in reply.json()["refunds"]] == [("voided", True)]
+    assert ledger(bot) == (0, 0, [("payment", 10_000), ("void", -10_000)])
+
+
+def test_the_webhook_of_a_void_refund_may_come_first_and_records_the_void_once(stripe_bot, stripe_api):
+    bot = stripe_bot
+    payment_id, intent = paid_by_stripe(bot, stripe_api, "100")
+    buttons = asked(bot, payment_id)
+    # opsbot asked Stripe, and the answer was lost on its way back; Stripe's event arrives first.
+    stripe_api.refund_outside(intent, metadata={"opsbot_void_of": payment_id, "opsbot_void_by": ADMIN_USER})
+    assert deliver(bot, stripe_api.charge_refunded_event(intent)).json()["refunds"][0]["outcome"] == "voided"
+    click(bot, "payment_void_refund", buttons["payment_void_refund"])
+    assert last_answer(bot)["text"].startswith(f"`{payment_id}` was already voided")
+    assert len(stripe_api.refunds(intent)) == 1
+    assert ledger(bot) == (0, 0, [("payment", 10_000), ("void", -10_000)])
+
+
+def test_void_here_only_leaves_the_money_in_stripe(stripe_bot, stripe_api):
+    bot = stripe_bot
+    payment_id, intent = paid_by_stripe(bot, stripe_api, "100")
+    click(bot, "payment_void_only", asked(bot, payment_id)["payment_void_only"])
+    assert stripe_api.requests("/v1/refunds") == []
+    assert ledger(bot) == (0, 0, [("payment", 10_000), ("void", -10_000)])
+    assert last_answer(bot)["text"].startswith(f"Voided `{payment_id}`: $100.00 from Ana Ruiz.")
+
+
+def test_a_refund_stripe_refuses_says_why_and_changes_nothing(stripe_bot, stripe_api):
+    bot = stripe_bot
+    payment_id, intent = paid_by_stripe(bot, stripe_api, "100")
+    buttons = asked(bot, payment_id)
+    stripe_api.refund_outside(intent)  # refunded in full in the Dashboard; its event has not come yet
+    click(bot, "payment_void_refund", buttons["payment_void_refund"])
+    assert last_answer(bot)["text"] == ("Stripe did not refund $100.00 to Ana Ruiz: Stripe has already refunded "
+                                        "all of it. Nothing was changed.")
+    assert ledger(bot)[2] == [("payment", 10_000)]
+
+    other_id, other_intent = paid_by_stripe(bot, stripe_api, "50", patron="Bo Chen")
+    stripe_api.fail_next("/v1/refunds", 400, error_type="invalid_request_error",
+                         message="Charge ch_test_old is too old to be refunded.")
+    click(bot, "payment_void_refund", asked(bot, other_id)["payment_void_refund"])
+    assert last_answer(bot)["text"] == ("Stripe did not refund $50.00 to Bo Chen: the charge is too old for Stripe to "
+                                        "refund. Nothing was changed.")
+    assert stripe_api.refunds(other_intent) == []
+    assert [r.kind for r in bot.services.ledger.event_payments(JADA)] == ["payment", "payment"]
+
+
+def test_crew_cannot_refund_with_a_forged_click(stripe_bot, stripe_api):
+    bot = stripe_bot
+    payment_id, intent = paid_by_stripe(bot, stripe_api, "100")
+    click(bot, "payment_void_refund", payment_id, user=CREW)
+    assert last_answer(bot)["text"] == f"Only admins can void payments. Ask one of: <@{ADMIN_USER}>."
+    assert stripe_api.refunds(intent) == [] and ledger(bot)[:2] == (10_000, 1)
+
+
+def test_opsbot_void_of_a_stripe_payment_asks_too(stripe_bot, stripe_api):
+    bot = stripe_bot
+    payment_id, _ = paid_by_stripe(bot, stripe_api, "100")
+    answer = bot.command("/opsbot", f"void {payment_id}", user=ADMIN_USER).json()
+    assert answer["text"] == "Refund $100.00 in Stripe too, or void it here only?"
+    values = [e["value"] for b in answer["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert values == [payment_id, payment_id]
+    assert ledger(bot)[:2] == (10_000, 1)

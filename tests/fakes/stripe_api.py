@@ -77,6 +77,7 @@ class _Failure:
     headers: dict[str, str]
     error_type: str
     message: str
+    code: str | None = None
 
 
 @dataclass
@@ -123,12 +124,13 @@ class StripeApiStandIn(LoopbackServer):
 
     # -- scripted failures -------------------------------------------------------------------
     def fail_next(self, path: str, status: int = 500, *, times: int = 1, headers: dict[str, str] | None = None,
-                  error_type: str = "api_error", message: str = "An unknown error occurred") -> None:
+                  error_type: str = "api_error", message: str = "An unknown error occurred",
+                  code: str | None = None) -> None:
         """The next ``times`` requests to ``path`` answer ``status`` with a Stripe error body."""
         with self._lock:
             queue = self._failures.setdefault(path, deque())
             for _ in range(times):
-                queue.append(_Failure(status, dict(headers or {}), error_type, message))
+                queue.append(_Failure(status, dict(headers or {}), error_type, message, code))
 
     def drop_next(self, path: str, *, times: int = 1) -> None:
         """The next ``times`` requests to ``path`` are handled (an object is made
@@ -321,7 +323,7 @@ class StripeApiStandIn(LoopbackServer):
         if failures:
             failure = failures.popleft()
             out_headers.update(failure.headers)
-            return failure.status, _error(failure.error_type, failure.message)
+            return failure.status, _error(failure.error_type, failure.message, code=failure.code)
         if method == "GET" and path == REFUNDS:
             return self._list_refunds(params)
         if method == "GET" and path == SESSIONS:
