@@ -77,8 +77,8 @@ class StripePayments:
             page = self.client.v1.checkout.sessions.list(params={"payment_intent": payment_intent, "limit": 1})
         except stripe.StripeError as exc:
             raise PaymentsError("checkout session", _reason(exc)) from exc
-        found = [s for s in page.data if isinstance(s.get("id"), str)]
-        return str(found[0]["id"]) if found else None
+        found = [s.to_dict() for s in page.data]
+        return str(found[0]["id"]) if found and isinstance(found[0].get("id"), str) else None
 
     @staticmethod
     def _create(step: str, create: Any, params: dict[str, Any], idempotency_key: str) -> dict[str, Any]:

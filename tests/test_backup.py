@@ -12,10 +12,12 @@ import stat
 import subprocess
 import sys
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from bot.domain import EventTotals, Payment
 from bot.ports import SchemaTooNew
 from infra.sqlite_backup import BackupError, backup_ledger, restore_ledger
 from infra.sqlite_store import SCHEMA_VERSION, SqliteStore
@@ -377,3 +379,30 @@ def test_on_dynamodb_without_point_in_time_recovery_backup_says_it_is_off_and_ho
     assert (f"Point-in-time recovery is OFF: nothing covers this table. Turn it on: aws dynamodb "
             f"update-continuous-backups --table-name {store.table} --point-in-time-recovery-specification "
             "PointInTimeRecoveryEnabled=true") in backup.stdout.splitlines()
+
+
+def test_a_ledger_with_refunds_backs_up_and_restores_with_its_totals_checked(tmp_path):
+    source = tmp_path / "source.db"
+    store = SqliteStore(source)
+    store.init_schema()
+    at = datetime(2026, 5, 20, 22, 0, tzinfo=UTC)
+
+    def record(n: int, amount: int, **kw) -> Payment:
+        return Payment(payment_id=f"rec_{n:04d}", event_id="jada", patron="Ana", amount_cents=amount,
+                       method="stripe", notes="", logged_by="stripe", recorded_at=at + timedelta(minutes=n),
+                       day="2026-05-20", source="stripe", **kw)
+
+    for n in (1, 2):
+        store.record_payment(record(n, 10_000, payment_intent=f"pi_{n}"), total_cents=50_000, idempotency_key=f"k{n}")
+    store.refund_payment("rec_0001", record(3, -4_000, kind="refund", voids="rec_0001"), idempotency_key="r3")
+    store.refund_payment("rec_0002", record(4, -10_000, kind="refund", voids="rec_0002"), idempotency_key="r4")
+    store.refund_payment("rec_0002", record(5, 10_000, kind="refund_failed", voids="rec_0002"), idempotency_key="r5")
+    store.refund_payment("rec_0002", record(6, -10_000, kind="refund", voids="rec_0002"), idempotency_key="r6")
+    store.close()
+    backup_ledger(source, tmp_path / "backup.db")
+    restored = restore_ledger(tmp_path / "backup.db", tmp_path / "opsbot.db")
+    assert restored is not None
+    assert SqliteStore(tmp_path / "opsbot.db").event_totals(["jada"])["jada"] == EventTotals("jada", 6_000, 1)
+    with raw(tmp_path / "backup.db") as conn:  # a count that does not say what stands is caught
+        conn.execute("UPDATE events SET payment_count = 2")
+    refused(tmp_path / "backup.db", tmp_path / "other.db", "the totals of event jada do not match its records")

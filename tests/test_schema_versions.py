@@ -376,3 +376,31 @@ def test_dynamodb_items_carry_their_format_and_a_newer_one_is_refused(moto_endpo
                                   f"this opsbot ({PROJECT_VERSION}) reads (up to {READ_FORMAT}): run the newer "
                                   "opsbot that wrote it")
     assert store.upgrade_schema() is None  # nothing to migrate in place
+
+
+def test_version_3_keeps_the_stripe_session_of_stripe_payments_recorded_before(tmp_path):
+    """A version-2 ledger with a Stripe payment (its Checkout Session kept as its notes) upgrades in place:
+    the payment keeps its session as its stripe_id, nothing is refunded, and a refund can be recorded."""
+    db = tmp_path / "opsbot.db"
+    with raw(db) as conn:
+        for migration in MIGRATIONS[:2]:
+            apply_migration(conn, migration)
+        conn.execute("INSERT INTO payments (payment_id, event_id, recorded_at, day, patron, amount_cents, method, "
+                     "notes, logged_by, source, kind) VALUES ('pay_0001', 'jada', ?, '2026-05-20', 'Ana', 10000, "
+                     "'stripe', 'cs_test_abc', 'stripe', 'stripe', 'payment')", (AT.isoformat(),))
+        conn.execute("INSERT INTO payments (payment_id, event_id, recorded_at, day, patron, amount_cents, method, "
+                     "notes, logged_by, source, kind) VALUES ('pay_0002', 'jada', ?, '2026-05-20', 'Bo', 5000, "
+                     "'cash', 'cs_ is not a session here', 'U1', 'slack', 'payment')", (AT.isoformat(),))
+        conn.execute("INSERT INTO events (event_id, total_cents, paid_cents, payment_count, updated_at) "
+                     "VALUES ('jada', 100000, 15000, 2, ?)", (AT.isoformat(),))
+    said = SqliteStore(db).init_schema()
+    assert said == ("upgraded schema version 2 to 3 (Stripe refunds: payments keep their Stripe ids and what was "
+                    "refunded)")
+    store = SqliteStore(db)
+    stripe_paid, cash = store.get_payment("pay_0001"), store.get_payment("pay_0002")
+    assert (stripe_paid.stripe_id, stripe_paid.payment_intent, stripe_paid.refunded_cents) == ("cs_test_abc", None, 0)
+    assert (cash.stripe_id, cash.refunded_cents) == (None, 0)
+    refund = Payment(payment_id="ref_0001", event_id="jada", patron="Ana", amount_cents=-4_000, method="stripe",
+                     notes="Stripe refund re_1 of pay_0001", logged_by="stripe", recorded_at=AT, day="2026-05-20",
+                     source="stripe", kind="refund", voids="pay_0001", stripe_id="re_1")
+    assert store.refund_payment("pay_0001", refund, idempotency_key="refund:re_1").totals.paid_cents == 11_000

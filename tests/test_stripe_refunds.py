@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 
 from bot.refunds import KEPT
+from bot.summary import build_summary
 from tests.conftest import ADMIN_USER, AUDIT_CHANNEL
 from tests.fakes.stripe_api import WEBHOOK_SECRET, StripeApiStandIn
 from tests.slack_bot import CREW, Bot
@@ -80,7 +81,26 @@ def test_partial_refunds_are_reversals_of_the_payment_once_each(stripe_bot, stri
     assert [e["action_id"] for b in last if b["type"] == "actions" for e in b["elements"]] == ["payment_void"]
     detail = bot.command("/events", "jada").json()
     shown = "\n".join(b["text"]["text"] for b in detail["blocks"] if b["type"] == "section")
-    assert "$1,299.50" in shown
+    assert f"`{payment_id}` · " in shown and "$1,560.00 stripe · Ana Ruiz · by stripe ($260.50 refunded)" in shown
+    assert "*Ana Ruiz* · $1,299.50 · 1 payment" in shown  # the per-patron total counts the refunds
+    summary = build_summary(bot.services.ledger, bot.services.ledger.today())
+    assert (summary.total.cents, summary.voided.cents, summary.net_cents) == (156_000, 26_050, 129_950)
+    export = bot.services.records.export(bot.services.records.select(event=JADA))
+    assert (export.tally.payments, export.tally.reversals, export.tally.net_cents) == (1, 2, 129_950)
+
+
+def test_a_refund_of_a_stripe_payment_recorded_before_payments_kept_their_payment_intent(stripe_bot, stripe_api):
+    """Found through the Checkout Session that made its PaymentIntent (Stripe's sessions list by PaymentIntent)."""
+    bot = stripe_bot
+    event = stripe_api.checkout_session_event(make_link(bot, stripe_api, "100 --event jada"))
+    session = event["data"]["object"]
+    old = bot.services.ledger.record_stripe_payment(event_id=JADA, patron="Ana Ruiz", amount_cents=10_000,
+                                                    notes=session["id"], idempotency_key=f"stripe:{session['id']}")
+    assert old.payment.payment_intent is None  # as an older opsbot recorded it
+    stripe_api.refund_outside(session["payment_intent"], 2_500)
+    [applied] = deliver(bot, stripe_api.charge_refunded_event(session["payment_intent"])).json()["refunds"]
+    assert applied["outcome"] == "refunded"
+    assert ledger(bot) == (7_500, 1, [("payment", 10_000), ("refund", -2_500)])
 
 
 def test_a_full_refund_takes_the_payment_out_of_the_count(stripe_bot, stripe_api):
