@@ -4,11 +4,15 @@ stand-in listing refunds by PaymentIntent), on SQLite and on DynamoDB."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+from blocks.audit import refund_audit, refunded_payment_audit, void_refund_question
+from blocks.paylinks import refund_kept_audit, refund_note_audit
+from bot.domain import Event, EventStatus, Payment
 from bot.refunds import KEPT
 from bot.summary import build_summary
 from tests.conftest import ADMIN_USER, AUDIT_CHANNEL
+from tests.fakes.block_kit_limits import message_problems
 from tests.fakes.stripe_api import WEBHOOK_SECRET, StripeApiStandIn
 from tests.slack_bot import CREW, Bot
 from tests.slack_payloads import block_action
@@ -338,3 +342,33 @@ def test_opsbot_void_of_a_stripe_payment_asks_too(stripe_bot, stripe_api):
     values = [e["value"] for b in answer["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert values == [payment_id, payment_id]
     assert ledger(bot)[:2] == (10_000, 1)
+
+
+def test_opsbot_assign_lists_the_refunds_kept_aside(stripe_bot, stripe_api):
+    bot = stripe_bot
+    stripe_api.paid("pi_test_elsewhere", 5_000)
+    refund = stripe_api.refund_outside("pi_test_elsewhere", 1_250)
+    deliver(bot, stripe_api.charge_refunded_event("pi_test_elsewhere"))
+    text = bot.command("/opsbot", "assign", user=ADMIN_USER).json()["text"]
+    assert text.endswith("Stripe refunds kept aside, with no payment here to take them from (1):\n"
+                         f"• `{refund['id']}` · $12.50")
+
+
+def test_refund_lines_fit_slacks_limits_whatever_the_names():
+    long = "Ana & <Ruiz> " * 400
+    event = Event(id=JADA, title=long, date=None, total_cents=156_000)
+    status = EventStatus(event, 100_000, 1)
+    paid = Payment(payment_id="pay_x", event_id=JADA, patron=long, amount_cents=156_000, method="stripe",
+                   notes=long, logged_by="stripe", recorded_at=datetime(2026, 5, 1, tzinfo=UTC), day="2026-05-01",
+                   source="stripe", stripe_id="cs_" + "x" * 500, payment_intent="pi_x", refunded_cents=56_000)
+    refund = Payment(payment_id="ref_x", event_id=JADA, patron=long, amount_cents=-56_000, method="stripe",
+                     notes=long, logged_by="stripe", recorded_at=paid.recorded_at, day="2026-05-01",
+                     source="stripe", kind="refund", voids="pay_x", stripe_id="re_" + "x" * 500)
+    messages = [refunded_payment_audit(paid, status, refund), refund_audit(refund, status),
+                void_refund_question(paid, ("C0AUDIT0001", "1700000000.000100")),
+                refund_kept_audit({"refund_id": "re_" + "y" * 500, "amount_cents": 5, "reason": long,
+                                   "payment_intent": "pi_" + "z" * 500}),
+                refund_note_audit({"refund_id": "re_1", "payment_id": "pay_" + "q" * 500, "amount_cents": 5,
+                                   "situation": "voided"})]
+    for text, blocks in messages:
+        assert message_problems({"text": text, "blocks": blocks}) == [], text[:80]
