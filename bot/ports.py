@@ -143,9 +143,11 @@ class Store(Protocol):
         """Append ``record`` (a refund, negative, or a failed refund's money back, positive) and add
         it to the payment's ``refunded_cents`` (less a positive one), with the event's totals and the
         announcement, atomically. The payment stops counting in ``payment_count`` when nothing of it
-        is left, and counts again when a failed refund gives some back. The same key twice returns
-        the first record, replayed (another record under it: IdempotencyConflict). Raises
-        PaymentNotFound, PaymentVoided, NothingLeft (more than is left, or more back than was refunded)."""
+        is left, and counts again when a failed refund gives some back. A failed refund's record
+        (kind refund_failed) needs its refund (``stripe_id``) recorded before, under refund_key. The
+        same key twice returns the first record, replayed (another record under it: IdempotencyConflict).
+        Raises PaymentNotFound, PaymentVoided, NothingLeft (more than is left, more back than was
+        refunded, or the failure of a refund never recorded)."""
 
     def stripe_payment(self, payment_intent: str) -> Payment | None:
         """The Stripe payment recorded for this PaymentIntent (pi_…), if any. An index lookup."""

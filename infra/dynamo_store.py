@@ -48,7 +48,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bot.domain import AuditEntry, EventTotals, Payment, RecordOutcome
+from bot.domain import REFUND_FAILED, AuditEntry, EventTotals, Payment, RecordOutcome
 from bot.outbox import (
     AUDIT,
     DELIVERED,
@@ -70,6 +70,7 @@ from bot.ports import (
     PaymentVoided,
     SchemaTooNew,
     StoreError,
+    refund_key,
     void_key,
 )
 from bot.version import opsbot_version
@@ -449,6 +450,9 @@ class DynamoStore:
                 raise PaymentNotFound(payment_id)
             if original.voided_by is not None:
                 raise PaymentVoided(original)
+            if record.kind == REFUND_FAILED and (record.stripe_id is None
+                                                 or self._get(f"IDEM#{refund_key(record.stripe_id)}") is None):
+                raise NothingLeft(original, record.amount_cents)  # that refund was never recorded: nothing to give back
             refunded = original.refunded_cents - record.amount_cents
             if not 0 <= refunded <= original.amount_cents:
                 raise NothingLeft(original, abs(record.amount_cents))

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.domain import AuditEntry, EventTotals, Payment, RecordOutcome
+from bot.domain import REFUND_FAILED, AuditEntry, EventTotals, Payment, RecordOutcome
 from bot.outbox import (
     AUDIT,
     DELIVERED,
@@ -41,6 +41,7 @@ from bot.ports import (
     PaymentVoided,
     SchemaTooNew,
     StoreError,
+    refund_key,
     void_key,
 )
 from bot.version import opsbot_version
@@ -470,6 +471,9 @@ class SqliteStore:
                 raise PaymentNotFound(payment_id)
             if original.voided_by is not None:
                 raise PaymentVoided(original)
+            if record.kind == REFUND_FAILED and (record.stripe_id is None or conn.execute(
+                    "SELECT 1 FROM idempotency WHERE key=?", (refund_key(record.stripe_id),)).fetchone() is None):
+                raise NothingLeft(original, record.amount_cents)  # that refund was never recorded: nothing to give back
             refunded = original.refunded_cents - record.amount_cents
             if not 0 <= refunded <= original.amount_cents:
                 raise NothingLeft(original, abs(record.amount_cents))

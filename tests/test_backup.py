@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from bot.domain import EventTotals, Payment
-from bot.ports import SchemaTooNew
+from bot.ports import SchemaTooNew, refund_failed_key, refund_key
 from infra.sqlite_backup import BackupError, backup_ledger, restore_ledger
 from infra.sqlite_store import SCHEMA_VERSION, SqliteStore
 from tests.conftest import PROJECT_VERSION, REPO
@@ -394,10 +394,12 @@ def test_a_ledger_with_refunds_backs_up_and_restores_with_its_totals_checked(tmp
 
     for n in (1, 2):
         store.record_payment(record(n, 10_000, payment_intent=f"pi_{n}"), total_cents=50_000, idempotency_key=f"k{n}")
-    store.refund_payment("rec_0001", record(3, -4_000, kind="refund", voids="rec_0001"), idempotency_key="r3")
-    store.refund_payment("rec_0002", record(4, -10_000, kind="refund", voids="rec_0002"), idempotency_key="r4")
-    store.refund_payment("rec_0002", record(5, 10_000, kind="refund_failed", voids="rec_0002"), idempotency_key="r5")
-    store.refund_payment("rec_0002", record(6, -10_000, kind="refund", voids="rec_0002"), idempotency_key="r6")
+    for n, paid, cents, kind, refund_id in [(3, "rec_0001", -4_000, "refund", "re_3"),
+                                            (4, "rec_0002", -10_000, "refund", "re_4"),
+                                            (5, "rec_0002", 10_000, "refund_failed", "re_4"),
+                                            (6, "rec_0002", -10_000, "refund", "re_6")]:
+        key = refund_failed_key(refund_id) if kind == "refund_failed" else refund_key(refund_id)
+        store.refund_payment(paid, record(n, cents, kind=kind, voids=paid, stripe_id=refund_id), idempotency_key=key)
     store.close()
     backup_ledger(source, tmp_path / "backup.db")
     restored = restore_ledger(tmp_path / "backup.db", tmp_path / "opsbot.db")

@@ -688,13 +688,17 @@ def test_a_refund_that_fails_later_puts_its_cents_back_once(store):
                                    [("payment", 10_000), ("refund", -10_000), ("refund_failed", 10_000)])
 
 
-def test_a_failed_refund_never_gives_back_more_than_was_refunded(store):
-    """Out of order: the failure of a refund that was never recorded has nothing to give back."""
+def test_a_failed_refund_gives_back_only_a_refund_that_was_recorded(store):
+    """Out of order: the failure of a refund that was never recorded has nothing to give back, even when other
+    refunds of the payment were (its cents are not theirs to give back)."""
     paid = stripe_paid(10_000)
     store.record_payment(paid, total_cents=100_000, idempotency_key="stripe:cs_1")
     with pytest.raises(NothingLeft):
         refund(store, paid, 3_000, "re_1", failed=True)
-    assert ledger_state(store) == (EventTotals("gala", 10_000, 1), [("payment", 10_000)])
+    refund(store, paid, 5_000, "re_2")
+    with pytest.raises(NothingLeft):
+        refund(store, paid, 3_000, "re_1", failed=True)
+    assert ledger_state(store) == (EventTotals("gala", 5_000, 1), [("payment", 10_000), ("refund", -5_000)])
     assert store.replay(refund_failed_key("re_1")) is None
 
 
