@@ -736,14 +736,14 @@ class DynamoStore:
         return self._replay(idempotency_key)
 
     def stripe_payment(self, payment_intent: str) -> Payment | None:
-        pointer = self._get(f"STRIPEPI#{payment_intent}")
-        if pointer is None:
-            return None
-        item = self._get(f"EVENT#{pointer['event_id']}", pointer["payment_sk"])
-        return _payment(item) if item else None
+        return self._pointed_payment(f"STRIPEPI#{payment_intent}")
 
     def get_payment(self, payment_id: str) -> Payment | None:
-        pointer = self._get(f"PAYMENT#{payment_id}")
+        return self._pointed_payment(f"PAYMENT#{payment_id}")
+
+    def _pointed_payment(self, pointer_key: str) -> Payment | None:
+        """The payment a pointer item (by id, by PaymentIntent) names, if both are there."""
+        pointer = self._get(pointer_key)
         if pointer is None:
             return None
         item = self._get(f"EVENT#{pointer['event_id']}", pointer["payment_sk"])
