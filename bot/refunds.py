@@ -214,8 +214,9 @@ class StripeRefunds:
                 return Applied(refund.refund_id, "nothing")
             return self._note(original, refund, "void_refund_failed")
         try:
+            # recorded as the admin's void from Slack, as if their own request had got there first
             result = self.ledger.void_payment(original.payment_id, by=(refund.metadata or {}).get(VOID_BY, "stripe"),
-                                              source="stripe", stripe_refund=refund)
+                                              stripe_refund=refund)
         except LedgerError:  # refunded in full by other refunds meanwhile: nothing left for the void
             return self._note(original, refund, "voided")
         return Applied(refund.refund_id, "voided", result.payment.payment_id, result.replayed)

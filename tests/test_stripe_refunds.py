@@ -291,6 +291,8 @@ def test_the_webhook_of_a_void_refund_may_come_first_and_records_the_void_once(s
     # opsbot asked Stripe, and the answer was lost on its way back; Stripe's event arrives first.
     stripe_api.refund_outside(intent, metadata={"opsbot_void_of": payment_id, "opsbot_void_by": ADMIN_USER})
     assert deliver(bot, stripe_api.charge_refunded_event(intent)).json()["refunds"][0]["outcome"] == "voided"
+    [void] = [r for r in bot.services.ledger.event_payments(JADA) if r.is_void]
+    assert (void.logged_by, void.source, void.stripe_id) == (ADMIN_USER, "slack", stripe_api.refunds(intent)[0]["id"])
     click(bot, "payment_void_refund", buttons["payment_void_refund"])
     assert last_answer(bot)["text"].startswith(f"`{payment_id}` was already voided")
     assert len(stripe_api.refunds(intent)) == 1
