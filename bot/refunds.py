@@ -43,6 +43,7 @@ from bot.ports import (
     PaymentVoided,
     RefundRefused,
     Store,
+    StoreError,
     StripeRefund,
     refund_key,
     void_key,
@@ -68,6 +69,15 @@ class RefundsUnavailable(Exception):
 
 class RefundDeclined(Exception):
     """A refund from Slack that did not happen; ``message`` says why, in plain words. Nothing changed."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class VoidLater(Exception):
+    """Stripe made the refund, and the ledger did not answer when its void was written: the void is
+    recorded when Stripe's refund event arrives (or when the admin asks again). ``message`` says so."""
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -258,7 +268,8 @@ class StripeRefunds:
     def refund_and_void(self, payment_id: str, *, by: str, message: tuple[str, str] | None = None) -> LedgerResult:
         """Refund what is left of a Stripe payment in Stripe, then void it in the ledger (the void carries the
         refund's id, and the refund names the void: the webhook that follows changes nothing more).
-        Raises RefundDeclined (nothing changed) or LedgerError."""
+        Raises RefundDeclined (nothing changed), VoidLater (refunded; the void comes with Stripe's event) or
+        LedgerError."""
         payment = self.store.get_payment(payment_id.strip())
         if payment is None:
             raise LedgerError({"payment": f"There is no payment '{echo(payment_id)}'."})
@@ -281,7 +292,14 @@ class StripeRefunds:
             raise RefundDeclined(f"Stripe could not be asked to refund {format_cents(left)} ({exc.reason}). "
                                  "Nothing was changed here; try again in a minute (it will not refund twice).") \
                 from None
-        return self.ledger.void_payment(payment.payment_id, by=by, message=message, stripe_refund=refund)
+        try:
+            return self.ledger.void_payment(payment.payment_id, by=by, message=message, stripe_refund=refund)
+        except StoreError as exc:
+            log.error("refund %s of %s made, its void not written: %s", refund.refund_id, payment.payment_id, exc)
+            raise VoidLater(f"Stripe is refunding {format_cents(refund.amount_cents)} to {payment.patron} "
+                            f"(`{refund.refund_id}`), but the ledger did not answer: the void is recorded when "
+                            "Stripe's refund event arrives, or press the button again (it will not refund "
+                            "twice).") from None
 
     def _why_not(self, payment: Payment) -> str:
         if payment.method != STRIPE_METHOD or payment.is_reversal:

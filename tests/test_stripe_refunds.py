@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from blocks.audit import refund_audit, refunded_payment_audit, void_refund_question
 from blocks.paylinks import refund_kept_audit, refund_note_audit
 from bot.domain import Event, EventStatus, Payment
+from bot.ports import StoreError
 from bot.refunds import KEPT
 from bot.summary import build_summary
 from tests.conftest import ADMIN_USER, AUDIT_CHANNEL
@@ -374,3 +375,27 @@ def test_refund_lines_fit_slacks_limits_whatever_the_names():
                                    "situation": "voided"})]
     for text, blocks in messages:
         assert message_problems({"text": text, "blocks": blocks}) == [], text[:80]
+
+
+def test_a_refund_made_while_the_ledger_does_not_answer_is_voided_when_stripe_says_so(stripe_bot, stripe_api,
+                                                                                      monkeypatch):
+    bot = stripe_bot
+    payment_id, intent = paid_by_stripe(bot, stripe_api, "100")
+    buttons = asked(bot, payment_id)
+    store = bot.services.store
+
+    def down(*args, **kwargs):
+        raise StoreError("the store did not answer")
+
+    monkeypatch.setattr(store, "void_payment", down)
+    click(bot, "payment_void_refund", buttons["payment_void_refund"])
+    [refund] = stripe_api.refunds(intent)
+    assert last_answer(bot)["text"] == (f"Stripe is refunding $100.00 to Ana Ruiz (`{refund['id']}`), but the ledger "
+                                        "did not answer: the void is recorded when Stripe's refund event arrives, or "
+                                        "press the button again (it will not refund twice).")
+    assert ledger(bot)[2] == [("payment", 10_000)]
+    monkeypatch.undo()
+    assert deliver(bot, stripe_api.charge_refunded_event(intent)).json()["refunds"][0]["outcome"] == "voided"
+    click(bot, "payment_void_refund", buttons["payment_void_refund"])  # pressed again: nothing more
+    assert len(stripe_api.refunds(intent)) == 1
+    assert ledger(bot) == (0, 0, [("payment", 10_000), ("void", -10_000)])

@@ -18,7 +18,7 @@ from blocks.audit import void_refund_question
 from blocks.failures import problem
 from blocks.receipts import void_receipt
 from bot.ledger import LedgerError
-from bot.refunds import RefundDeclined
+from bot.refunds import RefundDeclined, VoidLater
 
 if TYPE_CHECKING:
     from bot.app import Services
@@ -62,7 +62,7 @@ def void_as_chosen(*, body: dict[str, Any], action: dict[str, Any], respond: Cal
             result = services.refunds.refund_and_void(payment_id, by=user, message=message)
         else:
             result = services.ledger.void_payment(payment_id, by=user, message=message)
-    except RefundDeclined as exc:
+    except (RefundDeclined, VoidLater) as exc:
         respond(text=problem(exc.message), response_type="ephemeral", replace_original=True)
         return
     except LedgerError as exc:
