@@ -15,7 +15,7 @@ import pytest
 from bot.domain import AuditEntry, Payment
 from bot.ports import SchemaTooNew, StoreError
 from infra import sqlite_store
-from infra.dynamo_store import ITEM_FORMAT, READ_FORMAT
+from infra.dynamo_store import ITEM_FORMAT, READ_FORMAT, REFUND_FORMAT
 from infra.sqlite_store import MIGRATIONS, SCHEMA_VERSION, Migration, SqliteStore, apply_migration, sql_statements
 from tests.conftest import PROJECT_VERSION
 from tests.stores import make_dynamo_store
@@ -404,3 +404,22 @@ def test_version_3_keeps_the_stripe_session_of_stripe_payments_recorded_before(t
                      notes="Stripe refund re_1 of pay_0001", logged_by="stripe", recorded_at=AT, day="2026-05-20",
                      source="stripe", kind="refund", voids="pay_0001", stripe_id="re_1")
     assert store.refund_payment("pay_0001", refund, idempotency_key="refund:re_1").totals.paid_cents == 11_000
+
+
+def test_dynamodb_items_that_carry_refunds_are_format_2_and_the_rest_stay_format_1(moto_endpoint):
+    """A format-1 opsbot would void what a refund took a second time: it must refuse a refund and a payment
+    refunds took part of, and may go on reading every other item."""
+    store = make_dynamo_store(moto_endpoint)
+    store.init_schema()
+    paid, cash = payment(1, payment_intent="pi_test_1", source="stripe"), payment(2)
+    for n, p in enumerate((paid, cash)):
+        store.record_payment(p, total_cents=100_000, idempotency_key=f"k{n}")
+    refund = payment(3, amount=-2_345, kind="refund", voids=paid.payment_id, stripe_id="re_1")
+    store.refund_payment(paid.payment_id, refund, idempotency_key="refund:re_1")
+
+    def fmt(p: Payment) -> str:
+        return raw_item(store, "EVENT#jada", f"PAY#{p.recorded_at.isoformat()}#{p.payment_id}")["fmt"]["N"]
+
+    assert (fmt(paid), fmt(refund), fmt(cash)) == (str(REFUND_FORMAT), str(REFUND_FORMAT), str(ITEM_FORMAT))
+    assert raw_item(store, "EVENT#jada", "META")["fmt"] == {"N": str(ITEM_FORMAT)}
+    assert store.stripe_payment("pi_test_1").refunded_cents == 2_345
