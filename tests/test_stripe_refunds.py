@@ -399,3 +399,16 @@ def test_a_refund_made_while_the_ledger_does_not_answer_is_voided_when_stripe_sa
     click(bot, "payment_void_refund", buttons["payment_void_refund"])  # pressed again: nothing more
     assert len(stripe_api.refunds(intent)) == 1
     assert ledger(bot) == (0, 0, [("payment", 10_000), ("void", -10_000)])
+
+
+def test_a_refund_whose_answer_was_lost_is_asked_again_with_its_key_and_made_once(stripe_bot, stripe_api):
+    bot = stripe_bot
+    payment_id, intent = paid_by_stripe(bot, stripe_api, "100")
+    buttons = asked(bot, payment_id)
+    stripe_api.drop_next("/v1/refunds")  # Stripe made it, and the answer never came back
+    click(bot, "payment_void_refund", buttons["payment_void_refund"])
+    posts = [r for r in stripe_api.requests("/v1/refunds") if r.method == "POST"]
+    assert [(r.status, r.dropped, r.replayed) for r in posts] == [(200, True, False), (200, False, True)]
+    assert len({r.idempotency_key for r in posts}) == 1
+    assert len(stripe_api.refunds(intent)) == 1
+    assert ledger(bot) == (0, 0, [("payment", 10_000), ("void", -10_000)])
