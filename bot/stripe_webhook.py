@@ -10,7 +10,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from bot.http import Handler, Request, Response, error_response, json_response
-from bot.ports import WebhookRejected
+from bot.ports import StoreError, WebhookRejected
 from bot.refunds import RefundsUnavailable
 from bot.stripe_intake import StripeNotConfigured
 
@@ -33,6 +33,10 @@ def stripe_webhook(services: Services) -> Handler:
         except RefundsUnavailable as exc:  # nothing recorded: Stripe delivers it again later
             log.warning("Stripe refund event not handled yet: %s", exc)
             return error_response(503, str(exc), [("Retry-After", "60")])
+        except StoreError as exc:  # what was written is whole (one transaction a record); the rest comes again
+            log.error("Stripe webhook: the store did not answer: %s", exc)
+            return error_response(503, "the ledger did not answer; Stripe delivers the event again",
+                                  [("Retry-After", "60")])
         return json_response(200, answer)
 
     return handle

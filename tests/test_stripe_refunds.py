@@ -412,3 +412,20 @@ def test_a_refund_whose_answer_was_lost_is_asked_again_with_its_key_and_made_onc
     assert len({r.idempotency_key for r in posts}) == 1
     assert len(stripe_api.refunds(intent)) == 1
     assert ledger(bot) == (0, 0, [("payment", 10_000), ("void", -10_000)])
+
+
+def test_a_ledger_that_does_not_answer_is_a_503_and_the_next_delivery_records_the_refund(stripe_bot, stripe_api,
+                                                                                         monkeypatch):
+    bot = stripe_bot
+    _, intent = paid_by_stripe(bot, stripe_api, "100")
+    stripe_api.refund_outside(intent, 1_000)
+
+    def down(*args, **kwargs):
+        raise StoreError("the store did not answer")
+
+    monkeypatch.setattr(bot.services.store, "refund_payment", down)
+    reply = deliver(bot, stripe_api.charge_refunded_event(intent))
+    assert (reply.status, reply.json()["error"]) == (503, "the ledger did not answer; Stripe delivers the event again")
+    monkeypatch.undo()
+    assert deliver(bot, stripe_api.charge_refunded_event(intent)).json()["refunds"][0]["outcome"] == "refunded"
+    assert ledger(bot)[:2] == (9_000, 1)
