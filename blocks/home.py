@@ -85,7 +85,8 @@ def _today(data: HomeData) -> list[Block]:
     voids = [p for p in data.today if p.is_reversal]  # voids and Stripe refunds
     head = f"*{plural(len(payments), 'payment')} · {format_cents(sum(p.amount_cents for p in payments))}*"
     if voids:
-        head += f" · {plural(len(voids), 'void')} · -{format_cents(-sum(v.amount_cents for v in voids))}"
+        word = ("void", "voids") if all(v.is_void for v in voids) else ("void or refund", "voids or refunds")
+        head += f" · {plural(len(voids), *word)} · {format_cents(sum(v.amount_cents for v in voids))}"
     newest = list(reversed(data.today))
     body = joined([_payment_line(p, data) for p in newest[:TODAY_LINES]], SECTION_TEXT - len(head) - 1,
                   more=lambda hidden: f"…and {plural(hidden, 'earlier record')}: `/opsbot summary` has them all.",
