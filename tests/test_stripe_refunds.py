@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from blocks.audit import refund_audit, refunded_payment_audit, void_refund_question
 from blocks.paylinks import refund_kept_audit, refund_note_audit
+from blocks.summary import summary_text
 from bot.domain import Event, EventStatus, Payment
 from bot.ports import StoreError
 from bot.refunds import KEPT
@@ -90,6 +91,9 @@ def test_partial_refunds_are_reversals_of_the_payment_once_each(stripe_bot, stri
     assert "*Ana Ruiz* · $1,299.50 · 1 payment" in shown  # the per-patron total counts the refunds
     summary = build_summary(bot.services.ledger, bot.services.ledger.today())
     assert (summary.total.cents, summary.voided.cents, summary.net_cents) == (156_000, 26_050, 129_950)
+    said = summary_text(summary)
+    assert "2 voids or refunds · -$260.50 · net $1,299.50" in said
+    assert f"{payment_id}: -$200.00 Ana Ruiz (JADA Charter) by stripe · Stripe refund" in said
     export = bot.services.records.export(bot.services.records.select(event=JADA))
     assert (export.tally.payments, export.tally.reversals, export.tally.net_cents) == (1, 2, 129_950)
 
