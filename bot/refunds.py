@@ -162,9 +162,30 @@ class StripeRefunds:
                 raise RefundsUnavailable(f"Stripe's refunds could not be read: {exc.reason}") from exc
             intent = payment_intent or next((r.payment_intent for r in refunds if r.payment_intent), None)
             original = self._payment_of(intent) if intent else None
-            return [self._apply(original, refund) for refund in reversed(refunds)]  # oldest first
+            applied = [self._apply(original, refund) for refund in reversed(refunds)]  # oldest first
+            if original is not None:
+                self._settle_kept([a for a in applied if a.record_id])
+            return applied
         finally:
             self.store.release_claim(claim, holder=holder)
+
+    def _settle_kept(self, applied: list[Applied]) -> None:
+        """Refunds kept aside before their payment was recorded (a session assigned since), now recorded:
+        no longer waiting."""
+        for a in applied:
+            kept = self.store.get_record(KEPT, _ALL, a.refund_id)
+            if kept is not None and not kept.get("record_id"):
+                self.store.put_record(KEPT, _ALL, a.refund_id, {**kept, "record_id": a.record_id})
+
+    def after_assign(self, payment_intent: str | None) -> None:
+        """A session assigned to an event: refunds Stripe made of it before are recorded now (Stripe sent their
+        events while opsbot had no payment to take them from). Best effort: the next refund event does it too."""
+        if payment_intent is None or self.payments is None:
+            return
+        try:
+            self.reconcile(payment_intent=payment_intent)
+        except RefundsUnavailable as exc:
+            log.warning("refunds of %s not looked at after its assignment: %s", payment_intent, exc)
 
     def _payment_of(self, payment_intent: str) -> Payment | None:
         """The Stripe payment of a PaymentIntent: by the index, else (a payment recorded before payments kept
@@ -248,8 +269,8 @@ class StripeRefunds:
         return Applied(refund.refund_id, "noted")
 
     def kept(self) -> list[dict[str, Any]]:
-        """Refunds kept aside, oldest first."""
-        return self.store.list_records(KEPT, _ALL)
+        """Refunds kept aside and still not recorded, oldest first."""
+        return [r for r in self.store.list_records(KEPT, _ALL) if not r.get("record_id")]
 
     # -- from Slack: void and refund ------------------------------------------------------------------
     def refundable(self, payment: Payment) -> bool:

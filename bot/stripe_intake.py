@@ -162,6 +162,7 @@ class StripeIntake:
             **kept, "payment_id": result.payment.payment_id, "assigned_to": event.id, "assigned_by": by,
             "assigned_at": self.clock().astimezone(UTC).isoformat(timespec="seconds"),
         })
+        self.refunds.after_assign(kept.get("payment_intent"))
         return Assigned(result, session_id, already=result.replayed)
 
     def assigned(self, session_id: str) -> LedgerResult | None:

@@ -433,3 +433,22 @@ def test_a_ledger_that_does_not_answer_is_a_503_and_the_next_delivery_records_th
     monkeypatch.undo()
     assert deliver(bot, stripe_api.charge_refunded_event(intent)).json()["refunds"][0]["outcome"] == "refunded"
     assert ledger(bot)[:2] == (9_000, 1)
+
+
+def test_a_refund_of_a_session_waiting_for_an_event_is_kept_then_recorded_when_the_session_is_assigned(
+        stripe_bot, stripe_api):
+    bot = stripe_bot
+    link = make_link(bot, stripe_api, "100")  # a link for no event
+    event = stripe_api.checkout_session_event(link)
+    session = event["data"]["object"]
+    assert deliver(bot, event).json()["status"] == "unassigned"
+    refund = stripe_api.refund_outside(session["payment_intent"], 3_000)
+    assert deliver(bot, stripe_api.charge_refunded_event(session["payment_intent"])).json()["refunds"] == [
+        {"refund_id": refund["id"], "outcome": "kept"}]
+    assert ledger(bot) == (0, 0, [])  # never guessed onto an event
+
+    bot.command("/opsbot", f"assign {session['id']} jada", user=ADMIN_USER)
+    assert ledger(bot) == (7_000, 1, [("payment", 10_000), ("refund", -3_000)])
+    assert bot.services.refunds.kept() == []
+    text = bot.command("/opsbot", "assign", user=ADMIN_USER).json()["text"]
+    assert "kept aside" not in text
