@@ -20,7 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bot.config import Settings
-from bot.ports import ObjectHead, SiteObject, SitesError
+from bot.core.ports import ObjectHead, SiteObject, SitesError
 
 MD5_METADATA = "md5"  # x-amz-meta-md5: the content MD5 (hex) of what we uploaded
 MULTIPART_THRESHOLD = 16 * 1024 * 1024  # larger files go up in parts of MULTIPART_CHUNK

@@ -22,7 +22,7 @@ the paid amount below (or exactly at) the point where the payment would pass
 the total. Writers that stay under the total never conflict; near the total a
 failed condition means "look again", so racing writers cannot pay past it.
 
-The payment's announcements (its audit log entry and outbox entries, bot/outbox.py)
+The payment's announcements (its audit log entry and outbox entries, bot/core/outbox.py)
 are puts in the same transaction. Their facts carry the totals as read before the
 write plus this payment; when another writer landed at the same moment, the
 entries not yet tried are corrected to the totals read after it (the receipt's).
@@ -48,8 +48,8 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bot.domain import REFUND_FAILED, AuditEntry, EventTotals, Payment, RecordOutcome
-from bot.outbox import (
+from bot.core.domain import REFUND_FAILED, AuditEntry, EventTotals, Payment, RecordOutcome
+from bot.core.outbox import (
     AUDIT,
     DELIVERED,
     HELD,
@@ -62,7 +62,7 @@ from bot.outbox import (
     entry_id,
     lone_line,
 )
-from bot.ports import (
+from bot.core.ports import (
     IdempotencyConflict,
     NothingLeft,
     OverTotal,

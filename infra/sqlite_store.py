@@ -19,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.domain import REFUND_FAILED, AuditEntry, EventTotals, Payment, RecordOutcome
-from bot.outbox import (
+from bot.core.domain import REFUND_FAILED, AuditEntry, EventTotals, Payment, RecordOutcome
+from bot.core.outbox import (
     AUDIT,
     DELIVERED,
     HELD,
@@ -33,7 +33,7 @@ from bot.outbox import (
     entry_id,
     lone_line,
 )
-from bot.ports import (
+from bot.core.ports import (
     IdempotencyConflict,
     NothingLeft,
     OverTotal,
@@ -107,7 +107,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
 );
 """
 
-# Version 2: the outbox (bot/outbox.py): what must be announced about a record, written in the record's
+# Version 2: the outbox (bot/core/outbox.py): what must be announced about a record, written in the record's
 # transaction. due_at is set while an entry waits or is held (epoch seconds: the next try, or the end of
 # the holder's lease) and NULL once delivered or parked, so the partial index holds only the work to do.
 # (message_refs stays: it says where lines posted before the outbox existed are.)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain import EventTotals, Payment
-from bot.ports import SchemaTooNew, refund_failed_key, refund_key
+from bot.core.domain import EventTotals, Payment
+from bot.core.ports import SchemaTooNew, refund_failed_key, refund_key
 from infra.sqlite_backup import BackupError, backup_ledger, restore_ledger
 from infra.sqlite_store import SCHEMA_VERSION, SqliteStore
 from tests.conftest import PROJECT_VERSION, REPO

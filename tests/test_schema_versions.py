@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain import AuditEntry, Payment
-from bot.ports import SchemaTooNew, StoreError
+from bot.core.domain import AuditEntry, Payment
+from bot.core.ports import SchemaTooNew, StoreError
 from infra import sqlite_store
 from infra.dynamo_store import ITEM_FORMAT, READ_FORMAT, REFUND_FORMAT
 from infra.sqlite_store import MIGRATIONS, SCHEMA_VERSION, Migration, SqliteStore, apply_migration, sql_statements

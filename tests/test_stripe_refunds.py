@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from blocks.audit import refund_audit, refunded_payment_audit, void_refund_question
 from blocks.paylinks import refund_kept_audit, refund_note_audit
 from blocks.summary import summary_text
-from bot.domain import Event, EventStatus, Payment
-from bot.ports import StoreError
-from bot.refunds import KEPT
-from bot.summary import build_summary
+from bot.core.domain import Event, EventStatus, Payment
+from bot.core.ports import StoreError
+from bot.core.refunds import KEPT
+from bot.core.summary import build_summary
 from tests.conftest import ADMIN_USER, AUDIT_CHANNEL
 from tests.fakes.block_kit_limits import message_problems
 from tests.fakes.stripe_api import WEBHOOK_SECRET, StripeApiStandIn

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 from blocks.audit import void_refund_question
 from blocks.failures import problem
 from blocks.receipts import void_receipt
-from bot.ledger import LedgerError
-from bot.refunds import RefundDeclined, VoidLater
+from bot.core.ledger import LedgerError
+from bot.core.refunds import RefundDeclined, VoidLater
 
 if TYPE_CHECKING:
-    from bot.app import Services
+    from bot.container import Services
 
 
 def acknowledge(*, ack: Callable[..., Any]) -> None:
