@@ -137,18 +137,8 @@ class MemoryStore:
             if void.payment_id in self._payments:
                 raise StoreError(f"{NAME}: payment id {void.payment_id} is taken")
             voiding = replace(void, amount_cents=-original.left_cents)  # what Stripe refunded is out already
-            total, paid, count = self._totals[original.event_id]
-            paid, count = paid + voiding.amount_cents, count - 1
-            after = replace(original, voided_by=voiding.payment_id)
-            outcome = RecordOutcome(voiding, EventTotals(original.event_id, paid, count), acted_on=after)
-            announcement = announce(outcome) if announce is not None else None
-            self._payments[voiding.payment_id] = voiding
-            self._payments[payment_id] = after
-            self._totals[original.event_id] = (total, paid, count)
-            self._keys[key] = void.payment_id
-            if announcement is not None:
-                self._announce(announcement)
-            return outcome
+            return self._act_on(original, replace(original, voided_by=voiding.payment_id), voiding, key, -1,
+                                announce)
 
         return self._write(write)
 
@@ -174,20 +164,26 @@ class MemoryStore:
             if record.payment_id in self._payments:
                 raise StoreError(f"{NAME}: payment id {record.payment_id} is taken")
             after = replace(original, refunded_cents=refunded)
-            total, paid, count = self._totals[original.event_id]
-            paid += record.amount_cents
-            count += int(after.left_cents > 0) - int(original.left_cents > 0)  # counted while something is left
-            outcome = RecordOutcome(record, EventTotals(original.event_id, paid, count), acted_on=after)
-            announcement = announce(outcome) if announce is not None else None
-            self._payments[record.payment_id] = record
-            self._payments[payment_id] = after
-            self._totals[original.event_id] = (total, paid, count)
-            self._keys[idempotency_key] = record.payment_id
-            if announcement is not None:
-                self._announce(announcement)
-            return outcome
+            counted = int(after.left_cents > 0) - int(original.left_cents > 0)  # counted while something is left
+            return self._act_on(original, after, record, idempotency_key, counted, announce)
 
         return self._write(write)
+
+    def _act_on(self, original: Payment, after: Payment, record: Payment, key: str, count_delta: int,
+                announce: Announce | None) -> RecordOutcome:
+        """Write a void's or a refund's record, the payment as it stands after it, the event's totals and the
+        announcement (built first: a write whose announcement cannot be built writes nothing)."""
+        total, paid, count = self._totals[original.event_id]
+        paid, count = paid + record.amount_cents, count + count_delta
+        outcome = RecordOutcome(record, EventTotals(original.event_id, paid, count), acted_on=after)
+        announcement = announce(outcome) if announce is not None else None
+        self._payments[record.payment_id] = record
+        self._payments[original.payment_id] = after
+        self._totals[original.event_id] = (total, paid, count)
+        self._keys[key] = record.payment_id
+        if announcement is not None:
+            self._announce(announcement)
+        return outcome
 
     def _replay(self, key: str) -> RecordOutcome | None:
         payment_id = self._keys.get(key)
