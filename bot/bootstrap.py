@@ -25,6 +25,7 @@ from bot.core.outbox import Announcer, Doorbell, Targets
 from bot.core.paylinks import Paylinks
 from bot.core.ports import Mailer, NoSlack, Notifier, Store, slack_on
 from bot.core.records import LedgerRecords
+from bot.core.refunds import StripeRefunds
 from bot.core.stripe_intake import StripeIntake
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ def build_services(settings: Settings, *, store: Store | None = None, clock: Clo
         records=LedgerRecords(store, catalog, settings.timezone, clock=clock),
         access=access, gate=Gate(access, store, announcer, clock), once=once, notifier=notifier,
         announcer=announcer, clock=clock, mailer=mailer,
-        slack_client=client, paylinks=paylinks, stripe_intake=stripe_intake,
+        slack_client=client, paylinks=paylinks, stripe_intake=stripe_intake, refunds=stripe_intake.refunds,
         deploys=_deployer(settings, store, catalog, notifier, announcer, once, access, clock),
         links=OpsLinks(catalog, paylinks, region=settings.aws_region, today=ledger.today),
         email=_email_copies(settings, mailer, once, store, announcer, clock), health=Health(),
@@ -145,7 +146,8 @@ def _stripe_services(settings: Settings, store: Store, catalog: Catalog, ledger:
 
         verify = WebhookVerifier(settings.stripe_webhook_secret)
     paylinks = Paylinks(store, catalog, payments, announcer=announcer, tz=settings.timezone, clock=clock)
-    intake = StripeIntake(ledger, store, paylinks, announcer, verify=verify, clock=clock)
+    refunds = StripeRefunds(ledger, store, payments, announcer, clock=clock)
+    intake = StripeIntake(ledger, store, paylinks, announcer, verify=verify, clock=clock, refunds=refunds)
     return paylinks, intake
 
 

@@ -22,6 +22,7 @@ from bot.core.outbox import Announcer
 from bot.core.paylinks import Paylinks
 from bot.core.ports import Mailer, Notifier, Store
 from bot.core.records import LedgerRecords
+from bot.core.refunds import StripeRefunds
 from bot.core.stripe_intake import StripeIntake
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class Services:
     slack_client: WebClient | None  # the notifier's client (None without Slack); the console's is its local Slack
     paylinks: Paylinks  # /paylink; a dry run without STRIPE_API_KEY
     stripe_intake: StripeIntake  # POST /stripe/webhook and /opsbot assign
+    refunds: StripeRefunds  # Stripe refunds: the webhook's, and a void's refund from Slack
     deploys: Deployer  # /deploy; dry runs without AWS credentials
     links: OpsLinks  # /links and the App Home's links
     email: EmailCopies | NoEmail  # the daily summary by email, or NoEmail when email is off

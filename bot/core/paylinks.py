@@ -24,7 +24,7 @@ from bot.core.domain import Event
 from bot.core.ledger import Clock, utc_now
 from bot.core.money import AmountError, format_cents, parse_amount
 from bot.core.outbox import Announcer
-from bot.core.ports import Payments, PaymentsError, Store
+from bot.core.ports import Payments, PaymentsError, Store, StripeRefund
 
 DESCRIPTION_MAX = 200
 CURRENCY = "usd"
@@ -123,6 +123,16 @@ class NoPayments:
     def create_payment_link(self, price_id: str, *, metadata: dict[str, str],
                             idempotency_key: str) -> tuple[str, str]:
         raise self._off("payment link")
+
+    def create_refund(self, *, payment_intent: str, amount_cents: int, metadata: dict[str, str],
+                      idempotency_key: str) -> StripeRefund:
+        raise self._off("refund")
+
+    def list_refunds(self, *, payment_intent: str | None = None, charge: str | None = None) -> list[StripeRefund]:
+        raise self._off("refund list")
+
+    def payment_intent_session(self, payment_intent: str) -> str | None:
+        raise self._off("session look-up")
 
 
 class Paylinks:
