@@ -150,7 +150,9 @@ class Ledger:
         elif len(notes_text) > NOTES_MAX:
             errors["notes"] = f"Notes are {len(notes_text)} characters; the limit is {NOTES_MAX}."
 
-        if event is not None and "amount" not in errors:
+        if errors and event is not None and "amount" not in errors:
+            # A form shows all its errors at once; a payment with none is checked against the
+            # balance by the store's own write (one conditional write, no read before it).
             status = self.status(event.id)
             if amount_cents > status.balance_cents:
                 errors["amount"] = over_balance_message(amount_cents, status)
@@ -166,14 +168,18 @@ class Ledger:
                        source: str = "slack", receipt_to: tuple[str, str] | None = None) -> LedgerResult:
         """``receipt_to`` = (channel, user): who gets a receipt after the fact (a form; a
         one-liner's receipt is its answer)."""
-        # A retry of a write that already happened answers the first result, even
-        # if the balance it was checked against has moved since.
-        earlier = self.replay(idempotency_key)
-        if earlier is not None:
+        # A retry of a write that already happened answers the first result, even if the balance
+        # it was checked against has moved since: the store's write finds the key taken and answers
+        # the first outcome; a request refused here is looked up first (the event may be gone since).
+        try:
+            checked = self.validate(event_id=event_id, patron=patron, amount=amount, method=method, notes=notes)
+        except LedgerError:
+            earlier = self.replay(idempotency_key)
+            if earlier is None:
+                raise
             if self._fingerprint(event_id, patron, amount, method, notes) != earlier.payment.fingerprint:
-                raise KeyReused(earlier.payment, idempotency_key)
+                raise KeyReused(earlier.payment, idempotency_key) from None
             return earlier
-        checked = self.validate(event_id=event_id, patron=patron, amount=amount, method=method, notes=notes)
         return self._append(checked, logged_by=logged_by, idempotency_key=idempotency_key, source=source,
                             receipt_to=receipt_to)
 
@@ -280,7 +286,7 @@ class Ledger:
         announce = None if announcer is None else (
             lambda outcome: announcer.payment_voided(outcome, event, original, message=message))
         try:
-            outcome = self.store.void_payment(original.payment_id, void, announce=announce)
+            outcome = self.store.void_payment(original.payment_id, void, announce=announce, original=original)
         except PaymentNotFound:
             raise LedgerError({"payment": f"There is no payment '{echo(payment_id)}'."}) from None
         return self._written(outcome)

@@ -97,11 +97,14 @@ class Store(Protocol):
         Raises OverTotal when ``paid + amount > total`` unless allow_over_total
         (Stripe money that has already arrived)."""
 
-    def void_payment(self, payment_id: str, void: Payment, *, announce: Announce | None = None) -> RecordOutcome:
+    def void_payment(self, payment_id: str, void: Payment, *, announce: Announce | None = None,
+                     original: Payment | None = None) -> RecordOutcome:
         """Append ``void`` (a reversing record for payment_id) and mark the
         payment voided, atomically, with its announcement. The payment itself is
         the idempotency key: voiding a voided payment writes nothing and returns
-        the first void with ``replayed=True``. Raises PaymentNotFound."""
+        the first void with ``replayed=True``. Raises PaymentNotFound. ``original``:
+        the payment as the caller has just read it (the store need not read it again;
+        the write still checks that it is there and not voided)."""
 
     def replay(self, idempotency_key: str) -> RecordOutcome | None:
         """The outcome of an earlier write with this key (``replayed=True``), or None."""

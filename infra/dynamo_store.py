@@ -37,7 +37,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -228,6 +228,26 @@ class DynamoStore:
         item = resp.get("Item")
         return _plain(item) if item else None
 
+    def _get_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The ``META`` items of these partition keys in one strongly consistent request, by
+        partition key; those not there are absent."""
+        found: dict[str, dict[str, Any]] = {}
+        request = {self.table: {"Keys": [_item({"PK": pk, "SK": _META}) for pk in keys], "ConsistentRead": True}}
+        attempt = 0
+        while request:
+            try:
+                resp = self._client.batch_get_item(RequestItems=request)
+            except (ClientError, BotoCoreError) as exc:
+                raise StoreError(f"DynamoDB read failed: {_reason(exc)}") from exc
+            for raw in resp.get("Responses", {}).get(self.table, []):
+                item = _plain(raw)
+                found[item["PK"]] = item
+            request = resp.get("UnprocessedKeys") or {}
+            if request:
+                self._backoff(attempt)
+                attempt += 1
+        return found
+
     def _write(self, operation: str, **kwargs: Any) -> bool:
         """One write (put_item, update_item, delete_item). False when its
         condition did not hold; StoreError for anything else that went wrong."""
@@ -243,12 +263,17 @@ class DynamoStore:
 
     def _transact(self, items: list[dict[str, Any]]) -> list[str] | None:
         """Run a transaction. None on success; on cancellation, the reason code per item."""
+        reasons = self._transact_reasons(items)
+        return None if reasons is None else [r.get("Code", "None") for r in reasons] or ["Unknown"]
+
+    def _transact_reasons(self, items: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """Run a transaction. None on success; on cancellation, DynamoDB's reason per item
+        (``Code``, and ``Item`` where the item asked for ALL_OLD and its condition failed)."""
         try:
             self._client.transact_write_items(TransactItems=items)
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "TransactionCanceledException":
-                reasons = exc.response.get("CancellationReasons") or []
-                return [r.get("Code", "None") for r in reasons] or ["Unknown"]
+                return list(exc.response.get("CancellationReasons") or [])
             raise StoreError(f"DynamoDB write failed: {_reason(exc)}") from exc
         except BotoCoreError as exc:
             raise StoreError(f"DynamoDB write failed: {exc}") from exc
@@ -260,13 +285,14 @@ class DynamoStore:
         time.sleep(random.uniform(0, min(0.1, 0.002 * (2 ** min(attempt, 10)))))
 
     def _totals_add(self, event_id: str, total: int, delta: int, count_delta: int, cleared: bool,
-                    condition: str, limit: int, when: datetime) -> dict[str, Any]:
-        """Add to the event's running totals atomically. ``condition`` pins the
-        range the current paid amount must be in for ``cleared`` to be right, so
-        writers that do not cross the total never conflict with each other."""
+                    condition: str, condition_values: dict[str, Any], when: datetime) -> dict[str, Any]:
+        """Add to the event's running totals atomically, if ``condition`` holds: the paid amount
+        as read (compare-and-set), or the range it must be in for ``cleared`` to be right (writers
+        that do not cross the total never conflict with each other). A failed condition returns
+        the totals item as it is, so the writer can look again without reading it."""
         values = {
             ":delta": delta, ":count": count_delta, ":cleared": cleared, ":total": total,
-            ":event": event_id, ":when": when.isoformat(), ":limit": limit, ":fmt": ITEM_FORMAT,
+            ":event": event_id, ":when": when.isoformat(), ":fmt": ITEM_FORMAT, **condition_values,
         }
         return {
             "Update": {
@@ -279,6 +305,7 @@ class DynamoStore:
                 ),
                 "ConditionExpression": condition,
                 "ExpressionAttributeValues": _item(values),
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
 
@@ -317,32 +344,52 @@ class DynamoStore:
         }
 
     def _pointer(self, p: Payment) -> dict[str, Any]:
+        # The pointer carries a copy of the record (its ``voided_by`` kept beside it): a payment
+        # found by id, as a void finds it, is one read. Pointers written before the copy lead to the item.
         return self._put_new({
             "PK": f"PAYMENT#{p.payment_id}", "SK": _META, "type": "pointer",
             "event_id": p.event_id, "payment_sk": f"PAY#{p.recorded_at.isoformat()}#{p.payment_id}",
+            "record": _record_json(p),
         })
 
-    def _idempotency(self, key: str, record_id: str, when: datetime) -> dict[str, Any]:
-        return self._put_new({
-            "PK": f"IDEM#{key}", "SK": _META, "type": "idempotency", "payment_id": record_id,
-            "created_at": when.isoformat(),
-        })
+    def _idempotency(self, key: str, record: Payment, after: EventTotals | None) -> dict[str, Any]:
+        """The key's item holds the outcome (the record, and the totals right after it when they
+        are known exactly at write time): a replay is one read. A failed condition returns it."""
+        values: dict[str, Any] = {
+            "PK": f"IDEM#{key}", "SK": _META, "type": "idempotency", "payment_id": record.payment_id,
+            "created_at": record.recorded_at.isoformat(), "record": _record_json(record),
+        }
+        if after is not None:
+            values.update(paid_cents=after.paid_cents, payment_count=after.payment_count)
+        put = self._put_new(values)
+        put["Put"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        return put
 
     def _replay(self, key: str) -> RecordOutcome | None:
         idem = self._get(f"IDEM#{key}")
-        if idem is None:
-            return None
-        payment = self.get_payment(idem["payment_id"])
-        if payment is None:
-            raise StoreError(f"idempotency key {key} points at missing record {idem['payment_id']}")
-        return RecordOutcome(payment, self._totals(payment.event_id), replayed=True)
+        return None if idem is None else self._replayed(key, idem)
 
-    def _meta(self, event_id: str) -> tuple[int, int, int | None]:
-        """(paid, count, total) as the event's totals item has them."""
-        meta = self._get(f"EVENT#{event_id}")
-        if meta is None:
-            return 0, 0, None
-        return meta["paid_cents"], meta["payment_count"], meta.get("total_cents")
+    def _replayed(self, key: str, idem: dict[str, Any]) -> RecordOutcome:
+        """The first outcome of ``key`` from its item (keys written before the item held the
+        outcome: the record and the totals are read)."""
+        if "record" in idem:
+            payment = _payment(json.loads(idem["record"]))
+        else:
+            found = self.get_payment(idem["payment_id"])
+            if found is None:
+                raise StoreError(f"idempotency key {key} points at missing record {idem['payment_id']}")
+            payment = found
+        if "paid_cents" in idem:
+            totals = EventTotals(payment.event_id, idem["paid_cents"], idem["payment_count"])
+        else:
+            totals = self._totals(payment.event_id)
+        return RecordOutcome(payment, totals, replayed=True)
+
+    @staticmethod
+    def _same_payment(replay: RecordOutcome, payment: Payment, key: str) -> RecordOutcome:
+        if replay.payment.fingerprint != payment.fingerprint:
+            raise IdempotencyConflict(key, replay.payment)
+        return replay
 
     def _totals(self, event_id: str) -> EventTotals:
         meta = self._get(f"EVENT#{event_id}")
@@ -350,81 +397,149 @@ class DynamoStore:
             return EventTotals(event_id)
         return EventTotals(event_id, meta["paid_cents"], meta["payment_count"])
 
+    @staticmethod
+    def _unchanged(meta: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+        """The condition that the totals are still as read (compare-and-set)."""
+        if meta is None:
+            return "attribute_not_exists(paid_cents)", {}
+        return "paid_cents = :seen_paid AND payment_count = :seen_count", {
+            ":seen_paid": meta["paid_cents"], ":seen_count": meta["payment_count"]}
+
+    def _cancelled(self, reasons: list[dict[str, Any]], at: int, pk: str) -> tuple[bool, dict[str, Any] | None]:
+        """(whether item ``at`` of a cancelled transaction failed its condition, the item as it is):
+        the item comes with the reason (ALL_OLD); read only when it did not."""
+        reason = reasons[at] if at < len(reasons) else {}
+        if reason.get("Code") != "ConditionalCheckFailed":
+            return False, None
+        item = reason.get("Item")
+        return True, _plain(item) if item else self._get(pk)
+
     # -- writes ---------------------------------------------------------------------------
+    # A ledger write reads the event's totals once, then writes in one transaction: first
+    # compare-and-set (the totals exactly as read, so the outcome and the announcements are known
+    # without reading again: two requests in all). Should another writer land in between, the
+    # tries after that pin only the range the paid amount must be in (writers under the total never
+    # conflict) and read the totals after the write. A cancelled transaction brings back the key's
+    # item (a replay) and the totals as they are: nothing more is read to tell them apart.
     def record_payment(self, payment: Payment, *, total_cents: int, idempotency_key: str,
                        allow_over_total: bool = False, announce: Announce | None = None) -> RecordOutcome:
         amount = payment.amount_cents
         limit = total_cents - amount  # the most that may be paid before this payment
+        # One read for the key and the totals: a replay costs that read alone.
+        read = self._get_many([f"IDEM#{idempotency_key}", f"EVENT#{payment.event_id}"])
+        if f"IDEM#{idempotency_key}" in read:
+            return self._same_payment(self._replayed(idempotency_key, read[f"IDEM#{idempotency_key}"]), payment,
+                                      idempotency_key)
+        meta = read.get(f"EVENT#{payment.event_id}")
         for attempt in range(MAX_ATTEMPTS):
-            replay = self._replay(idempotency_key)
-            if replay is not None:
-                if replay.payment.fingerprint != payment.fingerprint:
-                    raise IdempotencyConflict(idempotency_key, replay.payment)
-                return replay
-            paid, count, _ = self._meta(payment.event_id)
-            if paid + amount < total_cents:
-                clears, condition = False, "attribute_not_exists(paid_cents) OR paid_cents < :limit"
-            elif paid + amount == total_cents or allow_over_total:
-                clears = True
+            paid, count = (meta["paid_cents"], meta["payment_count"]) if meta else (0, 0)
+            if paid + amount > total_cents and not allow_over_total:
+                replay = self._replay(idempotency_key)  # a retry of the payment that filled the event
+                if replay is not None:
+                    return self._same_payment(replay, payment, idempotency_key)
+                raise OverTotal(paid, total_cents)
+            exact = attempt == 0
+            clears = paid + amount >= total_cents
+            if exact:
+                condition, values = self._unchanged(meta)
+            elif not clears:
+                condition, values = "attribute_not_exists(paid_cents) OR paid_cents < :limit", {":limit": limit}
+            else:
                 condition = "paid_cents >= :limit" if allow_over_total else "paid_cents = :limit"
                 if limit <= 0:
                     condition = f"attribute_not_exists(paid_cents) OR {condition}"
-            else:
-                raise OverTotal(paid, total_cents)
+                values = {":limit": limit}
             seen = EventTotals(payment.event_id, paid + amount, count + 1)
-            failed = self._transact([
-                self._idempotency(idempotency_key, payment.payment_id, payment.recorded_at),
+            reasons = self._transact_reasons([
+                self._idempotency(idempotency_key, payment, seen if exact else None),
                 self._put_new(self._payment_values(payment)),
                 self._pointer(payment),
-                self._totals_add(payment.event_id, total_cents, amount, 1, clears, condition, limit,
+                self._totals_add(payment.event_id, total_cents, amount, 1, clears, condition, values,
                                  payment.recorded_at),
                 *self._announced(payment, seen, announce),
             ])
-            if failed is None:
-                return self._written(payment, seen, announce)
-            # Someone else wrote this key, or moved the paid amount across the total: look again.
-            self._backoff(attempt)
+            if reasons is None:
+                return RecordOutcome(payment, seen) if exact else self._written(payment, seen, announce)
+            taken, idem = self._cancelled(reasons, 0, f"IDEM#{idempotency_key}")
+            if taken and idem is not None:
+                return self._same_payment(self._replayed(idempotency_key, idem), payment, idempotency_key)
+            moved, meta_now = self._cancelled(reasons, 3, f"EVENT#{payment.event_id}")
+            if not moved:  # a conflict with another transaction in flight: read again after a pause
+                self._backoff(attempt)
+                meta_now = self._get(f"EVENT#{payment.event_id}")
+            elif not exact:  # someone else moved the paid amount across the total
+                self._backoff(attempt)
+            meta = meta_now
         raise StoreError(f"too much contention recording a payment on {payment.event_id}; try again")
 
-    def void_payment(self, payment_id: str, void: Payment, *, announce: Announce | None = None) -> RecordOutcome:
+    def void_payment(self, payment_id: str, void: Payment, *, announce: Announce | None = None,
+                     original: Payment | None = None) -> RecordOutcome:
         key = void_key(payment_id)
-        for attempt in range(MAX_ATTEMPTS):
-            original = self.get_payment(payment_id)
-            if original is None:
-                raise PaymentNotFound(payment_id)
+        original = original or self.get_payment(payment_id)
+        if original is None:
+            raise PaymentNotFound(payment_id)
+        if original.voided_by is not None:
             replay = self._replay(key)
             if replay is not None:
                 return replay
-            paid, count, total = self._meta(original.event_id)
-            total = total or 0
+        meta = self._get(f"EVENT#{original.event_id}")
+        stamp = original.recorded_at.isoformat()
+        for attempt in range(MAX_ATTEMPTS):
+            paid, count, total = (meta["paid_cents"], meta["payment_count"], meta.get("total_cents") or 0) \
+                if meta else (0, 0, 0)
             threshold = total - void.amount_cents  # paid must reach this for the event to stay cleared
-            if paid + void.amount_cents >= total:
-                clears, condition = True, "paid_cents >= :limit"
+            exact = attempt == 0
+            clears = paid + void.amount_cents >= total
+            if exact:
+                condition, values = self._unchanged(meta)
             else:
-                clears, condition = False, "paid_cents < :limit"
-            stamp = original.recorded_at.isoformat()
-            failed = self._transact([
+                condition, values = ("paid_cents >= :limit" if clears else "paid_cents < :limit"), {":limit": threshold}
+            seen = EventTotals(original.event_id, paid + void.amount_cents, count - 1)
+            unvoided = "attribute_exists(PK) AND attribute_not_exists(voided_by)"
+            reasons = self._transact_reasons([
                 {
                     "Update": {
                         "TableName": self.table,
                         "Key": _item({"PK": f"EVENT#{original.event_id}", "SK": f"PAY#{stamp}#{payment_id}"}),
                         "UpdateExpression": "SET voided_by = :void",
-                        "ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(voided_by)",
+                        "ConditionExpression": unvoided,
+                        "ExpressionAttributeValues": _item({":void": void.payment_id}),
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": _item({"PK": f"PAYMENT#{payment_id}", "SK": _META}),
+                        "UpdateExpression": "SET voided_by = :void",
+                        "ConditionExpression": unvoided,
                         "ExpressionAttributeValues": _item({":void": void.payment_id}),
                     }
                 },
                 self._put_new(self._payment_values(void)),
                 self._pointer(void),
-                self._totals_add(original.event_id, total, void.amount_cents, -1, clears, condition, threshold,
+                self._totals_add(original.event_id, total, void.amount_cents, -1, clears, condition, values,
                                  void.recorded_at),
-                self._idempotency(key, void.payment_id, void.recorded_at),
-                *self._announced(void, EventTotals(original.event_id, paid + void.amount_cents, count - 1),
-                                 announce),
+                self._idempotency(key, void, seen if exact else None),
+                *self._announced(void, seen, announce),
             ])
-            if failed is None:
-                return self._written(void, EventTotals(original.event_id, paid + void.amount_cents, count - 1),
-                                     announce)
-            self._backoff(attempt)
+            if reasons is None:
+                return RecordOutcome(void, seen) if exact else self._written(void, seen, announce)
+            voided = any(r.get("Code") == "ConditionalCheckFailed" for r in reasons[:2])
+            taken, idem = self._cancelled(reasons, 5, f"IDEM#{key}")
+            if taken and idem is not None:
+                return self._replayed(key, idem)
+            if voided:  # voided meanwhile (its key's item is written in the same transaction), or gone
+                replay = self._replay(key)
+                if replay is not None:
+                    return replay
+                raise PaymentNotFound(payment_id)
+            moved, meta_now = self._cancelled(reasons, 4, f"EVENT#{original.event_id}")
+            if not moved:
+                self._backoff(attempt)
+                meta_now = self._get(f"EVENT#{original.event_id}")
+            elif not exact:
+                self._backoff(attempt)
+            meta = meta_now
         raise StoreError(f"too much contention voiding {payment_id}; try again")
 
     def _announced(self, record: Payment, seen: EventTotals, announce: Announce | None) -> list[dict[str, Any]]:
@@ -434,7 +549,7 @@ class DynamoStore:
         return self._announcement_items(announce(RecordOutcome(record, seen)))
 
     def _written(self, record: Payment, seen: EventTotals, announce: Announce | None) -> RecordOutcome:
-        """The outcome of a write that went through: the totals read after it. When another writer
+        """The outcome of a write made under contention: the totals read after it. When another writer
         landed at the same moment they differ from ``seen``; the entries not tried yet are corrected,
         so the audit line and the email say what the receipt says."""
         totals = self._totals(record.event_id)
@@ -661,6 +776,8 @@ class DynamoStore:
         pointer = self._get(f"PAYMENT#{payment_id}")
         if pointer is None:
             return None
+        if "record" in pointer:
+            return replace(_payment(json.loads(pointer["record"])), voided_by=pointer.get("voided_by"))
         item = self._get(f"EVENT#{pointer['event_id']}", pointer["payment_sk"])
         return _payment(item) if item else None
 
@@ -786,6 +903,15 @@ def _outbox_entry(item: dict[str, Any]) -> OutboxEntry:
         attempts=int(item.get("attempts", 0)), holder=item.get("holder"), attempt=item.get("attempt"),
         in_doubt=bool(item.get("in_doubt", False)),
         result=json.loads(item["result"]) if item.get("result") else None, last_error=item.get("last_error") or None)
+
+
+def _record_json(p: Payment) -> str:
+    """A record as the pointer and the idempotency item keep a copy of it (``_payment`` reads it back)."""
+    return json.dumps({
+        "payment_id": p.payment_id, "event_id": p.event_id, "patron": p.patron, "amount_cents": p.amount_cents,
+        "method": p.method, "notes": p.notes, "logged_by": p.logged_by, "recorded_at": p.recorded_at.isoformat(),
+        "day": p.day, "source": p.source, "kind": p.kind, "voids": p.voids, "voided_by": p.voided_by,
+    })
 
 
 def _payment(item: dict[str, Any]) -> Payment:

@@ -412,7 +412,9 @@ class SqliteStore:
                 self._announce(conn, announce(outcome))
         return outcome
 
-    def void_payment(self, payment_id: str, void: Payment, *, announce: Announce | None = None) -> RecordOutcome:
+    def void_payment(self, payment_id: str, void: Payment, *, announce: Announce | None = None,
+                     original: Payment | None = None) -> RecordOutcome:
+        # ``original`` is read again inside the transaction: a read there costs no round trip.
         key = void_key(payment_id)
         with self._write() as conn:
             original = self._get(conn, payment_id)
