@@ -83,8 +83,10 @@ def patron_blocks(patrons: Sequence[PatronTotal]) -> list:
 
 
 def event_detail(status: EventStatus, payments: Sequence[Payment],
-                 links: Sequence[PaylinkStatus] = (), patrons: Sequence[PatronTotal] = ()) -> tuple[str, list[dict]]:
-    """The event, its payment links, each patron's total (bot/patrons.patron_totals), then its records."""
+                 links: Sequence[PaylinkStatus] = (), patrons: Sequence[PatronTotal] = (), *,
+                 records: int | None = None) -> tuple[str, list[dict]]:
+    """The event, its payment links, each patron's total (bot/patrons.patron_totals), then its records,
+    oldest first: all of them, or (with ``records``, how many there are in all) the newest."""
     head = f"{_when(status)} · `{status.event.id}`\n{money_lines(status)}"
     blocks = [HeaderBlock(text=plain(status.event.title, HEADER_TEXT)), section(head)]
     if links:
@@ -98,9 +100,12 @@ def event_detail(status: EventStatus, payments: Sequence[Payment],
         shown, _ = cut(newest_first, MAX_RECORDS_SHOWN)  # 40 lines of at most ~300 characters: <= 5 sections
         blocks += [section(chunk) for chunk in chunked([_payment_line(p) for p in shown])]
         older = newest_first[len(shown):]
-        if older:
-            note = (f"…and {plural(len(older), 'older record')}, "
-                    f"{format_cents(sum(p.amount_cents for p in older))} in all.")
+        older_count, older_cents = len(older), sum(p.amount_cents for p in older)
+        if records is not None:  # the rest were not read: the event's totals say what they come to
+            older_count = records - len(shown)
+            older_cents = status.paid_cents - sum(p.amount_cents for p in shown)
+        if older_count > 0:
+            note = f"…and {plural(older_count, 'older record')}, {format_cents(older_cents)} in all."
             blocks.append(context(note))
     text = (f"{status.event.title}: paid {format_cents(status.paid_cents)} of {format_cents(status.total_cents)}, "
             f"balance {format_cents(max(status.balance_cents, 0))}")

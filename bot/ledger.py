@@ -14,6 +14,7 @@ from bot.domain import (
     PATRON_MAX,
     STRIPE_METHOD,
     Event,
+    EventOverview,
     EventStatus,
     Payment,
     RecordOutcome,
@@ -326,6 +327,13 @@ class Ledger:
         totals; how many matched in all). See Catalog.search."""
         found = self.catalog.search(query, self.today())
         return self.statuses(found[:limit]), len(found)
+
+    def event_overview(self, event_ref: str, *, recent: int) -> tuple[EventStatus, EventOverview]:
+        """The event as ``/events EVENT`` shows it: its status, its ``recent`` newest records and
+        each patron's total, read without reading every payment (see Store.event_overview)."""
+        event = self.find_event(event_ref)
+        overview = self.store.event_overview(event.id, recent=recent)
+        return EventStatus(event, overview.totals.paid_cents, overview.totals.payment_count), overview
 
     def event_payments(self, event_ref: str) -> list[Payment]:
         return self.store.event_payments(self.find_event(event_ref).id)

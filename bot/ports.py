@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from bot.domain import AuditEntry, EventTotals, Payment, RecordOutcome
+from bot.domain import AuditEntry, EventOverview, EventTotals, Payment, RecordOutcome
 from bot.outbox import Announce, Announcement, OutboxEntry, Settled
 
 
@@ -118,6 +118,10 @@ class Store(Protocol):
                        ) -> list[Payment]:
         """The event's records (payments and voids), oldest first: those whose record_position
         is past ``after`` (all when None), at most ``limit``. One query on the event's records."""
+
+    def event_overview(self, event_id: str, *, recent: int) -> EventOverview:
+        """The event's totals, its record count, its ``recent`` newest records and its per-patron
+        totals (kept by every write): a bounded read whatever the event's history."""
 
     def day_payments(self, day: str, *, after: str | None = None, limit: int | None = None) -> list[Payment]:
         """Records whose crew-time-zone day is ``day`` (YYYY-MM-DD), oldest first, past ``after``,

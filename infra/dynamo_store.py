@@ -47,7 +47,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bot.domain import AuditEntry, EventTotals, Payment, RecordOutcome
+from bot.domain import AuditEntry, EventOverview, EventTotals, PatronTotal, Payment, RecordOutcome
 from bot.outbox import (
     AUDIT,
     DELIVERED,
@@ -61,6 +61,7 @@ from bot.outbox import (
     entry_id,
     lone_line,
 )
+from bot.patrons import patron_key, patron_totals, stored_name
 from bot.ports import IdempotencyConflict, OverTotal, PaymentNotFound, SchemaTooNew, StoreError, void_key
 from bot.version import opsbot_version
 
@@ -72,6 +73,7 @@ MAX_RETRIES = 5  # the client's own retries of a throttled, failed or dropped re
 UPDATE_WORKERS = 8  # outbox entries claimed or settled at a time (a digest holds hundreds)
 _META = "META"
 _PARKED = "OUTBOX#parked"
+_PATRON = "PATRON#"  # SK of a patron's totals for the event: sorts after META and before PAY#
 _LAST = "~"  # sorts after every entry id: "<time>#~" bounds a range of "<time>#<id>" keys
 ITEM_FORMAT = 1  # the newest item shape this code writes and reads (the ``fmt`` attribute)
 
@@ -285,27 +287,46 @@ class DynamoStore:
         time.sleep(random.uniform(0, min(0.1, 0.002 * (2 ** min(attempt, 10)))))
 
     def _totals_add(self, event_id: str, total: int, delta: int, count_delta: int, cleared: bool,
-                    condition: str, condition_values: dict[str, Any], when: datetime) -> dict[str, Any]:
+                    condition: str, condition_values: dict[str, Any], when: datetime, *,
+                    new_event: bool) -> dict[str, Any]:
         """Add to the event's running totals atomically, if ``condition`` holds: the paid amount
         as read (compare-and-set), or the range it must be in for ``cleared`` to be right (writers
         that do not cross the total never conflict with each other). A failed condition returns
         the totals item as it is, so the writer can look again without reading it."""
         values = {
             ":delta": delta, ":count": count_delta, ":cleared": cleared, ":total": total,
-            ":event": event_id, ":when": when.isoformat(), ":fmt": ITEM_FORMAT, **condition_values,
+            ":event": event_id, ":when": when.isoformat(), ":fmt": ITEM_FORMAT, ":one": 1, ":kept": new_event,
+            **condition_values,
         }
         return {
             "Update": {
                 "TableName": self.table,
                 "Key": _item({"PK": f"EVENT#{event_id}", "SK": _META}),
                 "UpdateExpression": (
-                    "ADD paid_cents :delta, payment_count :count "
+                    "ADD paid_cents :delta, payment_count :count, record_count :one "
                     "SET payment_cleared = :cleared, total_cents = :total, event_id = :event, updated_at = :when, "
-                    "fmt = :fmt"
+                    "fmt = :fmt, patrons_kept = if_not_exists(patrons_kept, :kept)"
                 ),
                 "ConditionExpression": condition,
                 "ExpressionAttributeValues": _item(values),
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
+    def _patron_add(self, record: Payment, key: str, stands: int) -> dict[str, Any]:
+        """One more record in the patron's totals for the event (PK=EVENT#<id> SK=PATRON#<key>, beside
+        the event's totals); a payment's spelling becomes the name."""
+        name = "patron = :name" if not record.is_reversal else "patron = if_not_exists(patron, :name)"
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": _item({"PK": f"EVENT#{record.event_id}", "SK": f"{_PATRON}{key}"}),
+                "UpdateExpression": (f"ADD total_cents :amount, payments :stands, records :one "
+                                     f"SET {name}, patron_key = :key, #type = :type, fmt = :fmt"),
+                "ExpressionAttributeNames": {"#type": "type"},
+                "ExpressionAttributeValues": _item({":amount": record.amount_cents, ":stands": stands, ":one": 1,
+                                                    ":name": record.patron, ":key": key, ":type": "patron",
+                                                    ":fmt": ITEM_FORMAT}),
             }
         }
 
@@ -455,7 +476,8 @@ class DynamoStore:
                 self._put_new(self._payment_values(payment)),
                 self._pointer(payment),
                 self._totals_add(payment.event_id, total_cents, amount, 1, clears, condition, values,
-                                 payment.recorded_at),
+                                 payment.recorded_at, new_event=meta is None),
+                self._patron_add(payment, patron_key(payment.patron), int(amount > 0)),
                 *self._announced(payment, seen, announce),
             ])
             if reasons is None:
@@ -518,8 +540,10 @@ class DynamoStore:
                 self._put_new(self._payment_values(void)),
                 self._pointer(void),
                 self._totals_add(original.event_id, total, void.amount_cents, -1, clears, condition, values,
-                                 void.recorded_at),
+                                 void.recorded_at, new_event=meta is None),
                 self._idempotency(key, void, seen if exact else None),
+                # The void counts for the patron of the payment it reverses, which stands no more.
+                self._patron_add(void, patron_key(original.patron), -int(original.amount_cents > 0)),
                 *self._announced(void, seen, announce),
             ])
             if reasons is None:
@@ -831,6 +855,29 @@ class DynamoStore:
             **self._page_limit(after, limit),
         )
         return _after(items, "SK", None if after is None else f"PAY#{after}", limit)
+
+    def event_overview(self, event_id: str, *, recent: int) -> EventOverview:
+        # The totals and the patrons' items sort before the records (META < PATRON#... < PAY#...): one
+        # query reads them, another the newest records backwards.
+        head = self._query(KeyConditionExpression="PK = :pk AND SK < :pay",
+                           ExpressionAttributeValues=_item({":pk": f"EVENT#{event_id}", ":pay": "PAY#"}),
+                           ConsistentRead=True)
+        meta = next((i for i in head if i["SK"] == _META), None)
+        if meta is not None and not meta.get("patrons_kept"):
+            return self._overview_from_records(event_id, meta, recent)  # an event from before they were kept
+        newest = self._query(KeyConditionExpression="PK = :pk AND begins_with(SK, :pay)",
+                             ExpressionAttributeValues=_item({":pk": f"EVENT#{event_id}", ":pay": "PAY#"}),
+                             ConsistentRead=True, ScanIndexForward=False, Limit=max(recent, 1), _max_items=recent)
+        patrons = tuple(PatronTotal(i["patron_key"], stored_name(i["patron"]), i["total_cents"], i["payments"],
+                                    i["records"]) for i in head if i["SK"].startswith(_PATRON))
+        totals = EventTotals(event_id, meta["paid_cents"], meta["payment_count"]) if meta else EventTotals(event_id)
+        return EventOverview(totals, meta.get("record_count", 0) if meta else 0,
+                             tuple(_payment(i) for i in reversed(newest)), patrons)
+
+    def _overview_from_records(self, event_id: str, meta: dict[str, Any], recent: int) -> EventOverview:
+        records = self.event_payments(event_id)
+        return EventOverview(EventTotals(event_id, meta["paid_cents"], meta["payment_count"]), len(records),
+                             tuple(records[-recent:] if recent else ()), tuple(patron_totals(records)))
 
     def day_payments(self, day: str, *, after: str | None = None, limit: int | None = None) -> list[Payment]:
         condition, values = "GSI1PK = :day", {":day": f"DAY#{day}"}

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.domain import AuditEntry, EventTotals, Payment, RecordOutcome
+from bot.domain import AuditEntry, EventOverview, EventTotals, PatronTotal, Payment, RecordOutcome
 from bot.outbox import (
     AUDIT,
     DELIVERED,
@@ -33,6 +33,7 @@ from bot.outbox import (
     entry_id,
     lone_line,
 )
+from bot.patrons import patron_key, stored_name
 from bot.ports import IdempotencyConflict, OverTotal, PaymentNotFound, SchemaTooNew, StoreError, void_key
 from bot.version import opsbot_version
 
@@ -125,6 +126,37 @@ CREATE INDEX outbox_parked ON outbox (parked_at, entry_id) WHERE parked_at IS NO
 """
 
 
+# Version 3: per-patron totals of each event and its record count, kept by every write (issue 19), so that
+# ``/events EVENT`` reads one line per patron and the newest records, never every payment. Built here from
+# the records there are (patron_key is bot/patrons.py's, registered on every connection); a reversal counts
+# for the patron of the payment it reverses; the name is the one on their latest payment.
+SCHEMA_V3 = """
+ALTER TABLE events ADD COLUMN record_count INTEGER NOT NULL DEFAULT 0;
+UPDATE events SET record_count = (SELECT COUNT(*) FROM payments WHERE payments.event_id = events.event_id);
+CREATE TABLE patron_totals (
+    event_id    TEXT NOT NULL,
+    patron_key  TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    total_cents INTEGER NOT NULL,
+    payments    INTEGER NOT NULL,
+    records     INTEGER NOT NULL,
+    PRIMARY KEY (event_id, patron_key)
+) WITHOUT ROWID;
+INSERT INTO patron_totals (event_id, patron_key, name, total_cents, payments, records)
+SELECT r.event_id, patron_key(COALESCE(o.patron, r.patron)) AS owner, MAX(r.patron), SUM(r.amount_cents),
+       SUM(CASE WHEN r.voids IS NULL AND r.voided_by IS NULL AND r.amount_cents > 0 THEN 1 ELSE 0 END), COUNT(*)
+FROM payments r LEFT JOIN payments o ON o.payment_id = r.voids AND o.event_id = r.event_id
+GROUP BY r.event_id, owner;
+UPDATE patron_totals SET name = (
+    SELECT p.patron FROM payments p
+    WHERE p.event_id = patron_totals.event_id AND p.voids IS NULL AND patron_key(p.patron) = patron_totals.patron_key
+    ORDER BY p.recorded_at DESC, p.payment_id DESC LIMIT 1)
+WHERE EXISTS (
+    SELECT 1 FROM payments p
+    WHERE p.event_id = patron_totals.event_id AND p.voids IS NULL AND patron_key(p.patron) = patron_totals.patron_key);
+"""
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int  # the schema version once it has run: 1, 2, 3, ... in order
@@ -137,6 +169,7 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the ledger: events, payments, idempotency, claims, audit, records, message refs", SCHEMA_V1),
     Migration(2, "the outbox: announcements written with their records", SCHEMA_V2),
+    Migration(3, "per-patron totals and record counts of each event, kept by every write", SCHEMA_V3),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 LEDGER_TABLE = "payments"  # how an unversioned opsbot ledger is told from some other SQLite file
@@ -156,6 +189,12 @@ def sql_statements(sql: str) -> list[str]:
     if pending.strip(" \t\r\n;"):
         raise ValueError(f"unfinished SQL statement: {pending.strip()[:80]!r}")
     return statements
+
+
+def prepare_connection(conn: sqlite3.Connection) -> sqlite3.Connection:
+    """What every connection to a ledger needs before it migrates or writes: ``patron_key``."""
+    conn.create_function("patron_key", 1, patron_key, deterministic=True)
+    return conn
 
 
 def read_schema_version(conn: sqlite3.Connection) -> int:
@@ -288,7 +327,7 @@ class SqliteStore:
             except OSError as exc:
                 raise StoreError(f"cannot create SQLite store {self.path}: {exc.strerror or exc}") from exc
             try:
-                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                conn = prepare_connection(sqlite3.connect(self.path, timeout=30, isolation_level=None))
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA busy_timeout=30000")
@@ -403,6 +442,7 @@ class SqliteStore:
             paid, count = paid + payment.amount_cents, count + 1
             self._insert_payment(conn, payment)
             self._put_totals(conn, payment.event_id, total_cents, paid, count, payment.recorded_at)
+            self._add_to_patron(conn, payment, patron_key(payment.patron), stands=int(payment.amount_cents > 0))
             conn.execute(
                 "INSERT INTO idempotency (key, payment_id, created_at) VALUES (?,?,?)",
                 (idempotency_key, payment.payment_id, payment.recorded_at.isoformat()),
@@ -431,6 +471,8 @@ class SqliteStore:
             self._insert_payment(conn, void)
             conn.execute("UPDATE payments SET voided_by=? WHERE payment_id=?", (void.payment_id, payment_id))
             self._put_totals(conn, original.event_id, total_row[0], paid, count, void.recorded_at)
+            # The void counts for the patron of the payment it reverses, which stands no more.
+            self._add_to_patron(conn, void, patron_key(original.patron), stands=-int(original.amount_cents > 0))
             conn.execute(
                 "INSERT INTO idempotency (key, payment_id, created_at) VALUES (?,?,?)",
                 (key, void.payment_id, void.recorded_at.isoformat()),
@@ -458,13 +500,28 @@ class SqliteStore:
     @staticmethod
     def _put_totals(conn: sqlite3.Connection, event_id: str, total: int, paid: int, count: int,
                     when: datetime) -> None:
+        """The event's totals after one more record (a payment or a reversal)."""
         conn.execute(
-            """INSERT INTO events (event_id, total_cents, paid_cents, payment_count, payment_cleared, updated_at)
-               VALUES (?,?,?,?,?,?)
+            """INSERT INTO events (event_id, total_cents, paid_cents, payment_count, payment_cleared, updated_at,
+                                   record_count)
+               VALUES (?,?,?,?,?,?,1)
                ON CONFLICT(event_id) DO UPDATE SET total_cents=excluded.total_cents,
                  paid_cents=excluded.paid_cents, payment_count=excluded.payment_count,
-                 payment_cleared=excluded.payment_cleared, updated_at=excluded.updated_at""",
+                 payment_cleared=excluded.payment_cleared, updated_at=excluded.updated_at,
+                 record_count=record_count + 1""",
             (event_id, total, paid, count, int(paid >= total), when.isoformat()),
+        )
+
+    @staticmethod
+    def _add_to_patron(conn: sqlite3.Connection, record: Payment, key: str, *, stands: int) -> None:
+        """One more record in the patron's totals for the event; a payment's spelling becomes the name."""
+        conn.execute(
+            """INSERT INTO patron_totals (event_id, patron_key, name, total_cents, payments, records)
+               VALUES (?,?,?,?,?,1)
+               ON CONFLICT(event_id, patron_key) DO UPDATE SET total_cents=total_cents + excluded.total_cents,
+                 payments=payments + excluded.payments, records=records + 1,
+                 name=CASE WHEN ? THEN excluded.name ELSE name END""",
+            (record.event_id, key, record.patron, record.amount_cents, stands, int(not record.is_reversal)),
         )
 
     @staticmethod
@@ -508,6 +565,29 @@ class SqliteStore:
 
     def day_payments(self, day: str, *, after: str | None = None, limit: int | None = None) -> list[Payment]:
         return self._payments_in_order("day", day, after, limit)  # the payments_by_day index
+
+    def event_overview(self, event_id: str, *, recent: int) -> EventOverview:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN")  # one snapshot for the three reads
+            try:
+                row = conn.execute("SELECT paid_cents, payment_count, record_count FROM events WHERE event_id=?",
+                                   (event_id,)).fetchone()
+                newest = conn.execute(  # the payments_by_event index, read backwards
+                    f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE event_id=? "
+                    "ORDER BY recorded_at DESC, payment_id DESC LIMIT ?", (event_id, recent)).fetchall()
+                patrons = conn.execute("SELECT patron_key, name, total_cents, payments, records FROM patron_totals "
+                                       "WHERE event_id=? ORDER BY patron_key", (event_id,)).fetchall()
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise _store_error(self.path, exc) from exc
+        paid, count, records = row if row else (0, 0, 0)
+        return EventOverview(
+            EventTotals(event_id, paid, count) if row else EventTotals(event_id), records,
+            tuple(_payment(r) for r in reversed(newest)),
+            tuple(PatronTotal(key, stored_name(name), total, payments, seen)
+                  for key, name, total, payments, seen in patrons))
 
     def _payments_in_order(self, column: str, value: str, after: str | None, limit: int | None) -> list[Payment]:
         """Records with ``column = value`` in record_position order, past ``after``, at most ``limit``."""

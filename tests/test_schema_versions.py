@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.domain import AuditEntry, Payment
+from bot.patrons import patron_totals
 from bot.ports import SchemaTooNew, StoreError
 from infra import sqlite_store
 from infra.dynamo_store import ITEM_FORMAT
@@ -83,18 +84,21 @@ CREATE TABLE IF NOT EXISTS idempotency (
 AT = datetime(2026, 5, 20, 22, 0, tzinfo=UTC)
 
 
-def payment(n: int, event_id: str = "jada", amount: int = 12_345, **kw) -> Payment:
-    return Payment(payment_id=f"pay_{n:04d}", event_id=event_id, patron=f"Patron & <{n}>", amount_cents=amount,
+def payment(n: int, event_id: str = "jada", amount: int = 12_345, *, patron: str | None = None, **kw) -> Payment:
+    return Payment(payment_id=f"pay_{n:04d}", event_id=event_id, patron=patron or f"Patron & <{n}>",
+                   amount_cents=amount,
                    method="venmo", notes=f"note {n}", logged_by="U0CREW00001", recorded_at=AT + timedelta(minutes=n),
                    day="2026-05-20", **kw)
 
 
 def fill(store: SqliteStore) -> None:
     """Something in every table: payments on two events, a void, a claim, a record, an audit entry, a message ref."""
-    for n in range(1, 41):
-        store.record_payment(payment(n, "jada" if n % 2 else "whales"), total_cents=10_000_000,
-                             idempotency_key=f"key-{n}")
-    store.void_payment("pay_0003", payment(1003, "jada", -12_345, kind="void", voids="pay_0003"))
+    with raw(store.path) as conn:  # the payments as the first release wrote them (the tables it had)
+        for n in range(1, 41):
+            shipped_write(conn, payment(n, "jada" if n % 2 else "whales", patron=f"Patron & <{n % 7}>"), f"key-{n}")
+        shipped_write(conn, payment(1003, "jada", -12_345, kind="void", voids="pay_0003", patron="Patron & <3>"),
+                      "void:pay_0003")
+        conn.execute("UPDATE payments SET voided_by='pay_1003' WHERE payment_id='pay_0003'")
     store.claim("summary:2026-05-20", holder="h1", now=AT, lease=timedelta(minutes=5))
     store.complete_claim("summary:2026-05-20", holder="h1")
     store.put_record("paylinks", "jada", "plink_1", {"url": "https://buy.stripe.com/x", "amount_cents": 25_000})
@@ -103,6 +107,18 @@ def fill(store: SqliteStore) -> None:
     with raw(store.path) as conn:  # where an audit line was, as the first release kept it (the outbox keeps it now)
         conn.execute("INSERT INTO message_refs (record_id, channel, ts) VALUES (?,?,?)",
                      ("pay_0001", "C0AUDIT0001", "1700000000.000100"))
+
+
+def shipped_write(conn: sqlite3.Connection, p: Payment, key: str) -> None:
+    """A record, its event's totals and its key, as the first release wrote them."""
+    conn.execute("INSERT INTO payments VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                 (p.payment_id, p.event_id, p.recorded_at.isoformat(), p.day, p.patron, p.amount_cents, p.method,
+                  p.notes, p.logged_by, p.source, p.kind, p.voids, p.voided_by))
+    conn.execute("INSERT INTO events (event_id, total_cents, paid_cents, payment_count, updated_at) "
+                 "VALUES (?, 10000000, ?, ?, ?) ON CONFLICT(event_id) DO UPDATE SET "
+                 "paid_cents=paid_cents + excluded.paid_cents, payment_count=payment_count + excluded.payment_count",
+                 (p.event_id, p.amount_cents, -1 if p.is_reversal else 1, p.recorded_at.isoformat()))
+    conn.execute("INSERT INTO idempotency VALUES (?,?,?)", (key, p.payment_id, p.recorded_at.isoformat()))
 
 
 def raw(path: Path) -> closing[sqlite3.Connection]:
@@ -175,11 +191,23 @@ def test_an_unversioned_ledger_as_shipped_is_stamped_in_place_with_nothing_lost(
     said = getattr(SqliteStore(db), how)()
 
     assert said == ("stamped the unversioned ledger (as first shipped) as schema version 1, then upgraded schema "
-                    "version 1 to 2 (the outbox: announcements written with their records)")
+                    "version 1 to 3 (the outbox: announcements written with their records; per-patron totals and "
+                    "record counts of each event, kept by every write)")
     assert user_version(db) == SCHEMA_VERSION
     after = contents(db)
     assert after.pop("outbox") == []
+    kept = after.pop("patron_totals")
+    # Every event's rows as they were, with its record count added.
+    assert sorted(row[:-1] for row in after.pop("events")) == sorted(before.pop("events"))
     assert after == before
+    # The per-patron totals built from the records are what summing the records says.
+    for event_id in ("jada", "whales"):
+        overview = SqliteStore(db).event_overview(event_id, recent=5)
+        records = SqliteStore(db).event_payments(event_id)
+        assert overview.patrons == tuple(patron_totals(records))
+        assert overview.records == len(records) and overview.recent == tuple(records[-5:])
+    assert len(kept) == 14  # 7 patrons on each event; one of Patron & <3>'s 3 payments on jada was voided:
+    assert ("jada", "patron & <3>", "Patron & <3>", 2 * 12_345, 2, 4) in kept
     assert SqliteStore(db).message_ref("pay_0001") == ("C0AUDIT0001", "1700000000.000100")  # still found
     upgraded = SqliteStore(db)
     upgraded.ping()

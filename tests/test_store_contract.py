@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.domain import AuditEntry, EventTotals, Payment, RecordOutcome
+from bot.domain import AuditEntry, EventOverview, EventTotals, Payment, RecordOutcome
 from bot.outbox import (
     AUDIT,
     DELIVERED,
@@ -26,9 +26,11 @@ from bot.outbox import (
     Settled,
     new_entry,
 )
+from bot.patrons import patron_totals
 from bot.ports import IdempotencyConflict, OverTotal, PaymentNotFound, StoreError
 from infra.dynamo_store import DynamoStore
 from infra.sqlite_store import SqliteStore
+from tests.stores import make_dynamo_store
 
 T0 = datetime(2026, 6, 1, 19, 30, tzinfo=UTC)
 _ids = itertools.count(1)
@@ -589,3 +591,49 @@ def test_a_claim_under_way_is_in_doubt_and_a_doubt_keeps_its_claim_id(store):
     assert again.in_doubt is False
     store.claim_entries([again], holder="c", attempt="c-1", now=now, lease=LEASE_30S)
     assert (store.get_entry(entry.entry_id).attempt, store.get_entry(entry.entry_id).in_doubt) == ("c-1", False)
+
+
+def test_event_overview_is_the_newest_records_and_each_patrons_totals_kept_by_every_write(store):
+    """What /events EVENT reads: the same figures as summing every record, without reading them."""
+    names = ["Ana Ruiz", "ana  ruiz", "Ána Ruíz", "Bo Chen", "Cy Diaz"]
+    written = []
+    for i in range(12):
+        p = payment(amount=1_000 + i, at=T0 + timedelta(minutes=i), patron=names[i % len(names)])
+        store.record_payment(p, total_cents=10_000_000, idempotency_key=f"ov-{i}")
+        written.append(p)
+    store.void_payment(written[3].payment_id, void_for(written[3], at=T0 + timedelta(hours=1)))  # Bo Chen's
+    store.void_payment(written[2].payment_id, void_for(written[2], at=T0 + timedelta(hours=2)))  # Ána Ruíz's
+    store.record_payment(payment(event_id="boat", amount=500, patron="Ana Ruiz"), total_cents=10_000,
+                         idempotency_key="other-event")
+    records = store.event_payments("gala")
+
+    overview = store.event_overview("gala", recent=5)
+
+    assert overview.totals == store.event_totals(["gala"])["gala"]
+    assert overview.records == len(records) == 14
+    assert overview.recent == tuple(records[-5:])  # the newest five, oldest first
+    assert overview.patrons == tuple(patron_totals(records))
+    [ana, bo, cy] = overview.patrons
+    assert (ana.name, ana.payments, ana.records) == ("ana ruiz", 7, 9)  # the latest spelling; one voided
+    assert (bo.payments, bo.total_cents) == (1, 1_008)
+    assert store.event_overview("nothing-yet", recent=5) == EventOverview(EventTotals("nothing-yet"), 0, (), ())
+
+
+def test_dynamodb_event_from_before_patron_totals_were_kept_is_summed_from_its_records(moto_endpoint):  # noqa: F811
+    store = make_dynamo_store(moto_endpoint)
+    store.init_schema()
+    for i, name in enumerate(["Ana Ruiz", "Bo Chen", "ana ruiz"]):
+        store.record_payment(payment(amount=100 + i, at=T0 + timedelta(minutes=i), patron=name),
+                             total_cents=10_000, idempotency_key=f"old-{i}")
+    # As an older opsbot left it: no patron items, no record count, no mark that they are kept.
+    items = store._client.query(TableName=store.table, KeyConditionExpression="PK = :pk",
+                                ExpressionAttributeValues={":pk": {"S": "EVENT#gala"}})["Items"]
+    for item in items:
+        if item["SK"]["S"].startswith("PATRON#"):
+            store._client.delete_item(TableName=store.table, Key={"PK": item["PK"], "SK": item["SK"]})
+    store._client.update_item(TableName=store.table, Key={"PK": {"S": "EVENT#gala"}, "SK": {"S": "META"}},
+                              UpdateExpression="REMOVE patrons_kept, record_count")
+    records = store.event_payments("gala")
+    overview = store.event_overview("gala", recent=2)
+    assert overview.patrons == tuple(patron_totals(records)) and len(overview.patrons) == 2
+    assert (overview.records, overview.recent) == (3, tuple(records[-2:]))
