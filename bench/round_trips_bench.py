@@ -180,10 +180,15 @@ def report(counts: list[Count]) -> None:
         print(f"{c.name}: ack {len(c.ack)} {c.ack}; after {len(c.after)} {c.after}")
 
 
-def main() -> int:
+def run(history: int = 300) -> list[Count]:
+    """Count every interaction on a moto server of its own."""
     os.environ.update(AWS_ENV)
     with MotoProcess() as moto:
-        counts = measure(moto.endpoint)
+        return measure(moto.endpoint, history=history)
+
+
+def main() -> int:
+    counts = run()
     report(counts)
     print_table(rows(counts), "DynamoDB round trips (moto)")
     return 0 if all(c.met() for c in counts) else 1

@@ -5,8 +5,8 @@
     .venv/bin/python bench/run_all.py --only ack ledger --markdown
 
 Each bench also runs alone (bench/ack_bench.py, ledger_bench.py, coldstart_bench.py,
-summary_bench.py, deploy_bench.py, edge_bench.py, outbox_bench.py) and prints its own table. The deploy rows
-need awscli in the venv (see bench/deploy_bench.py); without it they show
+summary_bench.py, deploy_bench.py, edge_bench.py, outbox_bench.py, round_trips_bench.py) and
+prints its own table. The deploy rows need awscli in the venv (see bench/deploy_bench.py); without it they show
 opsbot's side only and say so.
 """
 
@@ -27,11 +27,12 @@ from bench import (  # noqa: E402
     edge_bench,
     ledger_bench,
     outbox_bench,
+    round_trips_bench,
     summary_bench,
 )
 from bench.common import Row, machine, print_table  # noqa: E402
 
-BENCHES = ("ack", "ledger", "coldstart", "summary", "deploy", "edge", "outbox")
+BENCHES = ("ack", "ledger", "coldstart", "summary", "deploy", "edge", "outbox", "round_trips")
 
 
 def run_ack(quick: bool) -> list[Row]:
@@ -88,9 +89,15 @@ def run_outbox(quick: bool) -> list[Row]:
     return outbox_bench.rows(result)
 
 
+def run_round_trips(quick: bool) -> list[Row]:
+    counts = round_trips_bench.run(history=100 if quick else 300)
+    round_trips_bench.report(counts)
+    return round_trips_bench.rows(counts)
+
+
 RUNNERS: dict[str, Callable[[bool], list[Row]]] = {
     "ack": run_ack, "ledger": run_ledger, "coldstart": run_coldstart, "summary": run_summary, "deploy": run_deploy,
-    "edge": run_edge, "outbox": run_outbox,
+    "edge": run_edge, "outbox": run_outbox, "round_trips": run_round_trips,
 }
 
 
