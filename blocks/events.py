@@ -9,7 +9,19 @@ from typing import TYPE_CHECKING
 
 from slack_sdk.models.blocks import HeaderBlock
 
-from blocks.fit import HEADER_TEXT, MESSAGE_BLOCKS, chunked, context, cut, fallback, name, plain, plural, section
+from blocks.fit import (
+    HEADER_TEXT,
+    MESSAGE_BLOCKS,
+    chunked,
+    context,
+    cut,
+    fallback,
+    name,
+    plain,
+    plural,
+    section,
+    section_dict,
+)
 from blocks.glance import money_lines
 from blocks.paylinks import paylink_lines
 from bot.domain import EventStatus, Payment
@@ -39,7 +51,7 @@ def events_list(statuses: Sequence[EventStatus], *, include_past: bool) -> tuple
         empty = "No events in events.json." if include_past else "No upcoming events. `/events all` shows past ones."
         return empty, [section(empty).to_dict()]
     shown, hidden = cut(statuses, MAX_BLOCKS - 2)  # the header and a closing context line
-    blocks = [HeaderBlock(text=title), *(section(_event_line(s)) for s in shown)]
+    lines = [section_dict(_event_line(s)) for s in shown]
     if hidden:
         owed = sum(max(s.balance_cents, 0) for s in statuses[len(shown):])
         note = f"…and {plural(hidden, 'more event')} with {format_cents(owed)} due. `/events EVENT` shows one."
@@ -48,10 +60,9 @@ def events_list(statuses: Sequence[EventStatus], *, include_past: bool) -> tuple
         note = f"{plural(len(statuses), 'event')} · {format_cents(owed)} due in all."
         if not include_past:
             note += " `/events all` includes past ones."
-    blocks.append(context(note))
     text = f"{title}: " + "; ".join(
         f"{s.event.title} {format_cents(s.paid_cents)} of {format_cents(s.total_cents)}" for s in shown)
-    return fallback(text), [b.to_dict() for b in blocks]
+    return fallback(text), [HeaderBlock(text=title).to_dict(), *lines, context(note).to_dict()]
 
 
 def _payment_line(p: Payment) -> str:
