@@ -430,24 +430,36 @@ class SqliteStore:
     # -- writes ---------------------------------------------------------------------
     def record_payment(self, payment: Payment, *, total_cents: int, idempotency_key: str,
                        allow_over_total: bool = False, announce: Announce | None = None) -> RecordOutcome:
+        # Each statement is a hand-off of the GIL among the writer threads: the key is taken by its
+        # insert (a replay finds it there) and the balance is checked by the totals' own upsert.
+        amount = payment.amount_cents
         with self._write() as conn:
-            replay = self._replay(conn, idempotency_key)
-            if replay is not None:
+            taken = conn.execute(
+                "INSERT INTO idempotency (key, payment_id, created_at) VALUES (?,?,?) ON CONFLICT(key) DO NOTHING",
+                (idempotency_key, payment.payment_id, payment.recorded_at.isoformat())).rowcount
+            if not taken:
+                replay = self._replay(conn, idempotency_key)
+                assert replay is not None, "the key was there a moment ago, in this transaction"
                 if replay.payment.fingerprint != payment.fingerprint:
                     raise IdempotencyConflict(idempotency_key, replay.payment)
                 return replay
-            paid, count = self._totals(conn, payment.event_id)
-            if not allow_over_total and paid + payment.amount_cents > total_cents:
-                raise OverTotal(paid, total_cents)
-            paid, count = paid + payment.amount_cents, count + 1
+            over = not allow_over_total
+            row = None if over and amount > total_cents else conn.execute(
+                """INSERT INTO events (event_id, total_cents, paid_cents, payment_count, payment_cleared, updated_at,
+                                       record_count)
+                   VALUES (?1, ?2, ?3, 1, ?3 >= ?2, ?4, 1)
+                   ON CONFLICT(event_id) DO UPDATE SET total_cents=excluded.total_cents,
+                     paid_cents=paid_cents + excluded.paid_cents, payment_count=payment_count + 1,
+                     payment_cleared=paid_cents + excluded.paid_cents >= excluded.total_cents,
+                     updated_at=excluded.updated_at, record_count=record_count + 1
+                   WHERE NOT ?5 OR paid_cents + excluded.paid_cents <= excluded.total_cents
+                   RETURNING paid_cents, payment_count""",
+                (payment.event_id, total_cents, amount, payment.recorded_at.isoformat(), over)).fetchone()
+            if row is None:  # past the total: nothing is written (the key's insert is rolled back)
+                raise OverTotal(self._totals(conn, payment.event_id)[0], total_cents)
             self._insert_payment(conn, payment)
-            self._put_totals(conn, payment.event_id, total_cents, paid, count, payment.recorded_at)
-            self._add_to_patron(conn, payment, patron_key(payment.patron), stands=int(payment.amount_cents > 0))
-            conn.execute(
-                "INSERT INTO idempotency (key, payment_id, created_at) VALUES (?,?,?)",
-                (idempotency_key, payment.payment_id, payment.recorded_at.isoformat()),
-            )
-            outcome = RecordOutcome(payment, EventTotals(payment.event_id, paid, count))
+            self._add_to_patron(conn, payment, patron_key(payment.patron), stands=int(amount > 0))
+            outcome = RecordOutcome(payment, EventTotals(payment.event_id, row[0], row[1]))
             if announce is not None:
                 self._announce(conn, announce(outcome))
         return outcome
@@ -668,6 +680,8 @@ class SqliteStore:
     def _announce(self, conn: sqlite3.Connection, announcement: Announcement) -> None:
         if announcement.audit is not None:
             self._insert_audit(conn, announcement.audit)
+        if not announcement.entries:
+            return
         conn.executemany(
             f"INSERT OR IGNORE INTO outbox ({_OUTBOX_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [(e.entry_id, e.record_id, e.event, e.target, e.lane, json.dumps(e.facts), e.created_at.isoformat(),
