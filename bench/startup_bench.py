@@ -30,7 +30,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -90,9 +90,10 @@ class Start:
     rss_kib: int
 
 
-def start_and_measure(argv: list[str], env: dict[str, str], port: int, idle: float = 1.0) -> Start:
+def start_and_measure(argv: list[str], env: dict[str, str], port: int, idle: float = 1.0,
+                      cwd: Path | None = None) -> Start:
     began = time.perf_counter()
-    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=cwd)
     try:
         while True:
             try:
@@ -116,58 +117,79 @@ def start_and_measure(argv: list[str], env: dict[str, str], port: int, idle: flo
 class Result:
     opsbot: list[Start]
     floor: list[Start]
+    before: list[Start] = field(default_factory=list)  # another checkout's opsbot (``--before``), for the record
 
     def median(self, which: str, field: str) -> float:
         return statistics.median(getattr(s, field) for s in getattr(self, which))
 
 
-def run(runs: int = 7) -> Result:
+def run(runs: int = 7, before: Path | None = None) -> Result:
+    """``before``: a checkout of an earlier opsbot (with its own .venv) started in the same turns."""
     work = Path(tempfile.mkdtemp(prefix="opsbot-startup-"))
     opsbot: list[Start] = []
     floor: list[Start] = []
+    earlier: list[Start] = []
+    checkouts = {"opsbot": (REPO, sys.executable)}
+    if before is not None:
+        checkouts["before"] = (before, str(before / ".venv" / "bin" / "python"))
     try:
         with SlackStandInProcess() as slack:
             env = {**os.environ, "OPSBOT_STORE": f"sqlite:///{work / 'opsbot.db'}",
                    "OPSBOT_EVENTS_FILE": str(REPO / "events.json"), "SLACK_BOT_TOKEN": TOKEN,
                    "SLACK_SIGNING_SECRET": SIGNING_SECRET, "OPSBOT_SLACK_API_URL": slack.base_url,
                    "OPSBOT_AUDIT_CHANNEL": "C0STARTUP01", "OPSBOT_LOG_LEVEL": "WARNING"}
-            subprocess.run([sys.executable, "-m", "bot", "init-store"], env=env, cwd=REPO, check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for name, (repo, python) in checkouts.items():
+                subprocess.run([python, "-m", "bot", "init-store"], env={**env, "OPSBOT_STORE": f"sqlite:///"
+                               f"{work / name}.db"}, cwd=repo, check=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+            order = ["floor", *checkouts]
             for n in range(runs + 1):  # the first of each is not counted: it writes the .pyc files
-                for which in (("opsbot", "floor") if n % 2 else ("floor", "opsbot")):
+                for which in order[n % len(order):] + order[:n % len(order)]:
                     port = free_port()
-                    if which == "opsbot":
-                        made = start_and_measure([sys.executable, "-m", "bot", "serve", "--port", str(port)],
-                                                 {**env, "PYTHONPATH": str(REPO)}, port)
-                    else:
+                    if which == "floor":
                         code = FLOOR.format(repo=str(REPO), db=str(work / f"floor-{n}.db"), secret=SIGNING_SECRET,
                                             token=TOKEN, slack=slack.base_url, port=port)
                         made = start_and_measure([sys.executable, "-c", code], dict(os.environ), port)
+                    else:
+                        repo, python = checkouts[which]
+                        made = start_and_measure([python, "-m", "bot", "serve", "--port", str(port)],
+                                                 {**env, "OPSBOT_STORE": f"sqlite:///{work / which}.db"}, port,
+                                                 cwd=repo)
                     if n:
-                        (opsbot if which == "opsbot" else floor).append(made)
+                        {"opsbot": opsbot, "floor": floor, "before": earlier}[which].append(made)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return Result(opsbot, floor)
+    return Result(opsbot, floor, earlier)
 
 
 def rows(result: Result) -> list[Row]:
     start, floor_start = result.median("opsbot", "seconds"), result.median("floor", "seconds")
     rss, floor_rss = result.median("opsbot", "rss_kib"), result.median("floor", "rss_kib")
-    return [
+    made = [
         Row("start-up: `opsbot serve` to its first /healthz", f"{start * 1000:.0f} ms",
             f"floor {floor_start * 1000:.0f} ms", start / floor_start, f"≤ {GOAL_START}×",
             start / floor_start <= GOAL_START, COMMAND),
         Row("memory: `opsbot serve` idle RSS", f"{rss / 1024:.1f} MiB", f"floor {floor_rss / 1024:.1f} MiB",
             rss / floor_rss, f"≤ {GOAL_RSS}×", rss / floor_rss <= GOAL_RSS, COMMAND),
     ]
+    if result.before:
+        before, before_rss = result.median("before", "seconds"), result.median("before", "rss_kib")
+        made += [
+            Row("start-up: the earlier checkout's `opsbot serve` (before)", f"{before * 1000:.0f} ms",
+                f"floor {floor_start * 1000:.0f} ms", before / floor_start, "for the record", None, COMMAND),
+            Row("memory: the earlier checkout's idle RSS (before)", f"{before_rss / 1024:.1f} MiB",
+                f"floor {floor_rss / 1024:.1f} MiB", before_rss / floor_rss, "for the record", None, COMMAND),
+        ]
+    return made
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--before", type=Path, help="an earlier checkout (with its .venv) to start in the same turns")
     args = parser.parse_args()
-    result = run(args.runs)
-    for which in ("opsbot", "floor"):
+    result = run(args.runs, args.before)
+    for which in ("opsbot", "floor", *(["before"] if args.before else [])):
         starts = getattr(result, which)
         print(f"{which}: " + ", ".join(f"{s.seconds * 1000:.0f} ms / {s.rss_kib / 1024:.1f} MiB" for s in starts))
     print_table(rows(result), "Start-up and memory")
