@@ -18,6 +18,7 @@ take turns, so noise falls on both; the medians are compared.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -202,6 +203,31 @@ def list_reply(store: Any, events_file: Path) -> Callable[[], dict]:
     return lambda: events_reply("", "U0CREW00001", services=services)
 
 
+def slack_round_trips(folder: Path, runs: int) -> Pair:
+    """``/events`` as Slack waits for it: a signed request to the running bot (waitress, Bolt, the
+    permission middleware, the handler) and its answer, 6 events against 500, taking turns."""
+    from bench.round_trips_bench import running_bot
+
+    bots = {}
+    times: dict[int, list[float]] = {6: [], 500: []}
+    with contextlib.ExitStack() as stack:
+        for count in (6, 500):
+            events_file = write_events(folder, count)
+            store = SqliteStore(folder / f"slack-{count}.db")
+            store.init_schema()
+            seed_event_totals(store, events_file)
+            bots[count] = stack.enter_context(running_bot(None, OPSBOT_STORE=f"sqlite:///{store.path}",
+                                                          OPSBOT_EVENTS_FILE=str(events_file)))
+        for _ in range(runs + 1):
+            for count, bot in bots.items():
+                started = time.perf_counter()
+                reply = bot.command("/events")
+                times[count].append((time.perf_counter() - started) * 1000)
+                assert reply.status == 200 and reply.json().get("blocks"), reply.body
+    few, many = (statistics.median(times[n][1:]) for n in (6, 500))
+    return Pair("/events (signed request, as Slack waits)", "sqlite", "6 events", "500 events", few, many)
+
+
 def seed_event_totals(store: SqliteStore, events_file: Path) -> None:
     with store._write() as conn:
         for event in load_catalog(events_file).events:
@@ -232,6 +258,7 @@ def run(*, small: int = 10_000, large: int = 100_000, runs: int = 15, dynamodb: 
             seed_event_totals(store, events_file)
             lists[name] = list_reply(store, events_file)
         pairs.append(compare("/events", "sqlite", ("6 events", "500 events"), (lists["few"], lists["many"]), runs))
+        pairs.append(slack_round_trips(root, runs))
         if dynamodb:
             os.environ.update(AWS_ENV)
             with MotoProcess() as moto:
@@ -254,7 +281,7 @@ def run(*, small: int = 10_000, large: int = 100_000, runs: int = 15, dynamodb: 
 def rows(pairs: list[Pair]) -> list[Row]:
     made = []
     for p in pairs:
-        goal_ratio = GOAL_DETAIL if p.what == "/events EVENT" else GOAL_LIST
+        goal_ratio = GOAL_DETAIL if p.what.startswith("/events EVENT") else GOAL_LIST
         figure = f"{p.large_ms:.1f} ms"
         baseline = f"{p.small_ms:.1f} ms"
         if p.large_reads and p.small_reads:

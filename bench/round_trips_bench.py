@@ -81,9 +81,10 @@ class Count:
 
 
 @contextmanager
-def running_bot(endpoint: str) -> Iterator[Any]:
-    """The bot on a fresh DynamoDB table at ``endpoint`` (moto), its deliverer not started (delivered
-    on demand, so what it costs can be counted), the tests' Slack stand-in."""
+def running_bot(endpoint: str | None, **env_overrides: str) -> Iterator[Any]:
+    """The bot on a fresh DynamoDB table at ``endpoint`` (moto; None: the store ``env_overrides``
+    names), its deliverer not started (delivered on demand, so what it costs can be counted), the
+    tests' Slack stand-in."""
     from bot.app import build_deliverer, build_services, build_slack_app
     from bot.config import load_settings
     from bot.http import make_wsgi_app, start_background_server
@@ -93,10 +94,12 @@ def running_bot(endpoint: str) -> Iterator[Any]:
 
     with SlackApiStandIn() as slack_api:
         env = {
-            "OPSBOT_STORE": f"dynamodb://opsbot-{uuid.uuid4().hex[:10]}", "AWS_ENDPOINT_URL": endpoint,
-            "AWS_REGION": "us-west-2", "OPSBOT_EVENTS_FILE": str(EVENTS_FILE), "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "OPSBOT_EVENTS_FILE": str(EVENTS_FILE), "SLACK_BOT_TOKEN": BOT_TOKEN,
             "SLACK_SIGNING_SECRET": SIGNING_SECRET, "OPSBOT_SLACK_API_URL": slack_api.base_url,
             "OPSBOT_AUDIT_CHANNEL": AUDIT_CHANNEL, "OPSBOT_ADMINS": ADMIN_USER,
+            **({"OPSBOT_STORE": f"dynamodb://opsbot-{uuid.uuid4().hex[:10]}", "AWS_ENDPOINT_URL": endpoint,
+                "AWS_REGION": "us-west-2"} if endpoint else {}),
+            **env_overrides,
         }
         services = build_services(load_settings(environ=env, env_file=None))
         services.store.init_schema()
