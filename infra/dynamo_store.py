@@ -1,10 +1,11 @@
 """The production store: one DynamoDB table, as laid out in DESIGN.md.
 
 Items:
-  event totals   PK=EVENT#<id>        SK=META
+  event totals   PK=EVENT#<id>        SK=META                  (and record_count; patrons_kept once the items below are)
+  patron totals  PK=EVENT#<id>        SK=PATRON#<patron key>   (sorts between META and the records)
   payment / void PK=EVENT#<id>        SK=PAY#<iso-time>#<id>   GSI1PK=DAY#<day> GSI1SK=<iso-time>#<id>
-  id pointer     PK=PAYMENT#<id>      SK=META                  (find a payment by id for a void)
-  idempotency    PK=IDEM#<key>        SK=META                  (the first outcome of that key)
+  id pointer     PK=PAYMENT#<id>      SK=META                  (a copy of the record: a void finds it in one read)
+  idempotency    PK=IDEM#<key>        SK=META                  (the first outcome of that key: record and totals)
   outbox entry   PK=OUTBOX#<entry id> SK=META                  while due: GSI1PK=OUTBOX#<lane> GSI1SK=<due>#<id>;
                                                                parked: GSI1PK=OUTBOX#parked GSI1SK=<parked>#<id>
 
@@ -15,16 +16,20 @@ it, and refuses it (SchemaTooNew) rather than misread it. DynamoDB keeps no othe
 schema: there is nothing to migrate in place; a new shape gets the next format number
 and its reader accepts both.
 
-A payment is one TransactWriteItems: the idempotency item and the payment are
-conditional puts, and the event totals are an atomic ADD whose condition pins
-the paid amount below (or exactly at) the point where the payment would pass
-the total. Writers that stay under the total never conflict; near the total a
-failed condition means "look again", so racing writers cannot pay past it.
+A payment is one read (its key's item and the event's totals, one BatchGetItem: a
+replay ends there) and one TransactWriteItems: the idempotency item and the payment
+are conditional puts, the patron's totals an ADD, and the event totals an atomic ADD
+whose condition is first that they are as read (so the outcome is known without
+reading again), and under contention pins the paid amount below (or exactly at) the
+point where the payment would pass the total. Writers that stay under the total then
+never conflict; near the total a failed condition means "look again", so racing
+writers cannot pay past it. A cancelled transaction brings back the items whose
+condition failed (ALL_OLD): a replay or the totals as they are, without a read.
 
 The payment's announcements (its audit log entry and outbox entries, bot/outbox.py)
 are puts in the same transaction. Their facts carry the totals as read before the
-write plus this payment; when another writer landed at the same moment, the
-entries not yet tried are corrected to the totals read after it (the receipt's).
+write plus this payment; under contention, when another writer landed at the same
+moment, the entries not yet tried are corrected to the totals read after it (the receipt's).
 An outbox entry leaves the day index (GSI1) once delivered: the deliverer's query
 reads only the work still to do.
 """
