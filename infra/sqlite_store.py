@@ -433,6 +433,7 @@ class SqliteStore:
         # Each statement is a hand-off of the GIL among the writer threads: the key is taken by its
         # insert (a replay finds it there) and the balance is checked by the totals' own upsert.
         amount = payment.amount_cents
+        patron = patron_key(payment.patron)  # before the writer lock: what needs no lock is done outside it
         with self._write() as conn:
             taken = conn.execute(
                 "INSERT INTO idempotency (key, payment_id, created_at) VALUES (?,?,?) ON CONFLICT(key) DO NOTHING",
@@ -458,7 +459,7 @@ class SqliteStore:
             if row is None:  # past the total: nothing is written (the key's insert is rolled back)
                 raise OverTotal(self._totals(conn, payment.event_id)[0], total_cents)
             self._insert_payment(conn, payment)
-            self._add_to_patron(conn, payment, patron_key(payment.patron), stands=int(amount > 0))
+            self._add_to_patron(conn, payment, patron, stands=int(amount > 0))
             outcome = RecordOutcome(payment, EventTotals(payment.event_id, row[0], row[1]))
             if announce is not None:
                 self._announce(conn, announce(outcome))
