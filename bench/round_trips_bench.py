@@ -10,8 +10,8 @@ tests' Slack stand-in (tests/fakes/slack_api.py). Each interaction is counted in
 - **ack**: from the request until Slack has its answer and every lazy listener has run
   (the void button and the App Home do their work after Bolt's ack);
 - **after**: what delivering the interaction's announcements costs, the deliverer's
-  passes over both lanes until the outbox holds nothing due (its one look that finds
-  nothing included).
+  ``drain`` (what a Lambda invocation rung by the write runs) over both lanes until
+  the outbox holds nothing due (its one look per lane that finds nothing included).
 
 Measured on moto; the counts are the same on AWS (the code asks the same questions).
 tests/test_round_trips.py asserts the same goals, so the counts cannot creep back.

@@ -236,8 +236,8 @@ class DynamoStore:
         return _plain(item) if item else None
 
     def _get_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """The ``META`` items of these partition keys in one strongly consistent request, by
-        partition key; those not there are absent."""
+        """The ``META`` items of these partition keys (at most 100) in one strongly consistent
+        request (more only for what DynamoDB left unprocessed), by partition key; those not there are absent."""
         found: dict[str, dict[str, Any]] = {}
         request = {self.table: {"Keys": [_item({"PK": pk, "SK": _META}) for pk in keys], "ConsistentRead": True}}
         attempt = 0
@@ -814,22 +814,8 @@ class DynamoStore:
         ids = list(dict.fromkeys(event_ids))
         result: dict[str, EventTotals] = {}
         for start in range(0, len(ids), 100):  # BatchGetItem takes at most 100 keys
-            keys = [_item({"PK": f"EVENT#{i}", "SK": _META}) for i in ids[start : start + 100]]
-            request = {self.table: {"Keys": keys, "ConsistentRead": True}}
-            attempt = 0
-            while request:
-                try:
-                    resp = self._client.batch_get_item(RequestItems=request)
-                except (ClientError, BotoCoreError) as exc:
-                    raise StoreError(f"DynamoDB read failed: {_reason(exc)}") from exc
-                for raw in resp.get("Responses", {}).get(self.table, []):
-                    meta = _plain(raw)
-                    result[meta["event_id"]] = EventTotals(meta["event_id"], meta["paid_cents"],
-                                                           meta["payment_count"])
-                request = resp.get("UnprocessedKeys") or {}
-                if request:
-                    self._backoff(attempt)
-                    attempt += 1
+            for meta in self._get_many([f"EVENT#{i}" for i in ids[start : start + 100]]).values():
+                result[meta["event_id"]] = EventTotals(meta["event_id"], meta["paid_cents"], meta["payment_count"])
         return result
 
     def _query(self, _max_items: int | None = None, **kwargs: Any) -> list[dict[str, Any]]:
