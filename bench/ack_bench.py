@@ -8,7 +8,7 @@ same server, measured in the same run, with 16 clients and with one.
 Three processes on 127.0.0.1:
 
 - the bot process serves two apps with the code ``opsbot serve`` runs
-  (bot/http.py's ``make_wsgi_app`` on waitress via ``create_server``, 8 threads,
+  (bot/entrypoints/http.py's ``make_wsgi_app`` on waitress via ``create_server``, 8 threads,
   logging at INFO to a file as serve logs to stderr):
   *opsbot* — ``build_services`` + ``build_slack_app`` on a SQLite store in a temp
   folder, every listener and the permission middleware, and the outbox's
@@ -105,9 +105,9 @@ def serve_bot(folder: str) -> None:
     from slack_bolt import App
     from slack_sdk import WebClient
 
-    from bot.app import build_deliverer, build_services, build_slack_app
+    from bot.bootstrap import build_deliverer, build_services, build_slack_app
     from bot.config import load_settings
-    from bot.http import make_wsgi_app, start_background_server
+    from bot.entrypoints.http import make_wsgi_app, start_background_server
 
     work = Path(folder)
     config = json.loads((work / "config.json").read_text())
@@ -219,7 +219,7 @@ def one_liner_body(n: int, response_url: str) -> bytes:
 def payment_view() -> dict[str, Any]:
     """The payment modal as the bot opens it (blocks/payment_modal.py), as Slack hands it back."""
     from blocks.payment_modal import payment_modal
-    from bot.domain import DEFAULT_PAYMENT_METHODS, Event, EventStatus
+    from bot.core.domain import DEFAULT_PAYMENT_METHODS, Event, EventStatus
 
     event = Event(id=BENCH_EVENT, title="Bench Big Night", date=None, total_cents=100_000_000)
     view = payment_modal([EventStatus(event, 0, 0)], methods=DEFAULT_PAYMENT_METHODS,

@@ -1,5 +1,5 @@
 """Cold start: how long a fresh Python process takes to import the Lambda entry
-(``bot.aws_lambda``) and the app module (``bot.app``), against importing
+(``bot.entrypoints.aws_lambda``) and the app module (``bot.bootstrap``), against importing
 ``slack_bolt`` alone; and, for the record, the whole first-request set-up.
 
     .venv/bin/python bench/coldstart_bench.py             # 15 runs of each, alternating
@@ -48,8 +48,8 @@ _SETTINGS = (
 # name -> (code run before the clock starts, code timed)
 VARIANTS: dict[str, tuple[str, str]] = {
     "import slack_bolt": ("", "import slack_bolt"),
-    "import bot.aws_lambda": ("", "import bot.aws_lambda"),
-    "import bot.app": ("", "import bot.app"),
+    "import bot.entrypoints.aws_lambda": ("", "import bot.entrypoints.aws_lambda"),
+    "import bot.bootstrap": ("", "import bot.bootstrap"),
     "bare Bolt App + Lambda handler": ("", (
         "from slack_bolt import App\n"
         "from slack_bolt.adapter.aws_lambda import SlackRequestHandler\n"
@@ -57,8 +57,8 @@ VARIANTS: dict[str, tuple[str, str]] = {
         "process_before_response=True)\n"
         "app.command('/log-payment')(lambda ack: ack())\n"
         "SlackRequestHandler(app)\n")),
-    "bot.aws_lambda + build_lambda_bot": ("", "import bot.aws_lambda\n" + _SETTINGS
-                                          + "bot.aws_lambda.build_lambda_bot(settings)\n"),
+    "bot.entrypoints.aws_lambda + build_lambda_bot": ("", "import bot.entrypoints.aws_lambda\n" + _SETTINGS
+                                          + "bot.entrypoints.aws_lambda.build_lambda_bot(settings)\n"),
 }
 
 
@@ -134,12 +134,12 @@ def run(runs: int = 15, log: Callable[[str], None] = print) -> Result:
 def rows(result: Result, command: str = COMMAND) -> list[Row]:
     base = result.median("import slack_bolt") * 1000
     table = []
-    for variant in ("import bot.aws_lambda", "import bot.app"):
+    for variant in ("import bot.entrypoints.aws_lambda", "import bot.bootstrap"):
         ratio = result.ratio(variant, "import slack_bolt")
         table.append(Row(f"cold start: {variant}", f"{result.median(variant) * 1000:.0f} ms",
                          f"import slack_bolt {base:.0f} ms", ratio, f"≤ {GOAL_RATIO:.1f}×", ratio <= GOAL_RATIO,
                          command))
-    build, bare = "bot.aws_lambda + build_lambda_bot", "bare Bolt App + Lambda handler"
+    build, bare = "bot.entrypoints.aws_lambda + build_lambda_bot", "bare Bolt App + Lambda handler"
     table.append(Row("cold start: import + build_lambda_bot (first request's set-up)",
                      f"{result.median(build) * 1000:.0f} ms", f"bare Bolt App {result.median(bare) * 1000:.0f} ms",
                      result.ratio(build, bare), "for the record", None, command))
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(f"Cold start, {args.runs} fresh interpreters per variant, taking turns:")
     result = run(args.runs)
-    build = "bot.aws_lambda + build_lambda_bot"
+    build = "bot.entrypoints.aws_lambda + build_lambda_bot"
     print(f"\nHeaviest top-level imports of '{build}' (python -X importtime, one run):")
     for module, ms in heaviest_imports(build):
         print(f"  {module:<36} {ms:6.0f} ms")

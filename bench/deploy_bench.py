@@ -6,7 +6,7 @@ Generates a site of N files (html, css with hashed names, js, svg, json, webp,
 woff2), starts moto's server in a subprocess on 127.0.0.1 (with a counter of
 the requests it serves), then deploys the site to staging:
 
-- opsbot: the Deployer service (bot/deploy.py) through the real boto3 clients,
+- opsbot: the Deployer service (bot/core/deploy.py) through the real boto3 clients,
   first deploy, unchanged re-deploy, and a one-file change;
 - awscli: `aws s3 sync --delete` then `aws cloudfront create-invalidation
   --paths '/_staging/*'` (the by-hand way this replaces), the same three runs.
@@ -205,7 +205,7 @@ class QuietNotifier:
 
 
 def opsbot_deployer(endpoint: str, work: Path, bucket: str, distribution: str, source: Path):
-    from bot.app import build_services
+    from bot.bootstrap import build_services
     from bot.config import Settings, StoreSpec
 
     events = work / "events.json"
@@ -220,7 +220,7 @@ def opsbot_deployer(endpoint: str, work: Path, bucket: str, distribution: str, s
 
 
 def run_opsbot(deployer) -> dict[str, Any]:
-    from bot.deploy import DeployRequest
+    from bot.core.deploy import DeployRequest
 
     started = time.perf_counter()
     deployer.start(DeployRequest(deployer.catalog.site("bench"), "staging"), by=ADMIN, channel="C0BENCH0001")
@@ -244,7 +244,7 @@ def run_awscli(aws: str, endpoint: str, source: Path, bucket: str, distribution:
 def headers_right(endpoint: str, bucket: str, source: Path) -> tuple[int, int, int, int]:
     """(objects, with the media type opsbot's table gives, with exactly its Content-Type (charset
     included for text), with a Cache-Control header)."""
-    from bot.deploy_plan import content_type
+    from bot.core.deploy_plan import content_type
 
     s3 = aws_client(endpoint, "s3")
     media = exact = cached = total = 0

@@ -58,9 +58,9 @@ def serve_bot(folder: str) -> None:
     """Run in the bot process: opsbot on the server ``opsbot serve`` uses, until killed."""
     import logging
 
-    from bot.app import build_deliverer, build_services, build_slack_app
+    from bot.bootstrap import build_deliverer, build_services, build_slack_app
     from bot.config import load_settings
-    from bot.http import create_server, make_wsgi_app
+    from bot.entrypoints.http import create_server, make_wsgi_app
 
     work = Path(folder)
     config = json.loads((work / "config.json").read_text())
@@ -135,8 +135,8 @@ class Result:
 def run(held: int = 1_000, acks: int = 300, warmup: int = 20, log: Callable[[str], None] = print) -> Result:
     import bcrypt
 
-    from bot.http import raise_open_file_limit
-    from bot.token_checks import BCRYPT_MAX_BYTES
+    from bot.entrypoints.http import raise_open_file_limit
+    from bot.entrypoints.token_checks import BCRYPT_MAX_BYTES
 
     assert len(PASSWORD) <= BCRYPT_MAX_BYTES
     password_hash = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(12))
@@ -217,7 +217,7 @@ def run(held: int = 1_000, acks: int = 300, warmup: int = 20, log: Callable[[str
 
 
 def rows(result: Result, command: str = COMMAND) -> list[Row]:
-    from bot.token_checks import BCRYPT_CPU_SHARE
+    from bot.entrypoints.token_checks import BCRYPT_CPU_SHARE
 
     quiet = {f: percentile(result.quiet, f) for f in (0.5, 0.99)}
     table = []

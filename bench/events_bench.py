@@ -38,10 +38,10 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import AWS_ENV, MotoProcess, Row, print_table  # noqa: E402
-from bot.catalog import load_catalog  # noqa: E402
-from bot.domain import Payment  # noqa: E402
-from bot.ledger import Ledger  # noqa: E402
-from bot.patrons import patron_key  # noqa: E402
+from bot.core.catalog import load_catalog  # noqa: E402
+from bot.core.domain import Payment  # noqa: E402
+from bot.core.ledger import Ledger  # noqa: E402
+from bot.core.patrons import patron_key  # noqa: E402
 from handlers.commands.events import events_reply  # noqa: E402
 from infra.dynamo_store import ITEM_FORMAT, DynamoStore, _item  # noqa: E402
 from infra.sqlite_store import SqliteStore  # noqa: E402

@@ -119,7 +119,7 @@ def _in_threads(payments: int, threads: int, work: Callable[[int, list[int]], No
 
 def service_run(settings, payments: int, threads: int = THREADS, what: str = "service") -> Run:
     """``payments`` payments through Ledger.record_payment on the store ``settings`` name."""
-    from bot.app import build_services
+    from bot.bootstrap import build_services
 
     services = build_services(settings)
     services.store.init_schema()

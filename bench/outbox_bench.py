@@ -77,9 +77,9 @@ def serve_floor(folder: str) -> None:
     import json
     import logging
 
-    from bot.app import build_services
+    from bot.bootstrap import build_services
     from bot.config import load_settings
-    from bot.http import make_wsgi_app, start_background_server
+    from bot.entrypoints.http import make_wsgi_app, start_background_server
 
     work = Path(folder)
     config = json.loads((work / "config.json").read_text())

@@ -85,9 +85,9 @@ def running_bot(endpoint: str | None, **env_overrides: str) -> Iterator[Any]:
     """The bot on a fresh DynamoDB table at ``endpoint`` (moto; None: the store ``env_overrides``
     names), its deliverer not started (delivered on demand, so what it costs can be counted), the
     tests' Slack stand-in."""
-    from bot.app import build_deliverer, build_services, build_slack_app
+    from bot.bootstrap import build_deliverer, build_services, build_slack_app
     from bot.config import load_settings
-    from bot.http import make_wsgi_app, start_background_server
+    from bot.entrypoints.http import make_wsgi_app, start_background_server
     from tests.conftest import ADMIN_USER, AUDIT_CHANNEL, BOT_TOKEN, EVENTS_FILE, SIGNING_SECRET
     from tests.fakes.slack_api import SlackApiStandIn
     from tests.slack_bot import TEST_POLICY, Bot, LazyTracker
@@ -160,7 +160,7 @@ def measure(endpoint: str, *, history: int = 300) -> list[Count]:
 
 def seed_payments(services: Any, event_id: str, how_many: int) -> None:
     """``how_many`` one-cent payments on the event, through the ledger (no announcements)."""
-    from bot.ledger import Ledger
+    from bot.core.ledger import Ledger
 
     quiet = Ledger(services.store, services.catalog, services.ledger.tz)
     for i in range(how_many):

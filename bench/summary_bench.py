@@ -30,10 +30,10 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.catalog import load_catalog  # noqa: E402
-from bot.domain import Payment  # noqa: E402
-from bot.ledger import Ledger  # noqa: E402
-from bot.summary import build_summary  # noqa: E402
+from bot.core.catalog import load_catalog  # noqa: E402
+from bot.core.domain import Payment  # noqa: E402
+from bot.core.ledger import Ledger  # noqa: E402
+from bot.core.summary import build_summary  # noqa: E402
 from infra.dynamo_store import DynamoStore, _item  # noqa: E402
 from infra.sqlite_store import SqliteStore  # noqa: E402
 

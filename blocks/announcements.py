@@ -1,4 +1,4 @@
-"""What each outbox entry says (bot/outbox.py): the domain event's facts in, the
+"""What each outbox entry says (bot/core/outbox.py): the domain event's facts in, the
 Slack message or the email out. Pure builders: the deliverer calls them when it
 sends an entry, so a message is always built from what the entry holds."""
 
@@ -16,11 +16,11 @@ from blocks.fit import FALLBACK_TEXT, MESSAGE_BLOCKS, chunked, clip, context, fa
 from blocks.mrkdwn import escape
 from blocks.paylinks import paylink_audit, paylink_message, unassigned_audit
 from blocks.receipts import payment_receipt
-from bot.deploy_plan import DeployRun, LocalFile, Plan
-from bot.domain import Site
-from bot.ledger import LedgerResult
-from bot.money import format_cents
-from bot.outbox import (
+from bot.core.deploy_plan import DeployRun, LocalFile, Plan
+from bot.core.domain import Site
+from bot.core.ledger import LedgerResult
+from bot.core.money import format_cents
+from bot.core.outbox import (
     DEPLOY_FINISHED,
     EMAIL_FAILED,
     LINK_CREATED,
@@ -32,10 +32,8 @@ from bot.outbox import (
     payment_from_facts,
     status_from_facts,
 )
-from bot.paylinks import Paylink
-from bot.ports import OutgoingEmail
-
-Message = tuple[str, list[dict]]  # (notification text, blocks)
+from bot.core.paylinks import Paylink
+from bot.core.ports import Message, OutgoingEmail
 
 _DIGEST_LINE_MAX = 400  # one record's line in a digest, cut past this
 

@@ -12,8 +12,8 @@ from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ConfirmObject
 
 from blocks.fit import CONFIRM_TEXT, RECORD_NAME, SECTION_TEXT, context, escaped_length, fallback, name, section
 from blocks.mrkdwn import escape, shorten
-from bot.domain import EventStatus, Payment
-from bot.money import format_cents
+from bot.core.domain import EventStatus, Payment
+from bot.core.money import format_cents
 
 VOID_ACTION = "payment_void"
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")

@@ -19,7 +19,7 @@ from slack_sdk.models.blocks import (
 
 from blocks import fit
 from blocks.mrkdwn import escape, shorten
-from bot.deploy_plan import (
+from bot.core.deploy_plan import (
     BadName,
     BadNames,
     DeployError,
@@ -28,7 +28,7 @@ from bot.deploy_plan import (
     RollbackRefused,
     area,
 )
-from bot.domain import Site
+from bot.core.domain import Site
 
 CONFIRM_ACTION = "deploy_confirm"
 CANCEL_ACTION = "deploy_cancel"
@@ -167,6 +167,12 @@ def _more_sites(hidden: int) -> str:
 
 def _more_sites(hidden: int) -> str:
     return f"…and {fit.plural(hidden, 'more site')} in events.json."
+
+
+def quoted(text: str, limit: int | None = None) -> str:
+    """A name (site, folder, file, target) as the deploy's messages write it: shortened to ``limit``
+    characters when given, escaped for mrkdwn."""
+    return escape(text if limit is None else shorten(text, limit))
 
 
 def unknown_site(ref: str, sites: Sequence[Site]) -> str:

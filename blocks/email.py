@@ -9,10 +9,10 @@ import re
 from datetime import tzinfo
 
 from blocks.summary import summary_fallback, summary_html, summary_text
-from bot.domain import EventStatus, Payment
-from bot.money import format_cents
-from bot.ports import OutgoingEmail
-from bot.summary import DaySummary
+from bot.core.domain import EventStatus, Payment
+from bot.core.money import format_cents
+from bot.core.ports import OutgoingEmail
+from bot.core.summary import DaySummary
 
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _SUBJECT_LIMIT = 150

@@ -24,12 +24,12 @@ from blocks.fit import (
 )
 from blocks.glance import money_lines
 from blocks.paylinks import paylink_lines
-from bot.domain import EventStatus, Payment
-from bot.money import format_cents
-from bot.patrons import PatronTotal
+from bot.core.domain import EventStatus, Payment
+from bot.core.money import format_cents
+from bot.core.patrons import PatronTotal
 
 if TYPE_CHECKING:
-    from bot.paylinks import PaylinkStatus
+    from bot.core.paylinks import PaylinkStatus
 
 MAX_BLOCKS = MESSAGE_BLOCKS
 MAX_RECORDS_SHOWN = 40  # newest first; a phone screen, not an export

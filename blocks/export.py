@@ -16,8 +16,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from blocks.fit import fallback, plural
-from bot.money import cents_as_decimal, format_cents
-from bot.records import ExportRow, ExportTally, Selection
+from bot.core.money import cents_as_decimal, format_cents
+from bot.core.records import ExportRow, ExportTally, Selection
 
 COLUMNS = ("record_id", "time", "day", "event_id", "event_title", "patron", "amount_cents", "amount", "method",
            "notes", "logged_by", "source", "reverses", "stripe_id")

@@ -9,9 +9,9 @@ from slack_sdk.models.blocks import HeaderBlock
 
 from blocks.events import patron_blocks
 from blocks.fit import HEADER_TEXT, chunked, context, cut, fallback, name, plain, plural, section
-from bot.domain import Payment
-from bot.money import format_cents
-from bot.records import FindResult
+from bot.core.domain import Payment
+from bot.core.money import format_cents
+from bot.core.records import FindResult
 
 MAX_RECORDS_SHOWN = 30  # newest first: enough to answer "what has Ana paid?" on a phone
 

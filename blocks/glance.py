@@ -1,14 +1,14 @@
 """Money at a glance, in words a phone shows: a paid-of-total bar drawn in text
 (Slack has no charts), the balance, cleared or not, and the season's totals. Pure:
-the figures come from bot/ (EventStatus.paid_percent, bot/season.py); this only says them."""
+the figures come from bot/ (EventStatus.paid_percent, bot/core/season.py); this only says them."""
 
 from __future__ import annotations
 
 from blocks.audit import standing
 from blocks.fit import plural
-from bot.domain import EventStatus
-from bot.money import format_cents
-from bot.season import Owed, SeasonTotals
+from bot.core.domain import EventStatus
+from bot.core.money import format_cents
+from bot.core.season import Owed, SeasonTotals
 
 BAR_CELLS = 10
 FILLED, EMPTY = "▓", "░"

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from slack_sdk.models.blocks import HeaderBlock
 
 from blocks.fit import MESSAGE_BLOCKS, context, cut, name, plural, section
-from bot.help import CommandHelp
+from bot.core.help import CommandHelp
 
 TITLE = "opsbot commands"
 _ECHO_LIMIT = 40  # how much of an unknown subcommand to echo back

@@ -19,11 +19,11 @@ from blocks.glance import money_lines, season_lines
 from blocks.links import home_links, linked
 from blocks.mrkdwn import escape
 from blocks.summary import REMINDER_ACTION
-from bot.domain import EventStatus, Payment
-from bot.home import PARKED_SHOWN, HomeData, SiteCard
-from bot.links import staging_url
-from bot.money import format_cents
-from bot.outbox import describe
+from bot.core.domain import EventStatus, Payment
+from bot.core.home import PARKED_SHOWN, HomeData, SiteCard
+from bot.core.links import staging_url
+from bot.core.money import format_cents
+from bot.core.outbox import describe
 
 HOME_DEPLOY_ACTION = "home_deploy"  # value: "SITE TARGET"
 HOME_TARGETS = ("staging", "production")

@@ -24,9 +24,9 @@ from blocks.fit import (
     section,
 )
 from blocks.mrkdwn import escape
-from bot.links import LinksFound, OpsGroup, OpsLink
-from bot.money import format_cents
-from bot.user_text import echo
+from bot.core.links import LinksFound, OpsGroup, OpsLink
+from bot.core.money import format_cents
+from bot.core.user_text import echo
 
 LINKS_USAGE = "Usage: `/links` (every link), `/links GROUP` (one group) or `/links TEXT` (links whose title, " \
               "note or address holds it)."

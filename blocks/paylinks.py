@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from blocks.fit import RECORD_NAME, SECTION_TEXT, context, fallback, joined, name, plural, section
 from blocks.mrkdwn import escape
-from bot.money import format_cents
+from bot.core.money import format_cents
 
 if TYPE_CHECKING:
-    from bot.paylinks import Paylink, PaylinkPlan, PaylinkStatus
-    from bot.ports import PaymentsError
+    from bot.core.paylinks import Paylink, PaylinkPlan, PaylinkStatus
+    from bot.core.ports import PaymentsError
 
 MAX_LINKS_SHOWN = 10
 _REASON_SHOWN = 500  # of an error from Stripe

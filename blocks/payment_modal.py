@@ -20,8 +20,8 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from blocks.fit import OPTION_TEXT, SELECT_OPTIONS, plain
-from bot.domain import NOTES_MAX, PATRON_MAX, EventStatus
-from bot.money import format_cents
+from bot.core.domain import NOTES_MAX, PATRON_MAX, EventStatus
+from bot.core.money import format_cents
 
 CALLBACK_ID = "log_payment"
 FIELDS = ("event", "patron", "amount", "method", "notes")  # block ids; each input's action_id is the same

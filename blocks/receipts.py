@@ -4,8 +4,8 @@ text; names shortened where shown, blocks/fit.py)."""
 from __future__ import annotations
 
 from blocks.fit import RECORD_NAME, name
-from bot.ledger import LedgerResult
-from bot.money import format_cents
+from bot.core.ledger import LedgerResult
+from bot.core.money import format_cents
 
 
 def payment_receipt(result: LedgerResult) -> str:

@@ -15,9 +15,9 @@ from datetime import date
 from slack_sdk.models.blocks import ButtonElement, HeaderBlock
 
 from blocks.fit import MESSAGE_BLOCKS, SECTION_TEXT, context, cut, fallback, joined, name, plural, section
-from bot.domain import EventStatus
-from bot.money import format_cents
-from bot.summary import Comparison, DaySummary, Tally
+from bot.core.domain import EventStatus
+from bot.core.money import format_cents
+from bot.core.summary import Comparison, DaySummary, Tally
 
 REMINDER_ACTION = "reminder_log_payment"
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")

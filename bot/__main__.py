@@ -1,6 +1,6 @@
 """``python -m bot``: the same as the ``opsbot`` console script."""
 
-from bot.cli import main
+from bot.entrypoints.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from bot.core.ports import EmailSettings
+
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_STRIPE_API_BASE = "https://api.stripe.com"
 DEFAULT_STORE = "sqlite:///opsbot.db"
@@ -51,20 +53,11 @@ class StoreSpec:
     kind: str  # "sqlite" or "dynamodb"
     location: str  # file path or table name
 
-
-@dataclass(frozen=True)
-class EmailSettings:
-    """Email copies through SES: who sends, who receives, and which variables said so."""
-
-    sender: str  # as set: "ops@example.com" or "opsbot <ops@example.com>"
-    recipients: tuple[str, ...]
-    sender_variable: str = "OPSBOT_EMAIL_FROM"
-    recipients_variable: str = "OPSBOT_EMAIL_TO"
-
-    @property
-    def sender_address(self) -> str:
-        """The bare address: the SES identity that must be verified (it or its domain)."""
-        return parseaddr(self.sender)[1]
+    def describe(self) -> str:
+        """As the CLI, the console and the doctor name it: "SQLite store opsbot.db"."""
+        if self.kind == "dynamodb":
+            return f"DynamoDB table {self.location}"
+        return f"SQLite store {self.location}"
 
 
 @dataclass(frozen=True)

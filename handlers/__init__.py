@@ -10,7 +10,7 @@ from handlers import access_middleware, actions, commands, errors, events, sugge
 if TYPE_CHECKING:
     from slack_bolt import App
 
-    from bot.app import Services
+    from bot.container import Services
 
 
 def register(app: App, services: Services) -> None:

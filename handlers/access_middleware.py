@@ -1,5 +1,5 @@
 """The one place every Slack request is checked against the permission table
-(bot/access.py) before any listener runs. A refused request gets a reply that
+(bot/core/access.py) before any listener runs. A refused request gets a reply that
 names the role needed; the refusal is logged, audited and announced (its line
 goes through the outbox: the reply never waits for Slack).
 
@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.response import BoltResponse
 
 from blocks.mrkdwn import unescape
-from bot.access import PUBLIC, Affiliation, Refusal, entry_action, entry_name, slack_affiliation, slack_entry
-from bot.outbox import announce_refusal
+from bot.core.access import PUBLIC, Affiliation, Refusal, entry_action, entry_name
+from bot.core.outbox import announce_refusal
+from handlers.slack_requests import slack_affiliation, slack_entry
 
 if TYPE_CHECKING:
     from slack_bolt import App, BoltContext
 
-    from bot.app import Services
+    from bot.container import Services
 
 log = logging.getLogger("opsbot.access")
 

@@ -12,13 +12,15 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+from slack_bolt import BoltResponse
+
 from blocks.failures import FORM_NOT_SAVED, store_unavailable
-from bot.ports import StoreError
+from bot.core.ports import StoreError
 
 if TYPE_CHECKING:
-    from slack_bolt import App, BoltResponse
+    from slack_bolt import App
 
-    from bot.app import Services
+    from bot.container import Services
 
 log = logging.getLogger("opsbot.errors")
 
@@ -41,8 +43,6 @@ def store_failure_reply(body: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def register(app: App, services: Services) -> None:
-    from slack_bolt import BoltResponse
-
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse | None:
         entry = body.get("command") or body.get("type") or "request"
         if isinstance(error, StoreError):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.config import Settings
-from bot.ports import Store
+from bot.core.ports import Store
 
 
 def open_store(settings: Settings) -> Store:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings
-from bot.ports import ObjectHead, SiteObject, SitesError
+from bot.core.ports import ObjectHead, SiteObject, SitesError
 
 if TYPE_CHECKING:
     from botocore.exceptions import ClientError

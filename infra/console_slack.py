@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from bot.ports import Notifier
+from bot.core.ports import Notifier
 
 
 class RoutingNotifier:

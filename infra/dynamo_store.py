@@ -26,7 +26,7 @@ never conflict; near the total a failed condition means "look again", so racing
 writers cannot pay past it. A cancelled transaction brings back the items whose
 condition failed (ALL_OLD): a replay or the totals as they are, without a read.
 
-The payment's announcements (its audit log entry and outbox entries, bot/outbox.py)
+The payment's announcements (its audit log entry and outbox entries, bot/core/outbox.py)
 are puts in the same transaction. Their facts carry the totals as read before the
 write plus this payment; under contention, when another writer landed at the same
 moment, the entries not yet tried are corrected to the totals read after it (the receipt's).
@@ -52,8 +52,8 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bot.domain import AuditEntry, EventOverview, EventTotals, PatronTotal, Payment, RecordOutcome
-from bot.outbox import (
+from bot.core.domain import AuditEntry, EventOverview, EventTotals, PatronTotal, Payment, RecordOutcome
+from bot.core.outbox import (
     AUDIT,
     DELIVERED,
     HELD,
@@ -66,8 +66,8 @@ from bot.outbox import (
     entry_id,
     lone_line,
 )
-from bot.patrons import patron_key, patron_totals, stored_name
-from bot.ports import IdempotencyConflict, OverTotal, PaymentNotFound, SchemaTooNew, StoreError, void_key
+from bot.core.patrons import patron_key, patron_totals, stored_name
+from bot.core.ports import IdempotencyConflict, OverTotal, PaymentNotFound, SchemaTooNew, StoreError, void_key
 from bot.version import opsbot_version
 
 _serializer = TypeSerializer()

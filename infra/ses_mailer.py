@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
 
-from bot.ports import MailError, OutgoingEmail
+from bot.core.ports import MailError, OutgoingEmail
 
 # SES answers these when trying again cannot help: the sender or an address is
 # refused, the account cannot send. Everything else (throttling, 5xx, network) may pass later.

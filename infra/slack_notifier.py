@@ -14,7 +14,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.webhook import WebhookClient
 
-from bot.ports import NotifyError
+from bot.core.ports import NotifyError
 
 HISTORY_PAGES = 10  # conversations.history pages read when looking for a message (200 messages each)
 # Slack's answers that refuse the message itself: sending the same message again cannot help. Anything else
@@ -32,7 +32,7 @@ def slack_client(token: str | None, base_url: str, *, retries: bool = True) -> W
     and 503 answers with backoff. Slack reports the failure of a request it handled
     as a 200 with ``ok: false``: those are never repeated.
 
-    ``retries=False`` is the deliverer's client (bot/deliverer.py): every failure comes
+    ``retries=False`` is the deliverer's client (bot/core/deliverer.py): every failure comes
     back at once as a NotifyError saying whether to wait (Retry-After) and whether the
     message may be there already, and the outbox decides when to try again."""
     client = WebClient(token=token, base_url=base_url, timeout=10)

@@ -23,8 +23,8 @@ from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.money import format_cents
-from bot.ports import SchemaTooNew
+from bot.core.money import format_cents
+from bot.core.ports import SchemaTooNew
 from infra.sqlite_store import (
     LEDGER_TABLE,
     SIDE_FILES,

@@ -19,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.domain import AuditEntry, EventOverview, EventTotals, PatronTotal, Payment, RecordOutcome
-from bot.outbox import (
+from bot.core.domain import AuditEntry, EventOverview, EventTotals, PatronTotal, Payment, RecordOutcome
+from bot.core.outbox import (
     AUDIT,
     DELIVERED,
     HELD,
@@ -33,8 +33,8 @@ from bot.outbox import (
     entry_id,
     lone_line,
 )
-from bot.patrons import patron_key, stored_name
-from bot.ports import IdempotencyConflict, OverTotal, PaymentNotFound, SchemaTooNew, StoreError, void_key
+from bot.core.patrons import patron_key, stored_name
+from bot.core.ports import IdempotencyConflict, OverTotal, PaymentNotFound, SchemaTooNew, StoreError, void_key
 from bot.version import opsbot_version
 
 # Version 1: the ledger as first shipped (which stamped no version: user_version 0). Its
@@ -98,7 +98,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
 );
 """
 
-# Version 2: the outbox (bot/outbox.py): what must be announced about a record, written in the record's
+# Version 2: the outbox (bot/core/outbox.py): what must be announced about a record, written in the record's
 # transaction. due_at is set while an entry waits or is held (epoch seconds: the next try, or the end of
 # the holder's lease) and NULL once delivered or parked, so the partial index holds only the work to do.
 # (message_refs stays: it says where lines posted before the outbox existed are.)

@@ -11,7 +11,7 @@ from typing import Any
 
 import stripe
 
-from bot.ports import PaymentsError, WebhookRejected
+from bot.core.ports import PaymentsError, WebhookRejected
 
 MAX_NETWORK_RETRIES = 2
 TIMEOUT_SECONDS = 20  # per attempt; the work runs after Slack's ack, so minutes are fine, hours are not

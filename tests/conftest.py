@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import Services, build_services, build_slack_app
+from bot.bootstrap import build_services, build_slack_app
 from bot.config import Settings, load_settings
-from bot.http import make_wsgi_app, start_background_server
+from bot.container import Services
+from bot.entrypoints.http import make_wsgi_app, start_background_server
 from tests.fakes.slack_api import SlackApiStandIn
 
 REPO = Path(__file__).resolve().parent.parent

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.catalog import load_catalog
-from bot.ledger import Ledger, LedgerResult
+from bot.core.catalog import load_catalog
+from bot.core.ledger import Ledger, LedgerResult
 from infra.sqlite_store import SqliteStore
 
 EVENT_IDS = ("crash-charter-a", "crash-charter-b", "crash-charter-c")

@@ -18,10 +18,10 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-from bot.app import build_deliverer, build_services, build_slack_app
+from bot.bootstrap import build_deliverer, build_services, build_slack_app
 from bot.config import load_settings
-from bot.deliverer import DeliveryPolicy
-from bot.http import create_server, make_wsgi_app
+from bot.core.deliverer import DeliveryPolicy
+from bot.entrypoints.http import create_server, make_wsgi_app
 
 LEASE = timedelta(seconds=2)
 

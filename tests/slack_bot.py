@@ -15,9 +15,9 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from bot.app import build_deliverer, build_services, build_slack_app
-from bot.deliverer import Deliverer, DeliveryPolicy
-from bot.http import make_wsgi_app, start_background_server
+from bot.bootstrap import build_deliverer, build_services, build_slack_app
+from bot.core.deliverer import Deliverer, DeliveryPolicy
+from bot.entrypoints.http import make_wsgi_app, start_background_server
 from tests.conftest import AUDIT_CHANNEL, SIGNING_SECRET
 from tests.fakes.block_kit_limits import (
     message_problems,

@@ -11,6 +11,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from infra.dynamo_store import DynamoStore
+from infra.memory_store import MemoryStore
 from infra.sqlite_store import SqliteStore
 from tests.fakes.aws_faults import AwsFaults
 from tests.fakes.moto_speed import copy_only_touched_items
@@ -75,12 +76,19 @@ def make_dynamo_store(endpoint: str) -> DynamoStore:
     return DynamoStore(f"opsbot-{uuid.uuid4().hex[:12]}", region="us-west-2", endpoint_url=endpoint)
 
 
-@pytest.fixture(params=STORE_KINDS)
-def store(request, tmp_path):
-    """A fresh, initialised store of each kind."""
-    if request.param == "sqlite":
+def fresh_store(kind: str, request, tmp_path):
+    """A fresh, initialised store of ``kind`` (memory, sqlite or dynamodb)."""
+    if kind == "memory":
+        made = MemoryStore()
+    elif kind == "sqlite":
         made = SqliteStore(tmp_path / "ledger.db")
     else:
         made = make_dynamo_store(request.getfixturevalue("moto_endpoint"))
     made.init_schema()
     return made
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store(request, tmp_path):
+    """A fresh, initialised store of each kind on disk or on a server."""
+    return fresh_store(request.param, request, tmp_path)

@@ -16,8 +16,8 @@ import boto3
 import pytest
 import yaml
 
-from bot.aws_lambda import build_lambda_bot, handle
 from bot.config import load_settings
+from bot.entrypoints.aws_lambda import build_lambda_bot, handle
 from tests.conftest import ADMIN_USER, AUDIT_CHANNEL, REPO, SIGNING_SECRET
 from tests.slack_payloads import payment_state, view_submission
 from tests.slack_signing import signed_headers, slash_command_body
@@ -244,7 +244,7 @@ def test_the_template_has_the_table_schedules_and_urls():
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert table["GlobalSecondaryIndexes"][0]["IndexName"] == "GSI1"
     function = template["Resources"]["OpsbotFunction"]["Properties"]
-    assert function["Handler"] == "bot.aws_lambda.handler"
+    assert function["Handler"] == "bot.entrypoints.aws_lambda.handler"
     assert template["Globals"]["Function"]["Architectures"] == ["arm64"]
     schedules = {name: e["Properties"] for name, e in function["Events"].items()}
     assert {n: (s.get("ScheduleExpressionTimezone"), json.loads(s["Input"])) for n, s in schedules.items()} == {

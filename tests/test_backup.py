@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.ports import SchemaTooNew
+from bot.core.ports import SchemaTooNew
 from infra.sqlite_backup import BackupError, backup_ledger, restore_ledger
 from infra.sqlite_store import SCHEMA_VERSION, SqliteStore
 from tests.conftest import PROJECT_VERSION, REPO

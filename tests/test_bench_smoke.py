@@ -86,10 +86,10 @@ def test_coldstart_bench_times_every_variant_in_fresh_interpreters():
     assert set(result.timed) == set(coldstart_bench.VARIANTS)
     assert all(len(times) == 1 and times[0] > 0 for times in result.timed.values())
     names = [r.name for r in coldstart_bench.rows(result)]
-    assert names == ["cold start: import bot.aws_lambda", "cold start: import bot.app",
+    assert names == ["cold start: import bot.entrypoints.aws_lambda", "cold start: import bot.bootstrap",
                      "cold start: import + build_lambda_bot (first request's set-up)"]
-    heaviest = dict(coldstart_bench.heaviest_imports("import bot.aws_lambda"))
-    assert "bot.aws_lambda" in heaviest
+    heaviest = dict(coldstart_bench.heaviest_imports("import bot.entrypoints.aws_lambda"))
+    assert "bot.entrypoints.aws_lambda" in heaviest
 
 
 def test_summary_bench_counts_the_days_payments_on_both_stores(monkeypatch):

@@ -22,15 +22,15 @@ from blocks.paylinks import dry_run_text, failure_text, paylink_audit, paylink_m
 from blocks.payment_modal import event_suggestions, payment_modal
 from blocks.receipts import payment_receipt, void_receipt
 from blocks.summary import reminder_blocks, summary_blocks
-from bot.domain import DEFAULT_PAYMENT_METHODS, STRIPE_METHOD, Event, EventStatus, Payment, Site
-from bot.help import visible_commands
-from bot.home import HomeData, LastDeploy, SiteCard
-from bot.ledger import LedgerResult
-from bot.links import LinksFound, OpsGroup, OpsLink, PaymentLink
-from bot.paylinks import Paylink, PaylinkPlan, PaylinkStatus
-from bot.ports import PaymentsError
-from bot.season import season_totals
-from bot.summary import DaySummary, Tally
+from bot.core.domain import DEFAULT_PAYMENT_METHODS, STRIPE_METHOD, Event, EventStatus, Payment, Site
+from bot.core.help import visible_commands
+from bot.core.home import HomeData, LastDeploy, SiteCard
+from bot.core.ledger import LedgerResult
+from bot.core.links import LinksFound, OpsGroup, OpsLink, PaymentLink
+from bot.core.paylinks import Paylink, PaylinkPlan, PaylinkStatus
+from bot.core.ports import PaymentsError
+from bot.core.season import season_totals
+from bot.core.summary import DaySummary, Tally
 from tests.fakes.block_kit_limits import (
     message_problems,
     message_text_too_long,

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import build_deliverer, build_services, build_slack_app
-from bot.http import make_wsgi_app, start_background_server
-from bot.paylinks import Paylink
-from bot.schedule import send_daily_summary, send_reminders
-from bot.summary import REMINDER_DAYS
+from bot.bootstrap import build_deliverer, build_services, build_slack_app
+from bot.core.paylinks import Paylink
+from bot.core.summary import REMINDER_DAYS
+from bot.entrypoints.http import make_wsgi_app, start_background_server
+from bot.entrypoints.scheduler import send_daily_summary, send_reminders
 from tests.conftest import ADMIN_USER, AUDIT_CHANNEL
 from tests.fakes.block_kit_limits import message_problems, view_problems
 from tests.slack_bot import CREW, TEST_POLICY, Bot, LazyTracker

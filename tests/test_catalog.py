@@ -1,4 +1,4 @@
-"""bot.catalog: events.json loaded and validated (DESIGN.md, "events.json")."""
+"""bot.core.catalog: events.json loaded and validated (DESIGN.md, "events.json")."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from bot.catalog import Catalog, EventsFileError, load_catalog
-from bot.domain import Event
+from bot.core.catalog import Catalog, EventsFileError, load_catalog
+from bot.core.domain import Event
 
 REPO_EVENTS = Path(__file__).resolve().parent.parent / "events.json"
 
@@ -406,7 +406,7 @@ def test_a_source_holding_the_store_or_the_env_file_is_refused(tmp_path: Path) -
 
 
 def test_the_running_bot_protects_its_store_and_env_file(make_settings, tmp_path: Path) -> None:
-    from bot.app import build_services
+    from bot.bootstrap import build_services
 
     (tmp_path / "state").mkdir()
     path = write(tmp_path, {"events": [], "sites": [{**SITE, "source": "state"}]})

@@ -19,8 +19,8 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from bot import cli
 from bot.config import load_settings
+from bot.entrypoints import cli
 from infra import open_store
 from infra.sqlite_store import SCHEMA_VERSION
 from tests.conftest import PROJECT_VERSION, REPO, SIGNING_SECRET
@@ -413,7 +413,7 @@ def test_summary_refuses_a_bad_date_and_posting_without_slack(cli_env, tmp_path)
 
 
 def test_socket_mode_runs_the_http_server_beside_it_for_webhooks_and_health(settings, slack_api) -> None:
-    from bot.app import build_services, build_slack_app
+    from bot.bootstrap import build_services, build_slack_app
 
     services = build_services(settings)
     services.store.init_schema()
@@ -495,7 +495,7 @@ def test_serve_delivers_the_outbox_and_a_worker_does_it_for_a_server_that_does_n
 
 
 def test_worker_retry_parked_makes_the_parked_announcements_due_again(cli_env, tmp_path) -> None:
-    from bot.outbox import Announcement, Settled, new_entry
+    from bot.core.outbox import Announcement, Settled, new_entry
 
     assert run_cli(cli_env, "init-store", cwd=tmp_path).returncode == 0
     store = open_store(load_settings(environ=cli_env, env_file=None))

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import build_services
-from bot.cli import write_private_file
-from bot.ports import StoreError
+from bot.bootstrap import build_services
+from bot.core.ports import StoreError
+from bot.entrypoints.cli import write_private_file
 from tests.conftest import ADMIN_USER, REPO
 
 JADA = "2026-05-23-jada-charter"

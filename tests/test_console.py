@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.config import load_settings
-from bot.console import CONSOLE_ADMIN, Console
+from bot.entrypoints.console import CONSOLE_ADMIN, Console
 from infra.sqlite_store import SqliteStore
 from tests.conftest import AUDIT_CHANNEL, EVENTS_FILE, REPO
 

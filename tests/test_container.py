@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from bot.cli import build_parser
-from bot.doctor import manifest_scopes
-from bot.http import make_wsgi_app
+from bot.entrypoints.cli import build_parser
+from bot.entrypoints.doctor import manifest_scopes
+from bot.entrypoints.http import make_wsgi_app
 from tests.conftest import REPO
 
 DOCKERFILE = REPO / "Dockerfile"
@@ -91,7 +91,7 @@ def compose_service() -> dict:
 
 
 def routes() -> dict:
-    from bot.app import build_services
+    from bot.bootstrap import build_services
     from bot.config import load_settings
 
     settings = load_settings(environ={"OPSBOT_EVENTS_FILE": str(REPO / "events.json")}, env_file=None)
@@ -135,7 +135,7 @@ def test_the_entry_command_is_a_real_cli_command_and_matches_compose():
     [entrypoint], [cmd] = final.values("ENTRYPOINT"), final.values("CMD")
     program = exec_form(entrypoint)
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
-    assert program == ["opsbot"] and scripts["opsbot"] == "bot.cli:main"
+    assert program == ["opsbot"] and scripts["opsbot"] == "bot.entrypoints.cli:main"
     args = build_parser().parse_args(exec_form(cmd))  # argparse exits on anything it would refuse
     assert (args.command, args.host, args.port) == ("run", "0.0.0.0", 3000)
     service = compose_service()
@@ -236,7 +236,7 @@ def test_secrets_ledgers_and_local_files_never_reach_the_image(path):
     assert dockerignore()(path)
 
 
-@pytest.mark.parametrize("path", ["bot/cli.py", "infra/sqlite_store.py", "pyproject.toml", "README.md",
+@pytest.mark.parametrize("path", ["bot/entrypoints/cli.py", "infra/sqlite_store.py", "pyproject.toml", "README.md",
                                   "requirements.txt", "events.json", "manifest.json", "sites/birthday/index.html"])
 def test_what_the_image_needs_is_sent(path):
     assert not dockerignore()(path)

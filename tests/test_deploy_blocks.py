@@ -15,8 +15,8 @@ from blocks.deploy import (
     sites_list,
     size,
 )
-from bot.deploy_plan import DeployRun, LocalFile, Plan
-from bot.domain import Site
+from bot.core.deploy_plan import DeployRun, LocalFile, Plan
+from bot.core.domain import Site
 
 SITE = Site(id="gipsykings", bucket="gk-bucket", distribution_id="E2GK", source=Path("sites/gipsykings"),
             url="https://gipsykings.queenofsandiego.com")
@@ -158,7 +158,7 @@ def test_names_show_what_they_hold_escaped_and_cut_between_escapes():
 
 
 def test_a_rollback_preview_names_what_it_restores_and_undoes():
-    from bot.deploy_plan import Copy
+    from bot.core.deploy_plan import Copy
 
     plan = Plan(site=SITE, target="rollback", copies=(Copy("index.html", "index.html", 2150, "e", "v1abc"),),
                 deletes=("new.html",), unchanged=1, paths=("/", "/index.html", "/new.html"), undoes=("dep_v2",),

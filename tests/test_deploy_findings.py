@@ -10,8 +10,8 @@ import os
 
 import pytest
 
-from bot.app import build_services
-from bot.catalog import EventsFileError
+from bot.bootstrap import build_services
+from bot.core.catalog import EventsFileError
 from tests.deploy_sites import SITE_FILES, aws, site_on_moto
 from tests.deploy_slack import buttons, command, messages, start
 

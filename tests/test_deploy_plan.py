@@ -1,6 +1,6 @@
-"""The deploy planner (bot/deploy_plan.py): headers, hashed names, what is
+"""The deploy planner (bot/core/deploy_plan.py): headers, hashed names, what is
 published, the keys S3 can take, the comparison with the bucket, invalidation
-paths, rollbacks; and the source folder scan (bot/site_files.py, on tmp_path)."""
+paths, rollbacks; and the source folder scan (bot/core/site_files.py, on tmp_path)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.deploy_plan import (
+from bot.core.deploy_plan import (
     DEFAULT_CACHE,
     HTML_CACHE,
     IMMUTABLE_CACHE,
@@ -37,8 +37,8 @@ from bot.deploy_plan import (
     rollback_scope,
     viewer_base,
 )
-from bot.domain import Site
-from bot.ports import SiteObject
+from bot.core.domain import Site
+from bot.core.ports import SiteObject
 from infra.aws_sites import AwsSites
 from tests.deploy_sites import site_on_moto
 

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from bot.site_files import file_md5
+from bot.core.site_files import file_md5
 from tests.conftest import ADMIN_USER
 from tests.deploy_sites import SITE_FILES, SiteOnMoto, aws, create_distribution, site_on_moto
 from tests.deploy_slack import command, confirmed, messages, press, shown, start

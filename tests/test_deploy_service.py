@@ -10,10 +10,10 @@ from dataclasses import replace
 
 import pytest
 
-from bot.app import build_services
-from bot.catalog import Catalog
-from bot.deploy import DeployError, DeployRequest
-from bot.ports import SitesError
+from bot.bootstrap import build_services
+from bot.core.catalog import Catalog
+from bot.core.deploy import DeployError, DeployRequest
+from bot.core.ports import SitesError
 from infra.aws_sites import AwsSites
 from tests.conftest import ADMIN_USER
 from tests.deploy_sites import create_distribution, site_on_moto

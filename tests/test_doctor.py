@@ -10,9 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot import cli
 from bot.config import diagnose_settings
-from bot.doctor import mask
+from bot.entrypoints import cli
+from bot.entrypoints.doctor import mask
 from tests.conftest import AUDIT_CHANNEL, EVENTS_FILE, PROJECT_VERSION, REPO
 from tests.deploy_sites import REGION, SITE_FILES, site_on_moto
 from tests.fakes.stripe_api import API_KEY, WEBHOOK_SECRET
@@ -241,18 +241,18 @@ def test_two_tokens_are_enough_for_socket_mode_with_auto_reconnect_and_the_sched
                                                                                      slack_api):
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    import bot.schedule
+    import bot.entrypoints.scheduler
 
     started: list[SocketModeHandler] = []
     schedulers: list = []
-    real_start_scheduler = bot.schedule.start_scheduler
+    real_start_scheduler = bot.entrypoints.scheduler.start_scheduler
 
     def start_scheduler(services):
         schedulers.append(real_start_scheduler(services))
         return schedulers[-1]
 
     monkeypatch.setattr(SocketModeHandler, "start", lambda self: started.append(self))
-    monkeypatch.setattr(bot.schedule, "start_scheduler", start_scheduler)
+    monkeypatch.setattr(bot.entrypoints.scheduler, "start_scheduler", start_scheduler)
     monkeypatch.setattr(cli, "_exit_on_sigterm", lambda: None)
     monkeypatch.chdir(tmp_path)
     # No SLACK_SIGNING_SECRET: requests over the socket are not signed HTTP.
@@ -281,7 +281,7 @@ def test_with_socket_mode_the_doctor_does_not_ask_for_a_signing_secret(tmp_path,
 def test_parked_and_waiting_announcements_fail_the_doctor(tmp_path):
     from datetime import UTC, datetime, timedelta
 
-    from bot.outbox import Announcement, Settled, new_entry
+    from bot.core.outbox import Announcement, Settled, new_entry
     from infra.sqlite_store import SqliteStore
 
     env = base_env(tmp_path)

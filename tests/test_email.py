@@ -18,12 +18,12 @@ import boto3
 import pytest
 
 from blocks.email import payment_email, summary_email, void_email
-from bot.aws_lambda import build_lambda_bot, handle
 from bot.config import ConfigError, EmailSettings, load_settings
-from bot.domain import Event, EventStatus, Payment
-from bot.ports import MailError, OutgoingEmail
-from bot.schedule import build_scheduler, send_daily_summary
-from bot.summary import build_summary
+from bot.core.domain import Event, EventStatus, Payment
+from bot.core.ports import MailError, OutgoingEmail
+from bot.core.summary import build_summary
+from bot.entrypoints.aws_lambda import build_lambda_bot, handle
+from bot.entrypoints.scheduler import build_scheduler, send_daily_summary
 from infra.ses_mailer import SesMailer
 from tests.conftest import ADMIN_USER, AUDIT_CHANNEL
 from tests.fakes.stripe_api import API_KEY, WEBHOOK_SECRET
@@ -356,7 +356,7 @@ def test_the_daily_summary_is_emailed_once_beside_the_slack_post(make_bot, moto_
 
 
 def test_without_slack_the_summary_still_goes_by_email(make_settings, moto_endpoint, slack_api):
-    from bot.app import build_services
+    from bot.bootstrap import build_services
 
     sender = new_sender(moto_endpoint)
     services = build_services(make_settings(SLACK_BOT_TOKEN=None, SLACK_SIGNING_SECRET=None,
@@ -466,22 +466,22 @@ def test_an_email_that_may_have_gone_out_is_never_sent_twice(make_bot):
 
 
 def test_the_daily_summary_email_is_retried_and_a_failure_noted_once(services, slack_api):
-    from bot.email_copies import EmailCopies
+    from bot.core.email_copies import EmailCopies
 
     waits: list[float] = []
     mailer = FlakyMailer(99)
     copies = EmailCopies(mailer, EmailSettings("ops@example.com", ADMINS), services.once, services.store,
                          services.announcer, services.clock, sleep=waits.append)
     summary = build_summary(services.ledger, date(2026, 11, 21))
-    assert copies.daily_summary(summary) is False
+    assert copies.deliver(summary_email(summary)) is False
     assert (len(mailer.tries), waits) == (4, [2.0, 8.0, 30.0])
     assert drain_outbox(services) == 1
     assert failure_notes(slack_api) == [
         f"Email to {', '.join(ADMINS)} failed: SES refused it: Maximum sending rate exceeded. "
         "(TooManyRequestsException)"]
     mailer.failures = 0
-    assert copies.daily_summary(summary) is True  # the claim was given back: the job's retry sends it
-    assert copies.daily_summary(summary) is False  # and only once
+    assert copies.deliver(summary_email(summary)) is True  # the claim was given back: the job's retry sends it
+    assert copies.deliver(summary_email(summary)) is False  # and only once
 
 
 # -- on Lambda: a second invocation sends it -----------------------------------------------------------------

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import load_settings
-from bot.console import Console
+from bot.entrypoints.console import Console
 from tests.conftest import EVENTS_FILE
 from tests.slack_bot import Bot
 from tests.slack_payloads import block_action

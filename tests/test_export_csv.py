@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from blocks.export import COLUMNS, csv_text, file_name, row_values, selection_words, spreadsheet_text, tally_words
-from bot.domain import Event
-from bot.records import ExportRow, ExportTally, Selection
+from bot.core.domain import Event
+from bot.core.records import ExportRow, ExportTally, Selection
 
 LA = ZoneInfo("America/Los_Angeles")
 ROW = ExportRow(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from blocks.help import help_blocks, help_text
-from bot.domain import DEFAULT_PAYMENT_METHODS
-from bot.help import COMMANDS, CommandHelp
+from bot.core.domain import DEFAULT_PAYMENT_METHODS
+from bot.core.help import COMMANDS, CommandHelp
 from handlers.commands.opsbot import opsbot_command, opsbot_reply
 from tests.conftest import ADMIN_USER
 

@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from blocks.home import MAX_BLOCKS, home_view
-from bot.app import build_slack_app
-from bot.domain import Event, EventStatus, Payment, Site
-from bot.home import HomeData, LastDeploy, SiteCard
-from bot.http import make_wsgi_app, start_background_server
-from bot.links import OpsGroup, OpsLink, PaymentLink
-from bot.season import season_totals
+from bot.bootstrap import build_slack_app
+from bot.core.domain import Event, EventStatus, Payment, Site
+from bot.core.home import HomeData, LastDeploy, SiteCard
+from bot.core.links import OpsGroup, OpsLink, PaymentLink
+from bot.core.season import season_totals
+from bot.entrypoints.http import make_wsgi_app, start_background_server
 from tests.conftest import ADMIN_USER, EVENTS_FILE, PROJECT_VERSION
 from tests.deploy_sites import SITE_FILES, site_on_moto
 from tests.fakes.slack_api import APP_ID, TEAM_ID
@@ -321,7 +321,7 @@ def test_someone_outside_the_crew_sees_no_home_and_leaves_no_audit_noise(make_bo
 
 
 def _parked(n: int):
-    from bot.outbox import AUDIT, PARKED, PAYMENT_RECORDED, OutboxEntry
+    from bot.core.outbox import AUDIT, PARKED, PAYMENT_RECORDED, OutboxEntry
 
     return OutboxEntry(entry_id=f"pay_{n:010d}:audit", record_id=f"pay_{n:010d}", event=PAYMENT_RECORDED,
                        target=AUDIT, facts={}, created_at=datetime(2026, 5, 19, tzinfo=UTC), state=PARKED,
@@ -349,8 +349,8 @@ def test_admins_see_the_announcements_the_outbox_gave_up_on():
 def test_crew_are_not_shown_parked_announcements(bot):
     from dataclasses import replace
 
-    from bot.home import gather_home
-    from bot.outbox import Announcement, Settled, new_entry
+    from bot.core.outbox import Announcement, Settled, new_entry
+    from handlers.events.home import home_for
 
     store = bot.services.store
     # Due in an hour: the running bot's deliverer leaves it alone while this test parks it.
@@ -361,5 +361,5 @@ def test_crew_are_not_shown_parked_announcements(bot):
     [seen] = store.due_entries("slack", later, 10)
     store.claim_entries([seen], holder="t", attempt="t#1:line", now=later, lease=timedelta(seconds=30))
     store.settle_entries([Settled(entry.entry_id, "parked", error="channel_not_found")], holder="t", now=later)
-    assert [e.entry_id for e in gather_home(bot.services, ADMIN_USER).parked] == [entry.entry_id]
-    assert gather_home(bot.services, CREW).parked == ()
+    assert [e.entry_id for e in home_for(bot.services, ADMIN_USER).parked] == [entry.entry_id]
+    assert home_for(bot.services, CREW).parked == ()

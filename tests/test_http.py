@@ -15,10 +15,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bot.app import Services, SlackSetupError, build_services, build_slack_app
-from bot.health import Part, scheduler_part, socket_mode_part
-from bot.http import MAX_BODY_BYTES, make_wsgi_app, start_background_server
-from bot.ports import StoreError
+from bot.bootstrap import SlackSetupError, build_services, build_slack_app
+from bot.container import Services
+from bot.core.health import Part, scheduler_part, socket_mode_part
+from bot.core.ports import StoreError
+from bot.entrypoints.http import MAX_BODY_BYTES, make_wsgi_app, start_background_server
 from tests.conftest import ADMIN_USER, SIGNING_SECRET
 from tests.http_client import get, post
 from tests.slack_signing import signed_headers, slash_command_body

@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-import bot.http as bot_http
-from bot.http import CONNECTION_LIMIT, make_wsgi_app, raise_open_file_limit, start_background_server
+import bot.entrypoints.http as bot_http
+from bot.entrypoints.http import CONNECTION_LIMIT, make_wsgi_app, raise_open_file_limit, start_background_server
 from tests.conftest import REPO, SIGNING_SECRET
 from tests.http_client import get, post
 from tests.slack_signing import signed_headers, slash_command_body

@@ -58,4 +58,4 @@ def test_nothing_of_a_developers_checkout_ships(package):
     assert not set(STRAYS) & shipped
     assert not [f for f in shipped if f.startswith(("tests/", "bench/", ".")) or f.endswith((".db", ".pyc", ".yaml",
                                                                                               ".md", ".toml"))]
-    assert {"bot/aws_lambda.py", "events.json", "sites/gipsykings/index.html"} <= shipped
+    assert {"bot/entrypoints/aws_lambda.py", "events.json", "sites/gipsykings/index.html"} <= shipped

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.catalog import load_catalog
-from bot.ledger import KeyReused, Ledger, LedgerError, UnknownEvent
+from bot.core.catalog import load_catalog
+from bot.core.ledger import KeyReused, Ledger, LedgerError, UnknownEvent
 
 EVENTS = Path(__file__).resolve().parent.parent / "events.json"
 CREW_TZ = ZoneInfo("America/Los_Angeles")

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.domain import Payment
-from bot.ports import StoreError
+from bot.core.domain import Payment
+from bot.core.ports import StoreError
 from infra.sqlite_store import SqliteStore
 from tests.test_doctor import base_env, doctor, run
 

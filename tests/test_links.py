@@ -15,10 +15,10 @@ import pytest
 
 from blocks.glance import paid_bar
 from blocks.links import group_text
-from bot.catalog import EventsFileError, load_catalog
-from bot.domain import Event, EventStatus, Link, LinkGroup
-from bot.links import PAYLINK_EVENTS, OpsGroup, OpsLinks, cloudfront_console_url, s3_console_url, site_links
-from bot.season import season_totals
+from bot.core.catalog import EventsFileError, load_catalog
+from bot.core.domain import Event, EventStatus, Link, LinkGroup
+from bot.core.links import PAYLINK_EVENTS, OpsGroup, OpsLinks, cloudfront_console_url, s3_console_url, site_links
+from bot.core.season import season_totals
 from tests.conftest import ADMIN_USER, EVENTS_FILE
 from tests.slack_bot import CREW, Bot
 from tests.stripe_fixtures import deliver

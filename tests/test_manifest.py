@@ -14,8 +14,8 @@ import pytest
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from bot.app import build_slack_app
-from bot.doctor import manifest_scopes
+from bot.bootstrap import build_slack_app
+from bot.entrypoints.doctor import manifest_scopes
 from tests.conftest import ADMIN_USER, REPO, SIGNING_SECRET
 from tests.slack_bot import LazyTracker
 from tests.slack_signing import signed_headers, slash_command_body
@@ -35,7 +35,7 @@ METHOD_SCOPES: dict[str, frozenset[str]] = {
     "views.publish": frozenset(),
     # The doctor reads the ops channel: public channels need channels:read, private ones groups:read.
     "conversations.info": frozenset({"channels:read", "groups:read"}),
-    # The deliverer looks for a line an interrupted try may have posted (bot/deliverer.py): the
+    # The deliverer looks for a line an interrupted try may have posted (bot/core/deliverer.py): the
     # ops channel's history, channels:history when it is public, groups:history when private.
     "conversations.history": frozenset({"channels:history", "groups:history"}),
     # Called with the app-level token (connections:write), not the bot token.
@@ -169,6 +169,6 @@ def test_the_manifest_is_a_v1_socket_mode_app_with_interactivity_and_the_home_ta
 
 @pytest.mark.parametrize("command", [c["command"] for c in MANIFEST["features"]["slash_commands"]])
 def test_each_command_has_help_with_an_example(command):
-    from bot.help import COMMANDS
+    from bot.core.help import COMMANDS
 
     assert any(h.usage.startswith(command) and h.example.startswith(command) for h in COMMANDS)

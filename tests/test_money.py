@@ -1,4 +1,4 @@
-"""bot.money: one parser and one formatter for integer cents (DESIGN.md, "Money is integer cents")."""
+"""bot.core.money: one parser and one formatter for integer cents (DESIGN.md, "Money is integer cents")."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from bot.money import MAX_CENTS, AmountError, format_cents, parse_amount
+from bot.core.money import MAX_CENTS, AmountError, format_cents, parse_amount
 
 cents_in_range = st.integers(min_value=1, max_value=MAX_CENTS)
 

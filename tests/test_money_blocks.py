@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from blocks.events import event_detail
 from blocks.find import find_reply
-from bot.domain import Event, EventStatus, Payment
-from bot.patrons import patron_totals
-from bot.records import FindResult
+from bot.core.domain import Event, EventStatus, Payment
+from bot.core.patrons import patron_totals
+from bot.core.records import FindResult
 from tests.fakes.block_kit_limits import message_problems, message_text_too_long
 
 AT = datetime(2026, 5, 20, 17, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""One patron however the name was typed, and what each has paid (bot/patrons.py)."""
+"""One patron however the name was typed, and what each has paid (bot/core/patrons.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.domain import Payment
-from bot.patrons import patron_key, patron_totals, standing_cents
+from bot.core.domain import Payment
+from bot.core.patrons import patron_key, patron_totals, standing_cents
 
 AT = datetime(2026, 5, 20, 17, 0, tzinfo=UTC)
 

@@ -8,9 +8,9 @@ import pytest
 
 from blocks.events import event_detail
 from blocks.paylinks import dry_run_text, failure_text, paylink_audit, paylink_lines, paylink_message, unassigned_audit
-from bot.domain import Event, EventStatus
-from bot.paylinks import PAYLINK_USAGE, Paylink, PaylinkInputError, PaylinkStatus
-from bot.ports import PaymentsError
+from bot.core.domain import Event, EventStatus
+from bot.core.paylinks import PAYLINK_USAGE, Paylink, PaylinkInputError, PaylinkStatus
+from bot.core.ports import PaymentsError
 
 JADA = Event(id="2026-05-23-jada-charter", title="JADA Charter", date=date(2026, 5, 23), total_cents=156_000)
 

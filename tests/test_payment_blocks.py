@@ -8,8 +8,8 @@ from blocks.audit import payment_audit, void_audit, voided_payment_audit
 from blocks.events import MAX_BLOCKS, event_detail, events_list
 from blocks.payment_modal import event_label, event_suggestions, form_values, payment_modal
 from blocks.receipts import payment_receipt, void_receipt
-from bot.domain import DEFAULT_PAYMENT_METHODS, Event, EventStatus, Payment
-from bot.ledger import LedgerResult
+from bot.core.domain import DEFAULT_PAYMENT_METHODS, Event, EventStatus, Payment
+from bot.core.ledger import LedgerResult
 
 JADA = Event(id="2026-05-23-jada-charter", title="JADA Charter", date=date(2026, 5, 23), total_cents=156_000)
 AT = datetime(2026, 5, 20, 17, 0, tzinfo=UTC)

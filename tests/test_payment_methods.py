@@ -13,8 +13,8 @@ from typing import Any
 import bcrypt
 import pytest
 
-from bot.catalog import EventsFileError, load_catalog
-from bot.domain import DEFAULT_PAYMENT_METHODS
+from bot.core.catalog import EventsFileError, load_catalog
+from bot.core.domain import DEFAULT_PAYMENT_METHODS
 from tests.conftest import ADMIN_USER, REPO
 from tests.http_client import get, post
 from tests.slack_bot import Bot

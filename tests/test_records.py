@@ -1,4 +1,4 @@
-"""The ledger's records past one event or one day (bot/records.py), on both stores: what an export,
+"""The ledger's records past one event or one day (bot/core/records.py), on both stores: what an export,
 a page of the web API and a search read, that every read is bounded and indexed, and that the
 export's totals per event are /events' figures to the cent."""
 
@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.catalog import load_catalog
-from bot.domain import Payment
-from bot.ledger import Ledger, LedgerError, UnknownEvent
-from bot.ports import record_position
-from bot.records import MAX_RANGE_DAYS, LedgerRecords, Selection, decode_cursor, encode_cursor
+from bot.core.catalog import load_catalog
+from bot.core.domain import Payment
+from bot.core.ledger import Ledger, LedgerError, UnknownEvent
+from bot.core.ports import record_position
+from bot.core.records import MAX_RANGE_DAYS, LedgerRecords, Selection, decode_cursor, encode_cursor
 from infra.dynamo_store import DynamoStore
 from infra.sqlite_store import SqliteStore
 

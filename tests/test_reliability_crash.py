@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.ledger import Ledger
+from bot.core.ledger import Ledger
 from tests.conftest import REPO
 from tests.crash_writer import EVENT_IDS, open_ledger, operation, perform, write_events_file
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from bot.commands import LOG_PAYMENT_USAGE
+from bot.core.commands import LOG_PAYMENT_USAGE
 from tests.conftest import AUDIT_CHANNEL
 from tests.slack_bot import Bot
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from bot.deliverer import DeliveryPolicy
+from bot.core.deliverer import DeliveryPolicy
 from tests.conftest import AUDIT_CHANNEL
 from tests.slack_bot import Bot
 

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.ports import StoreError
+from bot.core.ports import StoreError
 from tests.conftest import AUDIT_CHANNEL
 from tests.fakes.stripe_api import checkout_session_event
 from tests.slack_bot import CREW, TEST_POLICY, Bot

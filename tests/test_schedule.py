@@ -13,9 +13,9 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
 from apscheduler.triggers.cron import CronTrigger
 
 from blocks.summary import reminder_blocks, summary_blocks, summary_text
-from bot.app import build_services
-from bot.schedule import Job, build_scheduler, first_run, send_daily_summary, send_reminders
-from bot.summary import Tally, build_summary
+from bot.bootstrap import build_services
+from bot.core.summary import Tally, build_summary
+from bot.entrypoints.scheduler import Job, build_scheduler, first_run, send_daily_summary, send_reminders
 from tests.conftest import ADMIN_USER, AUDIT_CHANNEL
 from tests.slack_payloads import block_action
 
@@ -325,7 +325,7 @@ def test_reminders_list_events_due_soon_once_and_say_nothing_when_nothing_is_due
 
 
 def test_reminder_blocks_snapshot():
-    from bot.domain import Event, EventStatus
+    from bot.core.domain import Event, EventStatus
 
     event = Event(id="x", title="<b>Sail</b>", date=date(2026, 12, 12), total_cents=10_000)
     text, blocks = reminder_blocks([EventStatus(event, 2_500, 1)], date(2026, 12, 12))

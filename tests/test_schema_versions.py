@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain import AuditEntry, Payment
-from bot.patrons import patron_totals
-from bot.ports import SchemaTooNew, StoreError
+from bot.core.domain import AuditEntry, Payment
+from bot.core.patrons import patron_totals
+from bot.core.ports import SchemaTooNew, StoreError
 from infra import sqlite_store
 from infra.dynamo_store import ITEM_FORMAT
 from infra.sqlite_store import MIGRATIONS, SCHEMA_VERSION, Migration, SqliteStore, sql_statements

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 import handlers
-from bot.access import ENTRY_POINTS, PERMISSIONS, PUBLIC, Role
-from bot.http import default_routes
+from bot.core.access import ENTRY_POINTS, PERMISSIONS, PUBLIC, Role
+from bot.entrypoints.http import default_routes
 from tests.conftest import ADMIN_USER, AUDIT_CHANNEL
 from tests.slack_bot import CREW, Bot
 from tests.slack_payloads import block_action, form, payment_state, view_submission

@@ -1,4 +1,4 @@
-"""Reading a site's source folder (bot/site_files.py): what is published, the
+"""Reading a site's source folder (bot/core/site_files.py): what is published, the
 refusals (links, odd files, a source turned into a link since start-up), and
 the MD5s (streamed, hashed once while a file is unchanged). On tmp_path."""
 
@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.deploy_plan import DEFAULT_CACHE, HTML_CACHE, IMMUTABLE_CACHE, DeployError, UnsafeSource
-from bot.domain import Site
-from bot.site_files import HashCache, file_md5, scan_source, still_as_scanned
+from blocks.mrkdwn import escape
+from bot.core.deploy_plan import DEFAULT_CACHE, HTML_CACHE, IMMUTABLE_CACHE, DeployError, UnsafeSource
+from bot.core.domain import Site
+from bot.core.site_files import HashCache, file_md5, scan_source, still_as_scanned
 
 MD5_A, MD5_B = "0cc175b9c0f1b6a831c399e269772661", "92eb5ffee6ae2fec3ad71c777531578f"
 
@@ -33,7 +34,7 @@ def test_scan_lists_files_with_md5_and_headers_and_leaves_dotfiles_out(tmp_path)
     root = make_tree(tmp_path / "site", {"index.html": "a", "assets/site.3f9a1c.css": "b", ".DS_Store": "x",
                                          ".git/config": "x", ".well-known/security.txt": "c", ".env": "SECRET=1",
                                          "assets/.htaccess": "deny", ".cache/a/b": "x"})
-    scan = scan_source(site_at(root))
+    scan = scan_source(site_at(root), quote=escape)
     assert [(f.rel, f.md5, f.size, f.content_type, f.cache_control) for f in scan.files] == [
         ("assets/site.3f9a1c.css", MD5_B, 1, "text/css; charset=utf-8", IMMUTABLE_CACHE),
         ("index.html", MD5_A, 1, "text/html; charset=utf-8", HTML_CACHE),
@@ -45,7 +46,7 @@ def test_scan_lists_files_with_md5_and_headers_and_leaves_dotfiles_out(tmp_path)
 def test_a_site_lists_the_dotfiles_it_publishes(tmp_path):
     root = make_tree(tmp_path / "site", {"index.html": "a", ".well-known/security.txt": "c",
                                          ".well-known/.git/config": "x", ".env": "SECRET=1"})
-    scan = scan_source(site_at(root, ".well-known"))
+    scan = scan_source(site_at(root, ".well-known"), quote=escape)
     assert [(f.rel, f.cache_control) for f in scan.files] == [(".well-known/security.txt", DEFAULT_CACHE),
                                                               ("index.html", HTML_CACHE)]
     assert scan.hidden == (".env",)
@@ -56,18 +57,18 @@ def test_scan_refuses_symlinks_to_files_and_folders(tmp_path):
     root = make_tree(tmp_path / "site", {"index.html": "a"})
     os.symlink(outside, root / "linked")
     with pytest.raises(UnsafeSource) as refused:
-        scan_source(site_at(root))
+        scan_source(site_at(root), quote=escape)
     assert refused.value.message == (
         f"`linked` in `{root}` is a symbolic link (to a path outside the source folder): deploys never follow "
         "links; put the real file there. Nothing was deployed.")
     (root / "linked").unlink()
     os.symlink(root / "index.html", root / "copy.html")
     with pytest.raises(UnsafeSource, match=r"`copy.html` in `.*` is a symbolic link \(to a path inside"):
-        scan_source(site_at(root))
+        scan_source(site_at(root), quote=escape)
     (root / "copy.html").unlink()
     os.mkfifo(root / "pipe.html")
     with pytest.raises(UnsafeSource, match="`pipe.html` in `.*` is not a regular file"):
-        scan_source(site_at(root))
+        scan_source(site_at(root), quote=escape)
 
 
 def test_a_source_reached_through_a_link_since_start_up_is_refused(tmp_path):
@@ -76,22 +77,22 @@ def test_a_source_reached_through_a_link_since_start_up_is_refused(tmp_path):
     os.rename(tmp_path / "real", tmp_path / "moved")
     os.symlink(tmp_path / "moved", tmp_path / "real")  # a folder on the way is now a link
     with pytest.raises(UnsafeSource, match="is now reached through a symbolic link"):
-        scan_source(site)
+        scan_source(site, quote=escape)
     with pytest.raises(DeployError, match=f"The source folder `{tmp_path / 'nothing'}` does not exist"):
-        scan_source(site_at(tmp_path / "nothing"))
+        scan_source(site_at(tmp_path / "nothing"), quote=escape)
 
 
 def test_a_staging_folder_in_the_source_is_refused(tmp_path):
     root = make_tree(tmp_path / "site", {"index.html": "a", "_staging/index.html": "b"})
     with pytest.raises(UnsafeSource, match="`_staging/index.html` in `.*` is under `_staging/`"):
-        scan_source(site_at(root))
+        scan_source(site_at(root), quote=escape)
 
 
 def test_names_in_messages_are_escaped(tmp_path):
     root = make_tree(tmp_path / "site<b>", {"index.html": "a"})
     os.symlink(root / "index.html", root / "<!channel>.html")
     with pytest.raises(UnsafeSource) as refused:
-        scan_source(site_at(root))
+        scan_source(site_at(root), quote=escape)
     assert refused.value.message.startswith("`&lt;!channel&gt;.html` in `")
     assert "site&lt;b&gt;` is a symbolic link" in refused.value.message
 
@@ -100,17 +101,18 @@ def test_each_file_is_hashed_once_while_it_is_unchanged(tmp_path):
     root = make_tree(tmp_path / "site", {"index.html": "a", "b.css": "b"})
     hashed: list[str] = []
     cache = HashCache(lambda path: hashed.append(path.name) or file_md5(path))
-    first = scan_source(site_at(root), cache)
-    again = scan_source(site_at(root), cache)
+    first = scan_source(site_at(root), cache, quote=escape)
+    again = scan_source(site_at(root), cache, quote=escape)
     assert first == again and sorted(hashed) == ["b.css", "index.html"]
     (root / "b.css").write_text("c")  # same size, new content
-    assert [f.md5 for f in scan_source(site_at(root), cache).files][0] == "4a8a08f09d37b73795649038408b5f33"
+    rescanned = scan_source(site_at(root), cache, quote=escape)
+    assert [f.md5 for f in rescanned.files][0] == "4a8a08f09d37b73795649038408b5f33"
     assert sorted(hashed) == ["b.css", "b.css", "index.html"]
 
 
 def test_a_file_changed_after_the_scan_is_not_as_scanned(tmp_path):
     root = make_tree(tmp_path / "site", {"index.html": "a"})
-    [file] = scan_source(site_at(root)).files
+    [file] = scan_source(site_at(root), quote=escape).files
     assert still_as_scanned(file)
     os.utime(root / "index.html", ns=(1, 1))
     assert not still_as_scanned(file)

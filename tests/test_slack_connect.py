@@ -12,7 +12,8 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from bot.access import Affiliation, slack_affiliation
+from bot.core.access import Affiliation
+from handlers.slack_requests import slack_affiliation
 from tests.conftest import ADMIN_USER, AUDIT_CHANNEL
 from tests.fakes.slack_api import TEAM_ID
 from tests.slack_bot import CREW, Bot

@@ -9,7 +9,7 @@ import io
 import json
 from collections import defaultdict
 
-from bot.ports import StoreError
+from bot.core.ports import StoreError
 from tests.conftest import ADMIN_USER, AUDIT_CHANNEL
 from tests.fakes.slack_api import UPLOAD_URL_METHOD
 from tests.slack_bot import CREW, Bot

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bot.ports import StoreError
+from bot.core.ports import StoreError
 from tests.conftest import ADMIN_USER, AUDIT_CHANNEL
 from tests.fakes.stripe_api import StripeApiStandIn
 from tests.slack_bot import CREW, Bot

@@ -8,7 +8,7 @@ arguments."""
 from __future__ import annotations
 
 from blocks.email import payment_email
-from bot.stripe_intake import UNASSIGNED
+from bot.core.stripe_intake import UNASSIGNED
 from tests.conftest import ADMIN_USER
 from tests.fakes.stripe_api import StripeApiStandIn
 from tests.slack_bot import Bot

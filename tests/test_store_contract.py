@@ -1,4 +1,4 @@
-"""One contract, two stores: SQLite (embedded default) and DynamoDB (moto server)."""
+"""One contract, three stores: in memory (service tests), SQLite (embedded default) and DynamoDB (moto server)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.domain import AuditEntry, EventOverview, EventTotals, Payment, RecordOutcome
-from bot.outbox import (
+from bot.core.domain import AuditEntry, EventOverview, EventTotals, Payment, RecordOutcome
+from bot.core.outbox import (
     AUDIT,
     DELIVERED,
     EMAIL,
@@ -26,11 +26,12 @@ from bot.outbox import (
     Settled,
     new_entry,
 )
-from bot.patrons import patron_totals
-from bot.ports import IdempotencyConflict, OverTotal, PaymentNotFound, StoreError
+from bot.core.patrons import patron_totals
+from bot.core.ports import IdempotencyConflict, OverTotal, PaymentNotFound, StoreError
 from infra.dynamo_store import DynamoStore
+from infra.memory_store import MemoryStore
 from infra.sqlite_store import SqliteStore
-from tests.stores import make_dynamo_store
+from tests.stores import STORE_KINDS, fresh_store, make_dynamo_store
 
 T0 = datetime(2026, 6, 1, 19, 30, tzinfo=UTC)
 _ids = itertools.count(1)
@@ -54,6 +55,12 @@ def void_for(original: Payment, at=None) -> Payment:
                    kind="void", voids=original.payment_id)
 
 
+@pytest.fixture(params=["memory", *STORE_KINDS])
+def store(request, tmp_path):
+    """Every store the Store port has, each fresh and initialised."""
+    return fresh_store(request.param, request, tmp_path)
+
+
 def test_init_schema_is_idempotent_and_ping_answers(store):
     store.init_schema()
     store.init_schema()
@@ -61,8 +68,8 @@ def test_init_schema_is_idempotent_and_ping_answers(store):
 
 
 def test_ping_without_schema_says_to_init(tmp_path, moto_endpoint):  # noqa: F811
-    for empty in (SqliteStore(tmp_path / "empty.db"), DynamoStore("opsbot-never-made", region="us-west-2",
-                                                                     endpoint_url=moto_endpoint)):
+    for empty in (MemoryStore(), SqliteStore(tmp_path / "empty.db"),
+                  DynamoStore("opsbot-never-made", region="us-west-2", endpoint_url=moto_endpoint)):
         with pytest.raises(StoreError, match="init-store"):
             empty.ping()
 

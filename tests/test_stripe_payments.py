@@ -9,7 +9,7 @@ import socket
 import pytest
 import stripe
 
-from bot.ports import PaymentsError, WebhookRejected
+from bot.core.ports import PaymentsError, WebhookRejected
 from infra.stripe_payments import StripePayments, WebhookVerifier
 from tests.fakes.stripe_api import API_KEY, WEBHOOK_SECRET, StripeApiStandIn, checkout_session_event
 

@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime
 from blocks.audit import payment_audit
 from blocks.help import help_blocks
 from blocks.text_render import mrkdwn_to_text, render_blocks, render_message
-from bot.domain import Event, EventStatus, Payment
-from bot.help import CommandHelp
+from bot.core.domain import Event, EventStatus, Payment
+from bot.core.help import CommandHelp
 
 JADA = Event(id="2026-05-23-jada-charter", title="JADA <Charter>", date=date(2026, 5, 23), total_cents=156_000)
 

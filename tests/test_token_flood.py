@@ -13,8 +13,8 @@ import bcrypt
 import pytest
 
 from bot.config import ConfigError, load_settings
-from bot.http import ClientAddress
-from bot.token_checks import (
+from bot.entrypoints.http import ClientAddress
+from bot.entrypoints.token_checks import (
     BACKOFF_MAX_SECONDS,
     BCRYPT_CPU_SHARE,
     FREE_FAILURES,

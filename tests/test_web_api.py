@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.app import build_services
-from bot.http import make_wsgi_app, start_background_server
-from bot.token_checks import FREE_FAILURES, ApiAuth
+from bot.bootstrap import build_services
+from bot.entrypoints.http import make_wsgi_app, start_background_server
+from bot.entrypoints.token_checks import FREE_FAILURES, ApiAuth
 from tests.conftest import AUDIT_CHANNEL
 from tests.http_client import get, post
 from tests.slack_bot import drain_outbox

@@ -6,7 +6,7 @@ from __future__ import annotations
 import bcrypt
 import pytest
 
-from bot.ports import StoreError
+from bot.core.ports import StoreError
 from tests.conftest import ADMIN_USER
 from tests.http_client import get
 from tests.slack_bot import Bot

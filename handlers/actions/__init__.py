@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from slack_bolt import Ack, App
     from slack_sdk import WebClient
 
-    from bot.app import Services
+    from bot.container import Services
 
 
 def register(app: App, services: Services) -> None:

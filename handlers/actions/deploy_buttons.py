@@ -9,13 +9,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from blocks.deploy import CANCEL_ACTION, CONFIRM_ACTION
-from bot.deploy import DeployError
+from bot.core.deploy import DeployError
 from handlers.lazy import after_ack
 
 if TYPE_CHECKING:
     from slack_bolt import Ack, App
 
-    from bot.app import Services
+    from bot.container import Services
 
 
 def decide_from_button(*, body: dict[str, Any], action: dict[str, Any], respond: Callable[..., Any],

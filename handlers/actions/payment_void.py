@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from blocks.failures import problem
 from blocks.receipts import void_receipt
-from bot.ledger import LedgerError
+from bot.core.ledger import LedgerError
 
 if TYPE_CHECKING:
-    from bot.app import Services
+    from bot.container import Services
 
 
 def acknowledge(*, ack: Callable[..., Any]) -> None:

@@ -11,7 +11,7 @@ from blocks.payment_modal import payment_modal
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
-    from bot.app import Services
+    from bot.container import Services
 
 
 def open_payment_modal(*, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any],

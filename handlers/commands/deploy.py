@@ -11,14 +11,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from blocks.deploy import history_message, sites_list
-from bot.deploy import DeployError
+from bot.core.deploy import DeployError
 from handlers.lazy import after_ack
 from handlers.slack_text import command_text
 
 if TYPE_CHECKING:
     from slack_bolt import Ack, App
 
-    from bot.app import Services
+    from bot.container import Services
 
 
 def _ephemeral(text: str, blocks: list[dict] | None = None) -> dict[str, Any]:

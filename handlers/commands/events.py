@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from blocks.events import MAX_RECORDS_SHOWN, event_detail, events_list
 from blocks.failures import problem
-from bot.commands import EVENTS_USAGE, UsageError, parse_events
-from bot.ledger import UnknownEvent
+from bot.core.commands import EVENTS_USAGE, UsageError, parse_events
+from bot.core.ledger import UnknownEvent
 from handlers.slack_text import command_text
 
 if TYPE_CHECKING:
-    from bot.app import Services
+    from bot.container import Services
 
 
 def events_reply(text: str | None, user: str, *, services: Services) -> dict[str, Any]:

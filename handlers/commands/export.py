@@ -16,15 +16,15 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from blocks.export import csv_text, export_started, export_summary, file_name, nothing_to_export, selection_words
 from blocks.failures import problem, store_unavailable
-from bot.commands import EXPORT_USAGE, UsageError, parse_export
-from bot.ledger import LedgerError
-from bot.ports import StoreError
+from bot.core.commands import EXPORT_USAGE, UsageError, parse_export
+from bot.core.ledger import LedgerError
+from bot.core.ports import StoreError
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
-    from bot.app import Services
-    from bot.records import Selection
+    from bot.container import Services
+    from bot.core.records import Selection
 
 log = logging.getLogger("opsbot.export")
 

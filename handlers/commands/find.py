@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from blocks.failures import problem, store_unavailable
 from blocks.find import find_reply, find_usage
-from bot.ledger import LedgerError
-from bot.patrons import patron_key
-from bot.ports import StoreError
+from bot.core.ledger import LedgerError
+from bot.core.patrons import patron_key
+from bot.core.ports import StoreError
 
 if TYPE_CHECKING:
-    from bot.app import Services
+    from bot.container import Services
 
 log = logging.getLogger("opsbot.find")
 

@@ -11,7 +11,7 @@ from handlers.slack_text import command_text
 if TYPE_CHECKING:
     from slack_bolt import Ack, App
 
-    from bot.app import Services
+    from bot.container import Services
 
 
 def links_answer(text: str, *, services: Services) -> dict[str, Any]:

@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any
 from blocks.failures import problem
 from blocks.payment_modal import payment_modal
 from blocks.receipts import payment_receipt
-from bot.commands import LOG_PAYMENT_USAGE, UsageError, parse_log_payment
-from bot.ledger import LedgerError, UnknownEvent
+from bot.core.commands import LOG_PAYMENT_USAGE, UsageError, parse_log_payment
+from bot.core.ledger import LedgerError, UnknownEvent
 from handlers.slack_text import command_text
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
-    from bot.app import Services
+    from bot.container import Services
 
 
 def idempotency_key(command: dict[str, Any]) -> str:

@@ -15,10 +15,10 @@ from blocks.fit import name
 from blocks.help import help_blocks, help_text
 from blocks.receipts import void_receipt
 from blocks.summary import summary_blocks
-from bot.domain import DEFAULT_PAYMENT_METHODS
-from bot.help import visible_commands
-from bot.ledger import LedgerError
-from bot.summary import build_summary
+from bot.core.domain import DEFAULT_PAYMENT_METHODS
+from bot.core.help import visible_commands
+from bot.core.ledger import LedgerError
+from bot.core.summary import build_summary
 from handlers.commands.export import export_ack, run_export
 from handlers.commands.find import find_ack, run_find
 from handlers.commands.stripe_assign import assign_reply
@@ -27,7 +27,7 @@ from handlers.slack_text import command_text
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
-    from bot.app import Services
+    from bot.container import Services
 
 
 def help_reply(*, is_admin: bool, methods: Sequence[str] = DEFAULT_PAYMENT_METHODS,

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from blocks.paylinks import dry_run_text, failure_text, input_error_text, making_text, not_saved_text
-from bot.paylinks import PAYLINK_USAGE, PaylinkInputError, PaylinkPlan
-from bot.ports import NotifyError, PaymentsError, StoreError
+from bot.core.paylinks import PAYLINK_USAGE, PaylinkInputError, PaylinkPlan
+from bot.core.ports import NotifyError, PaymentsError, StoreError
 from handlers.lazy import after_ack
 from handlers.slack_text import command_text
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from slack_bolt import Ack, App
     from slack_bolt.context.respond import Respond
 
-    from bot.app import Services
+    from bot.container import Services
 
 log = logging.getLogger("opsbot.paylink")
 

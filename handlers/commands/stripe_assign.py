@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 from blocks.failures import problem
 from blocks.fit import RECORD_NAME, name
 from blocks.receipts import payment_receipt
-from bot.ledger import LedgerError
-from bot.money import format_cents
-from bot.stripe_intake import AssignError
+from bot.core.ledger import LedgerError
+from bot.core.money import format_cents
+from bot.core.stripe_intake import AssignError
 
 if TYPE_CHECKING:
-    from bot.app import Services
+    from bot.container import Services
 
 ASSIGN_USAGE = ("Usage: `/opsbot assign SESSION_ID EVENT_ID` — the session id (`cs_...`) is on the "
                 "\"not tied to an event\" audit line.")

@@ -13,16 +13,24 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from blocks.home import home_view, parse_deploy_value
-from bot.access import Refusal
-from bot.deploy import DeployError, DeployRequest
-from bot.home import gather_home
+from bot.core.access import Refusal
+from bot.core.deploy import DeployError, DeployRequest
+from bot.core.home import HomeData, gather_home
+from bot.version import opsbot_version
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
-    from bot.app import Services
+    from bot.container import Services
 
 log = logging.getLogger(__name__)
+
+
+def home_for(services: Services, user: str) -> HomeData:
+    """What the Home shows ``user``, gathered from the running bot's services."""
+    return gather_home(user, ledger=services.ledger, catalog=services.catalog, access=services.access,
+                       store=services.store, links=services.links, deploys=services.deploys,
+                       version=opsbot_version())
 
 
 def publish_home(*, event: dict[str, Any], client: WebClient, services: Services) -> None:
@@ -30,7 +38,7 @@ def publish_home(*, event: dict[str, Any], client: WebClient, services: Services
     if event.get("tab", "home") != "home":  # the Messages tab fires the same event
         return
     user = event["user"]
-    client.views_publish(user_id=user, view=home_view(gather_home(services, user)))
+    client.views_publish(user_id=user, view=home_view(home_for(services, user)))
 
 
 def deploy_from_home(*, body: dict[str, Any], action: dict[str, Any], client: WebClient,
@@ -48,7 +56,7 @@ def deploy_from_home(*, body: dict[str, Any], action: dict[str, Any], client: We
         deploys.start(DeployRequest(site, parsed[1]), by=user, channel=user)
     except (Refusal, DeployError) as exc:
         services.notifier.direct_message(user, exc.message)
-    client.views_publish(user_id=user, view=home_view(gather_home(services, user)))
+    client.views_publish(user_id=user, view=home_view(home_for(services, user)))
 
 
 def acknowledge(*, ack: Callable[..., Any]) -> None:

@@ -10,7 +10,7 @@ from handlers.suggestions.event_search import suggest_events
 if TYPE_CHECKING:
     from slack_bolt import Ack, App
 
-    from bot.app import Services
+    from bot.container import Services
 
 
 def register(app: App, services: Services) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from blocks.payment_modal import MAX_OPTIONS, event_suggestions
 
 if TYPE_CHECKING:
-    from bot.app import Services
+    from bot.container import Services
 
 
 def suggest_events(*, ack: Callable[..., Any], payload: dict[str, Any], services: Services) -> None:

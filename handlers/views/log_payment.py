@@ -7,10 +7,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from blocks.payment_modal import FIELDS, form_values
-from bot.ledger import LedgerError
+from bot.core.ledger import LedgerError
 
 if TYPE_CHECKING:
-    from bot.app import Services
+    from bot.container import Services
 
 
 def idempotency_key(view: dict[str, Any]) -> str:

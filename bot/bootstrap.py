@@ -1,0 +1,204 @@
+"""Composition root: settings in, wired services (and the Slack app) out.
+
+Nothing here runs at import time; every adapter can be injected."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from blocks import announcements
+from blocks import deploy as deploy_words
+from bot.config import Settings
+from bot.container import Services
+from bot.core.access import Access
+from bot.core.catalog import load_catalog
+from bot.core.deliverer import Deliverer, DeliveryPolicy
+from bot.core.deploy import Deployer
+from bot.core.email_copies import EmailCopies
+from bot.core.ledger import Clock, Ledger, utc_now
+from bot.core.links import OpsLinks
+from bot.core.once import Once
+from bot.core.outbox import Announcer, Doorbell, Targets
+from bot.core.paylinks import Paylinks
+from bot.core.ports import Mailer, Notifier, Store
+from bot.core.records import LedgerRecords
+from bot.core.stripe_intake import StripeIntake
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
+    from slack_bolt import App
+    from slack_sdk import WebClient
+
+SLACK_NOT_CONFIGURED = "Slack is not configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET"
+
+
+class _NoTokenSkippedWarning(logging.Filter):
+    """Bolt warns that ``token`` is unused whenever a client is given and
+    SLACK_BOT_TOKEN is in the environment; the client carries that same token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+_BOLT_FILTER = _NoTokenSkippedWarning()
+
+
+class SlackSetupError(Exception):
+    """The Slack app cannot be built: not configured, or Slack refused the token."""
+
+
+def build_services(settings: Settings, *, store: Store | None = None, clock: Clock | None = None,
+                   notifier: Notifier | None = None, mailer: Mailer | None = None,
+                   doorbell: Doorbell | None = None) -> Services:
+    """Load events.json (raises EventsFileError), open the store named by the
+    settings and, when Slack is configured, the Slack client and notifier; when
+    email is configured, the mailer (SES unless ``mailer`` is given). ``doorbell``
+    is what a write that announced something rings (on Lambda: another invocation)."""
+    catalog = load_catalog(settings.events_file, protected=settings.private_files)
+    if store is None:
+        from infra import open_store  # cold start: boto3 is imported only when the store is DynamoDB
+
+        store = open_store(settings)
+    clock = clock or utc_now
+    client = None
+    if notifier is None and settings.slack_bot_token:
+        from infra.slack_notifier import SlackNotifier, slack_client  # cold start: slack_sdk only with Slack
+
+        client = slack_client(settings.slack_bot_token, settings.slack_api_url)
+        notifier = SlackNotifier(client)
+    if settings.email is not None and mailer is None:
+        from infra.ses_mailer import SesMailer  # cold start: boto3 only with email
+
+        mailer = SesMailer(settings.aws_region, settings.aws_endpoint_url)
+    targets = Targets(audit_channel=settings.audit_channel if notifier is not None else None,
+                      email=settings.email is not None)
+    announcer = Announcer(targets, day_of=lambda moment: moment.astimezone(settings.timezone).date().isoformat(),
+                          doorbell=doorbell or Doorbell())
+    ledger = Ledger(store, catalog, settings.timezone, clock=clock, announcer=announcer)
+    once = Once(store, clock)
+    services = Services(
+        settings=settings, store=store, catalog=catalog, ledger=ledger,
+        records=LedgerRecords(store, catalog, settings.timezone, clock=clock),
+        access=Access(settings.admins, settings.crew), once=once,
+        notifier=notifier, announcer=announcer, clock=clock, mailer=mailer if settings.email else None,
+        slack_client=client,
+    )
+    services.paylinks, services.stripe_intake = _stripe_services(services, clock)
+    services.links = _ops_links(services)
+    services.deploys = _deployer(services, clock)
+    services.email = _email_copies(services)
+    return services
+
+
+def _email_copies(services: Services) -> EmailCopies | None:
+    settings = services.settings
+    if settings.email is None or services.mailer is None:
+        return None
+    return EmailCopies(services.mailer, settings.email, services.once, services.store, services.announcer,
+                       services.clock)
+
+
+def build_deliverer(services: Services, *, policy: DeliveryPolicy | None = None,
+                    notifier: Notifier | None = None) -> Deliverer:
+    """The outbox's deliverer for these services. Its Slack client does not retry by
+    itself (the outbox does, after checking what got through); ``notifier`` replaces it
+    (the console's). Not started: call ``start()`` for the in-process threads."""
+    settings = services.settings
+    if notifier is None and services.slack_client is not None and settings.slack_bot_token:
+        from infra.slack_notifier import SlackNotifier, slack_client  # cold start: slack_sdk only with Slack
+
+        notifier = SlackNotifier(slack_client(settings.slack_bot_token, settings.slack_api_url, retries=False))
+    return Deliverer(services.store, services.announcer, renderer=announcements,
+                     notifier=notifier or services.notifier,
+                     mailer=services.mailer, email=settings.email, tz=settings.timezone,
+                     policy=policy or DeliveryPolicy(), clock=services.clock)
+
+
+def _deployer(services: Services, clock: Clock) -> Deployer:
+    """The Deployer on S3 + CloudFront (boto3 clients made on first use)."""
+    from infra.aws_sites import AwsSites  # cold start: boto3 when services are built, not on import
+
+    return Deployer(store=services.store, catalog=services.catalog, sites=AwsSites(services.settings),
+                    notifier=services.notifier, announcer=services.announcer, once=services.once,
+                    tz=services.settings.timezone, words=deploy_words, clock=clock, access=services.access)
+
+
+def _ops_links(services: Services) -> OpsLinks:
+    return OpsLinks(services.catalog, services.paylinks, region=services.settings.aws_region,
+                    today=services.ledger.today)
+
+
+def _stripe_services(services: Services, clock: Clock) -> tuple[Paylinks, StripeIntake]:
+    """Payment links and Stripe webhooks; Stripe's API only when STRIPE_API_KEY is set (else /paylink
+    answers with a dry run), webhook verification only when STRIPE_WEBHOOK_SECRET is."""
+    settings = services.settings
+    payments = verify = None
+    if settings.stripe_api_key:
+        from infra.stripe_payments import StripePayments  # cold start: stripe only with a key
+
+        payments = StripePayments(settings.stripe_api_key, settings.stripe_api_base)
+    if settings.stripe_webhook_secret:
+        from infra.stripe_payments import WebhookVerifier  # cold start: stripe only with a secret
+
+        verify = WebhookVerifier(settings.stripe_webhook_secret)
+    paylinks = Paylinks(services.store, services.catalog, payments, announcer=services.announcer,
+                        tz=settings.timezone, clock=clock)
+    intake = StripeIntake(services.ledger, services.store, paylinks, services.announcer, verify=verify, clock=clock)
+    return paylinks, intake
+
+
+def build_slack_app(services: Services, *, client: WebClient | None = None,
+                    token_verification_enabled: bool = True, listener_executor: Executor | None = None) -> App:
+    """The Bolt app with every listener registered.
+
+    With token verification (the default) this calls ``auth.test`` once, so a
+    wrong token fails at start, not at the first slash command."""
+    # cold start: slack_bolt, the listeners and slack_sdk only when the Slack app is built (not for
+    # Lambda's scheduled and outbox invocations)
+    from slack_bolt import App
+    from slack_bolt.error import BoltError
+
+    import handlers
+    from infra.slack_notifier import slack_client
+
+    settings = services.settings
+    if not settings.slack_configured:
+        raise SlackSetupError(SLACK_NOT_CONFIGURED)
+    if client is None:
+        client = services.slack_client or slack_client(settings.slack_bot_token, settings.slack_api_url)
+    elif client.token is None:
+        client.token = settings.slack_bot_token
+    bolt_logger = logging.getLogger("slack_bolt.App")
+    if _BOLT_FILTER not in bolt_logger.filters:
+        bolt_logger.addFilter(_BOLT_FILTER)
+    try:
+        # The token travels in the client (Bolt uses the client's when both are given).
+        app = App(
+            name="opsbot",
+            signing_secret=settings.slack_signing_secret,
+            client=client,
+            process_before_response=True,
+            token_verification_enabled=token_verification_enabled,
+            **({"listener_executor": listener_executor} if listener_executor else {}),
+        )
+    except BoltError as exc:
+        raise SlackSetupError(f"SLACK_BOT_TOKEN: Slack refused the token ({_slack_error(exc)})") from None
+    except OSError as exc:  # urllib's URLError and socket errors
+        reason = getattr(exc, "reason", None) or exc
+        raise SlackSetupError(
+            f"OPSBOT_SLACK_API_URL: cannot reach the Slack API at {settings.slack_api_url} ({reason})"
+        ) from None
+    handlers.register(app, services)
+    return app
+
+
+def _slack_error(exc: Exception) -> str:
+    # Bolt wraps auth.test's SlackApiError in a BoltError; keep the error code only.
+    from slack_sdk.errors import SlackApiError  # cold start, as in build_slack_app
+
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, SlackApiError):
+        return str(cause.response.get("error") or cause.response.status_code)
+    return str(exc)

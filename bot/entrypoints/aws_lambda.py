@@ -1,0 +1,259 @@
+"""The same bot on AWS Lambda: one entry for Slack, Stripe, the web API and the schedules.
+
+- ``POST /slack/events`` goes through slack-bolt's Lambda adapter: the listener
+  acks inside the request, and each lazy listener (Stripe, S3, CloudFront)
+  runs in a second, asynchronous invocation of this function.
+- Every other route (``/stripe/webhook``, ``/api/...``, ``/healthz``) is served
+  by the very WSGI app ``opsbot serve`` runs, through a small event adapter.
+- EventBridge Scheduler invokes it with ``{"opsbot_job": "daily-summary"}`` or
+  ``{"opsbot_job": "morning-reminders"}``; the jobs are the same functions the
+  APScheduler runs, with the same exactly-once claims in the store.
+- Announcements (audit lines, receipts, email copies: the outbox) are not sent
+  from a thread (Lambda freezes the container once the response is out): a
+  request that wrote some rings for an asynchronous invocation,
+  ``{"opsbot_job": "deliver"}``, which drains what is due; the same job runs
+  every minute from EventBridge for retries.
+
+Events are Lambda Function URL / API Gateway HTTP API (payload 2.0) or REST API
+(payload 1.0) shaped. Services are built once per container, on first use.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from bot.bootstrap import build_deliverer, build_services, build_slack_app
+from bot.config import Settings, load_settings
+from bot.container import Services
+from bot.core.deliverer import Deliverer
+from bot.core.outbox import Doorbell
+from bot.entrypoints.http import (
+    WsgiApp,
+    log_request,
+    make_wsgi_app,
+    slack_who_what,
+    unsigned_slack_request,
+)
+from bot.entrypoints.logs import configure_lambda_logging
+
+log = logging.getLogger("opsbot.lambda")
+
+SCHEDULED_JOBS = ("daily-summary", "morning-reminders")
+DELIVER_JOB = "deliver"
+DRAIN_SECONDS = 240.0  # of the function's 300 s: what one delivery invocation spends at most
+
+
+@dataclass
+class LambdaBot:
+    services: Services
+    wsgi: WsgiApp
+    slack: Any  # slack_bolt.adapter.aws_lambda.SlackRequestHandler, or None without Slack credentials
+    deliverer: Deliverer
+
+
+def fetch_secrets(settings: Settings) -> dict[str, str]:
+    """The tokens kept in AWS Secrets Manager (a JSON object of variable -> value)."""
+    import boto3
+
+    client = boto3.client("secretsmanager", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
+    secret = client.get_secret_value(SecretId=settings.secrets_id)
+    values = json.loads(secret["SecretString"])
+    if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
+        raise ValueError(f"secret {settings.secrets_id} must be a JSON object of strings")
+    return values
+
+
+class InvokeDeliverer(Doorbell):
+    """The doorbell on Lambda: a write that announced something asks for an asynchronous
+    invocation of this function to deliver it (the container is frozen once the answer
+    is out, so no thread here could)."""
+
+    def __init__(self, function_name: str, client: Callable[[], Any]):
+        super().__init__()
+        self.function_name = function_name
+        self.client = client
+
+    def ring(self) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        super().ring()
+        try:
+            self.client().invoke(FunctionName=self.function_name, InvocationType="Event",
+                                 Payload=json.dumps({"opsbot_job": DELIVER_JOB}))
+        except (BotoCoreError, ClientError):
+            # The entry is safe in the outbox: the schedule's next run (every minute) delivers it.
+            log.warning("could not invoke %s to deliver the outbox; the minute schedule will", self.function_name,
+                        exc_info=True)
+
+
+def build_lambda_bot(settings: Settings | None = None, *, lambda_client: Any = None) -> LambdaBot:
+    settings = settings or load_settings(env_file=None)
+    configure_lambda_logging(settings.log_level)
+    if settings.secrets_id:
+        settings = load_settings(env_file=None, overrides=fetch_secrets(settings))
+    clients: dict[str, Any] = {"lambda": lambda_client} if lambda_client is not None else {}
+
+    def lambda_api() -> Any:
+        if "lambda" not in clients:
+            import boto3
+
+            clients["lambda"] = boto3.client("lambda", region_name=settings.aws_region)
+        return clients["lambda"]
+
+    doorbell = Doorbell()
+    if settings.lambda_function_name:
+        doorbell = InvokeDeliverer(settings.lambda_function_name, lambda_api)
+    elif settings.audit_channel or settings.email:
+        raise ValueError("AWS_LAMBDA_FUNCTION_NAME is not set: on Lambda the outbox (audit lines, email copies) is "
+                         "delivered by invoking the function itself")
+    services = build_services(settings, doorbell=doorbell)
+    slack = None
+    if settings.slack_configured:
+        from slack_bolt.adapter.aws_lambda import SlackRequestHandler
+
+        # No auth.test at cold start: Slack's 3 seconds are for the first request.
+        slack = SlackRequestHandler(build_slack_app(services, token_verification_enabled=False))
+        if lambda_client is not None:
+            slack.app.listener_runner.lazy_listener_runner.lambda_client = lambda_client
+    return LambdaBot(services, make_wsgi_app(services, None), slack, build_deliverer(services))
+
+
+_bot: LambdaBot | None = None
+_bot_lock = threading.Lock()
+
+
+def _lambda_bot() -> LambdaBot:
+    global _bot
+    with _bot_lock:
+        if _bot is None:
+            _bot = build_lambda_bot()
+        return _bot
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The function's entry point (``bot.entrypoints.aws_lambda.handler``)."""
+    return handle(_lambda_bot(), event, context)
+
+
+def handle(bot: LambdaBot, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    job = event.get("opsbot_job")
+    if job in (DELIVER_JOB, "email"):  # "email": an invocation queued by the version before the outbox
+        return deliver(bot, context)
+    if job is not None:
+        return run_scheduled(bot.services, job)
+    path = event.get("rawPath") or event.get("path") or ""
+    if path == "/slack/events":
+        if bot.slack is None:
+            return _proxy_response(503, {"status": "error", "error": "Slack is not configured"})
+        return slack_request(bot, event, context)
+    return serve_http(bot.wsgi, event)
+
+
+def slack_request(bot: LambdaBot, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Slack through Bolt's Lambda adapter, with the request line a server logs (none for Bolt's
+    own second invocation of a lazy listener: a server runs those on a thread, unlogged)."""
+    from slack_bolt.request import BoltRequest  # deferred, as every slack_bolt import here: cold start
+
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if isinstance(v, str)}
+    if headers.get("x-slack-bolt-lazy-only"):
+        return bot.slack.handle(event, context)
+    started = time.perf_counter()
+    method, path, query, _, body, peer = _request_parts(event)
+    client = bot.wsgi.client_address({"REMOTE_ADDR": peer, **_environ_headers(headers)})
+    if unsigned_slack_request(headers):
+        answer = _proxy_response(401, {"status": "error", "error": "invalid request"})
+        log_request(method, path, 401, started, client, {})
+        return answer
+    answer = bot.slack.handle(event, context)
+    try:
+        who_what = slack_who_what(BoltRequest(body=body.decode("utf-8"), query=query, headers=headers))
+    except (UnicodeDecodeError, ValueError, TypeError, AttributeError, KeyError):
+        who_what = {}  # not a Slack payload: Bolt has answered it already
+    log_request(method, path, int(answer.get("statusCode", 500)), started, client, who_what)
+    return answer
+
+
+def run_scheduled(services: Services, job: str) -> dict[str, Any]:
+    from bot.entrypoints.scheduler import send_daily_summary, send_reminders  # cold start: APScheduler
+
+    jobs: dict[str, Callable[[Services], bool]] = {"daily-summary": send_daily_summary,
+                                                   "morning-reminders": send_reminders}
+    if job not in jobs:
+        raise ValueError(f"unknown scheduled job {job!r}; expected one of {', '.join(SCHEDULED_JOBS)}")
+    posted = jobs[job](services)
+    log.info(json.dumps({"what": f"schedule {job}", "result": "posted" if posted else "nothing to post"}))
+    return {"job": job, "posted": posted}
+
+
+def deliver(bot: LambdaBot, context: Any) -> dict[str, Any]:
+    """The asynchronous invocation a write rang for (and the minute schedule): deliver what is due,
+    within the function's time (what is left waits for the next run; nothing is lost)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    budget = DRAIN_SECONDS if remaining is None else max(min(remaining() / 1000 - 20, DRAIN_SECONDS), 1.0)
+    settled = bot.deliverer.drain(timeout=budget)
+    log.info(json.dumps({"what": "deliver", "settled": settled}))
+    return {"job": DELIVER_JOB, "settled": settled}
+
+
+# -- HTTP events <-> WSGI ------------------------------------------------------------------------------------
+
+
+def _request_parts(event: dict[str, Any]) -> tuple[str, str, str, dict[str, str], bytes, str]:
+    """(method, path, query, headers, body, client) from a payload 2.0 or 1.0 event."""
+    context = event.get("requestContext") or {}
+    if "http" in context:  # payload 2.0: Function URL, HTTP API
+        method = context["http"].get("method", "GET")
+        path = event.get("rawPath") or "/"
+        query = event.get("rawQueryString") or ""
+        client = context["http"].get("sourceIp", "")
+    else:  # payload 1.0: REST API
+        method = event.get("httpMethod", "GET")
+        path = event.get("path") or "/"
+        query = urlencode(event.get("queryStringParameters") or {})
+        client = (context.get("identity") or {}).get("sourceIp", "")
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if isinstance(v, str)}
+    raw = event.get("body") or ""
+    body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode("utf-8")
+    return method.upper(), path, query, headers, body, client
+
+
+def serve_http(app: WsgiApp, event: dict[str, Any]) -> dict[str, Any]:
+    method, path, query, headers, body, client = _request_parts(event)
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query, "REMOTE_ADDR": client,
+        "CONTENT_LENGTH": str(len(body)), "CONTENT_TYPE": headers.get("content-type", ""),
+        "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "https", "SERVER_NAME": headers.get("host", "lambda"),
+        "SERVER_PORT": "443", **_environ_headers(headers),
+    }
+    started: dict[str, Any] = {}
+
+    def start_response(status: str, response_headers: list[tuple[str, str]]) -> None:
+        started["status"], started["headers"] = int(status.split()[0]), response_headers
+
+    payload = b"".join(app(environ, start_response))
+    return {
+        "statusCode": started["status"],
+        "headers": {k: v for k, v in started["headers"]},
+        "body": payload.decode("utf-8"),
+        "isBase64Encoded": False,
+    }
+
+
+def _environ_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Request headers as WSGI names them (HTTP_X_FORWARDED_FOR, ...)."""
+    return {"HTTP_" + name.upper().replace("-", "_"): value for name, value in headers.items()
+            if name not in ("content-type", "content-length")}
+
+
+def _proxy_response(status: int, payload: dict[str, Any]) -> dict[str, Any]:
+    return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": json.dumps(payload),
+            "isBase64Encoded": False}
