@@ -128,7 +128,7 @@ CREATE INDEX outbox_parked ON outbox (parked_at, entry_id) WHERE parked_at IS NO
 
 # Version 3: per-patron totals of each event and its record count, kept by every write (issue 19), so that
 # ``/events EVENT`` reads one line per patron and the newest records, never every payment. Built here from
-# the records there are (patron_key is bot/patrons.py's, registered on every connection); a reversal counts
+# the records there are (patron_key is bot/core/patrons.py's, registered on every connection); a reversal counts
 # for the patron of the payment it reverses; the name is the one on their latest payment.
 SCHEMA_V3 = """
 ALTER TABLE events ADD COLUMN record_count INTEGER NOT NULL DEFAULT 0;

@@ -132,7 +132,7 @@ class EventStatus:
 class PatronTotal:
     """What one patron has paid, over the records read (one event's, or the whole ledger's)."""
 
-    key: str  # patron_key of their name (bot/patrons.py)
+    key: str  # patron_key of their name (bot/core/patrons.py)
     name: str  # as typed on their latest record
     total_cents: int  # payments less what reversals took back
     payments: int  # payments that still stand (not reversed in full)
