@@ -15,10 +15,10 @@ from bench.round_trips_bench import measure
 # are not yet (the deliverer's claim, settle and looks; the App Home's reads of each site's last
 # deploy and each event's payment links), what it costs today, so that it cannot grow.
 PINNED = {
-    "one-liner /log-payment": (2, 5),
+    "one-liner /log-payment": (2, 4),
     "replayed duplicate one-liner": (1, 2),
-    "payment modal submission": (2, 8),
-    "void (button)": (3, 9),
+    "payment modal submission": (2, 7),
+    "void (button)": (3, 8),
     "/events": (1, 2),
     "/events EVENT (short history)": (3, 2),
     "/events EVENT (long history)": (3, 2),
