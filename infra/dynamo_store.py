@@ -4,7 +4,8 @@ Items:
   event totals   PK=EVENT#<id>        SK=META                  (and record_count; patrons_kept once the items below are)
   patron totals  PK=EVENT#<id>        SK=PATRON#<patron key>   (sorts between META and the records)
   payment / void PK=EVENT#<id>        SK=PAY#<iso-time>#<id>   GSI1PK=DAY#<day> GSI1SK=<iso-time>#<id>
-  id pointer     PK=PAYMENT#<id>      SK=META                  (a copy of the record: a void finds it in one read)
+  id pointer     PK=PAYMENT#<id>      SK=META                  (find a payment by id for a void)
+  Stripe pointer PK=STRIPEPI#<pi>     SK=META                  (find a Stripe payment by its PaymentIntent)
   idempotency    PK=IDEM#<key>        SK=META                  (the first outcome of that key: record and totals)
   outbox entry   PK=OUTBOX#<entry id> SK=META                  while due: GSI1PK=OUTBOX#<lane> GSI1SK=<due>#<id>;
                                                                parked: GSI1PK=OUTBOX#parked GSI1SK=<parked>#<id>
@@ -52,7 +53,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bot.core.domain import AuditEntry, EventOverview, EventTotals, PatronTotal, Payment, RecordOutcome
+from bot.core.domain import REFUND_FAILED, AuditEntry, EventOverview, EventTotals, PatronTotal, Payment, RecordOutcome
 from bot.core.outbox import (
     AUDIT,
     DELIVERED,
@@ -67,7 +68,17 @@ from bot.core.outbox import (
     lone_line,
 )
 from bot.core.patrons import patron_key, patron_totals, stored_name
-from bot.core.ports import IdempotencyConflict, OverTotal, PaymentNotFound, SchemaTooNew, StoreError, void_key
+from bot.core.ports import (
+    IdempotencyConflict,
+    NothingLeft,
+    OverTotal,
+    PaymentNotFound,
+    PaymentVoided,
+    SchemaTooNew,
+    StoreError,
+    refund_key,
+    void_key,
+)
 from bot.version import opsbot_version
 
 _serializer = TypeSerializer()
@@ -80,7 +91,12 @@ _META = "META"
 _PARKED = "OUTBOX#parked"
 _PATRON = "PATRON#"  # SK of a patron's totals for the event: sorts after META and before PAY#
 _LAST = "~"  # sorts after every entry id: "<time>#~" bounds a range of "<time>#<id>" keys
-ITEM_FORMAT = 1  # the newest item shape this code writes and reads (the ``fmt`` attribute)
+ITEM_FORMAT = 1  # the item shape this code writes unless an item needs a newer one (the ``fmt`` attribute)
+# 2: Stripe refunds: a record of kind refund / refund_failed, a payment that refunds took part of. An opsbot
+# that reads only format 1 would void what was refunded a second time, so it must refuse these items; every
+# other item keeps format 1 (a Stripe id or a PaymentIntent on a payment is an attribute older readers skip).
+REFUND_FORMAT = 2
+READ_FORMAT = REFUND_FORMAT  # the newest format this code reads
 
 
 PITR_ON_COMMAND = ("aws dynamodb update-continuous-backups --table-name {table} "
@@ -107,9 +123,9 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
     for key, value in item.items():
         plain = _deserializer.deserialize(value)
         out[key] = int(plain) if isinstance(plain, Decimal) else plain
-    if out.get("fmt", 1) > ITEM_FORMAT:
+    if out.get("fmt", 1) > READ_FORMAT:
         raise SchemaTooNew(f"a DynamoDB item ({out.get('PK')} {out.get('SK')}) has format version {out['fmt']}, "
-                           f"newer than this opsbot ({opsbot_version()}) reads (up to {ITEM_FORMAT}): "
+                           f"newer than this opsbot ({opsbot_version()}) reads (up to {READ_FORMAT}): "
                            "run the newer opsbot that wrote it")
     return out
 
@@ -353,7 +369,7 @@ class DynamoStore:
             "GSI1PK": f"DAY#{p.day}",
             "GSI1SK": f"{stamp}#{p.payment_id}",
             "type": "payment",
-            "fmt": ITEM_FORMAT,
+            "fmt": REFUND_FORMAT if p.is_refund or p.refunded_cents else ITEM_FORMAT,
             "payment_id": p.payment_id,
             "event_id": p.event_id,
             "recorded_at": stamp,
@@ -367,16 +383,28 @@ class DynamoStore:
             "kind": p.kind,
             "voids": p.voids,
             "voided_by": p.voided_by,
+            "stripe_id": p.stripe_id,
+            "payment_intent": p.payment_intent,
+            "refunded_cents": p.refunded_cents or None,
         }
 
     def _pointer(self, p: Payment) -> dict[str, Any]:
-        # The pointer carries a copy of the record (its ``voided_by`` kept beside it): a payment
-        # found by id, as a void finds it, is one read. Pointers written before the copy lead to the item.
+        # No copy of the record here: a refund changes the payment item (refunded_cents), which a
+        # copy would not follow. A payment found by id is two reads.
         return self._put_new({
             "PK": f"PAYMENT#{p.payment_id}", "SK": _META, "type": "pointer",
             "event_id": p.event_id, "payment_sk": f"PAY#{p.recorded_at.isoformat()}#{p.payment_id}",
-            "record": _record_json(p),
         })
+
+    def _stripe_pointer(self, p: Payment) -> list[dict[str, Any]]:
+        """A Stripe payment's PaymentIntent pointer (a refund finds its payment through it). Unconditional:
+        one PaymentIntent is paid by one Checkout Session, and the payment's own key makes it once."""
+        if p.payment_intent is None or p.is_reversal:
+            return []
+        return [{"Put": {"TableName": self.table, "Item": _item({
+            "PK": f"STRIPEPI#{p.payment_intent}", "SK": _META, "type": "pointer",
+            "payment_id": p.payment_id, "event_id": p.event_id,
+            "payment_sk": f"PAY#{p.recorded_at.isoformat()}#{p.payment_id}"})}}]
 
     def _idempotency(self, key: str, record: Payment, after: EventTotals | None) -> dict[str, Any]:
         """The key's item holds the outcome (the record, and the totals right after it when they
@@ -476,10 +504,12 @@ class DynamoStore:
                     condition = f"attribute_not_exists(paid_cents) OR {condition}"
                 values = {":limit": limit}
             seen = EventTotals(payment.event_id, paid + amount, count + 1)
+            stripe_items = self._stripe_pointer(payment)
             reasons = self._transact_reasons([
                 self._idempotency(idempotency_key, payment, seen if exact else None),
                 self._put_new(self._payment_values(payment)),
                 self._pointer(payment),
+                *stripe_items,
                 self._totals_add(payment.event_id, total_cents, amount, 1, clears, condition, values,
                                  payment.recorded_at, new_event=meta is None),
                 self._patron_add(payment, patron_key(payment.patron), int(amount > 0)),
@@ -490,7 +520,7 @@ class DynamoStore:
             taken, idem = self._cancelled(reasons, 0, f"IDEM#{idempotency_key}")
             if taken and idem is not None:
                 return self._same_payment(self._replayed(idempotency_key, idem), payment, idempotency_key)
-            moved, meta_now = self._cancelled(reasons, 3, f"EVENT#{payment.event_id}")
+            moved, meta_now = self._cancelled(reasons, 3 + len(stripe_items), f"EVENT#{payment.event_id}")
             if not moved:  # a conflict with another transaction in flight: read again after a pause
                 self._backoff(attempt)
                 meta_now = self._get(f"EVENT#{payment.event_id}")
@@ -502,87 +532,118 @@ class DynamoStore:
     def void_payment(self, payment_id: str, void: Payment, *, announce: Announce | None = None,
                      original: Payment | None = None) -> RecordOutcome:
         key = void_key(payment_id)
-        original = original or self.get_payment(payment_id)
-        if original is None:
-            raise PaymentNotFound(payment_id)
-        if original.voided_by is not None:
-            replay = self._replay(key)
-            if replay is not None:
-                return replay
-        meta = self._get(f"EVENT#{original.event_id}")
-        stamp = original.recorded_at.isoformat()
+        given = original
         for attempt in range(MAX_ATTEMPTS):
-            paid, count, total = (meta["paid_cents"], meta["payment_count"], meta.get("total_cents") or 0) \
-                if meta else (0, 0, 0)
-            threshold = total - void.amount_cents  # paid must reach this for the event to stay cleared
-            exact = attempt == 0
-            clears = paid + void.amount_cents >= total
-            if exact:
-                condition, values = self._unchanged(meta)
-            else:
-                condition, values = ("paid_cents >= :limit" if clears else "paid_cents < :limit"), {":limit": threshold}
-            seen = EventTotals(original.event_id, paid + void.amount_cents, count - 1)
-            unvoided = "attribute_exists(PK) AND attribute_not_exists(voided_by)"
-            reasons = self._transact_reasons([
-                {
-                    "Update": {
-                        "TableName": self.table,
-                        "Key": _item({"PK": f"EVENT#{original.event_id}", "SK": f"PAY#{stamp}#{payment_id}"}),
-                        "UpdateExpression": "SET voided_by = :void",
-                        "ConditionExpression": unvoided,
-                        "ExpressionAttributeValues": _item({":void": void.payment_id}),
-                    }
-                },
-                {
-                    "Update": {
-                        "TableName": self.table,
-                        "Key": _item({"PK": f"PAYMENT#{payment_id}", "SK": _META}),
-                        "UpdateExpression": "SET voided_by = :void",
-                        "ConditionExpression": unvoided,
-                        "ExpressionAttributeValues": _item({":void": void.payment_id}),
-                    }
-                },
-                self._put_new(self._payment_values(void)),
-                self._pointer(void),
-                self._totals_add(original.event_id, total, void.amount_cents, -1, clears, condition, values,
-                                 void.recorded_at, new_event=meta is None),
-                self._idempotency(key, void, seen if exact else None),
-                # The void counts for the patron of the payment it reverses, which stands no more.
-                self._patron_add(void, patron_key(original.patron), -int(original.amount_cents > 0)),
-                *self._announced(void, seen, announce),
-            ])
-            if reasons is None:
-                return RecordOutcome(void, seen) if exact else self._written(void, seen, announce)
-            voided = any(r.get("Code") == "ConditionalCheckFailed" for r in reasons[:2])
-            taken, idem = self._cancelled(reasons, 5, f"IDEM#{key}")
-            if taken and idem is not None:
-                return self._replayed(key, idem)
-            if voided:  # voided meanwhile (its key's item is written in the same transaction), or gone
+            # The payment as the caller just read it, on the first try; the write checks it is still so.
+            original = given if attempt == 0 and given is not None else self.get_payment(payment_id)
+            if original is None:
+                raise PaymentNotFound(payment_id)
+            if original.voided_by is not None:  # its void and the void's key were written together
                 replay = self._replay(key)
                 if replay is not None:
-                    return replay
-                raise PaymentNotFound(payment_id)
-            moved, meta_now = self._cancelled(reasons, 4, f"EVENT#{original.event_id}")
-            if not moved:
-                self._backoff(attempt)
-                meta_now = self._get(f"EVENT#{original.event_id}")
-            elif not exact:
-                self._backoff(attempt)
-            meta = meta_now
+                    return replace(replay, acted_on=original)
+            if original.left_cents <= 0:
+                raise NothingLeft(original, original.amount_cents)
+            void = replace(void, amount_cents=-original.left_cents)  # what Stripe refunded is out already
+            after = replace(original, voided_by=void.payment_id)
+            items, seen, exact = self._reversal_items(original, void, key, -1, announce, after, exact=attempt == 0)
+            failed = self._transact([
+                self._payment_update(original, "SET voided_by = :void", {":void": void.payment_id}), *items])
+            if failed is None:
+                return RecordOutcome(void, seen, acted_on=after) if exact else self._written(void, seen, announce,
+                                                                                             after)
+            self._backoff(attempt)
         raise StoreError(f"too much contention voiding {payment_id}; try again")
 
-    def _announced(self, record: Payment, seen: EventTotals, announce: Announce | None) -> list[dict[str, Any]]:
+    def refund_payment(self, payment_id: str, record: Payment, *, idempotency_key: str,
+                       announce: Announce | None = None) -> RecordOutcome:
+        for attempt in range(MAX_ATTEMPTS):
+            replay = self._replay(idempotency_key)
+            if replay is not None:
+                if replay.payment.fingerprint != record.fingerprint:
+                    raise IdempotencyConflict(idempotency_key, replay.payment)
+                return replace(replay, acted_on=self.get_payment(payment_id))
+            original = self.get_payment(payment_id)
+            if original is None:
+                raise PaymentNotFound(payment_id)
+            if original.voided_by is not None:
+                raise PaymentVoided(original)
+            if record.kind == REFUND_FAILED and (record.stripe_id is None
+                                                 or self._get(f"IDEM#{refund_key(record.stripe_id)}") is None):
+                raise NothingLeft(original, record.amount_cents)  # that refund was never recorded: nothing to give back
+            refunded = original.refunded_cents - record.amount_cents
+            if not 0 <= refunded <= original.amount_cents:
+                raise NothingLeft(original, abs(record.amount_cents))
+            after = replace(original, refunded_cents=refunded)
+            counted = int(after.left_cents > 0) - int(original.left_cents > 0)  # counted while something is left
+            items, seen, exact = self._reversal_items(original, record, idempotency_key, counted, announce, after,
+                                                      exact=attempt == 0)
+            failed = self._transact([
+                self._payment_update(original, "SET refunded_cents = :refunded, fmt = :fmt",
+                                     {":refunded": refunded, ":fmt": REFUND_FORMAT}), *items])
+            if failed is None:
+                return RecordOutcome(record, seen, acted_on=after) if exact else self._written(record, seen, announce,
+                                                                                               after)
+            self._backoff(attempt)  # another change to this payment or its event's totals landed: look again
+        raise StoreError(f"too much contention recording a refund of {payment_id}; try again")
+
+    def _payment_update(self, original: Payment, update: str, values: dict[str, Any]) -> dict[str, Any]:
+        """An update of a payment item, on condition that it is still as read: not voided, the same refunds."""
+        condition = "attribute_exists(PK) AND attribute_not_exists(voided_by) AND "
+        if original.refunded_cents:
+            condition += "refunded_cents = :seen_refunded"
+        else:
+            condition += "(attribute_not_exists(refunded_cents) OR refunded_cents = :seen_refunded)"
+        return {"Update": {
+            "TableName": self.table,
+            "Key": _item({"PK": f"EVENT#{original.event_id}",
+                          "SK": f"PAY#{original.recorded_at.isoformat()}#{original.payment_id}"}),
+            "UpdateExpression": update, "ConditionExpression": condition,
+            "ExpressionAttributeValues": _item({**values, ":seen_refunded": original.refunded_cents}),
+        }}
+
+    def _reversal_items(self, original: Payment, record: Payment, key: str, count_delta: int,
+                        announce: Announce | None, after: Payment, *, exact: bool
+                        ) -> tuple[list[dict[str, Any]], EventTotals, bool]:
+        """The rest of a void's or a refund's transaction: the record, its pointer, its key, the event's
+        totals, the patron's totals and its announcement; the totals it expects after, and whether they
+        are exact. ``exact``: the totals must be as read (compare-and-set: nothing to read after the
+        write); else the range that keeps ``cleared`` right, as a writer overtaken once does."""
+        meta = self._get(f"EVENT#{original.event_id}")
+        paid, count, total = (meta["paid_cents"], meta["payment_count"], meta.get("total_cents") or 0) \
+            if meta else (0, 0, 0)
+        threshold = total - record.amount_cents  # paid must reach this for the event to be (stay) cleared
+        clears = paid + record.amount_cents >= total
+        if exact:
+            condition, values = self._unchanged(meta)
+        else:
+            condition, values = ("paid_cents >= :limit" if clears else "paid_cents < :limit"), {":limit": threshold}
+        seen = EventTotals(original.event_id, paid + record.amount_cents, count + count_delta)
+        return [
+            self._put_new(self._payment_values(record)),
+            self._pointer(record),
+            self._totals_add(original.event_id, total, record.amount_cents, count_delta, clears, condition, values,
+                             record.recorded_at, new_event=meta is None),
+            self._idempotency(key, record, seen if exact else None),
+            # A reversal counts for the patron of the payment it acts on.
+            self._patron_add(record, patron_key(original.patron), count_delta),
+            *self._announced(record, seen, announce, after),
+        ], seen, exact
+
+    def _announced(self, record: Payment, seen: EventTotals, announce: Announce | None,
+                   acted_on: Payment | None = None) -> list[dict[str, Any]]:
         """The announcement's items for a ledger write, from the totals seen before it plus the write."""
         if announce is None:
             return []
-        return self._announcement_items(announce(RecordOutcome(record, seen)))
+        return self._announcement_items(announce(RecordOutcome(record, seen, acted_on=acted_on)))
 
-    def _written(self, record: Payment, seen: EventTotals, announce: Announce | None) -> RecordOutcome:
+    def _written(self, record: Payment, seen: EventTotals, announce: Announce | None,
+                 acted_on: Payment | None = None) -> RecordOutcome:
         """The outcome of a write made under contention: the totals read after it. When another writer
         landed at the same moment they differ from ``seen``; the entries not tried yet are corrected,
         so the audit line and the email say what the receipt says."""
         totals = self._totals(record.event_id)
-        outcome = RecordOutcome(record, totals)
+        outcome = RecordOutcome(record, totals, acted_on=acted_on)
         if announce is not None and totals != seen:
             for entry in announce(outcome).entries:
                 self._write("update_item", Key=_item({"PK": f"OUTBOX#{entry.entry_id}", "SK": _META}),
@@ -801,12 +862,17 @@ class DynamoStore:
     def replay(self, idempotency_key: str) -> RecordOutcome | None:
         return self._replay(idempotency_key)
 
+    def stripe_payment(self, payment_intent: str) -> Payment | None:
+        return self._pointed_payment(f"STRIPEPI#{payment_intent}")
+
     def get_payment(self, payment_id: str) -> Payment | None:
-        pointer = self._get(f"PAYMENT#{payment_id}")
+        return self._pointed_payment(f"PAYMENT#{payment_id}")
+
+    def _pointed_payment(self, pointer_key: str) -> Payment | None:
+        """The payment a pointer item (by id, by PaymentIntent) names, if both are there."""
+        pointer = self._get(pointer_key)
         if pointer is None:
             return None
-        if "record" in pointer:
-            return replace(_payment(json.loads(pointer["record"])), voided_by=pointer.get("voided_by"))
         item = self._get(f"EVENT#{pointer['event_id']}", pointer["payment_sk"])
         return _payment(item) if item else None
 
@@ -944,11 +1010,12 @@ def _outbox_entry(item: dict[str, Any]) -> OutboxEntry:
 
 
 def _record_json(p: Payment) -> str:
-    """A record as the pointer and the idempotency item keep a copy of it (``_payment`` reads it back)."""
+    """A record as its idempotency item keeps a copy of it, as first written (``_payment`` reads it back)."""
     return json.dumps({
         "payment_id": p.payment_id, "event_id": p.event_id, "patron": p.patron, "amount_cents": p.amount_cents,
         "method": p.method, "notes": p.notes, "logged_by": p.logged_by, "recorded_at": p.recorded_at.isoformat(),
         "day": p.day, "source": p.source, "kind": p.kind, "voids": p.voids, "voided_by": p.voided_by,
+        "stripe_id": p.stripe_id, "payment_intent": p.payment_intent, "refunded_cents": p.refunded_cents,
     })
 
 
@@ -958,7 +1025,8 @@ def _payment(item: dict[str, Any]) -> Payment:
         amount_cents=item["amount_cents"], method=item["method"], notes=item.get("notes", ""),
         logged_by=item["logged_by"], recorded_at=datetime.fromisoformat(item["recorded_at"]), day=item["day"],
         source=item.get("source", "slack"), kind=item.get("kind", "payment"), voids=item.get("voids"),
-        voided_by=item.get("voided_by"),
+        voided_by=item.get("voided_by"), stripe_id=item.get("stripe_id"), payment_intent=item.get("payment_intent"),
+        refunded_cents=item.get("refunded_cents", 0),
     )
 
 
