@@ -284,14 +284,16 @@ class Ledger:
         return LedgerResult(outcome.payment, status, outcome.replayed)
 
     def void_payment(self, payment_id: str, *, by: str, source: str = "slack",
-                     message: tuple[str, str] | None = None, stripe_refund: StripeRefund | None = None
-                     ) -> LedgerResult:
+                     message: tuple[str, str] | None = None, stripe_refund: StripeRefund | None = None,
+                     original: Payment | None = None) -> LedgerResult:
         """Reverse what is left of a payment with a new record. Voiding twice returns the first void,
         replayed. ``message`` = (channel, ts): where the payment's line is, when the void comes from its
         button. ``stripe_refund``: the Stripe refund that paid it back (the void carries its id).
-        A payment Stripe refunded in full has nothing left to void (LedgerError)."""
+        A payment Stripe refunded in full has nothing left to void (LedgerError). ``original``: the payment
+        as the caller has just read it (not read again; the store's write checks it is still so)."""
         payment_id = payment_id.strip()
-        original = self.store.get_payment(payment_id)
+        if original is None or original.payment_id != payment_id:
+            original = self.store.get_payment(payment_id)
         if original is None:
             raise LedgerError({"payment": f"There is no payment '{echo(payment_id)}'."})
         if original.is_void:
@@ -358,6 +360,9 @@ class Ledger:
         key = refund_failed_key(refund.refund_id) if failed else refund_key(refund.refund_id)
         outcome = self.store.refund_payment(original.payment_id, record, idempotency_key=key, announce=announce)
         return self._written(outcome)
+
+    def payment(self, payment_id: str) -> Payment | None:
+        return self.store.get_payment(payment_id.strip())
 
     def find_void(self, payment_id: str) -> LedgerResult | None:
         """The void of ``payment_id``, if it was voided."""
