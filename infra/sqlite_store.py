@@ -636,16 +636,10 @@ class SqliteStore:
             raise _store_error(self.path, exc) from exc
 
     def event_totals(self, event_ids: Iterable[str]) -> dict[str, EventTotals]:
-        ids = list(dict.fromkeys(event_ids))
-        result: dict[str, EventTotals] = {}
-        for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for event_id, paid, count in self._read(
-                f"SELECT event_id, paid_cents, payment_count FROM events WHERE event_id IN ({marks})", chunk
-            ):
-                result[event_id] = EventTotals(event_id, paid, count)
-        return result
+        # The ids as one JSON parameter: no bound-parameter limit, and no statement text per count of ids.
+        rows = self._read("SELECT event_id, paid_cents, payment_count FROM events "
+                          "WHERE event_id IN (SELECT value FROM json_each(?))", (json.dumps(list(event_ids)),))
+        return {event_id: EventTotals(event_id, paid, count) for event_id, paid, count in rows}
 
     def event_payments(self, event_id: str, *, after: str | None = None, limit: int | None = None
                        ) -> list[Payment]:

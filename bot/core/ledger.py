@@ -18,7 +18,9 @@ from bot.core.domain import (
     VOID,
     Event,
     EventOverview,
+    EventsPage,
     EventStatus,
+    EventTotals,
     Payment,
     RecordOutcome,
     request_fingerprint,
@@ -379,20 +381,25 @@ class Ledger:
         return self.statuses([self.find_event(event_ref)])[0]
 
     def statuses(self, events: list[Event]) -> list[EventStatus]:
+        return self._statuses(events, self.store.event_totals([e.id for e in events]) if events else {})
+
+    @staticmethod
+    def _statuses(events: list[Event], totals: dict[str, EventTotals]) -> list[EventStatus]:
+        none = EventTotals("")
+        return [EventStatus(e, t.paid_cents, t.payment_count) for e in events for t in (totals.get(e.id, none),)]
+
+    def events_page(self, *, include_past: bool = False, room: int) -> EventsPage:
+        """``list_events`` for a list that shows the first ``room`` events: one read of every event's totals,
+        and of the rest only their number and what they owe (no status drawn up for each)."""
+        events = self.catalog.ordered(self.today(), include_past=include_past)
         totals = self.store.event_totals([e.id for e in events]) if events else {}
-        result = []
-        for event in events:
-            t = totals.get(event.id)
-            result.append(EventStatus(event, t.paid_cents if t else 0, t.payment_count if t else 0))
-        return result
+        rest = events[room:]
+        owed = sum(max(e.total_cents - (t.paid_cents if (t := totals.get(e.id)) else 0), 0) for e in rest)
+        return EventsPage(tuple(self._statuses(events[:room], totals)), len(rest), owed)
 
     def list_events(self, *, include_past: bool = False) -> list[EventStatus]:
         """Upcoming (and undated) events soonest first; with include_past, past ones after them."""
-        today = self.today()
-        ordered = self.catalog.ordered(today)
-        if not include_past:
-            ordered = [e for e in ordered if e.date is None or e.date >= today]
-        return self.statuses(ordered)
+        return self.statuses(self.catalog.ordered(self.today(), include_past=include_past))
 
     def search_events(self, query: str, *, limit: int) -> tuple[list[EventStatus], int]:
         """(the first ``limit`` events matching ``query``, upcoming first, with their
