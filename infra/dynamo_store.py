@@ -41,7 +41,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -903,6 +903,10 @@ class DynamoStore:
         if last is None or last[0] != payment:
             return False, None
         return True, last[1]
+
+    def owed(self, totals: Mapping[str, int]) -> int:
+        paid = self.event_totals(totals)
+        return sum(max(total - (paid[e].paid_cents if e in paid else 0), 0) for e, total in totals.items())
 
     def event_totals(self, event_ids: Iterable[str]) -> dict[str, EventTotals]:
         ids = list(dict.fromkeys(event_ids))

@@ -12,7 +12,7 @@ import os
 import sqlite3
 import stat
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -634,6 +634,14 @@ class SqliteStore:
             return self._replay(self._conn(), idempotency_key)
         except sqlite3.Error as exc:
             raise _store_error(self.path, exc) from exc
+
+    def owed(self, totals: Mapping[str, int]) -> int:
+        if not totals:
+            return 0
+        rows = self._read("SELECT COALESCE(SUM(MAX(given.value - COALESCE(events.paid_cents, 0), 0)), 0) "
+                          "FROM json_each(?) AS given LEFT JOIN events ON events.event_id = given.key",
+                          (json.dumps(dict(totals)),))
+        return int(rows[0][0])
 
     def event_totals(self, event_ids: Iterable[str]) -> dict[str, EventTotals]:
         # The ids as one JSON parameter: no bound-parameter limit, and no statement text per count of ids.

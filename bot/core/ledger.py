@@ -381,21 +381,17 @@ class Ledger:
         return self.statuses([self.find_event(event_ref)])[0]
 
     def statuses(self, events: list[Event]) -> list[EventStatus]:
-        return self._statuses(events, self.store.event_totals([e.id for e in events]) if events else {})
-
-    @staticmethod
-    def _statuses(events: list[Event], totals: dict[str, EventTotals]) -> list[EventStatus]:
+        totals = self.store.event_totals([e.id for e in events]) if events else {}
         none = EventTotals("")
         return [EventStatus(e, t.paid_cents, t.payment_count) for e in events for t in (totals.get(e.id, none),)]
 
     def events_page(self, *, include_past: bool = False, room: int) -> EventsPage:
-        """``list_events`` for a list that shows the first ``room`` events: one read of every event's totals,
-        and of the rest only their number and what they owe (no status drawn up for each)."""
+        """``list_events`` for a list that shows the first ``room`` events: their totals, and of the rest only
+        their number and what they owe, summed by the store (one more read only when there is a rest)."""
         events = self.catalog.ordered(self.today(), include_past=include_past)
-        totals = self.store.event_totals([e.id for e in events]) if events else {}
-        rest = events[room:]
-        owed = sum(max(e.total_cents - (t.paid_cents if (t := totals.get(e.id)) else 0), 0) for e in rest)
-        return EventsPage(tuple(self._statuses(events[:room], totals)), len(rest), owed)
+        shown, rest = events[:room], events[room:]
+        owed = self.store.owed({e.id: e.total_cents for e in rest}) if rest else 0
+        return EventsPage(tuple(self.statuses(shown)), len(rest), owed)
 
     def list_events(self, *, include_past: bool = False) -> list[EventStatus]:
         """Upcoming (and undated) events soonest first; with include_past, past ones after them."""
