@@ -12,7 +12,7 @@ from bot.bootstrap import build_services, build_slack_app
 from bot.config import Settings, load_settings
 from bot.container import Services
 from bot.entrypoints.http import make_wsgi_app, start_background_server
-from tests.fakes.slack_api import SlackApiStandIn
+from infra.local_slack.web_api import SlackApiStandIn
 
 REPO = Path(__file__).resolve().parent.parent
 EVENTS_FILE = REPO / "events.json"

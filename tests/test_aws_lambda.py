@@ -18,9 +18,9 @@ import yaml
 
 from bot.config import load_settings
 from bot.entrypoints.aws_lambda import build_lambda_bot, handle
+from infra.local_slack.payloads import payment_state, view_submission
+from infra.local_slack.signing import signed_headers, slash_command_body
 from tests.conftest import ADMIN_USER, AUDIT_CHANNEL, REPO, SIGNING_SECRET
-from tests.slack_payloads import payment_state, view_submission
-from tests.slack_signing import signed_headers, slash_command_body
 
 JADA = "2026-05-23-jada-charter"
 PASS_HASH = bcrypt.hashpw(b"lambda-pass", bcrypt.gensalt(4)).decode()

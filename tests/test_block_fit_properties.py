@@ -31,7 +31,7 @@ from bot.core.paylinks import Paylink, PaylinkPlan, PaylinkStatus
 from bot.core.ports import PaymentsError
 from bot.core.season import season_totals
 from bot.core.summary import DaySummary, Tally
-from tests.fakes.block_kit_limits import (
+from infra.local_slack.block_kit_limits import (
     message_problems,
     message_text_too_long,
     suggestion_problems,

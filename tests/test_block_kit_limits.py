@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
-from tests.fakes import block_kit_limits as limits
+from infra.local_slack import block_kit_limits as limits
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from bot.core.paylinks import Paylink
 from bot.core.summary import REMINDER_DAYS
 from bot.entrypoints.http import make_wsgi_app, start_background_server
 from bot.entrypoints.scheduler import send_daily_summary, send_reminders
+from infra.local_slack.block_kit_limits import message_problems, view_problems
 from tests.conftest import ADMIN_USER, AUDIT_CHANNEL
-from tests.fakes.block_kit_limits import message_problems, view_problems
 from tests.slack_bot import CREW, TEST_POLICY, Bot, LazyTracker
 
 OWING = 60  # events within three days with a balance

@@ -22,10 +22,10 @@ import pytest
 from bot.config import load_settings
 from bot.entrypoints import cli
 from infra import open_store
+from infra.local_slack.signing import signed_headers, slash_command_body
 from infra.sqlite_store import SCHEMA_VERSION
 from tests.conftest import PROJECT_VERSION, REPO, SIGNING_SECRET
 from tests.http_client import get, post
-from tests.slack_signing import signed_headers, slash_command_body
 
 
 @pytest.fixture

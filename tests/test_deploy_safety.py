@@ -10,11 +10,11 @@ import json
 import pytest
 
 from bot.core.site_files import file_md5
+from infra.local_slack.block_kit_limits import message_problems
 from tests.conftest import ADMIN_USER
 from tests.deploy_sites import SITE_FILES, SiteOnMoto, aws, create_distribution, site_on_moto
 from tests.deploy_slack import command, confirmed, messages, press, shown, start
 from tests.fakes.aws_faults import rest_xml_error, s3_put
-from tests.fakes.block_kit_limits import message_problems
 
 on_sqlite = pytest.mark.parametrize("make_bot", ["sqlite"], indirect=True)  # AWS behaviour, not the store's
 URL = "https://gipsykings.queenofsandiego.com"

@@ -15,9 +15,9 @@ from bot.core.catalog import Catalog
 from bot.core.deploy import DeployError, DeployRequest
 from bot.core.ports import SitesError
 from infra.aws_sites import AwsSites
+from infra.local_slack.signing import DEFAULT_CHANNEL_ID
 from tests.conftest import ADMIN_USER
 from tests.deploy_sites import create_distribution, site_on_moto
-from tests.slack_signing import DEFAULT_CHANNEL_ID
 
 FILES = {"index.html": "<h1>hi</h1>", "a.css": "a{}", "b.js": "b()", "c.svg": "<svg/>"}
 

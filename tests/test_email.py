@@ -24,11 +24,11 @@ from bot.core.ports import MailError, OutgoingEmail
 from bot.core.summary import build_summary
 from bot.entrypoints.aws_lambda import build_lambda_bot, handle
 from bot.entrypoints.scheduler import build_scheduler, send_daily_summary
+from infra.local_slack.signing import slash_command_body
 from infra.ses_mailer import SesMailer
 from tests.conftest import ADMIN_USER, AUDIT_CHANNEL
 from tests.fakes.stripe_api import API_KEY, WEBHOOK_SECRET
 from tests.slack_bot import TEST_POLICY, drain_outbox
-from tests.slack_signing import slash_command_body
 from tests.stripe_fixtures import deliver
 from tests.test_aws_lambda import CONTEXT, FakeLambda, slack_event
 from tests.test_doctor import base_env, doctor, run

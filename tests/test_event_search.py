@@ -15,9 +15,9 @@ import pytest
 
 from bot.config import load_settings
 from bot.entrypoints.console import Console
+from infra.local_slack.payloads import block_action
 from tests.conftest import EVENTS_FILE
 from tests.slack_bot import Bot
-from tests.slack_payloads import block_action
 
 START = date(2031, 1, 1)  # every event is upcoming, whatever day the tests run
 COUNT = 150

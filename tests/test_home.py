@@ -17,12 +17,12 @@ from bot.core.home import HomeData, LastDeploy, SiteCard
 from bot.core.links import OpsGroup, OpsLink, PaymentLink
 from bot.core.season import season_totals
 from bot.entrypoints.http import make_wsgi_app, start_background_server
+from infra.local_slack.payloads import JSON, form, home_opened
+from infra.local_slack.web_api import APP_ID, TEAM_ID
 from tests.conftest import ADMIN_USER, EVENTS_FILE, PROJECT_VERSION
 from tests.deploy_sites import SITE_FILES, site_on_moto
-from tests.fakes.slack_api import APP_ID, TEAM_ID
 from tests.fakes.stripe_api import API_KEY
 from tests.slack_bot import CREW, Bot, LazyTracker
-from tests.slack_payloads import JSON, form, home_opened
 
 LA = ZoneInfo("America/Los_Angeles")
 JADA = Event(id="2026-05-23-jada-charter", title="JADA <Charter>", date=date(2026, 5, 23), total_cents=156_000)

@@ -11,11 +11,11 @@ import logging
 import bcrypt
 import pytest
 
+from infra.local_slack.signing import signature, slash_command_body
 from tests.conftest import ADMIN_USER, SIGNING_SECRET
 from tests.fakes.stripe_api import checkout_session_event
 from tests.http_client import post
 from tests.slack_bot import Bot
-from tests.slack_signing import signature, slash_command_body
 from tests.stripe_fixtures import deliver
 
 JADA = "2026-05-23-jada-charter"  # $1,560.00

@@ -20,9 +20,9 @@ from bot.container import Services
 from bot.core.health import Part, scheduler_part, socket_mode_part
 from bot.core.ports import StoreError
 from bot.entrypoints.http import MAX_BODY_BYTES, make_wsgi_app, start_background_server
+from infra.local_slack.signing import signed_headers, slash_command_body
 from tests.conftest import ADMIN_USER, SIGNING_SECRET
 from tests.http_client import get, post
-from tests.slack_signing import signed_headers, slash_command_body
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 

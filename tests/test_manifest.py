@@ -16,9 +16,9 @@ from slack_sdk import WebClient
 
 from bot.bootstrap import build_slack_app
 from bot.entrypoints.doctor import manifest_scopes
+from infra.local_slack.signing import signed_headers, slash_command_body
 from tests.conftest import ADMIN_USER, REPO, SIGNING_SECRET
 from tests.slack_bot import LazyTracker
-from tests.slack_signing import signed_headers, slash_command_body
 
 MANIFEST = json.loads((REPO / "manifest.json").read_text())
 CODE_DIRS = ("bot", "handlers", "infra", "blocks")

@@ -13,7 +13,7 @@ from blocks.find import find_reply
 from bot.core.domain import Event, EventStatus, Payment
 from bot.core.patrons import patron_totals
 from bot.core.records import FindResult
-from tests.fakes.block_kit_limits import message_problems, message_text_too_long
+from infra.local_slack.block_kit_limits import message_problems, message_text_too_long
 
 AT = datetime(2026, 5, 20, 17, 0, tzinfo=UTC)
 CHARS = st.one_of(st.sampled_from("&<>&*_~`|@!#:\n "), st.characters(exclude_categories=("Cs",)))

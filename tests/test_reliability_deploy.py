@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pytest
 
+from infra.local_slack.payloads import block_action
+from infra.local_slack.signing import DEFAULT_CHANNEL_ID
 from tests.conftest import ADMIN_USER, AUDIT_CHANNEL
 from tests.deploy_sites import SITE_FILES, SiteOnMoto, site_on_moto
 from tests.fakes.aws_faults import AwsFaults, cloudfront_invalidation, rest_xml_error
 from tests.slack_bot import Bot
-from tests.slack_payloads import block_action
-from tests.slack_signing import DEFAULT_CHANNEL_ID
 
 pytestmark = pytest.mark.parametrize("make_bot", ["sqlite"], indirect=True)  # AWS's faults, not the store's
 

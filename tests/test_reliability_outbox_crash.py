@@ -40,9 +40,9 @@ import pytest
 
 from bot.config import load_settings
 from infra import open_store
+from infra.local_slack.signing import signed_headers, slash_command_body
 from tests.conftest import AUDIT_CHANNEL, BOT_TOKEN, REPO, SIGNING_SECRET
 from tests.http_client import post
-from tests.slack_signing import signed_headers, slash_command_body
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")]
 

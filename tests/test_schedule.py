@@ -16,8 +16,8 @@ from blocks.summary import reminder_blocks, summary_blocks, summary_text
 from bot.bootstrap import build_services
 from bot.core.summary import Tally, build_summary
 from bot.entrypoints.scheduler import Job, build_scheduler, first_run, send_daily_summary, send_reminders
+from infra.local_slack.payloads import block_action
 from tests.conftest import ADMIN_USER, AUDIT_CHANNEL
-from tests.slack_payloads import block_action
 
 LA = ZoneInfo("America/Los_Angeles")
 JADA = "2026-05-23-jada-charter"  # $1,560.00

@@ -11,9 +11,9 @@ import pytest
 import handlers
 from bot.core.access import ENTRY_POINTS, PERMISSIONS, PUBLIC, Role
 from bot.entrypoints.http import default_routes
+from infra.local_slack.payloads import block_action, form, payment_state, view_submission
 from tests.conftest import ADMIN_USER, AUDIT_CHANNEL
 from tests.slack_bot import CREW, Bot
-from tests.slack_payloads import block_action, form, payment_state, view_submission
 
 JADA = "2026-05-23-jada-charter"
 

@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
-from tests.fakes.slack_api import BOT_USER_ID, TEAM_ID
+from infra.local_slack.web_api import BOT_USER_ID, TEAM_ID
 
 
 @pytest.fixture

@@ -14,11 +14,11 @@ import pytest
 
 from bot.core.access import Affiliation
 from handlers.slack_requests import slack_affiliation
+from infra.local_slack.payloads import JSON, block_action, block_suggestion, home_opened, view_submission
+from infra.local_slack.signing import slash_command_body
+from infra.local_slack.web_api import TEAM_ID
 from tests.conftest import ADMIN_USER, AUDIT_CHANNEL
-from tests.fakes.slack_api import TEAM_ID
 from tests.slack_bot import CREW, Bot
-from tests.slack_payloads import JSON, block_action, block_suggestion, home_opened, view_submission
-from tests.slack_signing import slash_command_body
 
 JADA = "2026-05-23-jada-charter"
 VENDOR_TEAM = "T0VENDOR001"

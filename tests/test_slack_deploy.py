@@ -10,11 +10,11 @@ from datetime import timedelta
 
 import pytest
 
+from infra.local_slack.payloads import block_action
+from infra.local_slack.signing import DEFAULT_CHANNEL_ID
 from tests.conftest import ADMIN_USER, AUDIT_CHANNEL
 from tests.deploy_sites import SITE_FILES, SiteOnMoto, site_on_moto
 from tests.slack_bot import CREW, Bot
-from tests.slack_payloads import block_action
-from tests.slack_signing import DEFAULT_CHANNEL_ID
 
 URL = "https://gipsykings.queenofsandiego.com"
 STAGING_PATHS = ["/_staging/", "/_staging/assets/booking.js", "/_staging/assets/site.3f9a1c.css",

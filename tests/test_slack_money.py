@@ -10,8 +10,8 @@ import json
 from collections import defaultdict
 
 from bot.core.ports import StoreError
+from infra.local_slack.web_api import UPLOAD_URL_METHOD
 from tests.conftest import ADMIN_USER, AUDIT_CHANNEL
-from tests.fakes.slack_api import UPLOAD_URL_METHOD
 from tests.slack_bot import CREW, Bot
 
 JADA = "2026-05-23-jada-charter"  # $1,560.00

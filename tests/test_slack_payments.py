@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from infra.local_slack.signing import DEFAULT_CHANNEL_ID
 from tests.conftest import ADMIN_USER, AUDIT_CHANNEL, EVENTS_FILE
 from tests.http_client import HttpResult
 from tests.slack_bot import CREW, Bot
-from tests.slack_signing import DEFAULT_CHANNEL_ID
 
 JADA = "2026-05-23-jada-charter"  # $1,560.00
 WHALES = "2027-01-16-whale-watch-charter"  # $1,850.00

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from blocks.email import payment_email
 from bot.core.stripe_intake import UNASSIGNED
+from infra.local_slack.signing import slash_command_body
 from tests.conftest import ADMIN_USER
 from tests.fakes.stripe_api import StripeApiStandIn
 from tests.slack_bot import Bot
-from tests.slack_signing import slash_command_body
 
 JADA = "2026-05-23-jada-charter"
 PATRON = "Bo & Co <VIP> &amp; sons"  # what the person typed: "&amp;" is part of the name

@@ -13,8 +13,8 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from tests.fakes.slack_api import APP_ID, TEAM_DOMAIN, TEAM_ID
-from tests.slack_signing import DEFAULT_CHANNEL_ID, DEFAULT_USER_ID, VERIFICATION_TOKEN
+from infra.local_slack.signing import DEFAULT_CHANNEL_ID, DEFAULT_USER_ID, VERIFICATION_TOKEN
+from infra.local_slack.web_api import APP_ID, TEAM_DOMAIN, TEAM_ID
 
 
 def _user(user_id: str, team_id: str = TEAM_ID) -> dict[str, Any]:

@@ -13,7 +13,7 @@ caller at that moment).
 It refuses what Slack refuses: every message (chat.postMessage, chat.update,
 chat.postEphemeral, response_url posts) and every view (views.open, .update,
 .push, .publish) is checked against Block Kit's documented limits
-(tests/fakes/block_kit_limits.py) and answered ``invalid_blocks`` /
+(infra/local_slack/block_kit_limits.py) and answered ``invalid_blocks`` /
 ``invalid_arguments`` with the violations in ``response_metadata``, as Slack
 answers. ``auth.test`` says which team (and Enterprise Grid organisation) the
 bot is installed in: ``team_id`` / ``enterprise_id``.
@@ -47,8 +47,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fakes import LoopbackServer
-from tests.fakes.block_kit_limits import message_problems, message_text_too_long, refusal, view_problems
+from infra.local_slack.block_kit_limits import message_problems, message_text_too_long, refusal, view_problems
+from infra.local_slack.loopback import LoopbackServer
 
 TEAM_ID = "T0TEAM00001"
 TEAM_DOMAIN = "opsbot-test"

@@ -1,5 +1,5 @@
 """Block Kit's documented limits, as Slack enforces them: the table the Slack
-stand-in refuses by (tests/fakes/slack_api.py) and the test client checks
+stand-in refuses by (infra/local_slack/web_api.py) and the test client checks
 every acknowledgement against (tests/slack_bot.py).
 
 Every figure is from Slack's Block Kit reference (docs.slack.dev/reference/

@@ -7,7 +7,7 @@ import hmac
 import time
 from urllib.parse import urlencode
 
-from tests.fakes.slack_api import APP_ID, TEAM_DOMAIN, TEAM_ID
+from infra.local_slack.web_api import APP_ID, TEAM_DOMAIN, TEAM_ID
 
 # What Slack puts in "token" (the deprecated verification token); Bolt ignores it.
 VERIFICATION_TOKEN = "gIkuvaNzQIHg97ATvDxqgjtO"
