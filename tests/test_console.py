@@ -14,6 +14,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.config import load_settings
 from bot.entrypoints.console import CONSOLE_ADMIN, Console
@@ -329,3 +331,25 @@ def test_as_crew_the_console_shows_what_crew_see(open_console):
     # The refusal is answered first; its line for the ops channel follows, through the outbox.
     assert text.endswith("[#console · only visible to you]\n  Only admins can deploy sites. Ask one of: @you.\n"
                          "[#ops · opsbot]\n  ⛔ @you was refused command /deploy: it needs the admin role.\n")
+
+
+# -- the local Slack: the one stand-in, as strict as Slack ------------------------------------------------------
+
+
+def test_the_consoles_local_slack_refuses_what_slack_refuses_and_says_so(open_console):
+    console, out, _ = open_console()
+    assert console.slack is not None
+    client = WebClient(token="xoxb-console-local", base_url=console.slack.base_url)
+    out.truncate(0), out.seek(0)
+    with pytest.raises(SlackApiError) as refused:
+        client.chat_postMessage(channel="C0CONSOLE01", text="too long",
+                                blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}])
+    assert refused.value.response["error"] == "invalid_blocks"
+    shown = out.getvalue().splitlines()
+    assert shown[0] == "[console: Slack refused the bot's chat.postMessage: invalid_blocks]"
+    assert "must be at most 3000 characters" in shown[1] and "/blocks/0/text/text" in shown[1]
+    assert "x" * 100 not in out.getvalue()  # the refused message is never shown as posted
+
+    out.truncate(0), out.seek(0)
+    posted = client.chat_postMessage(channel="C0CONSOLE01", text="fits")
+    assert posted["ok"] and out.getvalue().splitlines() == ["[#console · opsbot]", "  fits"]

@@ -68,6 +68,21 @@ _JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
 
 
 @dataclass(frozen=True)
+class SlackIdentity:
+    """Where the stand-in says the bot is installed: its workspace, and the bot's and app's ids."""
+
+    team_id: str = TEAM_ID
+    team_domain: str = TEAM_DOMAIN
+    team_name: str = "Opsbot Test"
+    bot_user_id: str = BOT_USER_ID
+    bot_id: str = BOT_ID
+    app_id: str = APP_ID
+
+
+TEST_IDENTITY = SlackIdentity()
+
+
+@dataclass(frozen=True)
 class SlackCall:
     method: str  # "chat.postMessage", ... or "response_url"
     path: str
@@ -109,7 +124,15 @@ class _Scripted:
 
 
 class SlackApiStandIn(LoopbackServer):
-    def __init__(self) -> None:
+    """``observer`` is called with every call once it is answered (in the server's thread, before the
+    answer is sent): the console shows what the bot sent through it. ``keep_calls=False`` keeps no
+    recording (the benches count through an observer instead)."""
+
+    def __init__(self, identity: SlackIdentity = TEST_IDENTITY, *,
+                 observer: Callable[[SlackCall], None] | None = None, keep_calls: bool = True) -> None:
+        self.identity = identity
+        self.observer = observer
+        self.keep_calls = keep_calls
         self._cond = threading.Condition()
         self._calls: list[SlackCall] = []
         self._script: dict[str, deque[_Scripted]] = {}
@@ -126,7 +149,7 @@ class SlackApiStandIn(LoopbackServer):
         self._last_post: dict[str, float] = {}  # channel -> monotonic time of its last accepted post
         self._hooks: dict[str, Callable[[SlackCall], None]] = {}
         # Where the bot is installed, as auth.test says: its workspace and, on Enterprise Grid, its organisation.
-        self.team_id = TEAM_ID
+        self.team_id = identity.team_id
         self.enterprise_id: str | None = None
         self._files: dict[str, UploadedFile] = {}  # file id -> the file
         self._upload_urls: dict[str, str] = {}  # the opaque part of an upload URL -> file id
@@ -217,6 +240,18 @@ class SlackApiStandIn(LoopbackServer):
             queue = self._script.setdefault(method, deque())
             queue.extend(_Scripted(status, body, dict(headers or {}), applied) for _ in range(times))
 
+    def take_view(self, view: Any, view_id: str | None = None) -> dict[str, Any]:
+        """A view an app answered a view_submission with (``response_action`` ``update`` of ``view_id``,
+        or ``push``), checked as Slack checks it: ``{"ok": True, "view": ...}`` or Slack's refusal."""
+        with self._cond:
+            refused = _view_refusal(view)
+            if refused:
+                return refused
+            if view_id is not None and view_id not in self._views:
+                return {"ok": False, "error": "not_found"}
+            previous = self._views.get(view_id) if view_id is not None else None
+            return {"ok": True, "view": self._view(view_id or self._next_view_id(), view, previous)}
+
     # -- answering ----------------------------------------------------------------------------
     def _handle(self, http_method: str, path: str, query: str, headers: dict[str, str], raw: bytes
                 ) -> tuple[int, Any, dict[str, str]]:
@@ -251,12 +286,15 @@ class SlackApiStandIn(LoopbackServer):
                 if method == "chat.postMessage" and body.get("ok"):
                     self._last_post[params["channel"]] = time.monotonic()
             call = SlackCall(method, path, params, headers, status, body, time.monotonic())
-            self._calls.append(call)
+            if self.keep_calls:
+                self._calls.append(call)
             self._cond.notify_all()
             hook = self._hooks.pop(method, None) if status == 200 and isinstance(body, dict) and body.get("ok") \
                 else None
         if hook is not None:
             hook(call)
+        if self.observer is not None:
+            self.observer(call)
         return status, body, extra
 
     def _paced(self, method: str, params: dict[str, Any]) -> int | None:
@@ -300,16 +338,18 @@ class SlackApiStandIn(LoopbackServer):
         return {"ok": True, "url": "wss://127.0.0.1:9/link/?ticket=opsbot-test"}
 
     def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
-        answer = {"ok": True, "url": f"https://{TEAM_DOMAIN}.slack.com/", "team": "Opsbot Test",
-                  "user": "opsbot", "team_id": self.team_id, "user_id": BOT_USER_ID, "bot_id": BOT_ID,
+        me = self.identity
+        answer = {"ok": True, "url": f"https://{me.team_domain}.slack.com/", "team": me.team_name,
+                  "user": "opsbot", "team_id": self.team_id, "user_id": me.bot_user_id, "bot_id": me.bot_id,
                   "is_enterprise_install": False}
         if self.enterprise_id:
             answer["enterprise_id"] = self.enterprise_id
         return answer
 
     def _message(self, params: dict[str, Any], ts: str) -> dict[str, Any]:
-        message = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "app_id": APP_ID,
-                   "text": params.get("text", ""), "ts": ts, "team": TEAM_ID}
+        me = self.identity
+        message = {"type": "message", "user": me.bot_user_id, "bot_id": me.bot_id, "app_id": me.app_id,
+                   "text": params.get("text", ""), "ts": ts, "team": me.team_id}
         for key in ("blocks", "attachments", "thread_ts", "metadata"):
             if params.get(key) is not None:
                 message[key] = params[key]
@@ -423,11 +463,12 @@ class SlackApiStandIn(LoopbackServer):
     def _view(self, view_id: str, submitted: Any, previous: dict[str, Any] | None = None) -> dict[str, Any]:
         view = dict(submitted) if isinstance(submitted, dict) else {}
         base = {
-            "id": view_id, "team_id": TEAM_ID, "type": view.get("type", "modal"), "blocks": [],
+            "id": view_id, "team_id": self.identity.team_id, "type": view.get("type", "modal"), "blocks": [],
             "private_metadata": "", "callback_id": "", "state": {"values": {}}, "hash": f"1700000000.{view_id}",
             "clear_on_close": False, "notify_on_close": False, "close": None, "submit": None,
             "previous_view_id": None, "root_view_id": (previous or {}).get("root_view_id", view_id),
-            "app_id": APP_ID, "external_id": "", "app_installed_team_id": TEAM_ID, "bot_id": BOT_ID,
+            "app_id": self.identity.app_id, "external_id": "", "app_installed_team_id": self.identity.team_id,
+            "bot_id": self.identity.bot_id,
         }
         base.update(view)
         self._views[view_id] = base
@@ -475,7 +516,8 @@ class SlackApiStandIn(LoopbackServer):
         return {"ok": True, "channel": {
             "id": channel, "name": f"channel-{channel.lower()}", "is_channel": channel[0] == "C",
             "is_group": channel[0] == "G", "is_im": channel[0] == "D", "is_private": channel[0] != "C",
-            "is_archived": False, "is_member": True, "created": 1700000000, "context_team_id": TEAM_ID,
+            "is_archived": False, "is_member": True, "created": 1700000000,
+            "context_team_id": self.identity.team_id,
         }}
 
     def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -486,9 +528,9 @@ class SlackApiStandIn(LoopbackServer):
             return {"ok": False, "error": "user_not_found"}
         name = f"user-{user.lower()}"
         return {"ok": True, "user": {
-            "id": user, "team_id": TEAM_ID, "name": name, "real_name": name, "deleted": False,
+            "id": user, "team_id": self.identity.team_id, "name": name, "real_name": name, "deleted": False,
             "is_admin": False, "is_owner": False, "is_bot": False, "tz": "America/Los_Angeles",
-            "profile": {"real_name": name, "display_name": name, "team": TEAM_ID},
+            "profile": {"real_name": name, "display_name": name, "team": self.identity.team_id},
         }}
 
 
