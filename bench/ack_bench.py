@@ -46,8 +46,6 @@ work has finished).
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import http.client
 import json
 import os
@@ -81,6 +79,8 @@ from bench.common import (  # noqa: E402
     write_bench_events,
 )
 from bench.slack_standin import TEAM_ID, SlackStandInProcess  # noqa: E402
+from infra.local_slack.signing import VERIFICATION_TOKEN, slack_escape  # noqa: E402
+from infra.local_slack.signing import signed_headers as slack_signed_headers  # noqa: E402
 
 SIGNING_SECRET = "bench0signing0secret0000000000ab"
 BOT_TOKEN = "xoxb-bench-token"
@@ -193,10 +193,8 @@ class BotProcess:
 
 
 def signed_headers(body: bytes) -> dict[str, str]:
-    timestamp = str(int(time.time()))
-    digest = hmac.new(SIGNING_SECRET.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256)
-    return {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": timestamp,
-            "X-Slack-Signature": "v0=" + digest.hexdigest(), "Connection": "close",
+    """Slack's headers (signed by the package's one signer), one connection per request as Slack sends."""
+    return {**slack_signed_headers(body.decode(), SIGNING_SECRET), "Connection": "close",
             "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)"}
 
 
@@ -207,10 +205,10 @@ def amount_cents(n: int) -> int:
 def one_liner_body(n: int, response_url: str) -> bytes:
     """A /log-payment one-liner with every field Slack sends; a new trigger_id each time."""
     return urlencode({
-        "token": "gIkuvaNzQIHg97ATvDxqgjtO", "team_id": TEAM_ID, "team_domain": "opsbot-bench",
+        "token": VERIFICATION_TOKEN, "team_id": TEAM_ID, "team_domain": "opsbot-bench",
         "channel_id": CHANNEL, "channel_name": "ops", "user_id": "U0CREWBENCH", "user_name": "crew.member",
         "command": "/log-payment",
-        "text": f"{BENCH_EVENT} {dollars(amount_cents(n))} {METHODS[n % len(METHODS)]} Patron {n}",
+        "text": slack_escape(f"{BENCH_EVENT} {dollars(amount_cents(n))} {METHODS[n % len(METHODS)]} Patron {n}"),
         "api_app_id": "A0APPBENCH1", "is_enterprise_install": "false", "response_url": response_url,
         "trigger_id": f"13345224609.738474920.{uuid.uuid4().hex}",
     }).encode()
@@ -244,7 +242,7 @@ def view_body(n: int, view: dict[str, Any]) -> bytes:
     payload = {
         "type": "view_submission", "team": {"id": TEAM_ID, "domain": "opsbot-bench"},
         "user": {"id": "U0CREWBENCH", "username": "crew.member", "name": "crew.member", "team_id": TEAM_ID},
-        "api_app_id": "A0APPBENCH1", "token": "gIkuvaNzQIHg97ATvDxqgjtO",
+        "api_app_id": "A0APPBENCH1", "token": VERIFICATION_TOKEN,
         "trigger_id": f"13345224609.738474920.{uuid.uuid4().hex[:12]}",
         "view": {**view, "id": view_id, "root_view_id": view_id, "state": {"values": state}},
         "response_urls": [], "is_enterprise_install": False, "enterprise": None,

@@ -126,13 +126,16 @@ class _Scripted:
 class SlackApiStandIn(LoopbackServer):
     """``observer`` is called with every call once it is answered (in the server's thread, before the
     answer is sent): the console shows what the bot sent through it. ``keep_calls=False`` keeps no
-    recording (the benches count through an observer instead)."""
+    recording (the benches count through an observer instead). ``extra_routes`` answers a GET of
+    its path with what its function returns, as JSON, unrecorded (the benches' counts)."""
 
     def __init__(self, identity: SlackIdentity = TEST_IDENTITY, *,
-                 observer: Callable[[SlackCall], None] | None = None, keep_calls: bool = True) -> None:
+                 observer: Callable[[SlackCall], None] | None = None, keep_calls: bool = True,
+                 extra_routes: dict[str, Callable[[], Any]] | None = None) -> None:
         self.identity = identity
         self.observer = observer
         self.keep_calls = keep_calls
+        self.extra_routes = dict(extra_routes or {})
         self._cond = threading.Condition()
         self._calls: list[SlackCall] = []
         self._script: dict[str, deque[_Scripted]] = {}
@@ -255,6 +258,8 @@ class SlackApiStandIn(LoopbackServer):
     # -- answering ----------------------------------------------------------------------------
     def _handle(self, http_method: str, path: str, query: str, headers: dict[str, str], raw: bytes
                 ) -> tuple[int, Any, dict[str, str]]:
+        if http_method == "GET" and path in self.extra_routes:
+            return 200, self.extra_routes[path](), {}
         params = _parse_params(query, headers.get("content-type", ""), raw)
         if path.startswith("/api/"):
             method = path[len("/api/"):]
