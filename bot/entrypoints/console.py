@@ -32,6 +32,7 @@ from urllib.parse import urlencode
 from blocks.mrkdwn import escape
 from blocks.text_render import mrkdwn_to_text, plain, render_message
 from bot.config import Settings
+from infra.local_slack.signing import signed_headers
 from infra.local_slack.web_api import RESPONSE_URL_METHOD, UPLOAD_URL_METHOD, SlackApiStandIn, SlackCall, SlackIdentity
 
 if TYPE_CHECKING:
@@ -185,7 +186,7 @@ class Console:
     def start(self) -> None:
         from bot.bootstrap import build_deliverer, build_services, build_slack_app
         from bot.core.deliverer import LOCAL_POLICY, DeliveryPolicy
-        from infra.console_slack import RoutingNotifier
+        from infra.local_slack.console_notifier import RoutingNotifier
         from infra.slack_notifier import SlackNotifier, slack_client
 
         operator = self.operator_settings
@@ -439,13 +440,10 @@ class Console:
     # -- requests to the Bolt app --------------------------------------------------------------------
     def _dispatch(self, body: str, content_type: str) -> tuple[int, str]:
         from slack_bolt.request import BoltRequest
-        from slack_sdk.signature import SignatureVerifier
 
         assert self.app is not None
-        timestamp = str(int(time.time()))
-        signature = SignatureVerifier(self.signing_secret).generate_signature(timestamp=timestamp, body=body)
-        headers = {"content-type": content_type, "x-slack-request-timestamp": timestamp,
-                   "x-slack-signature": signature or ""}
+        headers = {name.lower(): value for name, value in
+                   signed_headers(body, self.signing_secret, content_type=content_type).items()}
         response = self.app.dispatch(BoltRequest(body=body, headers=headers))
         return response.status, response.body
 
