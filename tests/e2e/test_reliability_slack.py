@@ -19,7 +19,8 @@ from tests.fakes.stripe_api import checkout_session_event
 from tests.slack_bot import CREW, TEST_POLICY, Bot
 from tests.stripe_fixtures import deliver
 
-pytestmark = pytest.mark.parametrize("make_bot", ["sqlite"], indirect=True)  # Slack's faults, not the store's
+pytestmark = [pytest.mark.slow,
+              pytest.mark.parametrize("make_bot", ["sqlite"], indirect=True)]  # Slack's faults, not the store's
 
 JADA = "2026-05-23-jada-charter"
 

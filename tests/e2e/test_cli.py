@@ -518,7 +518,7 @@ def test_worker_retry_parked_makes_the_parked_announcements_due_again(cli_env, t
 
 
 def test_start_up_upgrades_an_unversioned_ledger_and_refuses_one_from_a_newer_opsbot(cli_env, tmp_path) -> None:
-    from tests.test_schema_versions import SHIPPED_SCHEMA, raw, user_version
+    from tests.integration.test_schema_versions import SHIPPED_SCHEMA, raw, user_version
 
     db = tmp_path / "opsbot.db"
     with raw(db) as conn:

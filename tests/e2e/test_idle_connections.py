@@ -24,8 +24,8 @@ import bot.entrypoints.http as bot_http
 from bot.entrypoints.http import CONNECTION_LIMIT, make_wsgi_app, raise_open_file_limit, start_background_server
 from infra.local_slack.signing import signed_headers, slash_command_body
 from tests.conftest import REPO, SIGNING_SECRET
+from tests.e2e.test_cli import _listening, free_port, run_cli
 from tests.http_client import get, post
-from tests.test_cli import _listening, free_port, run_cli
 
 HELD = 1_000
 BURST = 300

@@ -27,12 +27,12 @@ from bot.entrypoints.scheduler import build_scheduler, send_daily_summary
 from infra.local_slack.signing import slash_command_body
 from infra.ses_mailer import SesMailer
 from tests.conftest import ADMIN_USER, AUDIT_CHANNEL
+from tests.e2e.test_doctor import base_env, doctor, run
+from tests.e2e.test_stripe_webhook import make_link
 from tests.fakes.stripe_api import API_KEY, WEBHOOK_SECRET
+from tests.integration.test_aws_lambda import CONTEXT, FakeLambda, slack_event
 from tests.slack_bot import TEST_POLICY, drain_outbox
 from tests.stripe_fixtures import deliver
-from tests.test_aws_lambda import CONTEXT, FakeLambda, slack_event
-from tests.test_doctor import base_env, doctor, run
-from tests.test_stripe_webhook import make_link
 
 REGION = "us-west-2"
 JADA = "2026-05-23-jada-charter"  # $1,560.00

@@ -11,6 +11,8 @@ import pytest
 from bench import ack_bench, coldstart_bench, deploy_bench, edge_bench, ledger_bench, outbox_bench, summary_bench
 from bench.common import AWS_ENV
 
+pytestmark = pytest.mark.slow  # CI runs it; `pytest -m "not slow"` skips it for a quick run
+
 
 def quiet(*_: object) -> None:
     """The benches' progress lines, dropped: the tests read the figures they return."""

@@ -12,7 +12,8 @@ from tests.conftest import ADMIN_USER, AUDIT_CHANNEL
 from tests.fakes.stripe_api import StripeApiStandIn
 from tests.slack_bot import Bot
 
-pytestmark = pytest.mark.parametrize("make_bot", ["sqlite"], indirect=True)  # Stripe's faults, not the store's
+pytestmark = [pytest.mark.slow,
+              pytest.mark.parametrize("make_bot", ["sqlite"], indirect=True)]  # Stripe's faults, not the store's
 
 JADA = "2026-05-23-jada-charter"
 TRIGGER = "13345224609.738474920.stripefault1"

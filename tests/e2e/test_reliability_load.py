@@ -23,6 +23,8 @@ from bot.core.commands import LOG_PAYMENT_USAGE
 from tests.conftest import AUDIT_CHANNEL
 from tests.slack_bot import Bot
 
+pytestmark = pytest.mark.slow  # CI runs it; `pytest -m "not slow"` skips it for a quick run
+
 REQUESTS = 1_000
 THREADS = 16
 SEED = 1_000_16

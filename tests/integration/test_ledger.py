@@ -13,7 +13,7 @@ import pytest
 from bot.core.catalog import load_catalog
 from bot.core.ledger import KeyReused, Ledger, LedgerError, UnknownEvent
 
-EVENTS = Path(__file__).resolve().parent.parent / "events.json"
+EVENTS = Path(__file__).resolve().parents[2] / "events.json"
 CREW_TZ = ZoneInfo("America/Los_Angeles")
 JADA = "2026-05-23-jada-charter"  # $1,560.00 total
 

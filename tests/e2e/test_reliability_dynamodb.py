@@ -14,7 +14,7 @@ from tests.conftest import ADMIN_USER
 from tests.fakes.aws_faults import AwsFaults, dynamodb, throttled, transaction_conflict
 from tests.slack_bot import Bot
 
-pytestmark = pytest.mark.parametrize("make_bot", ["dynamodb"], indirect=True)
+pytestmark = [pytest.mark.slow, pytest.mark.parametrize("make_bot", ["dynamodb"], indirect=True)]
 
 JADA = "2026-05-23-jada-charter"  # $1,560.00
 TRIGGER = "13345224609.738474920.dynamofault1"

@@ -22,7 +22,7 @@ from bot.core.records import MAX_RANGE_DAYS, LedgerRecords, Selection, decode_cu
 from infra.dynamo_store import DynamoStore
 from infra.sqlite_store import SqliteStore
 
-EVENTS = Path(__file__).resolve().parent.parent / "events.json"
+EVENTS = Path(__file__).resolve().parents[2] / "events.json"
 LA = ZoneInfo("America/Los_Angeles")
 JADA = "2026-05-23-jada-charter"
 WHALE = "2027-01-16-whale-watch-charter"

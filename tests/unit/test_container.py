@@ -229,7 +229,7 @@ def dockerignore():
 
 @pytest.mark.parametrize("path", [
     ".env", ".env.local", "opsbot.db", "opsbot.db-wal", "opsbot.db-shm", "data/opsbot.db", ".venv/bin/python",
-    "tests/test_cli.py", "tests/fakes/stripe_api.py", "bench/ledger_bench.py", ".git/config",
+    "tests/e2e/test_cli.py", "tests/fakes/stripe_api.py", "bench/ledger_bench.py", ".git/config",
     "bot/__pycache__/cli.cpython-311.pyc", "opsbot.egg-info/PKG-INFO",
 ])
 def test_secrets_ledgers_and_local_files_never_reach_the_image(path):

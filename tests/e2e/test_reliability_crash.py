@@ -31,7 +31,7 @@ KILLS = 20
 SEED = 20260523
 TOTAL_CENTS = 10_000_000  # $100,000.00 per event: no payment of the loop is ever over the total
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")]
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from infra.sqlite_backup import BackupError, backup_ledger, restore_ledger
 from infra.sqlite_store import SCHEMA_VERSION, SqliteStore
 from tests.conftest import PROJECT_VERSION, REPO
 from tests.crash_writer import EVENT_IDS, open_ledger, operation, perform, write_events_file
-from tests.test_cli import run_cli
-from tests.test_schema_versions import SHIPPED_SCHEMA, contents, fill, raw, user_version
+from tests.e2e.test_cli import run_cli
+from tests.integration.test_schema_versions import SHIPPED_SCHEMA, contents, fill, raw, user_version
 
 TOTAL_CENTS = 10_000_000
 

@@ -13,7 +13,7 @@ import pytest
 from bot.core.domain import Payment
 from bot.core.ports import StoreError
 from infra.sqlite_store import SqliteStore
-from tests.test_doctor import base_env, doctor, run
+from tests.e2e.test_doctor import base_env, doctor, run
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from bot.entrypoints.aws_lambda import build_lambda_bot, handle
 from bot.entrypoints.http import make_wsgi_app
 from bot.entrypoints.logs import JsonLines, configure_lambda_logging, configure_server_logging
 from infra.local_slack.signing import slash_command_body
-from tests.test_aws_lambda import CONTEXT, FakeLambda, slack_event
-from tests.test_web_api import call  # a WSGI call without a socket
+from tests.e2e.test_web_api import call  # a WSGI call without a socket
+from tests.integration.test_aws_lambda import CONTEXT, FakeLambda, slack_event
 
 
 @contextmanager

@@ -12,7 +12,7 @@ import pytest
 from bot.core.catalog import Catalog, EventsFileError, load_catalog
 from bot.core.domain import Event
 
-REPO_EVENTS = Path(__file__).resolve().parent.parent / "events.json"
+REPO_EVENTS = Path(__file__).resolve().parents[2] / "events.json"
 
 SITE = {
     "id": "gipsykings",

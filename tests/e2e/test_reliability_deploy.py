@@ -15,7 +15,8 @@ from tests.deploy_sites import SITE_FILES, SiteOnMoto, site_on_moto
 from tests.fakes.aws_faults import AwsFaults, cloudfront_invalidation, rest_xml_error
 from tests.slack_bot import Bot
 
-pytestmark = pytest.mark.parametrize("make_bot", ["sqlite"], indirect=True)  # AWS's faults, not the store's
+pytestmark = [pytest.mark.slow,
+              pytest.mark.parametrize("make_bot", ["sqlite"], indirect=True)]  # AWS's faults, not the store's
 
 URL = "https://gipsykings.queenofsandiego.com"
 PATHS = ["/", "/assets/booking.js", "/assets/site.3f9a1c.css", "/assets/wave.svg", "/events.json",
