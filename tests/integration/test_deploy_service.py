@@ -157,3 +157,21 @@ def test_a_broken_aws_profile_is_named_and_nothing_is_deployed(deployer, site, m
                                      "could not be found. Nothing was deployed.")
     monkeypatch.undo()
     assert site.listed() == []
+
+
+# -- the adapter's listing -------------------------------------------------------------------------------------
+
+
+def test_listing_for_production_never_reads_under_staging(tmp_path, moto_endpoint, make_settings):
+    site = site_on_moto(moto_endpoint, tmp_path, {})
+    for key in ("index.html", "a/b/c.css", "_staging/index.html", "_staging/x/y.js", "_stagingish.txt"):
+        site.put(key)
+    sites = AwsSites(make_settings(**site.env()))
+    prefixes: list[str] = []
+    sites.s3.meta.events.register("provide-client-params.s3.ListObjectsV2",
+                                  lambda params, **kw: prefixes.append(params["Prefix"]))
+    listed = sites.list_objects(site.bucket, "", skip_prefixes=("_staging/",))
+    assert [o.key for o in listed] == ["_stagingish.txt", "a/b/c.css", "index.html"]
+    assert prefixes == ["", "a/"] and all(len(o.etag) == 32 for o in listed)
+    assert [o.key for o in sites.list_objects(site.bucket, "_staging/")] == ["_staging/index.html",
+                                                                             "_staging/x/y.js"]

@@ -39,8 +39,6 @@ from bot.core.deploy_plan import (
 )
 from bot.core.domain import Site
 from bot.core.ports import SiteObject
-from infra.aws_sites import AwsSites
-from tests.deploy_sites import site_on_moto
 
 SITE = Site(id="gipsykings", bucket="b", distribution_id="E1", source=Path("sites/gipsykings"),
             url="https://gipsykings.queenofsandiego.com")
@@ -313,21 +311,3 @@ def test_rollback_refuses_what_changed_since_and_versions_that_are_gone():
     with pytest.raises(RollbackRefused) as refused:
         plan_rollback(SHARED, None, [record("d1")], changes, {}, {})
     assert refused.value.reason == "moved"  # recorded without the prefix events.json names now
-
-
-# -- the adapter's listing -------------------------------------------------------------------------------------
-
-
-def test_listing_for_production_never_reads_under_staging(tmp_path, moto_endpoint, make_settings):
-    site = site_on_moto(moto_endpoint, tmp_path, {})
-    for key in ("index.html", "a/b/c.css", "_staging/index.html", "_staging/x/y.js", "_stagingish.txt"):
-        site.put(key)
-    sites = AwsSites(make_settings(**site.env()))
-    prefixes: list[str] = []
-    sites.s3.meta.events.register("provide-client-params.s3.ListObjectsV2",
-                                  lambda params, **kw: prefixes.append(params["Prefix"]))
-    listed = sites.list_objects(site.bucket, "", skip_prefixes=("_staging/",))
-    assert [o.key for o in listed] == ["_stagingish.txt", "a/b/c.css", "index.html"]
-    assert prefixes == ["", "a/"] and all(len(o.etag) == 32 for o in listed)
-    assert [o.key for o in sites.list_objects(site.bucket, "_staging/")] == ["_staging/index.html",
-                                                                             "_staging/x/y.js"]

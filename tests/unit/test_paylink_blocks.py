@@ -11,6 +11,10 @@ from blocks.paylinks import dry_run_text, failure_text, paylink_audit, paylink_l
 from bot.core.domain import Event, EventStatus
 from bot.core.paylinks import PAYLINK_USAGE, Paylink, PaylinkInputError, PaylinkStatus
 from bot.core.ports import PaymentsError
+from infra.memory_store import MemoryStore
+
+# The services on the in-memory store: nothing here reads or writes a ledger.
+pytestmark = pytest.mark.store("memory")
 
 JADA = Event(id="2026-05-23-jada-charter", title="JADA Charter", date=date(2026, 5, 23), total_cents=156_000)
 
@@ -177,3 +181,7 @@ def test_many_links_stay_within_one_section():
     assert len(cut_text) <= 3000 and cut_text.endswith("older links.") and cut_text.count("xxxx|") < 10
     few = paylink_lines([PaylinkStatus(link(link_id=f"plink_{i}")) for i in range(12)])
     assert few.count("test_abc") == 10 and few.endswith("\n…and 2 older links.")
+
+
+def test_these_services_are_on_the_in_memory_store(services):
+    assert isinstance(services.store, MemoryStore)
