@@ -1,4 +1,4 @@
-"""The ledger service's rules, on both stores."""
+"""The ledger service's rules, on the in-memory store and on both real stores."""
 
 from __future__ import annotations
 
