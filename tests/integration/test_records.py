@@ -1,6 +1,6 @@
 """The ledger's records past one event or one day (bot/core/records.py), on the in-memory store
-and both real stores: what an export, a page of the web API and a search read, that every read is bounded and indexed, and that the
-export's totals per event are /events' figures to the cent."""
+and both real stores: what an export, a page of the web API and a search read, that every read
+is bounded and indexed, and that the export's totals per event are /events' figures to the cent."""
 
 from __future__ import annotations
 
