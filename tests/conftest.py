@@ -13,7 +13,6 @@ from bot.config import Settings, load_settings
 from bot.container import Services
 from bot.entrypoints.http import make_wsgi_app, start_background_server
 from infra.local_slack.web_api import SlackApiStandIn
-from infra.memory_store import MemoryStore
 
 REPO = Path(__file__).resolve().parent.parent
 EVENTS_FILE = REPO / "events.json"
@@ -63,12 +62,9 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 
 
 @pytest.fixture
-def services(request: pytest.FixtureRequest, settings: Settings) -> Services:
-    """Services on a fresh SQLite store (the settings') with its schema in place; in a test marked
-    ``@pytest.mark.store("memory")``, on the in-memory store (a unit test: no file, no server)."""
-    marker = request.node.get_closest_marker("store")
-    built = build_services(settings, store=MemoryStore()) if marker and marker.args == ("memory",) \
-        else build_services(settings)
+def services(settings: Settings) -> Services:
+    """Services on a fresh SQLite store with its schema in place (tests/unit: on the in-memory store)."""
+    built = build_services(settings)
     built.store.init_schema()
     return built
 

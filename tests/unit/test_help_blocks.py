@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from blocks.help import help_blocks, help_text
 from bot.core.domain import DEFAULT_PAYMENT_METHODS
 from bot.core.help import COMMANDS, CommandHelp
 from handlers.commands.opsbot import opsbot_command, opsbot_reply
 from tests.conftest import ADMIN_USER
-
-# The services on the in-memory store: nothing here reads or writes a ledger.
-pytestmark = pytest.mark.store("memory")
 
 CREW_USER = "U0CREW00001"
 

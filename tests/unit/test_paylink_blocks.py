@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
 from datetime import date
 
 import pytest
@@ -12,9 +14,6 @@ from bot.core.domain import Event, EventStatus
 from bot.core.paylinks import PAYLINK_USAGE, Paylink, PaylinkInputError, PaylinkStatus
 from bot.core.ports import PaymentsError
 from infra.memory_store import MemoryStore
-
-# The services on the in-memory store: nothing here reads or writes a ledger.
-pytestmark = pytest.mark.store("memory")
 
 JADA = Event(id="2026-05-23-jada-charter", title="JADA Charter", date=date(2026, 5, 23), total_cents=156_000)
 
@@ -185,3 +184,10 @@ def test_many_links_stay_within_one_section():
 
 def test_these_services_are_on_the_in_memory_store(services):
     assert isinstance(services.store, MemoryStore)
+
+
+def test_a_unit_test_opens_no_connection_and_starts_no_process():
+    with pytest.raises(AssertionError, match="a unit test may not open a connection"):
+        socket.create_connection(("127.0.0.1", 9), timeout=1)
+    with pytest.raises(AssertionError, match="a unit test may not start a process"):
+        subprocess.run(["true"], check=False)
