@@ -30,18 +30,23 @@ def slack_api() -> Iterator[SlackApiStandIn]:
         yield api
 
 
-@pytest.fixture
-def opsbot_env(tmp_path: Path, slack_api: SlackApiStandIn) -> dict[str, str]:
-    """The environment variables of a fully configured test bot (a fresh dict each test)."""
+def bot_env(tmp_path: Path, slack_api_url: str) -> dict[str, str]:
+    """The environment variables of a fully configured test bot whose Slack is at ``slack_api_url``."""
     return {
         "OPSBOT_STORE": f"sqlite:///{tmp_path / 'opsbot.db'}",
         "OPSBOT_EVENTS_FILE": str(EVENTS_FILE),
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "OPSBOT_SLACK_API_URL": slack_api.base_url,
+        "OPSBOT_SLACK_API_URL": slack_api_url,
         "OPSBOT_AUDIT_CHANNEL": AUDIT_CHANNEL,
         "OPSBOT_ADMINS": ADMIN_USER,
     }
+
+
+@pytest.fixture
+def opsbot_env(tmp_path: Path, slack_api: SlackApiStandIn) -> dict[str, str]:
+    """The environment variables of a fully configured test bot (a fresh dict each test)."""
+    return bot_env(tmp_path, slack_api.base_url)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from bot.bootstrap import build_services
 from bot.config import Settings
 from bot.container import Services
 from infra.memory_store import MemoryStore
-from tests.conftest import ADMIN_USER, AUDIT_CHANNEL, BOT_TOKEN, EVENTS_FILE, SIGNING_SECRET
+from tests.conftest import bot_env
 
 # Port 9 (discard) on loopback: a call that slipped through would fail fast, never reach anything.
 CLOSED_SLACK = "http://127.0.0.1:9/api/"
@@ -23,16 +23,9 @@ CLOSED_SLACK = "http://127.0.0.1:9/api/"
 
 @pytest.fixture
 def opsbot_env(tmp_path: Path) -> dict[str, str]:
-    """The test bot's environment without the Slack stand-in (unit tests never call Slack)."""
-    return {
-        "OPSBOT_STORE": f"sqlite:///{tmp_path / 'opsbot.db'}",  # named, never opened: see ``services``
-        "OPSBOT_EVENTS_FILE": str(EVENTS_FILE),
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "OPSBOT_SLACK_API_URL": CLOSED_SLACK,
-        "OPSBOT_AUDIT_CHANNEL": AUDIT_CHANNEL,
-        "OPSBOT_ADMINS": ADMIN_USER,
-    }
+    """The test bot's environment without the Slack stand-in (unit tests never call Slack); its
+    SQLite store is named, never opened (see ``services``)."""
+    return bot_env(tmp_path, CLOSED_SLACK)
 
 
 @pytest.fixture
