@@ -78,8 +78,8 @@ from bench.common import (  # noqa: E402
     wait_for_port_file,
     write_bench_events,
 )
-from bench.slack_standin import TEAM_ID, SlackStandInProcess  # noqa: E402
-from infra.local_slack.signing import VERIFICATION_TOKEN, slack_escape  # noqa: E402
+from bench.slack_standin import BENCH_IDENTITY, TEAM_ID, SlackStandInProcess  # noqa: E402
+from infra.local_slack.signing import VERIFICATION_TOKEN, slash_command_body  # noqa: E402
 from infra.local_slack.signing import signed_headers as slack_signed_headers  # noqa: E402
 
 SIGNING_SECRET = "bench0signing0secret0000000000ab"
@@ -204,14 +204,10 @@ def amount_cents(n: int) -> int:
 
 def one_liner_body(n: int, response_url: str) -> bytes:
     """A /log-payment one-liner with every field Slack sends; a new trigger_id each time."""
-    return urlencode({
-        "token": VERIFICATION_TOKEN, "team_id": TEAM_ID, "team_domain": "opsbot-bench",
-        "channel_id": CHANNEL, "channel_name": "ops", "user_id": "U0CREWBENCH", "user_name": "crew.member",
-        "command": "/log-payment",
-        "text": slack_escape(f"{BENCH_EVENT} {dollars(amount_cents(n))} {METHODS[n % len(METHODS)]} Patron {n}"),
-        "api_app_id": "A0APPBENCH1", "is_enterprise_install": "false", "response_url": response_url,
-        "trigger_id": f"13345224609.738474920.{uuid.uuid4().hex}",
-    }).encode()
+    return slash_command_body(
+        "/log-payment", f"{BENCH_EVENT} {dollars(amount_cents(n))} {METHODS[n % len(METHODS)]} Patron {n}",
+        user_id="U0CREWBENCH", channel_id=CHANNEL, response_url=response_url,
+        trigger_id=f"13345224609.738474920.{uuid.uuid4().hex}", app=BENCH_IDENTITY).encode()
 
 
 def payment_view() -> dict[str, Any]:

@@ -29,10 +29,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlencode
 
-from blocks.mrkdwn import escape
 from blocks.text_render import mrkdwn_to_text, plain, render_message
 from bot.config import Settings
-from infra.local_slack.signing import signed_headers
+from infra.local_slack.signing import signed_headers, slash_command_body
 from infra.local_slack.web_api import RESPONSE_URL_METHOD, UPLOAD_URL_METHOD, SlackApiStandIn, SlackCall, SlackIdentity
 
 if TYPE_CHECKING:
@@ -453,13 +452,9 @@ class Console:
     def slash_command(self, command: str, text: str) -> bool:
         trigger = f"{int(time.time())}.{next(self._ids)}.console"
         response_url = self.response_url(channel=CONSOLE_CHANNEL)
-        body = urlencode({
-            "token": "console", "team_id": TEAM_ID, "team_domain": "console", "channel_id": CONSOLE_CHANNEL,
-            "channel_name": "console", "user_id": self.user, "user_name": "you", "command": command,
-            "text": escape(text),  # as Slack sends what a person types: escaped
-            "api_app_id": APP_ID, "is_enterprise_install": "false", "response_url": response_url,
-            "trigger_id": trigger,
-        })
+        body = slash_command_body(command, text, user_id=self.user, user_name="you", channel_id=CONSOLE_CHANNEL,
+                                  channel_name="console", trigger_id=trigger, response_url=response_url,
+                                  app=CONSOLE_IDENTITY)
         status, reply = self._dispatch(body, "application/x-www-form-urlencoded")
         if status == 404:
             self.write(f"[console: opsbot has no {command} command; type help for the ones it has]")

@@ -7,7 +7,7 @@ import hmac
 import time
 from urllib.parse import urlencode
 
-from infra.local_slack.web_api import APP_ID, TEAM_DOMAIN, TEAM_ID
+from infra.local_slack.web_api import TEAM_ID, TEST_IDENTITY, SlackIdentity
 
 # What Slack puts in "token" (the deprecated verification token); Bolt ignores it.
 VERIFICATION_TOKEN = "gIkuvaNzQIHg97ATvDxqgjtO"
@@ -43,16 +43,18 @@ def slack_escape(text: str) -> str:
 def slash_command_body(command: str, text: str = "", *, user_id: str = DEFAULT_USER_ID,
                        user_name: str = "crew.member", channel_id: str = DEFAULT_CHANNEL_ID,
                        channel_name: str = "ops", trigger_id: str = DEFAULT_TRIGGER_ID,
-                       response_url: str = DEFAULT_RESPONSE_URL, team_id: str = TEAM_ID,
-                       enterprise_id: str | None = None) -> str:
+                       response_url: str = DEFAULT_RESPONSE_URL, team_id: str | None = None,
+                       enterprise_id: str | None = None, app: SlackIdentity = TEST_IDENTITY) -> str:
     """A urlencoded slash command payload with every field Slack sends; ``text``
-    is what the person typed, sent escaped as Slack sends it. ``team_id`` (and, on
-    Enterprise Grid, ``enterprise_id``) say where the person ran the command: another
-    organisation's team for a member of a Slack Connect channel."""
+    is what the person typed, sent escaped as Slack sends it. ``app`` says where the app
+    is installed (the tests' workspace by default). ``team_id`` (and, on Enterprise Grid,
+    ``enterprise_id``) say where the person ran the command: another organisation's team
+    for a member of a Slack Connect channel; the app's own by default."""
+    team_id = team_id or app.team_id
     fields = {
         "token": VERIFICATION_TOKEN,
         "team_id": team_id,
-        "team_domain": TEAM_DOMAIN if team_id == TEAM_ID else f"other-{team_id.lower()}",
+        "team_domain": app.team_domain if team_id == app.team_id else f"other-{team_id.lower()}",
         "channel_id": channel_id,
         "channel_name": channel_name,
         "user_id": user_id,
@@ -64,7 +66,7 @@ def slash_command_body(command: str, text: str = "", *, user_id: str = DEFAULT_U
         fields |= {"enterprise_id": enterprise_id, "enterprise_name": f"Org {enterprise_id}"}
     return urlencode({
         **fields,
-        "api_app_id": APP_ID,
+        "api_app_id": app.app_id,
         "is_enterprise_install": "false",
         "response_url": response_url,
         "trigger_id": trigger_id,
