@@ -27,10 +27,11 @@ from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
-from urllib.parse import urlencode
 
 from blocks.text_render import mrkdwn_to_text, plain, render_message
 from bot.config import Settings
+from infra.local_slack.payloads import form as form_body
+from infra.local_slack.payloads import home_opened, interaction
 from infra.local_slack.signing import signed_headers, slash_command_body
 from infra.local_slack.web_api import RESPONSE_URL_METHOD, UPLOAD_URL_METHOD, SlackApiStandIn, SlackCall, SlackIdentity
 
@@ -446,8 +447,10 @@ class Console:
         response = self.app.dispatch(BoltRequest(body=body, headers=headers))
         return response.status, response.body
 
-    def _user_fields(self) -> dict[str, Any]:
-        return {"id": self.user, "username": "you", "name": "you", "team_id": TEAM_ID}
+    def _interaction(self, kind: str, **fields: Any) -> dict[str, Any]:
+        """An interactivity payload from the console user, as Slack sends it, with a fresh trigger_id."""
+        return interaction(kind, user_id=self.user, user_name="you", app=CONSOLE_IDENTITY,
+                           trigger_id=f"{int(time.time())}.{next(self._ids)}.console", **fields)
 
     def slash_command(self, command: str, text: str) -> bool:
         trigger = f"{int(time.time())}.{next(self._ids)}.console"
@@ -520,20 +523,15 @@ class Console:
                   "action_ts": f"{time.time():.6f}"}
         if "value" in element:
             action["value"] = element["value"]
-        payload: dict[str, Any] = {
-            "type": "block_actions", "user": self._user_fields(), "api_app_id": APP_ID, "token": "console",
-            "container": button.container, "trigger_id": f"{int(time.time())}.{next(self._ids)}.console",
-            "team": {"id": TEAM_ID, "domain": "console"}, "enterprise": None, "is_enterprise_install": False,
-            "state": {"values": {}}, "actions": [action],
-        }
+        payload = self._interaction("block_actions", container=button.container, state={"values": {}},
+                                    actions=[action])
         if button.message is not None:
             payload["channel"] = {"id": button.channel, "name": self.channel_name(button.channel or "")}
             payload["message"] = button.message
             payload["response_url"] = self.response_url(channel=button.channel, where=button.where)
         if button.view is not None:
             payload["view"] = button.view
-        status, reply = self._dispatch(urlencode({"payload": json.dumps(payload)}),
-                                       "application/x-www-form-urlencoded")
+        status, reply = self._dispatch(form_body(payload), "application/x-www-form-urlencoded")
         if status == 404:
             self.write(f"[console: nothing in opsbot answers the {name} button ({element.get('action_id')})]")
             return
@@ -551,14 +549,9 @@ class Console:
         return answer is not None and answer.strip().lower() in (yes.lower(), yes.lower()[:1], "y", "yes")
 
     def open_home(self) -> None:
-        payload = {
-            "token": "console", "team_id": TEAM_ID, "api_app_id": APP_ID, "type": "event_callback",
-            "event_id": f"Ev{next(self._ids):08d}", "event_time": int(time.time()),
-            "event": {"type": "app_home_opened", "user": self.user, "channel": "D0CONSOLE01", "tab": "home",
-                      "event_ts": f"{time.time():.6f}"},
-            "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER, "is_bot": True}],
-        }
-        status, reply = self._dispatch(json.dumps(payload), "application/json")
+        body = home_opened(self.user, event_id=f"Ev{next(self._ids):08d}", channel="D0CONSOLE01",
+                           app=CONSOLE_IDENTITY)
+        status, reply = self._dispatch(body, "application/json")
         if status == 404:
             self.write("[console: opsbot has no App Home]")
             return
@@ -620,13 +613,8 @@ class Console:
             state = form.values.get(block["block_id"]) or _initial_state(element)
             values[block["block_id"]] = {action_id: state}
         view = {**form.view, "state": {"values": values}}
-        payload = {
-            "type": "view_submission", "team": {"id": TEAM_ID, "domain": "console"}, "user": self._user_fields(),
-            "api_app_id": APP_ID, "token": "console", "trigger_id": f"{int(time.time())}.{next(self._ids)}.console",
-            "view": view, "response_urls": [], "is_enterprise_install": False, "enterprise": None,
-        }
-        status, reply = self._dispatch(urlencode({"payload": json.dumps(payload)}),
-                                       "application/x-www-form-urlencoded")
+        payload = self._interaction("view_submission", view=view, response_urls=[])
+        status, reply = self._dispatch(form_body(payload), "application/x-www-form-urlencoded")
         answer = self._show_ack(status, reply, channel=CONSOLE_CHANNEL) if status != 200 or reply.strip() else {}
         action = answer.get("response_action")
         if status == 200 and action == "errors":
@@ -695,13 +683,11 @@ class Console:
     def suggestions(self, form: Form, block: dict[str, Any], query: str) -> list[dict[str, Any]]:
         """The options the bot offers for ``query`` typed in an external select (its block_suggestion answer)."""
         element = block.get("element") or {}
-        payload = {
-            "type": "block_suggestion", "user": self._user_fields(), "api_app_id": APP_ID, "token": "console",
-            "container": {"type": "view", "view_id": form.view.get("id")}, "action_id": element.get("action_id"),
-            "block_id": block.get("block_id"), "value": query, "team": {"id": TEAM_ID, "domain": "console"},
-            "enterprise": None, "is_enterprise_install": False, "view": form.view,
-        }
-        status, reply = self._dispatch(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
+        payload = interaction("block_suggestion", user_id=self.user, user_name="you", trigger_id=None,
+                              app=CONSOLE_IDENTITY, container={"type": "view", "view_id": form.view.get("id")},
+                              action_id=element.get("action_id"), block_id=block.get("block_id"), value=query,
+                              view=form.view)
+        status, reply = self._dispatch(form_body(payload), "application/x-www-form-urlencoded")
         try:
             answer = json.loads(reply) if status == 200 and reply.strip() else {}
         except json.JSONDecodeError:

@@ -14,15 +14,16 @@ from typing import Any
 from urllib.parse import urlencode
 
 from infra.local_slack.signing import DEFAULT_CHANNEL_ID, DEFAULT_USER_ID, VERIFICATION_TOKEN
-from infra.local_slack.web_api import APP_ID, TEAM_DOMAIN, TEAM_ID
+from infra.local_slack.web_api import TEAM_ID, TEST_IDENTITY, SlackIdentity
 
 
-def _user(user_id: str, team_id: str = TEAM_ID) -> dict[str, Any]:
-    return {"id": user_id, "username": "crew.member", "name": "crew.member", "team_id": team_id}
+def _user(user_id: str, team_id: str, user_name: str = "crew.member") -> dict[str, Any]:
+    return {"id": user_id, "username": user_name, "name": user_name, "team_id": team_id}
 
 
-def _team(team_id: str, enterprise_id: str | None) -> dict[str, Any]:
-    team: dict[str, Any] = {"id": team_id, "domain": TEAM_DOMAIN if team_id == TEAM_ID else f"other-{team_id.lower()}"}
+def _team(team_id: str, enterprise_id: str | None, app: SlackIdentity = TEST_IDENTITY) -> dict[str, Any]:
+    domain = app.team_domain if team_id == app.team_id else f"other-{team_id.lower()}"
+    team: dict[str, Any] = {"id": team_id, "domain": domain}
     if enterprise_id:
         team |= {"enterprise_id": enterprise_id, "enterprise_name": f"Org {enterprise_id}"}
     return team
@@ -34,6 +35,27 @@ def _enterprise(enterprise_id: str | None) -> dict[str, Any] | None:
 
 def form(payload: dict[str, Any]) -> str:
     return urlencode({"payload": json.dumps(payload)})
+
+
+def interaction(kind: str, *, user_id: str, trigger_id: str | None, user_name: str = "crew.member",
+                team_id: str | None = None, enterprise_id: str | None = None, app: SlackIdentity = TEST_IDENTITY,
+                **fields: Any) -> dict[str, Any]:
+    """An interactivity payload of ``kind`` (``block_actions``, ``view_submission``, ``block_suggestion``):
+    the envelope every one carries (who clicked, in which team, for which app; a ``trigger_id`` where
+    Slack gives one) and ``fields``. ``team_id``: the person's team, the app's own by default."""
+    team_id = team_id or app.team_id
+    payload: dict[str, Any] = {
+        "type": kind,
+        "user": _user(user_id, team_id, user_name),
+        "api_app_id": app.app_id,
+        "token": VERIFICATION_TOKEN,
+        "team": _team(team_id, enterprise_id, app),
+        "enterprise": _enterprise(enterprise_id),
+        "is_enterprise_install": False,
+    }
+    if trigger_id is not None:
+        payload["trigger_id"] = trigger_id
+    return payload | fields
 
 
 def payment_state(*, event: str | None, patron: str | None, amount: str | None, method: str | None,
@@ -64,48 +86,28 @@ def view_submission(view: dict[str, Any], state_values: dict[str, Any], *, view_
         **view,
         "id": view_id,
         "team_id": team_id,
-        "app_installed_team_id": TEAM_ID,
-        "app_id": APP_ID,
-        "bot_id": "B0BOT000001",
+        "app_installed_team_id": TEST_IDENTITY.team_id,
+        "app_id": TEST_IDENTITY.app_id,
+        "bot_id": TEST_IDENTITY.bot_id,
         "root_view_id": view_id,
         "previous_view_id": None,
         "hash": "1700000000.abcdEFGH",
         "state": {"values": state_values},
     }
-    return form({
-        "type": "view_submission",
-        "team": _team(team_id, enterprise_id),
-        "user": _user(user_id, team_id),
-        "api_app_id": APP_ID,
-        "token": VERIFICATION_TOKEN,
-        "trigger_id": "13345224609.738474920.submitted",
-        "view": submitted,
-        "response_urls": [],
-        "is_enterprise_install": False,
-        "enterprise": _enterprise(enterprise_id),
-    })
+    return form(interaction("view_submission", user_id=user_id, team_id=team_id, enterprise_id=enterprise_id,
+                            trigger_id="13345224609.738474920.submitted", view=submitted, response_urls=[]))
 
 
 def block_suggestion(view: dict[str, Any], *, action_id: str, block_id: str, value: str, view_id: str,
                      user_id: str = DEFAULT_USER_ID, team_id: str = TEAM_ID, enterprise_id: str | None = None) -> str:
     """The form body of a ``block_suggestion``: what was typed so far (``value``,
     as typed) in an external select of the open ``view``."""
-    return form({
-        "type": "block_suggestion",
-        "user": _user(user_id, team_id),
-        "container": {"type": "view", "view_id": view_id},
-        "api_app_id": APP_ID,
-        "token": VERIFICATION_TOKEN,
-        "action_id": action_id,
-        "block_id": block_id,
-        "value": value,
-        "team": _team(team_id, enterprise_id),
-        "enterprise": _enterprise(enterprise_id),
-        "is_enterprise_install": False,
-        "view": {**view, "id": view_id, "team_id": team_id, "app_installed_team_id": TEAM_ID, "app_id": APP_ID,
-                 "bot_id": "B0BOT000001", "root_view_id": view_id, "previous_view_id": None,
-                 "hash": "1700000000.abcdEFGH", "state": {"values": {}}},
-    })
+    return form(interaction(
+        "block_suggestion", user_id=user_id, team_id=team_id, enterprise_id=enterprise_id, trigger_id=None,
+        container={"type": "view", "view_id": view_id}, action_id=action_id, block_id=block_id, value=value,
+        view={**view, "id": view_id, "team_id": team_id, "app_installed_team_id": TEST_IDENTITY.team_id,
+              "app_id": TEST_IDENTITY.app_id, "bot_id": TEST_IDENTITY.bot_id, "root_view_id": view_id,
+              "previous_view_id": None, "hash": "1700000000.abcdEFGH", "state": {"values": {}}}))
 
 
 def block_action(action_id: str, value: str, *, user_id: str, message: dict[str, Any] | None = None,
@@ -113,38 +115,34 @@ def block_action(action_id: str, value: str, *, user_id: str, message: dict[str,
                  response_url: str, block_id: str = "b1", team_id: str = TEAM_ID,
                  enterprise_id: str | None = None) -> str:
     """The form body of a ``block_actions`` click on a button in a channel message."""
-    return form({
-        "type": "block_actions",
-        "user": _user(user_id, team_id),
-        "api_app_id": APP_ID,
-        "token": VERIFICATION_TOKEN,
-        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel_id,
-                      "is_ephemeral": False},
-        "trigger_id": "13345224609.738474920.clicked",
-        "team": _team(team_id, enterprise_id),
-        "enterprise": _enterprise(enterprise_id),
-        "is_enterprise_install": False,
-        "channel": {"id": channel_id, "name": "ops"},
-        "message": message or {"type": "message", "ts": message_ts, "text": "", "blocks": []},
-        "state": {"values": {}},
-        "response_url": response_url,
-        "actions": [{
+    return form(interaction(
+        "block_actions", user_id=user_id, team_id=team_id, enterprise_id=enterprise_id,
+        trigger_id="13345224609.738474920.clicked",
+        container={"type": "message", "message_ts": message_ts, "channel_id": channel_id, "is_ephemeral": False},
+        channel={"id": channel_id, "name": "ops"},
+        message=message or {"type": "message", "ts": message_ts, "text": "", "blocks": []},
+        state={"values": {}},
+        response_url=response_url,
+        actions=[{
             "action_id": action_id, "block_id": block_id, "value": value, "type": "button",
             "text": {"type": "plain_text", "text": "Void", "emoji": True}, "style": "danger",
             "action_ts": "1700000001.000200",
         }],
-    })
+    ))
 
 
 JSON = {"Content-Type": "application/json"}
 
 
-def home_opened(user: str, *, tab: str = "home", event_id: str = "Ev0HOME00001", team_id: str = TEAM_ID) -> str:
-    """The Events API body (JSON) of ``app_home_opened`` for ``user``."""
+def home_opened(user: str, *, tab: str = "home", event_id: str = "Ev0HOME00001", team_id: str | None = None,
+                channel: str = "D0HOME00001", app: SlackIdentity = TEST_IDENTITY) -> str:
+    """The Events API body (JSON) of ``app_home_opened`` for ``user`` (of ``team_id``: the app's own by
+    default) in the app's direct message ``channel`` with them."""
     return json.dumps({
-        "token": "verification", "team_id": TEAM_ID, "api_app_id": APP_ID, "type": "event_callback",
+        "token": "verification", "team_id": app.team_id, "api_app_id": app.app_id, "type": "event_callback",
         "event_id": event_id, "event_time": int(time.time()),
-        "event": {"type": "app_home_opened", "user": user, "channel": "D0HOME00001", "tab": tab,
-                  "event_ts": f"{time.time():.6f}", **({"user_team": team_id} if team_id != TEAM_ID else {})},
-        "authorizations": [{"team_id": TEAM_ID, "user_id": "U0BOT000001", "is_bot": True}],
+        "event": {"type": "app_home_opened", "user": user, "channel": channel, "tab": tab,
+                  "event_ts": f"{time.time():.6f}",
+                  **({"user_team": team_id} if team_id and team_id != app.team_id else {})},
+        "authorizations": [{"team_id": app.team_id, "user_id": app.bot_user_id, "is_bot": True}],
     })
