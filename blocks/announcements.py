@@ -9,12 +9,20 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from blocks.audit import email_failed_audit, payment_audit, void_audit, voided_payment_audit, who
+from blocks.audit import (
+    email_failed_audit,
+    payment_audit,
+    refund_audit,
+    refunded_payment_audit,
+    void_audit,
+    voided_payment_audit,
+    who,
+)
 from blocks.deploy import deploy_audit
-from blocks.email import payment_email, void_email
+from blocks.email import payment_email, refund_email, void_email
 from blocks.fit import FALLBACK_TEXT, MESSAGE_BLOCKS, chunked, clip, context, fallback, name, section
 from blocks.mrkdwn import escape
-from blocks.paylinks import paylink_audit, paylink_message, unassigned_audit
+from blocks.paylinks import paylink_audit, paylink_message, refund_kept_audit, refund_note_audit, unassigned_audit
 from blocks.receipts import payment_receipt
 from bot.core.deploy_plan import DeployRun, LocalFile, Plan
 from bot.core.domain import Site
@@ -25,8 +33,11 @@ from bot.core.outbox import (
     EMAIL_FAILED,
     LINK_CREATED,
     PAYMENT_RECORDED,
+    PAYMENT_REFUNDED,
     PAYMENT_VOIDED,
     REFUSED,
+    STRIPE_REFUND_KEPT,
+    STRIPE_REFUND_NOTE,
     STRIPE_UNASSIGNED,
     OutboxEntry,
     payment_from_facts,
@@ -84,6 +95,13 @@ def audit_line(entry: OutboxEntry) -> Message:
     if entry.event == PAYMENT_VOIDED:
         result = _ledger_result(facts)
         return void_audit(result.payment, result.status)
+    if entry.event == PAYMENT_REFUNDED:
+        result = _ledger_result(facts)
+        return refund_audit(result.payment, result.status)
+    if entry.event == STRIPE_REFUND_KEPT:
+        return refund_kept_audit(facts["refund"])
+    if entry.event == STRIPE_REFUND_NOTE:
+        return refund_note_audit(facts["note"])
     if entry.event == REFUSED:
         return refusal_audit(facts)
     if entry.event == LINK_CREATED:
@@ -98,10 +116,14 @@ def audit_line(entry: OutboxEntry) -> Message:
 
 
 def struck_line(entry: OutboxEntry) -> Message:
-    """A voided payment's audit line once voided: struck through, no button (the UPDATE of a void)."""
+    """A payment's audit line once voided (struck through, no button: the UPDATE of a void) or refunded
+    (what was refunded and what stands: the UPDATE of a refund)."""
     facts = entry.facts
-    void = payment_from_facts(facts["payment"])
-    return voided_payment_audit(payment_from_facts(facts["original"]), status_from_facts(facts), void)
+    record = payment_from_facts(facts["payment"])
+    original = payment_from_facts(facts["original"])
+    if entry.event == PAYMENT_REFUNDED:
+        return refunded_payment_audit(original, status_from_facts(facts), record)
+    return voided_payment_audit(original, status_from_facts(facts), record)
 
 
 def receipt(entry: OutboxEntry) -> str:
@@ -118,6 +140,8 @@ def email(entry: OutboxEntry, tz: tzinfo) -> OutgoingEmail:
     result = _ledger_result(entry.facts)
     if entry.event == PAYMENT_VOIDED:
         return void_email(result.payment, result.status, tz)
+    if entry.event == PAYMENT_REFUNDED:
+        return refund_email(result.payment, result.status, tz)
     return payment_email(result.payment, result.status, tz)
 
 
@@ -179,4 +203,5 @@ def digest(entries: Sequence[OutboxEntry], *, waiting: int) -> tuple[Message, in
 
 _KIND_WORDS = {PAYMENT_RECORDED: "payments", PAYMENT_VOIDED: "voids", REFUSED: "refusals",
                LINK_CREATED: "payment links", STRIPE_UNASSIGNED: "unassigned Stripe payments",
-               DEPLOY_FINISHED: "deploys", EMAIL_FAILED: "failed emails"}
+               DEPLOY_FINISHED: "deploys", EMAIL_FAILED: "failed emails", PAYMENT_REFUNDED: "refunds",
+               STRIPE_REFUND_KEPT: "unmatched Stripe refunds", STRIPE_REFUND_NOTE: "Stripe refund notes"}

@@ -16,6 +16,8 @@ from bot.core.domain import EventStatus, Payment
 from bot.core.money import format_cents
 
 VOID_ACTION = "payment_void"
+VOID_REFUND_ACTION = "payment_void_refund"  # the question's "void and refund in Stripe" button
+VOID_ONLY_ACTION = "payment_void_only"  # the question's "void here only" button
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 
@@ -70,17 +72,7 @@ def payment_audit(payment: Payment, status: EventStatus, *, overpaid_note: bool 
     if overpaid_note:
         lines.append(":warning: This payment is more than the balance that was due; it was recorded because "
                      "the money has arrived.")
-    blocks = [
-        section("\n".join(lines)),
-        context(_details(payment)),
-        ActionsBlock(elements=[
-            ButtonElement(
-                text="Void", action_id=VOID_ACTION, value=payment.payment_id, style="danger",
-                confirm=ConfirmObject(title="Void this payment?", text=void_confirmation(payment),
-                                      confirm="Void", deny="Keep"),
-            )
-        ]),
-    ]
+    blocks = [section("\n".join(lines)), context(_details(payment)), _void_button(payment)]
     text = f"{format_cents(payment.amount_cents)} ({payment.method}) from {payment.patron} for {status.event.title}"
     return fallback(text), [b.to_dict() for b in blocks]
 
@@ -99,6 +91,75 @@ def void_audit(void: Payment, status: EventStatus) -> tuple[str, list[dict]]:
     head = f":leftwards_arrow_with_hook: {who(void)} voided {what(void, status)} (`{void.voids}`)"
     blocks = [section(f"{head}\n{standing(status)}"), context(f"`{void.payment_id}`")]
     text = f"Void of {format_cents(-void.amount_cents)} from {void.patron} for {status.event.title}"
+    return fallback(text), [b.to_dict() for b in blocks]
+
+
+def _void_button(payment: Payment) -> ActionsBlock:
+    return ActionsBlock(elements=[
+        ButtonElement(
+            text="Void", action_id=VOID_ACTION, value=payment.payment_id, style="danger",
+            confirm=ConfirmObject(title="Void this payment?", text=void_confirmation(payment),
+                                  confirm="Void", deny="Keep"),
+        )
+    ])
+
+
+def refunded_payment_audit(payment: Payment, status: EventStatus, record: Payment) -> tuple[str, list[dict]]:
+    """What a Stripe payment's audit line becomes after a refund (``payment`` as it stands after it): what
+    was refunded and what stands; the Void button while something stands (a void takes what is left)."""
+    base = (f"{format_cents(payment.amount_cents)} ({name(payment.method)}) from {name(payment.patron, RECORD_NAME)} "
+            f"for {name(status.event.title, RECORD_NAME)}")
+    if payment.left_cents <= 0:
+        head = f":moneybag: ~{base}~ *refunded in full* in Stripe"
+        text = f"Refunded: {format_cents(payment.amount_cents)} from {payment.patron}"
+    else:
+        refunded = f" · {format_cents(payment.refunded_cents)} refunded" if payment.refunded_cents else ""
+        head = f":moneybag: {who(payment)}: {base}{refunded} · *{format_cents(payment.left_cents)} stands*"
+        text = (f"{format_cents(payment.left_cents)} stands of {format_cents(payment.amount_cents)} "
+                f"from {payment.patron}")
+    blocks: list = [section(head), context(f"`{payment.payment_id}` · last change `{record.payment_id}`")]
+    if payment.left_cents > 0:
+        blocks.append(_void_button(payment))
+    return fallback(text), [b.to_dict() for b in blocks]
+
+
+def void_refund_question(payment: Payment, where: tuple[str, str] | None) -> tuple[str, list[dict]]:
+    """Asked of an admin voiding a Stripe payment: refund what stands of it in Stripe too, or void it here only.
+    The buttons carry the payment and where its line is (``where``: channel, ts) for the strike-through."""
+    left = format_cents(payment.left_cents)
+    value = "|".join((payment.payment_id, *(where or ())))
+    question = (f"`{payment.payment_id}` was paid through Stripe: {left} from {name(payment.patron, RECORD_NAME)}. "
+                f"Refund {left} to the patron's card in Stripe too, or void it here only (the money stays in "
+                "Stripe)?")
+    confirm_head = f"Stripe refunds {left} to "
+    confirm_tail = "'s card, and the payment is voided here. This cannot be undone."
+    blocks = [
+        section(question),
+        ActionsBlock(elements=[
+            ButtonElement(text=f"Void and refund {left}", action_id=VOID_REFUND_ACTION, value=value, style="danger",
+                          confirm=ConfirmObject(
+                              title="Refund in Stripe?", confirm="Refund", deny="Back",
+                              text=confirm_head + name(payment.patron, CONFIRM_TEXT - escaped_length(
+                                  confirm_head + confirm_tail)) + confirm_tail)),
+            ButtonElement(text="Void here only", action_id=VOID_ONLY_ACTION, value=value),
+        ]),
+    ]
+    return fallback(f"Refund {left} in Stripe too, or void it here only?"), [b.to_dict() for b in blocks]
+
+
+def refund_audit(record: Payment, status: EventStatus) -> tuple[str, list[dict]]:
+    """The new audit line for a Stripe refund (negative), or for a failed refund's money put back (positive)."""
+    amount = format_cents(abs(record.amount_cents))
+    if record.amount_cents > 0:
+        head = (f":warning: A Stripe refund of *{amount}* to *{name(record.patron, RECORD_NAME)}* failed: the money "
+                f"is back and counts again for *{name(status.event.title, RECORD_NAME)}* (`{record.voids}`)")
+        text = f"Refund failed, {amount} back from {record.patron} for {status.event.title}"
+    else:
+        head = (f":leftwards_arrow_with_hook: Stripe refunded *{amount}* to *{name(record.patron, RECORD_NAME)}* "
+                f"for *{name(status.event.title, RECORD_NAME)}* (`{record.voids}`)")
+        text = f"Refund of {amount} to {record.patron} for {status.event.title}"
+    blocks = [section(f"{head}\n{standing(status)}"),
+              context(f"`{record.payment_id}` · Stripe `{name(record.stripe_id or '', 100)}`")]
     return fallback(text), [b.to_dict() for b in blocks]
 
 

@@ -101,6 +101,21 @@ def void_email(void: Payment, status: EventStatus, tz: tzinfo) -> OutgoingEmail:
                    f"Payment voided: {amount} from {_one_line(void.patron)} for {status.event.title}", rows, FOOTER)
 
 
+def refund_email(record: Payment, status: EventStatus, tz: tzinfo) -> OutgoingEmail:
+    """A Stripe refund recorded (amount negative), or a failed refund's money put back (positive)."""
+    amount = format_cents(abs(record.amount_cents))
+    failed = record.amount_cents > 0
+    what = "Stripe refund failed, money back" if failed else "Stripe refund"
+    rows = [
+        ("Amount " + ("back" if failed else "refunded"), amount), ("Patron", _one_line(record.patron)),
+        ("Event", _event(status)), ("When", _when(record, tz)), ("Balance now", _balance(status)),
+        ("Payment", record.voids or ""), ("Stripe refund", record.stripe_id or ""), ("Record id", record.payment_id),
+    ]
+    return _render(f"{record.kind}:{record.payment_id}",
+                   f"{what}: {amount} to {record.patron} for {status.event.title}",
+                   f"{what}: {amount} to {_one_line(record.patron)} for {status.event.title}", rows, FOOTER)
+
+
 def summary_email(summary: DaySummary) -> OutgoingEmail:
     """The daily summary, the same figures as the Slack message."""
     body = f'<div style="{_STYLE}">{summary_html(summary)}<p style="color:#616061">{html.escape(FOOTER)}</p></div>'

@@ -60,6 +60,10 @@ def _payment_line(p: Payment) -> str:
             f"{name(p.method)} · {name(p.patron)} · by {who}")
     if p.voided_by:
         return f"~{line}~ (voided)"
+    if p.refunded_cents and p.left_cents <= 0:
+        return f"~{line}~ (refunded)"
+    if p.refunded_cents:
+        return f"{line} ({format_cents(p.refunded_cents)} refunded)"
     return line
 
 

@@ -26,6 +26,10 @@ def _record_line(record: Payment, title: str) -> str:
             f"{format_cents(record.amount_cents)} {name(record.method)} · {name(record.patron)} · {name(title)}")
     if record.voided_by:
         return f"~{line}~ (voided)"
+    if record.refunded_cents and record.left_cents <= 0:
+        return f"~{line}~ (refunded)"
+    if record.refunded_cents:
+        return f"{line} ({format_cents(record.refunded_cents)} refunded)"
     if record.is_reversal:
         return f"{line} (reverses `{record.voids}`)"
     return line

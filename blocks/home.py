@@ -68,10 +68,11 @@ def _events(data: HomeData, room: int) -> list[Block]:
 def _payment_line(p: Payment, data: HomeData) -> str:
     at = f"{p.recorded_at.astimezone(data.now.tzinfo):%-I:%M %p}"
     title = name(data.titles.get(p.event_id, p.event_id))
-    if p.is_void:
-        return (f"• {at} · void of `{p.voids}` · -{format_cents(-p.amount_cents)} · {name(p.patron)} · {title} "
+    if p.is_reversal:
+        what = {"refund": "Stripe refund of", "refund_failed": "failed refund back to"}.get(p.kind, "void of")
+        return (f"• {at} · {what} `{p.voids}` · {format_cents(p.amount_cents)} · {name(p.patron)} · {title} "
                 f"· by {who(p)}")
-    struck = " · _voided_" if p.voided_by else ""
+    struck = " · _voided_" if p.voided_by else (" · _refunded_" if p.refunded_cents else "")
     return (f"• {at} · {format_cents(p.amount_cents)} {name(p.method)} · {name(p.patron)} · {title} · by {who(p)}"
             f"{struck}")
 
@@ -80,11 +81,12 @@ def _today(data: HomeData) -> list[Block]:
     blocks: list[Block] = [HeaderBlock(text=f"Today · {data.day:%a %b %-d}")]
     if not data.today:
         return blocks + [section("No payments logged today yet.")]
-    payments = [p for p in data.today if not p.is_void]
-    voids = [p for p in data.today if p.is_void]
+    payments = [p for p in data.today if not p.is_reversal]
+    voids = [p for p in data.today if p.is_reversal]  # voids and Stripe refunds
     head = f"*{plural(len(payments), 'payment')} · {format_cents(sum(p.amount_cents for p in payments))}*"
     if voids:
-        head += f" · {plural(len(voids), 'void')} · -{format_cents(-sum(v.amount_cents for v in voids))}"
+        word = ("void", "voids") if all(v.is_void for v in voids) else ("void or refund", "voids or refunds")
+        head += f" · {plural(len(voids), *word)} · {format_cents(sum(v.amount_cents for v in voids))}"
     newest = list(reversed(data.today))
     body = joined([_payment_line(p, data) for p in newest[:TODAY_LINES]], SECTION_TEXT - len(head) - 1,
                   more=lambda hidden: f"…and {plural(hidden, 'earlier record')}: `/opsbot summary` has them all.",

@@ -112,6 +112,38 @@ def unassigned_audit(kept: Mapping[str, Any]) -> tuple[str, list[dict]]:
     return fallback(text), [b.to_dict() for b in blocks]
 
 
+def refund_kept_audit(kept: Mapping[str, Any]) -> tuple[str, list[dict]]:
+    """The audit line for a Stripe refund opsbot cannot take from a payment of its own: kept aside, never guessed."""
+    amount = format_cents(int(kept["amount_cents"]))
+    head = (f":grey_question: Stripe refunded *{amount}*, and opsbot has no payment to take it from: kept aside, "
+            "nothing changed in the ledger.")
+    if kept.get("reason"):
+        head += f"\n{name(str(kept['reason']), _REASON_SHOWN)}"
+    head += "\nIf it belongs to an event, an admin can log it there as they see fit; `/opsbot assign` lists it."
+    intent = f" · PaymentIntent `{name(str(kept['payment_intent']), 100)}`" if kept.get("payment_intent") else ""
+    blocks = [section(head), context(f"Stripe `{name(str(kept['refund_id']), 100)}`{intent}")]
+    return fallback(f"Stripe refund of {amount} kept aside: no payment in opsbot to take it from"), \
+        [b.to_dict() for b in blocks]
+
+
+_NOTES = {
+    "voided": "was refunded in Stripe after it was voided here: the void already took it out, so nothing changed.",
+    "void_refund_failed": ("was voided here with a refund in Stripe, and that refund has failed: the money is back "
+                           "in Stripe while the payment stays voided. Log it again if the patron keeps it."),
+    "refund_failed_after_void": ("had a refund that failed after the payment was voided here: the money is back in "
+                                 "Stripe while the payment stays voided. Log it again if the patron keeps it."),
+}
+
+
+def refund_note_audit(note: Mapping[str, Any]) -> tuple[str, list[dict]]:
+    """A Stripe refund that changes nothing in the ledger, said once: why (``situation``)."""
+    amount = format_cents(int(note["amount_cents"]))
+    said = _NOTES.get(str(note["situation"]), "changes nothing in the ledger.")
+    head = f":information_source: Stripe refund of *{amount}*: `{name(str(note['payment_id']), 100)}` {said}"
+    blocks = [section(head), context(f"Stripe `{name(str(note['refund_id']), 100)}`")]
+    return fallback(f"Stripe refund of {amount}: {said}"), [b.to_dict() for b in blocks]
+
+
 def _paid_mark(status: PaylinkStatus) -> str:
     if not status.paid:
         return "not paid yet"

@@ -22,6 +22,8 @@ def void_receipt(result: LedgerResult) -> str:
     v, s = result.payment, result.status
     if result.replayed:
         return f"`{v.voids}` was already voided (`{v.payment_id}`); nothing changed."
+    refunded = (f" Stripe is refunding it to the patron's card (`{name(v.stripe_id, 100)}`)."
+                if v.stripe_id else "")
     return (f"Voided `{v.voids}`: {format_cents(-v.amount_cents)} from {name(v.patron, RECORD_NAME)}. "
             f"{name(s.event.title, RECORD_NAME)} balance now {format_cents(max(s.balance_cents, 0))} of "
-            f"{format_cents(s.total_cents)}.")
+            f"{format_cents(s.total_cents)}.{refunded}")

@@ -15,12 +15,16 @@ from datetime import date
 from slack_sdk.models.blocks import ButtonElement, HeaderBlock
 
 from blocks.fit import MESSAGE_BLOCKS, SECTION_TEXT, context, cut, fallback, joined, name, plural, section
-from bot.core.domain import EventStatus
+from bot.core.domain import EventStatus, Payment
 from bot.core.money import format_cents
 from bot.core.summary import Comparison, DaySummary, Tally
 
 REMINDER_ACTION = "reminder_log_payment"
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+def _refund_word(record: Payment) -> str:
+    return {"refund": " · Stripe refund", "refund_failed": " · failed refund, back"}.get(record.kind, "")
 
 
 def _tally(t: Tally) -> str:
@@ -38,8 +42,9 @@ def _lines(s: DaySummary, *, text: Callable[[str], str], who: Callable[[str], st
         total = s.total
         headline = bold(f"{plural(total.count, 'payment')} · {format_cents(total.cents)}") + f"\n{compared}"
         if s.voids:
-            headline += (f"\n{plural(s.voided.count, 'void')} · -{format_cents(s.voided.cents)} · "
-                         f"net {format_cents(s.net_cents)}")
+            word = "void" if all(v.is_void for v in s.voids) else "void or refund"
+            headline += (f"\n{plural(s.voided.count, word, word + 's' if word == 'void' else 'voids or refunds')} · "
+                         f"{format_cents(-s.voided.cents)} · net {format_cents(s.net_cents)}")
         if s.stripe.count:
             headline += f"\nStripe: {_tally(s.stripe)}"
         if s.payments:
@@ -47,9 +52,9 @@ def _lines(s: DaySummary, *, text: Callable[[str], str], who: Callable[[str], st
             sections.append(("By event", [f"{text(s.titles[e])}: {_tally(t)}" for e, t in s.by_event.items()]))
             sections.append(("Logged by", [f"{who(w)}: {_tally(t)}" for w, t in s.by_logger.items()]))
         if s.voids:
-            sections.append(("Voids", [
-                f"{v.voids}: -{format_cents(-v.amount_cents)} {text(v.patron)} ({text(s.titles[v.event_id])}) "
-                f"by {who(v.logged_by)}" for v in s.voids]))
+            sections.append(("Voids" if all(v.is_void for v in s.voids) else "Voids and refunds", [
+                f"{v.voids}: {format_cents(v.amount_cents)} {text(v.patron)} ({text(s.titles[v.event_id])}) "
+                f"by {who(v.logged_by)}" + _refund_word(v) for v in s.voids]))
     if s.outstanding:
         sections.append(("Still owed, next 7 days", [_owed(o, text) for o in s.outstanding]))
     else:

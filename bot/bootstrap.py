@@ -23,6 +23,7 @@ from bot.core.outbox import Announcer, Doorbell, Targets
 from bot.core.paylinks import Paylinks
 from bot.core.ports import Mailer, Notifier, Store
 from bot.core.records import LedgerRecords
+from bot.core.refunds import StripeRefunds
 from bot.core.stripe_intake import StripeIntake
 
 if TYPE_CHECKING:
@@ -86,6 +87,7 @@ def build_services(settings: Settings, *, store: Store | None = None, clock: Clo
         slack_client=client,
     )
     services.paylinks, services.stripe_intake = _stripe_services(services, clock)
+    services.refunds = services.stripe_intake.refunds
     services.links = _ops_links(services)
     services.deploys = _deployer(services, clock)
     services.email = _email_copies(services)
@@ -145,7 +147,9 @@ def _stripe_services(services: Services, clock: Clock) -> tuple[Paylinks, Stripe
         verify = WebhookVerifier(settings.stripe_webhook_secret)
     paylinks = Paylinks(services.store, services.catalog, payments, announcer=services.announcer,
                         tz=settings.timezone, clock=clock)
-    intake = StripeIntake(services.ledger, services.store, paylinks, services.announcer, verify=verify, clock=clock)
+    refunds = StripeRefunds(services.ledger, services.store, payments, services.announcer, clock=clock)
+    intake = StripeIntake(services.ledger, services.store, paylinks, services.announcer, verify=verify, clock=clock,
+                          refunds=refunds)
     return paylinks, intake
 
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from bot.core.links import OpsLinks
     from bot.core.paylinks import Paylinks
     from bot.core.ports import Mailer
+    from bot.core.refunds import StripeRefunds
     from bot.core.stripe_intake import StripeIntake
 
 
@@ -45,6 +46,7 @@ class Services:
     slack_client: WebClient | None = None
     paylinks: Paylinks | None = None  # /paylink (set by build_services)
     stripe_intake: StripeIntake | None = None  # POST /stripe/webhook and /opsbot assign
+    refunds: StripeRefunds | None = None  # Stripe refunds: the webhook's, and a void's refund from Slack
     deploys: Deployer | None = None  # /deploy (set by build_services)
     links: OpsLinks | None = None  # /links and the App Home's links (set by build_services)
     email: EmailCopies | None = None  # the daily summary by email; None when email is off

@@ -4,6 +4,7 @@ Items:
   event totals   PK=EVENT#<id>        SK=META
   payment / void PK=EVENT#<id>        SK=PAY#<iso-time>#<id>   GSI1PK=DAY#<day> GSI1SK=<iso-time>#<id>
   id pointer     PK=PAYMENT#<id>      SK=META                  (find a payment by id for a void)
+  Stripe pointer PK=STRIPEPI#<pi>     SK=META                  (find a Stripe payment by its PaymentIntent)
   idempotency    PK=IDEM#<key>        SK=META                  (the first outcome of that key)
   outbox entry   PK=OUTBOX#<entry id> SK=META                  while due: GSI1PK=OUTBOX#<lane> GSI1SK=<due>#<id>;
                                                                parked: GSI1PK=OUTBOX#parked GSI1SK=<parked>#<id>
@@ -37,7 +38,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -47,7 +48,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bot.core.domain import AuditEntry, EventTotals, Payment, RecordOutcome
+from bot.core.domain import REFUND_FAILED, AuditEntry, EventTotals, Payment, RecordOutcome
 from bot.core.outbox import (
     AUDIT,
     DELIVERED,
@@ -61,7 +62,17 @@ from bot.core.outbox import (
     entry_id,
     lone_line,
 )
-from bot.core.ports import IdempotencyConflict, OverTotal, PaymentNotFound, SchemaTooNew, StoreError, void_key
+from bot.core.ports import (
+    IdempotencyConflict,
+    NothingLeft,
+    OverTotal,
+    PaymentNotFound,
+    PaymentVoided,
+    SchemaTooNew,
+    StoreError,
+    refund_key,
+    void_key,
+)
 from bot.version import opsbot_version
 
 _serializer = TypeSerializer()
@@ -73,7 +84,12 @@ UPDATE_WORKERS = 8  # outbox entries claimed or settled at a time (a digest hold
 _META = "META"
 _PARKED = "OUTBOX#parked"
 _LAST = "~"  # sorts after every entry id: "<time>#~" bounds a range of "<time>#<id>" keys
-ITEM_FORMAT = 1  # the newest item shape this code writes and reads (the ``fmt`` attribute)
+ITEM_FORMAT = 1  # the item shape this code writes unless an item needs a newer one (the ``fmt`` attribute)
+# 2: Stripe refunds: a record of kind refund / refund_failed, a payment that refunds took part of. An opsbot
+# that reads only format 1 would void what was refunded a second time, so it must refuse these items; every
+# other item keeps format 1 (a Stripe id or a PaymentIntent on a payment is an attribute older readers skip).
+REFUND_FORMAT = 2
+READ_FORMAT = REFUND_FORMAT  # the newest format this code reads
 
 
 PITR_ON_COMMAND = ("aws dynamodb update-continuous-backups --table-name {table} "
@@ -100,9 +116,9 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
     for key, value in item.items():
         plain = _deserializer.deserialize(value)
         out[key] = int(plain) if isinstance(plain, Decimal) else plain
-    if out.get("fmt", 1) > ITEM_FORMAT:
+    if out.get("fmt", 1) > READ_FORMAT:
         raise SchemaTooNew(f"a DynamoDB item ({out.get('PK')} {out.get('SK')}) has format version {out['fmt']}, "
-                           f"newer than this opsbot ({opsbot_version()}) reads (up to {ITEM_FORMAT}): "
+                           f"newer than this opsbot ({opsbot_version()}) reads (up to {READ_FORMAT}): "
                            "run the newer opsbot that wrote it")
     return out
 
@@ -300,7 +316,7 @@ class DynamoStore:
             "GSI1PK": f"DAY#{p.day}",
             "GSI1SK": f"{stamp}#{p.payment_id}",
             "type": "payment",
-            "fmt": ITEM_FORMAT,
+            "fmt": REFUND_FORMAT if p.is_refund or p.refunded_cents else ITEM_FORMAT,
             "payment_id": p.payment_id,
             "event_id": p.event_id,
             "recorded_at": stamp,
@@ -314,6 +330,9 @@ class DynamoStore:
             "kind": p.kind,
             "voids": p.voids,
             "voided_by": p.voided_by,
+            "stripe_id": p.stripe_id,
+            "payment_intent": p.payment_intent,
+            "refunded_cents": p.refunded_cents or None,
         }
 
     def _pointer(self, p: Payment) -> dict[str, Any]:
@@ -321,6 +340,16 @@ class DynamoStore:
             "PK": f"PAYMENT#{p.payment_id}", "SK": _META, "type": "pointer",
             "event_id": p.event_id, "payment_sk": f"PAY#{p.recorded_at.isoformat()}#{p.payment_id}",
         })
+
+    def _stripe_pointer(self, p: Payment) -> list[dict[str, Any]]:
+        """A Stripe payment's PaymentIntent pointer (a refund finds its payment through it). Unconditional:
+        one PaymentIntent is paid by one Checkout Session, and the payment's own key makes it once."""
+        if p.payment_intent is None or p.is_reversal:
+            return []
+        return [{"Put": {"TableName": self.table, "Item": _item({
+            "PK": f"STRIPEPI#{p.payment_intent}", "SK": _META, "type": "pointer",
+            "payment_id": p.payment_id, "event_id": p.event_id,
+            "payment_sk": f"PAY#{p.recorded_at.isoformat()}#{p.payment_id}"})}}]
 
     def _idempotency(self, key: str, record_id: str, when: datetime) -> dict[str, Any]:
         return self._put_new({
@@ -376,6 +405,7 @@ class DynamoStore:
                 self._idempotency(idempotency_key, payment.payment_id, payment.recorded_at),
                 self._put_new(self._payment_values(payment)),
                 self._pointer(payment),
+                *self._stripe_pointer(payment),
                 self._totals_add(payment.event_id, total_cents, amount, 1, clears, condition, limit,
                                  payment.recorded_at),
                 *self._announced(payment, seen, announce),
@@ -394,51 +424,99 @@ class DynamoStore:
                 raise PaymentNotFound(payment_id)
             replay = self._replay(key)
             if replay is not None:
-                return replay
-            paid, count, total = self._meta(original.event_id)
-            total = total or 0
-            threshold = total - void.amount_cents  # paid must reach this for the event to stay cleared
-            if paid + void.amount_cents >= total:
-                clears, condition = True, "paid_cents >= :limit"
-            else:
-                clears, condition = False, "paid_cents < :limit"
-            stamp = original.recorded_at.isoformat()
+                return replace(replay, acted_on=original)
+            if original.left_cents <= 0:
+                raise NothingLeft(original, original.amount_cents)
+            void = replace(void, amount_cents=-original.left_cents)  # what Stripe refunded is out already
+            after = replace(original, voided_by=void.payment_id)
+            items, seen = self._reversal_items(original, void, key, -1, announce, after)
             failed = self._transact([
-                {
-                    "Update": {
-                        "TableName": self.table,
-                        "Key": _item({"PK": f"EVENT#{original.event_id}", "SK": f"PAY#{stamp}#{payment_id}"}),
-                        "UpdateExpression": "SET voided_by = :void",
-                        "ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(voided_by)",
-                        "ExpressionAttributeValues": _item({":void": void.payment_id}),
-                    }
-                },
-                self._put_new(self._payment_values(void)),
-                self._pointer(void),
-                self._totals_add(original.event_id, total, void.amount_cents, -1, clears, condition, threshold,
-                                 void.recorded_at),
-                self._idempotency(key, void.payment_id, void.recorded_at),
-                *self._announced(void, EventTotals(original.event_id, paid + void.amount_cents, count - 1),
-                                 announce),
-            ])
+                self._payment_update(original, "SET voided_by = :void", {":void": void.payment_id}), *items])
             if failed is None:
-                return self._written(void, EventTotals(original.event_id, paid + void.amount_cents, count - 1),
-                                     announce)
+                return self._written(void, seen, announce, after)
             self._backoff(attempt)
         raise StoreError(f"too much contention voiding {payment_id}; try again")
 
-    def _announced(self, record: Payment, seen: EventTotals, announce: Announce | None) -> list[dict[str, Any]]:
+    def refund_payment(self, payment_id: str, record: Payment, *, idempotency_key: str,
+                       announce: Announce | None = None) -> RecordOutcome:
+        for attempt in range(MAX_ATTEMPTS):
+            replay = self._replay(idempotency_key)
+            if replay is not None:
+                if replay.payment.fingerprint != record.fingerprint:
+                    raise IdempotencyConflict(idempotency_key, replay.payment)
+                return replace(replay, acted_on=self.get_payment(payment_id))
+            original = self.get_payment(payment_id)
+            if original is None:
+                raise PaymentNotFound(payment_id)
+            if original.voided_by is not None:
+                raise PaymentVoided(original)
+            if record.kind == REFUND_FAILED and (record.stripe_id is None
+                                                 or self._get(f"IDEM#{refund_key(record.stripe_id)}") is None):
+                raise NothingLeft(original, record.amount_cents)  # that refund was never recorded: nothing to give back
+            refunded = original.refunded_cents - record.amount_cents
+            if not 0 <= refunded <= original.amount_cents:
+                raise NothingLeft(original, abs(record.amount_cents))
+            after = replace(original, refunded_cents=refunded)
+            counted = int(after.left_cents > 0) - int(original.left_cents > 0)  # counted while something is left
+            items, seen = self._reversal_items(original, record, idempotency_key, counted, announce, after)
+            failed = self._transact([
+                self._payment_update(original, "SET refunded_cents = :refunded, fmt = :fmt",
+                                     {":refunded": refunded, ":fmt": REFUND_FORMAT}), *items])
+            if failed is None:
+                return self._written(record, seen, announce, after)
+            self._backoff(attempt)  # another change to this payment or its event's totals landed: look again
+        raise StoreError(f"too much contention recording a refund of {payment_id}; try again")
+
+    def _payment_update(self, original: Payment, update: str, values: dict[str, Any]) -> dict[str, Any]:
+        """An update of a payment item, on condition that it is still as read: not voided, the same refunds."""
+        condition = "attribute_exists(PK) AND attribute_not_exists(voided_by) AND "
+        if original.refunded_cents:
+            condition += "refunded_cents = :seen_refunded"
+        else:
+            condition += "(attribute_not_exists(refunded_cents) OR refunded_cents = :seen_refunded)"
+        return {"Update": {
+            "TableName": self.table,
+            "Key": _item({"PK": f"EVENT#{original.event_id}",
+                          "SK": f"PAY#{original.recorded_at.isoformat()}#{original.payment_id}"}),
+            "UpdateExpression": update, "ConditionExpression": condition,
+            "ExpressionAttributeValues": _item({**values, ":seen_refunded": original.refunded_cents}),
+        }}
+
+    def _reversal_items(self, original: Payment, record: Payment, key: str, count_delta: int,
+                        announce: Announce | None, after: Payment) -> tuple[list[dict[str, Any]], EventTotals]:
+        """The rest of a void's or a refund's transaction: the record, its pointer, its key, the event's
+        totals (on condition that they are as read) and its announcement; and the totals it expects after."""
+        paid, count, total = self._meta(original.event_id)
+        total = total or 0
+        threshold = total - record.amount_cents  # paid must reach this for the event to be (stay) cleared
+        if paid + record.amount_cents >= total:
+            clears, condition = True, "paid_cents >= :limit"
+        else:
+            clears, condition = False, "paid_cents < :limit"
+        seen = EventTotals(original.event_id, paid + record.amount_cents, count + count_delta)
+        return [
+            self._put_new(self._payment_values(record)),
+            self._pointer(record),
+            self._totals_add(original.event_id, total, record.amount_cents, count_delta, clears, condition,
+                             threshold, record.recorded_at),
+            self._idempotency(key, record.payment_id, record.recorded_at),
+            *self._announced(record, seen, announce, after),
+        ], seen
+
+    def _announced(self, record: Payment, seen: EventTotals, announce: Announce | None,
+                   acted_on: Payment | None = None) -> list[dict[str, Any]]:
         """The announcement's items for a ledger write, from the totals seen before it plus the write."""
         if announce is None:
             return []
-        return self._announcement_items(announce(RecordOutcome(record, seen)))
+        return self._announcement_items(announce(RecordOutcome(record, seen, acted_on=acted_on)))
 
-    def _written(self, record: Payment, seen: EventTotals, announce: Announce | None) -> RecordOutcome:
+    def _written(self, record: Payment, seen: EventTotals, announce: Announce | None,
+                 acted_on: Payment | None = None) -> RecordOutcome:
         """The outcome of a write that went through: the totals read after it. When another writer
         landed at the same moment they differ from ``seen``; the entries not tried yet are corrected,
         so the audit line and the email say what the receipt says."""
         totals = self._totals(record.event_id)
-        outcome = RecordOutcome(record, totals)
+        outcome = RecordOutcome(record, totals, acted_on=acted_on)
         if announce is not None and totals != seen:
             for entry in announce(outcome).entries:
                 self._write("update_item", Key=_item({"PK": f"OUTBOX#{entry.entry_id}", "SK": _META}),
@@ -657,8 +735,15 @@ class DynamoStore:
     def replay(self, idempotency_key: str) -> RecordOutcome | None:
         return self._replay(idempotency_key)
 
+    def stripe_payment(self, payment_intent: str) -> Payment | None:
+        return self._pointed_payment(f"STRIPEPI#{payment_intent}")
+
     def get_payment(self, payment_id: str) -> Payment | None:
-        pointer = self._get(f"PAYMENT#{payment_id}")
+        return self._pointed_payment(f"PAYMENT#{payment_id}")
+
+    def _pointed_payment(self, pointer_key: str) -> Payment | None:
+        """The payment a pointer item (by id, by PaymentIntent) names, if both are there."""
+        pointer = self._get(pointer_key)
         if pointer is None:
             return None
         item = self._get(f"EVENT#{pointer['event_id']}", pointer["payment_sk"])
@@ -794,7 +879,8 @@ def _payment(item: dict[str, Any]) -> Payment:
         amount_cents=item["amount_cents"], method=item["method"], notes=item.get("notes", ""),
         logged_by=item["logged_by"], recorded_at=datetime.fromisoformat(item["recorded_at"]), day=item["day"],
         source=item.get("source", "slack"), kind=item.get("kind", "payment"), voids=item.get("voids"),
-        voided_by=item.get("voided_by"),
+        voided_by=item.get("voided_by"), stripe_id=item.get("stripe_id"), payment_intent=item.get("payment_intent"),
+        refunded_cents=item.get("refunded_cents", 0),
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.core.domain import AuditEntry, EventTotals, Payment, RecordOutcome
+from bot.core.domain import REFUND_FAILED, AuditEntry, EventTotals, Payment, RecordOutcome
 from bot.core.outbox import (
     AUDIT,
     DELIVERED,
@@ -28,7 +28,17 @@ from bot.core.outbox import (
     entry_id,
     lone_line,
 )
-from bot.core.ports import IdempotencyConflict, OverTotal, PaymentNotFound, StoreError, record_position, void_key
+from bot.core.ports import (
+    IdempotencyConflict,
+    NothingLeft,
+    OverTotal,
+    PaymentNotFound,
+    PaymentVoided,
+    StoreError,
+    record_position,
+    refund_key,
+    void_key,
+)
 
 NAME = "in-memory store"
 
@@ -121,22 +131,59 @@ class MemoryStore:
                 raise PaymentNotFound(payment_id)
             replay = self._replay(key)
             if replay is not None:
-                return replay
+                return replace(replay, acted_on=original)
+            if original.left_cents <= 0:
+                raise NothingLeft(original, original.amount_cents)
             if void.payment_id in self._payments:
                 raise StoreError(f"{NAME}: payment id {void.payment_id} is taken")
-            total, paid, count = self._totals[original.event_id]
-            paid, count = paid + void.amount_cents, count - 1
-            outcome = RecordOutcome(void, EventTotals(original.event_id, paid, count))
-            announcement = announce(outcome) if announce is not None else None
-            self._payments[void.payment_id] = void
-            self._payments[payment_id] = replace(original, voided_by=void.payment_id)
-            self._totals[original.event_id] = (total, paid, count)
-            self._keys[key] = void.payment_id
-            if announcement is not None:
-                self._announce(announcement)
-            return outcome
+            voiding = replace(void, amount_cents=-original.left_cents)  # what Stripe refunded is out already
+            return self._act_on(original, replace(original, voided_by=voiding.payment_id), voiding, key, -1,
+                                announce)
 
         return self._write(write)
+
+    def refund_payment(self, payment_id: str, record: Payment, *, idempotency_key: str,
+                       announce: Announce | None = None) -> RecordOutcome:
+        def write() -> RecordOutcome:
+            replay = self._replay(idempotency_key)
+            if replay is not None:
+                if replay.payment.fingerprint != record.fingerprint:
+                    raise IdempotencyConflict(idempotency_key, replay.payment)
+                return replace(replay, acted_on=self._payments.get(payment_id))
+            original = self._payments.get(payment_id)
+            if original is None:
+                raise PaymentNotFound(payment_id)
+            if original.voided_by is not None:
+                raise PaymentVoided(original)
+            if record.kind == REFUND_FAILED and (record.stripe_id is None
+                                                 or refund_key(record.stripe_id) not in self._keys):
+                raise NothingLeft(original, record.amount_cents)  # that refund was never recorded: nothing to give back
+            refunded = original.refunded_cents - record.amount_cents
+            if not 0 <= refunded <= original.amount_cents:
+                raise NothingLeft(original, abs(record.amount_cents))
+            if record.payment_id in self._payments:
+                raise StoreError(f"{NAME}: payment id {record.payment_id} is taken")
+            after = replace(original, refunded_cents=refunded)
+            counted = int(after.left_cents > 0) - int(original.left_cents > 0)  # counted while something is left
+            return self._act_on(original, after, record, idempotency_key, counted, announce)
+
+        return self._write(write)
+
+    def _act_on(self, original: Payment, after: Payment, record: Payment, key: str, count_delta: int,
+                announce: Announce | None) -> RecordOutcome:
+        """Write a void's or a refund's record, the payment as it stands after it, the event's totals and the
+        announcement (built first: a write whose announcement cannot be built writes nothing)."""
+        total, paid, count = self._totals[original.event_id]
+        paid, count = paid + record.amount_cents, count + count_delta
+        outcome = RecordOutcome(record, EventTotals(original.event_id, paid, count), acted_on=after)
+        announcement = announce(outcome) if announce is not None else None
+        self._payments[record.payment_id] = record
+        self._payments[original.payment_id] = after
+        self._totals[original.event_id] = (total, paid, count)
+        self._keys[key] = record.payment_id
+        if announcement is not None:
+            self._announce(announcement)
+        return outcome
 
     def _replay(self, key: str) -> RecordOutcome | None:
         payment_id = self._keys.get(key)
@@ -154,6 +201,13 @@ class MemoryStore:
 
     def replay(self, idempotency_key: str) -> RecordOutcome | None:
         return self._write(lambda: self._replay(idempotency_key))
+
+    def stripe_payment(self, payment_intent: str) -> Payment | None:
+        def read() -> Payment | None:
+            found = [p for p in self._payments.values() if p.payment_intent == payment_intent and not p.is_reversal]
+            return min(found, key=record_position) if found else None
+
+        return self._write(read)
 
     def event_totals(self, event_ids: Iterable[str]) -> dict[str, EventTotals]:
         def read() -> dict[str, EventTotals]:

@@ -92,14 +92,15 @@ def check_schema(conn: sqlite3.Connection, where: str) -> int:
     return version
 
 
-# An event's stored totals against its records: the store adds each payment and counts it
-# once, and a void adds its (negative) amount and takes the count back down.
+# An event's stored totals against its records: the store adds every record's amount (a void's and
+# a refund's are negative, a failed refund's positive) and counts each payment while something of it
+# stands (not voided, not refunded in full).
 _TOTALS_MISMATCHES = """
 SELECT e.event_id, e.paid_cents, e.payment_count, e.payment_cleared, e.total_cents,
        COALESCE(r.paid, 0), COALESCE(r.counted, 0)
 FROM events AS e
 LEFT JOIN (SELECT event_id, SUM(amount_cents) AS paid,
-                  SUM(CASE WHEN kind = 'void' THEN -1 ELSE 1 END) AS counted
+                  SUM(kind = 'payment' AND voided_by IS NULL AND amount_cents > refunded_cents) AS counted
            FROM payments GROUP BY event_id) AS r ON r.event_id = e.event_id
 WHERE e.paid_cents != COALESCE(r.paid, 0) OR e.payment_count != COALESCE(r.counted, 0)
    OR e.payment_cleared != (e.paid_cents >= e.total_cents)

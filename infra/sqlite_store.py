@@ -14,12 +14,12 @@ import stat
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.core.domain import AuditEntry, EventTotals, Payment, RecordOutcome
+from bot.core.domain import REFUND_FAILED, AuditEntry, EventTotals, Payment, RecordOutcome
 from bot.core.outbox import (
     AUDIT,
     DELIVERED,
@@ -33,7 +33,17 @@ from bot.core.outbox import (
     entry_id,
     lone_line,
 )
-from bot.core.ports import IdempotencyConflict, OverTotal, PaymentNotFound, SchemaTooNew, StoreError, void_key
+from bot.core.ports import (
+    IdempotencyConflict,
+    NothingLeft,
+    OverTotal,
+    PaymentNotFound,
+    PaymentVoided,
+    SchemaTooNew,
+    StoreError,
+    refund_key,
+    void_key,
+)
 from bot.version import opsbot_version
 
 # Version 1: the ledger as first shipped (which stamped no version: user_version 0). Its
@@ -125,6 +135,19 @@ CREATE INDEX outbox_parked ON outbox (parked_at, entry_id) WHERE parked_at IS NO
 """
 
 
+# Version 3: Stripe refunds. A payment keeps the Stripe objects it came from (its Checkout Session, its
+# PaymentIntent: how a refund finds it) and what refunds took back of it; a refund keeps its own id (re_…).
+# A Stripe payment recorded before kept its session id as its notes: that becomes its stripe_id.
+SCHEMA_V3 = """
+ALTER TABLE payments ADD COLUMN stripe_id TEXT;
+ALTER TABLE payments ADD COLUMN payment_intent TEXT;
+ALTER TABLE payments ADD COLUMN refunded_cents INTEGER NOT NULL DEFAULT 0;
+UPDATE payments SET stripe_id = notes WHERE source = 'stripe' AND kind = 'payment' AND notes LIKE 'cs!_%' ESCAPE '!';
+CREATE INDEX payments_by_payment_intent ON payments (payment_intent) WHERE payment_intent IS NOT NULL
+    AND kind = 'payment';
+"""
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int  # the schema version once it has run: 1, 2, 3, ... in order
@@ -137,6 +160,7 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the ledger: events, payments, idempotency, claims, audit, records, message refs", SCHEMA_V1),
     Migration(2, "the outbox: announcements written with their records", SCHEMA_V2),
+    Migration(3, "Stripe refunds: payments keep their Stripe ids and what was refunded", SCHEMA_V3),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 LEDGER_TABLE = "payments"  # how an unversioned opsbot ledger is told from some other SQLite file
@@ -218,7 +242,7 @@ _CHUNK = 500  # ids per statement: under SQLite's bound-parameter limit
 
 _PAYMENT_COLUMNS = (
     "payment_id, event_id, recorded_at, day, patron, amount_cents, method, notes, "
-    "logged_by, source, kind, voids, voided_by"
+    "logged_by, source, kind, voids, voided_by, stripe_id, payment_intent, refunded_cents"
 )
 
 
@@ -403,10 +427,7 @@ class SqliteStore:
             paid, count = paid + payment.amount_cents, count + 1
             self._insert_payment(conn, payment)
             self._put_totals(conn, payment.event_id, total_cents, paid, count, payment.recorded_at)
-            conn.execute(
-                "INSERT INTO idempotency (key, payment_id, created_at) VALUES (?,?,?)",
-                (idempotency_key, payment.payment_id, payment.recorded_at.isoformat()),
-            )
+            self._insert_key(conn, idempotency_key, payment)
             outcome = RecordOutcome(payment, EventTotals(payment.event_id, paid, count))
             if announce is not None:
                 self._announce(conn, announce(outcome))
@@ -420,23 +441,65 @@ class SqliteStore:
                 raise PaymentNotFound(payment_id)
             replay = self._replay(conn, key)
             if replay is not None:
-                return replay
-            total_row = conn.execute(
-                "SELECT total_cents FROM events WHERE event_id=?", (original.event_id,)
-            ).fetchone()
+                return replace(replay, acted_on=original)
+            if original.left_cents <= 0:
+                raise NothingLeft(original, original.amount_cents)
+            void = replace(void, amount_cents=-original.left_cents)  # what Stripe refunded is out already
+            total = self._total(conn, original.event_id)
             paid, count = self._totals(conn, original.event_id)
             paid, count = paid + void.amount_cents, count - 1
             self._insert_payment(conn, void)
             conn.execute("UPDATE payments SET voided_by=? WHERE payment_id=?", (void.payment_id, payment_id))
-            self._put_totals(conn, original.event_id, total_row[0], paid, count, void.recorded_at)
-            conn.execute(
-                "INSERT INTO idempotency (key, payment_id, created_at) VALUES (?,?,?)",
-                (key, void.payment_id, void.recorded_at.isoformat()),
-            )
-            outcome = RecordOutcome(void, EventTotals(original.event_id, paid, count))
+            self._put_totals(conn, original.event_id, total, paid, count, void.recorded_at)
+            self._insert_key(conn, key, void)
+            outcome = RecordOutcome(void, EventTotals(original.event_id, paid, count),
+                                    acted_on=replace(original, voided_by=void.payment_id))
             if announce is not None:
                 self._announce(conn, announce(outcome))
         return outcome
+
+    def refund_payment(self, payment_id: str, record: Payment, *, idempotency_key: str,
+                       announce: Announce | None = None) -> RecordOutcome:
+        with self._write() as conn:
+            replay = self._replay(conn, idempotency_key)
+            if replay is not None:
+                if replay.payment.fingerprint != record.fingerprint:
+                    raise IdempotencyConflict(idempotency_key, replay.payment)
+                return replace(replay, acted_on=self._get(conn, payment_id))
+            original = self._get(conn, payment_id)
+            if original is None:
+                raise PaymentNotFound(payment_id)
+            if original.voided_by is not None:
+                raise PaymentVoided(original)
+            if record.kind == REFUND_FAILED and (record.stripe_id is None or conn.execute(
+                    "SELECT 1 FROM idempotency WHERE key=?", (refund_key(record.stripe_id),)).fetchone() is None):
+                raise NothingLeft(original, record.amount_cents)  # that refund was never recorded: nothing to give back
+            refunded = original.refunded_cents - record.amount_cents
+            if not 0 <= refunded <= original.amount_cents:
+                raise NothingLeft(original, abs(record.amount_cents))
+            after = replace(original, refunded_cents=refunded)
+            paid, count = self._totals(conn, original.event_id)
+            paid += record.amount_cents
+            count += int(after.left_cents > 0) - int(original.left_cents > 0)  # counted while something is left
+            self._insert_payment(conn, record)
+            conn.execute("UPDATE payments SET refunded_cents=? WHERE payment_id=?", (refunded, payment_id))
+            self._put_totals(conn, original.event_id, self._total(conn, original.event_id), paid, count,
+                             record.recorded_at)
+            self._insert_key(conn, idempotency_key, record)
+            outcome = RecordOutcome(record, EventTotals(original.event_id, paid, count), acted_on=after)
+            if announce is not None:
+                self._announce(conn, announce(outcome))
+        return outcome
+
+    @staticmethod
+    def _total(conn: sqlite3.Connection, event_id: str) -> int:
+        row = conn.execute("SELECT total_cents FROM events WHERE event_id=?", (event_id,)).fetchone()
+        return row[0] if row else 0
+
+    @staticmethod
+    def _insert_key(conn: sqlite3.Connection, key: str, record: Payment) -> None:
+        conn.execute("INSERT INTO idempotency (key, payment_id, created_at) VALUES (?,?,?)",
+                     (key, record.payment_id, record.recorded_at.isoformat()))
 
     def _replay(self, conn: sqlite3.Connection, key: str) -> RecordOutcome | None:
         row = conn.execute("SELECT payment_id FROM idempotency WHERE key=?", (key,)).fetchone()
@@ -468,9 +531,10 @@ class SqliteStore:
     @staticmethod
     def _insert_payment(conn: sqlite3.Connection, p: Payment) -> None:
         conn.execute(
-            f"INSERT INTO payments ({_PAYMENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT INTO payments ({_PAYMENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (p.payment_id, p.event_id, p.recorded_at.isoformat(), p.day, p.patron, p.amount_cents, p.method,
-             p.notes, p.logged_by, p.source, p.kind, p.voids, p.voided_by),
+             p.notes, p.logged_by, p.source, p.kind, p.voids, p.voided_by, p.stripe_id, p.payment_intent,
+             p.refunded_cents),
         )
 
     # -- reads -----------------------------------------------------------------------
@@ -480,6 +544,11 @@ class SqliteStore:
 
     def get_payment(self, payment_id: str) -> Payment | None:
         rows = self._read(f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE payment_id=?", (payment_id,))
+        return _payment(rows[0]) if rows else None
+
+    def stripe_payment(self, payment_intent: str) -> Payment | None:
+        rows = self._read(f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE payment_intent=? AND kind='payment' "
+                          "ORDER BY recorded_at LIMIT 1", (payment_intent,))  # payments_by_payment_intent
         return _payment(rows[0]) if rows else None
 
     def replay(self, idempotency_key: str) -> RecordOutcome | None:
@@ -703,9 +772,10 @@ def _store_error(path: str, exc: sqlite3.Error) -> StoreError:
 
 def _payment(row: tuple) -> Payment:
     (payment_id, event_id, recorded_at, day, patron, amount, method, notes, logged_by, source, kind,
-     voids, voided_by) = row
+     voids, voided_by, stripe_id, payment_intent, refunded_cents) = row
     return Payment(
         payment_id=payment_id, event_id=event_id, patron=patron, amount_cents=amount, method=method,
         notes=notes, logged_by=logged_by, recorded_at=datetime.fromisoformat(recorded_at), day=day,
-        source=source, kind=kind, voids=voids, voided_by=voided_by,
+        source=source, kind=kind, voids=voids, voided_by=voided_by, stripe_id=stripe_id,
+        payment_intent=payment_intent, refunded_cents=refunded_cents,
     )

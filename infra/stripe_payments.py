@@ -11,7 +11,7 @@ from typing import Any
 
 import stripe
 
-from bot.core.ports import PaymentsError, WebhookRejected
+from bot.core.ports import PaymentsError, RefundRefused, StripeRefund, WebhookRejected
 
 MAX_NETWORK_RETRIES = 2
 TIMEOUT_SECONDS = 20  # per attempt; the work runs after Slack's ack, so minutes are fine, hours are not
@@ -45,6 +45,40 @@ class StripePayments:
                             {"line_items": [{"price": price_id, "quantity": 1}], "metadata": metadata},
                             idempotency_key)
         return str(link["id"]), str(link["url"])
+
+    def create_refund(self, *, payment_intent: str, amount_cents: int, metadata: dict[str, str],
+                      idempotency_key: str) -> StripeRefund:
+        params = {"payment_intent": payment_intent, "amount": amount_cents, "metadata": metadata,
+                  "reason": "requested_by_customer"}
+        try:
+            refund = self.client.v1.refunds.create(params=params, options={"idempotency_key": idempotency_key})
+        except stripe.InvalidRequestError as exc:  # Stripe looked at it and said no: nothing was refunded
+            if exc.code == "idempotency_error" or exc.http_status != 400:
+                raise PaymentsError("refund", _reason(exc)) from exc
+            raise RefundRefused(exc.code, exc.user_message or str(exc)) from exc
+        except stripe.StripeError as exc:
+            raise PaymentsError("refund", _reason(exc)) from exc
+        return StripeRefund.from_object(refund.to_dict())
+
+    def list_refunds(self, *, payment_intent: str | None = None, charge: str | None = None) -> list[StripeRefund]:
+        params: dict[str, Any] = {"limit": 100}
+        if payment_intent:
+            params["payment_intent"] = payment_intent
+        if charge:
+            params["charge"] = charge
+        try:
+            page = self.client.v1.refunds.list(params=params)
+            return [StripeRefund.from_object(r.to_dict()) for r in page.auto_paging_iter()]
+        except stripe.StripeError as exc:
+            raise PaymentsError("refunds", _reason(exc)) from exc
+
+    def payment_intent_session(self, payment_intent: str) -> str | None:
+        try:
+            page = self.client.v1.checkout.sessions.list(params={"payment_intent": payment_intent, "limit": 1})
+        except stripe.StripeError as exc:
+            raise PaymentsError("checkout session", _reason(exc)) from exc
+        found = [s.to_dict() for s in page.data]
+        return str(found[0]["id"]) if found and isinstance(found[0].get("id"), str) else None
 
     @staticmethod
     def _create(step: str, create: Any, params: dict[str, Any], idempotency_key: str) -> dict[str, Any]:

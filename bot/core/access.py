@@ -75,6 +75,8 @@ ENTRY_POINTS: dict[tuple[str, str], str] = {
     ("view", "log_payment"): "payment.log",
     ("suggestion", "event"): "payment.log",  # the payment form's event search
     ("action", "payment_void"): "payment.void",
+    ("action", "payment_void_refund"): "payment.void",
+    ("action", "payment_void_only"): "payment.void",
     ("action", "reminder_log_payment"): "payment.log",
     ("action", "deploy_confirm"): "deploy.run",
     ("action", "deploy_cancel"): "deploy.run",

@@ -51,11 +51,18 @@ class LinkGroup:
     links: tuple[Link, ...]
 
 
+# Record kinds. A payment stands on its own; the others name the payment they act on (``voids``):
+PAYMENT = "payment"
+VOID = "void"  # reverses what is left of a payment (all of it, unless Stripe refunded part)
+REFUND = "refund"  # a Stripe refund that succeeded: part or all of a Stripe payment paid back (negative)
+REFUND_FAILED = "refund_failed"  # a recorded refund that Stripe later failed or canceled: the money back (positive)
+
+
 @dataclass(frozen=True)
 class Payment:
-    """One ledger record: a payment, or a reversal of one (negative amount): today a void, which
-    reverses all of it. Readers treat any record with ``voids`` set as a reversal of that payment,
-    whatever its ``kind``, so a new kind of reversal (a refund) is counted the same way."""
+    """One ledger record: a payment, or a record that acts on one (``voids`` names it): a void or a
+    refund (negative amounts), or a failed refund putting a refund's money back (positive). Readers
+    treat any record with ``voids`` set as a change to that payment, counted with its sign."""
 
     payment_id: str
     event_id: str
@@ -67,18 +74,38 @@ class Payment:
     recorded_at: datetime  # timezone-aware, UTC
     day: str  # YYYY-MM-DD in the crew time zone
     source: str = "slack"  # slack | api | stripe | console
-    kind: str = "payment"  # payment | void
-    voids: str | None = None  # for a reversal (a void): the payment it reverses
+    kind: str = PAYMENT  # payment | void | refund | refund_failed
+    voids: str | None = None  # for a reversal (a void, a refund, a failed refund): the payment it acts on
     voided_by: str | None = None  # for a payment: the void that reversed it
+    stripe_id: str | None = None  # the Stripe object it came from: a Checkout Session (cs_…), a refund (re_…)
+    payment_intent: str | None = None  # for Stripe payments and refunds: the PaymentIntent (pi_…) of the money
+    refunded_cents: int = 0  # for a payment: what Stripe refunds have taken back of it so far
 
     @property
     def is_void(self) -> bool:
-        return self.kind == "void"
+        return self.kind == VOID
+
+    @property
+    def is_refund(self) -> bool:
+        """A Stripe refund, or a failed one putting the money back: both change what stands of a payment."""
+        return self.kind in (REFUND, REFUND_FAILED)
 
     @property
     def is_reversal(self) -> bool:
-        """A record that takes (part of) a payment back: a void, or any later kind that names the payment."""
+        """A record that acts on a payment (``voids`` names it) rather than a payment of its own."""
         return self.voids is not None
+
+    @property
+    def left_cents(self) -> int:
+        """What still stands of a payment: nothing once voided, else its amount less what was refunded."""
+        if self.is_reversal or self.voided_by is not None:
+            return 0
+        return self.amount_cents - self.refunded_cents
+
+    @property
+    def reversed_in_full(self) -> bool:
+        """A payment voided, or refunded to the last cent."""
+        return not self.is_reversal and self.left_cents <= 0
 
     @property
     def fingerprint(self) -> tuple:
@@ -136,6 +163,7 @@ class RecordOutcome:
     payment: Payment
     totals: EventTotals
     replayed: bool = False
+    acted_on: Payment | None = None  # a void's or a refund's payment, as it stands after the write
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,8 @@ COMMANDS: tuple[CommandHelp, ...] = (
     ),
     CommandHelp(
         "/opsbot void PAYMENT_ID",
-        "Voids a payment with a reversing record; the original stays in the ledger.",
+        "Voids a payment with a reversing record; the original stays in the ledger. A Stripe payment asks first "
+        "whether to refund it in Stripe too.",
         "/opsbot void pay_k7m2x9q4ab",
         admin_only=True,
     ),

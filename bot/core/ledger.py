@@ -12,7 +12,10 @@ from bot.core.catalog import Catalog, EventNotFound
 from bot.core.domain import (
     NOTES_MAX,
     PATRON_MAX,
+    REFUND,
+    REFUND_FAILED,
     STRIPE_METHOD,
+    VOID,
     Event,
     EventStatus,
     Payment,
@@ -21,7 +24,17 @@ from bot.core.domain import (
 )
 from bot.core.money import AmountError, format_cents, parse_amount
 from bot.core.outbox import Announcer
-from bot.core.ports import IdempotencyConflict, OverTotal, PaymentNotFound, Store, void_key
+from bot.core.ports import (
+    IdempotencyConflict,
+    NothingLeft,
+    OverTotal,
+    PaymentNotFound,
+    Store,
+    StripeRefund,
+    refund_failed_key,
+    refund_key,
+    void_key,
+)
 from bot.core.user_text import as_text, echo, is_text
 
 Clock = Callable[[], datetime]
@@ -198,8 +211,10 @@ class Ledger:
         return None if outcome is None else self._result(outcome)
 
     def record_stripe_payment(self, *, event_id: str, patron: str, amount_cents: int, notes: str,
-                              idempotency_key: str) -> LedgerResult:
-        """Money that already arrived through Stripe: recorded even past the total."""
+                              idempotency_key: str, stripe_id: str | None = None,
+                              payment_intent: str | None = None) -> LedgerResult:
+        """Money that already arrived through Stripe: recorded even past the total, with the Checkout
+        Session it came from (``stripe_id``) and its PaymentIntent (how a refund finds it)."""
         event = self.catalog.event(event_id)
         if event is None:
             raise UnknownEvent(event_id)
@@ -207,10 +222,11 @@ class Ledger:
         checked = PaymentInput(event, as_text(" ".join(patron.split())[:PATRON_MAX]) or "Stripe customer",
                                amount_cents, STRIPE_METHOD, as_text(notes[:NOTES_MAX]))
         return self._append(checked, logged_by="stripe", idempotency_key=idempotency_key, source="stripe",
-                            allow_over_total=True)
+                            allow_over_total=True, stripe_id=stripe_id, payment_intent=payment_intent)
 
     def _append(self, checked: PaymentInput, *, logged_by: str, idempotency_key: str, source: str,
-                allow_over_total: bool = False, receipt_to: tuple[str, str] | None = None) -> LedgerResult:
+                allow_over_total: bool = False, receipt_to: tuple[str, str] | None = None,
+                stripe_id: str | None = None, payment_intent: str | None = None) -> LedgerResult:
         now = self.clock()
         payment = Payment(
             payment_id=self.new_id("pay"),
@@ -223,6 +239,8 @@ class Ledger:
             recorded_at=now,
             day=self.day_of(now),
             source=source,
+            stripe_id=stripe_id,
+            payment_intent=payment_intent,
         )
         announcer = self.announcer
         announce = None if announcer is None else (
@@ -251,15 +269,21 @@ class Ledger:
         return LedgerResult(outcome.payment, status, outcome.replayed)
 
     def void_payment(self, payment_id: str, *, by: str, source: str = "slack",
-                     message: tuple[str, str] | None = None) -> LedgerResult:
-        """Reverse a payment with a new record. Voiding twice returns the first void, replayed.
-        ``message`` = (channel, ts): where the payment's line is, when the void comes from its button."""
+                     message: tuple[str, str] | None = None, stripe_refund: StripeRefund | None = None
+                     ) -> LedgerResult:
+        """Reverse what is left of a payment with a new record. Voiding twice returns the first void,
+        replayed. ``message`` = (channel, ts): where the payment's line is, when the void comes from its
+        button. ``stripe_refund``: the Stripe refund that paid it back (the void carries its id).
+        A payment Stripe refunded in full has nothing left to void (LedgerError)."""
         payment_id = payment_id.strip()
         original = self.store.get_payment(payment_id)
         if original is None:
             raise LedgerError({"payment": f"There is no payment '{echo(payment_id)}'."})
         if original.is_void:
             raise LedgerError({"payment": f"'{echo(payment_id)}' is itself a void; it cannot be voided."})
+        if original.is_reversal:
+            raise LedgerError({"payment": f"'{echo(payment_id)}' is a Stripe refund's record; it cannot be voided "
+                                          f"(void the payment it refunds, {original.voids})."})
         now = self.clock()
         void = Payment(
             payment_id=self.new_id("void"),
@@ -267,13 +291,16 @@ class Ledger:
             patron=original.patron,
             amount_cents=-original.amount_cents,
             method=original.method,
-            notes=f"void of {original.payment_id}",
+            notes=f"void of {original.payment_id}" + (f", refunded in Stripe ({stripe_refund.refund_id})"
+                                                      if stripe_refund else ""),
             logged_by=by,
             recorded_at=now,
             day=self.day_of(now),
             source=source,
-            kind="void",
+            kind=VOID,
             voids=original.payment_id,
+            stripe_id=stripe_refund.refund_id if stripe_refund else None,
+            payment_intent=stripe_refund.payment_intent if stripe_refund else None,
         )
         announcer = self.announcer
         event = self.catalog.event(original.event_id) or unlisted_event(original.event_id)
@@ -283,6 +310,38 @@ class Ledger:
             outcome = self.store.void_payment(original.payment_id, void, announce=announce)
         except PaymentNotFound:
             raise LedgerError({"payment": f"There is no payment '{echo(payment_id)}'."}) from None
+        except NothingLeft:
+            raise LedgerError({"payment": f"'{echo(payment_id)}' was refunded in full in Stripe: nothing of it is "
+                                          "left to void."}) from None
+        return self._written(outcome)
+
+    def record_refund(self, original: Payment, refund: StripeRefund, *, failed: bool = False) -> LedgerResult:
+        """A Stripe refund of ``original`` (a reversal of its cents), or with ``failed`` the money of a
+        recorded refund that Stripe failed or canceled, put back. Once per refund either way (its id is
+        the key). Raises the store's PaymentVoided, NothingLeft, PaymentNotFound."""
+        now = self.clock()
+        record = Payment(
+            payment_id=self.new_id("rfl" if failed else "ref"),
+            event_id=original.event_id,
+            patron=original.patron,
+            amount_cents=refund.amount_cents if failed else -refund.amount_cents,
+            method=original.method,
+            notes=f"{'failed ' if failed else ''}Stripe refund {refund.refund_id} of {original.payment_id}",
+            logged_by="stripe",
+            recorded_at=now,
+            day=self.day_of(now),
+            source="stripe",
+            kind=REFUND_FAILED if failed else REFUND,
+            voids=original.payment_id,
+            stripe_id=refund.refund_id,
+            payment_intent=refund.payment_intent,
+        )
+        announcer = self.announcer
+        event = self.catalog.event(original.event_id) or unlisted_event(original.event_id)
+        announce = None if announcer is None else (
+            lambda outcome: announcer.payment_refunded(outcome, event, outcome.acted_on or original))
+        key = refund_failed_key(refund.refund_id) if failed else refund_key(refund.refund_id)
+        outcome = self.store.refund_payment(original.payment_id, record, idempotency_key=key, announce=announce)
         return self._written(outcome)
 
     def find_void(self, payment_id: str) -> LedgerResult | None:

@@ -29,6 +29,9 @@ from bot.core.domain import AuditEntry, Event, EventStatus, Payment, RecordOutco
 # -- what an entry announces (the domain event) ------------------------------------------------------
 PAYMENT_RECORDED = "payment.recorded"  # logged in Slack, through the web API, or paid with Stripe
 PAYMENT_VOIDED = "payment.voided"
+PAYMENT_REFUNDED = "payment.refunded"  # a Stripe refund recorded against its payment, or a failed one put back
+STRIPE_REFUND_KEPT = "stripe.refund_kept"  # a Stripe refund of no payment the ledger can take it from: kept aside
+STRIPE_REFUND_NOTE = "stripe.refund_note"  # a Stripe refund that changes nothing in the ledger, said once
 REFUSED = "refused"  # someone asked for what their role does not allow
 LINK_CREATED = "link.created"  # a Stripe payment link
 STRIPE_UNASSIGNED = "stripe.unassigned"  # a paid Checkout Session with no known event
@@ -37,7 +40,7 @@ EMAIL_FAILED = "email.failed"  # an email copy that could not be sent (said in t
 
 # -- where it goes (the target) ------------------------------------------------------------------------
 AUDIT = "audit"  # a line in the ops channel (chat.postMessage)
-UPDATE = "update"  # an earlier line changed (chat.update): a voided payment's line struck through
+UPDATE = "update"  # an earlier line changed (chat.update): a voided payment's line struck, a refunded one marked
 RECEIPT = "receipt"  # for the person who did it: ephemeral in their channel, else a direct message
 REPLY = "reply"  # a message through the request's response_url (a payment link, in the channel it was asked in)
 EMAIL = "email"  # the email copy for admins (SES)
@@ -59,7 +62,8 @@ TARGET_WORDS = {AUDIT: "audit line", UPDATE: "strike-through of the voided line"
                 REPLY: "message", EMAIL: "email copy"}
 EVENT_WORDS = {PAYMENT_RECORDED: "payment", PAYMENT_VOIDED: "void", REFUSED: "refusal", LINK_CREATED: "payment link",
                STRIPE_UNASSIGNED: "unassigned Stripe payment", DEPLOY_FINISHED: "deploy",
-               EMAIL_FAILED: "failed email"}
+               EMAIL_FAILED: "failed email", PAYMENT_REFUNDED: "refund", STRIPE_REFUND_KEPT: "unmatched Stripe refund",
+               STRIPE_REFUND_NOTE: "Stripe refund note"}
 
 
 def describe(entry: OutboxEntry) -> str:
@@ -146,9 +150,12 @@ class Settled:
 
 
 def payment_facts(p: Payment) -> dict[str, Any]:
-    return {"payment_id": p.payment_id, "event_id": p.event_id, "patron": p.patron, "amount_cents": p.amount_cents,
-            "method": p.method, "notes": p.notes, "logged_by": p.logged_by, "recorded_at": p.recorded_at.isoformat(),
-            "day": p.day, "source": p.source, "kind": p.kind, "voids": p.voids}
+    facts = {"payment_id": p.payment_id, "event_id": p.event_id, "patron": p.patron, "amount_cents": p.amount_cents,
+             "method": p.method, "notes": p.notes, "logged_by": p.logged_by, "recorded_at": p.recorded_at.isoformat(),
+             "day": p.day, "source": p.source, "kind": p.kind, "voids": p.voids}
+    if p.stripe_id or p.refunded_cents or p.voided_by:  # only where they say something: entries stay as they were
+        facts.update(stripe_id=p.stripe_id, refunded_cents=p.refunded_cents, voided_by=p.voided_by)
+    return facts
 
 
 def payment_from_facts(facts: dict[str, Any]) -> Payment:
@@ -156,7 +163,8 @@ def payment_from_facts(facts: dict[str, Any]) -> Payment:
                    amount_cents=int(facts["amount_cents"]), method=facts["method"], notes=facts.get("notes", ""),
                    logged_by=facts["logged_by"], recorded_at=datetime.fromisoformat(facts["recorded_at"]),
                    day=facts["day"], source=facts.get("source", "slack"), kind=facts.get("kind", "payment"),
-                   voids=facts.get("voids"))
+                   voids=facts.get("voids"), stripe_id=facts.get("stripe_id"),
+                   refunded_cents=int(facts.get("refunded_cents") or 0), voided_by=facts.get("voided_by"))
 
 
 def status_facts(status: EventStatus) -> dict[str, Any]:
@@ -271,6 +279,35 @@ class Announcer:
                                         "amount_cents": v.amount_cents})
         return Announcement(audit, self._entries(v.payment_id, PAYMENT_VOIDED, facts, v.recorded_at, email=True,
                                                  extra=extra))
+
+    def payment_refunded(self, outcome: RecordOutcome, event: Event, original: Payment) -> Announcement:
+        """A Stripe refund recorded (or a failed one's money put back): its own line, and the payment's
+        line marked with what was refunded of it (``original`` as it stands after the refund)."""
+        r = outcome.payment
+        facts = {"payment": payment_facts(r), "original": payment_facts(original),
+                 **status_facts(EventStatus(event, outcome.totals.paid_cents, outcome.totals.payment_count))}
+        extra = [(UPDATE, {"channel": self.targets.audit_channel})] if self.targets.audit_channel else []
+        audit = self._audit_log(entry_id=f"{r.kind}:{r.payment_id}", at=r.recorded_at, actor=r.logged_by,
+                                action=f"payment.{r.kind}", result="ok",
+                                detail={"record_id": r.payment_id, "payment_id": r.voids, "event_id": r.event_id,
+                                        "amount_cents": r.amount_cents, "stripe_refund": r.stripe_id})
+        return Announcement(audit, self._entries(r.payment_id, PAYMENT_REFUNDED, facts, r.recorded_at, email=True,
+                                                 extra=extra))
+
+    def stripe_refund_kept(self, kept: dict[str, Any], now: datetime) -> Announcement:
+        """A Stripe refund kept aside: opsbot has no payment it can take it from."""
+        audit = self._audit_log(entry_id=f"refund-kept:{kept['refund_id']}", at=now, actor="stripe",
+                                action="payment.refund", result="kept aside",
+                                detail={k: kept.get(k) for k in ("refund_id", "payment_intent", "amount_cents",
+                                                                  "reason")})
+        return Announcement(audit, self._entries(kept["refund_id"], STRIPE_REFUND_KEPT, {"refund": kept}, now))
+
+    def stripe_refund_note(self, note: dict[str, Any], now: datetime) -> Announcement:
+        """A Stripe refund that changes nothing in the ledger (``note["situation"]`` says why), said once."""
+        key = f"refund-note:{note['refund_id']}:{note['situation']}"
+        audit = self._audit_log(entry_id=key, at=now, actor="stripe", action="payment.refund", result=note["situation"],
+                                detail=dict(note))
+        return Announcement(audit, self._entries(key, STRIPE_REFUND_NOTE, {"note": note}, now))
 
     # -- other changes ------------------------------------------------------------------------------------
     def refused(self, *, refusal_id: str, user_id: str, action: str, needed: str, entry_point: str,

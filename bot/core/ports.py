@@ -25,6 +25,16 @@ def void_key(payment_id: str) -> str:
     return f"void:{payment_id}"
 
 
+def refund_key(refund_id: str) -> str:
+    """The idempotency key of a Stripe refund's record: one record per Stripe refund (re_…), however it came."""
+    return f"refund:{refund_id}"
+
+
+def refund_failed_key(refund_id: str) -> str:
+    """The idempotency key of the record that puts a failed refund's money back: once per refund."""
+    return f"refund-failed:{refund_id}"
+
+
 class StoreError(Exception):
     """The store could not be reached or answered something unexpected."""
 
@@ -60,6 +70,28 @@ class PaymentNotFound(Exception):
     def __init__(self, payment_id: str):
         super().__init__(payment_id)
         self.payment_id = payment_id
+
+
+class PaymentVoided(Exception):
+    """The payment was voided: a refund of it moves no money in the ledger (the void took what was left)."""
+
+    def __init__(self, payment: Payment):
+        super().__init__(f"{payment.payment_id} was voided by {payment.voided_by}")
+        self.payment = payment
+
+
+class NothingLeft(Exception):
+    """A change larger than what stands of the payment: a refund past what is left of it (``left_cents``),
+    a void of a payment Stripe refunded in full (left 0), a failed refund of more than was refunded."""
+
+    def __init__(self, payment: Payment, asked_cents: int):
+        super().__init__(f"{payment.payment_id}: {asked_cents} asked, {payment.left_cents} left")
+        self.payment = payment
+        self.asked_cents = asked_cents
+
+    @property
+    def left_cents(self) -> int:
+        return self.payment.left_cents
 
 
 class Store(Protocol):
@@ -100,9 +132,26 @@ class Store(Protocol):
 
     def void_payment(self, payment_id: str, void: Payment, *, announce: Announce | None = None) -> RecordOutcome:
         """Append ``void`` (a reversing record for payment_id) and mark the
-        payment voided, atomically, with its announcement. The payment itself is
+        payment voided, atomically, with its announcement. The void reverses what
+        is left of the payment as the transaction reads it (its amount less what
+        Stripe refunded): ``void.amount_cents`` is set to that. The payment itself is
         the idempotency key: voiding a voided payment writes nothing and returns
-        the first void with ``replayed=True``. Raises PaymentNotFound."""
+        the first void with ``replayed=True``. Raises PaymentNotFound, NothingLeft
+        (Stripe refunded all of it)."""
+
+    def refund_payment(self, payment_id: str, record: Payment, *, idempotency_key: str,
+                       announce: Announce | None = None) -> RecordOutcome:
+        """Append ``record`` (a refund, negative, or a failed refund's money back, positive) and add
+        it to the payment's ``refunded_cents`` (less a positive one), with the event's totals and the
+        announcement, atomically. The payment stops counting in ``payment_count`` when nothing of it
+        is left, and counts again when a failed refund gives some back. A failed refund's record
+        (kind refund_failed) needs its refund (``stripe_id``) recorded before, under refund_key. The
+        same key twice returns the first record, replayed (another record under it: IdempotencyConflict).
+        Raises PaymentNotFound, PaymentVoided, NothingLeft (more than is left, more back than was
+        refunded, or the failure of a refund never recorded)."""
+
+    def stripe_payment(self, payment_intent: str) -> Payment | None:
+        """The Stripe payment recorded for this PaymentIntent (pi_…), if any. An index lookup."""
 
     def replay(self, idempotency_key: str) -> RecordOutcome | None:
         """The outcome of an earlier write with this key (``replayed=True``), or None."""
@@ -323,6 +372,51 @@ class PaymentsError(Exception):
         self.reason = reason
 
 
+class RefundRefused(Exception):
+    """Stripe answered a refund request with an error about the refund itself (already refunded, too
+    old, more than is left, not enough balance): ``code`` is Stripe's (None when it sends none)."""
+
+    def __init__(self, code: str | None, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class StripeRefund:
+    """A Stripe Refund object, as much of it as the ledger reads."""
+
+    refund_id: str  # re_…
+    amount_cents: int
+    currency: str
+    status: str  # pending | requires_action | succeeded | failed | canceled
+    payment_intent: str | None
+    charge: str | None
+    reason: str | None = None  # duplicate | fraudulent | requested_by_customer | …
+    failure_reason: str | None = None
+    metadata: dict[str, str] | None = None
+
+    @classmethod
+    def from_object(cls, obj: dict[str, Any]) -> StripeRefund:
+        """From Stripe's JSON (``charge`` and ``payment_intent`` are ids, or objects when expanded).
+        Raises ValueError for something that is not a refund."""
+        amount = obj.get("amount")
+        if obj.get("object") != "refund" or not isinstance(obj.get("id"), str) or isinstance(amount, bool) \
+                or not isinstance(amount, int) or amount < 0:
+            raise ValueError("not a Stripe refund")
+        return cls(refund_id=obj["id"], amount_cents=amount, currency=str(obj.get("currency") or "usd").lower(),
+                   status=str(obj.get("status") or "pending"), payment_intent=_stripe_ref(obj.get("payment_intent")),
+                   charge=_stripe_ref(obj.get("charge")), reason=obj.get("reason"),
+                   failure_reason=obj.get("failure_reason"),
+                   metadata={str(k): str(v) for k, v in (obj.get("metadata") or {}).items()})
+
+
+def _stripe_ref(value: Any) -> str | None:
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
 class WebhookRejected(Exception):
     """A Stripe webhook that is not provably from Stripe (bad or missing signature) or not readable."""
 
@@ -342,6 +436,18 @@ class Payments(Protocol):
                             idempotency_key: str) -> tuple[str, str]:
         """Create a payment link for one of the price; returns (id ``plink_...``, url).
         Its metadata is copied by Stripe onto every Checkout Session it makes."""
+
+    def create_refund(self, *, payment_intent: str, amount_cents: int, metadata: dict[str, str],
+                      idempotency_key: str) -> StripeRefund:
+        """Refund ``amount_cents`` of the PaymentIntent's charge. Raises RefundRefused (Stripe said no:
+        nothing was refunded) or PaymentsError (not reached: it may or may not have been made; the
+        same key again makes it once)."""
+
+    def list_refunds(self, *, payment_intent: str | None = None, charge: str | None = None) -> list[StripeRefund]:
+        """Every refund of the PaymentIntent (or of the charge), newest first. Raises PaymentsError."""
+
+    def payment_intent_session(self, payment_intent: str) -> str | None:
+        """The Checkout Session that made the PaymentIntent (None: none did). Raises PaymentsError."""
 
 
 # -- email: copies of payments and the daily summary for admins -------------------------------------

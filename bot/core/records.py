@@ -13,7 +13,8 @@ Every read is bounded and goes through an index, on both stores:
 
 No read scans the whole table. Records come in time order (``record_position``), a
 page at a time: memory holds a page, never the ledger. A reversal is any record with
-``voids`` set (a void today), exported as a row of its own with a negative amount."""
+``voids`` set (a void, a Stripe refund: negative; a failed refund's cents put back: positive),
+exported as a row of its own."""
 
 from __future__ import annotations
 
@@ -70,8 +71,8 @@ class ExportRow:
     logged_by: str
     source: str  # slack | api | stripe
     reverses: str  # the payment a reversal takes back; "" for a payment
-    stripe_id: str  # the Stripe object a Stripe record came from (a Checkout Session, cs_…); else ""
-    kind: str  # payment | void (| a later kind of reversal)
+    stripe_id: str  # the Stripe object a record came from (a Checkout Session cs_…, a refund re_…); else ""
+    kind: str  # payment | void | refund | refund_failed
 
     @property
     def is_reversal(self) -> bool:
@@ -85,7 +86,7 @@ class ExportTally:
     payments: int = 0
     payments_cents: int = 0
     reversals: int = 0
-    reversals_cents: int = 0  # negative
+    reversals_cents: int = 0  # voids and refunds (negative) less failed refunds' cents put back
 
     @property
     def rows(self) -> int:
@@ -233,8 +234,7 @@ class LedgerRecords:
             event_id=record.event_id, event_title=event.title if event else record.event_id,
             patron=record.patron, amount_cents=record.amount_cents, method=record.method, notes=record.notes,
             logged_by=record.logged_by, source=record.source, reverses=record.voids or "",
-            # A Stripe payment keeps the Checkout Session it came from as its notes (bot/stripe_intake).
-            stripe_id=record.notes if record.source == "stripe" else "", kind=record.kind,
+            stripe_id=stripe_id(record), kind=record.kind,
         )
 
     def rows(self, selection: Selection) -> Iterator[ExportRow]:
@@ -275,6 +275,16 @@ class LedgerRecords:
             event = self.catalog.event(event_id)
             titles[event_id] = event.title if event else event_id
         return FindResult(echo(" ".join(text.split()), 100), tuple(matches), patrons, titles)
+
+
+def stripe_id(record: Payment) -> str:
+    """The Stripe object a record came from: a payment's Checkout Session (cs_…), a refund's id (re_…).
+    A Stripe payment recorded before records kept it has the session as its notes."""
+    if record.stripe_id:
+        return record.stripe_id
+    if record.source == "stripe" and not record.is_reversal and record.notes.startswith("cs_"):
+        return record.notes
+    return ""
 
 
 def encode_cursor(position: str) -> str:

@@ -2,7 +2,8 @@
 its event (once, however often Stripe delivers it), its payment link is marked
 paid, and its audit line and email copy are written to the outbox with it. A
 paid session with no known event is kept (``stripe-unassigned`` / ``-`` /
-session id), announced, until an admin assigns it."""
+session id), announced, until an admin assigns it. Refund events go to the
+refunds service (bot/refunds.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from bot.core.ledger import Clock, Ledger, LedgerError, LedgerResult, utc_now
 from bot.core.outbox import Announcer
 from bot.core.paylinks import Paylinks
 from bot.core.ports import Store, WebhookRejected
+from bot.core.refunds import REFUND_EVENTS, StripeRefunds
 from bot.core.user_text import echo
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,8 @@ class Assigned:
 
 class StripeIntake:
     def __init__(self, ledger: Ledger, store: Store, paylinks: Paylinks, announcer: Announcer, *,
-                 verify: Verifier | None, clock: Clock = utc_now):
+                 verify: Verifier | None, clock: Clock = utc_now, refunds: StripeRefunds | None = None):
+        self.refunds = refunds or StripeRefunds(ledger, store, None, announcer, clock=clock)
         self.ledger = ledger
         self.store = store
         self.paylinks = paylinks
@@ -60,12 +63,17 @@ class StripeIntake:
 
     # -- the webhook -------------------------------------------------------------------------
     def receive(self, raw_body: bytes, signature_header: str | None) -> dict[str, Any]:
-        """Verify and handle one delivery; returns the JSON answer. Raises
-        StripeNotConfigured or WebhookRejected (nothing recorded)."""
+        """Verify and handle one delivery; returns the JSON answer. Raises StripeNotConfigured,
+        WebhookRejected (nothing recorded) or RefundsUnavailable (nothing recorded: Stripe retries)."""
         if self.verify is None:
             raise StripeNotConfigured("STRIPE_WEBHOOK_SECRET is not set: Stripe events are not accepted")
         event = self.verify(raw_body, signature_header)
         kind = event.get("type")
+        if kind in REFUND_EVENTS:
+            try:
+                return self.refunds.receive(event)
+            except ValueError as exc:
+                raise WebhookRejected(str(exc)) from None
         if kind not in PAID_EVENTS:
             return {"status": "ignored", "type": kind}
         session = (event.get("data") or {}).get("object")
@@ -106,7 +114,9 @@ class StripeIntake:
             return {"status": "unassigned", "session_id": session_id}
 
         result = self.ledger.record_stripe_payment(event_id=str(event_id), patron=patron, amount_cents=amount,
-                                                   notes=session_id, idempotency_key=payment_key(session_id))
+                                                   notes=session_id, idempotency_key=payment_key(session_id),
+                                                   stripe_id=session_id,
+                                                   payment_intent=_intent(session.get("payment_intent")))
         return {"status": "recorded", "payment_id": result.payment.payment_id, "replayed": result.replayed}
 
     def _keep_unassigned(self, event: Mapping[str, Any], session: Mapping[str, Any], *, amount: int, patron: str,
@@ -117,6 +127,7 @@ class StripeIntake:
             "session_id": session_id, "stripe_event_id": event.get("id"), "amount_cents": amount,
             "currency": session.get("currency"), "patron": patron, "email": details.get("email"),
             "payment_link": session.get("payment_link"), "metadata": session.get("metadata") or {},
+            "payment_intent": _intent(session.get("payment_intent")),
             "reason": reason, "received_at": self.clock().astimezone(UTC).isoformat(timespec="seconds"),
         }
         if self.store.put_record(UNASSIGNED, _ALL, session_id, kept, if_absent=True,
@@ -143,16 +154,25 @@ class StripeIntake:
         try:
             result = self.ledger.record_stripe_payment(
                 event_id=event.id, patron=kept["patron"], amount_cents=int(kept["amount_cents"]), notes=session_id,
-                idempotency_key=payment_key(session_id))
+                idempotency_key=payment_key(session_id), stripe_id=session_id,
+                payment_intent=kept.get("payment_intent"))
         except LedgerError as exc:
             raise AssignError(" ".join(exc.errors.values())) from None
         self.store.put_record(UNASSIGNED, _ALL, session_id, {
             **kept, "payment_id": result.payment.payment_id, "assigned_to": event.id, "assigned_by": by,
             "assigned_at": self.clock().astimezone(UTC).isoformat(timespec="seconds"),
         })
+        self.refunds.after_assign(kept.get("payment_intent"))
         return Assigned(result, session_id, already=result.replayed)
 
     def assigned(self, session_id: str) -> LedgerResult | None:
         """The payment a session became, if it was recorded."""
         return self.ledger.replay(payment_key(session_id))
 
+
+
+def _intent(value: Any) -> str | None:
+    """A Checkout Session's PaymentIntent: an id, or the object when expanded."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) and value.startswith("pi_") else None

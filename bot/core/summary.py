@@ -82,9 +82,9 @@ def build_summary(ledger: Ledger, day: date) -> DaySummary:
     """One day's figures in the crew time zone, from the day index: one query for the
     day and one for the same weekday a week before."""
     records = ledger.day_payments(day)
-    before = [r for r in ledger.day_payments(day - timedelta(days=7)) if not r.is_void]
-    payments = tuple(r for r in records if not r.is_void)
-    voids = tuple(r for r in records if r.is_void)
+    before = [r for r in ledger.day_payments(day - timedelta(days=7)) if not r.is_reversal]
+    payments = tuple(r for r in records if not r.is_reversal)
+    voids = tuple(r for r in records if r.is_reversal)  # voids and Stripe refunds: what took money back
     by_method: dict[str, Tally] = defaultdict(Tally)
     by_event: dict[str, Tally] = defaultdict(Tally)
     by_logger: dict[str, Tally] = defaultdict(Tally)

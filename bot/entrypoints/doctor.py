@@ -433,6 +433,10 @@ def stripe_checks(settings: Settings, errors: list[ConfigError]) -> list[Check]:
                             SETTING_FIXES["STRIPE_WEBHOOK_SECRET"]))
     elif settings.stripe_webhook_secret:
         checks.append(Check(OK, "STRIPE_WEBHOOK_SECRET", mask(settings.stripe_webhook_secret)))
+        if not key and "STRIPE_API_KEY" not in bad:  # refund events are read back from Stripe's API
+            checks.append(Check(WARN, "Stripe refunds", "STRIPE_WEBHOOK_SECRET is set without STRIPE_API_KEY: "
+                                "refund events are answered 503 (Stripe retries them) until the key is set",
+                                SETTING_FIXES["STRIPE_API_KEY"]))
     elif key:
         checks.append(Check(OFF, "STRIPE_WEBHOOK_SECRET", "not set: paid links are not recorded by themselves",
                             "add a webhook endpoint for https://YOUR-HOST/stripe/webhook in Stripe and copy its "

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from bot.core.ports import WebhookRejected
+from bot.core.ports import StoreError, WebhookRejected
+from bot.core.refunds import RefundsUnavailable
 from bot.core.stripe_intake import StripeNotConfigured
 from bot.entrypoints.web import Handler, Request, Response, error_response, json_response
 
@@ -29,6 +30,13 @@ def stripe_webhook(services: Services) -> Handler:
         except (StripeNotConfigured, WebhookRejected) as exc:
             log.warning("Stripe webhook refused: %s", exc)
             return error_response(400, str(exc))
+        except RefundsUnavailable as exc:  # nothing recorded: Stripe delivers it again later
+            log.warning("Stripe refund event not handled yet: %s", exc)
+            return error_response(503, str(exc), [("Retry-After", "60")])
+        except StoreError as exc:  # what was written is whole (one transaction a record); the rest comes again
+            log.error("Stripe webhook: the store did not answer: %s", exc)
+            return error_response(503, "the ledger did not answer; Stripe delivers the event again",
+                                  [("Retry-After", "60")])
         return json_response(200, answer)
 
     return handle

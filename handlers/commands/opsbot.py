@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from blocks.audit import void_refund_question
 from blocks.failures import problem
 from blocks.fit import name
 from blocks.help import help_blocks, help_text
@@ -60,6 +61,10 @@ VOID_USAGE = "Usage: `/opsbot void PAYMENT_ID` — the id is on the payment's au
 def void_reply(words: list[str], user: str, *, services: Services) -> dict[str, Any]:
     if len(words) != 1:
         return _ephemeral(VOID_USAGE)
+    ask = services.refunds.to_ask(words[0]) if services.refunds is not None else None
+    if ask is not None:  # a Stripe payment: refund it in Stripe too? (the buttons void it)
+        text, blocks = void_refund_question(ask, None)
+        return {"response_type": "ephemeral", "text": text, "blocks": blocks}
     try:
         result = services.ledger.void_payment(words[0], by=user)
     except LedgerError as exc:

@@ -12,17 +12,19 @@ import stat
 import subprocess
 import sys
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.core.ports import SchemaTooNew
+from bot.core.domain import EventTotals, Payment
+from bot.core.ports import SchemaTooNew, refund_failed_key, refund_key
 from infra.sqlite_backup import BackupError, backup_ledger, restore_ledger
 from infra.sqlite_store import SCHEMA_VERSION, SqliteStore
 from tests.conftest import PROJECT_VERSION, REPO
 from tests.crash_writer import EVENT_IDS, open_ledger, operation, perform, write_events_file
 from tests.e2e.test_cli import run_cli
-from tests.integration.test_schema_versions import SHIPPED_SCHEMA, contents, fill, raw, user_version
+from tests.integration.test_schema_versions import contents, raw, shipped_contents, shipped_ledger, user_version
 
 TOTAL_CENTS = 10_000_000
 
@@ -289,16 +291,15 @@ def test_a_stray_wal_without_its_ledger_is_not_paired_with_the_restore(tmp_path,
 
 def test_an_unversioned_backup_is_upgraded_on_the_way_in(tmp_path):
     old = tmp_path / "old-backup.db"
-    with raw(old) as conn:
-        conn.executescript(SHIPPED_SCHEMA)
-    fill(SqliteStore(old))
+    shipped_ledger(old)
     assert user_version(old) == 0
     restored = restore_ledger(old, tmp_path / "opsbot.db")
     assert restored.upgraded_from == 0
     assert user_version(tmp_path / "opsbot.db") == SCHEMA_VERSION
     upgraded = contents(tmp_path / "opsbot.db")
     assert upgraded.pop("outbox") == []  # what later versions added, empty; the rest as it was
-    assert upgraded == contents(old)
+    assert set(upgraded) == set(contents(old))
+    assert shipped_contents(tmp_path / "opsbot.db") == shipped_contents(old)
 
 
 def test_the_store_itself_refuses_a_restored_ledger_from_a_newer_opsbot(tmp_path, good_backup):
@@ -378,3 +379,32 @@ def test_on_dynamodb_without_point_in_time_recovery_backup_says_it_is_off_and_ho
     assert (f"Point-in-time recovery is OFF: nothing covers this table. Turn it on: aws dynamodb "
             f"update-continuous-backups --table-name {store.table} --point-in-time-recovery-specification "
             "PointInTimeRecoveryEnabled=true") in backup.stdout.splitlines()
+
+
+def test_a_ledger_with_refunds_backs_up_and_restores_with_its_totals_checked(tmp_path):
+    source = tmp_path / "source.db"
+    store = SqliteStore(source)
+    store.init_schema()
+    at = datetime(2026, 5, 20, 22, 0, tzinfo=UTC)
+
+    def record(n: int, amount: int, **kw) -> Payment:
+        return Payment(payment_id=f"rec_{n:04d}", event_id="jada", patron="Ana", amount_cents=amount,
+                       method="stripe", notes="", logged_by="stripe", recorded_at=at + timedelta(minutes=n),
+                       day="2026-05-20", source="stripe", **kw)
+
+    for n in (1, 2):
+        store.record_payment(record(n, 10_000, payment_intent=f"pi_{n}"), total_cents=50_000, idempotency_key=f"k{n}")
+    for n, paid, cents, kind, refund_id in [(3, "rec_0001", -4_000, "refund", "re_3"),
+                                            (4, "rec_0002", -10_000, "refund", "re_4"),
+                                            (5, "rec_0002", 10_000, "refund_failed", "re_4"),
+                                            (6, "rec_0002", -10_000, "refund", "re_6")]:
+        key = refund_failed_key(refund_id) if kind == "refund_failed" else refund_key(refund_id)
+        store.refund_payment(paid, record(n, cents, kind=kind, voids=paid, stripe_id=refund_id), idempotency_key=key)
+    store.close()
+    backup_ledger(source, tmp_path / "backup.db")
+    restored = restore_ledger(tmp_path / "backup.db", tmp_path / "opsbot.db")
+    assert restored is not None
+    assert SqliteStore(tmp_path / "opsbot.db").event_totals(["jada"])["jada"] == EventTotals("jada", 6_000, 1)
+    with raw(tmp_path / "backup.db") as conn:  # a count that does not say what stands is caught
+        conn.execute("UPDATE events SET payment_count = 2")
+    refused(tmp_path / "backup.db", tmp_path / "other.db", "the totals of event jada do not match its records")

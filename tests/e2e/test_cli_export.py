@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.bootstrap import build_services
-from bot.core.ports import StoreError
+from bot.core.ports import StoreError, StripeRefund
 from bot.entrypoints.cli import write_private_file
 from tests.conftest import ADMIN_USER, REPO
 
@@ -137,3 +137,22 @@ def test_a_failure_while_the_file_is_written_leaves_no_half_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ledger.csv"]
     write_private_file(out, iter(["whole\r\n"]))
     assert out.read_bytes() == b"whole\r\n" and stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
+def test_refunds_are_rows_of_their_own_and_the_totals_still_are_events_figures(ledger_env, tmp_path):
+    env, services = ledger_env
+    ledger = services.ledger
+    paid = ledger.record_stripe_payment(event_id=JADA, patron="Cy Diaz", amount_cents=30_000, notes="cs_test_cy",
+                                        idempotency_key="stripe:cs_test_cy", stripe_id="cs_test_cy",
+                                        payment_intent="pi_test_cy").payment
+    ledger.record_refund(paid, StripeRefund("re_test_a", 10_000, "usd", "succeeded", "pi_test_cy", "ch_test_cy"))
+    ledger.record_refund(paid, StripeRefund("re_test_b", 5_000, "usd", "succeeded", "pi_test_cy", "ch_test_cy"))
+    ledger.record_refund(paid, StripeRefund("re_test_b", 5_000, "usd", "failed", "pi_test_cy", "ch_test_cy"),
+                         failed=True)
+    done = run(env, "--event", "jada", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    got = rows(done.stdout)
+    assert [(r["amount_cents"], r["reverses"], r["stripe_id"], r["source"]) for r in got[-4:]] == [
+        ("30000", "", "cs_test_cy", "stripe"), ("-10000", paid.payment_id, "re_test_a", "stripe"),
+        ("-5000", paid.payment_id, "re_test_b", "stripe"), ("5000", paid.payment_id, "re_test_b", "stripe")]
+    assert sum(int(r["amount_cents"]) for r in got) == ledger.status(JADA).paid_cents == 6_025 + 20_000

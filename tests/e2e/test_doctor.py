@@ -329,3 +329,12 @@ def test_the_doctor_says_whether_each_bucket_keeps_versions_and_what_a_deploy_pu
     _status, lines, _output = doctor(env, tmp_path)
     assert any(line.startswith("✗ site gipsykings source `ledger.db` in") and "is a symbolic link" in line
                for line in lines), lines
+
+
+def test_a_webhook_secret_without_an_api_key_warns_that_refund_events_wait(tmp_path):
+    env = base_env(tmp_path, STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET)
+    assert run(env, "init-store", cwd=tmp_path).returncode == 0
+    status, lines, _ = doctor(env, tmp_path)
+    assert status == 0  # a warning, not a failure
+    assert ("! Stripe refunds STRIPE_WEBHOOK_SECRET is set without STRIPE_API_KEY: refund events are answered 503 "
+            "(Stripe retries them) until the key is set") in lines

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import boto3
 import pytest
 
-from blocks.email import payment_email, summary_email, void_email
+from blocks.email import payment_email, refund_email, summary_email, void_email
 from bot.config import ConfigError, EmailSettings, load_settings
 from bot.core.domain import Event, EventStatus, Payment
 from bot.core.ports import MailError, OutgoingEmail
@@ -188,6 +188,19 @@ def test_void_and_stripe_emails_say_what_they_are():
     assert stripe.subject == "Stripe payment: $1,560.00 from Ana Ruiz for JADA Charter"
     assert "Logged by:   Stripe Checkout\n" in stripe.text
     assert "Balance now: $0.00 of $1,560.00 (paid in full)\n" in stripe.text
+
+
+
+def test_refund_emails_say_what_was_refunded_or_given_back():
+    refund = a_payment(payment_id="ref_7h2k", amount_cents=-30_000, method="stripe", source="stripe", kind="refund",
+                       voids="pay_q5kvmwb9qz", logged_by="stripe", stripe_id="re_test_1")
+    mail = refund_email(refund, EventStatus(JADA_EVENT, 70_000, 1), TZ)
+    assert (mail.key, mail.subject) == ("refund:ref_7h2k", "Stripe refund: $300.00 to Ana Ruiz for JADA Charter")
+    assert "Amount refunded: $300.00\n" in mail.text and "Stripe refund:   re_test_1\n" in mail.text
+    back = refund_email(replace(refund, payment_id="rfl_7h2k", amount_cents=30_000, kind="refund_failed"),
+                        EventStatus(JADA_EVENT, 100_000, 1), TZ)
+    assert back.subject == "Stripe refund failed, money back: $300.00 to Ana Ruiz for JADA Charter"
+    assert "Amount back:   $300.00\n" in back.text and back.key == "refund_failed:rfl_7h2k"
 
 
 # -- the SES adapter ----------------------------------------------------------------------------------

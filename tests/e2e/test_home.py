@@ -363,3 +363,15 @@ def test_crew_are_not_shown_parked_announcements(bot):
     store.settle_entries([Settled(entry.entry_id, "parked", error="channel_not_found")], holder="t", now=later)
     assert [e.entry_id for e in home_for(bot.services, ADMIN_USER).parked] == [entry.entry_id]
     assert home_for(bot.services, CREW).parked == ()
+
+
+def test_todays_refunds_are_counted_with_the_voids_and_say_what_they_are():
+    data = home_data(admin=False)
+    today = (record("pay_abc", 50_000, refunded_cents=20_000, stripe_id="cs_1", payment_intent="pi_1"),
+             record("ref_xyz", -30_000, kind="refund", voids="pay_abc", stripe_id="re_1"),
+             record("rfl_xyz", 10_000, kind="refund_failed", voids="pay_abc", stripe_id="re_1"))
+    blocks = home_view(HomeData(**{**data.__dict__, "today": today}))["blocks"]
+    [text] = [b["text"]["text"] for b in blocks if b["type"] == "section" and "1 payment" in b["text"]["text"]]
+    assert text.startswith("*1 payment · $500.00* · 2 voids or refunds · -$200.00\n")
+    assert "failed refund back to `pay_abc` · $100.00" in text and "Stripe refund of `pay_abc` · -$300.00" in text
+    assert "$500.00 venmo · Ana &amp; Bo · JADA &lt;Charter&gt; · by <@U0CREW00001> · _refunded_" in text

@@ -17,7 +17,7 @@ import pytest
 from bot.core.catalog import load_catalog
 from bot.core.domain import Payment
 from bot.core.ledger import Ledger, LedgerError, UnknownEvent
-from bot.core.ports import record_position
+from bot.core.ports import StripeRefund, record_position
 from bot.core.records import MAX_RANGE_DAYS, LedgerRecords, Selection, decode_cursor, encode_cursor
 from infra.dynamo_store import DynamoStore
 from infra.sqlite_store import SqliteStore
@@ -184,16 +184,21 @@ def test_what_cannot_be_selected_is_refused_by_field(book, season):
 
 
 def test_any_reversal_is_a_reversal_whatever_its_kind(book):
-    # A later kind of reversal (a refund, partial) goes through the same rows and totals as a void.
-    paid = book.at(la(1, 9)).pay(JADA, "500", "Ana Ruiz")
-    refund = Payment(payment_id="ref_test000001", event_id=JADA, patron="Ana Ruiz", amount_cents=-20_000,
-                     method="cash", notes="partial refund", logged_by="stripe", recorded_at=la(1, 10),
-                     day="2026-05-01", source="stripe", kind="refund", voids=paid.payment_id)
-    book.store.void_payment(paid.payment_id, refund)
+    # A Stripe refund (partial) goes through the same rows and totals as a void; a failed one puts its cents back.
+    paid = book.at(la(1, 9)).ledger.record_stripe_payment(event_id=JADA, patron="Ana Ruiz", amount_cents=50_000,
+                                             notes="cs_test_ana", idempotency_key="stripe:cs_test_ana",
+                                             stripe_id="cs_test_ana", payment_intent="pi_test_ana").payment
+    book.at(la(1, 10)).ledger.record_refund(paid, StripeRefund("re_test_1", 20_000, "usd", "succeeded", "pi_test_ana",
+                                                               "ch_test_ana"))
+    book.at(la(1, 11)).ledger.record_refund(paid, StripeRefund("re_test_2", 5_000, "usd", "succeeded", "pi_test_ana",
+                                                               "ch_test_ana"))
+    book.at(la(1, 12)).ledger.record_refund(paid, StripeRefund("re_test_2", 5_000, "usd", "failed", "pi_test_ana",
+                                                               "ch_test_ana"), failed=True)
     export = book.records.export(book.records.select())
-    assert [(r.kind, r.amount_cents, r.reverses) for r in export.rows] == [
-        ("payment", 50_000, ""), ("refund", -20_000, paid.payment_id)]
-    assert (export.tally.reversals, export.tally.net_cents) == (1, 30_000)
+    assert [(r.kind, r.amount_cents, r.reverses, r.stripe_id) for r in export.rows] == [
+        ("payment", 50_000, "", "cs_test_ana"), ("refund", -20_000, paid.payment_id, "re_test_1"),
+        ("refund", -5_000, paid.payment_id, "re_test_2"), ("refund_failed", 5_000, paid.payment_id, "re_test_2")]
+    assert (export.tally.reversals, export.tally.net_cents) == (3, 30_000)
     assert sum(r.amount_cents for r in export.rows) == book.ledger.status(JADA).paid_cents
     [ana] = book.records.find("ana").patrons
     assert (ana.total_cents, ana.payments) == (30_000, 1)

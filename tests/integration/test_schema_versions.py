@@ -15,8 +15,8 @@ import pytest
 from bot.core.domain import AuditEntry, Payment
 from bot.core.ports import SchemaTooNew, StoreError
 from infra import sqlite_store
-from infra.dynamo_store import ITEM_FORMAT
-from infra.sqlite_store import MIGRATIONS, SCHEMA_VERSION, Migration, SqliteStore, sql_statements
+from infra.dynamo_store import ITEM_FORMAT, READ_FORMAT, REFUND_FORMAT
+from infra.sqlite_store import MIGRATIONS, SCHEMA_VERSION, Migration, SqliteStore, apply_migration, sql_statements
 from tests.conftest import PROJECT_VERSION
 from tests.stores import make_dynamo_store
 
@@ -118,19 +118,49 @@ def contents(path: Path) -> dict[str, list[tuple]]:
         return {t: sorted(conn.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for t in tables}
 
 
+def shipped_columns() -> dict[str, list[str]]:
+    """Each shipped table's columns."""
+    with closing(sqlite3.connect(":memory:")) as conn:
+        conn.executescript(SHIPPED_SCHEMA)
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {t: [r[1] for r in conn.execute(f'PRAGMA table_info("{t}")')] for t in tables}
+
+
+def shipped_contents(path: Path) -> dict[str, list[tuple]]:
+    """The rows of the shipped tables in their shipped columns: what every upgrade keeps as it was
+    (later versions add tables, and columns with their own values, beside them)."""
+    with raw(path) as conn:
+        return {t: sorted(conn.execute(f'SELECT {", ".join(cols)} FROM "{t}"').fetchall(), key=repr)
+                for t, cols in shipped_columns().items()}
+
+
 def user_version(path: Path) -> int:
     with raw(path) as conn:
         return conn.execute("PRAGMA user_version").fetchone()[0]
 
 
 def shipped_ledger(path: Path) -> SqliteStore:
-    """A ledger made as the first release made it: the shipped schema, no version, real data."""
+    """A ledger made as the first release made it: the shipped schema, no version, real data (written by
+    today's store into a ledger of today's schema, then copied into the shipped tables, column by column)."""
+    made = path.with_name(path.name + ".today")
+    with raw(made) as conn:  # every migration this opsbot ships (a test may stand others in for them)
+        for migration in MIGRATIONS:
+            apply_migration(conn, migration)
+    today = SqliteStore(made)
+    fill(today)
+    today.close()
     with raw(path) as conn:
         conn.executescript(SHIPPED_SCHEMA)
-    store = SqliteStore(path)
-    fill(store)
+        conn.execute("ATTACH DATABASE ? AS today", (str(made),))
+        for table in [r[0] for r in conn.execute("SELECT name FROM main.sqlite_master WHERE type='table'")]:
+            columns = ", ".join(r[1] for r in conn.execute(f'PRAGMA main.table_info("{table}")'))
+            conn.execute(f'INSERT INTO main."{table}" ({columns}) SELECT {columns} FROM today."{table}"')
+        conn.execute("DETACH DATABASE today")
+    made.unlink()
+    for side in ("-wal", "-shm"):
+        Path(str(made) + side).unlink(missing_ok=True)
     assert user_version(path) == 0
-    return store
+    return SqliteStore(path)
 
 
 # -- the migrations themselves --------------------------------------------------------------------------
@@ -175,11 +205,14 @@ def test_an_unversioned_ledger_as_shipped_is_stamped_in_place_with_nothing_lost(
     said = getattr(SqliteStore(db), how)()
 
     assert said == ("stamped the unversioned ledger (as first shipped) as schema version 1, then upgraded schema "
-                    "version 1 to 2 (the outbox: announcements written with their records)")
+                    "version 1 to 3 (the outbox: announcements written with their records; Stripe refunds: "
+                    "payments keep their Stripe ids and what was refunded)")
     assert user_version(db) == SCHEMA_VERSION
     after = contents(db)
     assert after.pop("outbox") == []
-    assert after == before
+    assert shipped_contents(db) == {t: before[t] for t in shipped_columns()}
+    assert {row[-3:] for row in after["payments"]} == {(None, None, 0)}  # stripe_id, payment_intent, refunded
+    assert set(after) == set(before)
     assert SqliteStore(db).message_ref("pay_0001") == ("C0AUDIT0001", "1700000000.000100")  # still found
     upgraded = SqliteStore(db)
     upgraded.ping()
@@ -334,10 +367,59 @@ def test_dynamodb_items_carry_their_format_and_a_newer_one_is_refused(moto_endpo
     assert store.get_payment(p.payment_id) == p
 
     # One written by a newer opsbot is refused, not misread.
+    newer = READ_FORMAT + 1
     client.update_item(TableName=store.table, Key={"PK": {"S": "EVENT#jada"}, "SK": {"S": pay_sk}},
-                       UpdateExpression="SET fmt = :two", ExpressionAttributeValues={":two": {"N": "2"}})
+                       UpdateExpression="SET fmt = :newer", ExpressionAttributeValues={":newer": {"N": str(newer)}})
     with pytest.raises(SchemaTooNew) as refused:
         store.event_payments("jada")
-    assert str(refused.value) == (f"a DynamoDB item (EVENT#jada {pay_sk}) has format version 2, newer than this "
-                                  f"opsbot ({PROJECT_VERSION}) reads (up to 1): run the newer opsbot that wrote it")
+    assert str(refused.value) == (f"a DynamoDB item (EVENT#jada {pay_sk}) has format version {newer}, newer than "
+                                  f"this opsbot ({PROJECT_VERSION}) reads (up to {READ_FORMAT}): run the newer "
+                                  "opsbot that wrote it")
     assert store.upgrade_schema() is None  # nothing to migrate in place
+
+
+def test_version_3_keeps_the_stripe_session_of_stripe_payments_recorded_before(tmp_path):
+    """A version-2 ledger with a Stripe payment (its Checkout Session kept as its notes) upgrades in place:
+    the payment keeps its session as its stripe_id, nothing is refunded, and a refund can be recorded."""
+    db = tmp_path / "opsbot.db"
+    with raw(db) as conn:
+        for migration in MIGRATIONS[:2]:
+            apply_migration(conn, migration)
+        conn.execute("INSERT INTO payments (payment_id, event_id, recorded_at, day, patron, amount_cents, method, "
+                     "notes, logged_by, source, kind) VALUES ('pay_0001', 'jada', ?, '2026-05-20', 'Ana', 10000, "
+                     "'stripe', 'cs_test_abc', 'stripe', 'stripe', 'payment')", (AT.isoformat(),))
+        conn.execute("INSERT INTO payments (payment_id, event_id, recorded_at, day, patron, amount_cents, method, "
+                     "notes, logged_by, source, kind) VALUES ('pay_0002', 'jada', ?, '2026-05-20', 'Bo', 5000, "
+                     "'cash', 'cs_ is not a session here', 'U1', 'slack', 'payment')", (AT.isoformat(),))
+        conn.execute("INSERT INTO events (event_id, total_cents, paid_cents, payment_count, updated_at) "
+                     "VALUES ('jada', 100000, 15000, 2, ?)", (AT.isoformat(),))
+    said = SqliteStore(db).init_schema()
+    assert said == ("upgraded schema version 2 to 3 (Stripe refunds: payments keep their Stripe ids and what was "
+                    "refunded)")
+    store = SqliteStore(db)
+    stripe_paid, cash = store.get_payment("pay_0001"), store.get_payment("pay_0002")
+    assert (stripe_paid.stripe_id, stripe_paid.payment_intent, stripe_paid.refunded_cents) == ("cs_test_abc", None, 0)
+    assert (cash.stripe_id, cash.refunded_cents) == (None, 0)
+    refund = Payment(payment_id="ref_0001", event_id="jada", patron="Ana", amount_cents=-4_000, method="stripe",
+                     notes="Stripe refund re_1 of pay_0001", logged_by="stripe", recorded_at=AT, day="2026-05-20",
+                     source="stripe", kind="refund", voids="pay_0001", stripe_id="re_1")
+    assert store.refund_payment("pay_0001", refund, idempotency_key="refund:re_1").totals.paid_cents == 11_000
+
+
+def test_dynamodb_items_that_carry_refunds_are_format_2_and_the_rest_stay_format_1(moto_endpoint):
+    """A format-1 opsbot would void what a refund took a second time: it must refuse a refund and a payment
+    refunds took part of, and may go on reading every other item."""
+    store = make_dynamo_store(moto_endpoint)
+    store.init_schema()
+    paid, cash = payment(1, payment_intent="pi_test_1", source="stripe"), payment(2)
+    for n, p in enumerate((paid, cash)):
+        store.record_payment(p, total_cents=100_000, idempotency_key=f"k{n}")
+    refund = payment(3, amount=-2_345, kind="refund", voids=paid.payment_id, stripe_id="re_1")
+    store.refund_payment(paid.payment_id, refund, idempotency_key="refund:re_1")
+
+    def fmt(p: Payment) -> str:
+        return raw_item(store, "EVENT#jada", f"PAY#{p.recorded_at.isoformat()}#{p.payment_id}")["fmt"]["N"]
+
+    assert (fmt(paid), fmt(refund), fmt(cash)) == (str(REFUND_FORMAT), str(REFUND_FORMAT), str(ITEM_FORMAT))
+    assert raw_item(store, "EVENT#jada", "META")["fmt"] == {"N": str(ITEM_FORMAT)}
+    assert store.stripe_payment("pi_test_1").refunded_cents == 2_345

@@ -5,11 +5,12 @@ from __future__ import annotations
 import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.core.domain import AuditEntry, EventTotals, Payment, RecordOutcome
+from bot.core.domain import REFUND, REFUND_FAILED, AuditEntry, EventTotals, Payment, RecordOutcome
 from bot.core.outbox import (
     AUDIT,
     DELIVERED,
@@ -26,7 +27,17 @@ from bot.core.outbox import (
     Settled,
     new_entry,
 )
-from bot.core.ports import IdempotencyConflict, OverTotal, PaymentNotFound, StoreError
+from bot.core.patrons import patron_totals
+from bot.core.ports import (
+    IdempotencyConflict,
+    NothingLeft,
+    OverTotal,
+    PaymentNotFound,
+    PaymentVoided,
+    StoreError,
+    refund_failed_key,
+    refund_key,
+)
 from infra.dynamo_store import DynamoStore
 from infra.memory_store import MemoryStore
 from infra.sqlite_store import SqliteStore
@@ -595,3 +606,188 @@ def test_a_claim_under_way_is_in_doubt_and_a_doubt_keeps_its_claim_id(store):
     assert again.in_doubt is False
     store.claim_entries([again], holder="c", attempt="c-1", now=now, lease=LEASE_30S)
     assert (store.get_entry(entry.entry_id).attempt, store.get_entry(entry.entry_id).in_doubt) == ("c-1", False)
+
+
+# -- Stripe refunds: reversal records of part or all of a Stripe payment --------------------------------------
+
+
+def stripe_paid(amount=10_000, *, intent="pi_test_0001", event_id="gala", patron="Ana Ruiz", at=T0) -> Payment:
+    return replace(payment(event_id, amount, at=at, patron=patron, method="stripe"), source="stripe",
+                   stripe_id=f"cs_test_{intent}", payment_intent=intent, notes=f"cs_test_{intent}")
+
+
+def refund_of(original: Payment, cents: int, refund_id: str, *, failed=False, minutes=2) -> Payment:
+    """A refund record (negative), or with ``failed`` the record that puts a failed refund's cents back."""
+    at = original.recorded_at + timedelta(minutes=minutes)
+    record = payment(original.event_id, cents if failed else -cents, at=at,
+                     day=original.day, patron=original.patron, kind=REFUND_FAILED if failed else REFUND,
+                     voids=original.payment_id, method="stripe")
+    return replace(record, payment_id=f"{'rfl' if failed else 'ref'}_{record.payment_id[4:]}", source="stripe",
+                   notes=f"refund {refund_id}", stripe_id=refund_id, payment_intent=original.payment_intent)
+
+
+def refund(store, original: Payment, cents: int, refund_id: str, *, failed=False, announce=None) -> RecordOutcome:
+    record = refund_of(original, cents, refund_id, failed=failed)
+    key = refund_failed_key(refund_id) if failed else refund_key(refund_id)
+    return store.refund_payment(original.payment_id, record, idempotency_key=key, announce=announce)
+
+
+def ledger_state(store, event_id="gala") -> tuple[EventTotals, list[tuple[str, int]]]:
+    return (store.event_totals([event_id]).get(event_id),
+            [(r.kind, r.amount_cents) for r in store.event_payments(event_id)])
+
+
+def test_partial_refunds_take_exactly_their_cents_and_the_payment_still_counts(store):
+    paid = stripe_paid(10_000)
+    store.record_payment(paid, total_cents=100_000, idempotency_key="stripe:cs_1", allow_over_total=True)
+    store.record_payment(payment(amount=2_500), total_cents=100_000, idempotency_key="cash")
+    first = refund(store, paid, 3_000, "re_1")
+    assert (first.replayed, first.totals) == (False, EventTotals("gala", 9_500, 2))
+    assert (first.acted_on.refunded_cents, first.acted_on.left_cents) == (3_000, 7_000)
+    second = refund(store, paid, 2_000, "re_2")
+    assert second.totals == EventTotals("gala", 7_500, 2)
+    stands = store.get_payment(paid.payment_id)
+    assert (stands.refunded_cents, stands.left_cents, stands.voided_by) == (5_000, 5_000, None)
+    assert ledger_state(store)[1] == [("payment", 10_000), ("payment", 2_500), ("refund", -3_000), ("refund", -2_000)]
+    refunds = [r for r in store.event_payments("gala") if r.is_refund]
+    assert [(r.voids, r.stripe_id, r.payment_intent) for r in refunds] == [
+        (paid.payment_id, "re_1", "pi_test_0001"), (paid.payment_id, "re_2", "pi_test_0001")]
+    assert store.stripe_payment("pi_test_0001") == stands
+    assert store.stripe_payment("pi_test_unknown") is None
+
+
+def test_a_full_refund_leaves_nothing_and_the_payment_stops_counting(store):
+    paid = stripe_paid(10_000)
+    store.record_payment(paid, total_cents=10_000, idempotency_key="stripe:cs_1")
+    outcome = refund(store, paid, 10_000, "re_all")
+    assert outcome.totals == EventTotals("gala", 0, 0)
+    assert outcome.acted_on.reversed_in_full and outcome.acted_on.left_cents == 0
+    assert store.event_totals(["gala"])["gala"] == EventTotals("gala", 0, 0)
+    with pytest.raises(NothingLeft) as more:  # nothing left to refund, nor to void
+        refund(store, paid, 1, "re_more")
+    assert (more.value.asked_cents, more.value.left_cents) == (1, 0)
+    with pytest.raises(NothingLeft):
+        store.void_payment(paid.payment_id, void_for(paid))
+    assert ledger_state(store) == (EventTotals("gala", 0, 0), [("payment", 10_000), ("refund", -10_000)])
+
+
+def test_the_same_refund_twice_records_once_and_another_record_under_its_key_is_a_conflict(store):
+    paid = stripe_paid(10_000)
+    store.record_payment(paid, total_cents=100_000, idempotency_key="stripe:cs_1")
+    first = refund(store, paid, 4_000, "re_1", announce=announcing())
+    again = refund(store, paid, 4_000, "re_1", announce=announcing())
+    assert again.replayed and again.payment.payment_id == first.payment.payment_id
+    assert again.acted_on.refunded_cents == 4_000
+    with pytest.raises(IdempotencyConflict):
+        refund(store, paid, 5_000, "re_1")
+    assert ledger_state(store) == (EventTotals("gala", 6_000, 1), [("payment", 10_000), ("refund", -4_000)])
+    assert len(store.due_entries(SLACK_LANE, T0 + timedelta(days=1), 10)) == 1
+
+
+def test_a_refund_that_fails_later_puts_its_cents_back_once(store):
+    paid = stripe_paid(10_000)
+    store.record_payment(paid, total_cents=100_000, idempotency_key="stripe:cs_1")
+    refund(store, paid, 10_000, "re_1")
+    back = refund(store, paid, 10_000, "re_1", failed=True)
+    assert back.totals == EventTotals("gala", 10_000, 1)  # counted again: all of it stands
+    assert (back.payment.kind, back.payment.amount_cents, back.acted_on.refunded_cents) == (REFUND_FAILED, 10_000, 0)
+    assert refund(store, paid, 10_000, "re_1", failed=True).replayed  # delivered twice: once
+    assert ledger_state(store) == (EventTotals("gala", 10_000, 1),
+                                   [("payment", 10_000), ("refund", -10_000), ("refund_failed", 10_000)])
+
+
+def test_a_failed_refund_gives_back_only_a_refund_that_was_recorded(store):
+    """Out of order: the failure of a refund that was never recorded has nothing to give back, even when other
+    refunds of the payment were (its cents are not theirs to give back)."""
+    paid = stripe_paid(10_000)
+    store.record_payment(paid, total_cents=100_000, idempotency_key="stripe:cs_1")
+    with pytest.raises(NothingLeft):
+        refund(store, paid, 3_000, "re_1", failed=True)
+    refund(store, paid, 5_000, "re_2")
+    with pytest.raises(NothingLeft):
+        refund(store, paid, 3_000, "re_1", failed=True)
+    assert ledger_state(store) == (EventTotals("gala", 5_000, 1), [("payment", 10_000), ("refund", -5_000)])
+    assert store.replay(refund_failed_key("re_1")) is None
+
+
+def test_a_refund_past_what_is_left_is_refused_and_writes_nothing(store):
+    paid = stripe_paid(10_000)
+    store.record_payment(paid, total_cents=100_000, idempotency_key="stripe:cs_1")
+    refund(store, paid, 6_000, "re_1")
+    too_much = refund_of(paid, 5_000, "re_2")
+    with pytest.raises(NothingLeft) as refused:
+        store.refund_payment(paid.payment_id, too_much, idempotency_key=refund_key("re_2"), announce=announcing())
+    assert (refused.value.asked_cents, refused.value.left_cents) == (5_000, 4_000)
+    assert store.get_payment(too_much.payment_id) is None and store.replay(refund_key("re_2")) is None
+    assert store.get_entry(f"{too_much.payment_id}:audit") is None
+    assert ledger_state(store) == (EventTotals("gala", 4_000, 1), [("payment", 10_000), ("refund", -6_000)])
+
+
+def test_a_refund_of_a_voided_or_unknown_payment_is_refused_and_writes_nothing(store):
+    paid = stripe_paid(10_000)
+    store.record_payment(paid, total_cents=100_000, idempotency_key="stripe:cs_1")
+    void = void_for(paid)
+    store.void_payment(paid.payment_id, void)
+    with pytest.raises(PaymentVoided) as voided:
+        refund(store, paid, 1_000, "re_1")
+    assert voided.value.payment.voided_by == void.payment_id
+    with pytest.raises(PaymentNotFound):
+        store.refund_payment("pay_missing", refund_of(paid, 1_000, "re_2"), idempotency_key=refund_key("re_2"))
+    assert ledger_state(store) == (EventTotals("gala", 0, 0), [("payment", 10_000), ("void", -10_000)])
+
+
+def test_a_void_after_a_partial_refund_reverses_only_what_is_left(store):
+    paid = stripe_paid(10_000)
+    store.record_payment(paid, total_cents=100_000, idempotency_key="stripe:cs_1")
+    refund(store, paid, 3_500, "re_1")
+    outcome = store.void_payment(paid.payment_id, void_for(paid))  # asked for all of it: the store takes what is left
+    assert outcome.payment.amount_cents == -6_500
+    assert outcome.totals == EventTotals("gala", 0, 0)
+    assert outcome.acted_on.voided_by == outcome.payment.payment_id
+    assert store.void_payment(paid.payment_id, void_for(paid)).replayed
+    assert ledger_state(store) == (EventTotals("gala", 0, 0),
+                                   [("payment", 10_000), ("refund", -3_500), ("void", -6_500)])
+
+
+def test_refunds_and_voids_racing_on_one_payment_never_take_more_than_it_paid(store):
+    paid = stripe_paid(10_000)
+    store.record_payment(paid, total_cents=100_000, idempotency_key="stripe:cs_1")
+
+    def attempt(n: int) -> str:
+        try:
+            if n % 4 == 3:
+                store.void_payment(paid.payment_id, void_for(paid))
+                return "void"
+            refund(store, paid, 1_500, f"re_{n}")
+            return "refund"
+        except (NothingLeft, PaymentVoided):
+            return "refused"
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        said = list(pool.map(attempt, range(16)))
+    totals, records = ledger_state(store)
+    assert totals.paid_cents == sum(cents for _, cents in records) >= 0
+    assert sum(-cents for kind, cents in records if kind != "payment") == 10_000 - totals.paid_cents
+    stands = store.get_payment(paid.payment_id)
+    assert stands.refunded_cents == sum(-cents for kind, cents in records if kind == "refund")
+    assert totals.payment_count == (1 if stands.left_cents > 0 else 0)
+    assert said.count("refund") == sum(1 for kind, _ in records if kind == "refund")
+
+
+def test_refunds_count_in_patron_totals_and_in_the_export_as_the_event_totals_do(store):
+    paid = stripe_paid(10_000, patron="Ana Ruiz")
+    store.record_payment(paid, total_cents=100_000, idempotency_key="stripe:cs_1")
+    refunded = stripe_paid(4_000, intent="pi_test_0002", patron="ana  ruiz", at=T0 + timedelta(minutes=1))
+    store.record_payment(refunded, total_cents=100_000, idempotency_key="stripe:cs_2")
+    store.record_payment(payment(amount=2_500, patron="Bo Chen"), total_cents=100_000, idempotency_key="cash")
+    refund(store, paid, 2_500, "re_1")
+    refund(store, refunded, 4_000, "re_2")
+    refund(store, refunded, 4_000, "re_2", failed=True)
+    refund(store, refunded, 1_000, "re_3")
+    records = store.event_payments("gala")
+    totals = store.event_totals(["gala"])["gala"]
+    lines = {t.key: t for t in patron_totals(records)}
+    assert (lines["ana ruiz"].total_cents, lines["ana ruiz"].payments) == (10_500, 2)
+    assert (lines["bo chen"].total_cents, lines["bo chen"].payments) == (2_500, 1)
+    assert sum(t.total_cents for t in lines.values()) == totals.paid_cents == 13_000
+    assert sum(t.payments for t in lines.values()) == totals.payment_count == 3

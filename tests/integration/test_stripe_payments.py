@@ -9,7 +9,7 @@ import socket
 import pytest
 import stripe
 
-from bot.core.ports import PaymentsError, WebhookRejected
+from bot.core.ports import PaymentsError, RefundRefused, WebhookRejected
 from infra.stripe_payments import StripePayments, WebhookVerifier
 from tests.fakes.stripe_api import API_KEY, WEBHOOK_SECRET, StripeApiStandIn, checkout_session_event
 
@@ -76,3 +76,48 @@ def test_the_verifier_accepts_only_what_the_secret_signed():
         with pytest.raises(WebhookRejected) as caught:
             verify(bad_body, bad_header)
         assert str(caught.value) == message
+
+
+# -- refunds ------------------------------------------------------------------------------------------------
+
+
+def test_a_refund_is_made_once_per_key_and_stripe_refuses_what_it_would_refuse(stripe_api: StripeApiStandIn):
+    payments = StripePayments(API_KEY, stripe_api.base_url)
+    stripe_api.paid("pi_test_1", 10_000)
+    first = payments.create_refund(payment_intent="pi_test_1", amount_cents=6_000, metadata={"opsbot_void_of": "p"},
+                                   idempotency_key="r1")
+    again = payments.create_refund(payment_intent="pi_test_1", amount_cents=6_000, metadata={"opsbot_void_of": "p"},
+                                   idempotency_key="r1")
+    assert first == again and (first.amount_cents, first.status, first.payment_intent) == (6_000, "succeeded",
+                                                                                           "pi_test_1")
+    assert first.metadata == {"opsbot_void_of": "p"} and first.refund_id.startswith("re_")
+    assert len(stripe_api.refunds("pi_test_1")) == 1
+    with pytest.raises(PaymentsError) as reused:  # the key again with another amount: Stripe's idempotency_error
+        payments.create_refund(payment_intent="pi_test_1", amount_cents=5_000, metadata={}, idempotency_key="r1")
+    assert "same parameters" in reused.value.reason
+    with pytest.raises(RefundRefused) as too_much:
+        payments.create_refund(payment_intent="pi_test_1", amount_cents=4_001, metadata={}, idempotency_key="r2")
+    assert too_much.value.code == "amount_too_large"
+    payments.create_refund(payment_intent="pi_test_1", amount_cents=4_000, metadata={}, idempotency_key="r2")
+    with pytest.raises(RefundRefused) as done:  # the same key as the refused one, now refused for another reason
+        payments.create_refund(payment_intent="pi_test_1", amount_cents=1, metadata={}, idempotency_key="r3")
+    assert done.value.code == "charge_already_refunded"
+    with pytest.raises(RefundRefused) as unknown:
+        payments.create_refund(payment_intent="pi_test_none", amount_cents=1, metadata={}, idempotency_key="r4")
+    assert unknown.value.code == "resource_missing"
+
+
+def test_refunds_are_listed_by_payment_intent_past_one_page(stripe_api: StripeApiStandIn):
+    payments = StripePayments(API_KEY, stripe_api.base_url)
+    stripe_api.paid("pi_test_many", 1_000)
+    stripe_api.paid("pi_test_other", 1_000)
+    made = [stripe_api.refund_outside("pi_test_many", 1)["id"] for _ in range(105)]
+    stripe_api.refund_outside("pi_test_other", 1)
+    listed = payments.list_refunds(payment_intent="pi_test_many")
+    assert [r.refund_id for r in listed] == list(reversed(made))  # newest first, both pages
+    gets = [r for r in stripe_api.requests("/v1/refunds") if r.method == "GET"]
+    assert [r.params.get("starting_after") for r in gets] == [None, made[5]]
+    assert payments.payment_intent_session("pi_test_many") is None
+    stripe_api.fail_next("/v1/refunds", 500, times=3)
+    with pytest.raises(PaymentsError):
+        StripePayments(API_KEY, stripe_api.base_url, max_network_retries=0).list_refunds(payment_intent="pi_test_many")

@@ -1,0 +1,340 @@
+"""Stripe refunds: Stripe is the source of truth for card money.
+
+A refund event (``charge.refunded``, ``charge.refund.updated``, ``refund.*``) names a
+PaymentIntent (or a charge); since API version 2022-11-15 a charge no longer lists its
+refunds, so each delivery lists them through the Refunds API and brings the ledger in
+line with what Stripe says now, refund by refund:
+
+- a refund that succeeded is one reversal record (kind ``refund``) of the Stripe payment
+  it pays back, found by its PaymentIntent; its id is the record's idempotency key, so a
+  redelivery, or another event about the same refund, records nothing more;
+- a recorded refund that failed or was canceled later puts its cents back once (kind
+  ``refund_failed``); one that failed before it was ever recorded changes nothing;
+- a refund opsbot made itself when an admin voided the payment (metadata
+  ``opsbot_void_of``) is that void: recorded as the void, once, whichever comes first;
+- a refund of a payment the ledger does not hold (or cannot take from) is kept aside
+  (``stripe-refunds-kept`` / ``-`` / refund id) and announced, never guessed onto an event.
+
+Deliveries about one PaymentIntent take turns (a claim in the store): two of them reading
+Stripe at once could otherwise each act on what the other has not written yet. One that
+finds the claim held is answered 503, and Stripe delivers it again later.
+
+Refunding from Slack: ``refund_and_void`` asks Stripe for the refund of what is left
+(idempotency key per payment and amount), then records the void carrying the refund's id.
+A refund Stripe refuses changes nothing and says why (``RefundDeclined``)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, timedelta
+from typing import Any
+
+from bot.core.domain import STRIPE_METHOD, Payment
+from bot.core.ledger import Clock, Ledger, LedgerError, LedgerResult, utc_now
+from bot.core.money import format_cents
+from bot.core.outbox import Announcer
+from bot.core.ports import (
+    NothingLeft,
+    Payments,
+    PaymentsError,
+    PaymentVoided,
+    RefundRefused,
+    Store,
+    StoreError,
+    StripeRefund,
+    refund_key,
+    void_key,
+)
+from bot.core.user_text import echo
+
+log = logging.getLogger(__name__)
+
+REFUND_EVENTS = ("charge.refunded", "charge.refund.updated", "refund.created", "refund.updated", "refund.failed")
+KEPT = "stripe-refunds-kept"
+_ALL = "-"
+VOID_OF = "opsbot_void_of"  # a refund's metadata: the payment opsbot voided when it asked for this refund
+VOID_BY = "opsbot_void_by"
+SUCCEEDED = "succeeded"
+UNDONE = ("failed", "canceled")  # a refund that gave nothing back (or took it back again)
+CLAIM_LEASE = timedelta(minutes=2)
+
+
+class RefundsUnavailable(Exception):
+    """Stripe's refunds cannot be read now (no API key, Stripe not reached, another delivery at work on the
+    same payment): nothing was recorded; Stripe should deliver the event again later."""
+
+
+class RefundDeclined(Exception):
+    """A refund from Slack that did not happen; ``message`` says why, in plain words. Nothing changed."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class VoidLater(Exception):
+    """Stripe made the refund, and the ledger did not answer when its void was written: the void is
+    recorded when Stripe's refund event arrives (or when the admin asks again). ``message`` says so."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+# Stripe's refusals of a refund, in the crew's words (Stripe's own message follows for the rest).
+_REFUSALS = {
+    "charge_already_refunded": "Stripe has already refunded all of it.",
+    "amount_too_large": "Stripe has already refunded part of it, so the amount asked is more than is left.",
+    "charge_disputed": "the patron has disputed the charge with their bank; a disputed charge cannot be refunded.",
+    "balance_insufficient": "the Stripe balance is too low to pay the refund.",
+    "charge_expired_for_refund": "the charge is too old for Stripe to refund.",
+}
+
+
+def refusal_words(refused: RefundRefused) -> str:
+    said = _REFUSALS.get(refused.code or "")
+    if said is None and "too old" in refused.message.lower():
+        said = _REFUSALS["charge_expired_for_refund"]
+    return said or f"Stripe said: {refused.message}"
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What one Stripe refund did to the ledger."""
+
+    refund_id: str
+    outcome: str  # refunded | refund_failed | voided | kept | noted | waiting | nothing
+    record_id: str | None = None
+    replayed: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        said: dict[str, Any] = {"refund_id": self.refund_id, "outcome": self.outcome}
+        if self.record_id:
+            said.update(record_id=self.record_id, replayed=self.replayed)
+        return said
+
+
+class StripeRefunds:
+    def __init__(self, ledger: Ledger, store: Store, payments: Payments | None, announcer: Announcer, *,
+                 clock: Clock = utc_now):
+        self.ledger = ledger
+        self.store = store
+        self.payments = payments
+        self.announcer = announcer
+        self.clock = clock
+
+    # -- the webhook ---------------------------------------------------------------------------
+    def receive(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """A verified refund event: the PaymentIntent's refunds, as Stripe lists them now, applied.
+        Raises RefundsUnavailable (answer 503: Stripe retries) or ValueError (not a refund event's object)."""
+        kind = event.get("type")
+        obj = (event.get("data") or {}).get("object")
+        if not isinstance(obj, dict):
+            raise ValueError(f"{kind} without its object")
+        if kind == "charge.refunded":
+            if obj.get("object") != "charge":
+                raise ValueError(f"{kind} without a charge")
+            intent, charge = _ref(obj.get("payment_intent")), _ref(obj.get("id"))
+        else:
+            refund = StripeRefund.from_object(obj)
+            intent, charge = refund.payment_intent, refund.charge
+        if intent is None and charge is None:
+            return {"status": "ignored", "type": kind, "reason": "the refund names no payment"}
+        applied = self.reconcile(payment_intent=intent, charge=charge)
+        return {"status": "refunds", "type": kind, "payment_intent": intent,
+                "refunds": [a.as_json() for a in applied]}
+
+    def reconcile(self, *, payment_intent: str | None, charge: str | None = None) -> list[Applied]:
+        """Bring the ledger in line with every refund Stripe lists for the PaymentIntent (or charge)."""
+        if self.payments is None:
+            raise RefundsUnavailable("STRIPE_API_KEY is not set: opsbot cannot list the refunds Stripe made")
+        claim, holder = f"stripe-refunds:{payment_intent or charge}", uuid.uuid4().hex
+        if not self.store.claim(claim, holder=holder, now=self.clock(), lease=CLAIM_LEASE):
+            raise RefundsUnavailable(f"another delivery is recording the refunds of {payment_intent or charge}")
+        try:
+            try:
+                refunds = self.payments.list_refunds(payment_intent=payment_intent,
+                                                     charge=None if payment_intent else charge)
+            except PaymentsError as exc:
+                raise RefundsUnavailable(f"Stripe's refunds could not be read: {exc.reason}") from exc
+            intent = payment_intent or next((r.payment_intent for r in refunds if r.payment_intent), None)
+            original = self._payment_of(intent) if intent else None
+            applied = [self._apply(original, refund) for refund in reversed(refunds)]  # oldest first
+            if original is not None:
+                self._settle_kept([a for a in applied if a.record_id])
+            return applied
+        finally:
+            self.store.release_claim(claim, holder=holder)
+
+    def _settle_kept(self, applied: list[Applied]) -> None:
+        """Refunds kept aside before their payment was recorded (a session assigned since), now recorded:
+        no longer waiting."""
+        for a in applied:
+            kept = self.store.get_record(KEPT, _ALL, a.refund_id)
+            if kept is not None and not kept.get("record_id"):
+                self.store.put_record(KEPT, _ALL, a.refund_id, {**kept, "record_id": a.record_id})
+
+    def after_assign(self, payment_intent: str | None) -> None:
+        """A session assigned to an event: refunds Stripe made of it before are recorded now (Stripe sent their
+        events while opsbot had no payment to take them from). Best effort: the next refund event does it too."""
+        if payment_intent is None or self.payments is None:
+            return
+        try:
+            self.reconcile(payment_intent=payment_intent)
+        except RefundsUnavailable as exc:
+            log.warning("refunds of %s not looked at after its assignment: %s", payment_intent, exc)
+
+    def _payment_of(self, payment_intent: str) -> Payment | None:
+        """The Stripe payment of a PaymentIntent: by the index, else (a payment recorded before payments kept
+        their PaymentIntent) by the Checkout Session that made it."""
+        found = self.store.stripe_payment(payment_intent)
+        if found is not None or self.payments is None:
+            return found
+        try:
+            session_id = self.payments.payment_intent_session(payment_intent)
+        except PaymentsError as exc:
+            raise RefundsUnavailable(f"Stripe's Checkout Session could not be read: {exc.reason}") from exc
+        if session_id is None:
+            return None
+        earlier = self.ledger.replay(f"stripe:{session_id}")
+        return earlier.payment if earlier is not None and earlier.payment.method == STRIPE_METHOD else None
+
+    def _apply(self, original: Payment | None, refund: StripeRefund) -> Applied:
+        if refund.status not in (SUCCEEDED, *UNDONE):
+            return Applied(refund.refund_id, "waiting")  # pending: the money has not moved yet
+        if original is None:
+            if refund.status != SUCCEEDED:
+                return Applied(refund.refund_id, "nothing")
+            return self._keep(refund, "Stripe names a payment opsbot never recorded (paid elsewhere, or still "
+                                      "waiting for an event in `/opsbot assign`).")
+        if refund.metadata and refund.metadata.get(VOID_OF) == original.payment_id:
+            return self._void_refund(original, refund)
+        if refund.status == SUCCEEDED:
+            return self._refund(original, refund)
+        return self._undo(original, refund)
+
+    def _refund(self, original: Payment, refund: StripeRefund) -> Applied:
+        try:
+            result = self.ledger.record_refund(original, refund)
+        except PaymentVoided:
+            return self._note(original, refund, "voided")
+        except NothingLeft as exc:
+            return self._keep(refund, f"It is {format_cents(refund.amount_cents)} of {original.payment_id}, which "
+                                      f"has {format_cents(exc.left_cents)} left in the ledger.")
+        return Applied(refund.refund_id, "refunded", result.payment.payment_id, result.replayed)
+
+    def _undo(self, original: Payment, refund: StripeRefund) -> Applied:
+        """A refund that failed or was canceled: its cents back, if they were ever taken."""
+        if self.store.replay(refund_key(refund.refund_id)) is None:
+            return Applied(refund.refund_id, "nothing")  # never recorded: nothing to give back
+        try:
+            result = self.ledger.record_refund(original, refund, failed=True)
+        except (PaymentVoided, NothingLeft):
+            return self._note(original, refund, "refund_failed_after_void")
+        return Applied(refund.refund_id, "refund_failed", result.payment.payment_id, result.replayed)
+
+    def _void_refund(self, original: Payment, refund: StripeRefund) -> Applied:
+        """The refund opsbot asked for when an admin voided the payment: that void (made once, whichever of
+        the Slack request and this delivery comes first)."""
+        if refund.status != SUCCEEDED:
+            voided = self.store.replay(void_key(original.payment_id))
+            if voided is None:
+                return Applied(refund.refund_id, "nothing")
+            return self._note(original, refund, "void_refund_failed")
+        try:
+            # recorded as the admin's void from Slack, as if their own request had got there first
+            result = self.ledger.void_payment(original.payment_id, by=(refund.metadata or {}).get(VOID_BY, "stripe"),
+                                              stripe_refund=refund)
+        except LedgerError:  # refunded in full by other refunds meanwhile: nothing left for the void
+            return self._note(original, refund, "voided")
+        return Applied(refund.refund_id, "voided", result.payment.payment_id, result.replayed)
+
+    def _keep(self, refund: StripeRefund, reason: str) -> Applied:
+        kept = {"refund_id": refund.refund_id, "amount_cents": refund.amount_cents, "currency": refund.currency,
+                "payment_intent": refund.payment_intent, "charge": refund.charge, "reason": reason,
+                "received_at": self.clock().astimezone(UTC).isoformat(timespec="seconds")}
+        if self.store.put_record(KEPT, _ALL, refund.refund_id, kept, if_absent=True,
+                                 announce=self.announcer.stripe_refund_kept(kept, self.clock())):
+            self.announcer.ring()
+        return Applied(refund.refund_id, "kept")
+
+    def _note(self, original: Payment, refund: StripeRefund, situation: str) -> Applied:
+        note = {"refund_id": refund.refund_id, "payment_id": original.payment_id, "amount_cents": refund.amount_cents,
+                "situation": situation}
+        self.store.announce(self.announcer.stripe_refund_note(note, self.clock()))  # written once per situation
+        self.announcer.ring()
+        return Applied(refund.refund_id, "noted")
+
+    def kept(self) -> list[dict[str, Any]]:
+        """Refunds kept aside and still not recorded, oldest first."""
+        return [r for r in self.store.list_records(KEPT, _ALL) if not r.get("record_id")]
+
+    # -- from Slack: void and refund ------------------------------------------------------------------
+    def refundable(self, payment: Payment) -> bool:
+        """A Stripe payment opsbot can refund: paid through Stripe, its PaymentIntent known, something left."""
+        return (self.payments is not None and payment.method == STRIPE_METHOD and not payment.is_reversal
+                and payment.payment_intent is not None and payment.left_cents > 0)
+
+    def to_ask(self, payment_id: str) -> Payment | None:
+        """The payment, when voiding it should ask first whether to refund it in Stripe too (refundable, not
+        voided yet); None: void it as any other."""
+        payment = self.store.get_payment(payment_id.strip())
+        if payment is None or payment.voided_by is not None or not self.refundable(payment):
+            return None
+        return payment
+
+    def refund_and_void(self, payment_id: str, *, by: str, message: tuple[str, str] | None = None) -> LedgerResult:
+        """Refund what is left of a Stripe payment in Stripe, then void it in the ledger (the void carries the
+        refund's id, and the refund names the void: the webhook that follows changes nothing more).
+        Raises RefundDeclined (nothing changed), VoidLater (refunded; the void comes with Stripe's event) or
+        LedgerError."""
+        payment = self.store.get_payment(payment_id.strip())
+        if payment is None:
+            raise LedgerError({"payment": f"There is no payment '{echo(payment_id)}'."})
+        earlier = self.ledger.find_void(payment.payment_id)
+        if earlier is not None:
+            return earlier
+        if not self.refundable(payment) or self.payments is None:
+            raise RefundDeclined(self._why_not(payment))
+        left = payment.left_cents
+        try:
+            refund = self.payments.create_refund(
+                payment_intent=str(payment.payment_intent), amount_cents=left,
+                metadata={VOID_OF: payment.payment_id, VOID_BY: by},
+                # the same payment and amount: the same refund, however often asked (a retry, a double tap)
+                idempotency_key=f"opsbot-void-refund:{payment.payment_id}:{left}")
+        except RefundRefused as exc:
+            raise RefundDeclined(f"Stripe did not refund {format_cents(left)} to {payment.patron}: "
+                                 f"{refusal_words(exc)} Nothing was changed.") from None
+        except PaymentsError as exc:
+            raise RefundDeclined(f"Stripe could not be asked to refund {format_cents(left)} ({exc.reason}). "
+                                 "Nothing was changed here; try again in a minute (it will not refund twice).") \
+                from None
+        try:
+            return self.ledger.void_payment(payment.payment_id, by=by, message=message, stripe_refund=refund)
+        except StoreError as exc:
+            log.error("refund %s of %s made, its void not written: %s", refund.refund_id, payment.payment_id, exc)
+            raise VoidLater(f"Stripe is refunding {format_cents(refund.amount_cents)} to {payment.patron} "
+                            f"(`{refund.refund_id}`), but the ledger did not answer: the void is recorded when "
+                            "Stripe's refund event arrives, or press the button again (it will not refund "
+                            "twice).") from None
+
+    def _why_not(self, payment: Payment) -> str:
+        if payment.method != STRIPE_METHOD or payment.is_reversal:
+            return f"{payment.payment_id} was not paid through Stripe: there is nothing to refund there."
+        if self.payments is None:
+            return "Stripe's API key is not set (STRIPE_API_KEY), so opsbot cannot refund. Nothing was changed."
+        if payment.payment_intent is None:
+            return (f"opsbot does not know the Stripe PaymentIntent of {payment.payment_id} (it was recorded before "
+                    "opsbot kept it): refund it in Stripe's Dashboard; the refund is recorded here when Stripe "
+                    "says so. Nothing was changed.")
+        return f"Nothing of {payment.payment_id} is left to refund. Nothing was changed."
+
+
+def _ref(value: Any) -> str | None:
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
