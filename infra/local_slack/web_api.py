@@ -1,4 +1,7 @@
-"""A local stand-in for the Slack Web API (and for response_url posts).
+"""A local stand-in for the Slack Web API (and for response_url posts): the project's only one.
+The console answers the bot with it at run time (an ``observer`` shows each call), the tests
+record and script every call, the benchmarks run it in a process of their own and count. It says
+it is installed where its ``SlackIdentity`` says (the tests' workspace by default).
 
 A real HTTP server on 127.0.0.1, so the bot's real ``slack_sdk.WebClient``
 talks to it over the wire exactly as it talks to slack.com: point
