@@ -15,11 +15,15 @@ threads on one event, compared in the same run with a bare sqlite3 loop (the flo
   payment runs BEGIN IMMEDIATE; INSERT the payment row (same table, same
   indexes); upsert the event's totals (paid + amount, count + 1); COMMIT. No
   reads, no idempotency row, no validation: the least any correct writer does.
+- fair floor (issue 19): the floor writing the same rows as the service: the payment, the
+  event's totals (with its record count), the patron's totals, the idempotency key and the
+  audit log entry, in one BEGIN IMMEDIATE transaction; still no reads, checks or validation.
+  The goal is ≥ 0.5× of it in every round.
 - DynamoDB: the same service-layer workload on moto's server (in its own
   process, one request at a time as real DynamoDB applies each atomically), for
   the record; moto is not DynamoDB, so this figure says little about AWS.
 
-The service and the floor run alternately, ``--rounds`` times each, on fresh
+The service and the floors run in turn, ``--rounds`` times each, on fresh
 database files, so machine noise falls on both; the ratio is the median of the
 per-round ratios. At the end of every run the totals are checked exactly: the
 event's paid_cents equals the sum of the amounts sent, its payment_count and the
@@ -38,7 +42,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -61,6 +65,7 @@ METHODS = ("cash", "card", "check", "venmo", "zelle")
 LOGGED_BY = "U0BENCH0001"
 GOAL_PER_SECOND = 2_000
 GOAL_RATIO = 0.25
+GOAL_FAIR = 0.5  # against a floor that writes the same rows (issue 19)
 COMMAND = ".venv/bin/python bench/ledger_bench.py"
 
 
@@ -162,7 +167,21 @@ def _floor_connection(path: str) -> sqlite3.Connection:
     return conn
 
 
-def floor_run(folder: Path, payments: int, threads: int = THREADS) -> Run:
+_IDEMPOTENCY = "INSERT INTO idempotency (key, payment_id, created_at) VALUES (?,?,?)"
+_PATRON = ("INSERT INTO patron_totals (event_id, patron_key, name, total_cents, payments, records) "
+           "VALUES (?,?,?,?,1,1) ON CONFLICT(event_id, patron_key) DO UPDATE SET "
+           "total_cents=total_cents+excluded.total_cents, payments=payments+1, records=records+1, name=excluded.name")
+_AUDIT = "INSERT OR IGNORE INTO audit (entry_id, day, at, data) VALUES (?,?,?,?)"
+_FAIR_TOTALS = ("INSERT INTO events (event_id, total_cents, paid_cents, payment_count, payment_cleared, updated_at, "
+                "record_count) VALUES (?,?,?,1,0,?,1) ON CONFLICT(event_id) DO UPDATE SET "
+                "paid_cents=paid_cents+excluded.paid_cents, payment_count=payment_count+1, "
+                "record_count=record_count+1, updated_at=excluded.updated_at")
+
+
+def floor_run(folder: Path, payments: int, threads: int = THREADS, *, fair: bool = False) -> Run:
+    """The bare floor: the payment and the totals. ``fair``: the same rows the service writes (the
+    payment, the event's totals, the patron's totals, the idempotency key and the audit log entry: the
+    bench's settings announce nothing else), with no reads, no checks and no Python around them."""
     from infra.sqlite_store import SqliteStore
 
     path = str(folder / f"floor-{uuid.uuid4().hex[:8]}.db")
@@ -178,7 +197,13 @@ def floor_run(folder: Path, payments: int, threads: int = THREADS) -> Run:
             conn.execute("BEGIN IMMEDIATE")
             conn.execute(_INSERT, (f"floor_{i}", BENCH_EVENT, now, now[:10], f"Patron {i}", cents,
                                    METHODS[i % len(METHODS)], "", LOGGED_BY, "slack", "payment", None, None))
-            conn.execute(_TOTALS, (BENCH_EVENT, total, cents, now))
+            if fair:
+                conn.execute(_FAIR_TOTALS, (BENCH_EVENT, total, cents, now))
+                conn.execute(_PATRON, (BENCH_EVENT, f"patron {i}", f"Patron {i}", cents))
+                conn.execute(_IDEMPOTENCY, (f"bench:{i}", f"floor_{i}", now))
+                conn.execute(_AUDIT, (f"payment:floor_{i}", now[:10], now, f'{{"amount_cents": {cents}}}'))
+            else:
+                conn.execute(_TOTALS, (BENCH_EVENT, total, cents, now))
             conn.execute("COMMIT")
 
     try:
@@ -190,7 +215,8 @@ def floor_run(folder: Path, payments: int, threads: int = THREADS) -> Run:
     finally:
         for conn in connections:
             conn.close()
-    return Run("floor", payments, seconds, paid, count, rows, sum(amount_cents(i) for i in range(payments)))
+    return Run("fair floor" if fair else "floor", payments, seconds, paid, count, rows,
+               sum(amount_cents(i) for i in range(payments)))
 
 
 # -- DynamoDB on moto ---------------------------------------------------------------------------------------------
@@ -214,6 +240,15 @@ class Result:
     service: list[Run]
     floor: list[Run]
     dynamo: Run | None
+    fair: list[Run] = field(default_factory=list)
+
+    @property
+    def fair_per_second(self) -> float:
+        return median([r.per_second for r in self.fair])
+
+    @property
+    def fair_ratios(self) -> list[float]:
+        return [s.per_second / f.per_second for s, f in zip(self.service, self.fair, strict=True)]
 
     @property
     def service_per_second(self) -> float:
@@ -229,23 +264,26 @@ class Result:
 
     @property
     def exact(self) -> bool:
-        return all(r.exact for r in [*self.service, *self.floor, *([self.dynamo] if self.dynamo else [])])
+        return all(r.exact for r in [*self.service, *self.floor, *self.fair, *([self.dynamo] if self.dynamo else [])])
 
 
 def run(payments: int = 20_000, rounds: int = 5, dynamo_payments: int | None = 500, threads: int = THREADS,
         log: Callable[[str], None] = print) -> Result:
-    service, floor = [], []
+    made_by: dict[str, list[Run]] = {"service": [], "floor": [], "fair": []}
+    service, floor, fair = made_by["service"], made_by["floor"], made_by["fair"]
     with tempfile.TemporaryDirectory(prefix="opsbot-bench-ledger-") as name:
         folder = Path(name)
         events = write_bench_events(folder)
         for n in range(rounds):
-            # Alternate which goes first, so neither always follows the other's checkpoint.
-            order = ("service", "floor") if n % 2 == 0 else ("floor", "service")
+            # Rotate which goes first, so none always follows another's checkpoint.
+            order = ("service", "floor", "fair")[n % 3:] + ("service", "floor", "fair")[:n % 3]
             for what in order:
-                made = (service_run(sqlite_settings(folder, events), payments, threads) if what == "service"
-                        else floor_run(folder, payments, threads))
-                (service if what == "service" else floor).append(made)
-                log(f"  round {n + 1}: {what:<7} {made.payments:,} payments in {made.seconds:.2f}s = "
+                if what == "service":
+                    made = service_run(sqlite_settings(folder, events), payments, threads)
+                else:
+                    made = floor_run(folder, payments, threads, fair=what == "fair")
+                made_by[what].append(made)
+                log(f"  round {n + 1}: {made.what:<10} {made.payments:,} payments in {made.seconds:.2f}s = "
                     f"{made.per_second:,.0f}/s; totals {'exact' if made.exact else 'WRONG'} "
                     f"({dollars(made.paid_cents)} in {made.payment_count:,} payments, {made.rows:,} rows)")
         dynamo = None
@@ -255,7 +293,7 @@ def run(payments: int = 20_000, rounds: int = 5, dynamo_payments: int | None = 5
             log(f"  dynamodb (moto): {dynamo.payments:,} payments in {dynamo.seconds:.2f}s = "
                 f"{dynamo.per_second:,.0f}/s; totals {'exact' if dynamo.exact else 'WRONG'}; "
                 f"{dynamo.requests / dynamo.payments:.1f} DynamoDB requests per payment, moto serving one at a time")
-    return Result(service, floor, dynamo)
+    return Result(service, floor, dynamo, fair)
 
 
 def rows(result: Result, command: str = COMMAND) -> list[Row]:
@@ -266,6 +304,13 @@ def rows(result: Result, command: str = COMMAND) -> list[Row]:
             result.ratio, f"≥ {GOAL_PER_SECOND:,}/s and ≥ {GOAL_RATIO:.2f}×",
             result.exact and service >= GOAL_PER_SECOND and result.ratio >= GOAL_RATIO, command),
     ]
+    if result.fair:
+        ratios = result.fair_ratios
+        table.append(Row(
+            "ledger: SQLite, 32 writers, vs a floor writing the same rows (every round)",
+            f"{service:,.0f}/s (rounds {min(ratios):.2f}–{max(ratios):.2f}×)",
+            f"same-rows sqlite3 {result.fair_per_second:,.0f}/s", median(ratios), f"≥ {GOAL_FAIR:.2f}× every round",
+            result.exact and min(ratios) >= GOAL_FAIR, command))
     if result.dynamo is not None:
         d = result.dynamo
         table.append(Row("ledger: DynamoDB (moto), 32 writers, payments/s",

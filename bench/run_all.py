@@ -5,9 +5,9 @@
     .venv/bin/python bench/run_all.py --only ack ledger --markdown
 
 Each bench also runs alone (bench/ack_bench.py, ledger_bench.py, coldstart_bench.py,
-summary_bench.py, deploy_bench.py, edge_bench.py, outbox_bench.py) and prints its own table. The deploy rows
-need awscli in the venv (see bench/deploy_bench.py); without it they show
-opsbot's side only and say so.
+summary_bench.py, deploy_bench.py, edge_bench.py, outbox_bench.py, round_trips_bench.py,
+startup_bench.py, events_bench.py) and prints its own table. The deploy rows need awscli in
+the venv (see bench/deploy_bench.py); without it they show opsbot's side only and say so.
 """
 
 from __future__ import annotations
@@ -25,13 +25,16 @@ from bench import (  # noqa: E402
     coldstart_bench,
     deploy_bench,
     edge_bench,
+    events_bench,
     ledger_bench,
     outbox_bench,
+    round_trips_bench,
+    startup_bench,
     summary_bench,
 )
 from bench.common import Row, machine, print_table  # noqa: E402
 
-BENCHES = ("ack", "ledger", "coldstart", "summary", "deploy", "edge", "outbox")
+BENCHES = ("ack", "ledger", "coldstart", "startup", "summary", "deploy", "edge", "outbox", "round_trips", "events")
 
 
 def run_ack(quick: bool) -> list[Row]:
@@ -88,9 +91,26 @@ def run_outbox(quick: bool) -> list[Row]:
     return outbox_bench.rows(result)
 
 
+def run_startup(quick: bool) -> list[Row]:
+    return startup_bench.rows(startup_bench.run(runs=3 if quick else 7))
+
+
+def run_events(quick: bool) -> list[Row]:
+    pairs = events_bench.run(small=1_000 if quick else 10_000, large=10_000 if quick else 100_000,
+                             runs=7 if quick else 15, dynamodb=not quick)
+    return events_bench.rows(pairs)
+
+
+def run_round_trips(quick: bool) -> list[Row]:
+    counts = round_trips_bench.run(history=100 if quick else 300)
+    round_trips_bench.report(counts)
+    return round_trips_bench.rows(counts)
+
+
 RUNNERS: dict[str, Callable[[bool], list[Row]]] = {
     "ack": run_ack, "ledger": run_ledger, "coldstart": run_coldstart, "summary": run_summary, "deploy": run_deploy,
-    "edge": run_edge, "outbox": run_outbox,
+    "edge": run_edge, "outbox": run_outbox, "round_trips": run_round_trips, "startup": run_startup,
+    "events": run_events,
 }
 
 

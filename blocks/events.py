@@ -9,7 +9,19 @@ from typing import TYPE_CHECKING
 
 from slack_sdk.models.blocks import HeaderBlock
 
-from blocks.fit import HEADER_TEXT, MESSAGE_BLOCKS, chunked, context, cut, fallback, name, plain, plural, section
+from blocks.fit import (
+    HEADER_TEXT,
+    MESSAGE_BLOCKS,
+    chunked,
+    context,
+    cut,
+    fallback,
+    name,
+    plain,
+    plural,
+    section,
+    section_dict,
+)
 from blocks.glance import money_lines
 from blocks.paylinks import paylink_lines
 from bot.core.domain import EventStatus, Payment
@@ -39,7 +51,7 @@ def events_list(statuses: Sequence[EventStatus], *, include_past: bool) -> tuple
         empty = "No events in events.json." if include_past else "No upcoming events. `/events all` shows past ones."
         return empty, [section(empty).to_dict()]
     shown, hidden = cut(statuses, MAX_BLOCKS - 2)  # the header and a closing context line
-    blocks = [HeaderBlock(text=title), *(section(_event_line(s)) for s in shown)]
+    lines = [section_dict(_event_line(s)) for s in shown]
     if hidden:
         owed = sum(max(s.balance_cents, 0) for s in statuses[len(shown):])
         note = f"…and {plural(hidden, 'more event')} with {format_cents(owed)} due. `/events EVENT` shows one."
@@ -48,10 +60,9 @@ def events_list(statuses: Sequence[EventStatus], *, include_past: bool) -> tuple
         note = f"{plural(len(statuses), 'event')} · {format_cents(owed)} due in all."
         if not include_past:
             note += " `/events all` includes past ones."
-    blocks.append(context(note))
     text = f"{title}: " + "; ".join(
         f"{s.event.title} {format_cents(s.paid_cents)} of {format_cents(s.total_cents)}" for s in shown)
-    return fallback(text), [b.to_dict() for b in blocks]
+    return fallback(text), [HeaderBlock(text=title).to_dict(), *lines, context(note).to_dict()]
 
 
 def _payment_line(p: Payment) -> str:
@@ -87,8 +98,10 @@ def patron_blocks(patrons: Sequence[PatronTotal]) -> list:
 
 
 def event_detail(status: EventStatus, payments: Sequence[Payment],
-                 links: Sequence[PaylinkStatus] = (), patrons: Sequence[PatronTotal] = ()) -> tuple[str, list[dict]]:
-    """The event, its payment links, each patron's total (bot/patrons.patron_totals), then its records."""
+                 links: Sequence[PaylinkStatus] = (), patrons: Sequence[PatronTotal] = (), *,
+                 records: int | None = None) -> tuple[str, list[dict]]:
+    """The event, its payment links, each patron's total (bot/patrons.patron_totals), then its records,
+    oldest first: all of them, or (with ``records``, how many there are in all) the newest."""
     head = f"{_when(status)} · `{status.event.id}`\n{money_lines(status)}"
     blocks = [HeaderBlock(text=plain(status.event.title, HEADER_TEXT)), section(head)]
     if links:
@@ -102,9 +115,12 @@ def event_detail(status: EventStatus, payments: Sequence[Payment],
         shown, _ = cut(newest_first, MAX_RECORDS_SHOWN)  # 40 lines of at most ~300 characters: <= 5 sections
         blocks += [section(chunk) for chunk in chunked([_payment_line(p) for p in shown])]
         older = newest_first[len(shown):]
-        if older:
-            note = (f"…and {plural(len(older), 'older record')}, "
-                    f"{format_cents(sum(p.amount_cents for p in older))} in all.")
+        older_count, older_cents = len(older), sum(p.amount_cents for p in older)
+        if records is not None:  # the rest were not read: the event's totals say what they come to
+            older_count = records - len(shown)
+            older_cents = status.paid_cents - sum(p.amount_cents for p in shown)
+        if older_count > 0:
+            note = f"…and {plural(older_count, 'older record')}, {format_cents(older_cents)} in all."
             blocks.append(context(note))
     text = (f"{status.event.title}: paid {format_cents(status.paid_cents)} of {format_cents(status.total_cents)}, "
             f"balance {format_cents(max(status.balance_cents, 0))}")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import tomllib
 from functools import cache
-from importlib import metadata
 from pathlib import Path
 
 PACKAGE = "opsbot"
@@ -18,6 +17,8 @@ UNKNOWN = "unknown"
 
 @cache
 def opsbot_version() -> str:
+    from importlib import metadata  # deferred for cold start: most processes never show their version
+
     try:
         return metadata.version(PACKAGE)
     except metadata.PackageNotFoundError:

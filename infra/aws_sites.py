@@ -12,15 +12,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import boto3
-from boto3.s3.transfer import TransferConfig, create_transfer_manager
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings
 from bot.core.ports import ObjectHead, SiteObject, SitesError
+
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
 
 MD5_METADATA = "md5"  # x-amz-meta-md5: the content MD5 (hex) of what we uploaded
 MULTIPART_THRESHOLD = 16 * 1024 * 1024  # larger files go up in parts of MULTIPART_CHUNK
@@ -30,6 +28,12 @@ COPY_IN_ONE_MAX = 5 * 1024 ** 3  # CopyObject copies up to 5 GB; larger objects 
 _DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
 _VERSIONED_WRITES = ("PutObject", "CompleteMultipartUpload", "CopyObject")
 _WRITTEN = "opsbot.written"  # request-context key: the (bucket, key) a write is for
+
+
+def _session(given: Any) -> Any:
+    import boto3  # deferred for cold start: a process that knows the sites needs boto3 only once it deploys
+
+    return given or boto3.session.Session()
 
 
 class AwsSites:
@@ -47,14 +51,14 @@ class AwsSites:
     # -- clients -------------------------------------------------------------------------------
     def has_credentials(self) -> bool:
         with _failures("reading the AWS credentials"):  # e.g. AWS_PROFILE names a profile that is not there
-            session = self._session or boto3.session.Session()
-            return session.get_credentials() is not None
+            return _session(self._session).get_credentials() is not None
 
     def _client(self, name: str) -> Any:
         with self._lock:
             if name not in self._clients:
-                session = self._session or boto3.session.Session()
-                client = session.client(
+                from botocore.config import Config  # deferred for cold start, as _session
+
+                client = _session(self._session).client(
                     name,
                     region_name=self.region,
                     endpoint_url=self.endpoint_url,
@@ -100,6 +104,8 @@ class AwsSites:
         s3 = self.s3
         with self._lock:
             if self._transfer is None:
+                from boto3.s3.transfer import TransferConfig, create_transfer_manager  # deferred, as _session
+
                 config = TransferConfig(multipart_threshold=self.multipart_threshold,
                                         multipart_chunksize=self.multipart_chunk, max_concurrency=TRANSFER_THREADS,
                                         preferred_transfer_client="classic")
@@ -147,7 +153,7 @@ class AwsSites:
             with _failures(f"reading {where}"):
                 answer = self.s3.head_object(**args)
         except SitesError as exc:
-            if isinstance(exc.__cause__, ClientError) and _status(exc.__cause__) in (404, 405):
+            if _is_client_error(exc.__cause__) and _status(exc.__cause__) in (404, 405):
                 return None  # no such object or version (405: the version is a delete marker)
             raise
         return ObjectHead(size=int(answer.get("ContentLength", 0)), etag=str(answer.get("ETag", "")).strip('"'),
@@ -216,6 +222,13 @@ class AwsSites:
         return str(answer["Invalidation"]["Status"])
 
 
+def _is_client_error(exc: BaseException | None) -> bool:
+    # An exception from a client means botocore is loaded already: importing it here costs nothing.
+    from botocore.exceptions import ClientError
+
+    return isinstance(exc, ClientError)
+
+
 def _status(exc: ClientError) -> int:
     return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
 
@@ -230,6 +243,10 @@ class _failures:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+        if exc is None:
+            return False
+        from botocore.exceptions import BotoCoreError, ClientError  # loaded by the call that failed (cold start)
+
         if isinstance(exc, ClientError):
             error = exc.response.get("Error", {})
             code = error.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")

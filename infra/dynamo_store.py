@@ -1,11 +1,12 @@
 """The production store: one DynamoDB table, as laid out in DESIGN.md.
 
 Items:
-  event totals   PK=EVENT#<id>        SK=META
+  event totals   PK=EVENT#<id>        SK=META                  (and record_count; patrons_kept once the items below are)
+  patron totals  PK=EVENT#<id>        SK=PATRON#<patron key>   (sorts between META and the records)
   payment / void PK=EVENT#<id>        SK=PAY#<iso-time>#<id>   GSI1PK=DAY#<day> GSI1SK=<iso-time>#<id>
   id pointer     PK=PAYMENT#<id>      SK=META                  (find a payment by id for a void)
   Stripe pointer PK=STRIPEPI#<pi>     SK=META                  (find a Stripe payment by its PaymentIntent)
-  idempotency    PK=IDEM#<key>        SK=META                  (the first outcome of that key)
+  idempotency    PK=IDEM#<key>        SK=META                  (the first outcome of that key: record and totals)
   outbox entry   PK=OUTBOX#<entry id> SK=META                  while due: GSI1PK=OUTBOX#<lane> GSI1SK=<due>#<id>;
                                                                parked: GSI1PK=OUTBOX#parked GSI1SK=<parked>#<id>
 
@@ -16,16 +17,20 @@ it, and refuses it (SchemaTooNew) rather than misread it. DynamoDB keeps no othe
 schema: there is nothing to migrate in place; a new shape gets the next format number
 and its reader accepts both.
 
-A payment is one TransactWriteItems: the idempotency item and the payment are
-conditional puts, and the event totals are an atomic ADD whose condition pins
-the paid amount below (or exactly at) the point where the payment would pass
-the total. Writers that stay under the total never conflict; near the total a
-failed condition means "look again", so racing writers cannot pay past it.
+A payment is one read (its key's item and the event's totals, one BatchGetItem: a
+replay ends there) and one TransactWriteItems: the idempotency item and the payment
+are conditional puts, the patron's totals an ADD, and the event totals an atomic ADD
+whose condition is first that they are as read (so the outcome is known without
+reading again), and under contention pins the paid amount below (or exactly at) the
+point where the payment would pass the total. Writers that stay under the total then
+never conflict; near the total a failed condition means "look again", so racing
+writers cannot pay past it. A cancelled transaction brings back the items whose
+condition failed (ALL_OLD): a replay or the totals as they are, without a read.
 
 The payment's announcements (its audit log entry and outbox entries, bot/core/outbox.py)
 are puts in the same transaction. Their facts carry the totals as read before the
-write plus this payment; when another writer landed at the same moment, the
-entries not yet tried are corrected to the totals read after it (the receipt's).
+write plus this payment; under contention, when another writer landed at the same
+moment, the entries not yet tried are corrected to the totals read after it (the receipt's).
 An outbox entry leaves the day index (GSI1) once delivered: the deliverer's query
 reads only the work still to do.
 """
@@ -48,7 +53,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bot.core.domain import REFUND_FAILED, AuditEntry, EventTotals, Payment, RecordOutcome
+from bot.core.domain import REFUND_FAILED, AuditEntry, EventOverview, EventTotals, PatronTotal, Payment, RecordOutcome
 from bot.core.outbox import (
     AUDIT,
     DELIVERED,
@@ -62,6 +67,7 @@ from bot.core.outbox import (
     entry_id,
     lone_line,
 )
+from bot.core.patrons import patron_key, patron_totals, stored_name
 from bot.core.ports import (
     IdempotencyConflict,
     NothingLeft,
@@ -83,6 +89,7 @@ MAX_RETRIES = 5  # the client's own retries of a throttled, failed or dropped re
 UPDATE_WORKERS = 8  # outbox entries claimed or settled at a time (a digest holds hundreds)
 _META = "META"
 _PARKED = "OUTBOX#parked"
+_PATRON = "PATRON#"  # SK of a patron's totals for the event: sorts after META and before PAY#
 _LAST = "~"  # sorts after every entry id: "<time>#~" bounds a range of "<time>#<id>" keys
 ITEM_FORMAT = 1  # the item shape this code writes unless an item needs a newer one (the ``fmt`` attribute)
 # 2: Stripe refunds: a record of kind refund / refund_failed, a payment that refunds took part of. An opsbot
@@ -244,6 +251,26 @@ class DynamoStore:
         item = resp.get("Item")
         return _plain(item) if item else None
 
+    def _get_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The ``META`` items of these partition keys (at most 100) in one strongly consistent
+        request (more only for what DynamoDB left unprocessed), by partition key; those not there are absent."""
+        found: dict[str, dict[str, Any]] = {}
+        request = {self.table: {"Keys": [_item({"PK": pk, "SK": _META}) for pk in keys], "ConsistentRead": True}}
+        attempt = 0
+        while request:
+            try:
+                resp = self._client.batch_get_item(RequestItems=request)
+            except (ClientError, BotoCoreError) as exc:
+                raise StoreError(f"DynamoDB read failed: {_reason(exc)}") from exc
+            for raw in resp.get("Responses", {}).get(self.table, []):
+                item = _plain(raw)
+                found[item["PK"]] = item
+            request = resp.get("UnprocessedKeys") or {}
+            if request:
+                self._backoff(attempt)
+                attempt += 1
+        return found
+
     def _write(self, operation: str, **kwargs: Any) -> bool:
         """One write (put_item, update_item, delete_item). False when its
         condition did not hold; StoreError for anything else that went wrong."""
@@ -259,12 +286,17 @@ class DynamoStore:
 
     def _transact(self, items: list[dict[str, Any]]) -> list[str] | None:
         """Run a transaction. None on success; on cancellation, the reason code per item."""
+        reasons = self._transact_reasons(items)
+        return None if reasons is None else [r.get("Code", "None") for r in reasons] or ["Unknown"]
+
+    def _transact_reasons(self, items: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """Run a transaction. None on success; on cancellation, DynamoDB's reason per item
+        (``Code``, and ``Item`` where the item asked for ALL_OLD and its condition failed)."""
         try:
             self._client.transact_write_items(TransactItems=items)
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "TransactionCanceledException":
-                reasons = exc.response.get("CancellationReasons") or []
-                return [r.get("Code", "None") for r in reasons] or ["Unknown"]
+                return list(exc.response.get("CancellationReasons") or [])
             raise StoreError(f"DynamoDB write failed: {_reason(exc)}") from exc
         except BotoCoreError as exc:
             raise StoreError(f"DynamoDB write failed: {exc}") from exc
@@ -276,25 +308,46 @@ class DynamoStore:
         time.sleep(random.uniform(0, min(0.1, 0.002 * (2 ** min(attempt, 10)))))
 
     def _totals_add(self, event_id: str, total: int, delta: int, count_delta: int, cleared: bool,
-                    condition: str, limit: int, when: datetime) -> dict[str, Any]:
-        """Add to the event's running totals atomically. ``condition`` pins the
-        range the current paid amount must be in for ``cleared`` to be right, so
-        writers that do not cross the total never conflict with each other."""
+                    condition: str, condition_values: dict[str, Any], when: datetime, *,
+                    new_event: bool) -> dict[str, Any]:
+        """Add to the event's running totals atomically, if ``condition`` holds: the paid amount
+        as read (compare-and-set), or the range it must be in for ``cleared`` to be right (writers
+        that do not cross the total never conflict with each other). A failed condition returns
+        the totals item as it is, so the writer can look again without reading it."""
         values = {
             ":delta": delta, ":count": count_delta, ":cleared": cleared, ":total": total,
-            ":event": event_id, ":when": when.isoformat(), ":limit": limit, ":fmt": ITEM_FORMAT,
+            ":event": event_id, ":when": when.isoformat(), ":fmt": ITEM_FORMAT, ":one": 1, ":kept": new_event,
+            **condition_values,
         }
         return {
             "Update": {
                 "TableName": self.table,
                 "Key": _item({"PK": f"EVENT#{event_id}", "SK": _META}),
                 "UpdateExpression": (
-                    "ADD paid_cents :delta, payment_count :count "
+                    "ADD paid_cents :delta, payment_count :count, record_count :one "
                     "SET payment_cleared = :cleared, total_cents = :total, event_id = :event, updated_at = :when, "
-                    "fmt = :fmt"
+                    "fmt = :fmt, patrons_kept = if_not_exists(patrons_kept, :kept)"
                 ),
                 "ConditionExpression": condition,
                 "ExpressionAttributeValues": _item(values),
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
+    def _patron_add(self, record: Payment, key: str, stands: int) -> dict[str, Any]:
+        """One more record in the patron's totals for the event (PK=EVENT#<id> SK=PATRON#<key>, beside
+        the event's totals); a payment's spelling becomes the name."""
+        name = "patron = :name" if not record.is_reversal else "patron = if_not_exists(patron, :name)"
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": _item({"PK": f"EVENT#{record.event_id}", "SK": f"{_PATRON}{key}"}),
+                "UpdateExpression": (f"ADD total_cents :amount, payments :stands, records :one "
+                                     f"SET {name}, patron_key = :key, #type = :type, fmt = :fmt"),
+                "ExpressionAttributeNames": {"#type": "type"},
+                "ExpressionAttributeValues": _item({":amount": record.amount_cents, ":stands": stands, ":one": 1,
+                                                    ":name": record.patron, ":key": key, ":type": "patron",
+                                                    ":fmt": ITEM_FORMAT}),
             }
         }
 
@@ -336,6 +389,8 @@ class DynamoStore:
         }
 
     def _pointer(self, p: Payment) -> dict[str, Any]:
+        # No copy of the record here: a refund changes the payment item (refunded_cents), which a
+        # copy would not follow. A payment found by id is two reads.
         return self._put_new({
             "PK": f"PAYMENT#{p.payment_id}", "SK": _META, "type": "pointer",
             "event_id": p.event_id, "payment_sk": f"PAY#{p.recorded_at.isoformat()}#{p.payment_id}",
@@ -351,27 +406,44 @@ class DynamoStore:
             "payment_id": p.payment_id, "event_id": p.event_id,
             "payment_sk": f"PAY#{p.recorded_at.isoformat()}#{p.payment_id}"})}}]
 
-    def _idempotency(self, key: str, record_id: str, when: datetime) -> dict[str, Any]:
-        return self._put_new({
-            "PK": f"IDEM#{key}", "SK": _META, "type": "idempotency", "payment_id": record_id,
-            "created_at": when.isoformat(),
-        })
+    def _idempotency(self, key: str, record: Payment, after: EventTotals | None) -> dict[str, Any]:
+        """The key's item holds the outcome (the record, and the totals right after it when they
+        are known exactly at write time): a replay is one read. A failed condition returns it."""
+        values: dict[str, Any] = {
+            "PK": f"IDEM#{key}", "SK": _META, "type": "idempotency", "payment_id": record.payment_id,
+            "created_at": record.recorded_at.isoformat(), "record": _record_json(record),
+        }
+        if after is not None:
+            values.update(paid_cents=after.paid_cents, payment_count=after.payment_count)
+        put = self._put_new(values)
+        put["Put"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        return put
 
     def _replay(self, key: str) -> RecordOutcome | None:
         idem = self._get(f"IDEM#{key}")
-        if idem is None:
-            return None
-        payment = self.get_payment(idem["payment_id"])
-        if payment is None:
-            raise StoreError(f"idempotency key {key} points at missing record {idem['payment_id']}")
-        return RecordOutcome(payment, self._totals(payment.event_id), replayed=True)
+        return None if idem is None else self._replayed(key, idem)
 
-    def _meta(self, event_id: str) -> tuple[int, int, int | None]:
-        """(paid, count, total) as the event's totals item has them."""
-        meta = self._get(f"EVENT#{event_id}")
-        if meta is None:
-            return 0, 0, None
-        return meta["paid_cents"], meta["payment_count"], meta.get("total_cents")
+    def _replayed(self, key: str, idem: dict[str, Any]) -> RecordOutcome:
+        """The first outcome of ``key`` from its item (keys written before the item held the
+        outcome: the record and the totals are read)."""
+        if "record" in idem:
+            payment = _payment(json.loads(idem["record"]))
+        else:
+            found = self.get_payment(idem["payment_id"])
+            if found is None:
+                raise StoreError(f"idempotency key {key} points at missing record {idem['payment_id']}")
+            payment = found
+        if "paid_cents" in idem:
+            totals = EventTotals(payment.event_id, idem["paid_cents"], idem["payment_count"])
+        else:
+            totals = self._totals(payment.event_id)
+        return RecordOutcome(payment, totals, replayed=True)
+
+    @staticmethod
+    def _same_payment(replay: RecordOutcome, payment: Payment, key: str) -> RecordOutcome:
+        if replay.payment.fingerprint != payment.fingerprint:
+            raise IdempotencyConflict(key, replay.payment)
+        return replay
 
     def _totals(self, event_id: str) -> EventTotals:
         meta = self._get(f"EVENT#{event_id}")
@@ -379,61 +451,107 @@ class DynamoStore:
             return EventTotals(event_id)
         return EventTotals(event_id, meta["paid_cents"], meta["payment_count"])
 
+    @staticmethod
+    def _unchanged(meta: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+        """The condition that the totals are still as read (compare-and-set)."""
+        if meta is None:
+            return "attribute_not_exists(paid_cents)", {}
+        return "paid_cents = :seen_paid AND payment_count = :seen_count", {
+            ":seen_paid": meta["paid_cents"], ":seen_count": meta["payment_count"]}
+
+    def _cancelled(self, reasons: list[dict[str, Any]], at: int, pk: str) -> tuple[bool, dict[str, Any] | None]:
+        """(whether item ``at`` of a cancelled transaction failed its condition, the item as it is):
+        the item comes with the reason (ALL_OLD); read only when it did not."""
+        reason = reasons[at] if at < len(reasons) else {}
+        if reason.get("Code") != "ConditionalCheckFailed":
+            return False, None
+        item = reason.get("Item")
+        return True, _plain(item) if item else self._get(pk)
+
     # -- writes ---------------------------------------------------------------------------
+    # A ledger write reads the event's totals once, then writes in one transaction: first
+    # compare-and-set (the totals exactly as read, so the outcome and the announcements are known
+    # without reading again: two requests in all). Should another writer land in between, the
+    # tries after that pin only the range the paid amount must be in (writers under the total never
+    # conflict) and read the totals after the write. A cancelled transaction brings back the key's
+    # item (a replay) and the totals as they are: nothing more is read to tell them apart.
     def record_payment(self, payment: Payment, *, total_cents: int, idempotency_key: str,
                        allow_over_total: bool = False, announce: Announce | None = None) -> RecordOutcome:
         amount = payment.amount_cents
         limit = total_cents - amount  # the most that may be paid before this payment
+        # One read for the key and the totals: a replay costs that read alone.
+        read = self._get_many([f"IDEM#{idempotency_key}", f"EVENT#{payment.event_id}"])
+        if f"IDEM#{idempotency_key}" in read:
+            return self._same_payment(self._replayed(idempotency_key, read[f"IDEM#{idempotency_key}"]), payment,
+                                      idempotency_key)
+        meta = read.get(f"EVENT#{payment.event_id}")
         for attempt in range(MAX_ATTEMPTS):
-            replay = self._replay(idempotency_key)
-            if replay is not None:
-                if replay.payment.fingerprint != payment.fingerprint:
-                    raise IdempotencyConflict(idempotency_key, replay.payment)
-                return replay
-            paid, count, _ = self._meta(payment.event_id)
-            if paid + amount < total_cents:
-                clears, condition = False, "attribute_not_exists(paid_cents) OR paid_cents < :limit"
-            elif paid + amount == total_cents or allow_over_total:
-                clears = True
+            paid, count = (meta["paid_cents"], meta["payment_count"]) if meta else (0, 0)
+            if paid + amount > total_cents and not allow_over_total:
+                replay = self._replay(idempotency_key)  # a retry of the payment that filled the event
+                if replay is not None:
+                    return self._same_payment(replay, payment, idempotency_key)
+                raise OverTotal(paid, total_cents)
+            exact = attempt == 0
+            clears = paid + amount >= total_cents
+            if exact:
+                condition, values = self._unchanged(meta)
+            elif not clears:
+                condition, values = "attribute_not_exists(paid_cents) OR paid_cents < :limit", {":limit": limit}
+            else:
                 condition = "paid_cents >= :limit" if allow_over_total else "paid_cents = :limit"
                 if limit <= 0:
                     condition = f"attribute_not_exists(paid_cents) OR {condition}"
-            else:
-                raise OverTotal(paid, total_cents)
+                values = {":limit": limit}
             seen = EventTotals(payment.event_id, paid + amount, count + 1)
-            failed = self._transact([
-                self._idempotency(idempotency_key, payment.payment_id, payment.recorded_at),
+            stripe_items = self._stripe_pointer(payment)
+            reasons = self._transact_reasons([
+                self._idempotency(idempotency_key, payment, seen if exact else None),
                 self._put_new(self._payment_values(payment)),
                 self._pointer(payment),
-                *self._stripe_pointer(payment),
-                self._totals_add(payment.event_id, total_cents, amount, 1, clears, condition, limit,
-                                 payment.recorded_at),
+                *stripe_items,
+                self._totals_add(payment.event_id, total_cents, amount, 1, clears, condition, values,
+                                 payment.recorded_at, new_event=meta is None),
+                self._patron_add(payment, patron_key(payment.patron), int(amount > 0)),
                 *self._announced(payment, seen, announce),
             ])
-            if failed is None:
-                return self._written(payment, seen, announce)
-            # Someone else wrote this key, or moved the paid amount across the total: look again.
-            self._backoff(attempt)
+            if reasons is None:
+                return RecordOutcome(payment, seen) if exact else self._written(payment, seen, announce)
+            taken, idem = self._cancelled(reasons, 0, f"IDEM#{idempotency_key}")
+            if taken and idem is not None:
+                return self._same_payment(self._replayed(idempotency_key, idem), payment, idempotency_key)
+            moved, meta_now = self._cancelled(reasons, 3 + len(stripe_items), f"EVENT#{payment.event_id}")
+            if not moved:  # a conflict with another transaction in flight: read again after a pause
+                self._backoff(attempt)
+                meta_now = self._get(f"EVENT#{payment.event_id}")
+            elif not exact:  # someone else moved the paid amount across the total
+                self._backoff(attempt)
+            meta = meta_now
         raise StoreError(f"too much contention recording a payment on {payment.event_id}; try again")
 
-    def void_payment(self, payment_id: str, void: Payment, *, announce: Announce | None = None) -> RecordOutcome:
+    def void_payment(self, payment_id: str, void: Payment, *, announce: Announce | None = None,
+                     original: Payment | None = None) -> RecordOutcome:
         key = void_key(payment_id)
+        given = original
         for attempt in range(MAX_ATTEMPTS):
-            original = self.get_payment(payment_id)
+            # The payment as the caller just read it, on the first try; the write checks it is still so.
+            original = given if attempt == 0 and given is not None else self.get_payment(payment_id)
             if original is None:
                 raise PaymentNotFound(payment_id)
-            replay = self._replay(key)
-            if replay is not None:
-                return replace(replay, acted_on=original)
+            if original.voided_by is not None:  # its void and the void's key were written together
+                replay = self._replay(key)
+                if replay is not None:
+                    return replace(replay, acted_on=original)
             if original.left_cents <= 0:
                 raise NothingLeft(original, original.amount_cents)
             void = replace(void, amount_cents=-original.left_cents)  # what Stripe refunded is out already
             after = replace(original, voided_by=void.payment_id)
-            items, seen = self._reversal_items(original, void, key, -1, announce, after)
+            items, seen, exact = self._reversal_items(original, void, key, -1, announce, after, exact=attempt == 0)
             failed = self._transact([
                 self._payment_update(original, "SET voided_by = :void", {":void": void.payment_id}), *items])
             if failed is None:
-                return self._written(void, seen, announce, after)
+                return RecordOutcome(void, seen, acted_on=after) if exact else self._written(void, seen, announce,
+                                                                                             after)
             self._backoff(attempt)
         raise StoreError(f"too much contention voiding {payment_id}; try again")
 
@@ -458,12 +576,14 @@ class DynamoStore:
                 raise NothingLeft(original, abs(record.amount_cents))
             after = replace(original, refunded_cents=refunded)
             counted = int(after.left_cents > 0) - int(original.left_cents > 0)  # counted while something is left
-            items, seen = self._reversal_items(original, record, idempotency_key, counted, announce, after)
+            items, seen, exact = self._reversal_items(original, record, idempotency_key, counted, announce, after,
+                                                      exact=attempt == 0)
             failed = self._transact([
                 self._payment_update(original, "SET refunded_cents = :refunded, fmt = :fmt",
                                      {":refunded": refunded, ":fmt": REFUND_FORMAT}), *items])
             if failed is None:
-                return self._written(record, seen, announce, after)
+                return RecordOutcome(record, seen, acted_on=after) if exact else self._written(record, seen, announce,
+                                                                                               after)
             self._backoff(attempt)  # another change to this payment or its event's totals landed: look again
         raise StoreError(f"too much contention recording a refund of {payment_id}; try again")
 
@@ -483,25 +603,32 @@ class DynamoStore:
         }}
 
     def _reversal_items(self, original: Payment, record: Payment, key: str, count_delta: int,
-                        announce: Announce | None, after: Payment) -> tuple[list[dict[str, Any]], EventTotals]:
+                        announce: Announce | None, after: Payment, *, exact: bool
+                        ) -> tuple[list[dict[str, Any]], EventTotals, bool]:
         """The rest of a void's or a refund's transaction: the record, its pointer, its key, the event's
-        totals (on condition that they are as read) and its announcement; and the totals it expects after."""
-        paid, count, total = self._meta(original.event_id)
-        total = total or 0
+        totals, the patron's totals and its announcement; the totals it expects after, and whether they
+        are exact. ``exact``: the totals must be as read (compare-and-set: nothing to read after the
+        write); else the range that keeps ``cleared`` right, as a writer overtaken once does."""
+        meta = self._get(f"EVENT#{original.event_id}")
+        paid, count, total = (meta["paid_cents"], meta["payment_count"], meta.get("total_cents") or 0) \
+            if meta else (0, 0, 0)
         threshold = total - record.amount_cents  # paid must reach this for the event to be (stay) cleared
-        if paid + record.amount_cents >= total:
-            clears, condition = True, "paid_cents >= :limit"
+        clears = paid + record.amount_cents >= total
+        if exact:
+            condition, values = self._unchanged(meta)
         else:
-            clears, condition = False, "paid_cents < :limit"
+            condition, values = ("paid_cents >= :limit" if clears else "paid_cents < :limit"), {":limit": threshold}
         seen = EventTotals(original.event_id, paid + record.amount_cents, count + count_delta)
         return [
             self._put_new(self._payment_values(record)),
             self._pointer(record),
-            self._totals_add(original.event_id, total, record.amount_cents, count_delta, clears, condition,
-                             threshold, record.recorded_at),
-            self._idempotency(key, record.payment_id, record.recorded_at),
+            self._totals_add(original.event_id, total, record.amount_cents, count_delta, clears, condition, values,
+                             record.recorded_at, new_event=meta is None),
+            self._idempotency(key, record, seen if exact else None),
+            # A reversal counts for the patron of the payment it acts on.
+            self._patron_add(record, patron_key(original.patron), count_delta),
             *self._announced(record, seen, announce, after),
-        ], seen
+        ], seen, exact
 
     def _announced(self, record: Payment, seen: EventTotals, announce: Announce | None,
                    acted_on: Payment | None = None) -> list[dict[str, Any]]:
@@ -512,7 +639,7 @@ class DynamoStore:
 
     def _written(self, record: Payment, seen: EventTotals, announce: Announce | None,
                  acted_on: Payment | None = None) -> RecordOutcome:
-        """The outcome of a write that went through: the totals read after it. When another writer
+        """The outcome of a write made under contention: the totals read after it. When another writer
         landed at the same moment they differ from ``seen``; the entries not tried yet are corrected,
         so the audit line and the email say what the receipt says."""
         totals = self._totals(record.event_id)
@@ -753,22 +880,8 @@ class DynamoStore:
         ids = list(dict.fromkeys(event_ids))
         result: dict[str, EventTotals] = {}
         for start in range(0, len(ids), 100):  # BatchGetItem takes at most 100 keys
-            keys = [_item({"PK": f"EVENT#{i}", "SK": _META}) for i in ids[start : start + 100]]
-            request = {self.table: {"Keys": keys, "ConsistentRead": True}}
-            attempt = 0
-            while request:
-                try:
-                    resp = self._client.batch_get_item(RequestItems=request)
-                except (ClientError, BotoCoreError) as exc:
-                    raise StoreError(f"DynamoDB read failed: {_reason(exc)}") from exc
-                for raw in resp.get("Responses", {}).get(self.table, []):
-                    meta = _plain(raw)
-                    result[meta["event_id"]] = EventTotals(meta["event_id"], meta["paid_cents"],
-                                                           meta["payment_count"])
-                request = resp.get("UnprocessedKeys") or {}
-                if request:
-                    self._backoff(attempt)
-                    attempt += 1
+            for meta in self._get_many([f"EVENT#{i}" for i in ids[start : start + 100]]).values():
+                result[meta["event_id"]] = EventTotals(meta["event_id"], meta["paid_cents"], meta["payment_count"])
         return result
 
     def _query(self, _max_items: int | None = None, **kwargs: Any) -> list[dict[str, Any]]:
@@ -799,6 +912,29 @@ class DynamoStore:
             **self._page_limit(after, limit),
         )
         return _after(items, "SK", None if after is None else f"PAY#{after}", limit)
+
+    def event_overview(self, event_id: str, *, recent: int) -> EventOverview:
+        # The totals and the patrons' items sort before the records (META < PATRON#... < PAY#...): one
+        # query reads them, another the newest records backwards.
+        head = self._query(KeyConditionExpression="PK = :pk AND SK < :pay",
+                           ExpressionAttributeValues=_item({":pk": f"EVENT#{event_id}", ":pay": "PAY#"}),
+                           ConsistentRead=True)
+        meta = next((i for i in head if i["SK"] == _META), None)
+        if meta is not None and not meta.get("patrons_kept"):
+            return self._overview_from_records(event_id, meta, recent)  # an event from before they were kept
+        newest = self._query(KeyConditionExpression="PK = :pk AND begins_with(SK, :pay)",
+                             ExpressionAttributeValues=_item({":pk": f"EVENT#{event_id}", ":pay": "PAY#"}),
+                             ConsistentRead=True, ScanIndexForward=False, Limit=max(recent, 1), _max_items=recent)
+        patrons = tuple(PatronTotal(i["patron_key"], stored_name(i["patron"]), i["total_cents"], i["payments"],
+                                    i["records"]) for i in head if i["SK"].startswith(_PATRON))
+        totals = EventTotals(event_id, meta["paid_cents"], meta["payment_count"]) if meta else EventTotals(event_id)
+        return EventOverview(totals, meta.get("record_count", 0) if meta else 0,
+                             tuple(_payment(i) for i in reversed(newest)), patrons)
+
+    def _overview_from_records(self, event_id: str, meta: dict[str, Any], recent: int) -> EventOverview:
+        records = self.event_payments(event_id)
+        return EventOverview(EventTotals(event_id, meta["paid_cents"], meta["payment_count"]), len(records),
+                             tuple(records[-recent:] if recent else ()), tuple(patron_totals(records)))
 
     def day_payments(self, day: str, *, after: str | None = None, limit: int | None = None) -> list[Payment]:
         condition, values = "GSI1PK = :day", {":day": f"DAY#{day}"}
@@ -871,6 +1007,16 @@ def _outbox_entry(item: dict[str, Any]) -> OutboxEntry:
         attempts=int(item.get("attempts", 0)), holder=item.get("holder"), attempt=item.get("attempt"),
         in_doubt=bool(item.get("in_doubt", False)),
         result=json.loads(item["result"]) if item.get("result") else None, last_error=item.get("last_error") or None)
+
+
+def _record_json(p: Payment) -> str:
+    """A record as its idempotency item keeps a copy of it, as first written (``_payment`` reads it back)."""
+    return json.dumps({
+        "payment_id": p.payment_id, "event_id": p.event_id, "patron": p.patron, "amount_cents": p.amount_cents,
+        "method": p.method, "notes": p.notes, "logged_by": p.logged_by, "recorded_at": p.recorded_at.isoformat(),
+        "day": p.day, "source": p.source, "kind": p.kind, "voids": p.voids, "voided_by": p.voided_by,
+        "stripe_id": p.stripe_id, "payment_intent": p.payment_intent, "refunded_cents": p.refunded_cents,
+    })
 
 
 def _payment(item: dict[str, Any]) -> Payment:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.core.domain import REFUND_FAILED, AuditEntry, EventTotals, Payment, RecordOutcome
+from bot.core.domain import REFUND_FAILED, AuditEntry, EventOverview, EventTotals, Payment, RecordOutcome
 from bot.core.outbox import (
     AUDIT,
     DELIVERED,
@@ -28,6 +28,7 @@ from bot.core.outbox import (
     entry_id,
     lone_line,
 )
+from bot.core.patrons import patron_totals
 from bot.core.ports import (
     IdempotencyConflict,
     NothingLeft,
@@ -122,7 +123,9 @@ class MemoryStore:
 
         return self._write(write)
 
-    def void_payment(self, payment_id: str, void: Payment, *, announce: Announce | None = None) -> RecordOutcome:
+    def void_payment(self, payment_id: str, void: Payment, *, announce: Announce | None = None,
+                     original: Payment | None = None) -> RecordOutcome:
+        # ``original`` is looked up again under the lock: a read here costs nothing.
         key = void_key(payment_id)
 
         def write() -> RecordOutcome:
@@ -226,6 +229,18 @@ class MemoryStore:
 
     def day_payments(self, day: str, *, after: str | None = None, limit: int | None = None) -> list[Payment]:
         return self._write(lambda: self._in_order(lambda p: p.day == day, after, limit))
+
+    def event_overview(self, event_id: str, *, recent: int) -> EventOverview:
+        # Summed from the records each time: in memory that costs no round trip, and it is the
+        # same figure the other stores keep by every write (the contract compares them).
+        def read() -> EventOverview:
+            records = self._in_order(lambda p: p.event_id == event_id, None, None)
+            _, paid, count = self._totals.get(event_id, (0, 0, 0))
+            totals = EventTotals(event_id, paid, count) if event_id in self._totals else EventTotals(event_id)
+            return EventOverview(totals, len(records), tuple(records[-recent:] if recent else ()),
+                                 tuple(patron_totals(records)))
+
+        return self._write(read)
 
     def _in_order(self, wanted: Callable[[Payment], bool], after: str | None, limit: int | None) -> list[Payment]:
         """Matching records in record_position order (ISO time, then id), past ``after``, at most ``limit``."""

@@ -31,6 +31,7 @@ from infra.sqlite_store import (
     Migration,
     apply_migration,
     pending_migrations,
+    prepare_connection,
     read_schema_version,
     refuse_newer,
     table_names,
@@ -149,7 +150,7 @@ def upgrade_copy(conn: sqlite3.Connection, where: str) -> list[Migration]:
 
 
 def _connect(path: Path, *, timeout: float = 5.0) -> sqlite3.Connection:
-    return sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    return prepare_connection(sqlite3.connect(path, timeout=timeout, isolation_level=None))
 
 
 def _open_read_only(path: Path, where: str) -> sqlite3.Connection:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.core.domain import REFUND_FAILED, AuditEntry, EventTotals, Payment, RecordOutcome
+from bot.core.domain import REFUND_FAILED, AuditEntry, EventOverview, EventTotals, PatronTotal, Payment, RecordOutcome
 from bot.core.outbox import (
     AUDIT,
     DELIVERED,
@@ -33,6 +33,7 @@ from bot.core.outbox import (
     entry_id,
     lone_line,
 )
+from bot.core.patrons import patron_key, stored_name
 from bot.core.ports import (
     IdempotencyConflict,
     NothingLeft,
@@ -148,6 +149,38 @@ CREATE INDEX payments_by_payment_intent ON payments (payment_intent) WHERE payme
 """
 
 
+# Version 4: per-patron totals of each event and its record count, kept by every write (issue 19), so that
+# ``/events EVENT`` reads one line per patron and the newest records, never every payment. Built here from
+# the records there are (patron_key is bot/core/patrons.py's, registered on every connection); a reversal counts
+# for the patron of the payment it reverses; the name is the one on their latest payment.
+SCHEMA_V4 = """
+ALTER TABLE events ADD COLUMN record_count INTEGER NOT NULL DEFAULT 0;
+UPDATE events SET record_count = (SELECT COUNT(*) FROM payments WHERE payments.event_id = events.event_id);
+CREATE TABLE patron_totals (
+    event_id    TEXT NOT NULL,
+    patron_key  TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    total_cents INTEGER NOT NULL,
+    payments    INTEGER NOT NULL,
+    records     INTEGER NOT NULL,
+    PRIMARY KEY (event_id, patron_key)
+) WITHOUT ROWID;
+INSERT INTO patron_totals (event_id, patron_key, name, total_cents, payments, records)
+SELECT r.event_id, patron_key(COALESCE(o.patron, r.patron)) AS owner, MAX(r.patron), SUM(r.amount_cents),
+       SUM(CASE WHEN r.voids IS NULL AND r.voided_by IS NULL AND r.amount_cents - r.refunded_cents > 0
+                THEN 1 ELSE 0 END), COUNT(*)
+FROM payments r LEFT JOIN payments o ON o.payment_id = r.voids AND o.event_id = r.event_id
+GROUP BY r.event_id, owner;
+UPDATE patron_totals SET name = (
+    SELECT p.patron FROM payments p
+    WHERE p.event_id = patron_totals.event_id AND p.voids IS NULL AND patron_key(p.patron) = patron_totals.patron_key
+    ORDER BY p.recorded_at DESC, p.payment_id DESC LIMIT 1)
+WHERE EXISTS (
+    SELECT 1 FROM payments p
+    WHERE p.event_id = patron_totals.event_id AND p.voids IS NULL AND patron_key(p.patron) = patron_totals.patron_key);
+"""
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int  # the schema version once it has run: 1, 2, 3, ... in order
@@ -161,6 +194,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the ledger: events, payments, idempotency, claims, audit, records, message refs", SCHEMA_V1),
     Migration(2, "the outbox: announcements written with their records", SCHEMA_V2),
     Migration(3, "Stripe refunds: payments keep their Stripe ids and what was refunded", SCHEMA_V3),
+    Migration(4, "per-patron totals and record counts of each event, kept by every write", SCHEMA_V4),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 LEDGER_TABLE = "payments"  # how an unversioned opsbot ledger is told from some other SQLite file
@@ -180,6 +214,12 @@ def sql_statements(sql: str) -> list[str]:
     if pending.strip(" \t\r\n;"):
         raise ValueError(f"unfinished SQL statement: {pending.strip()[:80]!r}")
     return statements
+
+
+def prepare_connection(conn: sqlite3.Connection) -> sqlite3.Connection:
+    """What every connection to a ledger needs before it migrates or writes: ``patron_key``."""
+    conn.create_function("patron_key", 1, patron_key, deterministic=True)
+    return conn
 
 
 def read_schema_version(conn: sqlite3.Connection) -> int:
@@ -312,7 +352,7 @@ class SqliteStore:
             except OSError as exc:
                 raise StoreError(f"cannot create SQLite store {self.path}: {exc.strerror or exc}") from exc
             try:
-                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                conn = prepare_connection(sqlite3.connect(self.path, timeout=30, isolation_level=None))
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA busy_timeout=30000")
@@ -415,25 +455,44 @@ class SqliteStore:
     # -- writes ---------------------------------------------------------------------
     def record_payment(self, payment: Payment, *, total_cents: int, idempotency_key: str,
                        allow_over_total: bool = False, announce: Announce | None = None) -> RecordOutcome:
+        # Each statement is a hand-off of the GIL among the writer threads: the key is taken by its
+        # insert (a replay finds it there) and the balance is checked by the totals' own upsert.
+        amount = payment.amount_cents
+        patron = patron_key(payment.patron)  # before the writer lock: what needs no lock is done outside it
         with self._write() as conn:
-            replay = self._replay(conn, idempotency_key)
-            if replay is not None:
+            taken = conn.execute(
+                "INSERT INTO idempotency (key, payment_id, created_at) VALUES (?,?,?) ON CONFLICT(key) DO NOTHING",
+                (idempotency_key, payment.payment_id, payment.recorded_at.isoformat())).rowcount
+            if not taken:
+                replay = self._replay(conn, idempotency_key)
+                assert replay is not None, "the key was there a moment ago, in this transaction"
                 if replay.payment.fingerprint != payment.fingerprint:
                     raise IdempotencyConflict(idempotency_key, replay.payment)
                 return replay
-            paid, count = self._totals(conn, payment.event_id)
-            if not allow_over_total and paid + payment.amount_cents > total_cents:
-                raise OverTotal(paid, total_cents)
-            paid, count = paid + payment.amount_cents, count + 1
+            over = not allow_over_total
+            row = None if over and amount > total_cents else conn.execute(
+                """INSERT INTO events (event_id, total_cents, paid_cents, payment_count, payment_cleared, updated_at,
+                                       record_count)
+                   VALUES (?1, ?2, ?3, 1, ?3 >= ?2, ?4, 1)
+                   ON CONFLICT(event_id) DO UPDATE SET total_cents=excluded.total_cents,
+                     paid_cents=paid_cents + excluded.paid_cents, payment_count=payment_count + 1,
+                     payment_cleared=paid_cents + excluded.paid_cents >= excluded.total_cents,
+                     updated_at=excluded.updated_at, record_count=record_count + 1
+                   WHERE NOT ?5 OR paid_cents + excluded.paid_cents <= excluded.total_cents
+                   RETURNING paid_cents, payment_count""",
+                (payment.event_id, total_cents, amount, payment.recorded_at.isoformat(), over)).fetchone()
+            if row is None:  # past the total: nothing is written (the key's insert is rolled back)
+                raise OverTotal(self._totals(conn, payment.event_id)[0], total_cents)
             self._insert_payment(conn, payment)
-            self._put_totals(conn, payment.event_id, total_cents, paid, count, payment.recorded_at)
-            self._insert_key(conn, idempotency_key, payment)
-            outcome = RecordOutcome(payment, EventTotals(payment.event_id, paid, count))
+            self._add_to_patron(conn, payment, patron, stands=int(amount > 0))
+            outcome = RecordOutcome(payment, EventTotals(payment.event_id, row[0], row[1]))
             if announce is not None:
                 self._announce(conn, announce(outcome))
         return outcome
 
-    def void_payment(self, payment_id: str, void: Payment, *, announce: Announce | None = None) -> RecordOutcome:
+    def void_payment(self, payment_id: str, void: Payment, *, announce: Announce | None = None,
+                     original: Payment | None = None) -> RecordOutcome:
+        # ``original`` is read again inside the transaction: a read there costs no round trip.
         key = void_key(payment_id)
         with self._write() as conn:
             original = self._get(conn, payment_id)
@@ -451,6 +510,8 @@ class SqliteStore:
             self._insert_payment(conn, void)
             conn.execute("UPDATE payments SET voided_by=? WHERE payment_id=?", (void.payment_id, payment_id))
             self._put_totals(conn, original.event_id, total, paid, count, void.recorded_at)
+            # The void counts for the patron of the payment it reverses, which stands no more.
+            self._add_to_patron(conn, void, patron_key(original.patron), stands=-1)
             self._insert_key(conn, key, void)
             outcome = RecordOutcome(void, EventTotals(original.event_id, paid, count),
                                     acted_on=replace(original, voided_by=void.payment_id))
@@ -480,8 +541,10 @@ class SqliteStore:
             after = replace(original, refunded_cents=refunded)
             paid, count = self._totals(conn, original.event_id)
             paid += record.amount_cents
-            count += int(after.left_cents > 0) - int(original.left_cents > 0)  # counted while something is left
+            counted = int(after.left_cents > 0) - int(original.left_cents > 0)  # counted while something is left
+            count += counted
             self._insert_payment(conn, record)
+            self._add_to_patron(conn, record, patron_key(original.patron), stands=counted)
             conn.execute("UPDATE payments SET refunded_cents=? WHERE payment_id=?", (refunded, payment_id))
             self._put_totals(conn, original.event_id, self._total(conn, original.event_id), paid, count,
                              record.recorded_at)
@@ -519,13 +582,28 @@ class SqliteStore:
     @staticmethod
     def _put_totals(conn: sqlite3.Connection, event_id: str, total: int, paid: int, count: int,
                     when: datetime) -> None:
+        """The event's totals after one more record (a payment or a reversal)."""
         conn.execute(
-            """INSERT INTO events (event_id, total_cents, paid_cents, payment_count, payment_cleared, updated_at)
-               VALUES (?,?,?,?,?,?)
+            """INSERT INTO events (event_id, total_cents, paid_cents, payment_count, payment_cleared, updated_at,
+                                   record_count)
+               VALUES (?,?,?,?,?,?,1)
                ON CONFLICT(event_id) DO UPDATE SET total_cents=excluded.total_cents,
                  paid_cents=excluded.paid_cents, payment_count=excluded.payment_count,
-                 payment_cleared=excluded.payment_cleared, updated_at=excluded.updated_at""",
+                 payment_cleared=excluded.payment_cleared, updated_at=excluded.updated_at,
+                 record_count=record_count + 1""",
             (event_id, total, paid, count, int(paid >= total), when.isoformat()),
+        )
+
+    @staticmethod
+    def _add_to_patron(conn: sqlite3.Connection, record: Payment, key: str, *, stands: int) -> None:
+        """One more record in the patron's totals for the event; a payment's spelling becomes the name."""
+        conn.execute(
+            """INSERT INTO patron_totals (event_id, patron_key, name, total_cents, payments, records)
+               VALUES (?,?,?,?,?,1)
+               ON CONFLICT(event_id, patron_key) DO UPDATE SET total_cents=total_cents + excluded.total_cents,
+                 payments=payments + excluded.payments, records=records + 1,
+                 name=CASE WHEN ? THEN excluded.name ELSE name END""",
+            (record.event_id, key, record.patron, record.amount_cents, stands, int(not record.is_reversal)),
         )
 
     @staticmethod
@@ -575,6 +653,29 @@ class SqliteStore:
 
     def day_payments(self, day: str, *, after: str | None = None, limit: int | None = None) -> list[Payment]:
         return self._payments_in_order("day", day, after, limit)  # the payments_by_day index
+
+    def event_overview(self, event_id: str, *, recent: int) -> EventOverview:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN")  # one snapshot for the three reads
+            try:
+                row = conn.execute("SELECT paid_cents, payment_count, record_count FROM events WHERE event_id=?",
+                                   (event_id,)).fetchone()
+                newest = conn.execute(  # the payments_by_event index, read backwards
+                    f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE event_id=? "
+                    "ORDER BY recorded_at DESC, payment_id DESC LIMIT ?", (event_id, recent)).fetchall()
+                patrons = conn.execute("SELECT patron_key, name, total_cents, payments, records FROM patron_totals "
+                                       "WHERE event_id=? ORDER BY patron_key", (event_id,)).fetchall()
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise _store_error(self.path, exc) from exc
+        paid, count, records = row if row else (0, 0, 0)
+        return EventOverview(
+            EventTotals(event_id, paid, count) if row else EventTotals(event_id), records,
+            tuple(_payment(r) for r in reversed(newest)),
+            tuple(PatronTotal(key, stored_name(name), total, payments, seen)
+                  for key, name, total, payments, seen in patrons))
 
     def _payments_in_order(self, column: str, value: str, after: str | None, limit: int | None) -> list[Payment]:
         """Records with ``column = value`` in record_position order, past ``after``, at most ``limit``."""
@@ -655,6 +756,8 @@ class SqliteStore:
     def _announce(self, conn: sqlite3.Connection, announcement: Announcement) -> None:
         if announcement.audit is not None:
             self._insert_audit(conn, announcement.audit)
+        if not announcement.entries:
+            return
         conn.executemany(
             f"INSERT OR IGNORE INTO outbox ({_OUTBOX_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [(e.entry_id, e.record_id, e.event, e.target, e.lane, json.dumps(e.facts), e.created_at.isoformat(),

@@ -87,6 +87,7 @@ class Pass:
     wait: float | None  # seconds until this lane has something to do; None: nothing known
     paced: bool = False  # the wait is a channel's pace (a new entry does not shorten it)
     next_due: datetime | None = None  # when nothing is due now: the earliest pending entry's time
+    tried_all: bool = False  # every entry due when the pass began was tried in it (``drain`` need not look again)
 
 
 class Deliverer:
@@ -108,16 +109,21 @@ class Deliverer:
         self._quiet: dict[str, tuple[int, datetime | None]] = {}  # lane -> (generation, next due) of a quiet pass
 
     # -- one pass of a lane -------------------------------------------------------------------------------
-    def run_pass(self, lane: str) -> Pass:
+    def run_pass(self, lane: str, *, look_ahead: bool = True) -> Pass:
+        """Deliver what ``lane`` has due now. When nothing is, ``look_ahead`` also reads when the
+        next entry is due (the running loop sleeps until then; ``drain`` does not wait for it)."""
         now = self.clock()
         due = self.store.due_entries(lane, now, self.policy.batch)
+        if not due and not look_ahead:
+            return Pass(0, None)
         if not due:
             upcoming = self.store.due_entries(lane, now + self.policy.park_after + timedelta(days=1), 1)
             next_due = upcoming[0].due_at if upcoming else None
             wait = None if next_due is None else max((next_due - now).total_seconds(), 0.0)
             return Pass(0, wait, next_due=next_due)
+        read_all = len(due) < self.policy.batch
         if lane == EMAIL_LANE:
-            return Pass(sum(self._send_email(e) for e in due), 0.0)
+            return Pass(sum(self._send_email(e) for e in due), 0.0, tried_all=read_all)
         settled = 0
         paced: dict[str, list[OutboxEntry]] = {}
         direct: list[OutboxEntry] = []
@@ -127,13 +133,17 @@ class Deliverer:
             else:
                 direct.append(entry)
         waits = []
+        left = False  # a channel's entries that wait for a later pass (its pace, or one message per pass)
         for channel, waiting in paced.items():  # a record's audit line before its receipt
             if self._slot_wait(channel) <= 0:
                 settled += self._send_to_channel(channel, waiting)
+                left = left or len(waiting) > 1
+            else:
+                left = True
             waits.append(self._slot_wait(channel))
         settled += sum(self._send_direct(entry) for entry in direct)
         wait = min(waits) if waits else 0.0
-        return Pass(settled, wait, paced=wait > 0)
+        return Pass(settled, wait, paced=wait > 0, tried_all=read_all and not left)
 
     # -- Slack: the channel's next message ----------------------------------------------------------------
     def _send_to_channel(self, channel: str, waiting: list[OutboxEntry]) -> int:
@@ -417,13 +427,22 @@ class Deliverer:
         test); returns how many entries were settled. Entries due later are left to a later run."""
         deadline = self.monotonic() + timeout
         settled = 0
+        lanes = list(LANES)
         while self.monotonic() < deadline:
-            passes = [self.run_pass(lane) for lane in LANES]
-            settled += sum(p.settled for p in passes)
-            waits = [p.wait for p in passes if p.next_due is None and p.wait is not None]
-            if not waits:
+            rung = self.doorbell.generation
+            passes = {lane: self.run_pass(lane, look_ahead=False) for lane in lanes}
+            settled += sum(p.settled for p in passes.values())
+            # A lane that found nothing due, or tried everything it found, is done (each look is a
+            # request: on Lambda, this is what a write costs after its ack; what a failed try put off
+            # is for a later run), unless something was announced meanwhile (an email that failed is
+            # said in Slack): then every lane looks again.
+            lanes = [lane for lane, p in passes.items() if p.wait is not None and not p.tried_all]
+            if self.doorbell.generation != rung:
+                lanes = list(LANES)
+            if not lanes:
                 return settled
-            pause = min(min(waits), max(deadline - self.monotonic(), 0.0))
+            waits = [passes[lane].wait or 0.0 for lane in lanes if lane in passes]
+            pause = min(min(waits, default=0.0), max(deadline - self.monotonic(), 0.0))
             if pause > 0:
                 time.sleep(pause)
         return settled

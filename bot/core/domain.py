@@ -156,6 +156,33 @@ class EventStatus:
 
 
 @dataclass(frozen=True)
+class PatronTotal:
+    """What one patron has paid, over the records read (one event's, or the whole ledger's)."""
+
+    key: str  # patron_key of their name (bot/core/patrons.py)
+    name: str  # as typed on their latest record
+    total_cents: int  # payments less what reversals took back
+    payments: int  # payments that still stand (not reversed in full)
+    records: int  # every record of theirs, reversals included
+
+    @property
+    def reversed_in_full(self) -> bool:
+        return self.payments == 0 and self.total_cents == 0
+
+
+@dataclass(frozen=True)
+class EventOverview:
+    """What ``/events EVENT`` shows of the ledger, read in a bounded number of steps whatever
+    the event's history: the totals, how many records there are, the newest of them and what
+    each patron paid (kept beside the totals by every write, not summed from the records)."""
+
+    totals: EventTotals
+    records: int  # every record of the event, reversals included
+    recent: tuple[Payment, ...]  # the newest records, oldest first
+    patrons: tuple[PatronTotal, ...]  # one per patron, in key order
+
+
+@dataclass(frozen=True)
 class RecordOutcome:
     """What a write did: the record, the event totals right after it, and
     whether it was a replay of an earlier write with the same idempotency key."""

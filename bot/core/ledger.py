@@ -17,6 +17,7 @@ from bot.core.domain import (
     STRIPE_METHOD,
     VOID,
     Event,
+    EventOverview,
     EventStatus,
     Payment,
     RecordOutcome,
@@ -44,10 +45,18 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read aloud and typed on a phone
+
+
 def new_record_id(prefix: str = "pay") -> str:
-    # Short enough to type in `/opsbot void pay_...` on a phone, long enough not to collide.
-    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
-    return prefix + "_" + "".join(secrets.choice(alphabet) for _ in range(10))
+    # Short enough to type in `/opsbot void pay_...` on a phone, long enough not to collide: 10 characters
+    # of 31 from one draw of 64 random bits (31**10 < 2**64; ten draws cost three times as much).
+    n = int.from_bytes(secrets.token_bytes(8), "big")
+    chars = []
+    for _ in range(10):
+        n, digit = divmod(n, len(ID_ALPHABET))
+        chars.append(ID_ALPHABET[digit])
+    return prefix + "_" + "".join(chars)
 
 
 class LedgerError(Exception):
@@ -163,7 +172,9 @@ class Ledger:
         elif len(notes_text) > NOTES_MAX:
             errors["notes"] = f"Notes are {len(notes_text)} characters; the limit is {NOTES_MAX}."
 
-        if event is not None and "amount" not in errors:
+        if errors and event is not None and "amount" not in errors:
+            # A form shows all its errors at once; a payment with none is checked against the
+            # balance by the store's own write (one conditional write, no read before it).
             status = self.status(event.id)
             if amount_cents > status.balance_cents:
                 errors["amount"] = over_balance_message(amount_cents, status)
@@ -179,14 +190,18 @@ class Ledger:
                        source: str = "slack", receipt_to: tuple[str, str] | None = None) -> LedgerResult:
         """``receipt_to`` = (channel, user): who gets a receipt after the fact (a form; a
         one-liner's receipt is its answer)."""
-        # A retry of a write that already happened answers the first result, even
-        # if the balance it was checked against has moved since.
-        earlier = self.replay(idempotency_key)
-        if earlier is not None:
+        # A retry of a write that already happened answers the first result, even if the balance
+        # it was checked against has moved since: the store's write finds the key taken and answers
+        # the first outcome; a request refused here is looked up first (the event may be gone since).
+        try:
+            checked = self.validate(event_id=event_id, patron=patron, amount=amount, method=method, notes=notes)
+        except LedgerError:
+            earlier = self.replay(idempotency_key)
+            if earlier is None:
+                raise
             if self._fingerprint(event_id, patron, amount, method, notes) != earlier.payment.fingerprint:
-                raise KeyReused(earlier.payment, idempotency_key)
+                raise KeyReused(earlier.payment, idempotency_key) from None
             return earlier
-        checked = self.validate(event_id=event_id, patron=patron, amount=amount, method=method, notes=notes)
         return self._append(checked, logged_by=logged_by, idempotency_key=idempotency_key, source=source,
                             receipt_to=receipt_to)
 
@@ -307,7 +322,7 @@ class Ledger:
         announce = None if announcer is None else (
             lambda outcome: announcer.payment_voided(outcome, event, original, message=message))
         try:
-            outcome = self.store.void_payment(original.payment_id, void, announce=announce)
+            outcome = self.store.void_payment(original.payment_id, void, announce=announce, original=original)
         except PaymentNotFound:
             raise LedgerError({"payment": f"There is no payment '{echo(payment_id)}'."}) from None
         except NothingLeft:
@@ -379,6 +394,13 @@ class Ledger:
         totals; how many matched in all). See Catalog.search."""
         found = self.catalog.search(query, self.today())
         return self.statuses(found[:limit]), len(found)
+
+    def event_overview(self, event_ref: str, *, recent: int) -> tuple[EventStatus, EventOverview]:
+        """The event as ``/events EVENT`` shows it: its status, its ``recent`` newest records and
+        each patron's total, read without reading every payment (see Store.event_overview)."""
+        event = self.find_event(event_ref)
+        overview = self.store.event_overview(event.id, recent=recent)
+        return EventStatus(event, overview.totals.paid_cents, overview.totals.payment_count), overview
 
     def event_payments(self, event_ref: str) -> list[Payment]:
         return self.store.event_payments(self.find_event(event_ref).id)

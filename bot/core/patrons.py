@@ -1,18 +1,21 @@
 """Who paid: one patron however their name was typed, and what each has paid.
 
 "Ana Ruiz", "ana  ruiz" and "Ána Ruíz" are one patron: names (and searches) are
-compared by ``patron_key``, computed when they are read (nothing extra is stored:
-a substring search could not use an index anyway, and a better key later needs no
-migration). Totals count every record, reversals included: a reversal is any record
-with ``voids`` set (a void today), counted against the payment it names."""
+compared by ``patron_key``. A search computes it as it reads (a substring search
+could not use an index anyway); each event's per-patron totals are also kept by the
+stores, updated by every write under the key (so ``/events EVENT`` reads one line per
+patron, not every payment): a better key later is a migration that rebuilds them.
+Totals count every record, reversals included: a reversal is any record with
+``voids`` set (a void today), counted against the payment it names."""
 
 from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-from bot.core.domain import Payment
+from bot.core.domain import PatronTotal, Payment
+
+__all__ = ["PatronTotal", "patron_key", "patron_totals", "standing_cents", "stored_name"]
 
 
 def patron_key(text: str) -> str:
@@ -28,21 +31,6 @@ def _without_marks(text: str) -> str:
     return "".join(c for c in text if not unicodedata.combining(c))
 
 
-@dataclass(frozen=True)
-class PatronTotal:
-    """What one patron has paid, over the records read (one event's, or the whole ledger's)."""
-
-    key: str  # patron_key of their name
-    name: str  # as typed on their latest record
-    total_cents: int  # payments less what reversals took back
-    payments: int  # payments that still stand (not reversed in full)
-    records: int  # every record of theirs, reversals included
-
-    @property
-    def reversed_in_full(self) -> bool:
-        return self.payments == 0 and self.total_cents == 0
-
-
 def standing_cents(records: Iterable[Payment]) -> dict[str, int]:
     """payment id -> what is left of it once the reversals among ``records`` that name it are taken off."""
     records = list(records)
@@ -51,6 +39,11 @@ def standing_cents(records: Iterable[Payment]) -> dict[str, int]:
         if r.is_reversal and r.voids in left:
             left[r.voids] += r.amount_cents
     return left
+
+
+def stored_name(text: str) -> str:
+    """A patron's name as a line shows it: runs of spaces one space."""
+    return " ".join(text.split())
 
 
 def patron_totals(records: Iterable[Payment]) -> list[PatronTotal]:
@@ -66,9 +59,9 @@ def patron_totals(records: Iterable[Payment]) -> list[PatronTotal]:
     for r in records:
         key = owner.get(r.voids or "", patron_key(r.patron)) if r.is_reversal else owner[r.payment_id]
         if not r.is_reversal:
-            names[key] = " ".join(r.patron.split())  # the latest spelling wins
+            names[key] = stored_name(r.patron)  # the latest spelling wins
             counts[key] = counts.get(key, 0) + (1 if left[r.payment_id] > 0 else 0)
-        names.setdefault(key, " ".join(r.patron.split()))
+        names.setdefault(key, stored_name(r.patron))
         totals[key] = totals.get(key, 0) + r.amount_cents
         seen[key] = seen.get(key, 0) + 1
     return sorted((PatronTotal(key, names[key], totals[key], counts.get(key, 0), seen[key]) for key in totals),

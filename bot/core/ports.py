@@ -9,7 +9,7 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Protocol
 
-from bot.core.domain import AuditEntry, EventTotals, Payment, RecordOutcome
+from bot.core.domain import AuditEntry, EventOverview, EventTotals, Payment, RecordOutcome
 from bot.core.outbox import Announce, Announcement, OutboxEntry, Settled
 
 
@@ -130,14 +130,17 @@ class Store(Protocol):
         Raises OverTotal when ``paid + amount > total`` unless allow_over_total
         (Stripe money that has already arrived)."""
 
-    def void_payment(self, payment_id: str, void: Payment, *, announce: Announce | None = None) -> RecordOutcome:
+    def void_payment(self, payment_id: str, void: Payment, *, announce: Announce | None = None,
+                     original: Payment | None = None) -> RecordOutcome:
         """Append ``void`` (a reversing record for payment_id) and mark the
         payment voided, atomically, with its announcement. The void reverses what
         is left of the payment as the transaction reads it (its amount less what
         Stripe refunded): ``void.amount_cents`` is set to that. The payment itself is
         the idempotency key: voiding a voided payment writes nothing and returns
         the first void with ``replayed=True``. Raises PaymentNotFound, NothingLeft
-        (Stripe refunded all of it)."""
+        (Stripe refunded all of it). ``original``: the payment as the caller has just read
+        it (the store need not read it again; the write still checks that it is there, not
+        voided, and what is left of it as it was read)."""
 
     def refund_payment(self, payment_id: str, record: Payment, *, idempotency_key: str,
                        announce: Announce | None = None) -> RecordOutcome:
@@ -165,6 +168,10 @@ class Store(Protocol):
                        ) -> list[Payment]:
         """The event's records (payments and voids), oldest first: those whose record_position
         is past ``after`` (all when None), at most ``limit``. One query on the event's records."""
+
+    def event_overview(self, event_id: str, *, recent: int) -> EventOverview:
+        """The event's totals, its record count, its ``recent`` newest records and its per-patron
+        totals (kept by every write): a bounded read whatever the event's history."""
 
     def day_payments(self, day: str, *, after: str | None = None, limit: int | None = None) -> list[Payment]:
         """Records whose crew-time-zone day is ``day`` (YYYY-MM-DD), oldest first, past ``after``,

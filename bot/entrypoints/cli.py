@@ -386,6 +386,16 @@ def _exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
 
 
+class _PrintVersion(argparse.Action):
+    """``--version``: the version is looked up when asked for, not each time the parser is built
+    (reading the package's metadata is a noticeable part of `opsbot serve`'s start)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        sys.stdout.write(f"{PACKAGE} {opsbot_version()}\n")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="opsbot",
@@ -393,8 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "the daily summary. `opsbot COMMAND --help` says more about each command.",
         epilog=HELP_EPILOG,
     )
-    parser.add_argument("--version", action="version", version=f"{PACKAGE} {opsbot_version()}",
-                        help="print the version and exit")
+    parser.add_argument("--version", action=_PrintVersion, nargs=0, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("run", help="run the bot: Socket Mode when SLACK_APP_TOKEN is set, else the HTTP server; "

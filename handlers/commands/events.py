@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from blocks.events import event_detail, events_list
+from blocks.events import MAX_RECORDS_SHOWN, event_detail, events_list
 from blocks.failures import problem
 from bot.core.commands import EVENTS_USAGE, UsageError, parse_events
 from bot.core.ledger import UnknownEvent
-from bot.core.patrons import patron_totals
 from handlers.slack_text import command_text
 
 if TYPE_CHECKING:
@@ -21,10 +20,10 @@ def events_reply(text: str | None, user: str, *, services: Services) -> dict[str
     try:
         parsed = parse_events(text)
         if parsed.event:
-            status = services.ledger.status(parsed.event)
+            status, overview = services.ledger.event_overview(parsed.event, recent=MAX_RECORDS_SHOWN)
             links = services.paylinks.event_links(status.event.id) if services.paylinks else []
-            records = services.ledger.event_payments(status.event.id)
-            fallback, blocks = event_detail(status, records, links, patron_totals(records))
+            fallback, blocks = event_detail(status, overview.recent, links, overview.patrons,
+                                            records=overview.records)
         else:
             fallback, blocks = events_list(services.ledger.list_events(include_past=parsed.include_past),
                                            include_past=parsed.include_past)

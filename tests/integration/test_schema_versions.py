@@ -13,10 +13,19 @@ from pathlib import Path
 import pytest
 
 from bot.core.domain import AuditEntry, Payment
+from bot.core.patrons import patron_totals
 from bot.core.ports import SchemaTooNew, StoreError
 from infra import sqlite_store
 from infra.dynamo_store import ITEM_FORMAT, READ_FORMAT, REFUND_FORMAT
-from infra.sqlite_store import MIGRATIONS, SCHEMA_VERSION, Migration, SqliteStore, apply_migration, sql_statements
+from infra.sqlite_store import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    Migration,
+    SqliteStore,
+    apply_migration,
+    prepare_connection,
+    sql_statements,
+)
 from tests.conftest import PROJECT_VERSION
 from tests.stores import make_dynamo_store
 
@@ -83,8 +92,9 @@ CREATE TABLE IF NOT EXISTS idempotency (
 AT = datetime(2026, 5, 20, 22, 0, tzinfo=UTC)
 
 
-def payment(n: int, event_id: str = "jada", amount: int = 12_345, **kw) -> Payment:
-    return Payment(payment_id=f"pay_{n:04d}", event_id=event_id, patron=f"Patron & <{n}>", amount_cents=amount,
+def payment(n: int, event_id: str = "jada", amount: int = 12_345, *, patron: str | None = None, **kw) -> Payment:
+    return Payment(payment_id=f"pay_{n:04d}", event_id=event_id, patron=patron or f"Patron & <{n}>",
+                   amount_cents=amount,
                    method="venmo", notes=f"note {n}", logged_by="U0CREW00001", recorded_at=AT + timedelta(minutes=n),
                    day="2026-05-20", **kw)
 
@@ -92,9 +102,10 @@ def payment(n: int, event_id: str = "jada", amount: int = 12_345, **kw) -> Payme
 def fill(store: SqliteStore) -> None:
     """Something in every table: payments on two events, a void, a claim, a record, an audit entry, a message ref."""
     for n in range(1, 41):
-        store.record_payment(payment(n, "jada" if n % 2 else "whales"), total_cents=10_000_000,
-                             idempotency_key=f"key-{n}")
-    store.void_payment("pay_0003", payment(1003, "jada", -12_345, kind="void", voids="pay_0003"))
+        store.record_payment(payment(n, "jada" if n % 2 else "whales", patron=f"Patron & <{n % 7}>"),
+                             total_cents=10_000_000, idempotency_key=f"key-{n}")
+    store.void_payment("pay_0003", payment(1003, "jada", -12_345, kind="void", voids="pay_0003",
+                                           patron="Patron & <3>"))
     store.claim("summary:2026-05-20", holder="h1", now=AT, lease=timedelta(minutes=5))
     store.complete_claim("summary:2026-05-20", holder="h1")
     store.put_record("paylinks", "jada", "plink_1", {"url": "https://buy.stripe.com/x", "amount_cents": 25_000})
@@ -144,6 +155,7 @@ def shipped_ledger(path: Path) -> SqliteStore:
     today's store into a ledger of today's schema, then copied into the shipped tables, column by column)."""
     made = path.with_name(path.name + ".today")
     with raw(made) as conn:  # every migration this opsbot ships (a test may stand others in for them)
+        prepare_connection(conn)
         for migration in MIGRATIONS:
             apply_migration(conn, migration)
     today = SqliteStore(made)
@@ -205,14 +217,24 @@ def test_an_unversioned_ledger_as_shipped_is_stamped_in_place_with_nothing_lost(
     said = getattr(SqliteStore(db), how)()
 
     assert said == ("stamped the unversioned ledger (as first shipped) as schema version 1, then upgraded schema "
-                    "version 1 to 3 (the outbox: announcements written with their records; Stripe refunds: "
-                    "payments keep their Stripe ids and what was refunded)")
+                    "version 1 to 4 (the outbox: announcements written with their records; Stripe refunds: "
+                    "payments keep their Stripe ids and what was refunded; per-patron totals and record counts of "
+                    "each event, kept by every write)")
     assert user_version(db) == SCHEMA_VERSION
     after = contents(db)
     assert after.pop("outbox") == []
+    kept = after.pop("patron_totals")
     assert shipped_contents(db) == {t: before[t] for t in shipped_columns()}
     assert {row[-3:] for row in after["payments"]} == {(None, None, 0)}  # stripe_id, payment_intent, refunded
     assert set(after) == set(before)
+    # The per-patron totals built from the records are what summing the records says.
+    for event_id in ("jada", "whales"):
+        overview = SqliteStore(db).event_overview(event_id, recent=5)
+        records = SqliteStore(db).event_payments(event_id)
+        assert overview.patrons == tuple(patron_totals(records))
+        assert overview.records == len(records) and overview.recent == tuple(records[-5:])
+    assert len(kept) == 14  # 7 patrons on each event; one of Patron & <3>'s 3 payments on jada was voided:
+    assert ("jada", "patron & <3>", "Patron & <3>", 2 * 12_345, 2, 4) in kept
     assert SqliteStore(db).message_ref("pay_0001") == ("C0AUDIT0001", "1700000000.000100")  # still found
     upgraded = SqliteStore(db)
     upgraded.ping()
@@ -394,8 +416,8 @@ def test_version_3_keeps_the_stripe_session_of_stripe_payments_recorded_before(t
         conn.execute("INSERT INTO events (event_id, total_cents, paid_cents, payment_count, updated_at) "
                      "VALUES ('jada', 100000, 15000, 2, ?)", (AT.isoformat(),))
     said = SqliteStore(db).init_schema()
-    assert said == ("upgraded schema version 2 to 3 (Stripe refunds: payments keep their Stripe ids and what was "
-                    "refunded)")
+    assert said == ("upgraded schema version 2 to 4 (Stripe refunds: payments keep their Stripe ids and what was "
+                    "refunded; per-patron totals and record counts of each event, kept by every write)")
     store = SqliteStore(db)
     stripe_paid, cash = store.get_payment("pay_0001"), store.get_payment("pay_0002")
     assert (stripe_paid.stripe_id, stripe_paid.payment_intent, stripe_paid.refunded_cents) == ("cs_test_abc", None, 0)
@@ -404,6 +426,8 @@ def test_version_3_keeps_the_stripe_session_of_stripe_payments_recorded_before(t
                      notes="Stripe refund re_1 of pay_0001", logged_by="stripe", recorded_at=AT, day="2026-05-20",
                      source="stripe", kind="refund", voids="pay_0001", stripe_id="re_1")
     assert store.refund_payment("pay_0001", refund, idempotency_key="refund:re_1").totals.paid_cents == 11_000
+    # Version 4's per-patron totals, built from the records at the upgrade, kept by the refund since.
+    assert store.event_overview("jada", recent=5).patrons == tuple(patron_totals(store.event_payments("jada")))
 
 
 def test_dynamodb_items_that_carry_refunds_are_format_2_and_the_rest_stay_format_1(moto_endpoint):

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.core.domain import REFUND, REFUND_FAILED, AuditEntry, EventTotals, Payment, RecordOutcome
+from bot.core.domain import REFUND, REFUND_FAILED, AuditEntry, EventOverview, EventTotals, Payment, RecordOutcome
 from bot.core.outbox import (
     AUDIT,
     DELIVERED,
@@ -41,7 +41,7 @@ from bot.core.ports import (
 from infra.dynamo_store import DynamoStore
 from infra.memory_store import MemoryStore
 from infra.sqlite_store import SqliteStore
-from tests.stores import STORE_KINDS, fresh_store
+from tests.stores import STORE_KINDS, fresh_store, make_dynamo_store
 
 T0 = datetime(2026, 6, 1, 19, 30, tzinfo=UTC)
 _ids = itertools.count(1)
@@ -391,9 +391,11 @@ def test_a_payment_and_its_announcements_are_one_write(store):
     assert store.get_entry(f"{first.payment_id}:email").lane == EMAIL_LANE
     assert [e.entry_id for e in store.day_audit("2026-06-01")] == [f"payment:{first.payment_id}"]
 
-    # A replay (the same payment again) announces nothing new (announce is not even asked).
+    # A replay (the same payment again) announces nothing new. (DynamoDB builds the announcement before
+    # it knows: the key is checked by the write itself, which a replay cancels, announcement and all.)
     again = store.record_payment(first, total_cents=100_000, idempotency_key="k1", announce=announcing(seen))
-    assert again.replayed and len(seen) == 1
+    assert again.replayed and again.totals == outcome.totals
+    assert [e.entry_id for e in store.day_audit("2026-06-01")] == [f"payment:{first.payment_id}"]
     assert [e.entry_id for e in store.due_entries(SLACK_LANE, T0, 10)] == [f"{first.payment_id}:audit"]
     assert [e.entry_id for e in store.due_entries(EMAIL_LANE, T0, 10)] == [f"{first.payment_id}:email"]
 
@@ -608,6 +610,52 @@ def test_a_claim_under_way_is_in_doubt_and_a_doubt_keeps_its_claim_id(store):
     assert (store.get_entry(entry.entry_id).attempt, store.get_entry(entry.entry_id).in_doubt) == ("c-1", False)
 
 
+def test_event_overview_is_the_newest_records_and_each_patrons_totals_kept_by_every_write(store):
+    """What /events EVENT reads: the same figures as summing every record, without reading them."""
+    names = ["Ana Ruiz", "ana  ruiz", "Ána Ruíz", "Bo Chen", "Cy Diaz"]
+    written = []
+    for i in range(12):
+        p = payment(amount=1_000 + i, at=T0 + timedelta(minutes=i), patron=names[i % len(names)])
+        store.record_payment(p, total_cents=10_000_000, idempotency_key=f"ov-{i}")
+        written.append(p)
+    store.void_payment(written[3].payment_id, void_for(written[3], at=T0 + timedelta(hours=1)))  # Bo Chen's
+    store.void_payment(written[2].payment_id, void_for(written[2], at=T0 + timedelta(hours=2)))  # Ána Ruíz's
+    store.record_payment(payment(event_id="boat", amount=500, patron="Ana Ruiz"), total_cents=10_000,
+                         idempotency_key="other-event")
+    records = store.event_payments("gala")
+
+    overview = store.event_overview("gala", recent=5)
+
+    assert overview.totals == store.event_totals(["gala"])["gala"]
+    assert overview.records == len(records) == 14
+    assert overview.recent == tuple(records[-5:])  # the newest five, oldest first
+    assert overview.patrons == tuple(patron_totals(records))
+    [ana, bo, cy] = overview.patrons
+    assert (ana.name, ana.payments, ana.records) == ("ana ruiz", 7, 9)  # the latest spelling; one voided
+    assert (bo.payments, bo.total_cents) == (1, 1_008)
+    assert store.event_overview("nothing-yet", recent=5) == EventOverview(EventTotals("nothing-yet"), 0, (), ())
+
+
+def test_dynamodb_event_from_before_patron_totals_were_kept_is_summed_from_its_records(moto_endpoint):  # noqa: F811
+    store = make_dynamo_store(moto_endpoint)
+    store.init_schema()
+    for i, name in enumerate(["Ana Ruiz", "Bo Chen", "ana ruiz"]):
+        store.record_payment(payment(amount=100 + i, at=T0 + timedelta(minutes=i), patron=name),
+                             total_cents=10_000, idempotency_key=f"old-{i}")
+    # As an older opsbot left it: no patron items, no record count, no mark that they are kept.
+    items = store._client.query(TableName=store.table, KeyConditionExpression="PK = :pk",
+                                ExpressionAttributeValues={":pk": {"S": "EVENT#gala"}})["Items"]
+    for item in items:
+        if item["SK"]["S"].startswith("PATRON#"):
+            store._client.delete_item(TableName=store.table, Key={"PK": item["PK"], "SK": item["SK"]})
+    store._client.update_item(TableName=store.table, Key={"PK": {"S": "EVENT#gala"}, "SK": {"S": "META"}},
+                              UpdateExpression="REMOVE patrons_kept, record_count")
+    records = store.event_payments("gala")
+    overview = store.event_overview("gala", recent=2)
+    assert overview.patrons == tuple(patron_totals(records)) and len(overview.patrons) == 2
+    assert (overview.records, overview.recent) == (3, tuple(records[-2:]))
+
+
 # -- Stripe refunds: reversal records of part or all of a Stripe payment --------------------------------------
 
 
@@ -791,3 +839,5 @@ def test_refunds_count_in_patron_totals_and_in_the_export_as_the_event_totals_do
     assert (lines["bo chen"].total_cents, lines["bo chen"].payments) == (2_500, 1)
     assert sum(t.total_cents for t in lines.values()) == totals.paid_cents == 13_000
     assert sum(t.payments for t in lines.values()) == totals.payment_count == 3
+    # The per-patron totals every write keeps say the same.
+    assert store.event_overview("gala", recent=5).patrons == tuple(patron_totals(records))
