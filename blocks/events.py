@@ -24,7 +24,7 @@ from blocks.fit import (
 )
 from blocks.glance import money_lines
 from blocks.paylinks import paylink_lines
-from bot.core.domain import EventStatus, Payment
+from bot.core.domain import EventsPage, EventStatus, Payment
 from bot.core.money import format_cents
 from bot.core.patrons import PatronTotal
 
@@ -45,19 +45,28 @@ def _event_line(status: EventStatus) -> str:
     return f"*{name(status.event.title)}* · {_when(status)} · `{status.event.id}`{count}\n{money_lines(status)}"
 
 
+# The list's room: the header and a closing context line besides the events.
+EVENTS_SHOWN = MAX_BLOCKS - 2
+
+
 def events_list(statuses: Sequence[EventStatus], *, include_past: bool) -> tuple[str, list[dict]]:
+    return events_page(EventsPage.of(list(statuses), EVENTS_SHOWN), include_past=include_past)
+
+
+def events_page(page: EventsPage, *, include_past: bool) -> tuple[str, list[dict]]:
+    """The list: the page's events, then how many more and what they owe (or what all of them owe)."""
     title = "All events" if include_past else "Upcoming events"
-    if not statuses:
+    shown = page.shown[:EVENTS_SHOWN]
+    if not shown:
         empty = "No events in events.json." if include_past else "No upcoming events. `/events all` shows past ones."
         return empty, [section(empty).to_dict()]
-    shown, hidden = cut(statuses, MAX_BLOCKS - 2)  # the header and a closing context line
     lines = [section_dict(_event_line(s)) for s in shown]
+    hidden = page.hidden + len(page.shown) - len(shown)
     if hidden:
-        owed = sum(max(s.balance_cents, 0) for s in statuses[len(shown):])
+        owed = page.owed_cents - sum(max(s.balance_cents, 0) for s in shown)
         note = f"…and {plural(hidden, 'more event')} with {format_cents(owed)} due. `/events EVENT` shows one."
     else:
-        owed = sum(max(s.balance_cents, 0) for s in statuses)
-        note = f"{plural(len(statuses), 'event')} · {format_cents(owed)} due in all."
+        note = f"{plural(len(shown), 'event')} · {format_cents(page.owed_cents)} due in all."
         if not include_past:
             note += " `/events all` includes past ones."
     text = f"{title}: " + "; ".join(

@@ -41,7 +41,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -136,6 +136,9 @@ class DynamoStore:
         self.table = table
         self._pool: ThreadPoolExecutor | None = None  # made on first use: only a deliverer needs it
         self._pool_lock = threading.Lock()
+        # Per thread, the last payment read by id and its event's totals read with it: a void of that payment
+        # on the same thread starts from them (compare-and-set: were they stale, its write fails and it reads).
+        self._read_with_totals = threading.local()
         self._client = client or boto3.client(
             "dynamodb",
             region_name=region,
@@ -252,10 +255,14 @@ class DynamoStore:
         return _plain(item) if item else None
 
     def _get_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """The ``META`` items of these partition keys (at most 100) in one strongly consistent
-        request (more only for what DynamoDB left unprocessed), by partition key; those not there are absent."""
-        found: dict[str, dict[str, Any]] = {}
-        request = {self.table: {"Keys": [_item({"PK": pk, "SK": _META}) for pk in keys], "ConsistentRead": True}}
+        """The ``META`` items of these partition keys (at most 100) in one request, by partition key."""
+        return {pk: item for (pk, _), item in self._get_keys([(pk, _META) for pk in keys]).items()}
+
+    def _get_keys(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """These items (PK, SK; at most 100) in one strongly consistent request (more only for what DynamoDB
+        left unprocessed), by (PK, SK); those not there are absent."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        request = {self.table: {"Keys": [_item({"PK": pk, "SK": sk}) for pk, sk in keys], "ConsistentRead": True}}
         attempt = 0
         while request:
             try:
@@ -264,7 +271,7 @@ class DynamoStore:
                 raise StoreError(f"DynamoDB read failed: {_reason(exc)}") from exc
             for raw in resp.get("Responses", {}).get(self.table, []):
                 item = _plain(raw)
-                found[item["PK"]] = item
+                found[(item["PK"], item["SK"])] = item
             request = resp.get("UnprocessedKeys") or {}
             if request:
                 self._backoff(attempt)
@@ -546,7 +553,9 @@ class DynamoStore:
                 raise NothingLeft(original, original.amount_cents)
             void = replace(void, amount_cents=-original.left_cents)  # what Stripe refunded is out already
             after = replace(original, voided_by=void.payment_id)
-            items, seen, exact = self._reversal_items(original, void, key, -1, announce, after, exact=attempt == 0)
+            read, meta = self._totals_read_with(original) if attempt == 0 else (False, None)
+            items, seen, exact = self._reversal_items(original, void, key, -1, announce, after, exact=attempt == 0,
+                                                      meta=meta, meta_read=read)
             failed = self._transact([
                 self._payment_update(original, "SET voided_by = :void", {":void": void.payment_id}), *items])
             if failed is None:
@@ -603,13 +612,16 @@ class DynamoStore:
         }}
 
     def _reversal_items(self, original: Payment, record: Payment, key: str, count_delta: int,
-                        announce: Announce | None, after: Payment, *, exact: bool
+                        announce: Announce | None, after: Payment, *, exact: bool,
+                        meta: dict[str, Any] | None = None, meta_read: bool = False
                         ) -> tuple[list[dict[str, Any]], EventTotals, bool]:
         """The rest of a void's or a refund's transaction: the record, its pointer, its key, the event's
         totals, the patron's totals and its announcement; the totals it expects after, and whether they
         are exact. ``exact``: the totals must be as read (compare-and-set: nothing to read after the
-        write); else the range that keeps ``cleared`` right, as a writer overtaken once does."""
-        meta = self._get(f"EVENT#{original.event_id}")
+        write); else the range that keeps ``cleared`` right, as a writer overtaken once does. ``meta_read``:
+        ``meta`` is the event's totals item as read already (None: there is none)."""
+        if not meta_read:
+            meta = self._get(f"EVENT#{original.event_id}")
         paid, count, total = (meta["paid_cents"], meta["payment_count"], meta.get("total_cents") or 0) \
             if meta else (0, 0, 0)
         threshold = total - record.amount_cents  # paid must reach this for the event to be (stay) cleared
@@ -869,12 +881,32 @@ class DynamoStore:
         return self._pointed_payment(f"PAYMENT#{payment_id}")
 
     def _pointed_payment(self, pointer_key: str) -> Payment | None:
-        """The payment a pointer item (by id, by PaymentIntent) names, if both are there."""
+        """The payment a pointer item (by id, by PaymentIntent) names, if both are there; its event's totals
+        are read in the same request and kept for a void of it (``_totals_read_with``)."""
+        self._read_with_totals.last = None
         pointer = self._get(pointer_key)
         if pointer is None:
             return None
-        item = self._get(f"EVENT#{pointer['event_id']}", pointer["payment_sk"])
-        return _payment(item) if item else None
+        event_pk = f"EVENT#{pointer['event_id']}"
+        items = self._get_keys([(event_pk, pointer["payment_sk"]), (event_pk, _META)])
+        item = items.get((event_pk, pointer["payment_sk"]))
+        if item is None:
+            return None
+        payment = _payment(item)
+        self._read_with_totals.last = (payment, items.get((event_pk, _META)))
+        return payment
+
+    def _totals_read_with(self, payment: Payment) -> tuple[bool, dict[str, Any] | None]:
+        """(whether this thread read ``payment`` last, and its event's totals item read with it)."""
+        last = getattr(self._read_with_totals, "last", None)
+        self._read_with_totals.last = None
+        if last is None or last[0] != payment:
+            return False, None
+        return True, last[1]
+
+    def owed(self, totals: Mapping[str, int]) -> int:
+        paid = self.event_totals(totals)
+        return sum(max(total - (paid[e].paid_cents if e in paid else 0), 0) for e, total in totals.items())
 
     def event_totals(self, event_ids: Iterable[str]) -> dict[str, EventTotals]:
         ids = list(dict.fromkeys(event_ids))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -211,6 +211,10 @@ class MemoryStore:
             return min(found, key=record_position) if found else None
 
         return self._write(read)
+
+    def owed(self, totals: Mapping[str, int]) -> int:
+        paid = self.event_totals(totals)
+        return sum(max(total - (paid[e].paid_cents if e in paid else 0), 0) for e, total in totals.items())
 
     def event_totals(self, event_ids: Iterable[str]) -> dict[str, EventTotals]:
         def read() -> dict[str, EventTotals]:

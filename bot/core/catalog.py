@@ -90,11 +90,26 @@ class Catalog:
         """Events from today on, soonest first."""
         return sorted((e for e in self.events if e.date and e.date >= today), key=_by_date)
 
-    def ordered(self, today: date) -> list[Event]:
-        """Upcoming events soonest first, then undated ones, then past ones newest first."""
-        undated = [e for e in self.events if e.date is None]
-        past = sorted((e for e in self.events if e.date and e.date < today), key=_by_date, reverse=True)
-        return [*self.upcoming(today), *undated, *past]
+    def ordered(self, today: date, *, include_past: bool = True) -> list[Event]:
+        """Upcoming events soonest first, then undated ones, then (with ``include_past``) past ones newest
+        first. Sorted once a day: ``/events`` and the App Home ask on every request."""
+        current, past = self._ordered_on(today)
+        return [*current, *past] if include_past else list(current)
+
+    def _ordered_on(self, today: date) -> tuple[tuple[Event, ...], tuple[Event, ...]]:
+        """(upcoming then undated, past newest first) on ``today``, kept for the last day asked."""
+        kept = self._ordered_kept.get(today)
+        if kept is None:
+            undated = [e for e in self.events if e.date is None]
+            past = sorted((e for e in self.events if e.date and e.date < today), key=_by_date, reverse=True)
+            kept = (*self.upcoming(today), *undated), tuple(past)
+            self._ordered_kept.clear()  # one day's order at a time
+            self._ordered_kept[today] = kept
+        return kept
+
+    @cached_property
+    def _ordered_kept(self) -> dict[date, tuple[tuple[Event, ...], tuple[Event, ...]]]:
+        return {}
 
     def search(self, query: str, today: date) -> list[Event]:
         """The events whose id, title or date hold every word of ``query``, in ``ordered``

@@ -204,3 +204,22 @@ class AuditEntry:
     action: str  # "payment.log", "payment.void", "refused", "deploy.run", ...
     result: str  # "ok", "refused", "failed", ...
     detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EventsPage:
+    """A list of events as ``/events`` shows it: the first ones with their totals, and of the rest only how
+    many there are and what they still owe (summed, never drawn)."""
+
+    shown: tuple[EventStatus, ...]
+    hidden: int = 0
+    hidden_owed_cents: int = 0  # the unpaid balances of the events not shown (an overpaid one owes nothing)
+
+    @property
+    def owed_cents(self) -> int:
+        return sum(max(s.balance_cents, 0) for s in self.shown) + self.hidden_owed_cents
+
+    @classmethod
+    def of(cls, statuses: tuple[EventStatus, ...] | list[EventStatus], room: int) -> EventsPage:
+        rest = statuses[room:]
+        return cls(tuple(statuses[:room]), len(rest), sum(max(s.balance_cents, 0) for s in rest))

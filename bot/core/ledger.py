@@ -18,7 +18,9 @@ from bot.core.domain import (
     VOID,
     Event,
     EventOverview,
+    EventsPage,
     EventStatus,
+    EventTotals,
     Payment,
     RecordOutcome,
     request_fingerprint,
@@ -284,14 +286,16 @@ class Ledger:
         return LedgerResult(outcome.payment, status, outcome.replayed)
 
     def void_payment(self, payment_id: str, *, by: str, source: str = "slack",
-                     message: tuple[str, str] | None = None, stripe_refund: StripeRefund | None = None
-                     ) -> LedgerResult:
+                     message: tuple[str, str] | None = None, stripe_refund: StripeRefund | None = None,
+                     original: Payment | None = None) -> LedgerResult:
         """Reverse what is left of a payment with a new record. Voiding twice returns the first void,
         replayed. ``message`` = (channel, ts): where the payment's line is, when the void comes from its
         button. ``stripe_refund``: the Stripe refund that paid it back (the void carries its id).
-        A payment Stripe refunded in full has nothing left to void (LedgerError)."""
+        A payment Stripe refunded in full has nothing left to void (LedgerError). ``original``: the payment
+        as the caller has just read it (not read again; the store's write checks it is still so)."""
         payment_id = payment_id.strip()
-        original = self.store.get_payment(payment_id)
+        if original is None or original.payment_id != payment_id:
+            original = self.store.get_payment(payment_id)
         if original is None:
             raise LedgerError({"payment": f"There is no payment '{echo(payment_id)}'."})
         if original.is_void:
@@ -359,6 +363,9 @@ class Ledger:
         outcome = self.store.refund_payment(original.payment_id, record, idempotency_key=key, announce=announce)
         return self._written(outcome)
 
+    def payment(self, payment_id: str) -> Payment | None:
+        return self.store.get_payment(payment_id.strip())
+
     def find_void(self, payment_id: str) -> LedgerResult | None:
         """The void of ``payment_id``, if it was voided."""
         return self.replay(void_key(payment_id.strip()))
@@ -375,19 +382,20 @@ class Ledger:
 
     def statuses(self, events: list[Event]) -> list[EventStatus]:
         totals = self.store.event_totals([e.id for e in events]) if events else {}
-        result = []
-        for event in events:
-            t = totals.get(event.id)
-            result.append(EventStatus(event, t.paid_cents if t else 0, t.payment_count if t else 0))
-        return result
+        none = EventTotals("")
+        return [EventStatus(e, t.paid_cents, t.payment_count) for e in events for t in (totals.get(e.id, none),)]
+
+    def events_page(self, *, include_past: bool = False, room: int) -> EventsPage:
+        """``list_events`` for a list that shows the first ``room`` events: their totals, and of the rest only
+        their number and what they owe, summed by the store (one more read only when there is a rest)."""
+        events = self.catalog.ordered(self.today(), include_past=include_past)
+        shown, rest = events[:room], events[room:]
+        owed = self.store.owed({e.id: e.total_cents for e in rest}) if rest else 0
+        return EventsPage(tuple(self.statuses(shown)), len(rest), owed)
 
     def list_events(self, *, include_past: bool = False) -> list[EventStatus]:
         """Upcoming (and undated) events soonest first; with include_past, past ones after them."""
-        today = self.today()
-        ordered = self.catalog.ordered(today)
-        if not include_past:
-            ordered = [e for e in ordered if e.date is None or e.date >= today]
-        return self.statuses(ordered)
+        return self.statuses(self.catalog.ordered(self.today(), include_past=include_past))
 
     def search_events(self, query: str, *, limit: int) -> tuple[list[EventStatus], int]:
         """(the first ``limit`` events matching ``query``, upcoming first, with their

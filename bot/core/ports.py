@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from email.utils import parseaddr
@@ -163,6 +163,10 @@ class Store(Protocol):
 
     def event_totals(self, event_ids: Iterable[str]) -> dict[str, EventTotals]:
         """Totals for the given events; events with no payments are absent."""
+
+    def owed(self, totals: Mapping[str, int]) -> int:
+        """What these events still owe in all: per event (id -> its total in cents), the total less what was
+        paid, when more than nothing. Summed where the totals are: no figure per event comes back."""
 
     def event_payments(self, event_id: str, *, after: str | None = None, limit: int | None = None
                        ) -> list[Payment]:

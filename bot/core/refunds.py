@@ -278,13 +278,9 @@ class StripeRefunds:
         return (self.payments is not None and payment.method == STRIPE_METHOD and not payment.is_reversal
                 and payment.payment_intent is not None and payment.left_cents > 0)
 
-    def to_ask(self, payment_id: str) -> Payment | None:
-        """The payment, when voiding it should ask first whether to refund it in Stripe too (refundable, not
-        voided yet); None: void it as any other."""
-        payment = self.store.get_payment(payment_id.strip())
-        if payment is None or payment.voided_by is not None or not self.refundable(payment):
-            return None
-        return payment
+    def should_ask(self, payment: Payment) -> bool:
+        """Whether voiding ``payment`` should ask first whether to refund it in Stripe too."""
+        return payment.voided_by is None and self.refundable(payment)
 
     def refund_and_void(self, payment_id: str, *, by: str, message: tuple[str, str] | None = None) -> LedgerResult:
         """Refund what is left of a Stripe payment in Stripe, then void it in the ledger (the void carries the

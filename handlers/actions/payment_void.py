@@ -37,13 +37,14 @@ def void_from_button(*, body: dict[str, Any], action: dict[str, Any], respond: C
     channel, ts = container.get("channel_id"), container.get("message_ts")
     where = (channel, ts) if channel and ts else None
     payment_id = str(action.get("value", ""))
-    ask = services.refunds.to_ask(payment_id) if services.refunds is not None else None
-    if ask is not None:
-        text, blocks = void_refund_question(ask, where)
+    # Read once: the question's answer and the void's original (the store's write checks it is still so).
+    payment = services.ledger.payment(payment_id)
+    if payment is not None and services.refunds is not None and services.refunds.should_ask(payment):
+        text, blocks = void_refund_question(payment, where)
         respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
         return
     try:
-        result = services.ledger.void_payment(payment_id, by=user, message=where)
+        result = services.ledger.void_payment(payment_id, by=user, message=where, original=payment)
     except LedgerError as exc:
         respond(text=problem(" ".join(exc.errors.values())), response_type="ephemeral", replace_original=False)
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from blocks.events import MAX_RECORDS_SHOWN, event_detail, events_list
+from blocks.events import EVENTS_SHOWN, MAX_RECORDS_SHOWN, event_detail, events_page
 from blocks.failures import problem
 from bot.core.commands import EVENTS_USAGE, UsageError, parse_events
 from bot.core.ledger import UnknownEvent
@@ -25,8 +25,8 @@ def events_reply(text: str | None, user: str, *, services: Services) -> dict[str
             fallback, blocks = event_detail(status, overview.recent, links, overview.patrons,
                                             records=overview.records)
         else:
-            fallback, blocks = events_list(services.ledger.list_events(include_past=parsed.include_past),
-                                           include_past=parsed.include_past)
+            page = services.ledger.events_page(include_past=parsed.include_past, room=EVENTS_SHOWN)
+            fallback, blocks = events_page(page, include_past=parsed.include_past)
     except UsageError as exc:
         return {"response_type": "ephemeral", "text": f"{exc} {EVENTS_USAGE}"}
     except UnknownEvent as exc:

@@ -61,12 +61,13 @@ VOID_USAGE = "Usage: `/opsbot void PAYMENT_ID` — the id is on the payment's au
 def void_reply(words: list[str], user: str, *, services: Services) -> dict[str, Any]:
     if len(words) != 1:
         return _ephemeral(VOID_USAGE)
-    ask = services.refunds.to_ask(words[0]) if services.refunds is not None else None
-    if ask is not None:  # a Stripe payment: refund it in Stripe too? (the buttons void it)
-        text, blocks = void_refund_question(ask, None)
+    payment = services.ledger.payment(words[0])
+    if payment is not None and services.refunds is not None and services.refunds.should_ask(payment):
+        # a Stripe payment: refund it in Stripe too? (the buttons void it)
+        text, blocks = void_refund_question(payment, None)
         return {"response_type": "ephemeral", "text": text, "blocks": blocks}
     try:
-        result = services.ledger.void_payment(words[0], by=user)
+        result = services.ledger.void_payment(words[0], by=user, original=payment)
     except LedgerError as exc:
         return _ephemeral(problem(" ".join(exc.errors.values())))
     return _ephemeral(void_receipt(result))

@@ -198,6 +198,19 @@ def test_list_events_upcoming_first_then_past_when_asked(ledger, clock):
     assert everything == upcoming + [JADA, "gipsykings"]
 
 
+def test_an_events_page_shows_the_first_events_and_sums_what_the_rest_owe(ledger, clock):
+    clock.now = datetime(2026, 11, 22, 18, 0, tzinfo=UTC)
+    ledger.record_payment(event_id="2026-12-12-birthday-sail", patron="Ana Ruiz", amount="100", method="cash",
+                          notes="", logged_by="U0CREW0001", idempotency_key="page-1")
+    every = ledger.list_events(include_past=True)
+    for room in (0, 2, len(every), len(every) + 3):
+        page = ledger.events_page(include_past=True, room=room)
+        assert page.shown == tuple(every[:room])
+        assert page.hidden == max(len(every) - room, 0)
+        assert page.hidden_owed_cents == sum(max(s.balance_cents, 0) for s in every[room:])
+        assert page.owed_cents == sum(max(s.balance_cents, 0) for s in every)
+
+
 def test_unknown_event_reads(ledger):
     with pytest.raises(UnknownEvent):
         ledger.status("nope")

@@ -189,6 +189,29 @@ def test_void_reverses_once(store):
     assert sum(r.amount_cents for r in records) == 2_500
 
 
+def test_a_void_of_a_payment_read_before_another_payment_landed_counts_that_payment(store):
+    # The payment and its event's totals as read before the other payment landed: the void must not write
+    # (or announce) totals from that read.
+    paid = payment(amount=12_500)
+    store.record_payment(paid, total_cents=100_000, idempotency_key="a")
+    read = store.get_payment(paid.payment_id)
+    store.record_payment(payment(amount=2_500), total_cents=100_000, idempotency_key="b")
+    void = void_for(paid)
+    outcome = store.void_payment(paid.payment_id, void, announce=announcing(), original=read)
+    assert outcome.totals == EventTotals("gala", 2_500, 1)
+    assert store.event_totals(["gala"])["gala"] == EventTotals("gala", 2_500, 1)
+    assert store.get_entry(f"{void.payment_id}:audit").facts["paid_cents"] == 2_500
+
+
+def test_owed_sums_each_events_unpaid_balance_and_nothing_for_an_overpaid_one(store):
+    store.record_payment(payment("gala", 30_000), total_cents=100_000, idempotency_key="a")
+    store.record_payment(payment("boat", 60_000), total_cents=50_000, idempotency_key="b", allow_over_total=True)
+    # gala owes 70,000; boat is overpaid (owes nothing); "quiet" has no payments: all of its total.
+    assert store.owed({"gala": 100_000, "boat": 50_000, "quiet": 25_000}) == 95_000
+    assert store.owed({"gala": 20_000}) == 0
+    assert store.owed({}) == 0
+
+
 def test_void_of_unknown_payment(store):
     with pytest.raises(PaymentNotFound):
         store.void_payment("pay_missing", payment(amount=-1, kind="void", voids="pay_missing"))
