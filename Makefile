@@ -3,7 +3,7 @@
 # package is exactly what this target puts there: the four runtime packages' Python files,
 # events.json, the event sites, and the runtime dependencies built for Lambda (Python 3.11,
 # arm64). Nothing else of the checkout ships: not a developer's opsbot.db or .env, not tests/,
-# bench/, caches or dotfiles. tests/test_lambda_package.py runs this target (SKIP_PIP=1) and
+# bench/, caches or dotfiles. tests/e2e/test_lambda_package.py runs this target (SKIP_PIP=1) and
 # fails on any other file.
 
 RUNTIME_PACKAGES := bot handlers blocks infra

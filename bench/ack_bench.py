@@ -46,8 +46,6 @@ work has finished).
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import http.client
 import json
 import os
@@ -63,7 +61,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -80,7 +77,10 @@ from bench.common import (  # noqa: E402
     wait_for_port_file,
     write_bench_events,
 )
-from bench.slack_standin import TEAM_ID, SlackStandInProcess  # noqa: E402
+from bench.slack_standin import BENCH_IDENTITY, TEAM_ID, SlackStandInProcess  # noqa: E402
+from infra.local_slack.payloads import form, interaction  # noqa: E402
+from infra.local_slack.signing import signed_headers as slack_signed_headers  # noqa: E402
+from infra.local_slack.signing import slash_command_body  # noqa: E402
 
 SIGNING_SECRET = "bench0signing0secret0000000000ab"
 BOT_TOKEN = "xoxb-bench-token"
@@ -193,10 +193,8 @@ class BotProcess:
 
 
 def signed_headers(body: bytes) -> dict[str, str]:
-    timestamp = str(int(time.time()))
-    digest = hmac.new(SIGNING_SECRET.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256)
-    return {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": timestamp,
-            "X-Slack-Signature": "v0=" + digest.hexdigest(), "Connection": "close",
+    """Slack's headers (signed by the package's one signer), one connection per request as Slack sends."""
+    return {**slack_signed_headers(body.decode(), SIGNING_SECRET), "Connection": "close",
             "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)"}
 
 
@@ -206,14 +204,10 @@ def amount_cents(n: int) -> int:
 
 def one_liner_body(n: int, response_url: str) -> bytes:
     """A /log-payment one-liner with every field Slack sends; a new trigger_id each time."""
-    return urlencode({
-        "token": "gIkuvaNzQIHg97ATvDxqgjtO", "team_id": TEAM_ID, "team_domain": "opsbot-bench",
-        "channel_id": CHANNEL, "channel_name": "ops", "user_id": "U0CREWBENCH", "user_name": "crew.member",
-        "command": "/log-payment",
-        "text": f"{BENCH_EVENT} {dollars(amount_cents(n))} {METHODS[n % len(METHODS)]} Patron {n}",
-        "api_app_id": "A0APPBENCH1", "is_enterprise_install": "false", "response_url": response_url,
-        "trigger_id": f"13345224609.738474920.{uuid.uuid4().hex}",
-    }).encode()
+    return slash_command_body(
+        "/log-payment", f"{BENCH_EVENT} {dollars(amount_cents(n))} {METHODS[n % len(METHODS)]} Patron {n}",
+        user_id="U0CREWBENCH", channel_id=CHANNEL, response_url=response_url,
+        trigger_id=f"13345224609.738474920.{uuid.uuid4().hex}", app=BENCH_IDENTITY).encode()
 
 
 def payment_view() -> dict[str, Any]:
@@ -224,7 +218,8 @@ def payment_view() -> dict[str, Any]:
     event = Event(id=BENCH_EVENT, title="Bench Big Night", date=None, total_cents=100_000_000)
     view = payment_modal([EventStatus(event, 0, 0)], methods=DEFAULT_PAYMENT_METHODS,
                          private_metadata=json.dumps({"channel_id": CHANNEL}))
-    return {**view, "team_id": TEAM_ID, "app_id": "A0APPBENCH1", "bot_id": "B0BOTBENCH1", "previous_view_id": None,
+    return {**view, "team_id": TEAM_ID, "app_id": BENCH_IDENTITY.app_id, "bot_id": BENCH_IDENTITY.bot_id,
+            "previous_view_id": None,
             "hash": "1700000000.abcdEFGH", "clear_on_close": False, "notify_on_close": False}
 
 
@@ -241,15 +236,11 @@ def view_body(n: int, view: dict[str, Any]) -> bytes:
             "text": {"type": "plain_text", "text": method.capitalize(), "emoji": True}, "value": method}}},
         "notes": {"notes": {"type": "plain_text_input", "value": None}},
     }
-    payload = {
-        "type": "view_submission", "team": {"id": TEAM_ID, "domain": "opsbot-bench"},
-        "user": {"id": "U0CREWBENCH", "username": "crew.member", "name": "crew.member", "team_id": TEAM_ID},
-        "api_app_id": "A0APPBENCH1", "token": "gIkuvaNzQIHg97ATvDxqgjtO",
-        "trigger_id": f"13345224609.738474920.{uuid.uuid4().hex[:12]}",
-        "view": {**view, "id": view_id, "root_view_id": view_id, "state": {"values": state}},
-        "response_urls": [], "is_enterprise_install": False, "enterprise": None,
-    }
-    return urlencode({"payload": json.dumps(payload)}).encode()
+    payload = interaction("view_submission", user_id="U0CREWBENCH", app=BENCH_IDENTITY,
+                          trigger_id=f"13345224609.738474920.{uuid.uuid4().hex[:12]}",
+                          view={**view, "id": view_id, "root_view_id": view_id, "state": {"values": state}},
+                          response_urls=[])
+    return form(payload).encode()
 
 
 # -- the clients --------------------------------------------------------------------------------------------------

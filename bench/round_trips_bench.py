@@ -88,8 +88,8 @@ def running_bot(endpoint: str | None, **env_overrides: str) -> Iterator[Any]:
     from bot.bootstrap import build_deliverer, build_services, build_slack_app
     from bot.config import load_settings
     from bot.entrypoints.http import make_wsgi_app, start_background_server
+    from infra.local_slack.web_api import SlackApiStandIn
     from tests.conftest import ADMIN_USER, AUDIT_CHANNEL, BOT_TOKEN, EVENTS_FILE, SIGNING_SECRET
-    from tests.fakes.slack_api import SlackApiStandIn
     from tests.slack_bot import TEST_POLICY, Bot, LazyTracker
 
     with SlackApiStandIn() as slack_api:

@@ -1,6 +1,6 @@
 """The in-memory store: the Store port (bot/core/ports.py) in this process's memory, for
 service tests that need no file and no server. It keeps the contract the SQLite and
-DynamoDB stores keep (tests/test_store_contract.py runs on all three): one lock makes
+DynamoDB stores keep (tests/integration/test_store_contract.py runs on all three): one lock makes
 each write one transaction, a write whose announcement cannot be built writes nothing,
 documents and outbox facts go through JSON as they do on disk, and nothing answers
 before ``init_schema``. Nothing survives the process."""

@@ -12,7 +12,7 @@ from bot.bootstrap import build_services, build_slack_app
 from bot.config import Settings, load_settings
 from bot.container import Services
 from bot.entrypoints.http import make_wsgi_app, start_background_server
-from tests.fakes.slack_api import SlackApiStandIn
+from infra.local_slack.web_api import SlackApiStandIn
 
 REPO = Path(__file__).resolve().parent.parent
 EVENTS_FILE = REPO / "events.json"
@@ -30,18 +30,23 @@ def slack_api() -> Iterator[SlackApiStandIn]:
         yield api
 
 
-@pytest.fixture
-def opsbot_env(tmp_path: Path, slack_api: SlackApiStandIn) -> dict[str, str]:
-    """The environment variables of a fully configured test bot (a fresh dict each test)."""
+def bot_env(tmp_path: Path, slack_api_url: str) -> dict[str, str]:
+    """The environment variables of a fully configured test bot whose Slack is at ``slack_api_url``."""
     return {
         "OPSBOT_STORE": f"sqlite:///{tmp_path / 'opsbot.db'}",
         "OPSBOT_EVENTS_FILE": str(EVENTS_FILE),
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "OPSBOT_SLACK_API_URL": slack_api.base_url,
+        "OPSBOT_SLACK_API_URL": slack_api_url,
         "OPSBOT_AUDIT_CHANNEL": AUDIT_CHANNEL,
         "OPSBOT_ADMINS": ADMIN_USER,
     }
+
+
+@pytest.fixture
+def opsbot_env(tmp_path: Path, slack_api: SlackApiStandIn) -> dict[str, str]:
+    """The environment variables of a fully configured test bot (a fresh dict each test)."""
+    return bot_env(tmp_path, slack_api.base_url)
 
 
 @pytest.fixture
@@ -63,7 +68,7 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 
 @pytest.fixture
 def services(settings: Settings) -> Services:
-    """Services on a fresh SQLite store with its schema in place."""
+    """Services on a fresh SQLite store with its schema in place (tests/unit: on the in-memory store)."""
     built = build_services(settings)
     built.store.init_schema()
     return built

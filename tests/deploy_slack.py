@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from infra.local_slack.payloads import block_action
+from infra.local_slack.signing import DEFAULT_CHANNEL_ID
 from tests.conftest import ADMIN_USER
 from tests.deploy_sites import SiteOnMoto
 from tests.http_client import HttpResult
 from tests.slack_bot import Bot
-from tests.slack_payloads import block_action
-from tests.slack_signing import DEFAULT_CHANNEL_ID
 
 
 def start(make_bot: Any, site: SiteOnMoto, **overrides: str) -> Bot:

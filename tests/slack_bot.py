@@ -18,17 +18,17 @@ import pytest
 from bot.bootstrap import build_deliverer, build_services, build_slack_app
 from bot.core.deliverer import Deliverer, DeliveryPolicy
 from bot.entrypoints.http import make_wsgi_app, start_background_server
-from tests.conftest import AUDIT_CHANNEL, SIGNING_SECRET
-from tests.fakes.block_kit_limits import (
+from infra.local_slack.block_kit_limits import (
     message_problems,
     message_text_too_long,
     suggestion_problems,
     view_problems,
 )
-from tests.fakes.slack_api import TEAM_ID
+from infra.local_slack.payloads import JSON, block_action, block_suggestion, home_opened, payment_state, view_submission
+from infra.local_slack.signing import DEFAULT_CHANNEL_ID, DEFAULT_USER_ID, signed_headers, slash_command_body
+from infra.local_slack.web_api import TEAM_ID
+from tests.conftest import AUDIT_CHANNEL, SIGNING_SECRET
 from tests.http_client import HttpResult, post
-from tests.slack_payloads import JSON, block_action, block_suggestion, home_opened, payment_state, view_submission
-from tests.slack_signing import DEFAULT_CHANNEL_ID, DEFAULT_USER_ID, signed_headers, slash_command_body
 
 CREW = DEFAULT_USER_ID
 

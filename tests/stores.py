@@ -17,6 +17,8 @@ from tests.fakes.aws_faults import AwsFaults
 from tests.fakes.moto_speed import copy_only_touched_items
 
 STORE_KINDS = ["sqlite", "dynamodb"]
+# A service test runs on the in-memory store as well: its rules checked without I/O, then on each real store.
+SERVICE_STORE_KINDS = ["memory", *STORE_KINDS]
 
 
 class _OneRequestAtATime:
@@ -88,7 +90,7 @@ def fresh_store(kind: str, request, tmp_path):
     return made
 
 
-@pytest.fixture(params=STORE_KINDS)
+@pytest.fixture(params=SERVICE_STORE_KINDS)
 def store(request, tmp_path):
-    """A fresh, initialised store of each kind on disk or on a server."""
+    """A fresh, initialised store of each kind: in memory, on disk, on a server (the services' tests)."""
     return fresh_store(request.param, request, tmp_path)

@@ -25,14 +25,15 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
-from urllib.parse import parse_qsl, urlencode
 
-from blocks.mrkdwn import escape
 from blocks.text_render import mrkdwn_to_text, plain, render_message
 from bot.config import Settings
+from infra.local_slack.payloads import form as form_body
+from infra.local_slack.payloads import home_opened, interaction
+from infra.local_slack.signing import signed_headers, slash_command_body
+from infra.local_slack.web_api import RESPONSE_URL_METHOD, UPLOAD_URL_METHOD, SlackApiStandIn, SlackCall, SlackIdentity
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -49,6 +50,8 @@ CONSOLE_CREW = "U0CONSOLE02"  # `as crew`: the same console as a crew member see
 CONSOLE_CHANNEL = "C0CONSOLE01"  # where the console's slash commands are "typed"
 LOCAL_OPS_CHANNEL = "C0CONSOLEOPS"  # the ops channel when none is configured
 LOCAL_BOT_TOKEN = "xoxb-console-local"
+CONSOLE_IDENTITY = SlackIdentity(team_id=TEAM_ID, team_domain="console", team_name="opsbot console",
+                                 bot_user_id=BOT_USER, bot_id=BOT_ID, app_id=APP_ID)
 DRAIN_SECONDS = 120.0  # at most, after a command, for what it announced (paced only toward the real Slack)
 HISTORY_FILE = ".opsbot_console_history"
 
@@ -170,13 +173,11 @@ class Console:
         self._button_numbers = itertools.count(1)
         self._forms: list[Form] = []
         self._responses: dict[str, dict[str, Any]] = {}  # response_url id -> what it answers for
-        self._uploads: dict[str, dict[str, Any]] = {}  # file id -> its name and size, as files_upload_v2 sends it
         self.services: Services | None = None
         self.app: App | None = None
         self.deliverer: Deliverer | None = None
         self.executor = InOrderExecutor()
-        self._server: ThreadingHTTPServer | None = None
-        self._server_thread: threading.Thread | None = None
+        self.slack: SlackApiStandIn | None = None
         self.signing_secret = ""
         self.ops_channel = LOCAL_OPS_CHANNEL
         self.slack_upstream = False
@@ -185,7 +186,7 @@ class Console:
     def start(self) -> None:
         from bot.bootstrap import build_deliverer, build_services, build_slack_app
         from bot.core.deliverer import LOCAL_POLICY, DeliveryPolicy
-        from infra.console_slack import RoutingNotifier
+        from infra.local_slack.console_notifier import RoutingNotifier
         from infra.slack_notifier import SlackNotifier, slack_client
 
         operator = self.operator_settings
@@ -203,9 +204,10 @@ class Console:
         )
         # Bolt makes a WebClient per request from the app's client (its base URL
         # included), so the local Slack is an HTTP listener on 127.0.0.1: every
-        # Web API call and response_url post lands here.
-        self._start_listener()
-        local = slack_client(settings.slack_bot_token, self.base_url + "/api/")
+        # Web API call and response_url post lands there, checked as Slack checks it.
+        self._start_local_slack(str(operator.timezone))
+        assert self.slack is not None
+        local = slack_client(settings.slack_bot_token, self.slack.base_url)
         upstream = None
         if self.slack_upstream:
             assert operator.slack_bot_token is not None
@@ -226,12 +228,9 @@ class Console:
     def close(self) -> None:
         if self.deliverer is not None:
             self.deliverer.drain(timeout=60)  # what the last command announced gets its chance to go
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            if self._server_thread is not None:
-                self._server_thread.join(timeout=5)
-            self._server = None
+        if self.slack is not None:
+            self.slack.close()
+            self.slack = None
         self.executor.shutdown()
 
     def banner(self) -> str:
@@ -303,77 +302,82 @@ class Console:
         return lambda element, block_id: self._new_button(
             element, block_id, container=container, message=message, channel=channel, where=(channel, ts))
 
-    # -- the Slack Web API, answered here ------------------------------------------------------------
-    def web_api(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
-        handler = _WEB_API.get(method)
-        if handler is None:
-            self.write(f"[console: the bot called Slack's {method}, which the console does not offer]")
-            return {"ok": False, "error": "not_available_in_console"}
-        return handler(self, args)
+    # -- the local Slack: the one Web API stand-in (infra/local_slack), its calls shown here ------------
+    def _start_local_slack(self, timezone: str) -> None:
+        slack = SlackApiStandIn(CONSOLE_IDENTITY, observer=self._on_slack_call, keep_calls=False)
+        for user in (CONSOLE_ADMIN, CONSOLE_CREW):
+            slack.users[user] = {"id": user, "team_id": TEAM_ID, "name": "you", "real_name": "you",
+                                 "deleted": False, "is_bot": False, "tz": timezone,
+                                 "profile": {"real_name": "you", "display_name": "you"}}
+        for channel in (CONSOLE_CHANNEL, self.ops_channel):
+            slack.channels[channel] = {"id": channel, "name": self.channel_name(channel).lstrip("#"),
+                                       "is_channel": True, "is_member": True, "is_archived": False}
+        self.slack = slack.start()
 
     def _next_ts(self) -> str:
         return f"{int(time.time())}.{next(self._ts):06d}"
 
-    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "url": "https://console.invalid/", "team": "opsbot console", "user": "opsbot",
-                "team_id": TEAM_ID, "user_id": BOT_USER, "bot_id": BOT_ID, "is_enterprise_install": False}
+    def _on_slack_call(self, call: SlackCall) -> None:
+        """Show what the bot sent to the local Slack; a call Slack refuses is shown as refused."""
+        answer = call.response if isinstance(call.response, dict) else {}
+        if call.method == RESPONSE_URL_METHOD:
+            if call.status == 200:
+                self.on_response(call.path.rsplit("/", 1)[-1], call.params)
+            else:
+                self._show_refusal("reply", answer)
+            return
+        if call.method == UPLOAD_URL_METHOD:
+            return  # the bytes; the file is shown when it is shared
+        if not answer.get("ok"):
+            if answer.get("error") == "unknown_method":
+                self.write(f"[console: the bot called Slack's {call.method}, which the console does not offer]")
+            else:
+                self._show_refusal(call.method, answer)
+            return
+        shown = _SHOWN.get(call.method)
+        if shown is not None:
+            shown(self, call.params, answer)
 
-    def _post_message(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = str(args.get("channel") or "")
-        if channel[:1] in ("U", "W"):  # a user ID: the app's direct message with them, as Slack answers it
-            channel = "D" + channel[1:]
-        ts = self._next_ts()
-        message = {"type": "message", "ts": ts, "text": args.get("text", ""), "blocks": args.get("blocks") or [],
-                   "user": BOT_USER, "bot_id": BOT_ID}
-        self._show_message(f"{self.channel_name(channel)} · opsbot", channel, ts, message)
-        return {"ok": True, "channel": channel, "ts": ts, "message": message}
+    def _show_refusal(self, what: str, answer: dict[str, Any]) -> None:
+        details = (answer.get("response_metadata") or {}).get("messages") or []
+        self.write(f"[console: Slack refused the bot's {what}: {answer.get('error')}]", *(f"  {m}" for m in details))
+
+    def _show_post(self, params: dict[str, Any], answer: dict[str, Any]) -> None:
+        channel, ts = str(answer["channel"]), str(answer["ts"])
+        self._show_message(f"{self.channel_name(channel)} · opsbot", channel, ts, answer["message"])
 
     def _show_message(self, headline: str, channel: str, ts: str, message: dict[str, Any], *,
                       ephemeral: bool = False) -> None:
         self.show(headline, message.get("text"), message.get("blocks"),
                   register=self._message_buttons(channel, ts, message, ephemeral=ephemeral))
 
-    def _update(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel, ts = str(args.get("channel") or ""), str(args.get("ts") or "")
+    def _show_update(self, params: dict[str, Any], answer: dict[str, Any]) -> None:
+        channel, ts = str(answer["channel"]), str(answer["ts"])
         self._retire((channel, ts))
-        message = {"type": "message", "ts": ts, "text": args.get("text", ""), "blocks": args.get("blocks") or [],
-                   "user": BOT_USER, "bot_id": BOT_ID}
-        self._show_message(f"{self.channel_name(channel)} · opsbot · message updated", channel, ts, message)
-        return {"ok": True, "channel": channel, "ts": ts, "text": args.get("text", ""), "message": message}
+        self._show_message(f"{self.channel_name(channel)} · opsbot · message updated", channel, ts, answer["message"])
 
-    def _post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = str(args.get("channel") or "")
-        ts = self._next_ts()
-        message = {"type": "message", "ts": ts, "text": args.get("text", ""), "blocks": args.get("blocks") or []}
+    def _show_ephemeral(self, params: dict[str, Any], answer: dict[str, Any]) -> None:
+        channel, ts = str(params.get("channel") or ""), str(answer["message_ts"])
+        message = {"type": "message", "ts": ts, "text": params.get("text", ""), "blocks": params.get("blocks") or []}
         self._show_message(f"{self.channel_name(channel)} · only visible to you", channel, ts, message,
                            ephemeral=True)
-        return {"ok": True, "message_ts": ts}
 
-    def _view(self, view: dict[str, Any], view_id: str | None = None) -> dict[str, Any]:
-        view_id = view_id or f"V{next(self._ids):010d}"
-        return {"id": view_id, "team_id": TEAM_ID, "app_id": APP_ID, "bot_id": BOT_ID, "state": {"values": {}},
-                "hash": f"{int(time.time())}.{view_id}", "private_metadata": "", "callback_id": "",
-                "root_view_id": view_id, "previous_view_id": None, **view}
-
-    def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
-        view = self._view(args.get("view") or {})
+    def _show_opened_view(self, params: dict[str, Any], answer: dict[str, Any]) -> None:
         with self._lock:
-            self._forms.append(Form(view))
+            self._forms.append(Form(answer["view"]))
         self.show_form(self._forms[-1])
-        return {"ok": True, "view": view}
 
-    def _views_update(self, args: dict[str, Any]) -> dict[str, Any]:
-        view_id = args.get("view_id")
-        form = next((f for f in self._forms if f.view["id"] == view_id), None)
+    def _show_updated_view(self, params: dict[str, Any], answer: dict[str, Any]) -> None:
+        view = answer["view"]
+        form = next((f for f in self._forms if f.view["id"] == view["id"]), None)
         if form is None:
-            return {"ok": False, "error": "not_found"}
-        form.view = self._view(args.get("view") or {}, view_id)
+            return  # a form the console user already closed
+        form.view = view
         form.values, form.errors = {}, {}
         self.show_form(form)
-        return {"ok": True, "view": form.view}
 
-    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
-        view = self._view(args.get("view") or {}, f"VHOME{args.get('user_id', '')}")
+    def _show_home(self, params: dict[str, Any], answer: dict[str, Any]) -> None:
+        view = answer["view"]
         with self._lock:
             for button in self._buttons.values():
                 if button.view is not None and button.view["id"] == view["id"]:
@@ -381,48 +385,17 @@ class Console:
             container = {"type": "view", "view_id": view["id"]}
             self.show("App Home · opsbot", None, view.get("blocks"), register=lambda element, block_id:
                       self._new_button(element, block_id, container=container, view=view))
-        return {"ok": True, "view": view}
 
-    def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = str(args.get("channel") or "")
-        return {"ok": True, "channel": {"id": channel, "name": self.channel_name(channel).lstrip("#"),
-                                        "is_channel": True, "is_member": True, "is_archived": False}}
-
-    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
-        user = str(args.get("user") or "")
-        name = "you" if user in (CONSOLE_ADMIN, CONSOLE_CREW) else user
-        return {"ok": True, "user": {"id": user, "name": name, "real_name": name, "tz": str(
-            self.operator_settings.timezone), "profile": {"real_name": name, "display_name": name}}}
-
-    # files_upload_v2: announce, upload the bytes to the URL given, share. The console shows the file's
-    # name and size (it keeps no files: `opsbot export --output FILE` writes the same CSV to disk).
-    def _get_upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
-        file_id = f"F{next(self._ids):010d}"
-        self._uploads[file_id] = {"filename": str(args.get("filename") or "file"), "size": 0}
-        return {"ok": True, "upload_url": f"{self.base_url}/upload/{file_id}", "file_id": file_id}
-
-    def on_upload(self, file_id: str, data: bytes) -> bool:
-        if file_id not in self._uploads:
-            return False
-        self._uploads[file_id]["size"] = len(data)
-        return True
-
-    def _complete_upload(self, args: dict[str, Any]) -> dict[str, Any]:
-        try:
-            files = json.loads(str(args.get("files") or "[]"))
-        except json.JSONDecodeError:
-            return {"ok": False, "error": "invalid_arguments"}
-        channel = str(args.get("channel_id") or "")
-        shared = []
-        for entry in files:
-            upload = self._uploads.get(str(entry.get("id")))
-            if upload is None:
-                return {"ok": False, "error": "file_not_found"}
+    # files_upload_v2: the console shows the file's name and size (`opsbot export --output FILE` writes the
+    # same CSV to disk).
+    def _show_files(self, params: dict[str, Any], answer: dict[str, Any]) -> None:
+        channel = str(params.get("channel_id") or "")
+        files = {f.file_id: f for f in self.slack.uploaded()}
+        for shared in answer["files"]:
+            upload = files[shared["id"]]
             self.write(f"[{self.channel_name(channel) if channel else 'private'} · opsbot · file]",
-                       f"  {upload['filename']} ({upload['size']:,} bytes; `opsbot export --output FILE` "
+                       f"  {upload.filename} ({len(upload.data or b''):,} bytes; `opsbot export --output FILE` "
                        "writes it to disk)")
-            shared.append({"id": entry.get("id"), "title": entry.get("title") or upload["filename"]})
-        return {"ok": True, "files": shared}
 
     def _echo_upstream(self, method: str, args: dict[str, Any]) -> None:
         """An ops-channel line that went to the real Slack: shown here as well."""
@@ -435,59 +408,11 @@ class Console:
             headline = f"{self.channel_name(channel)} · opsbot"
         self._show_message(headline, channel, ts, message)
 
-    # -- the local Slack: a listener on 127.0.0.1 ------------------------------------------------
-    def _start_listener(self) -> None:
-        console = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:  # noqa: N802 - the base class's naming
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                path, _, query = self.path.partition("?")
-                content_type = self.headers.get("Content-Type", "")
-                if path.startswith("/api/"):
-                    answer: Any = console.web_api(path[len("/api/"):], _parse_params(query, content_type, raw))
-                    self._reply(200, json.dumps(answer).encode("utf-8"), "application/json; charset=utf-8")
-                    return
-                if path.startswith("/upload/"):
-                    ok = console.on_upload(path.rsplit("/", 1)[-1], raw)
-                    self._reply(200 if ok else 404, f"OK - {len(raw)}".encode() if ok else b"Not Found",
-                                "text/plain")
-                    return
-                params = _parse_params("", content_type, raw)
-                ok = path.startswith("/response/") and console.on_response(path.rsplit("/", 1)[-1], params)
-                self._reply(200 if ok else 404, b"ok" if ok else b"no_such_response_url", "text/plain")
-
-            def _reply(self, status: int, body: bytes, content_type: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-                """Silent: a line per request would land in the middle of the console's own output."""
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._server_thread = threading.Thread(target=self._server.serve_forever, name="console-slack",
-                                               daemon=True)
-        self._server_thread.start()
-
-    @property
-    def base_url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
     def response_url(self, **source: Any) -> str:
-        """A response_url that lands back here; ``source`` is the message it answers for."""
-        assert self._server is not None
+        """A response_url that lands in the local Slack; ``source`` is the message it answers for."""
         key = f"r{next(self._ids)}"
         self._responses[key] = source
-        return f"{self.base_url}/response/{key}"
+        return f"{self.slack.root_url}/response/{key}"
 
     def on_response(self, key: str, payload: dict[str, Any]) -> bool:
         source = self._responses.get(key)
@@ -514,29 +439,24 @@ class Console:
     # -- requests to the Bolt app --------------------------------------------------------------------
     def _dispatch(self, body: str, content_type: str) -> tuple[int, str]:
         from slack_bolt.request import BoltRequest
-        from slack_sdk.signature import SignatureVerifier
 
         assert self.app is not None
-        timestamp = str(int(time.time()))
-        signature = SignatureVerifier(self.signing_secret).generate_signature(timestamp=timestamp, body=body)
-        headers = {"content-type": content_type, "x-slack-request-timestamp": timestamp,
-                   "x-slack-signature": signature or ""}
+        headers = {name.lower(): value for name, value in
+                   signed_headers(body, self.signing_secret, content_type=content_type).items()}
         response = self.app.dispatch(BoltRequest(body=body, headers=headers))
         return response.status, response.body
 
-    def _user_fields(self) -> dict[str, Any]:
-        return {"id": self.user, "username": "you", "name": "you", "team_id": TEAM_ID}
+    def _interaction(self, kind: str, **fields: Any) -> dict[str, Any]:
+        """An interactivity payload from the console user, as Slack sends it, with a fresh trigger_id."""
+        return interaction(kind, user_id=self.user, user_name="you", app=CONSOLE_IDENTITY,
+                           trigger_id=f"{int(time.time())}.{next(self._ids)}.console", **fields)
 
     def slash_command(self, command: str, text: str) -> bool:
         trigger = f"{int(time.time())}.{next(self._ids)}.console"
         response_url = self.response_url(channel=CONSOLE_CHANNEL)
-        body = urlencode({
-            "token": "console", "team_id": TEAM_ID, "team_domain": "console", "channel_id": CONSOLE_CHANNEL,
-            "channel_name": "console", "user_id": self.user, "user_name": "you", "command": command,
-            "text": escape(text),  # as Slack sends what a person types: escaped
-            "api_app_id": APP_ID, "is_enterprise_install": "false", "response_url": response_url,
-            "trigger_id": trigger,
-        })
+        body = slash_command_body(command, text, user_id=self.user, user_name="you", channel_id=CONSOLE_CHANNEL,
+                                  channel_name="console", trigger_id=trigger, response_url=response_url,
+                                  app=CONSOLE_IDENTITY)
         status, reply = self._dispatch(body, "application/x-www-form-urlencoded")
         if status == 404:
             self.write(f"[console: opsbot has no {command} command; type help for the ones it has]")
@@ -602,20 +522,15 @@ class Console:
                   "action_ts": f"{time.time():.6f}"}
         if "value" in element:
             action["value"] = element["value"]
-        payload: dict[str, Any] = {
-            "type": "block_actions", "user": self._user_fields(), "api_app_id": APP_ID, "token": "console",
-            "container": button.container, "trigger_id": f"{int(time.time())}.{next(self._ids)}.console",
-            "team": {"id": TEAM_ID, "domain": "console"}, "enterprise": None, "is_enterprise_install": False,
-            "state": {"values": {}}, "actions": [action],
-        }
+        payload = self._interaction("block_actions", container=button.container, state={"values": {}},
+                                    actions=[action])
         if button.message is not None:
             payload["channel"] = {"id": button.channel, "name": self.channel_name(button.channel or "")}
             payload["message"] = button.message
             payload["response_url"] = self.response_url(channel=button.channel, where=button.where)
         if button.view is not None:
             payload["view"] = button.view
-        status, reply = self._dispatch(urlencode({"payload": json.dumps(payload)}),
-                                       "application/x-www-form-urlencoded")
+        status, reply = self._dispatch(form_body(payload), "application/x-www-form-urlencoded")
         if status == 404:
             self.write(f"[console: nothing in opsbot answers the {name} button ({element.get('action_id')})]")
             return
@@ -633,14 +548,9 @@ class Console:
         return answer is not None and answer.strip().lower() in (yes.lower(), yes.lower()[:1], "y", "yes")
 
     def open_home(self) -> None:
-        payload = {
-            "token": "console", "team_id": TEAM_ID, "api_app_id": APP_ID, "type": "event_callback",
-            "event_id": f"Ev{next(self._ids):08d}", "event_time": int(time.time()),
-            "event": {"type": "app_home_opened", "user": self.user, "channel": "D0CONSOLE01", "tab": "home",
-                      "event_ts": f"{time.time():.6f}"},
-            "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER, "is_bot": True}],
-        }
-        status, reply = self._dispatch(json.dumps(payload), "application/json")
+        body = home_opened(self.user, event_id=f"Ev{next(self._ids):08d}", channel="D0CONSOLE01",
+                           app=CONSOLE_IDENTITY)
+        status, reply = self._dispatch(body, "application/json")
         if status == 404:
             self.write("[console: opsbot has no App Home]")
             return
@@ -702,13 +612,8 @@ class Console:
             state = form.values.get(block["block_id"]) or _initial_state(element)
             values[block["block_id"]] = {action_id: state}
         view = {**form.view, "state": {"values": values}}
-        payload = {
-            "type": "view_submission", "team": {"id": TEAM_ID, "domain": "console"}, "user": self._user_fields(),
-            "api_app_id": APP_ID, "token": "console", "trigger_id": f"{int(time.time())}.{next(self._ids)}.console",
-            "view": view, "response_urls": [], "is_enterprise_install": False, "enterprise": None,
-        }
-        status, reply = self._dispatch(urlencode({"payload": json.dumps(payload)}),
-                                       "application/x-www-form-urlencoded")
+        payload = self._interaction("view_submission", view=view, response_urls=[])
+        status, reply = self._dispatch(form_body(payload), "application/x-www-form-urlencoded")
         answer = self._show_ack(status, reply, channel=CONSOLE_CHANNEL) if status != 200 or reply.strip() else {}
         action = answer.get("response_action")
         if status == 200 and action == "errors":
@@ -719,7 +624,13 @@ class Console:
             self.after_ack()
             return False
         if status == 200 and action in ("update", "push") and isinstance(answer.get("view"), dict):
-            new = Form(self._view(answer["view"], form.view["id"] if action == "update" else None))
+            assert self.slack is not None
+            taken = self.slack.take_view(answer["view"], form.view["id"] if action == "update" else None)
+            if not taken.get("ok"):
+                self._show_refusal(f"form ({action})", taken)
+                self.after_ack()
+                return False
+            new = Form(taken["view"])
             if action == "update":
                 self._forms.remove(form)
             self._forms.append(new)
@@ -771,13 +682,11 @@ class Console:
     def suggestions(self, form: Form, block: dict[str, Any], query: str) -> list[dict[str, Any]]:
         """The options the bot offers for ``query`` typed in an external select (its block_suggestion answer)."""
         element = block.get("element") or {}
-        payload = {
-            "type": "block_suggestion", "user": self._user_fields(), "api_app_id": APP_ID, "token": "console",
-            "container": {"type": "view", "view_id": form.view.get("id")}, "action_id": element.get("action_id"),
-            "block_id": block.get("block_id"), "value": query, "team": {"id": TEAM_ID, "domain": "console"},
-            "enterprise": None, "is_enterprise_install": False, "view": form.view,
-        }
-        status, reply = self._dispatch(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
+        payload = interaction("block_suggestion", user_id=self.user, user_name="you", trigger_id=None,
+                              app=CONSOLE_IDENTITY, container={"type": "view", "view_id": form.view.get("id")},
+                              action_id=element.get("action_id"), block_id=block.get("block_id"), value=query,
+                              view=form.view)
+        status, reply = self._dispatch(form_body(payload), "application/x-www-form-urlencoded")
         try:
             answer = json.loads(reply) if status == 200 and reply.strip() else {}
         except json.JSONDecodeError:
@@ -839,42 +748,20 @@ class Console:
         self.write(f"[you are now {'a crew member' if who == 'crew' else 'an admin'}]")
 
 
-_WEB_API: dict[str, Callable[[Console, dict[str, Any]], dict[str, Any]]] = {
-    "auth.test": Console._auth_test,
-    "chat.postMessage": Console._post_message,
-    "chat.update": Console._update,
-    "chat.postEphemeral": Console._post_ephemeral,
-    "views.open": Console._views_open,
-    "views.push": Console._views_open,
-    "views.update": Console._views_update,
-    "views.publish": Console._views_publish,
-    "conversations.info": Console._conversations_info,
-    "users.info": Console._users_info,
-    "files.getUploadURLExternal": Console._get_upload_url,
-    "files.completeUploadExternal": Console._complete_upload,
+# What the console shows of each Web API call the local Slack accepted.
+_SHOWN: dict[str, Callable[[Console, dict[str, Any], dict[str, Any]], None]] = {
+    "chat.postMessage": Console._show_post,
+    "chat.update": Console._show_update,
+    "chat.postEphemeral": Console._show_ephemeral,
+    "views.open": Console._show_opened_view,
+    "views.push": Console._show_opened_view,
+    "views.update": Console._show_updated_view,
+    "views.publish": Console._show_home,
+    "files.completeUploadExternal": Console._show_files,
 }
 
 
 # -- form fields --------------------------------------------------------------------------------
-
-
-def _parse_params(query: str, content_type: str, raw: bytes) -> dict[str, Any]:
-    """A Web API call's arguments: query, and a JSON or form body (whose blocks and view are JSON)."""
-    params: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True))
-    text = raw.decode("utf-8", errors="replace")
-    if "json" in content_type.lower():
-        try:
-            body = json.loads(text) if text.strip() else {}
-        except json.JSONDecodeError:
-            body = {}
-        params.update(body if isinstance(body, dict) else {})
-        return params
-    params.update(parse_qsl(text, keep_blank_values=True))
-    for key in ("blocks", "attachments", "view"):
-        if isinstance(params.get(key), str):
-            with contextlib.suppress(json.JSONDecodeError):
-                params[key] = json.loads(params[key])
-    return params
 
 
 def _describe_input(element: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ import struct
 import threading
 from typing import Any
 
-from tests.fakes.slack_api import APP_ID
+from infra.local_slack.web_api import APP_ID
 
 _GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 TEXT, CLOSE, PING, PONG = 0x1, 0x8, 0x9, 0xA
