@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from blocks.fit import RECORD_NAME, SECTION_TEXT, context, fallback, joined, name, plural, section
 from blocks.mrkdwn import escape
+from blocks.refunds import kept_reason
 from bot.core.money import format_cents
 
 if TYPE_CHECKING:
@@ -117,8 +118,9 @@ def refund_kept_audit(kept: Mapping[str, Any]) -> tuple[str, list[dict]]:
     amount = format_cents(int(kept["amount_cents"]))
     head = (f":grey_question: Stripe refunded *{amount}*, and opsbot has no payment to take it from: kept aside, "
             "nothing changed in the ledger.")
-    if kept.get("reason"):
-        head += f"\n{name(str(kept['reason']), _REASON_SHOWN)}"
+    reason = kept_reason(kept)
+    if reason:
+        head += f"\n{name(reason, _REASON_SHOWN)}"
     head += "\nIf it belongs to an event, an admin can log it there as they see fit; `/opsbot assign` lists it."
     intent = f" · PaymentIntent `{name(str(kept['payment_intent']), 100)}`" if kept.get("payment_intent") else ""
     blocks = [section(head), context(f"Stripe `{name(str(kept['refund_id']), 100)}`{intent}")]

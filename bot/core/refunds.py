@@ -21,7 +21,8 @@ finds the claim held is answered 503, and Stripe delivers it again later.
 
 Refunding from Slack: ``refund_and_void`` asks Stripe for the refund of what is left
 (idempotency key per payment and amount), then records the void carrying the refund's id.
-A refund Stripe refuses changes nothing and says why (``RefundDeclined``)."""
+A refund Stripe refuses changes nothing and raises why, as a reason code (``RefundDeclined``); blocks/refunds.py
+says it."""
 
 from __future__ import annotations
 
@@ -34,7 +35,6 @@ from typing import Any
 
 from bot.core.domain import STRIPE_METHOD, Payment
 from bot.core.ledger import Clock, Ledger, LedgerError, LedgerResult, utc_now
-from bot.core.money import format_cents
 from bot.core.outbox import Announcer
 from bot.core.ports import (
     NothingLeft,
@@ -67,38 +67,37 @@ class RefundsUnavailable(Exception):
     same payment): nothing was recorded; Stripe should deliver the event again later."""
 
 
-class RefundDeclined(Exception):
-    """A refund from Slack that did not happen; ``message`` says why, in plain words. Nothing changed."""
+# Why a refund from Slack did not happen (RefundDeclined.reason); blocks/refunds.py says each in words.
+NOT_STRIPE = "not_stripe"  # not paid through Stripe (or a reversal): nothing to refund there
+NO_API_KEY = "no_api_key"  # STRIPE_API_KEY is not set
+NO_PAYMENT_INTENT = "no_payment_intent"  # recorded before opsbot kept a payment's PaymentIntent
+NOTHING_LEFT = "nothing_left"  # nothing of the payment is left to refund
+REFUSED = "refused"  # Stripe refused the refund (``refused`` holds Stripe's code and message)
+UNREACHABLE = "unreachable"  # Stripe could not be asked (``error`` holds why)
 
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+# Why a Stripe refund was kept aside (a kept record's "reason"); blocks/refunds.py says each in words.
+KEPT_UNKNOWN_PAYMENT = "unknown_payment"  # Stripe names a payment opsbot never recorded
+KEPT_NOTHING_LEFT = "nothing_left"  # the payment has less left than the refund (``payment_id``, ``left_cents``)
+
+
+class RefundDeclined(Exception):
+    """A refund from Slack that did not happen: ``reason`` (one of the codes above) and the facts it needs
+    (the payment, the amount asked, Stripe's refusal or the error). Nothing changed."""
+
+    def __init__(self, reason: str, payment: Payment, *, amount_cents: int = 0, refused: RefundRefused | None = None,
+                 error: str = ""):
+        super().__init__(reason)
+        self.reason, self.payment, self.amount_cents, self.refused, self.error = \
+            reason, payment, amount_cents, refused, error
 
 
 class VoidLater(Exception):
     """Stripe made the refund, and the ledger did not answer when its void was written: the void is
-    recorded when Stripe's refund event arrives (or when the admin asks again). ``message`` says so."""
+    recorded when Stripe's refund event arrives (or when the admin asks again)."""
 
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
-# Stripe's refusals of a refund, in the crew's words (Stripe's own message follows for the rest).
-_REFUSALS = {
-    "charge_already_refunded": "Stripe has already refunded all of it.",
-    "amount_too_large": "Stripe has already refunded part of it, so the amount asked is more than is left.",
-    "charge_disputed": "the patron has disputed the charge with their bank; a disputed charge cannot be refunded.",
-    "balance_insufficient": "the Stripe balance is too low to pay the refund.",
-    "charge_expired_for_refund": "the charge is too old for Stripe to refund.",
-}
-
-
-def refusal_words(refused: RefundRefused) -> str:
-    said = _REFUSALS.get(refused.code or "")
-    if said is None and "too old" in refused.message.lower():
-        said = _REFUSALS["charge_expired_for_refund"]
-    return said or f"Stripe said: {refused.message}"
+    def __init__(self, payment: Payment, refund: StripeRefund):
+        super().__init__(refund.refund_id)
+        self.payment, self.refund = payment, refund
 
 
 @dataclass(frozen=True)
@@ -208,8 +207,7 @@ class StripeRefunds:
         if original is None:
             if refund.status != SUCCEEDED:
                 return Applied(refund.refund_id, "nothing")
-            return self._keep(refund, "Stripe names a payment opsbot never recorded (paid elsewhere, or still "
-                                      "waiting for an event in `/opsbot assign`).")
+            return self._keep(refund, KEPT_UNKNOWN_PAYMENT)
         if refund.metadata and refund.metadata.get(VOID_OF) == original.payment_id:
             return self._void_refund(original, refund)
         if refund.status == SUCCEEDED:
@@ -222,8 +220,7 @@ class StripeRefunds:
         except PaymentVoided:
             return self._note(original, refund, "voided")
         except NothingLeft as exc:
-            return self._keep(refund, f"It is {format_cents(refund.amount_cents)} of {original.payment_id}, which "
-                                      f"has {format_cents(exc.left_cents)} left in the ledger.")
+            return self._keep(refund, KEPT_NOTHING_LEFT, payment_id=original.payment_id, left_cents=exc.left_cents)
         return Applied(refund.refund_id, "refunded", result.payment.payment_id, result.replayed)
 
     def _undo(self, original: Payment, refund: StripeRefund) -> Applied:
@@ -252,9 +249,10 @@ class StripeRefunds:
             return self._note(original, refund, "voided")
         return Applied(refund.refund_id, "voided", result.payment.payment_id, result.replayed)
 
-    def _keep(self, refund: StripeRefund, reason: str) -> Applied:
+    def _keep(self, refund: StripeRefund, reason: str, **facts: Any) -> Applied:
+        """Kept aside with its reason code (and that reason's facts): blocks/refunds.py says it."""
         kept = {"refund_id": refund.refund_id, "amount_cents": refund.amount_cents, "currency": refund.currency,
-                "payment_intent": refund.payment_intent, "charge": refund.charge, "reason": reason,
+                "payment_intent": refund.payment_intent, "charge": refund.charge, "reason": reason, **facts,
                 "received_at": self.clock().astimezone(UTC).isoformat(timespec="seconds")}
         if self.store.put_record(KEPT, _ALL, refund.refund_id, kept, if_absent=True,
                                  announce=self.announcer.stripe_refund_kept(kept, self.clock())):
@@ -294,7 +292,7 @@ class StripeRefunds:
         if earlier is not None:
             return earlier
         if not self.refundable(payment) or self.payments is None:
-            raise RefundDeclined(self._why_not(payment))
+            raise RefundDeclined(self._why_not(payment), payment)
         left = payment.left_cents
         try:
             refund = self.payments.create_refund(
@@ -303,31 +301,23 @@ class StripeRefunds:
                 # the same payment and amount: the same refund, however often asked (a retry, a double tap)
                 idempotency_key=f"opsbot-void-refund:{payment.payment_id}:{left}")
         except RefundRefused as exc:
-            raise RefundDeclined(f"Stripe did not refund {format_cents(left)} to {payment.patron}: "
-                                 f"{refusal_words(exc)} Nothing was changed.") from None
+            raise RefundDeclined(REFUSED, payment, amount_cents=left, refused=exc) from None
         except PaymentsError as exc:
-            raise RefundDeclined(f"Stripe could not be asked to refund {format_cents(left)} ({exc.reason}). "
-                                 "Nothing was changed here; try again in a minute (it will not refund twice).") \
-                from None
+            raise RefundDeclined(UNREACHABLE, payment, amount_cents=left, error=exc.reason) from None
         try:
             return self.ledger.void_payment(payment.payment_id, by=by, message=message, stripe_refund=refund)
         except StoreError as exc:
             log.error("refund %s of %s made, its void not written: %s", refund.refund_id, payment.payment_id, exc)
-            raise VoidLater(f"Stripe is refunding {format_cents(refund.amount_cents)} to {payment.patron} "
-                            f"(`{refund.refund_id}`), but the ledger did not answer: the void is recorded when "
-                            "Stripe's refund event arrives, or press the button again (it will not refund "
-                            "twice).") from None
+            raise VoidLater(payment, refund) from None
 
     def _why_not(self, payment: Payment) -> str:
         if payment.method != STRIPE_METHOD or payment.is_reversal:
-            return f"{payment.payment_id} was not paid through Stripe: there is nothing to refund there."
+            return NOT_STRIPE
         if self.payments is None:
-            return "Stripe's API key is not set (STRIPE_API_KEY), so opsbot cannot refund. Nothing was changed."
+            return NO_API_KEY
         if payment.payment_intent is None:
-            return (f"opsbot does not know the Stripe PaymentIntent of {payment.payment_id} (it was recorded before "
-                    "opsbot kept it): refund it in Stripe's Dashboard; the refund is recorded here when Stripe "
-                    "says so. Nothing was changed.")
-        return f"Nothing of {payment.payment_id} is left to refund. Nothing was changed."
+            return NO_PAYMENT_INTENT
+        return NOTHING_LEFT
 
 
 def _ref(value: Any) -> str | None:

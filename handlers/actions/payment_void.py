@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from blocks.audit import void_refund_question
 from blocks.failures import problem
 from blocks.receipts import void_receipt
+from blocks.refunds import refund_declined, void_later
 from bot.core.ledger import LedgerError
 from bot.core.refunds import RefundDeclined, VoidLater
 
@@ -63,8 +64,11 @@ def void_as_chosen(*, body: dict[str, Any], action: dict[str, Any], respond: Cal
             result = services.refunds.refund_and_void(payment_id, by=user, message=message)
         else:
             result = services.ledger.void_payment(payment_id, by=user, message=message)
-    except (RefundDeclined, VoidLater) as exc:
-        respond(text=problem(exc.message), response_type="ephemeral", replace_original=True)
+    except RefundDeclined as declined:
+        respond(text=problem(refund_declined(declined)), response_type="ephemeral", replace_original=True)
+        return
+    except VoidLater as later:
+        respond(text=problem(void_later(later)), response_type="ephemeral", replace_original=True)
         return
     except LedgerError as exc:
         respond(text=problem(" ".join(exc.errors.values())), response_type="ephemeral", replace_original=True)

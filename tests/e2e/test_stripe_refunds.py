@@ -171,11 +171,12 @@ def test_a_refund_of_a_payment_opsbot_never_recorded_is_kept_aside_and_announced
         reply = deliver(bot, stripe_api.charge_refunded_event("pi_test_elsewhere"))
         assert reply.json()["refunds"] == [{"refund_id": refund["id"], "outcome": "kept"}]
     [kept] = bot.services.store.list_records(KEPT, "-")
-    assert (kept["refund_id"], kept["amount_cents"], kept["payment_intent"]) == (refund["id"], 5_000,
-                                                                                 "pi_test_elsewhere")
+    assert (kept["refund_id"], kept["amount_cents"], kept["payment_intent"], kept["reason"]) == (
+        refund["id"], 5_000, "pi_test_elsewhere", "unknown_payment")  # a reason code: blocks/refunds.py says it
     [line] = [text for text in audit_lines(bot) if "kept aside" in text]
     assert line.startswith(":grey_question: Stripe refunded *$50.00*, and opsbot has no payment to take it from: "
-                           "kept aside, nothing changed in the ledger.")
+                           "kept aside, nothing changed in the ledger.\nStripe names a payment opsbot never recorded "
+                           "(paid elsewhere, or still waiting for an event in `/opsbot assign`).\nIf it belongs")
     assert ledger(bot) == (0, 0, [])  # never guessed onto an event
 
 
@@ -373,7 +374,8 @@ def test_refund_lines_fit_slacks_limits_whatever_the_names():
                      source="stripe", kind="refund", voids="pay_x", stripe_id="re_" + "x" * 500)
     messages = [refunded_payment_audit(paid, status, refund), refund_audit(refund, status),
                 void_refund_question(paid, ("C0AUDIT0001", "1700000000.000100")),
-                refund_kept_audit({"refund_id": "re_" + "y" * 500, "amount_cents": 5, "reason": long,
+                refund_kept_audit({"refund_id": "re_" + "y" * 500, "amount_cents": 5, "reason": "nothing_left",
+                                   "payment_id": "pay_" + "q" * 5000, "left_cents": 0,
                                    "payment_intent": "pi_" + "z" * 500}),
                 refund_note_audit({"refund_id": "re_1", "payment_id": "pay_" + "q" * 500, "amount_cents": 5,
                                    "situation": "voided"})]
