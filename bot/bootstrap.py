@@ -23,7 +23,7 @@ from bot.core.links import OpsLinks
 from bot.core.once import Once
 from bot.core.outbox import Announcer, Doorbell, Targets
 from bot.core.paylinks import Paylinks
-from bot.core.ports import Mailer, NoSlack, Notifier, Store, slack_on
+from bot.core.ports import Mailer, NoMailer, NoSlack, Notifier, Store, mail_on, slack_on
 from bot.core.records import LedgerRecords
 from bot.core.refunds import StripeRefunds
 from bot.core.stripe_intake import StripeIntake
@@ -86,7 +86,7 @@ def build_services(settings: Settings, *, store: Store | None = None, clock: Clo
     ledger = Ledger(store, catalog, settings.timezone, clock=clock, announcer=announcer)
     once = Once(store, clock)
     access = Access(settings.admins, settings.crew)
-    mailer = mailer if settings.email else None
+    mailer = mailer if settings.email is not None and mailer is not None else NoMailer()
     paylinks, stripe_intake = _stripe_services(settings, store, catalog, ledger, announcer, clock)
     return Services(
         settings=settings, store=store, catalog=catalog, ledger=ledger,
@@ -100,9 +100,9 @@ def build_services(settings: Settings, *, store: Store | None = None, clock: Clo
     )
 
 
-def _email_copies(settings: Settings, mailer: Mailer | None, once: Once, store: Store, announcer: Announcer,
+def _email_copies(settings: Settings, mailer: Mailer, once: Once, store: Store, announcer: Announcer,
                   clock: Clock) -> EmailCopies | NoEmail:
-    if settings.email is None or mailer is None:
+    if settings.email is None or not mail_on(mailer):
         return NoEmail()
     return EmailCopies(mailer, settings.email, once, store, announcer, clock)
 

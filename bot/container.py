@@ -46,7 +46,7 @@ class Services:
     notifier: Notifier  # NoSlack when Slack is not configured
     announcer: Announcer  # which announcements each change writes to the outbox
     clock: Clock
-    mailer: Mailer | None  # None when email is off
+    mailer: Mailer  # NoMailer when email is off
     slack_client: WebClient | None  # the notifier's client (None without Slack); the console's is its local Slack
     paylinks: Paylinks  # /paylink; a dry run without STRIPE_API_KEY
     stripe_intake: StripeIntake  # POST /stripe/webhook and /opsbot assign

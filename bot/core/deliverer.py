@@ -57,6 +57,7 @@ from bot.core.outbox import (
     lone_line,
 )
 from bot.core.ports import (
+    MAIL_OFF,
     SLACK_OFF,
     EmailSettings,
     Mailer,
@@ -66,6 +67,7 @@ from bot.core.ports import (
     Renderer,
     Store,
     StoreError,
+    mail_on,
     slack_on,
 )
 
@@ -103,7 +105,7 @@ class Pass:
 
 class Deliverer:
     def __init__(self, store: Store, announcer: Announcer, *, renderer: Renderer, notifier: Notifier | None,
-                 mailer: Mailer | None, email: EmailSettings | None, tz: tzinfo,
+                 mailer: Mailer, email: EmailSettings | None, tz: tzinfo,
                  policy: DeliveryPolicy = DeliveryPolicy(), clock: Clock = utc_now,
                  monotonic: Callable[[], float] = time.monotonic, holder: str | None = None):
         self.renderer = renderer  # what each entry says (blocks/announcements.py)
@@ -329,9 +331,8 @@ class Deliverer:
             return 0
         if taken[0].in_doubt:
             return self._park_in_doubt(entry, "SES")
-        if self.mailer is None or self.email is None:
-            return self._failed([entry], NotifyError("email is off in this process (OPSBOT_EMAIL_FROM and "
-                                                     "OPSBOT_EMAIL_TO are not set)"))
+        if not mail_on(self.mailer) or self.email is None:
+            return self._failed([entry], NotifyError(MAIL_OFF))
         message = self._render([entry], lambda: (self.renderer.email(entry, self.tz), []))
         if message is None:
             return 1

@@ -543,6 +543,22 @@ class Mailer(Protocol):
         """Send one email to every recipient; returns the service's message id. Raises MailError."""
 
 
+MAIL_OFF = "email is off in this process (OPSBOT_EMAIL_FROM and OPSBOT_EMAIL_TO are not set)"
+
+
+class NoMailer:
+    """The Mailer when email is off: nothing is sent, every send is refused with a MailError that says so,
+    and ``mail_on`` tells it from a real one."""
+
+    def send(self, sender: str, recipients: Sequence[str], email: OutgoingEmail) -> str:
+        raise MailError(MAIL_OFF, retryable=False)
+
+
+def mail_on(mailer: Mailer) -> bool:
+    """True for a mailer that sends (not NoMailer)."""
+    return not isinstance(mailer, NoMailer)
+
+
 Message = tuple[str, list[dict]]  # a Slack message: (notification text, Block Kit blocks as dicts)
 
 

@@ -15,7 +15,19 @@ import pytest
 from blocks import announcements
 from bot.core.deliverer import Deliverer, DeliveryPolicy
 from bot.core.domain import Event, EventTotals, Payment, RecordOutcome
-from bot.core.outbox import AUDIT, DELIVERED, PARKED, PENDING, Announcement, Announcer, Settled, Targets, entry_id
+from bot.core.outbox import (
+    AUDIT,
+    DELIVERED,
+    EMAIL,
+    PARKED,
+    PENDING,
+    Announcement,
+    Announcer,
+    Settled,
+    Targets,
+    entry_id,
+)
+from bot.core.ports import MAIL_OFF, NoMailer
 from infra.slack_notifier import SlackNotifier, slack_client
 from tests.conftest import AUDIT_CHANNEL, BOT_TOKEN
 
@@ -62,7 +74,7 @@ def deliverer(store, slack_api):
 
     def make(policy: DeliveryPolicy = QUICK, **kwargs) -> Deliverer:
         notifier = SlackNotifier(slack_client(BOT_TOKEN, slack_api.base_url, retries=False))
-        one = Deliverer(store, announcer(), renderer=announcements, notifier=notifier, mailer=None, email=None,
+        one = Deliverer(store, announcer(), renderer=announcements, notifier=notifier, mailer=NoMailer(), email=None,
                         tz=UTC, policy=policy, **kwargs)
         made.append(one)
         return one
@@ -280,3 +292,16 @@ def test_two_deliverers_on_one_store_send_each_entry_once(store, slack_api, deli
     values = [c.params["blocks"][-1]["elements"][0]["value"] for c in posts(slack_api)]
     assert sorted(values) == sorted(p.payment_id for p in paid)
     assert all(store.get_entry(entry_id(p.payment_id, AUDIT)).state == DELIVERED for p in paid)
+
+
+def test_an_email_copy_when_email_is_off_is_not_sent_and_says_why(store, slack_api, deliverer):
+    a_day_ago = datetime.now(UTC) - timedelta(days=1) + timedelta(seconds=60)
+    payment = a_payment(next(_ids), at=a_day_ago)  # queued while email was on; this process has NoMailer
+    outcome = RecordOutcome(payment, EventTotals(GALA.id, payment.amount_cents, 1))
+    store.announce(Announcement(None, tuple(announcer(email=True).payment_recorded(outcome, GALA).entries)))
+    deliverer(replace(QUICK, backoff=(120.0,))).drain(10)
+    [parked] = store.parked_entries(10)
+    assert (parked.entry_id, parked.state) == (entry_id(payment.payment_id, EMAIL), PARKED)
+    assert parked.last_error == MAIL_OFF == ("email is off in this process (OPSBOT_EMAIL_FROM and OPSBOT_EMAIL_TO "
+                                             "are not set)")
+    assert len(posts(slack_api)) == 1  # the audit line still went

@@ -13,14 +13,14 @@ from bot.bootstrap import build_services
 from bot.core.deploy import DeployError, DeployRequest
 from bot.core.email_copies import NoEmail
 from bot.core.paylinks import PaylinkPlan
-from bot.core.ports import MailError, NoSlack, NotifyError, PaymentsError, slack_on
+from bot.core.ports import MailError, NoMailer, NoSlack, NotifyError, PaymentsError, mail_on, slack_on
 
 
 def test_the_container_cannot_be_changed_after_it_is_built(services):
     with pytest.raises(dataclasses.FrozenInstanceError):
         services.deploys = None  # type: ignore[misc]
     assert all(getattr(services, f.name) is not None for f in dataclasses.fields(services)
-               if f.name not in ("notifier", "mailer", "slack_client"))
+               if f.name not in ("notifier", "slack_client"))
 
 
 def test_without_stripe_paylinks_say_they_are_off_and_reach_nothing(services):
@@ -39,6 +39,9 @@ def test_without_email_settings_email_is_a_null_object_that_says_so(services):
     assert services.email.deliver(object()) is False  # type: ignore[arg-type]
     with pytest.raises(MailError, match="email is off: set OPSBOT_EMAIL_FROM and OPSBOT_EMAIL_TO"):
         services.email.send_now(object())  # type: ignore[arg-type]
+    assert isinstance(services.mailer, NoMailer) and not mail_on(services.mailer)
+    with pytest.raises(MailError, match=r"email is off in this process \(OPSBOT_EMAIL_FROM and OPSBOT_EMAIL_TO"):
+        services.mailer.send("ops@example.com", ["U0ADMIN0001@example.com"], object())  # type: ignore[arg-type]
 
 
 def test_without_slack_the_notifier_is_a_null_object_that_says_so(make_settings):
