@@ -95,7 +95,10 @@ def start_and_measure(argv: list[str], env: dict[str, str], port: int, idle: flo
     began = time.perf_counter()
     process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=cwd)
     try:
+        deadline = began + 120  # a start that never answers fails the bench instead of hanging it
         while True:
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"{argv[:3]} did not answer /healthz within 120 s")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as answer:
                     if answer.status == 200:

@@ -78,12 +78,17 @@ def _payment_line(p: Payment) -> str:
     who = f"<@{p.logged_by}>" if p.source == "slack" else name(p.logged_by)
     line = (f"`{p.payment_id}` · {date.fromisoformat(p.day):%b %-d} · {format_cents(p.amount_cents)} "
             f"{name(p.method)} · {name(p.patron)} · by {who}")
-    if p.voided_by:
+    return marked_line(line, p)
+
+
+def marked_line(line: str, payment: Payment) -> str:
+    """A payment's line as it stands: struck through when voided or refunded in full, the refunded part named."""
+    if payment.voided_by:
         return f"~{line}~ (voided)"
-    if p.refunded_cents and p.left_cents <= 0:
+    if payment.refunded_cents and payment.left_cents <= 0:
         return f"~{line}~ (refunded)"
-    if p.refunded_cents:
-        return f"{line} ({format_cents(p.refunded_cents)} refunded)"
+    if payment.refunded_cents:
+        return f"{line} ({format_cents(payment.refunded_cents)} refunded)"
     return line
 
 

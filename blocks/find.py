@@ -7,7 +7,7 @@ from datetime import date
 
 from slack_sdk.models.blocks import HeaderBlock
 
-from blocks.events import patron_blocks
+from blocks.events import marked_line, patron_blocks
 from blocks.fit import HEADER_TEXT, chunked, context, cut, fallback, name, plain, plural, section
 from bot.core.domain import Payment
 from bot.core.money import format_cents
@@ -24,15 +24,9 @@ def find_usage() -> str:
 def _record_line(record: Payment, title: str) -> str:
     line = (f"`{record.payment_id}` · {date.fromisoformat(record.day):%b %-d, %Y} · "
             f"{format_cents(record.amount_cents)} {name(record.method)} · {name(record.patron)} · {name(title)}")
-    if record.voided_by:
-        return f"~{line}~ (voided)"
-    if record.refunded_cents and record.left_cents <= 0:
-        return f"~{line}~ (refunded)"
-    if record.refunded_cents:
-        return f"{line} ({format_cents(record.refunded_cents)} refunded)"
-    if record.is_reversal:
+    if record.is_reversal:  # a void or a refund: never voided or refunded itself
         return f"{line} (reverses `{record.voids}`)"
-    return line
+    return marked_line(line, record)
 
 
 def find_reply(found: FindResult) -> tuple[str, list[dict]]:
