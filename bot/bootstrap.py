@@ -7,8 +7,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from blocks import announcements
-from blocks import deploy as deploy_words
 from bot.config import Settings
 from bot.container import Services
 from bot.core.access import Access
@@ -112,6 +110,8 @@ def build_deliverer(services: Services, *, policy: DeliveryPolicy | None = None,
     """The outbox's deliverer for these services. Its Slack client does not retry by
     itself (the outbox does, after checking what got through); ``notifier`` replaces it
     (the console's). Not started: call ``start()`` for the in-process threads."""
+    from blocks import announcements  # cold start: slack_sdk's models when the deliverer is built, not on import
+
     settings = services.settings
     if notifier is None and services.slack_client is not None and settings.slack_bot_token:
         from infra.slack_notifier import SlackNotifier, slack_client  # cold start: slack_sdk only with Slack
@@ -126,6 +126,7 @@ def build_deliverer(services: Services, *, policy: DeliveryPolicy | None = None,
 def _deployer(settings: Settings, store: Store, catalog: Catalog, notifier: Notifier, announcer: Announcer,
               once: Once, access: Access, clock: Clock) -> Deployer:
     """The Deployer on S3 + CloudFront (boto3 clients made on first use)."""
+    from blocks import deploy as deploy_words  # cold start: slack_sdk's models when services are built
     from infra.aws_sites import AwsSites  # cold start: boto3 when services are built, not on import
 
     return Deployer(store=store, catalog=catalog, sites=AwsSites(settings), notifier=notifier, announcer=announcer,

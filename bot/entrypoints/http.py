@@ -25,8 +25,6 @@ from bot.config import DEFAULT_CLIENT_IP_HEADER, IpNetwork
 from bot.container import Services
 from bot.entrypoints.stripe_webhook import stripe_webhook
 from bot.entrypoints.web import Handler, Request, Response, Routes, error_response, json_response
-from bot.entrypoints.web_api import api_routes
-from handlers.slack_requests import slack_entry
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -99,6 +97,8 @@ def slack_events(services: Services, slack_app: App | None) -> Handler:
 
 def slack_who_what(bolt_request: Any) -> dict[str, str]:
     """The request line's who and what for a Slack request (a BoltRequest)."""
+    from handlers.slack_requests import slack_entry  # cold start: the listeners load with the Slack app
+
     body = bolt_request.body if isinstance(bolt_request.body, dict) else {}
     kind, entry, _, user = slack_entry(body)
     return {"who": user, "what": f"{kind} {entry}".strip()}
@@ -117,6 +117,8 @@ def _unparsable_slack_request(services: Services, request: Request, problem: str
 
 
 def default_routes(services: Services, slack_app: App | None) -> Routes:
+    from bot.entrypoints.web_api import api_routes  # cold start: its blocks (slack_sdk) when the app is made
+
     return {
         "/slack/events": {"POST": slack_events(services, slack_app)},
         "/stripe/webhook": {"POST": stripe_webhook(services)},
