@@ -6,7 +6,6 @@ repository) pyproject.toml beside the source says it instead."""
 
 from __future__ import annotations
 
-import tomllib
 from functools import cache
 from pathlib import Path
 
@@ -28,6 +27,8 @@ def opsbot_version() -> str:
 def _source_version(pyproject: Path) -> str:
     """pyproject.toml's [project] version; UNKNOWN when there is no such file or it has none
     (the version is shown, never relied on: the bot runs the same without it)."""
+    import tomllib  # start-up: only a source checkout reads it, when the version is shown
+
     try:
         with pyproject.open("rb") as file:
             version = tomllib.load(file)["project"]["version"]

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.core.catalog import EventsFileError
-from bot.core.health import scheduler_part, socket_mode_part
+from bot.core.health import Part, scheduler_part, socket_mode_part
 from bot.core.ledger import LedgerError
 from bot.core.ports import MailError, NotifyError, SchemaTooNew, StoreError
 from bot.core.records import ExportTally
@@ -122,19 +122,18 @@ def _dynamodb_recovery(settings: Settings, command: str, outcome: str) -> int:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from bot.bootstrap import build_services
     from bot.entrypoints.http import serve
-    from bot.entrypoints.scheduler import start_scheduler
 
     services = build_services(settings)
     _configure_logging(settings)
     _prepare_store(services)
     _exit_on_sigterm()
-    scheduler = start_scheduler(services)
-    services.health.watch("scheduler", scheduler_part(scheduler))
+    schedule = ScheduleStart(services)
+    services.health.watch("scheduler", schedule.probe)
     deliverer = _start_deliverer(services, args)
     try:
-        serve(services, args.host, args.port)
+        serve(services, args.host, args.port, on_listening=schedule.start)
     finally:
-        _stop(scheduler, deliverer)
+        _stop(schedule, deliverer)
     return 0
 
 
@@ -185,6 +184,50 @@ def _start_deliverer(services: Services, args: argparse.Namespace) -> Deliverer 
     deliverer = build_deliverer(services)
     deliverer.start()
     return deliverer
+
+
+class ScheduleStart:
+    """``opsbot serve``'s daily summary and reminders, started on a thread once the server listens:
+    APScheduler's import and start (about 40 ms) are then not between the start and the first
+    answer. Meanwhile /healthz says the scheduler is starting. Nothing is less reliable for it:
+    each job's first run is worked out from the moment the scheduler starts (a job due in the
+    grace window runs at once, as after any start), and every post is guarded by its claim."""
+
+    def __init__(self, services: Services):
+        self.services = services
+        self.scheduler: Any = None
+        self.error: Exception | None = None
+        self.started = threading.Event()  # set when the start is over, whether or not it worked
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._start, name="opsbot-schedule-start", daemon=True)
+        self._thread.start()
+
+    def _start(self) -> None:
+        from bot.entrypoints.scheduler import start_scheduler  # cold start: APScheduler after the server listens
+
+        try:
+            self.scheduler = start_scheduler(self.services)
+        except Exception as exc:  # reported by /healthz (a 503) and logged; the server goes on answering Slack
+            logging.getLogger("opsbot.schedule").exception("the scheduler did not start")
+            self.error = exc
+        finally:
+            self.started.set()
+
+    def probe(self) -> Part:
+        if not self.started.is_set():
+            return Part(True, "starting")
+        if self.scheduler is None:
+            return Part(False, f"did not start ({self.error}): no daily summary or reminders")
+        return scheduler_part(self.scheduler)()
+
+    def shutdown(self, wait: bool = False) -> None:
+        """No new jobs. A stop during the start waits for it, so no scheduler is left running."""
+        if self._thread is not None:
+            self._thread.join()
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=wait)
 
 
 def _stop(scheduler: Any, deliverer: Deliverer | None) -> None:

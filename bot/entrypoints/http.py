@@ -375,15 +375,19 @@ def listen_addresses(server: Any) -> list[str]:
     return [f"http://{server.effective_host}:{server.effective_port}"]
 
 
-def serve(services: Services, host: str = "127.0.0.1", port: int = 3000) -> None:
+def serve(services: Services, host: str = "127.0.0.1", port: int = 3000,
+          on_listening: Callable[[], None] | None = None) -> None:
     """Serve until interrupted (SIGINT, or SystemExit raised by a signal handler).
     The Slack app is built here when Slack is configured (raises SlackSetupError
-    when Slack refuses the token)."""
+    when Slack refuses the token). ``on_listening`` is called once the socket
+    listens, before the first request is answered (it must not block)."""
     slack_app = build_slack_app(services) if services.settings.slack_configured else None
     if slack_app is None:
         log.warning("%s; /slack/events will answer 503", SLACK_NOT_CONFIGURED)
     server = create_server(make_wsgi_app(services, slack_app), host, port)
     log.info("opsbot listening on %s", ", ".join(listen_addresses(server)))
+    if on_listening is not None:
+        on_listening()
     server.run()
 
 

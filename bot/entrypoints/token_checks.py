@@ -29,8 +29,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import bcrypt
-
 BCRYPT_MAX_BYTES = 72  # bcrypt refuses longer passwords: a longer token cannot be the password
 BCRYPT_CPU_SHARE = 0.25  # of one core, at most, for token checks
 BCRYPT_QUEUE = 2  # requests that may wait for the gate (each holds a server thread while it waits)
@@ -197,6 +195,8 @@ class ApiAuth:
         wait = self.backoff.reserve(key)
         if wait is not None:
             return Verdict(False, retry_after=wait)
+        import bcrypt  # start-up: its library (half a MiB) loads with the first check, not with every server
+
         failed = None
         try:
             ok = self.gate.run(lambda: bcrypt.checkpw(encoded, self.password_hash))

@@ -89,6 +89,19 @@ def cli_server(env: dict[str, str], command: str, cwd: Path) -> Iterator[tuple[s
                 proc.wait()
 
 
+def health_once_scheduled(base_url: str, timeout: float = 10):
+    """/healthz once the scheduler has started. `serve` starts it on a thread once it listens, so its first
+    answers may say "starting" (up: the server answers meanwhile); nothing else may come before "running"."""
+    deadline = time.monotonic() + timeout
+    while True:
+        health = get(base_url + "/healthz")
+        scheduler = health.json()["parts"]["scheduler"]
+        if scheduler != {"ok": True, "detail": "starting"} or time.monotonic() > deadline:
+            return health
+        assert health.status == 200
+        time.sleep(0.01)  # the pause between polls of a condition, not a wait for luck
+
+
 def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 1, result
     assert "Traceback" not in result.stderr
@@ -244,7 +257,7 @@ def test_a_missing_events_file_says_which_variable_to_set(cli_env, tmp_path) -> 
 def test_the_server_answers_health_and_slack_then_stops_cleanly(cli_env, tmp_path, slack_api, command) -> None:
     assert run_cli(cli_env, "init-store", cwd=tmp_path).returncode == 0
     with cli_server(cli_env, command, tmp_path) as (base_url, proc):
-        health = get(base_url + "/healthz")
+        health = health_once_scheduled(base_url)
         assert health.status == 200
         assert health.json() == {"status": "ok", "parts": {"store": {"ok": True, "detail": "answers"},
                                                            "scheduler": {"ok": True, "detail": "running (2 jobs)"}}}

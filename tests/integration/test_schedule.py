@@ -14,7 +14,9 @@ from apscheduler.triggers.cron import CronTrigger
 
 from blocks.summary import reminder_blocks, summary_blocks, summary_text
 from bot.bootstrap import build_services
+from bot.core.health import Part
 from bot.core.summary import Tally, build_summary
+from bot.entrypoints.cli import ScheduleStart
 from bot.entrypoints.scheduler import Job, build_scheduler, first_run, send_daily_summary, send_reminders
 from infra.local_slack.payloads import block_action
 from tests.conftest import ADMIN_USER, AUDIT_CHANNEL
@@ -290,6 +292,49 @@ def test_a_failed_post_gives_the_claim_back_and_is_retried(make_settings, store_
     assert [c.response["ok"] for c in summaries(slack_api)] == [False, True]
     assert "daily-summary failed (try 1)" in caplog.text
     assert send_daily_summary(services) is False  # done for today
+
+
+def test_serve_starts_its_schedule_once_it_listens_with_every_job_and_the_jobs_fire(make_settings, slack_api):
+    """`opsbot serve` starts the scheduler on a thread once the server listens (ScheduleStart): the
+    same jobs, the same first runs (a summary due 20 minutes ago goes at once), /healthz honest."""
+    services = make_services(make_settings, {}, None, **late_start_settings(make_settings, {}))
+    schedule = ScheduleStart(services)
+    assert schedule.probe() == Part(True, "starting")
+    schedule.start()
+    assert schedule.started.wait(20)
+    try:
+        assert schedule.probe() == Part(True, "running (2 jobs)")
+        jobs = {job.id: job.next_run_time for job in schedule.scheduler.get_jobs()}
+        assert set(jobs) == {"daily-summary", "morning-reminders"}
+        slack_api.wait_for("chat.postMessage", where=lambda call: call.params["text"].startswith("Payments for"))
+    finally:
+        schedule.shutdown(wait=True)
+    [posted] = summaries(slack_api)
+    assert posted.params["text"] == f"Payments for {services.ledger.today():%a %b %-d, %Y}: no payments."
+    assert jobs["morning-reminders"].date() == services.ledger.today()  # six hours from now
+    assert schedule.probe() == Part(False, "not running: no daily summary or reminders")
+
+
+def test_a_schedule_that_cannot_start_is_logged_and_makes_healthz_fail(make_settings, monkeypatch, caplog):
+    import bot.entrypoints.scheduler
+
+    def refuse(services):
+        raise RuntimeError("no thread left")
+
+    monkeypatch.setattr(bot.entrypoints.scheduler, "start_scheduler", refuse)
+    services = make_services(make_settings, {})
+    schedule = ScheduleStart(services)
+    schedule.start()
+    assert schedule.started.wait(20)
+    assert schedule.probe() == Part(False, "did not start (no thread left): no daily summary or reminders")
+    assert "the scheduler did not start" in caplog.text
+    schedule.shutdown()  # nothing to stop, and it does not wait
+
+
+def test_a_schedule_never_started_stops_at_once(make_settings):
+    schedule = ScheduleStart(make_services(make_settings, {}))  # the server failed before it listened
+    schedule.shutdown()  # returns at once: there is no start to wait for
+    assert schedule.scheduler is None
 
 
 def test_a_rate_limited_post_waits_and_goes_through(make_settings, store_overrides, slack_api):
