@@ -13,7 +13,9 @@ Each start is a fresh process, timed from its spawn to the first ``200`` of ``GE
 - **floor**: the floor's Bolt app (one SQLite table set, one command, one lazy listener)
   behind waitress with 8 threads, and a ``/healthz`` that asks SQLite ``SELECT 1``.
 
-The two take turns; the figures are medians. Lambda's first request is the cold-start
+The two take turns; the figures are medians. Both run with the bytecode cache on
+(``PYTHONDONTWRITEBYTECODE`` removed from their environment: the uncounted first start
+writes the .pyc files, as an installed server has them). Lambda's first request is the cold-start
 bench's row (bench/coldstart_bench.py), run beside this one by ``python -m bench``.
 """
 
@@ -137,7 +139,8 @@ def run(runs: int = 7, before: Path | None = None) -> Result:
         checkouts["before"] = (before, str(before / ".venv" / "bin" / "python"))
     try:
         with SlackStandInProcess() as slack:
-            env = {**os.environ, "OPSBOT_STORE": f"sqlite:///{work / 'opsbot.db'}",
+            cached = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+            env = {**cached, "OPSBOT_STORE": f"sqlite:///{work / 'opsbot.db'}",
                    "OPSBOT_EVENTS_FILE": str(REPO / "events.json"), "SLACK_BOT_TOKEN": TOKEN,
                    "SLACK_SIGNING_SECRET": SIGNING_SECRET, "OPSBOT_SLACK_API_URL": slack.base_url,
                    "OPSBOT_AUDIT_CHANNEL": "C0STARTUP01", "OPSBOT_LOG_LEVEL": "WARNING"}
@@ -152,7 +155,7 @@ def run(runs: int = 7, before: Path | None = None) -> Result:
                     if which == "floor":
                         code = FLOOR.format(repo=str(REPO), db=str(work / f"floor-{n}.db"), secret=SIGNING_SECRET,
                                             token=TOKEN, slack=slack.base_url, port=port)
-                        made = start_and_measure([sys.executable, "-c", code], dict(os.environ), port)
+                        made = start_and_measure([sys.executable, "-c", code], dict(cached), port)
                     else:
                         repo, python = checkouts[which]
                         made = start_and_measure([python, "-m", "bot", "serve", "--port", str(port)],

@@ -44,6 +44,7 @@ from bot.entrypoints.http import (
     unsigned_slack_request,
 )
 from bot.entrypoints.logs import configure_lambda_logging
+from bot.entrypoints.startup import pause_collection
 
 log = logging.getLogger("opsbot.lambda")
 
@@ -96,6 +97,14 @@ class InvokeDeliverer(Doorbell):
 
 
 def build_lambda_bot(settings: Settings | None = None, *, lambda_client: Any = None) -> LambdaBot:
+    resume_collection = pause_collection()  # nothing built here is garbage: see bot/entrypoints/startup.py
+    try:
+        return _build_lambda_bot(settings, lambda_client)
+    finally:
+        resume_collection()
+
+
+def _build_lambda_bot(settings: Settings | None, lambda_client: Any) -> LambdaBot:
     settings = settings or load_settings(env_file=None)
     configure_lambda_logging(settings.log_level)
     if settings.secrets_id:

@@ -30,6 +30,7 @@ from bot.core.ports import MailError, NotifyError, SchemaTooNew, StoreError
 from bot.core.records import ExportTally
 from bot.core.summary import build_summary
 from bot.entrypoints.logs import configure_server_logging
+from bot.entrypoints.startup import pause_collection
 from bot.version import PACKAGE, opsbot_version
 
 if TYPE_CHECKING:
@@ -120,20 +121,29 @@ def _dynamodb_recovery(settings: Settings, command: str, outcome: str) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.bootstrap import build_services
-    from bot.entrypoints.http import serve
-
-    services = build_services(settings)
-    _configure_logging(settings)
-    _prepare_store(services)
-    _exit_on_sigterm()
-    schedule = ScheduleStart(services)
-    services.health.watch("scheduler", schedule.probe)
-    deliverer = _start_deliverer(services, args)
+    resume_collection = pause_collection()  # until the server listens: see bot/entrypoints/startup.py
     try:
-        serve(services, args.host, args.port, on_listening=schedule.start)
+        from bot.bootstrap import build_services
+        from bot.entrypoints.http import serve
+
+        services = build_services(settings)
+        _configure_logging(settings)
+        _prepare_store(services)
+        _exit_on_sigterm()
+        schedule = ScheduleStart(services)
+        services.health.watch("scheduler", schedule.probe)
+        deliverer = _start_deliverer(services, args)
+
+        def listening() -> None:
+            resume_collection()
+            schedule.start()
+
+        try:
+            serve(services, args.host, args.port, on_listening=listening)
+        finally:
+            _stop(schedule, deliverer)
     finally:
-        _stop(schedule, deliverer)
+        resume_collection()  # a start that failed before the server listened
     return 0
 
 

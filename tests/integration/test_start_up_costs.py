@@ -1,0 +1,65 @@
+"""What a start loads and does, as names and states, never timings (issue 19's start-up goals are
+measured by bench/startup_bench.py and bench/coldstart_bench.py): importing the Lambda entry loads
+no Slack, AWS or listener module; a server's imports leave APScheduler and bcrypt for later; the
+garbage collector paused for a start is back on afterwards, whatever happened."""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+
+import pytest
+
+from bot.config import load_settings
+from bot.entrypoints import aws_lambda
+from bot.entrypoints.startup import pause_collection
+from tests.conftest import EVENTS_FILE, REPO
+
+
+def modules_after(statement: str) -> set[str]:
+    """The top-level packages loaded in a fresh interpreter after ``statement``."""
+    done = subprocess.run([sys.executable, "-c", f"{statement}\nimport sys\nprint('\\n'.join(sys.modules))"],
+                          cwd=REPO, capture_output=True, text=True, check=True)
+    return {name.split(".")[0] for name in done.stdout.split()}
+
+
+def test_importing_the_lambda_entry_loads_no_slack_aws_listener_or_scheduler_module():
+    loaded = modules_after("import bot.entrypoints.aws_lambda")
+    assert "bot" in loaded
+    assert loaded.isdisjoint({"slack_sdk", "slack_bolt", "boto3", "botocore", "handlers", "blocks", "apscheduler",
+                              "waitress", "bcrypt", "stripe"})
+
+
+def test_a_server_loads_its_scheduler_after_it_listens_and_bcrypt_at_the_first_token_check():
+    # What `opsbot serve` imports before it listens (cli, the composition root, the server, the listeners).
+    loaded = modules_after("import bot.entrypoints.cli, bot.bootstrap, bot.entrypoints.http, "
+                           "bot.entrypoints.web_api, handlers, infra.sqlite_store")
+    assert {"slack_bolt", "handlers", "blocks"} <= loaded
+    assert loaded.isdisjoint({"apscheduler", "bcrypt", "boto3", "botocore", "tomllib"})
+
+
+def test_the_collector_paused_for_a_start_comes_back_as_it_was():
+    assert gc.isenabled()
+    resume = pause_collection()
+    assert not gc.isenabled()
+    resume()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        resume()  # already done: does not turn it on again
+        assert not gc.isenabled()
+        pause_collection()()  # paused while off: stays off
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_building_the_lambda_bot_leaves_the_collector_on_even_when_it_fails(tmp_path):
+    environ = {"OPSBOT_STORE": f"sqlite:///{tmp_path / 'ledger.db'}", "OPSBOT_EVENTS_FILE": str(EVENTS_FILE)}
+    built = aws_lambda.build_lambda_bot(load_settings(environ=environ, env_file=None))
+    assert built.slack is None and gc.isenabled()
+    broken = load_settings(environ={**environ, "OPSBOT_EVENTS_FILE": str(tmp_path / "missing.json")}, env_file=None)
+    with pytest.raises(Exception, match="missing.json"):
+        aws_lambda.build_lambda_bot(broken)
+    assert gc.isenabled()
