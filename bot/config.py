@@ -17,8 +17,6 @@ from pathlib import Path
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dotenv import dotenv_values
-
 from bot.core.ports import EmailSettings
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -109,8 +107,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     of ``env_file`` when it exists, with ``overrides`` (e.g. secrets fetched from
     AWS Secrets Manager) on top. Raises ConfigError naming the variable."""
     values: dict[str, str] = {}
-    if env_file is not None and Path(env_file).is_file():
-        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(_env_file_values(env_file))
     values.update(os.environ if environ is None else environ)
     values.update(overrides or {})
     env = {k: v.strip() for k, v in values.items() if isinstance(v, str) and v.strip() != ""}
@@ -144,14 +141,22 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     )
 
 
+def _env_file_values(env_file: str | Path | None) -> dict[str, str]:
+    """The settings a .env file holds (none when there is no such file)."""
+    if env_file is None or not Path(env_file).is_file():
+        return {}
+    from dotenv import dotenv_values  # cold start: on Lambda (no .env) python-dotenv is not needed
+
+    return {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+
+
 def diagnose_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
                       ) -> tuple[Settings, list[ConfigError]]:
     """Every bad setting, not only the first (for ``opsbot doctor``): the
     settings without the bad variables (their defaults instead), and one
     ConfigError per bad variable."""
     values: dict[str, str] = {}
-    if env_file is not None and Path(env_file).is_file():
-        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(_env_file_values(env_file))
     values.update(os.environ if environ is None else environ)
     errors: list[ConfigError] = []
     while True:

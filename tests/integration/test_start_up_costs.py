@@ -28,7 +28,7 @@ def test_importing_the_lambda_entry_loads_no_slack_aws_listener_or_scheduler_mod
     loaded = modules_after("import bot.entrypoints.aws_lambda")
     assert "bot" in loaded
     assert loaded.isdisjoint({"slack_sdk", "slack_bolt", "boto3", "botocore", "handlers", "blocks", "apscheduler",
-                              "waitress", "bcrypt", "stripe"})
+                              "waitress", "bcrypt", "stripe", "dotenv"})
 
 
 def test_a_server_loads_its_scheduler_after_it_listens_and_bcrypt_at_the_first_token_check():
