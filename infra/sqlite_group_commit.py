@@ -24,6 +24,10 @@ MAX_GROUP = 64  # writes per transaction: bounds how long the last of a group wa
 Work = Callable[[sqlite3.Connection], Any]
 
 
+class _WriteFailed(Exception):
+    """A write of a group raised: the group's transaction is rolled back and written again."""
+
+
 @dataclass(eq=False)
 class _Write:
     work: Work
@@ -84,20 +88,24 @@ class GroupCommit:
                 translate: Callable[[sqlite3.Error], Exception]) -> None:
         group: list[_Write] = []
         try:
-            with transaction() as conn:
-                # Taken once the write lock is held: writes that came while it waited join this group.
-                group = self._take(leader)
-                if len(group) == 1:  # alone: no savepoint (what it raises rolls the transaction back)
-                    leader.result = leader.work(conn)
-                else:
-                    for n, write in enumerate(group):
-                        conn.execute(f"SAVEPOINT w{n}")
-                        try:
-                            write.result = write.work(conn)
-                        except Exception as exc:  # noqa: BLE001 - this write's own outcome, raised in its thread
-                            conn.execute(f"ROLLBACK TO w{n}")
-                            write.error = translate(exc) if isinstance(exc, sqlite3.Error) else exc
-                        conn.execute(f"RELEASE w{n}")
+            try:
+                with transaction() as conn:
+                    # Taken once the write lock is held: writes that came while it waited join this group.
+                    group = self._take(leader)
+                    if len(group) == 1:  # alone: what it raises rolls its transaction back
+                        leader.result = leader.work(conn)
+                    else:
+                        # Most writes succeed: no savepoints unless one fails. Then the group is rolled
+                        # back and written again, each write in a savepoint (the writes only read and
+                        # write the database: written again, each does exactly what it did).
+                        for write in group:
+                            try:
+                                write.result = write.work(conn)
+                            except Exception as exc:
+                                raise _WriteFailed from exc
+            except _WriteFailed:
+                with transaction() as conn:
+                    self._each_in_a_savepoint(conn, group, translate)
         except BaseException as exc:
             # Nothing of the group was committed: each of its writes fails (none was answered yet). If
             # the transaction could not even begin, the group was not taken: the leader's write fails.
@@ -112,6 +120,19 @@ class GroupCommit:
                 if write is not leader:
                     write.done.set()
         leader.finished = True
+
+    @staticmethod
+    def _each_in_a_savepoint(conn: sqlite3.Connection, group: list[_Write],
+                             translate: Callable[[sqlite3.Error], Exception]) -> None:
+        for n, write in enumerate(group):
+            write.result = write.error = None
+            conn.execute(f"SAVEPOINT w{n}")
+            try:
+                write.result = write.work(conn)
+            except Exception as exc:  # noqa: BLE001 - this write's own outcome, raised in its own thread
+                conn.execute(f"ROLLBACK TO w{n}")
+                write.error = translate(exc) if isinstance(exc, sqlite3.Error) else exc
+            conn.execute(f"RELEASE w{n}")
 
     def _take_alone(self, leader: _Write) -> list[_Write]:
         with self._guard:

@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.core.domain import EventTotals, Payment
+from bot.core.domain import Event, EventTotals, Payment
+from bot.core.outbox import SLACK_LANE, Announcer, Targets
 from bot.core.ports import OverTotal, StoreError
 from infra.sqlite_group_commit import GroupCommit
 from infra.sqlite_store import SqliteStore
@@ -47,8 +48,13 @@ def queued(store: SqliteStore) -> int:
     return len(store._group._queue)
 
 
+GALA = Event(id="gala", title="Gala", date=None, total_cents=TOTAL)
+ANNOUNCER = Announcer(Targets(audit_channel="C0AUDIT0001"), day_of=lambda at: at.date().isoformat())
+
+
 def record(store: SqliteStore, n: int, amount: int, key: str | None = None):
-    return store.record_payment(payment(n, amount), total_cents=TOTAL, idempotency_key=key or f"key-{n}")
+    return store.record_payment(payment(n, amount), total_cents=TOTAL, idempotency_key=key or f"key-{n}",
+                                announce=lambda outcome: ANNOUNCER.payment_recorded(outcome, GALA))
 
 
 @contextmanager
@@ -75,6 +81,10 @@ def test_a_write_that_fails_in_a_group_is_rolled_back_alone(store):
     assert [r.totals.paid_cents for i, r in enumerate(results) if i != 2] == [100, 300, 700]  # each sees those before
     assert store.event_totals(["gala"])["gala"] == EventTotals("gala", 700, 3)
     assert sorted(p.payment_id for p in store.event_payments("gala")) == ["p1", "p2", "p4"]
+    # Written again after the refusal, each payment is announced once, with the totals after it.
+    lines = store.due_entries(SLACK_LANE, datetime(2027, 1, 1, tzinfo=UTC), 10)
+    assert [(e.record_id, e.facts["paid_cents"]) for e in lines] == [("p1", 100), ("p2", 300), ("p4", 700)]
+    assert [e.entry_id for e in store.day_audit("2026-12-01")] == ["payment:p1", "payment:p2", "payment:p4"]
     # The refused payment's key was rolled back with it: the same key may be used again.
     assert record(store, 3, 50, key="key-3").payment.payment_id == "p3"
 
