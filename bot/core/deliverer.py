@@ -356,9 +356,10 @@ class Deliverer:
 
     def _announce_email_failure(self, entry: OutboxEntry, subject: str, reason: str) -> None:
         assert self.email is not None
-        self.store.announce(self.announcer.email_failed(entry.entry_id, subject, self.email.recipients, reason,
-                                                        self.clock()))
-        self.announcer.ring()
+        announcement = self.announcer.email_failed(entry.entry_id, subject, self.email.recipients, reason,
+                                                   self.clock())
+        self.store.announce(announcement)
+        self.announcer.ring(announcement.entries)
 
     # -- settling ----------------------------------------------------------------------------------------
     def _next(self, entry: OutboxEntry, wait: float | None = None) -> datetime | None:
