@@ -20,9 +20,9 @@ from bot.core.outbox import (
     PARKED,
     PAYMENT_RECORDED,
     PENDING,
+    RECEIPT,
     REFUSED,
     SLACK_LANE,
-    RECEIPT,
     Announcement,
     Claim,
     OutboxEntry,
@@ -662,8 +662,8 @@ def test_a_writes_entries_are_claimed_together_each_under_its_own_claim_id(store
     assert store.claim_entries(made, holder="c", attempt="c-1", now=now, lease=LEASE_30S) == []
 
     # Settled together, as the drain settles them one by one.
-    settled = store.settle_entries([Settled(made[0].entry_id, DELIVERED, result={"channel": "C0AUDIT0001", "ts": "1.2"}),
-                                    Settled(made[1].entry_id, DELIVERED, result={"sent": True}),
+    line = Settled(made[0].entry_id, DELIVERED, result={"channel": "C0AUDIT0001", "ts": "1.2"})
+    settled = store.settle_entries([line, Settled(made[1].entry_id, DELIVERED, result={"sent": True}),
                                     Settled(made[2].entry_id, PENDING, due=now + timedelta(seconds=8), error="x")],
                                    holder="a", now=now, together=True)
     assert settled == [e.entry_id for e in made]
