@@ -12,7 +12,7 @@ import pytest
 from bench.round_trips_bench import measure
 
 # name -> (most requests in the ack, most after it). The goals where they are met; where they
-# are not yet (the deliverer's claim, settle and looks; the App Home's reads of each site's last
+# are not yet (the App Home's reads of each site's last
 # deploy and each event's payment links), what it costs today, so that it cannot grow.
 PINNED = {
     "one-liner /log-payment": (2, 2),
