@@ -28,6 +28,7 @@ from bot.core.outbox import (
     PENDING,
     Announce,
     Announcement,
+    Claim,
     OutboxEntry,
     Settled,
     entry_id,
@@ -804,14 +805,32 @@ class SqliteStore:
                     taken.append(entry)
         return taken
 
+    def claim_fresh(self, claims: Sequence[Claim], *, holder: str, now: datetime, lease: timedelta
+                    ) -> list[OutboxEntry]:
+        taken: list[OutboxEntry] = []
+        with self._write() as conn:
+            for claim in claims:
+                e = claim.entry
+                cursor = conn.execute(
+                    "UPDATE outbox SET state=?, holder=?, attempts=1, due_at=?, attempt=?, in_doubt=? "
+                    "WHERE entry_id=? AND state=? AND attempts=0 AND in_doubt=0 AND due_at <= ? "
+                    "AND record_id=? AND event=? AND target=? AND created_at=? AND facts=?",
+                    (HELD, holder, (now + lease).timestamp(), claim.attempt, int(claim.under_way), e.entry_id,
+                     PENDING, now.timestamp(), e.record_id, e.event, e.target, e.created_at.isoformat(),
+                     json.dumps(e.facts)))
+                if cursor.rowcount:
+                    taken.append(e)
+        return taken
+
     def mark_in_doubt(self, entry_ids: Sequence[str], *, holder: str, attempt: str) -> None:
         with self._write() as conn:
             for chunk in _chunks(entry_ids):
                 conn.execute(f"UPDATE outbox SET in_doubt=1, attempt=? WHERE holder=? AND state=? AND entry_id IN "
                              f"({','.join('?' * len(chunk))})", (attempt, holder, HELD, *chunk))
 
-    def settle_entries(self, settled: Sequence[Settled], *, holder: str, now: datetime) -> list[str]:
-        done: list[str] = []
+    def settle_entries(self, settled: Sequence[Settled], *, holder: str, now: datetime,
+                       together: bool = False) -> list[str]:
+        done: list[str] = []  # one transaction either way
         with self._write() as conn:
             for s in settled:
                 if s.state == DELIVERED:
