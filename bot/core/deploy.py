@@ -571,7 +571,7 @@ class Deployer:
         announcement = self.announcer.deploy_finished(_audit_facts(run, record, self.words), at) if announce else None
         if self.store.put_record(DEPLOYS, site.id, f"{run.started_at.isoformat()}#{run.deploy_id}", record,
                                  announce=announcement) and announcement:
-            self.announcer.ring()
+            self.announcer.ring(announcement.entries)
         if not (run.writes_production and run.versioned and run.before):
             return
         # Every key the plan changes: one not (or not known to be) written is put back by a rollback only if
