@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import bcrypt
 import pytest
@@ -30,12 +31,17 @@ from tests.http_client import get, post
 
 @pytest.fixture
 def cli_env(opsbot_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    """A clean process environment: only what the bot is configured with, no inherited OPSBOT_*."""
+    """A clean process environment: only what the bot is configured with, no inherited OPSBOT_*.
+    The summary and the reminders are due hours from now: a server started by a test posts neither
+    (with the defaults, one started between 18:00 and 20:00 in Los Angeles sent the summary at once)."""
+    local_now = datetime.now(ZoneInfo(opsbot_env.get("OPSBOT_TIMEZONE", "America/Los_Angeles")))
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "PYTHONPATH": str(REPO),
         "HOME": str(tmp_path),
         "PYTHONUNBUFFERED": "1",
+        "OPSBOT_SUMMARY_AT": f"{local_now + timedelta(hours=6):%H:%M}",
+        "OPSBOT_REMINDER_AT": f"{local_now + timedelta(hours=7):%H:%M}",
         **opsbot_env,
     }
 
