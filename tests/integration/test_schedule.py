@@ -306,7 +306,8 @@ def test_serve_starts_its_schedule_once_it_listens_with_every_job_and_the_jobs_f
         assert schedule.probe() == Part(True, "running (2 jobs)")
         jobs = {job.id: job.next_run_time for job in schedule.scheduler.get_jobs()}
         assert set(jobs) == {"daily-summary", "morning-reminders"}
-        slack_api.wait_for("chat.postMessage", where=lambda call: call.params["text"].startswith("Payments for"))
+        slack_api.wait_for("chat.postMessage", timeout=20,
+                           where=lambda call: call.params["text"].startswith("Payments for"))
     finally:
         schedule.shutdown(wait=True)
     [posted] = summaries(slack_api)
