@@ -568,7 +568,8 @@ def test_read_keys_reads_totals_and_records_together(store):
                                     records=[SUMMARIES_KEPT, ("deploy-last", "birthday", "last"), *many])
     assert totals == {"gala": EventTotals("gala", 2_500, 1)}
     assert found == {SUMMARIES_KEPT: store.get_record(*SUMMARIES_KEPT),
-                     ("deploy-last", "birthday", "last"): {"key": "k"}, ("deploy-last", "site149", "last"): {"key": "far"}}
+                     ("deploy-last", "birthday", "last"): {"key": "k"},
+                     ("deploy-last", "site149", "last"): {"key": "far"}}
     assert store.read_keys() == ({}, {})
 
 
