@@ -252,6 +252,14 @@ class Deployer:
         records = self.history(site_id, limit=1)
         return records[0] if records else None
 
+    def build_last_deploy(self, site_id: str) -> bool:
+        """In a store upgraded from before summaries: the site's last-deploy summary from its history,
+        unless one is there already (a deploy since made it). True when one was written."""
+        newest = self.history(site_id, limit=1)
+        # Its key sorts before any: the history's records do not hold the time their deploy started.
+        return bool(newest) and self.store.put_record(*self.last_deploy_key(site_id), {"key": "", "record": newest[0]},
+                                                      if_absent=True)
+
     # -- pieces ---------------------------------------------------------------------------------------
     def _reporter(self, channel: str, ts: str | None = None) -> MessageReporter:
         if not slack_on(self.notifier):

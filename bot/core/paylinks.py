@@ -299,6 +299,13 @@ class Paylinks:
         found.sort(key=lambda status: status.link.created_at, reverse=True)
         return found, more
 
+    def build_recent(self, group: str) -> bool:
+        """In a store upgraded from before summaries: the group's summary from its history, unless one is
+        there already (a write since made it). True when one was written."""
+        links = self.event_links(group, limit=RECENT_KEPT)
+        return bool(links) and self.store.put_record(*recent_key(group), {"links": [_entry(s) for s in links]},
+                                                     if_absent=True)
+
     def recent_fold(self, link: Paylink, *, paid: tuple[int, int]) -> Fold:
         """The group's summary once ``link`` is written (``paid``: (0, 0)) or once it is paid (``paid``: (1, the
         amount)). A group with no summary yet (a store upgraded from before them) starts from its history."""

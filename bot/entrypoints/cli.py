@@ -28,6 +28,7 @@ from bot.core.health import scheduler_part, socket_mode_part
 from bot.core.ledger import LedgerError
 from bot.core.ports import MailError, NotifyError, SchemaTooNew, StoreError
 from bot.core.records import ExportTally
+from bot.core.summaries import build_summaries
 from bot.core.summary import build_summary
 from bot.entrypoints.logs import configure_server_logging
 from bot.version import PACKAGE, opsbot_version
@@ -374,6 +375,10 @@ def _prepare_store(services: Services) -> None:
         if done:
             log.info("store: %s", done)
         services.store.ping()
+        built = build_summaries(services.store, services.catalog, services.deploys, services.paylinks,
+                                services.ledger.today())
+        if built:
+            log.info("store: %s", built)
     except SchemaTooNew:
         raise
     except StoreError as exc:
