@@ -2,8 +2,9 @@
 each event's newest payment links (bot/core/deploy.py, bot/core/paylinks.py), which the App Home and
 ``/links`` read by key instead of querying each history. A store made by this version keeps them from
 its first record (SUMMARIES_KEPT); an upgraded one is read from its histories, as before, until they
-are built here, once, at start-up: every site and event of events.json (and links of no event), each
-summary written only where no write made it meanwhile, then the mark."""
+are built here, once (``opsbot init-store``, or ``opsbot serve``'s start-up): every site and event of
+events.json (and links of no event), each summary written only where no write made it meanwhile, then
+the mark. Sites or events no longer in events.json are left out: the Home does not show them."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.core.catalog import EventsFileError
 from bot.core.health import scheduler_part, socket_mode_part
 from bot.core.ledger import LedgerError
-from bot.core.ports import MailError, NotifyError, SchemaTooNew, StoreError
+from bot.core.ports import SUMMARIES_KEPT, MailError, NotifyError, SchemaTooNew, StoreError
 from bot.core.records import ExportTally
 from bot.core.summaries import build_summaries
 from bot.core.summary import build_summary
@@ -59,6 +59,12 @@ def cmd_init_store(settings: Settings, args: argparse.Namespace) -> int:
     done = store.init_schema()
     store.ping()
     print(f"{settings.store.describe()}: {done or 'already up to date'} (existing data is kept; safe to run again).")
+    if store.get_record(*SUMMARIES_KEPT) is None:  # upgraded from an opsbot that kept no summaries: build them
+        from bot.bootstrap import build_services
+
+        services = build_services(settings, store=store)
+        built = build_summaries(store, services.catalog, services.deploys, services.paylinks, services.ledger.today())
+        print(f"{settings.store.describe()}: {built}.")
     return 0
 
 
