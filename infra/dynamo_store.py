@@ -9,6 +9,8 @@ Items:
   idempotency    PK=IDEM#<key>        SK=META                  (the first outcome of that key: record and totals)
   outbox entry   PK=OUTBOX#<entry id> SK=META                  while due: GSI1PK=OUTBOX#<lane> GSI1SK=<due>#<id>;
                                                                parked: GSI1PK=OUTBOX#parked GSI1SK=<parked>#<id>
+  record         PK=REC#<collection>#<group> SK=<key>          (a summary record, kept by a Fold, carries ``ver``:
+                                                               the version its compare-and-set writes against)
 
 Payments, event totals, records and audit entries carry ``fmt``, the format version of
 their shape (ITEM_FORMAT; an item without it is format 1, as written before formats
