@@ -64,6 +64,7 @@ from bot.core.outbox import (
     PENDING,
     Announce,
     Announcement,
+    Claim,
     OutboxEntry,
     Settled,
     entry_id,
@@ -91,6 +92,7 @@ _deserializer = TypeDeserializer()
 
 MAX_ATTEMPTS = 500  # optimistic retries under contention; each round at least one writer wins
 MAX_RETRIES = 5  # the client's own retries of a throttled, failed or dropped request
+TOGETHER_TRIES = 4  # a write's entries claimed or settled together: tries through conflicts, then left to the drain
 UPDATE_WORKERS = 8  # outbox entries claimed or settled at a time (a digest holds hundreds)
 _META = "META"
 _PARKED = "OUTBOX#parked"
@@ -840,10 +842,38 @@ class DynamoStore:
 
     def _update_entry(self, entry_id_: str, update: str, condition: str, values: dict[str, Any]) -> bool:
         """One conditional update of an entry; False when its condition did not hold."""
-        return self._write("update_item", Key=_item({"PK": f"OUTBOX#{entry_id_}", "SK": _META}),
-                           UpdateExpression=update, ConditionExpression=condition,
-                           ExpressionAttributeNames=_names(update, condition),
-                           ExpressionAttributeValues=_item(values))
+        return self._write("update_item", **self._entry_update(entry_id_, update, condition, values))
+
+    def _entry_update(self, entry_id_: str, update: str, condition: str, values: dict[str, Any]) -> dict[str, Any]:
+        return {"Key": _item({"PK": f"OUTBOX#{entry_id_}", "SK": _META}), "UpdateExpression": update,
+                "ConditionExpression": condition, "ExpressionAttributeNames": _names(update, condition),
+                "ExpressionAttributeValues": _item(values)}
+
+    def _update_together(self, updates: Sequence[tuple[str, str, str, dict[str, Any]]]) -> list[str]:
+        """Conditional updates of a write's few entries in one request each 100 (one alone: an
+        UpdateItem, half a transaction's write units); the ids whose condition held, in order. A
+        transaction is all or nothing: the items whose condition failed (its CancellationReasons
+        say which) are left out and the others tried again; a conflict with another transaction
+        in flight is tried again after a pause, a few times, then left (the entries stay due)."""
+        held: set[str] = set()
+        for start in range(0, len(updates), 100):  # TransactWriteItems takes at most 100 items
+            left = list(updates[start : start + 100])
+            for attempt in range(TOGETHER_TRIES):
+                if len(left) == 1:
+                    held |= {left[0][0]} if self._update_entry(*left[0]) else set()
+                    break
+                reasons = self._transact_reasons([{"Update": {"TableName": self.table, **self._entry_update(*u)}}
+                                                  for u in left])
+                if reasons is None:
+                    held |= {u[0] for u in left}
+                    break
+                failed = {i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"}
+                if not failed:
+                    self._backoff(attempt)
+                left = [u for i, u in enumerate(left) if i not in failed]
+                if not left:
+                    break
+        return [u[0] for u in updates if u[0] in held]
 
     def claim_entries(self, entries: Sequence[OutboxEntry], *, holder: str, attempt: str, now: datetime,
                       lease: timedelta, under_way: bool = False) -> list[OutboxEntry]:
@@ -865,13 +895,34 @@ class DynamoStore:
         taken = set(self._update_entries(updates))
         return [e for e in entries if e.entry_id in taken]
 
+    def claim_fresh(self, claims: Sequence[Claim], *, holder: str, now: datetime, lease: timedelta
+                    ) -> list[OutboxEntry]:
+        until = now + lease
+        updates = []
+        for c in claims:
+            e = c.entry
+            updates.append((
+                e.entry_id,
+                "SET #state = :held, holder = :holder, attempts = :one, due_us = :until, GSI1SK = :key, "
+                "#attempt = :attempt, in_doubt = :doubt",
+                "#state = :pending AND attempts = :zero AND in_doubt = :no AND due_us <= :now AND record_id = :record "
+                "AND #event = :event AND #target = :target AND created_at = :created AND facts = :facts",
+                {":held": HELD, ":holder": holder, ":one": 1, ":until": _micros(until),
+                 ":key": _due_key(until, e.entry_id), ":attempt": c.attempt, ":doubt": c.under_way,
+                 ":pending": PENDING, ":zero": 0, ":no": False, ":now": _micros(now), ":record": e.record_id,
+                 ":event": e.event, ":target": e.target,
+                 ":created": e.created_at.isoformat(), ":facts": json.dumps(e.facts)}))
+        taken = set(self._update_together(updates))
+        return [c.entry for c in claims if c.entry.entry_id in taken]
+
     def mark_in_doubt(self, entry_ids: Sequence[str], *, holder: str, attempt: str) -> None:
         self._update_entries([(entry_id_, "SET in_doubt = :yes, #attempt = :attempt",
                                "holder = :holder AND #state = :held",
                                {":yes": True, ":attempt": attempt, ":holder": holder, ":held": HELD})
                               for entry_id_ in entry_ids])
 
-    def settle_entries(self, settled: Sequence[Settled], *, holder: str, now: datetime) -> list[str]:
+    def settle_entries(self, settled: Sequence[Settled], *, holder: str, now: datetime,
+                       together: bool = False) -> list[str]:
         updates = []
         held = {":holder": holder, ":held": HELD}
         for s in settled:
@@ -890,7 +941,7 @@ class DynamoStore:
                 values = {":state": PARKED, ":at": now.astimezone(UTC).isoformat(), ":parked": _PARKED,
                           ":key": _due_key(now, s.entry_id), ":error": s.error or "", ":doubt": s.in_doubt}
             updates.append((s.entry_id, update, "holder = :holder AND #state = :held", {**values, **held}))
-        done = set(self._update_entries(updates))
+        done = set(self._update_together(updates) if together else self._update_entries(updates))
         return [s.entry_id for s in settled if s.entry_id in done]
 
     def get_entry(self, entry_id_: str) -> OutboxEntry | None:
@@ -1046,7 +1097,7 @@ def _after(items: list[dict[str, Any]], sort_key: str, after: str | None, limit:
     return records if limit is None else records[:limit]
 
 
-_NAMES = {"#state": "state", "#result": "result", "#attempt": "attempt"}
+_NAMES = {"#state": "state", "#result": "result", "#attempt": "attempt", "#event": "event", "#target": "target"}
 
 
 def _names(*expressions: str) -> dict[str, str]:

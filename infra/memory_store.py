@@ -23,6 +23,7 @@ from bot.core.outbox import (
     PENDING,
     Announce,
     Announcement,
+    Claim,
     OutboxEntry,
     Settled,
     entry_id,
@@ -388,6 +389,26 @@ class MemoryStore:
 
         return self._write(write)
 
+    def claim_fresh(self, claims: Sequence[Claim], *, holder: str, now: datetime, lease: timedelta
+                    ) -> list[OutboxEntry]:
+        def write() -> list[OutboxEntry]:
+            taken = []
+            for claim in claims:
+                wanted, stored = claim.entry, self._outbox.get(claim.entry.entry_id)
+                if stored is None or stored.facts != json.dumps(wanted.facts):
+                    continue
+                current = stored.entry
+                if (not current.fresh or current.due_at is None or current.due_at > now
+                        or (current.record_id, current.event, current.target, current.created_at.isoformat())
+                        != (wanted.record_id, wanted.event, wanted.target, wanted.created_at.isoformat())):
+                    continue
+                stored.entry = replace(current, state=HELD, holder=holder, attempts=1, due_at=_epoch_time(now + lease),
+                                       attempt=claim.attempt, in_doubt=claim.under_way)
+                taken.append(wanted)
+            return taken
+
+        return self._write(write)
+
     def mark_in_doubt(self, entry_ids: Sequence[str], *, holder: str, attempt: str) -> None:
         def write() -> None:
             for one in entry_ids:
@@ -397,7 +418,8 @@ class MemoryStore:
 
         self._write(write)
 
-    def settle_entries(self, settled: Sequence[Settled], *, holder: str, now: datetime) -> list[str]:
+    def settle_entries(self, settled: Sequence[Settled], *, holder: str, now: datetime,
+                       together: bool = False) -> list[str]:
         def write() -> list[str]:
             done = []
             for s in settled:

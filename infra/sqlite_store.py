@@ -28,6 +28,7 @@ from bot.core.outbox import (
     PENDING,
     Announce,
     Announcement,
+    Claim,
     OutboxEntry,
     Settled,
     entry_id,
@@ -49,6 +50,7 @@ from bot.core.ports import (
     void_key,
 )
 from bot.version import opsbot_version
+from infra.sqlite_group_commit import GroupCommit
 
 # Version 1: the ledger as first shipped (which stamped no version: user_version 0). Its
 # statements say IF NOT EXISTS so that stamping such a ledger changes nothing else.
@@ -294,6 +296,17 @@ _PAYMENT_COLUMNS = (
 
 _WRITER_LOCKS: dict[str, threading.Lock] = {}
 _WRITER_LOCKS_GUARD = threading.Lock()
+_GROUP_COMMITS: dict[str, GroupCommit] = {}
+
+
+def _file_key(path: str) -> str:
+    return path if path == ":memory:" else os.path.realpath(path)
+
+
+def _group_commit(path: str) -> GroupCommit:
+    """One per database file per process, like its writer lock."""
+    with _WRITER_LOCKS_GUARD:
+        return _GROUP_COMMITS.setdefault(_file_key(path), GroupCommit())
 
 
 def _writer_lock(path: str) -> threading.Lock:
@@ -301,9 +314,8 @@ def _writer_lock(path: str) -> threading.Lock:
     and makes the others poll with growing sleeps (1 ms up to 100 ms each, the busy
     handler); threads of one process queue on this lock instead and go in as soon
     as the writer before them commits. Other processes still wait on busy_timeout."""
-    key = path if path == ":memory:" else os.path.realpath(path)
     with _WRITER_LOCKS_GUARD:
-        return _WRITER_LOCKS.setdefault(key, threading.Lock())
+        return _WRITER_LOCKS.setdefault(_file_key(path), threading.Lock())
 
 
 PRIVATE_FILE_MODE = 0o600  # the ledger holds patron names, amounts and payers' emails
@@ -348,6 +360,7 @@ class SqliteStore:
         self.path = str(path)
         self._local = threading.local()
         self._writer = _writer_lock(self.path)
+        self._group = _group_commit(self.path)
 
     # -- connections ------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -467,7 +480,8 @@ class SqliteStore:
         # insert (a replay finds it there) and the balance is checked by the totals' own upsert.
         amount = payment.amount_cents
         patron = patron_key(payment.patron)  # before the writer lock: what needs no lock is done outside it
-        with self._write() as conn:
+
+        def write(conn: sqlite3.Connection) -> RecordOutcome:
             taken = conn.execute(
                 "INSERT INTO idempotency (key, payment_id, created_at) VALUES (?,?,?) ON CONFLICT(key) DO NOTHING",
                 (idempotency_key, payment.payment_id, payment.recorded_at.isoformat())).rowcount
@@ -496,7 +510,10 @@ class SqliteStore:
             outcome = RecordOutcome(payment, EventTotals(payment.event_id, row[0], row[1]))
             if announce is not None:
                 self._announce(conn, announce(outcome))
-        return outcome
+            return outcome
+
+        # Payments arriving together are committed together (infra/sqlite_group_commit.py).
+        return self._group.run(write, self._write, lambda exc: _store_error(self.path, exc))
 
     def void_payment(self, payment_id: str, void: Payment, *, announce: Announce | None = None,
                      original: Payment | None = None) -> RecordOutcome:
@@ -828,14 +845,32 @@ class SqliteStore:
                     taken.append(entry)
         return taken
 
+    def claim_fresh(self, claims: Sequence[Claim], *, holder: str, now: datetime, lease: timedelta
+                    ) -> list[OutboxEntry]:
+        taken: list[OutboxEntry] = []
+        with self._write() as conn:
+            for claim in claims:
+                e = claim.entry
+                cursor = conn.execute(
+                    "UPDATE outbox SET state=?, holder=?, attempts=1, due_at=?, attempt=?, in_doubt=? "
+                    "WHERE entry_id=? AND state=? AND attempts=0 AND in_doubt=0 AND due_at <= ? "
+                    "AND record_id=? AND event=? AND target=? AND created_at=? AND facts=?",
+                    (HELD, holder, (now + lease).timestamp(), claim.attempt, int(claim.under_way), e.entry_id,
+                     PENDING, now.timestamp(), e.record_id, e.event, e.target, e.created_at.isoformat(),
+                     json.dumps(e.facts)))
+                if cursor.rowcount:
+                    taken.append(e)
+        return taken
+
     def mark_in_doubt(self, entry_ids: Sequence[str], *, holder: str, attempt: str) -> None:
         with self._write() as conn:
             for chunk in _chunks(entry_ids):
                 conn.execute(f"UPDATE outbox SET in_doubt=1, attempt=? WHERE holder=? AND state=? AND entry_id IN "
                              f"({','.join('?' * len(chunk))})", (attempt, holder, HELD, *chunk))
 
-    def settle_entries(self, settled: Sequence[Settled], *, holder: str, now: datetime) -> list[str]:
-        done: list[str] = []
+    def settle_entries(self, settled: Sequence[Settled], *, holder: str, now: datetime,
+                       together: bool = False) -> list[str]:
+        done: list[str] = []  # one transaction either way
         with self._write() as conn:
             for s in settled:
                 if s.state == DELIVERED:

@@ -49,8 +49,10 @@ from bot.core.outbox import (
     PENDING,
     RECEIPT,
     REPLY,
+    SLACK_LANE,
     UPDATE,
     Announcer,
+    Claim,
     OutboxEntry,
     Settled,
     entry_id,
@@ -120,6 +122,7 @@ class Deliverer:
         self._threads: list[threading.Thread] = []
         self._state = threading.Condition()
         self._quiet: dict[str, tuple[int, datetime | None]] = {}  # lane -> (generation, next due) of a quiet pass
+        self._held_back = threading.local()  # .settled: the settles ``deliver`` makes together at its end
 
     # -- one pass of a lane -------------------------------------------------------------------------------
     def run_pass(self, lane: str, *, look_ahead: bool = True) -> Pass:
@@ -141,7 +144,7 @@ class Deliverer:
         paced: dict[str, list[OutboxEntry]] = {}
         direct: list[OutboxEntry] = []
         for entry in due:
-            if entry.target in PACED and entry.channel:
+            if self._paced(entry) and entry.channel:
                 paced.setdefault(entry.channel, []).append(entry)
             else:
                 direct.append(entry)
@@ -174,6 +177,10 @@ class Deliverer:
         taken = self._claim(group, attempt, under_way=True)
         if not taken:
             return 0
+        return self._post(channel, taken, attempt, waiting=len(lines))
+
+    def _post(self, channel: str, taken: list[OutboxEntry], attempt: str, *, waiting: int) -> int:
+        """The message of entries claimed (under way) as ``attempt``: a line, a digest, or an update."""
         if taken[0].target == UPDATE:
             return self._update(taken[0])
         settled, taken = self._reconcile(channel, taken)
@@ -184,7 +191,7 @@ class Deliverer:
             self.store.mark_in_doubt(carried, holder=self.holder, attempt=attempt)
         # The claim's id says what the message is: what a later look at the history finds.
         digest = attempt.endswith(":digest")
-        text, blocks = self._drawn(taken, digest, waiting=len(lines))
+        text, blocks = self._drawn(taken, digest, waiting=waiting)
         metadata = {"event_type": METADATA_TYPE, "event_payload": {"attempt": attempt, "records": len(taken)}}
         try:
             try:
@@ -203,7 +210,7 @@ class Deliverer:
         result = {"channel": channel, "ts": ts, **({"digest": True} if digest else {})}
         self._settle([Settled(e.entry_id, DELIVERED, result=result) for e in taken])
         if digest:
-            log.info("digest of %d lines posted in %s (%d were waiting)", len(taken), channel, len(lines))
+            log.info("digest of %d lines posted in %s (%d were waiting)", len(taken), channel, waiting)
         return settled + len(taken)
 
     def _drawn(self, taken: list[OutboxEntry], digest: bool, *, waiting: int) -> tuple[str, list[dict]]:
@@ -289,7 +296,11 @@ class Deliverer:
         taken = self._claim([entry], attempt)
         if not taken:
             return 0
-        if taken[0].in_doubt:
+        return self._direct(taken[0], attempt)
+
+    def _direct(self, entry: OutboxEntry, attempt: str) -> int:
+        """A receipt or a reply claimed as ``attempt`` (``entry`` as read before the claim)."""
+        if entry.in_doubt:
             return self._park_in_doubt(entry, "Slack")
         if entry.target == RECEIPT:
             message = self._render([entry], lambda: (self.renderer.receipt(entry), []))
@@ -329,7 +340,11 @@ class Deliverer:
         taken = self._claim([entry], attempt)
         if not taken:
             return 0
-        if taken[0].in_doubt:
+        return self._email(taken[0], attempt)
+
+    def _email(self, entry: OutboxEntry, attempt: str) -> int:
+        """An email copy claimed as ``attempt`` (``entry`` as read before the claim)."""
+        if entry.in_doubt:
             return self._park_in_doubt(entry, "SES")
         if not mail_on(self.mailer) or self.email is None:
             return self._failed([entry], NotifyError(MAIL_OFF))
@@ -356,9 +371,10 @@ class Deliverer:
 
     def _announce_email_failure(self, entry: OutboxEntry, subject: str, reason: str) -> None:
         assert self.email is not None
-        self.store.announce(self.announcer.email_failed(entry.entry_id, subject, self.email.recipients, reason,
-                                                        self.clock()))
-        self.announcer.ring()
+        announcement = self.announcer.email_failed(entry.entry_id, subject, self.email.recipients, reason,
+                                                   self.clock())
+        self.store.announce(announcement)
+        self.announcer.ring(announcement.entries)
 
     # -- settling ----------------------------------------------------------------------------------------
     def _next(self, entry: OutboxEntry, wait: float | None = None) -> datetime | None:
@@ -405,6 +421,10 @@ class Deliverer:
             return None
 
     def _settle(self, settled: Sequence[Settled]) -> None:
+        held_back = getattr(self._held_back, "settled", None)
+        if held_back is not None:  # ``deliver``: settled together once every entry has been tried
+            held_back.extend(settled)
+            return
         self.store.settle_entries(settled, holder=self.holder, now=self.clock())
 
     def _claim(self, entries: Sequence[OutboxEntry], attempt: str, *, under_way: bool = False
@@ -432,6 +452,65 @@ class Deliverer:
     def _pause(self, channel: str, seconds: float) -> None:
         with self._slots_lock:
             self._slots[channel] = max(self._slots.get(channel, 0.0), self.monotonic() + seconds)
+
+    # -- a write's own entries (Lambda's rung invocation) --------------------------------------------------
+    def deliver(self, entries: Sequence[OutboxEntry], timeout: float) -> int:
+        """Deliver exactly ``entries``, which one write has just announced (what Lambda's rung
+        invocation carries), without looking at the lanes: claimed together, each only if the store
+        holds it as given and nobody has tried it yet (a payload cannot make the bot say what the
+        store does not hold); sent as ``drain`` sends them (a line's claim id in its metadata, a
+        receipt marked under way before its call, a channel's pace); settled together. Whatever
+        does not go now (taken by another deliverer, a failed call, not fresh, out of time) stays in
+        the outbox for ``drain`` (Lambda's minute schedule). Returns how many entries were settled."""
+        started = self.monotonic()
+        given: dict[str, OutboxEntry] = {}
+        for entry in entries:
+            if entry.fresh:
+                given.setdefault(entry.entry_id, entry)
+        # The drain's order: Slack before email, a channel's line before a receipt.
+        ordered = sorted(given.values(), key=lambda e: (e.lane != SLACK_LANE, not self._paced(e)))
+        claims = [Claim(e, self._attempt_id(digest=False), under_way=self._paced(e)) for e in ordered]
+        if not claims:
+            return 0
+        taken = {e.entry_id for e in self.store.claim_fresh(claims, holder=self.holder, now=self.clock(),
+                                                              lease=self.policy.lease)}
+        # A call starts only while half the claims' lease is left: it (10 s at most) and the settle
+        # end before anyone may take the entries over and send them again.
+        stop = min(started + timeout, started + self.policy.lease.total_seconds() / 2)
+        settled: list[Settled] = []
+        done = 0
+        self._held_back.settled = settled
+        try:
+            for claim in claims:
+                entry = claim.entry
+                if entry.entry_id not in taken:
+                    continue
+                wait = self._slot_wait(entry.channel) if self._paced(entry) and entry.channel else 0.0
+                if self.monotonic() + wait > stop:  # not in time: for the drain, untried
+                    done += 1
+                    self._settle([Settled(entry.entry_id, PENDING, due=self.clock() + timedelta(seconds=wait))])
+                    continue
+                if wait > 0:
+                    time.sleep(wait)
+                done += self._send_claimed(claim)
+        finally:
+            self._held_back.settled = None
+            if settled:
+                self.store.settle_entries(settled, holder=self.holder, now=self.clock(), together=True)
+        return done
+
+    def _send_claimed(self, claim: Claim) -> int:
+        entry = claim.entry
+        if entry.lane == EMAIL_LANE:
+            return self._email(entry, claim.attempt)
+        if self._paced(entry) and entry.channel:
+            return self._post(entry.channel, [entry], claim.attempt, waiting=1)
+        return self._direct(entry, claim.attempt)
+
+    @staticmethod
+    def _paced(entry: OutboxEntry) -> bool:
+        """A message in a channel (chat.postMessage, chat.update), claimed under way."""
+        return entry.target in PACED and bool(entry.channel)
 
     # -- running -----------------------------------------------------------------------------------------
     def drain(self, timeout: float) -> int:

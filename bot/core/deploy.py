@@ -610,7 +610,7 @@ class Deployer:
         key = f"{run.started_at.isoformat()}#{run.deploy_id}"
         last = Fold(self.last_deploy_key(site.id), lambda summary: newest_deploy(summary, key, record))
         if self.store.put_record(DEPLOYS, site.id, key, record, announce=announcement, fold=last) and announcement:
-            self.announcer.ring()
+            self.announcer.ring(announcement.entries)
         if not (run.writes_production and run.versioned and run.before):
             return
         # Every key the plan changes: one not (or not known to be) written is put back by a rollback only if

@@ -72,9 +72,10 @@ class EmailCopies:
         except MailError as exc:
             # The claim was given back: the job's next run may try again.
             log.error("email %s to %s failed: %s", email.key, ", ".join(self.settings.recipients), exc.reason)
-            self.store.announce(self.announcer.email_failed(email.key, email.subject, self.settings.recipients,
-                                                            exc.reason, self.clock()))
-            self.announcer.ring()
+            announcement = self.announcer.email_failed(email.key, email.subject, self.settings.recipients,
+                                                       exc.reason, self.clock())
+            self.store.announce(announcement)
+            self.announcer.ring(announcement.entries)
             return False
 
     def send_now(self, email: OutgoingEmail) -> str:

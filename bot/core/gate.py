@@ -37,7 +37,8 @@ class Gate:
             raise
 
     def _record(self, refusal: Refusal, entry_point: str, outsider_team: str | None) -> None:
-        self.store.announce(self.announcer.refused(
+        announcement = self.announcer.refused(
             refusal_id=self.new_id(), user_id=refusal.user_id, action=refusal.action, needed=refusal.needed.value,
-            entry_point=entry_point, now=self.clock(), outsider_team=outsider_team))
-        self.announcer.ring()
+            entry_point=entry_point, now=self.clock(), outsider_team=outsider_team)
+        self.store.announce(announcement)
+        self.announcer.ring(announcement.entries)

@@ -26,7 +26,7 @@ from bot.core.domain import (
     request_fingerprint,
 )
 from bot.core.money import AmountError, format_cents, parse_amount
-from bot.core.outbox import Announcer
+from bot.core.outbox import Announced, Announcer
 from bot.core.ports import (
     IdempotencyConflict,
     NothingLeft,
@@ -260,7 +260,7 @@ class Ledger:
             payment_intent=payment_intent,
         )
         announcer = self.announcer
-        announce = None if announcer is None else (
+        announce = None if announcer is None else Announced(
             lambda outcome: announcer.payment_recorded(outcome, checked.event, receipt_to=receipt_to))
         try:
             outcome = self.store.record_payment(
@@ -273,11 +273,11 @@ class Ledger:
             raise LedgerError({"amount": over_balance_message(checked.amount_cents, status)}) from None
         except IdempotencyConflict as exc:  # another payment took this key between our replay check and our write
             raise KeyReused(exc.first, idempotency_key) from None
-        return self._written(outcome)
+        return self._written(outcome, announce)
 
-    def _written(self, outcome: RecordOutcome) -> LedgerResult:
-        if self.announcer is not None and not outcome.replayed:
-            self.announcer.ring()  # committed: the deliverer may look now
+    def _written(self, outcome: RecordOutcome, announced: Announced | None) -> LedgerResult:
+        if self.announcer is not None and announced is not None and not outcome.replayed:
+            self.announcer.ring(announced.entries)  # committed: the deliverer may look now
         return self._result(outcome)
 
     def _result(self, outcome: RecordOutcome) -> LedgerResult:
@@ -323,7 +323,7 @@ class Ledger:
         )
         announcer = self.announcer
         event = self.catalog.event(original.event_id) or unlisted_event(original.event_id)
-        announce = None if announcer is None else (
+        announce = None if announcer is None else Announced(
             lambda outcome: announcer.payment_voided(outcome, event, original, message=message))
         try:
             outcome = self.store.void_payment(original.payment_id, void, announce=announce, original=original)
@@ -332,7 +332,7 @@ class Ledger:
         except NothingLeft:
             raise LedgerError({"payment": f"'{echo(payment_id)}' was refunded in full in Stripe: nothing of it is "
                                           "left to void."}) from None
-        return self._written(outcome)
+        return self._written(outcome, announce)
 
     def record_refund(self, original: Payment, refund: StripeRefund, *, failed: bool = False) -> LedgerResult:
         """A Stripe refund of ``original`` (a reversal of its cents), or with ``failed`` the money of a
@@ -357,11 +357,11 @@ class Ledger:
         )
         announcer = self.announcer
         event = self.catalog.event(original.event_id) or unlisted_event(original.event_id)
-        announce = None if announcer is None else (
+        announce = None if announcer is None else Announced(
             lambda outcome: announcer.payment_refunded(outcome, event, outcome.acted_on or original))
         key = refund_failed_key(refund.refund_id) if failed else refund_key(refund.refund_id)
         outcome = self.store.refund_payment(original.payment_id, record, idempotency_key=key, announce=announce)
-        return self._written(outcome)
+        return self._written(outcome, announce)
 
     def payment(self, payment_id: str) -> Payment | None:
         return self.store.get_payment(payment_id.strip())

@@ -102,6 +102,41 @@ class OutboxEntry:
     def channel(self) -> str | None:
         return self.facts.get("channel")
 
+    @property
+    def fresh(self) -> bool:
+        """As its write left it: never claimed, nothing under way."""
+        return self.state == PENDING and self.attempts == 0 and not self.in_doubt
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON (the Lambda doorbell's payload); ``from_dict`` reads it back."""
+        return {"entry_id": self.entry_id, "record_id": self.record_id, "event": self.event, "target": self.target,
+                "facts": self.facts, "created_at": self.created_at.isoformat(), "state": self.state,
+                "due_at": None if self.due_at is None else self.due_at.isoformat(), "attempts": self.attempts,
+                "holder": self.holder, "attempt": self.attempt, "in_doubt": self.in_doubt, "result": self.result,
+                "last_error": self.last_error}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> OutboxEntry:
+        """An entry from ``to_dict``'s form; ValueError for anything else (a payload is not trusted: the
+        store's claim checks it is the entry the store holds before anything is sent)."""
+        try:
+            texts = {k: data[k] for k in ("entry_id", "record_id", "event", "target", "state")}
+            optional = {k: data.get(k) for k in ("holder", "attempt", "last_error")}
+            facts, result, attempts, in_doubt = data["facts"], data.get("result"), data["attempts"], data["in_doubt"]
+            if (not all(isinstance(v, str) for v in texts.values())
+                    or not all(v is None or isinstance(v, str) for v in optional.values())
+                    or not isinstance(facts, dict) or not (result is None or isinstance(result, dict))
+                    or type(attempts) is not int or type(in_doubt) is not bool or texts["target"] not in LANE_OF):
+                raise ValueError("a field of the wrong type")
+            created_at = datetime.fromisoformat(data["created_at"])
+            due_at = None if data.get("due_at") is None else datetime.fromisoformat(data["due_at"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not an outbox entry: {exc}") from None
+        if created_at.tzinfo is None or (due_at is not None and due_at.tzinfo is None):
+            raise ValueError("not an outbox entry: its times must say their time zone")
+        return cls(**texts, **optional, facts=facts, created_at=created_at, due_at=due_at, attempts=attempts,
+                   in_doubt=in_doubt, result=result)
+
 
 def lone_line(entry: OutboxEntry) -> tuple[str, str] | None:
     """(channel, ts) of a delivered audit entry's own line; None when it is not delivered yet or
@@ -131,6 +166,33 @@ class Announcement:
 # The announcement of a ledger write, made inside the store's transaction from its outcome
 # (the record and the event's totals right after it).
 Announce = Callable[[RecordOutcome], Announcement]
+
+
+class Announced:
+    """An ``Announce`` that keeps the announcement it built last: once the store's write has
+    committed, what it wrote (a store that retries builds it again; the last one is written)."""
+
+    def __init__(self, build: Announce):
+        self.build = build
+        self.last: Announcement | None = None
+
+    def __call__(self, outcome: RecordOutcome) -> Announcement:
+        self.last = self.build(outcome)
+        return self.last
+
+    @property
+    def entries(self) -> tuple[OutboxEntry, ...]:
+        return self.last.entries if self.last is not None else ()
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One just-announced entry to claim with others (Store.claim_fresh): its own claim id, and
+    whether the claim marks its call as started (an audit line's, which can be looked up)."""
+
+    entry: OutboxEntry
+    attempt: str
+    under_way: bool = False
 
 
 @dataclass(frozen=True)
@@ -192,7 +254,9 @@ class Doorbell:
         self._cond = threading.Condition()
         self.generation = 0
 
-    def ring(self) -> None:
+    def ring(self, entries: Sequence[OutboxEntry] = ()) -> None:
+        """``entries``: what the write just announced, when known (a deliverer in this process reads
+        the store all the same; Lambda's doorbell sends them to the invocation it asks for)."""
         with self._cond:
             self.generation += 1
             self._cond.notify_all()
@@ -225,8 +289,9 @@ class Announcer:
     day_of: Callable[[datetime], str]  # a moment's day in the crew time zone
     doorbell: Doorbell = field(default_factory=Doorbell)
 
-    def ring(self) -> None:
-        self.doorbell.ring()
+    def ring(self, entries: Sequence[OutboxEntry] = ()) -> None:
+        """After a write has committed; ``entries``: the outbox entries it wrote."""
+        self.doorbell.ring(entries)
 
     def _audit_log(self, *, entry_id: str, at: datetime, actor: str, action: str, result: str,
                    detail: dict[str, Any]) -> AuditEntry:

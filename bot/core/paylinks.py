@@ -239,7 +239,7 @@ class Paylinks:
         )
         announcement = self.announcer.link_created(asdict(link), now, reply_url=plan.reply_url)
         if self.store.put_record("paylink-id", link_id, "link", asdict(link), if_absent=True, announce=announcement):
-            self.announcer.ring()
+            self.announcer.ring(announcement.entries)
         else:
             # A concurrent delivery of the same request got Stripe's replay and kept (and announced) it first.
             link = self.link(link_id) or link

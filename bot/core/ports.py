@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bot.core.domain import AuditEntry, EventOverview, EventTotals, Payment, RecordOutcome
-from bot.core.outbox import Announce, Announcement, OutboxEntry, Settled
+from bot.core.outbox import Announce, Announcement, Claim, OutboxEntry, Settled
 
 
 def record_position(record: Payment) -> str:
@@ -266,14 +266,26 @@ class Store(Protocol):
         later); an entry already in doubt keeps the claim id of the call that may have gone
         through. Returns the entries taken, as they were read."""
 
+    def claim_fresh(self, claims: Sequence[Claim], *, holder: str, now: datetime, lease: timedelta
+                    ) -> list[OutboxEntry]:
+        """Take the entries one write just announced, together (DynamoDB: one request), each only
+        if the store holds it as given and untouched since its write: pending, due at ``now``,
+        never claimed, not in doubt, and the same record, event, target, creation time and facts
+        (what a payload names must be what the store holds: nothing else can be said). Held by
+        ``holder`` until ``now + lease`` under each claim's id; ``under_way`` as for claim_entries.
+        Returns the entries taken, as given."""
+
     def mark_in_doubt(self, entry_ids: Sequence[str], *, holder: str, attempt: str) -> None:
         """Note, before a call, that it has started under claim id ``attempt``: whoever takes
         the entry over later must not simply send it again."""
 
-    def settle_entries(self, settled: Sequence[Settled], *, holder: str, now: datetime) -> list[str]:
+    def settle_entries(self, settled: Sequence[Settled], *, holder: str, now: datetime,
+                       together: bool = False) -> list[str]:
         """End each try held by ``holder``: delivered (with where it went), pending
         again at ``due``, or parked (at ``now``). Entries no longer held by ``holder``
-        are left alone; returns the ids settled."""
+        are left alone; returns the ids settled. ``together``: a write's few entries, in as few
+        requests as the store can (DynamoDB: one transaction, at twice the write units of
+        one update each; the general drain settles one at a time)."""
 
     def get_entry(self, entry_id: str) -> OutboxEntry | None: ...
 

@@ -254,16 +254,17 @@ class StripeRefunds:
         kept = {"refund_id": refund.refund_id, "amount_cents": refund.amount_cents, "currency": refund.currency,
                 "payment_intent": refund.payment_intent, "charge": refund.charge, "reason": reason, **facts,
                 "received_at": self.clock().astimezone(UTC).isoformat(timespec="seconds")}
-        if self.store.put_record(KEPT, _ALL, refund.refund_id, kept, if_absent=True,
-                                 announce=self.announcer.stripe_refund_kept(kept, self.clock())):
-            self.announcer.ring()
+        announcement = self.announcer.stripe_refund_kept(kept, self.clock())
+        if self.store.put_record(KEPT, _ALL, refund.refund_id, kept, if_absent=True, announce=announcement):
+            self.announcer.ring(announcement.entries)
         return Applied(refund.refund_id, "kept")
 
     def _note(self, original: Payment, refund: StripeRefund, situation: str) -> Applied:
         note = {"refund_id": refund.refund_id, "payment_id": original.payment_id, "amount_cents": refund.amount_cents,
                 "situation": situation}
-        self.store.announce(self.announcer.stripe_refund_note(note, self.clock()))  # written once per situation
-        self.announcer.ring()
+        announcement = self.announcer.stripe_refund_note(note, self.clock())
+        self.store.announce(announcement)  # written once per situation
+        self.announcer.ring(announcement.entries)
         return Applied(refund.refund_id, "noted")
 
     def kept(self) -> list[dict[str, Any]]:

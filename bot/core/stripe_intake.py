@@ -130,9 +130,9 @@ class StripeIntake:
             "payment_intent": _intent(session.get("payment_intent")),
             "reason": reason, "received_at": self.clock().astimezone(UTC).isoformat(timespec="seconds"),
         }
-        if self.store.put_record(UNASSIGNED, _ALL, session_id, kept, if_absent=True,
-                                 announce=self.announcer.stripe_unassigned(kept, self.clock())):
-            self.announcer.ring()
+        announcement = self.announcer.stripe_unassigned(kept, self.clock())
+        if self.store.put_record(UNASSIGNED, _ALL, session_id, kept, if_absent=True, announce=announcement):
+            self.announcer.ring(announcement.entries)
 
     # -- /opsbot assign ------------------------------------------------------------------------
     def unassigned(self) -> list[dict[str, Any]]:

@@ -11,8 +11,10 @@
 - Announcements (audit lines, receipts, email copies: the outbox) are not sent
   from a thread (Lambda freezes the container once the response is out): a
   request that wrote some rings for an asynchronous invocation,
-  ``{"opsbot_job": "deliver"}``, which drains what is due; the same job runs
-  every minute from EventBridge for retries.
+  ``{"opsbot_job": "deliver", "entries": [...]}``, which delivers those entries
+  alone (claimed only as the store holds them: ``Deliverer.deliver``); the same
+  job without entries, every minute from EventBridge, drains whatever is due
+  (retries, and what a rung invocation left).
 
 Events are Lambda Function URL / API Gateway HTTP API (payload 2.0) or REST API
 (payload 1.0) shaped. Services are built once per container, on first use.
@@ -26,7 +28,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -35,7 +37,7 @@ from bot.bootstrap import build_deliverer, build_services, build_slack_app
 from bot.config import Settings, load_settings
 from bot.container import Services
 from bot.core.deliverer import Deliverer
-from bot.core.outbox import Doorbell
+from bot.core.outbox import Doorbell, OutboxEntry
 from bot.entrypoints.http import (
     WsgiApp,
     log_request,
@@ -50,6 +52,7 @@ log = logging.getLogger("opsbot.lambda")
 SCHEDULED_JOBS = ("daily-summary", "morning-reminders")
 DELIVER_JOB = "deliver"
 DRAIN_SECONDS = 240.0  # of the function's 300 s: what one delivery invocation spends at most
+PAYLOAD_BYTES = 128 * 1024  # a rung invocation's entries at most (Lambda takes 256 KB for an asynchronous one)
 
 
 @dataclass
@@ -82,13 +85,13 @@ class InvokeDeliverer(Doorbell):
         self.function_name = function_name
         self.client = client
 
-    def ring(self) -> None:
+    def ring(self, entries: Sequence[OutboxEntry] = ()) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        super().ring()
+        super().ring(entries)
         try:
             self.client().invoke(FunctionName=self.function_name, InvocationType="Event",
-                                 Payload=json.dumps({"opsbot_job": DELIVER_JOB}))
+                                 Payload=deliver_payload(entries))
         except (BotoCoreError, ClientError):
             # The entry is safe in the outbox: the schedule's next run (every minute) delivers it.
             log.warning("could not invoke %s to deliver the outbox; the minute schedule will", self.function_name,
@@ -144,10 +147,21 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(_lambda_bot(), event, context)
 
 
+def deliver_payload(entries: Sequence[OutboxEntry]) -> str:
+    """The deliver job a write asks for: the entries it announced, unless there are none or they
+    would not fit (then the plain drain)."""
+    if entries:
+        payload = json.dumps({"opsbot_job": DELIVER_JOB, "entries": [e.to_dict() for e in entries]})
+        if len(payload) <= PAYLOAD_BYTES:  # ASCII (json.dumps escapes the rest): characters are bytes
+            return payload
+        log.info("%d announcements are too many to carry: the invocation drains the outbox", len(entries))
+    return json.dumps({"opsbot_job": DELIVER_JOB})
+
+
 def handle(bot: LambdaBot, event: dict[str, Any], context: Any) -> dict[str, Any]:
     job = event.get("opsbot_job")
     if job in (DELIVER_JOB, "email"):  # "email": an invocation queued by the version before the outbox
-        return deliver(bot, context)
+        return deliver(bot, event, context)
     if job is not None:
         return run_scheduled(bot.services, job)
     path = event.get("rawPath") or event.get("path") or ""
@@ -194,14 +208,30 @@ def run_scheduled(services: Services, job: str) -> dict[str, Any]:
     return {"job": job, "posted": posted}
 
 
-def deliver(bot: LambdaBot, context: Any) -> dict[str, Any]:
-    """The asynchronous invocation a write rang for (and the minute schedule): deliver what is due,
-    within the function's time (what is left waits for the next run; nothing is lost)."""
+def deliver(bot: LambdaBot, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The asynchronous invocation a write rang for (its entries), or the minute schedule's (what is
+    due), within the function's time (what is left waits for the next run; nothing is lost)."""
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     budget = DRAIN_SECONDS if remaining is None else max(min(remaining() / 1000 - 20, DRAIN_SECONDS), 1.0)
-    settled = bot.deliverer.drain(timeout=budget)
+    settled = run_delivery(bot.deliverer, event, budget)
     log.info(json.dumps({"what": "deliver", "settled": settled}))
     return {"job": DELIVER_JOB, "settled": settled}
+
+
+def run_delivery(deliverer: Deliverer, event: dict[str, Any], budget: float) -> int:
+    """The deliver job: the entries the event carries, and nothing else (what they leave is the
+    schedule's); without entries, or with some it cannot read, a drain of what is due."""
+    carried = event.get("entries")
+    if carried is None:
+        return deliverer.drain(timeout=budget)
+    try:
+        if not isinstance(carried, list):
+            raise ValueError("entries must be a list")
+        entries = [OutboxEntry.from_dict(item) for item in carried]
+    except ValueError as exc:
+        log.warning("a deliver invocation's entries cannot be read (%s): draining what is due instead", exc)
+        return deliverer.drain(timeout=budget)
+    return deliverer.deliver(entries, timeout=budget)
 
 
 # -- HTTP events <-> WSGI ------------------------------------------------------------------------------------

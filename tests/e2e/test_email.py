@@ -511,7 +511,8 @@ def test_on_lambda_the_email_goes_out_in_the_invocation_the_payment_rang_for(mak
     assert sent_from(sender) == []  # nothing left the request
     [invocation] = lambda_api.invocations
     assert (invocation["function"], invocation["type"]) == ("opsbot-opsbot", "Event")
-    assert invocation["event"] == {"opsbot_job": "deliver"}
+    assert invocation["event"]["opsbot_job"] == "deliver"
+    assert [e["target"] for e in invocation["event"]["entries"]] == ["audit", "email"]  # what the payment announced
     assert handle(bot, invocation["event"], CONTEXT) == {"job": "deliver", "settled": 2}  # the line and the email
     assert handle(bot, invocation["event"], CONTEXT) == {"job": "deliver", "settled": 0}  # Lambda retried it
     assert [s.subject for s in sent_from(sender)] == ["Payment logged: $500.00 from Ana Ruiz for JADA Charter"]

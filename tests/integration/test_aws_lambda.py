@@ -8,6 +8,7 @@ import json
 import re
 import tomllib
 import uuid
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -16,8 +17,10 @@ import boto3
 import pytest
 import yaml
 
+from bench.round_trips_bench import RequestCounter
 from bot.config import load_settings
-from bot.entrypoints.aws_lambda import build_lambda_bot, handle
+from bot.core.outbox import AUDIT, PAYMENT_RECORDED, OutboxEntry, new_entry
+from bot.entrypoints.aws_lambda import build_lambda_bot, deliver_payload, handle
 from infra.local_slack.payloads import payment_state, view_submission
 from infra.local_slack.signing import signed_headers, slash_command_body
 from tests.conftest import ADMIN_USER, AUDIT_CHANNEL, REPO, SIGNING_SECRET
@@ -87,9 +90,13 @@ def test_a_one_line_payment_is_acked_then_announced_by_a_second_invocation(lambd
     assert response["statusCode"] == 200
     assert json.loads(response["body"])["text"].startswith("Recorded: $500.00 (venmo) from Ana Ruiz for JADA Charter")
     assert slack_api.calls("chat.postMessage") == []  # nothing slow happened inside the request
-    [deliver] = invocations.invocations  # the write rang for the outbox's deliverer
-    assert (deliver["function"], deliver["event"]) == (FUNCTION_NAME, {"opsbot_job": "deliver"})
+    [deliver] = invocations.invocations  # the write rang for the outbox's deliverer, with what it announced
+    [payment] = bot.services.ledger.event_payments(JADA)
+    assert (deliver["function"], deliver["event"]["opsbot_job"]) == (FUNCTION_NAME, "deliver")
+    assert [e["entry_id"] for e in deliver["event"]["entries"]] == [f"{payment.payment_id}:audit"]
+    store_requests = RequestCounter(bot.services.store._client)
     assert invocations.run_all(bot) == [{"job": "deliver", "settled": 1}]
+    assert store_requests.take() == ["UpdateItem", "UpdateItem"]  # its claim and its settle: no look at the lanes
     [audit] = slack_api.calls("chat.postMessage")
     assert audit.params["channel"] == AUDIT_CHANNEL
     assert "*$500.00* (venmo) from *Ana Ruiz* for *JADA Charter*" in audit.params["blocks"][0]["text"]["text"]
@@ -107,10 +114,84 @@ def test_a_view_submission_on_lambda(lambda_bot, slack_api):
     state = payment_state(event=JADA, patron="Bo", amount="60", method="cash")
     submitted = handle(bot, slack_event(view_submission(view, state, view_id="V0LAMBDA001")), CONTEXT)
     assert (submitted["statusCode"], submitted["body"]) == (200, "")
-    invocations.run_all(bot)
+    while not any(i["event"].get("opsbot_job") for i in invocations.invocations):  # Bolt's lazy listener first
+        handle(bot, invocations.invocations.pop(0)["event"], CONTEXT)
+    store_requests = RequestCounter(bot.services.store._client)
+    assert invocations.run_all(bot) == [{"job": "deliver", "settled": 2}]
+    # Both claimed in one request, the receipt marked under way before its call, both settled in one.
+    assert store_requests.take() == ["TransactWriteItems", "UpdateItem", "TransactWriteItems"]
     assert bot.services.ledger.status(JADA).paid_cents == 6_000
     assert len(slack_api.calls("chat.postMessage")) == 1
     assert slack_api.calls("chat.postEphemeral")[0].params["text"].startswith("Recorded: $60.00 (cash) from Bo")
+
+
+class Crash(BaseException):
+    """The invocation dies here (Lambda's time runs out, the container is killed): nothing after it runs."""
+
+
+def test_a_rung_invocation_that_dies_after_posting_leaves_the_rest_to_the_drain_and_posts_once(
+        lambda_bot, slack_api, monkeypatch):
+    bot, invocations = lambda_bot
+    opened = handle(bot, slack_event(slash_command_body("/log-payment", "jada")), CONTEXT)
+    assert opened["statusCode"] == 200
+    view = slack_api.wait_for("views.open").params["view"]
+    state = payment_state(event=JADA, patron="Bo", amount="60", method="cash")
+    handle(bot, slack_event(view_submission(view, state, view_id="V0LAMBDA002")), CONTEXT)
+    while not any(i["event"].get("opsbot_job") for i in invocations.invocations):
+        handle(bot, invocations.invocations.pop(0)["event"], CONTEXT)
+    [rung] = [i["event"] for i in invocations.invocations]
+    post = bot.deliverer.notifier.post
+
+    def posted_then_died(*args, **kwargs):
+        post(*args, **kwargs)
+        raise Crash
+
+    monkeypatch.setattr(bot.deliverer.notifier, "post", posted_then_died)
+    with pytest.raises(Crash):
+        handle(bot, rung, CONTEXT)
+    monkeypatch.undo()
+    assert len(slack_api.calls("chat.postMessage")) == 1 and slack_api.calls("chat.postEphemeral") == []
+    # Lambda retries the invocation: the entries are claimed already, it sends nothing.
+    assert handle(bot, rung, CONTEXT) == {"job": "deliver", "settled": 0}
+    # The minute schedule's drain, once the claims' lease has run out: the line is found in the channel
+    # (its claim id in the message's metadata), not posted again; the receipt goes out once.
+    assert handle(bot, {"opsbot_job": "deliver"}, CONTEXT) == {"job": "deliver", "settled": 0}  # still leased
+    later = bot.deliverer.clock() + bot.deliverer.policy.lease + timedelta(seconds=1)
+    monkeypatch.setattr(bot.deliverer, "clock", lambda: later)
+    assert handle(bot, {"opsbot_job": "deliver"}, CONTEXT) == {"job": "deliver", "settled": 2}
+    assert len(slack_api.calls("chat.postMessage")) == 1
+    assert len(slack_api.calls("chat.postEphemeral")) == 1
+    [payment] = bot.services.ledger.event_payments(JADA)
+    assert bot.services.store.get_entry(f"{payment.payment_id}:audit").result["ts"] == \
+        slack_api.calls("chat.postMessage")[0].response["ts"]
+
+
+def test_a_deliver_payload_says_nothing_the_store_does_not_hold(lambda_bot, slack_api):
+    bot, invocations = lambda_bot
+    handle(bot, slack_event(slash_command_body("/log-payment", "jada 500 venmo Ana Ruiz")), CONTEXT)
+    [rung] = [i["event"] for i in invocations.invocations]
+    [line] = rung["entries"]
+    forged = {**line, "facts": {**line["facts"], "payment": {**line["facts"]["payment"], "patron": "Mallory"}}}
+    # Anyone able to invoke the function: other facts under a real entry's id, an entry the store never
+    # held, or a payload that is not one, post nothing of theirs.
+    assert handle(bot, {"opsbot_job": "deliver", "entries": [forged]}, CONTEXT) == {"job": "deliver", "settled": 0}
+    unknown = {**line, "entry_id": "pay_x:audit", "record_id": "pay_x"}
+    assert handle(bot, {"opsbot_job": "deliver", "entries": [unknown]}, CONTEXT) == {"job": "deliver", "settled": 0}
+    assert slack_api.calls("chat.postMessage") == []
+    # An unreadable payload is a plain drain: the real entry goes out, as the store holds it.
+    assert handle(bot, {"opsbot_job": "deliver", "entries": "nonsense"}, CONTEXT) == {"job": "deliver", "settled": 1}
+    [posted] = slack_api.calls("chat.postMessage")
+    assert "Ana Ruiz" in posted.params["text"] and "Mallory" not in str(posted.params)
+    assert handle(bot, rung, CONTEXT) == {"job": "deliver", "settled": 0}  # delivered: the real payload is spent
+
+
+def test_announcements_too_big_to_carry_are_left_to_a_drain():
+    entries = [new_entry(f"pay_{i:04d}", PAYMENT_RECORDED, AUDIT, {"channel": AUDIT_CHANNEL, "notes": "x" * 1_000},
+                         datetime.now(UTC)) for i in range(200)]
+    assert json.loads(deliver_payload(entries)) == {"opsbot_job": "deliver"}
+    assert json.loads(deliver_payload([])) == {"opsbot_job": "deliver"}
+    carried = json.loads(deliver_payload(entries[:3]))["entries"]
+    assert [OutboxEntry.from_dict(e) for e in carried] == entries[:3]
 
 
 def test_unsigned_slack_requests_are_refused_on_lambda_too(lambda_bot):

@@ -305,3 +305,139 @@ def test_an_email_copy_when_email_is_off_is_not_sent_and_says_why(store, slack_a
     assert parked.last_error == MAIL_OFF == ("email is off in this process (OPSBOT_EMAIL_FROM and OPSBOT_EMAIL_TO "
                                              "are not set)")
     assert len(posts(slack_api)) == 1  # the audit line still went
+
+
+# -- a write's own entries (Deliverer.deliver: Lambda's rung invocation) ------------------------------------
+
+
+def written(store, payment: Payment, *, receipt_to=None, paid: int = 0) -> tuple:
+    """One payment's write: its announcement in the store; the entries it rings with."""
+    outcome = RecordOutcome(payment, EventTotals(GALA.id, paid + payment.amount_cents, 1))
+    announcement = announcer().payment_recorded(outcome, GALA, receipt_to=receipt_to)
+    store.announce(announcement)
+    return announcement.entries
+
+
+def voided(store, payment: Payment) -> tuple:
+    void = replace(a_payment(next(_ids)), amount_cents=-payment.amount_cents, kind="void", voids=payment.payment_id,
+                   logged_by="U0ADMIN0001")
+    announcement = announcer().payment_voided(RecordOutcome(void, EventTotals(GALA.id, 0, 0)), GALA, payment)
+    store.announce(announcement)
+    return announcement.entries
+
+
+class Crash(BaseException):
+    """The process dies here: nothing after it runs (not even what ``except Exception`` would)."""
+
+
+def test_deliver_sends_exactly_the_writes_entries_and_looks_at_no_lane(store, slack_api, deliverer, monkeypatch):
+    mine = written(store, a_payment(next(_ids)), receipt_to=("C0OPS000001", "U0CREW00001"))
+    [other] = announce_payments(store, 1)  # due as well, but not this write's: the drain's
+
+    def no_look(*args, **kwargs):
+        raise AssertionError("deliver looked at a lane")
+
+    monkeypatch.setattr(store, "due_entries", no_look)
+    deliver = deliverer()
+    assert deliver.deliver(mine, timeout=10) == 2
+    [line] = posts(slack_api)
+    assert line.params["blocks"][-1]["elements"][0]["value"] == mine[0].record_id
+    audit = store.get_entry(mine[0].entry_id)
+    assert audit.state == DELIVERED and audit.result == {"channel": AUDIT_CHANNEL, "ts": line.response["ts"]}
+    assert line.params["metadata"]["event_payload"] == {"attempt": audit.attempt, "records": 1}
+    [receipt] = slack_api.calls("chat.postEphemeral")
+    assert receipt.params["user"] == "U0CREW00001" and store.get_entry(mine[1].entry_id).state == DELIVERED
+    # The same invocation again (Lambda retries it): nothing more.
+    assert deliver.deliver(mine, timeout=10) == 0
+    assert len(posts(slack_api)) == 1 and len(slack_api.calls("chat.postEphemeral")) == 1
+    monkeypatch.undo()
+    assert store.get_entry(entry_id(other.payment_id, AUDIT)).state == PENDING
+    assert deliver.drain(10) == 1 and len(posts(slack_api)) == 2
+
+
+def test_deliver_strikes_the_voided_line_a_pace_after_the_voids_own(store, slack_api, deliverer):
+    payment = a_payment(next(_ids))
+    written(store, payment)
+    paced = deliverer(replace(QUICK, pace=0.3))
+    assert paced.drain(10) == 1
+    [line] = posts(slack_api)
+    assert paced.deliver(voided(store, payment), timeout=10) == 2
+    first, void_line = posts(slack_api)
+    [update] = slack_api.calls("chat.update")
+    assert (update.params["channel"], update.params["ts"]) == (AUDIT_CHANNEL, line.response["ts"])
+    assert update.at - void_line.at >= 0.3
+
+
+def test_what_deliver_cannot_send_stays_for_the_drain(store, slack_api, deliverer):
+    mine = written(store, a_payment(next(_ids)), receipt_to=("C0OPS000001", "U0CREW00001"))
+    slack_api.fail_next("chat.postMessage", "channel_not_found")
+    deliver = deliverer(replace(QUICK, backoff=(120.0,)))
+    assert deliver.deliver(mine, timeout=10) == 2  # the line failed (tried again later), the receipt went
+    line = store.get_entry(mine[0].entry_id)
+    assert (line.state, line.attempts, line.in_doubt) == (PENDING, 1, False)
+    assert line.last_error == "chat.postMessage to C0AUDIT0001 failed: channel_not_found"
+    assert len(slack_api.calls("chat.postEphemeral")) == 1
+    # Entries said to be tried already, or another deliverer's, are not this invocation's to send.
+    assert deliver.deliver([replace(e, attempts=1) for e in mine], timeout=10) == 0
+    again = written(store, a_payment(next(_ids)))
+    claim_as(store, "other", [again[0].entry_id], "other#1:line", timedelta(minutes=5))
+    assert deliver.deliver(again, timeout=10) == 0
+    assert posts(slack_api) == []
+
+
+def test_deliver_out_of_time_leaves_the_rest_untried_for_the_drain(store, slack_api, deliverer):
+    payment = a_payment(next(_ids))
+    written(store, payment)
+    deliverer().drain(10)
+    # Half of a 0.4 s lease is less than the channel's 0.5 s pace: the strike-through waits for the drain.
+    hurried = deliverer(replace(QUICK, pace=0.5, lease=timedelta(seconds=0.4)))
+    void = voided(store, payment)
+    assert hurried.deliver(void, timeout=10) == 2
+    assert len(posts(slack_api)) == 2 and slack_api.calls("chat.update") == []
+    update = store.get_entry(void[1].entry_id)
+    assert (update.state, update.in_doubt) == (PENDING, False)  # due once the channel's pace allows
+    assert update.due_at <= datetime.now(UTC) + timedelta(seconds=0.5)
+    assert deliverer(clock=lambda: datetime.now(UTC) + timedelta(seconds=0.5)).drain(10) == 1
+    assert len(slack_api.calls("chat.update")) == 1
+
+
+def test_deliver_dying_before_its_settle_posts_nothing_twice(store, slack_api, deliverer, monkeypatch):
+    mine = written(store, a_payment(next(_ids)), receipt_to=("C0OPS000001", "U0CREW00001"))
+    settle = store.settle_entries
+
+    def died(*args, together=False, **kwargs):
+        if together:
+            raise Crash
+        return settle(*args, **kwargs)
+
+    monkeypatch.setattr(store, "settle_entries", died)
+    with pytest.raises(Crash):
+        deliverer().deliver(mine, timeout=10)
+    monkeypatch.undo()
+    assert len(posts(slack_api)) == 1 and len(slack_api.calls("chat.postEphemeral")) == 1
+    # Once the lease runs out, the drain finds the line in the channel (its claim id in the metadata) and
+    # parks the receipt, which may have gone out: neither is sent again.
+    later = datetime.now(UTC) + QUICK.lease + timedelta(seconds=1)
+    assert deliverer(clock=lambda: later).drain(10) == 2
+    assert len(posts(slack_api)) == 1 and len(slack_api.calls("chat.postEphemeral")) == 1
+    assert store.get_entry(mine[0].entry_id).result == {"channel": AUDIT_CHANNEL,
+                                                        "ts": posts(slack_api)[0].response["ts"]}
+    [parked] = store.parked_entries(10)
+    assert parked.entry_id == mine[1].entry_id and "may have been sent" in parked.last_error
+
+
+def test_deliver_dying_after_its_claim_leaves_every_entry_to_the_drain(store, slack_api, deliverer, monkeypatch):
+    mine = written(store, a_payment(next(_ids)), receipt_to=("C0OPS000001", "U0CREW00001"))
+    deliver = deliverer()
+
+    def died(*args, **kwargs):
+        raise Crash
+
+    monkeypatch.setattr(deliver, "_send_claimed", died)
+    with pytest.raises(Crash):
+        deliver.deliver(mine, timeout=10)
+    assert posts(slack_api) == [] and [store.get_entry(e.entry_id).state for e in mine] == ["held", "held"]
+    later = datetime.now(UTC) + QUICK.lease + timedelta(seconds=1)
+    assert deliverer(clock=lambda: later).drain(10) == 2
+    assert len(posts(slack_api)) == 1 and len(slack_api.calls("chat.postEphemeral")) == 1
+    assert len(slack_api.calls("conversations.history")) == 1  # the line's claim was under way: looked for first

@@ -20,9 +20,11 @@ from bot.core.outbox import (
     PARKED,
     PAYMENT_RECORDED,
     PENDING,
+    RECEIPT,
     REFUSED,
     SLACK_LANE,
     Announcement,
+    Claim,
     OutboxEntry,
     Settled,
     new_entry,
@@ -731,6 +733,122 @@ def test_a_claim_under_way_is_in_doubt_and_a_doubt_keeps_its_claim_id(store):
     assert again.in_doubt is False
     store.claim_entries([again], holder="c", attempt="c-1", now=now, lease=LEASE_30S)
     assert (store.get_entry(entry.entry_id).attempt, store.get_entry(entry.entry_id).in_doubt) == ("c-1", False)
+
+
+def a_write(prefix="pay_fast") -> list[OutboxEntry]:
+    """What one payment's write announces: its audit line, the receipt, the email copy."""
+    facts = {"payment_id": prefix, "paid_cents": 5_000, "channel": "C0AUDIT0001"}
+    return [new_entry(prefix, PAYMENT_RECORDED, AUDIT, facts, T0),
+            new_entry(prefix, PAYMENT_RECORDED, RECEIPT, {**facts, "user": "U0CREW0001"}, T0),
+            new_entry(prefix, PAYMENT_RECORDED, EMAIL, facts, T0)]
+
+
+def claims_of(made: list[OutboxEntry], holder="a") -> list[Claim]:
+    return [Claim(e, f"{holder}-{i}", under_way=e.target == AUDIT) for i, e in enumerate(made, 1)]
+
+
+def test_a_writes_entries_are_claimed_together_each_under_its_own_claim_id(store):
+    made = a_write()
+    store.announce(Announcement(None, tuple(made)))
+    now = T0 + timedelta(seconds=1)
+    assert store.claim_fresh(claims_of(made), holder="a", now=now, lease=LEASE_30S) == made
+    held = [store.get_entry(e.entry_id) for e in made]
+    assert [(e.state, e.holder, e.attempts, e.attempt, e.in_doubt) for e in held] == [
+        (HELD, "a", 1, "a-1", True), (HELD, "a", 1, "a-2", False), (HELD, "a", 1, "a-3", False)]
+    assert store.due_entries(SLACK_LANE, now + LEASE_30S - timedelta(seconds=1), 10) == []
+    # Claimed once: the same payload again (Lambda retrying the invocation) takes nothing.
+    assert store.claim_fresh(claims_of(made, "b"), holder="b", now=now + LEASE_30S * 2, lease=LEASE_30S) == []
+    # Nor does the general claim on a reading from before.
+    assert store.claim_entries(made, holder="c", attempt="c-1", now=now, lease=LEASE_30S) == []
+
+    # Settled together, as the drain settles them one by one.
+    line = Settled(made[0].entry_id, DELIVERED, result={"channel": "C0AUDIT0001", "ts": "1.2"})
+    settled = store.settle_entries([line, Settled(made[1].entry_id, DELIVERED, result={"sent": True}),
+                                    Settled(made[2].entry_id, PENDING, due=now + timedelta(seconds=8), error="x")],
+                                   holder="a", now=now, together=True)
+    assert settled == [e.entry_id for e in made]
+    assert store.message_ref("pay_fast") == ("C0AUDIT0001", "1.2")
+    assert store.get_entry(made[1].entry_id).state == DELIVERED
+    assert [e.entry_id for e in store.due_entries(EMAIL_LANE, now + timedelta(seconds=8), 10)] == [made[2].entry_id]
+
+
+def test_an_entry_another_holder_took_is_not_claimed_the_rest_are(store):
+    made = a_write()
+    store.announce(Announcement(None, tuple(made)))
+    now = T0 + timedelta(seconds=1)
+    [receipt] = store.claim_entries([made[1]], holder="drain", attempt="d-1", now=now, lease=LEASE_30S)
+    assert store.claim_fresh(claims_of(made), holder="a", now=now, lease=LEASE_30S) == [made[0], made[2]]
+    assert store.get_entry(receipt.entry_id).holder == "drain"
+    # and the other way round: what the payload's claim took, the drain's reading no longer takes
+    assert store.claim_entries([made[0], made[2]], holder="drain", attempt="d-2", now=now, lease=LEASE_30S) == []
+
+
+def test_only_an_entry_the_store_holds_as_given_and_untouched_is_claimed(store):
+    made = a_write()
+    store.announce(Announcement(None, tuple(made)))
+    [line, receipt, email] = made
+    now = T0 + timedelta(seconds=1)
+    forged = [
+        replace(line, facts={**line.facts, "paid_cents": 1}),  # other facts: a message the store never held
+        replace(receipt, facts={**receipt.facts, "user": "U0INTRUDER"}),
+        replace(email, created_at=T0 + timedelta(microseconds=1)),
+        replace(email, entry_id="pay_other:email", record_id="pay_other"),  # not in the store at all
+        replace(receipt, event=REFUSED),
+    ]
+    for wrong in forged:
+        assert store.claim_fresh(claims_of([wrong]), holder="x", now=now, lease=LEASE_30S) == []
+    assert all(store.get_entry(e.entry_id).state == PENDING for e in made)
+    # Not due yet (a clock behind the writer's), or tried before (a retry): not for this claim either.
+    assert store.claim_fresh(claims_of(made), holder="x", now=T0 - timedelta(seconds=1), lease=LEASE_30S) == []
+    store.claim_entries([line], holder="drain", attempt="d-1", now=now, lease=timedelta(0))
+    store.settle_entries([Settled(line.entry_id, PENDING, due=now, error="ratelimited")], holder="drain", now=now)
+    assert store.claim_fresh(claims_of(made), holder="a", now=now, lease=LEASE_30S) == [receipt, email]
+    assert store.get_entry(line.entry_id).state == PENDING
+
+
+def test_a_settle_together_leaves_an_entry_taken_over_to_its_new_holder(store):
+    made = a_write()
+    store.announce(Announcement(None, tuple(made)))
+    now = T0 + timedelta(seconds=1)
+    store.claim_fresh(claims_of(made), holder="a", now=now, lease=LEASE_30S)
+    # a's lease ran out; a drain took the receipt over
+    expired = now + LEASE_30S + timedelta(seconds=1)
+    stale = store.get_entry(made[1].entry_id)
+    assert store.claim_entries([stale], holder="b", attempt="b-1", now=expired, lease=LEASE_30S) == [stale]
+    settled = store.settle_entries([Settled(e.entry_id, DELIVERED, result={"sent": True}) for e in made],
+                                   holder="a", now=expired, together=True)
+    assert settled == [made[0].entry_id, made[2].entry_id]
+    taken_over = store.get_entry(made[1].entry_id)
+    assert (taken_over.state, taken_over.holder) == (HELD, "b")
+    assert [store.get_entry(e.entry_id).state for e in (made[0], made[2])] == [DELIVERED, DELIVERED]
+
+
+def test_dynamodb_claims_and_settles_a_writes_entries_in_one_request_each(moto_endpoint):  # noqa: F811
+    from bench.round_trips_bench import RequestCounter
+
+    store = make_dynamo_store(moto_endpoint)
+    store.init_schema()
+    made = a_write()
+    store.announce(Announcement(None, tuple(made)))
+    now = T0 + timedelta(seconds=1)
+    counter = RequestCounter(store._client)
+    assert len(store.claim_fresh(claims_of(made), holder="a", now=now, lease=LEASE_30S)) == 3
+    store.settle_entries([Settled(e.entry_id, DELIVERED, result={"sent": True}) for e in made], holder="a", now=now,
+                         together=True)
+    assert counter.take() == ["TransactWriteItems", "TransactWriteItems"]
+    # One lost to another holder: the transaction is cancelled and made again without it.
+    again = a_write("pay_fast2")
+    store.announce(Announcement(None, tuple(again)))
+    store.claim_entries([again[2]], holder="drain", attempt="d-1", now=now, lease=LEASE_30S)
+    counter.take()
+    assert store.claim_fresh(claims_of(again), holder="a", now=now, lease=LEASE_30S) == again[:2]
+    assert counter.take() == ["TransactWriteItems", "TransactWriteItems"]
+    # A single entry is one UpdateItem (half a transaction's write units).
+    alone = a_write("pay_fast3")[:1]
+    store.announce(Announcement(None, tuple(alone)))
+    counter.take()
+    assert store.claim_fresh(claims_of(alone), holder="a", now=now, lease=LEASE_30S) == alone
+    assert counter.take() == ["UpdateItem"]
 
 
 def test_event_overview_is_the_newest_records_and_each_patrons_totals_kept_by_every_write(store):
