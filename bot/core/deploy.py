@@ -240,25 +240,22 @@ class Deployer:
     def last_deploy(self, site_id: str, read: Mapping[RecordKey, dict[str, Any]] | None = None
                     ) -> dict[str, Any] | None:
         """The newest deploy record of a site (for the App Home): its summary, from ``read`` (what a
-        ``Store.read_keys`` of ``last_deploy_key`` and SUMMARIES_KEPT found) or read by key. A store
-        upgraded from before summaries, which has none for the site yet, is asked its history."""
+        ``Store.read_keys`` of ``last_deploy_key`` and SUMMARIES_KEPT found) or read by key. In a store
+        upgraded from before summaries, a site with none yet is asked its history, and the summary is
+        kept from then on (written once, unless a deploy wrote it meanwhile)."""
+        key = self.last_deploy_key(site_id)
         if read is None:
-            read = self.store.read_keys(records=[SUMMARIES_KEPT, self.last_deploy_key(site_id)])[1]
-        summary = read.get(self.last_deploy_key(site_id))
+            read = self.store.read_keys(records=[SUMMARIES_KEPT, key])[1]
+        summary = read.get(key)
         if summary is not None:
             return summary["record"]
         if SUMMARIES_KEPT in read:
             return None  # summaries were kept from the store's first record: this site has no deploy
         records = self.history(site_id, limit=1)
-        return records[0] if records else None
-
-    def build_last_deploy(self, site_id: str) -> bool:
-        """In a store upgraded from before summaries: the site's last-deploy summary from its history,
-        unless one is there already (a deploy since made it). True when one was written."""
-        newest = self.history(site_id, limit=1)
-        # Its key sorts before any: the history's records do not hold the time their deploy started.
-        return bool(newest) and self.store.put_record(*self.last_deploy_key(site_id), {"key": "", "record": newest[0]},
-                                                      if_absent=True)
+        newest = records[0] if records else None
+        # Its key sorts before any: a history record does not hold the time its deploy started.
+        self.store.put_record(*key, {"key": "", "record": newest}, if_absent=True)
+        return newest
 
     # -- pieces ---------------------------------------------------------------------------------------
     def _reporter(self, channel: str, ts: str | None = None) -> MessageReporter:

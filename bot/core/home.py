@@ -4,7 +4,8 @@ ledger, the deploy history and the links (bot/core/links.py). One read by key
 and the season's figures), each shown site's last deploy and the payment links'
 summaries; then today's records and (admins) the parked announcements: the same
 few requests whatever the number of sites, events and deploys. Reads only: opening
-the Home (or Slack redelivering the event) never writes anything."""
+the Home (or Slack redelivering the event) writes nothing, except, once, a summary
+that a store upgraded from before summaries did not have yet (bot/core/summaries.py)."""
 
 from __future__ import annotations
 

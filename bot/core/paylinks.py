@@ -281,30 +281,28 @@ class Paylinks:
         """The newest ``per_event`` links of each of these events and of no event, newest
         first, with what each collected; and whether an event may hold older ones than
         were read. From each group's summary: those in ``read`` (what a ``Store.read_keys`` of
-        ``recent_keys`` and SUMMARIES_KEPT found), else all in one read. A group with no summary in a
-        store upgraded from before summaries (or more asked than they hold) is asked its history."""
-        groups = [*event_ids, NO_EVENT]
+        ``recent_keys`` and SUMMARIES_KEPT found), else all in one read. In a store upgraded from
+        before summaries, a group with none yet is asked its history, and its summary is kept from
+        then on (written once, unless a write made it meanwhile). More asked than a summary holds:
+        the history, two queries a group."""
         if read is None:
             read = self.store.read_keys(records=[SUMMARIES_KEPT, *self.recent_keys(event_ids)])[1]
         found: list[PaylinkStatus] = []
         more = False
-        for group in groups:
+        for group in [*event_ids, NO_EVENT]:
             summary = read.get(recent_key(group))
-            if per_event > RECENT_KEPT or (summary is None and SUMMARIES_KEPT not in read):
+            if per_event > RECENT_KEPT:
                 links = self.event_links(group, limit=per_event)
-            else:
+            elif summary is not None or SUMMARIES_KEPT in read:
                 links = [_status(entry) for entry in (summary or {"links": []})["links"][:per_event]]
+            else:
+                links = self.event_links(group, limit=RECENT_KEPT)
+                self.store.put_record(*recent_key(group), {"links": [_entry(s) for s in links]}, if_absent=True)
+                links = links[:per_event]
             more = more or len(links) == per_event
             found += links
         found.sort(key=lambda status: status.link.created_at, reverse=True)
         return found, more
-
-    def build_recent(self, group: str) -> bool:
-        """In a store upgraded from before summaries: the group's summary from its history, unless one is
-        there already (a write since made it). True when one was written."""
-        links = self.event_links(group, limit=RECENT_KEPT)
-        return bool(links) and self.store.put_record(*recent_key(group), {"links": [_entry(s) for s in links]},
-                                                     if_absent=True)
 
     def recent_fold(self, link: Paylink, *, paid: tuple[int, int]) -> Fold:
         """The group's summary once ``link`` is written (``paid``: (0, 0)) or once it is paid (``paid``: (1, the

@@ -192,8 +192,8 @@ def test_init_store_builds_the_summaries_a_store_upgraded_from_before_them_lacks
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         f"SQLite store {db}: already up to date (existing data is kept; safe to run again).",
-        f"SQLite store {db}: built the summaries the App Home reads from the histories: the last deploy of 1 "
-        "site(s), the newest payment links of 1 group(s)."]
+        f"SQLite store {db}: built the summaries the App Home reads from the histories: the last deploy of 3 "
+        "site(s), the newest payment links of 7 group(s)."]
     assert store.get_record("deploy-last", "gipsykings", "last")["record"]["deploy_id"] == "dep_1"
     assert store.get_record("paylink-recent", link["event_id"], "newest")["links"][0]["link"] == link
     assert store.get_record(*SUMMARIES_KEPT) is not None

@@ -394,7 +394,8 @@ def summary_keys(bot: Bot) -> list[tuple[str, str, str]]:
                                                                                          include_past=True)])]
 
 
-def test_a_store_upgraded_from_before_summaries_shows_the_same_home(make_bot, stripe_api, moto_endpoint, tmp_path):
+def test_a_store_upgraded_from_before_summaries_shows_the_same_home(make_bot, stripe_api, moto_endpoint, tmp_path,
+                                                                    monkeypatch):
     site = site_on_moto(moto_endpoint, tmp_path, SITE_FILES)
     bot = make_bot(**site.env(), STRIPE_API_KEY=API_KEY, OPSBOT_STRIPE_API_BASE=stripe_api.base_url,
                    STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET)
@@ -417,27 +418,44 @@ def test_a_store_upgraded_from_before_summaries_shows_the_same_home(make_bot, st
     for at in summary_keys(bot):
         store.delete_record(*at)
     assert {user: without_the_time(open_home(bot, user)) for user in kept} == kept
+    # Read from the histories, each summary the Home reads was kept as it was read: from now on, read by key.
+    assert store.get_record("deploy-last", "gipsykings", "last")["record"]["result"] == "up to date"
+    assert all(store.get_record(*bot.services.deploys.last_deploy_key(s.id)) for s in bot.services.catalog.sites)
+    assert [e["paid_count"] for e in store.get_record("paylink-recent", "2026-05-23-jada-charter", "newest")["links"]
+            ] == [1]
+    calls = count_reads(store, monkeypatch)
+    assert {user: without_the_time(open_home(bot, user)) for user in kept} == kept
+    assert calls == ["read_keys", "day_payments", "read_keys", "day_payments", "parked_entries"]
 
-    # The next writes build each summary they keep from the history; start-up builds the rest once and marks the
-    # store: what the Home shows stays the same.
+    # The next writes fold into the summaries kept; init-store (or start-up) builds the rest and marks the store.
+    monkeypatch.undo()
     assert bot.command("/paylink", "60 Fuel --event jada", user=ADMIN_USER).status == 200
     bot.lazies.wait_idle()
     assert deliver(bot, stripe_api.checkout_session_event(parking["id"], name="Bo Lee")).json()["status"] == \
         "unassigned"  # a link of no event: kept for an admin to assign, and counted as paid
-    from_history = {user: without_the_time(open_home(bot, user)) for user in kept}
+    after = {user: without_the_time(open_home(bot, user)) for user in kept}
     services = bot.services
-    said = build_summaries(store, services.catalog, services.deploys, services.paylinks, services.ledger.today())
-    assert said == ("built the summaries the App Home reads from the histories: the last deploy of 1 site(s), "
-                    "the newest payment links of 1 group(s)")  # the sail's: the writes built jada's and no event's
+    assert build_summaries(store, services.catalog, services.deploys, services.paylinks, date.today())
     assert build_summaries(store, services.catalog, services.deploys, services.paylinks, date.today()) is None
     assert store.get_record(*SUMMARIES_KEPT) is not None
-    assert {user: without_the_time(open_home(bot, user)) for user in kept} == from_history
-    texts = "\n".join(b["text"]["text"] for b in from_history[CREW] if b["type"] == "section")
+    assert {user: without_the_time(open_home(bot, user)) for user in kept} == after
+    texts = "\n".join(b["text"]["text"] for b in after[CREW] if b["type"] == "section")
     assert "Last deploy: staging · :white_check_mark: up to date" in texts
     assert "$60.00 · Fuel> · JADA Charter · not paid yet" in texts
     assert "$250.00 · Charter deposit> · JADA Charter · paid 1× ($250.00)" in texts
     assert "$40.00 · Parking> · paid 1× ($40.00)" in texts
     assert "$125.00 · Birthday sail> · Birthday Sail · not paid yet" in texts
+
+
+def count_reads(store, monkeypatch) -> list[str]:
+    """The store's read methods called from here on, by name."""
+    calls: list[str] = []
+    for method in ("read_keys", "event_totals", "owed", "list_records", "get_record", "day_payments",
+                   "parked_entries", "event_payments", "event_overview"):
+        real = getattr(store, method)
+        monkeypatch.setattr(store, method, lambda *a, _real=real, _method=method, **kw: calls.append(_method)
+                            or _real(*a, **kw))
+    return calls
 
 
 def test_the_homes_reads_do_not_grow_with_sites_events_or_deploys(make_bot, tmp_path, monkeypatch):
@@ -449,13 +467,7 @@ def test_the_homes_reads_do_not_grow_with_sites_events_or_deploys(make_bot, tmp_
                       "prefix": f"site{i:02d}/"} for i in range(20)]
     (tmp_path / "events.json").write_text(json.dumps(data))
     bot = make_bot(OPSBOT_EVENTS_FILE=str(tmp_path / "events.json"))
-    store = bot.services.store
-    calls: list[str] = []
-    for method in ("read_keys", "event_totals", "owed", "list_records", "get_record", "day_payments",
-                   "parked_entries", "event_payments", "event_overview"):
-        real = getattr(store, method)
-        monkeypatch.setattr(store, method, lambda *a, _real=real, _method=method, **kw: calls.append(_method)
-                            or _real(*a, **kw))
+    calls = count_reads(bot.services.store, monkeypatch)
     view = open_home(bot, ADMIN_USER)
     assert len(view["blocks"]) <= MAX_BLOCKS
     # Every event's totals, the 15 sites shown and the 30 nearest events' links in one read; today; parked.

@@ -275,7 +275,7 @@ def test_payment_links_of_the_nearest_events_are_one_read_of_their_summaries(mak
     _shows_the_three_nearest_links(reply)
 
 
-def test_links_recorded_before_summaries_are_read_from_their_history_two_queries_each(make_bot, tmp_path,
+def test_links_recorded_before_summaries_are_read_from_their_history_once(make_bot, tmp_path,
                                                                                      monkeypatch):
     bot = _links_on_far_and_near_events(make_bot, tmp_path, upgraded=True)
     reads = _reads(bot.services.store, monkeypatch)
@@ -284,6 +284,10 @@ def test_links_recorded_before_summaries_are_read_from_their_history_two_queries
     assert len(queries) == PAYLINK_EVENTS + 1 + 3  # each of the 30 nearest and "no event", +1 for each with links
     assert {g for _, c, g in queries if c == "paylink-paid"} == {"e000", "e005", "e029"}
     _shows_the_three_nearest_links(reply)
+    # Each group's summary was kept as it was read: from now on, one read by key.
+    reads.clear()
+    _shows_the_three_nearest_links(bot.command("/links", "stripe").json())
+    assert reads == [("read_keys", f"{PAYLINK_EVENTS + 2} keys")]
 
 
 # -- money at a glance -------------------------------------------------------------------------------------------
