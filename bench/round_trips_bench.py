@@ -24,11 +24,13 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,8 @@ from bot.core.outbox import Doorbell, OutboxEntry  # noqa: E402
 
 COMMAND = ".venv/bin/python bench/round_trips_bench.py"
 EVENT = "2026-12-05-holiday-lights-charter"  # events.json: $2,400 total
+MANY_EVENTS, MANY_SITES, LINKS_PER_EVENT = 150, 20, 11  # a link more than a group's summary keeps
+MANY = f"App Home ({MANY_EVENTS} events, {MANY_SITES} sites, deploys and links)"
 
 # (ack, after) goals from issue 19; None: only what is in the name is counted.
 GOALS: dict[str, tuple[int, int | None]] = {
@@ -51,6 +55,7 @@ GOALS: dict[str, tuple[int, int | None]] = {
     "/events EVENT (long history)": (3, None),
     "App Home": (4, None),
     "App Home (long history)": (4, None),
+    MANY: (4, None),
 }
 
 
@@ -193,7 +198,61 @@ def measure(endpoint: str, *, history: int = 300) -> list[Count]:
         seed_payments(bot.services, EVENT, history)
         count("/events EVENT (long history)", lambda: bot.command("/events", EVENT))
         count("App Home (long history)", lambda: bot.open_home(ADMIN_USER))
+    with tempfile.TemporaryDirectory() as folder, \
+            running_bot(endpoint, OPSBOT_EVENTS_FILE=str(many_events_file(Path(folder)))) as bot:
+        seed_deploys_and_links(bot.services)
+        counter = RequestCounter(bot.services.store._client)  # count() counts this bot's requests from here
+        view = json.dumps(count(MANY, lambda: bot.open_home(ADMIN_USER)), ensure_ascii=False)
+        assert "Last deploy: staging" in view and "paid 1×" in view, "the summaries were not shown"
     return counts
+
+
+def many_events_file(folder: Path) -> Path:
+    """events.json with MANY_EVENTS events (past, this week's and later ones) and MANY_SITES sites."""
+    from tests.conftest import EVENTS_FILE
+
+    data = json.loads(EVENTS_FILE.read_text(encoding="utf-8"))
+    today = date.today()
+    data["events"] = [{"id": f"e{i:03d}", "title": f"Event {i}", "date": (today + timedelta(days=i - 40)).isoformat(),
+                       "total": 1000} for i in range(MANY_EVENTS)]
+    data["sites"] = [{**data["sites"][0], "id": f"site{i:02d}", "bucket": f"site{i:02d}-example-com",
+                      "url": f"https://site{i:02d}.example.com"} for i in range(MANY_SITES)]
+    path = folder / "events.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def seed_deploys_and_links(services: Any) -> None:
+    """Two deploys of every site, and LINKS_PER_EVENT payment links (the newest paid) on every fifth of the
+    nearest events and on no event, written as the Deployer and Paylinks write them: each with the summary
+    it keeps (the Home reads the nearest events' summaries whether or not they have links)."""
+    from bot.core.deploy import DEPLOYS, newest_deploy
+    from bot.core.links import PAYLINK_EVENTS
+    from bot.core.paylinks import Paylink
+    from bot.core.ports import Fold
+
+    store, now = services.store, datetime.now(UTC)
+    for site in services.catalog.sites:
+        for n in range(2):
+            key, record = f"{(now + timedelta(seconds=n)).isoformat()}#dep_{site.id}_{n}", {
+                "deploy_id": f"dep_{site.id}_{n}", "site": site.id, "target": "staging", "by": "U0SEED",
+                "at": now.isoformat(), "result": "deployed"}
+            store.put_record(DEPLOYS, site.id, key, record, fold=Fold(
+                services.deploys.last_deploy_key(site.id), lambda last, key=key, record=record:
+                newest_deploy(last, key, record)))
+    nearest = services.catalog.ordered(services.ledger.today())[:PAYLINK_EVENTS:5]
+    for event in [*nearest, None]:
+        for n in range(LINKS_PER_EVENT):
+            link = Paylink(link_id=f"plink_{event.id if event else '-'}_{n}", url=f"https://buy.stripe.com/test_{n}",
+                           product_id="prod_1", price_id="price_1", amount_cents=1000 + n, product_name=f"Link {n}",
+                           description="", event_id=event.id if event else None,
+                           event_title=event.title if event else None, created_by="U0SEED",
+                           created_at=(now + timedelta(seconds=n)).isoformat(), day=now.date().isoformat())
+            store.put_record("paylink-id", link.link_id, "link", asdict(link), if_absent=True)
+            store.put_record("paylink", link.group, link.key, asdict(link), if_absent=True,
+                             fold=services.paylinks.recent_fold(link, paid=(0, 0)))
+        services.paylinks.mark_paid(link.link_id, session_id=f"cs_{link.group}", amount_cents=link.amount_cents,
+                                    paid_at=now)
 
 
 def seed_payments(services: Any, event_id: str, how_many: int) -> None:

@@ -20,7 +20,7 @@ from blocks.links import home_links, linked
 from blocks.mrkdwn import escape
 from blocks.summary import REMINDER_ACTION
 from bot.core.domain import EventStatus, Payment
-from bot.core.home import PARKED_SHOWN, HomeData, SiteCard
+from bot.core.home import PARKED_SHOWN, SITES_SHOWN, HomeData, SiteCard
 from bot.core.links import staging_url
 from bot.core.money import format_cents
 from bot.core.outbox import describe
@@ -29,7 +29,7 @@ HOME_DEPLOY_ACTION = "home_deploy"  # value: "SITE TARGET"
 HOME_TARGETS = ("staging", "production")
 MAX_BLOCKS = VIEW_BLOCKS
 MAX_EVENTS = 40  # a dashboard, not a report: /events lists the rest
-MAX_SITES = 15
+MAX_SITES = SITES_SHOWN  # the sites whose last deploys gather_home read
 TODAY_LINES = 12
 MAX_LINK_GROUPS = 12  # the rest: /links
 LINKS_PER_GROUP = 8  # a group's first links; /links GROUP lists them all

@@ -9,6 +9,8 @@ Items:
   idempotency    PK=IDEM#<key>        SK=META                  (the first outcome of that key: record and totals)
   outbox entry   PK=OUTBOX#<entry id> SK=META                  while due: GSI1PK=OUTBOX#<lane> GSI1SK=<due>#<id>;
                                                                parked: GSI1PK=OUTBOX#parked GSI1SK=<parked>#<id>
+  record         PK=REC#<collection>#<group> SK=<key>          (a summary record, kept by a Fold, carries ``ver``:
+                                                               the version its compare-and-set writes against)
 
 Payments, event totals, records and audit entries carry ``fmt``, the format version of
 their shape (ITEM_FORMAT; an item without it is format 1, as written before formats
@@ -70,11 +72,14 @@ from bot.core.outbox import (
 )
 from bot.core.patrons import patron_key, patron_totals, stored_name
 from bot.core.ports import (
+    SUMMARIES_KEPT,
+    Fold,
     IdempotencyConflict,
     NothingLeft,
     OverTotal,
     PaymentNotFound,
     PaymentVoided,
+    RecordKey,
     SchemaTooNew,
     StoreError,
     refund_key,
@@ -163,6 +168,8 @@ class DynamoStore:
         recovery on (the ledger's backup: infra/template.yaml turns it on for a stack's table)."""
         created = self._create_table()
         said = ["created the table"] if created else []
+        if created:  # a new table keeps its summaries from its first record
+            self.put_record(*SUMMARIES_KEPT, {"kept": True}, if_absent=True)
         recovery = self.point_in_time_recovery()
         if not recovery.enabled:
             try:
@@ -700,10 +707,11 @@ class DynamoStore:
 
     # -- records ------------------------------------------------------------------------------------
     def put_record(self, collection: str, group: str, key: str, data: dict[str, Any], *,
-                   if_absent: bool = False, announce: Announcement | None = None) -> bool:
-        item = _item({"PK": f"REC#{collection}#{group}", "SK": key, "type": "record", "fmt": ITEM_FORMAT,
-                      "data": json.dumps(data)})
+                   if_absent: bool = False, announce: Announcement | None = None, fold: Fold | None = None) -> bool:
+        item = _record_item((collection, group, key), data)
         extra = {"ConditionExpression": "attribute_not_exists(PK)"} if if_absent else {}
+        if fold is not None:
+            return self._put_folded(item, extra, announce, fold)
         if not announce:
             return self._write("put_item", Item=item, **extra)
         failed = self._transact([{"Put": {"TableName": self.table, "Item": item, **extra}},
@@ -714,15 +722,65 @@ class DynamoStore:
             return False
         raise StoreError(f"DynamoDB write failed: transaction cancelled ({', '.join(failed)})")
 
+    def _put_folded(self, item: dict[str, Any], extra: dict[str, Any], announce: Announcement | None,
+                    fold: Fold) -> bool:
+        """The record, its summary compare-and-set on the summary's version (``ver``: read, applied, written
+        one higher; not there: written only if still not there) and the announcement, in one transaction;
+        read and applied again when another write changed the summary meanwhile."""
+        announcing = self._announcement_items(announce) if announce else []
+        for attempt in range(MAX_ATTEMPTS):
+            current = self._get(*_record_address(fold.at))
+            summary = fold.apply(json.loads(current["data"]) if current else None)
+            writes = [{"Put": {"TableName": self.table, "Item": item, **extra}}]
+            if summary is not None:
+                version = int(current.get("ver", 0)) if current else 0
+                if current is None:
+                    condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(PK)"}
+                elif "ver" in current:
+                    condition = {"ConditionExpression": "#ver = :ver", "ExpressionAttributeNames": {"#ver": "ver"},
+                                 "ExpressionAttributeValues": _item({":ver": version})}
+                else:
+                    condition = {"ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(#ver)",
+                                 "ExpressionAttributeNames": {"#ver": "ver"}}
+                summary_item = _record_item(fold.at, summary, version=version + 1)
+                writes.append({"Put": {"TableName": self.table, "Item": summary_item, **condition}})
+            failed = self._transact([*writes, *announcing])
+            if failed is None:
+                return True
+            if extra and failed[0] == "ConditionalCheckFailed":
+                return False  # the record is there: nothing was written, folded or announced
+            if summary is None or (failed[1] not in ("ConditionalCheckFailed", "TransactionConflict")
+                                   and "TransactionConflict" not in failed):
+                raise StoreError(f"DynamoDB write failed: transaction cancelled ({', '.join(failed)})")
+            self._backoff(attempt)  # another write changed the summary: read it and apply again
+        raise StoreError(f"DynamoDB write failed: the summary {fold.at} kept changing ({MAX_ATTEMPTS} tries)")
+
     def get_record(self, collection: str, group: str, key: str) -> dict[str, Any] | None:
-        item = self._get(f"REC#{collection}#{group}", key)
+        item = self._get(*_record_address((collection, group, key)))
         return json.loads(item["data"]) if item else None
+
+    def read_keys(self, *, events: Iterable[str] = (), records: Sequence[RecordKey] = ()
+                  ) -> tuple[dict[str, EventTotals], dict[RecordKey, dict[str, Any]]]:
+        ids = list(dict.fromkeys(events))
+        addresses = list(dict.fromkeys(records))
+        keys = [(f"EVENT#{i}", _META) for i in ids] + [_record_address(at) for at in addresses]
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for start in range(0, len(keys), 100):  # BatchGetItem takes at most 100 keys
+            found.update(self._get_keys(keys[start : start + 100]))
+        totals = {}
+        for event_id in ids:
+            meta = found.get((f"EVENT#{event_id}", _META))
+            if meta is not None:
+                totals[event_id] = EventTotals(event_id, meta["paid_cents"], meta["payment_count"])
+        documents = {at: json.loads(found[_record_address(at)]["data"])
+                     for at in addresses if _record_address(at) in found}
+        return totals, documents
 
     def list_records(self, collection: str, group: str, *, newest_first: bool = False,
                      limit: int | None = None) -> list[dict[str, Any]]:
         query: dict[str, Any] = {
             "KeyConditionExpression": "PK = :pk",
-            "ExpressionAttributeValues": _item({":pk": f"REC#{collection}#{group}"}),
+            "ExpressionAttributeValues": _item({":pk": _record_address((collection, group, ""))[0]}),
             "ScanIndexForward": not newest_first,
             "ConsistentRead": True,
         }
@@ -732,7 +790,8 @@ class DynamoStore:
         return [json.loads(i["data"]) for i in items]
 
     def delete_record(self, collection: str, group: str, key: str) -> None:
-        self._write("delete_item", Key=_item({"PK": f"REC#{collection}#{group}", "SK": key}))
+        pk, sk = _record_address((collection, group, key))
+        self._write("delete_item", Key=_item({"PK": pk, "SK": sk}))
 
     # -- audit log ---------------------------------------------------------------------------------
     def add_audit(self, entry: AuditEntry) -> None:
@@ -960,12 +1019,7 @@ class DynamoStore:
         return sum(max(total - (paid[e].paid_cents if e in paid else 0), 0) for e, total in totals.items())
 
     def event_totals(self, event_ids: Iterable[str]) -> dict[str, EventTotals]:
-        ids = list(dict.fromkeys(event_ids))
-        result: dict[str, EventTotals] = {}
-        for start in range(0, len(ids), 100):  # BatchGetItem takes at most 100 keys
-            for meta in self._get_many([f"EVENT#{i}" for i in ids[start : start + 100]]).values():
-                result[meta["event_id"]] = EventTotals(meta["event_id"], meta["paid_cents"], meta["payment_count"])
-        return result
+        return self.read_keys(events=event_ids)[0]
 
     def _query(self, _max_items: int | None = None, **kwargs: Any) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -1049,6 +1103,17 @@ _NAMES = {"#state": "state", "#result": "result", "#attempt": "attempt", "#event
 def _names(*expressions: str) -> dict[str, str]:
     """The attribute-name placeholders the expressions use (DynamoDB refuses unused ones)."""
     return {k: v for k, v in _NAMES.items() if any(k in e for e in expressions)}
+
+
+def _record_address(at: RecordKey) -> tuple[str, str]:
+    """A record's (PK, SK): a group's records share a partition, in key order."""
+    collection, group, key = at
+    return f"REC#{collection}#{group}", key
+
+
+def _record_item(at: RecordKey, data: dict[str, Any], *, version: int | None = None) -> dict[str, Any]:
+    pk, sk = _record_address(at)
+    return _item({"PK": pk, "SK": sk, "type": "record", "fmt": ITEM_FORMAT, "data": json.dumps(data), "ver": version})
 
 
 def _micros(moment: datetime) -> int:

@@ -31,11 +31,14 @@ from bot.core.outbox import (
 )
 from bot.core.patrons import patron_totals
 from bot.core.ports import (
+    SUMMARIES_KEPT,
+    Fold,
     IdempotencyConflict,
     NothingLeft,
     OverTotal,
     PaymentNotFound,
     PaymentVoided,
+    RecordKey,
     StoreError,
     record_position,
     refund_key,
@@ -78,6 +81,8 @@ class MemoryStore:
             if self._ready:
                 return None
             self._ready = True
+            collection, group, key = SUMMARIES_KEPT
+            self._records[(collection, group)] = {key: json.dumps({"kept": True})}
             return "created the in-memory store"
 
     def upgrade_schema(self) -> str | None:
@@ -285,14 +290,21 @@ class MemoryStore:
 
     # -- records --------------------------------------------------------------------------------
     def put_record(self, collection: str, group: str, key: str, data: dict[str, Any], *,
-                   if_absent: bool = False, announce: Announcement | None = None) -> bool:
+                   if_absent: bool = False, announce: Announcement | None = None, fold: Fold | None = None) -> bool:
         text = json.dumps(data)  # as on disk: what JSON cannot say fails here, before anything is written
 
         def write() -> bool:
             documents = self._records.setdefault((collection, group), {})
             if if_absent and key in documents:
                 return False
+            summary = None
+            if fold is not None:  # applied to the store as it is before this write
+                folded = fold.apply(self._record(*fold.at))
+                summary = None if folded is None else json.dumps(folded)
             documents[key] = text
+            if summary is not None:
+                at_collection, at_group, at_key = fold.at
+                self._records.setdefault((at_collection, at_group), {})[at_key] = summary
             if announce:
                 self._announce(announce)
             return True
@@ -300,9 +312,17 @@ class MemoryStore:
         return self._write(write)
 
     def get_record(self, collection: str, group: str, key: str) -> dict[str, Any] | None:
-        def read() -> dict[str, Any] | None:
-            text = self._records.get((collection, group), {}).get(key)
-            return None if text is None else json.loads(text)
+        return self._write(lambda: self._record(collection, group, key))
+
+    def _record(self, collection: str, group: str, key: str) -> dict[str, Any] | None:
+        text = self._records.get((collection, group), {}).get(key)
+        return None if text is None else json.loads(text)
+
+    def read_keys(self, *, events: Iterable[str] = (), records: Sequence[RecordKey] = ()
+                  ) -> tuple[dict[str, EventTotals], dict[RecordKey, dict[str, Any]]]:
+        def read() -> tuple[dict[str, EventTotals], dict[RecordKey, dict[str, Any]]]:
+            found = {at: self._record(*at) for at in records}
+            return self.event_totals(events), {at: doc for at, doc in found.items() if doc is not None}
 
         return self._write(read)
 

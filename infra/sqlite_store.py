@@ -36,11 +36,14 @@ from bot.core.outbox import (
 )
 from bot.core.patrons import patron_key, stored_name
 from bot.core.ports import (
+    SUMMARIES_KEPT,
+    Fold,
     IdempotencyConflict,
     NothingLeft,
     OverTotal,
     PaymentNotFound,
     PaymentVoided,
+    RecordKey,
     SchemaTooNew,
     StoreError,
     refund_key,
@@ -278,6 +281,9 @@ def describe_upgrade(before: int, had_tables: bool, applied: list[Migration]) ->
     return ", then ".join(said)
 
 
+# The ids as one JSON parameter: no bound-parameter limit, and no statement text per count of ids.
+_TOTALS_OF = ("SELECT event_id, paid_cents, payment_count FROM events "
+              "WHERE event_id IN (SELECT value FROM json_each(?))")
 _OUTBOX_COLUMNS = ("entry_id, record_id, event, target, lane, facts, created_at, state, due_at, attempts, holder, "
                    "attempt, in_doubt, result, last_error")
 _CHUNK = 500  # ids per statement: under SQLite's bound-parameter limit
@@ -449,6 +455,8 @@ class SqliteStore:
             applied.append(pending[0])
         if not applied:
             return None
+        if before == 0 and not had_tables:  # a new ledger keeps its summaries from its first record
+            self.put_record(*SUMMARIES_KEPT, {"kept": True}, if_absent=True)
         return describe_upgrade(before, had_tables, applied)
 
     def ping(self) -> None:
@@ -661,9 +669,7 @@ class SqliteStore:
         return int(rows[0][0])
 
     def event_totals(self, event_ids: Iterable[str]) -> dict[str, EventTotals]:
-        # The ids as one JSON parameter: no bound-parameter limit, and no statement text per count of ids.
-        rows = self._read("SELECT event_id, paid_cents, payment_count FROM events "
-                          "WHERE event_id IN (SELECT value FROM json_each(?))", (json.dumps(list(event_ids)),))
+        rows = self._read(_TOTALS_OF, (json.dumps(list(event_ids)),))
         return {event_id: EventTotals(event_id, paid, count) for event_id, paid, count in rows}
 
     def event_payments(self, event_id: str, *, after: str | None = None, limit: int | None = None
@@ -731,19 +737,53 @@ class SqliteStore:
 
     # -- records ------------------------------------------------------------------------------
     def put_record(self, collection: str, group: str, key: str, data: dict[str, Any], *,
-                   if_absent: bool = False, announce: Announcement | None = None) -> bool:
+                   if_absent: bool = False, announce: Announcement | None = None, fold: Fold | None = None) -> bool:
         verb = "INSERT OR IGNORE" if if_absent else "INSERT OR REPLACE"
+        text = json.dumps(data)
         with self._write() as conn:
+            summary = None
+            if fold is not None:
+                if if_absent and self._stored(conn, collection, group, key) is not None:
+                    return False
+                summary = fold.apply(self._stored(conn, *fold.at))  # the store as it is before this write
             cursor = conn.execute(f"{verb} INTO records (collection, grp, key, data) VALUES (?,?,?,?)",
-                                  (collection, group, key, json.dumps(data)))
+                                  (collection, group, key, text))
             written = cursor.rowcount == 1
+            if written and summary is not None:
+                conn.execute("INSERT OR REPLACE INTO records (collection, grp, key, data) VALUES (?,?,?,?)",
+                             (*fold.at, json.dumps(summary)))
             if written and announce:
                 self._announce(conn, announce)
             return written
 
+    @staticmethod
+    def _stored(conn: sqlite3.Connection, collection: str, group: str, key: str) -> dict[str, Any] | None:
+        row = conn.execute("SELECT data FROM records WHERE collection=? AND grp=? AND key=?",
+                           (collection, group, key)).fetchone()
+        return json.loads(row[0]) if row else None
+
     def get_record(self, collection: str, group: str, key: str) -> dict[str, Any] | None:
         rows = self._read("SELECT data FROM records WHERE collection=? AND grp=? AND key=?", (collection, group, key))
         return json.loads(rows[0][0]) if rows else None
+
+    def read_keys(self, *, events: Iterable[str] = (), records: Sequence[RecordKey] = ()
+                  ) -> tuple[dict[str, EventTotals], dict[RecordKey, dict[str, Any]]]:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN")  # one snapshot for both reads
+            try:
+                totals = conn.execute(_TOTALS_OF, (json.dumps(list(events)),)).fetchall()
+                found = conn.execute(  # each address looked up by the records' primary key
+                    "SELECT r.collection, r.grp, r.key, r.data FROM json_each(?) AS wanted JOIN records r "
+                    "ON r.collection = json_extract(wanted.value, '$[0]') "
+                    "AND r.grp = json_extract(wanted.value, '$[1]') AND r.key = json_extract(wanted.value, '$[2]')",
+                    (json.dumps([list(at) for at in records]),)).fetchall()
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise _store_error(self.path, exc) from exc
+        return ({event_id: EventTotals(event_id, paid, count) for event_id, paid, count in totals},
+                {(collection, group, key): json.loads(data) for collection, group, key, data in found})
 
     def list_records(self, collection: str, group: str, *, newest_first: bool = False,
                      limit: int | None = None) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,7 +51,19 @@ from bot.core.domain import Site
 from bot.core.ledger import Clock, new_record_id, utc_now
 from bot.core.once import Once
 from bot.core.outbox import Announcer
-from bot.core.ports import Message, Notifier, NotifyError, SiteObject, Sites, SitesError, Store, slack_on
+from bot.core.ports import (
+    SUMMARIES_KEPT,
+    Fold,
+    Message,
+    Notifier,
+    NotifyError,
+    RecordKey,
+    SiteObject,
+    Sites,
+    SitesError,
+    Store,
+    slack_on,
+)
 from bot.core.site_files import HashCache, Scan, scan_source, still_as_scanned
 
 log = logging.getLogger(__name__)
@@ -60,6 +72,9 @@ PENDING_TTL = timedelta(minutes=10)  # a preview must be confirmed within this
 LOCK_LEASE = timedelta(minutes=15)  # a deploy whose process died frees its site after this
 PENDING = "pending-deploy"  # records: ("pending-deploy", "", deploy_id)
 DEPLOYS = "deploy"  # records: ("deploy", site_id, "<started iso>#<deploy_id>"): the history
+# A summary kept by every history write (a Fold): ("deploy-last", site_id, "last"), {"key": the newest
+# history record's key, "record": that record}: the App Home reads it by key instead of querying the history.
+LAST_DEPLOY = "deploy-last"
 CHANGES = "deploy-changes"  # records: (CHANGES, "<site_id>#<deploy_id>", "00000"...): key, version before, after
 OWED = "deploy-invalidation-owed"  # records: (OWED, site_id, "staging"|"production"): paths not yet invalidated
 HISTORY_SHOWN = 10  # deploys /deploy SITE history lists
@@ -217,10 +232,30 @@ class Deployer:
         self._reporter(pending["channel"], pending["ts"]).show(
             *self.words.decided_message(site.id, deploy_id, "cancelled", by, target), final=True)
 
-    def last_deploy(self, site_id: str) -> dict[str, Any] | None:
-        """The newest deploy record of a site (for the App Home)."""
+    @staticmethod
+    def last_deploy_key(site_id: str) -> RecordKey:
+        """The site's last-deploy summary."""
+        return LAST_DEPLOY, site_id, "last"
+
+    def last_deploy(self, site_id: str, read: Mapping[RecordKey, dict[str, Any]] | None = None
+                    ) -> dict[str, Any] | None:
+        """The newest deploy record of a site (for the App Home): its summary, from ``read`` (what a
+        ``Store.read_keys`` of ``last_deploy_key`` and SUMMARIES_KEPT found) or read by key. In a store
+        upgraded from before summaries, a site with none yet is asked its history, and the summary is
+        kept from then on (written once, unless a deploy wrote it meanwhile)."""
+        key = self.last_deploy_key(site_id)
+        if read is None:
+            read = self.store.read_keys(records=[SUMMARIES_KEPT, key])[1]
+        summary = read.get(key)
+        if summary is not None:
+            return summary["record"]
+        if SUMMARIES_KEPT in read:
+            return None  # summaries were kept from the store's first record: this site has no deploy
         records = self.history(site_id, limit=1)
-        return records[0] if records else None
+        newest = records[0] if records else None
+        # Its key sorts before any: a history record does not hold the time its deploy started.
+        self.store.put_record(*key, {"key": "", "record": newest}, if_absent=True)
+        return newest
 
     # -- pieces ---------------------------------------------------------------------------------------
     def _reporter(self, channel: str, ts: str | None = None) -> MessageReporter:
@@ -569,8 +604,9 @@ class Deployer:
             "restores": (str(plan.restores.get("deploy_id", "")) if plan.restores else "") if plan else "",
         }
         announcement = self.announcer.deploy_finished(_audit_facts(run, record, self.words), at) if announce else None
-        if self.store.put_record(DEPLOYS, site.id, f"{run.started_at.isoformat()}#{run.deploy_id}", record,
-                                 announce=announcement) and announcement:
+        key = f"{run.started_at.isoformat()}#{run.deploy_id}"
+        last = Fold(self.last_deploy_key(site.id), lambda summary: newest_deploy(summary, key, record))
+        if self.store.put_record(DEPLOYS, site.id, key, record, announce=announcement, fold=last) and announcement:
             self.announcer.ring(announcement.entries)
         if not (run.writes_production and run.versioned and run.before):
             return
@@ -582,6 +618,16 @@ class Deployer:
         for number, first in enumerate(range(0, len(entries), CHANGES_PER_RECORD)):
             self.store.put_record(CHANGES, group, f"{number:05d}",
                                   {"entries": entries[first:first + CHANGES_PER_RECORD]})
+
+
+def newest_deploy(last: dict[str, Any] | None, key: str, record: dict[str, Any]) -> dict[str, Any] | None:
+    """The site's last-deploy summary once the history record ``key`` is written: that record, unless the
+    summary holds a newer one (a deploy whose lock ran out, recorded after the next one started). None: as
+    it is. With no summary yet (a store upgraded from before them) the deploy being recorded is the newest:
+    one deploy of a site runs at a time."""
+    if last is not None and last["key"] > key:
+        return None
+    return {"key": key, "record": record}
 
 
 def _audit_facts(run: DeployRun, record: dict[str, Any], words: DeployWords) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -380,8 +380,10 @@ class Ledger:
     def status(self, event_ref: str) -> EventStatus:
         return self.statuses([self.find_event(event_ref)])[0]
 
-    def statuses(self, events: list[Event]) -> list[EventStatus]:
-        totals = self.store.event_totals([e.id for e in events]) if events else {}
+    def statuses(self, events: list[Event], totals: Mapping[str, EventTotals] | None = None) -> list[EventStatus]:
+        """The events with their totals (``totals``: already read with other things; else read here)."""
+        if totals is None:
+            totals = self.store.event_totals([e.id for e in events]) if events else {}
         none = EventTotals("")
         return [EventStatus(e, t.paid_cents, t.payment_count) for e in events for t in (totals.get(e.id, none),)]
 

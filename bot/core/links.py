@@ -6,14 +6,15 @@
 - the payment links made with /paylink, under Stripe, newest first, with what each collected.
 
 Reads only, and bounded: payment links are read for the PAYLINK_EVENTS nearest events
-(and for links of no event), PAYLINKS_PER_EVENT newest each, two queries an event at most."""
+(and for links of no event), PAYLINKS_PER_EVENT newest each, from each group's summary
+(bot/core/paylinks.py): one read for all of them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from bot.core.catalog import Catalog
@@ -23,6 +24,7 @@ from bot.core.money import format_cents
 
 if TYPE_CHECKING:
     from bot.core.paylinks import Paylinks, PaylinkStatus
+    from bot.core.ports import RecordKey
 
 STRIPE_GROUP = "Stripe"
 PAYLINK_EVENTS = 30
@@ -138,11 +140,12 @@ class OpsLinks:
         self.region = region
         self.today = today
 
-    def groups(self) -> list[OpsGroup]:
+    def groups(self, read: Mapping[RecordKey, dict[str, Any]] | None = None) -> list[OpsGroup]:
         """Every group: events.json's in its order (Stripe with the payment links after the
         file's own; a Stripe group first when the file has none), then one per site (its
-        links first when events.json names a group after it too)."""
-        payments, older = self._payment_links()
+        links first when events.json names a group after it too). ``read``: what a
+        ``Store.read_keys`` of ``summary_keys`` (and SUMMARIES_KEPT) found, when read with other things."""
+        payments, older = self._payment_links(read)
         by_name: dict[str, OpsGroup] = {}
         for group in self.catalog.links:
             by_name[group.name.casefold()] = OpsGroup(
@@ -173,11 +176,19 @@ class OpsLinks:
                 matched.append(OpsGroup(group.name, links, group.older_payment_links))
         return LinksFound(" ".join(query.split()), tuple(matched), tuple(g.name for g in groups))
 
-    def _payment_links(self) -> tuple[list[OpsLink], bool]:
+    def summary_keys(self) -> list[RecordKey]:
+        """The payment-link summaries ``groups`` reads."""
+        return self.paylinks.recent_keys(self._nearest()[:PAYLINK_EVENTS]) if self.paylinks is not None else []
+
+    def _nearest(self) -> Sequence[str]:
+        return [e.id for e in self.catalog.ordered(self.today())]
+
+    def _payment_links(self, read: Mapping[RecordKey, dict[str, Any]] | None) -> tuple[list[OpsLink], bool]:
         """The newest payment links (bounded reads) and whether older ones may exist."""
         if self.paylinks is None:
             return [], False
-        nearest: Sequence[str] = [e.id for e in self.catalog.ordered(self.today())]
-        statuses, more = self.paylinks.recent_links(nearest[:PAYLINK_EVENTS], per_event=PAYLINKS_PER_EVENT)
+        nearest = self._nearest()
+        statuses, more = self.paylinks.recent_links(nearest[:PAYLINK_EVENTS], per_event=PAYLINKS_PER_EVENT,
+                                                    read=read)
         links = [link for link in map(payment_link, statuses) if link is not None]
         return links, more or len(nearest) > PAYLINK_EVENTS

@@ -8,12 +8,15 @@ Records (collection / group / key):
   announcement (the audit line, and the link posted where it was asked for) in one transaction
 - ``paylink-request`` / request key / ``link``: which link a Slack request made (retries)
 - ``paylink-paid`` / the link's group / ``<link id>#<session id>``: one per paid Checkout Session
+- ``paylink-recent`` / the link's group / ``newest``: a summary (a Fold) kept by the writes of the two
+  above: the group's RECENT_KEPT newest links, each with what it collected, newest first, so that the App
+  Home and ``/links`` read them by key, every group in one read, instead of querying each group
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,11 +27,13 @@ from bot.core.domain import Event
 from bot.core.ledger import Clock, utc_now
 from bot.core.money import AmountError, format_cents, parse_amount
 from bot.core.outbox import Announcer
-from bot.core.ports import Payments, PaymentsError, Store, StripeRefund
+from bot.core.ports import SUMMARIES_KEPT, Fold, Payments, PaymentsError, RecordKey, Store, StripeRefund
 
 DESCRIPTION_MAX = 200
 CURRENCY = "usd"
 NO_EVENT = "-"  # the group of links made without --event
+RECENT = "paylink-recent"
+RECENT_KEPT = 10  # links a group's summary holds
 
 # Slack clients may turn "--" into an en or em dash ("smart punctuation").
 _OPTION = re.compile(r"^(?:--|\u2014|\u2013)(?P<name>[A-Za-z][\w-]*)(?:=(?P<value>.*))?$")
@@ -88,6 +93,11 @@ class Paylink:
     @property
     def group(self) -> str:
         return self.event_id or NO_EVENT
+
+    @property
+    def key(self) -> str:
+        """Its record's key in its group: the groups list in the order links were made."""
+        return f"{self.created_at}#{self.link_id}"
 
     @classmethod
     def from_record(cls, data: dict) -> Paylink:
@@ -233,7 +243,8 @@ class Paylinks:
         else:
             # A concurrent delivery of the same request got Stripe's replay and kept (and announced) it first.
             link = self.link(link_id) or link
-        self.store.put_record("paylink", link.group, f"{link.created_at}#{link_id}", asdict(link), if_absent=True)
+        self.store.put_record("paylink", link.group, link.key, asdict(link), if_absent=True,
+                              fold=self.recent_fold(link, paid=(0, 0)))
         self.store.put_record("paylink-request", plan.request_key, "link", {"link_id": link_id}, if_absent=True)
         return link
 
@@ -260,18 +271,62 @@ class Paylinks:
             paid[record["link_id"]] = (count + 1, cents + int(record["amount_cents"]))
         return [PaylinkStatus(link, *paid.get(link.link_id, (0, 0))) for link in links]
 
-    def recent_links(self, event_ids: Sequence[str], *, per_event: int) -> tuple[list[PaylinkStatus], bool]:
+    @staticmethod
+    def recent_keys(event_ids: Sequence[str]) -> list[RecordKey]:
+        """The summaries ``recent_links`` reads for these events (and for no event)."""
+        return [recent_key(group) for group in [*event_ids, NO_EVENT]]
+
+    def recent_links(self, event_ids: Sequence[str], *, per_event: int,
+                     read: Mapping[RecordKey, dict[str, Any]] | None = None) -> tuple[list[PaylinkStatus], bool]:
         """The newest ``per_event`` links of each of these events and of no event, newest
         first, with what each collected; and whether an event may hold older ones than
-        were read. At most two queries per event: the reads are bounded by the arguments."""
+        were read. From each group's summary: those in ``read`` (what a ``Store.read_keys`` of
+        ``recent_keys`` and SUMMARIES_KEPT found), else all in one read. In a store upgraded from
+        before summaries, a group with none yet is asked its history, and its summary is kept from
+        then on (written once, unless a write made it meanwhile). More asked than a summary holds:
+        the history, two queries a group."""
+        if read is None:
+            read = self.store.read_keys(records=[SUMMARIES_KEPT, *self.recent_keys(event_ids)])[1]
         found: list[PaylinkStatus] = []
         more = False
         for group in [*event_ids, NO_EVENT]:
-            links = self.event_links(group, limit=per_event)
+            summary = read.get(recent_key(group))
+            if per_event > RECENT_KEPT:
+                links = self.event_links(group, limit=per_event)
+            elif summary is not None or SUMMARIES_KEPT in read:
+                links = [_status(entry) for entry in (summary or {"links": []})["links"][:per_event]]
+            else:
+                links = self.event_links(group, limit=RECENT_KEPT)
+                self.store.put_record(*recent_key(group), {"links": [_entry(s) for s in links]}, if_absent=True)
+                links = links[:per_event]
             more = more or len(links) == per_event
             found += links
         found.sort(key=lambda status: status.link.created_at, reverse=True)
         return found, more
+
+    def recent_fold(self, link: Paylink, *, paid: tuple[int, int]) -> Fold:
+        """The group's summary once ``link`` is written (``paid``: (0, 0)) or once it is paid (``paid``: (1, the
+        amount)). A group with no summary yet (a store upgraded from before them) starts from its history."""
+
+        def apply(summary: dict[str, Any] | None) -> dict[str, Any] | None:
+            entries = summary["links"] if summary is not None else [
+                _entry(status) for status in self.event_links(link.group, limit=RECENT_KEPT)]
+            changed = summary is None
+            for entry in entries:
+                if entry["key"] == link.key:
+                    entry["paid_count"] += paid[0]
+                    entry["paid_cents"] += paid[1]
+                    changed = changed or paid != (0, 0)
+                    break
+            else:
+                if len(entries) < RECENT_KEPT or link.key > min(entry["key"] for entry in entries):
+                    # Paid before its own record was folded in (the webhook was quicker): it comes in paid.
+                    entries = sorted([*entries, _entry(PaylinkStatus(link, *paid))], key=lambda e: e["key"],
+                                     reverse=True)[:RECENT_KEPT]
+                    changed = True
+            return {"links": entries} if changed else None
+
+        return Fold(recent_key(link.group), apply)
 
     def mark_paid(self, link_id: str, *, session_id: str, amount_cents: int, paid_at: datetime) -> Paylink | None:
         """Note a paid Checkout Session of the link (once per session). None for a link we did not make."""
@@ -281,5 +336,18 @@ class Paylinks:
         self.store.put_record("paylink-paid", link.group, f"{link_id}#{session_id}", {
             "link_id": link_id, "session_id": session_id, "amount_cents": amount_cents,
             "paid_at": paid_at.astimezone(UTC).isoformat(timespec="seconds"),
-        }, if_absent=True)
+        }, if_absent=True, fold=self.recent_fold(link, paid=(1, amount_cents)))
         return link
+
+
+def recent_key(group: str) -> RecordKey:
+    return RECENT, group, "newest"
+
+
+def _entry(status: PaylinkStatus) -> dict[str, Any]:
+    return {"key": status.link.key, "link": asdict(status.link), "paid_count": status.paid_count,
+            "paid_cents": status.paid_cents}
+
+
+def _status(entry: dict[str, Any]) -> PaylinkStatus:
+    return PaylinkStatus(Paylink.from_record(entry["link"]), entry["paid_count"], entry["paid_cents"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from email.utils import parseaddr
@@ -33,6 +33,28 @@ def refund_key(refund_id: str) -> str:
 def refund_failed_key(refund_id: str) -> str:
     """The idempotency key of the record that puts a failed refund's money back: once per refund."""
     return f"refund-failed:{refund_id}"
+
+
+RecordKey = tuple[str, str, str]  # a record's address: (collection, group, key)
+
+# Written by init_schema in the store it creates (never in one it upgrades): every summary (a Fold's record) has
+# been kept since the store's first record, so a summary that is not there means the group has no history. A
+# store upgraded from before summaries lacks it until they are built (bot/core/summaries.py): readers then read
+# the history itself.
+SUMMARIES_KEPT: RecordKey = ("store", "", "summaries-kept")
+
+
+@dataclass(frozen=True)
+class Fold:
+    """A summary record kept by a write, so that a reader gets it by its key instead of querying the
+    history (a site's last deploy, an event's newest payment links). ``apply`` gets the summary as it is
+    before the write, the store as it was before it too (None when there is no summary yet), and returns
+    what the summary becomes (None: it stays as it is). The store writes it in the record's transaction;
+    when another write changed it meanwhile it reads it again and applies again (DynamoDB: compare-and-set
+    on the summary's version), so concurrent writes lose nothing."""
+
+    at: RecordKey
+    apply: Callable[[dict[str, Any] | None], dict[str, Any] | None]
 
 
 class StoreError(Exception):
@@ -197,12 +219,19 @@ class Store(Protocol):
     # Addressed by (collection, group, key); a group lists in key order with one
     # query (DynamoDB: PK=<collection>#<group>, SK=<key>).
     def put_record(self, collection: str, group: str, key: str, data: dict[str, Any], *,
-                   if_absent: bool = False, announce: Announcement | None = None) -> bool:
+                   if_absent: bool = False, announce: Announcement | None = None, fold: Fold | None = None) -> bool:
         """Write a JSON-able document, and ``announce`` in the same transaction.
         With if_absent, only when none is there (a conditional write); returns
-        False when one was (and then nothing is announced either)."""
+        False when one was (and then nothing is announced or folded either).
+        ``fold``: a summary record updated in the same transaction (see Fold)."""
 
     def get_record(self, collection: str, group: str, key: str) -> dict[str, Any] | None: ...
+
+    def read_keys(self, *, events: Iterable[str] = (), records: Sequence[RecordKey] = ()
+                  ) -> tuple[dict[str, EventTotals], dict[RecordKey, dict[str, Any]]]:
+        """The totals of these events (as event_totals) and these records by address (those not there are
+        absent), read together: DynamoDB one strongly consistent BatchGetItem per 100 keys, SQLite one
+        snapshot. What a page that shows many things (the App Home) reads instead of a query for each."""
 
     def list_records(self, collection: str, group: str, *, newest_first: bool = False,
                      limit: int | None = None) -> list[dict[str, Any]]: ...

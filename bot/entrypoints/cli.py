@@ -26,8 +26,9 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.core.catalog import EventsFileError
 from bot.core.health import Part, scheduler_part, socket_mode_part
 from bot.core.ledger import LedgerError
-from bot.core.ports import MailError, NotifyError, SchemaTooNew, StoreError
+from bot.core.ports import SUMMARIES_KEPT, MailError, NotifyError, SchemaTooNew, StoreError
 from bot.core.records import ExportTally
+from bot.core.summaries import build_summaries
 from bot.core.summary import build_summary
 from bot.entrypoints.logs import configure_server_logging
 from bot.entrypoints.startup import pause_collection
@@ -59,6 +60,12 @@ def cmd_init_store(settings: Settings, args: argparse.Namespace) -> int:
     done = store.init_schema()
     store.ping()
     print(f"{settings.store.describe()}: {done or 'already up to date'} (existing data is kept; safe to run again).")
+    if store.get_record(*SUMMARIES_KEPT) is None:  # upgraded from an opsbot that kept no summaries: build them
+        from bot.bootstrap import build_services
+
+        services = build_services(settings, store=store)
+        built = build_summaries(store, services.catalog, services.deploys, services.paylinks, services.ledger.today())
+        print(f"{settings.store.describe()}: {built}.")
     return 0
 
 
@@ -427,6 +434,10 @@ def _prepare_store(services: Services) -> None:
         if done:
             log.info("store: %s", done)
         services.store.ping()
+        built = build_summaries(services.store, services.catalog, services.deploys, services.paylinks,
+                                services.ledger.today())
+        if built:
+            log.info("store: %s", built)
     except SchemaTooNew:
         raise
     except StoreError as exc:

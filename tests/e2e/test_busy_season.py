@@ -66,7 +66,8 @@ def busy_bot(make_settings, slack_api, tmp_path: Path):
                        price_id="price_1", amount_cents=10_000 + i, product_name=f"Deposit & <{i}> " + title(i),
                        description="", event_id=event["id"], event_title=title(i // 3), created_by=ADMIN_USER,
                        created_at=(NOW - timedelta(minutes=i)).isoformat(timespec="microseconds"), day="2026-07-01")
-        services.store.put_record("paylink", link.group, f"{link.created_at}#{link.link_id}", asdict(link))
+        services.store.put_record("paylink", link.group, link.key, asdict(link),
+                                  fold=services.paylinks.recent_fold(link, paid=(0, 0)))
     deliverer = build_deliverer(services, policy=TEST_POLICY)  # the outbox, delivered as `opsbot serve` does
     lazies = LazyTracker(deliverer)
     server, base_url = start_background_server(make_wsgi_app(services, build_slack_app(services,

@@ -21,6 +21,7 @@ import bcrypt
 import pytest
 
 from bot.config import load_settings
+from bot.core.ports import SUMMARIES_KEPT
 from bot.entrypoints import cli
 from infra import open_store
 from infra.local_slack.signing import signed_headers, slash_command_body
@@ -185,6 +186,33 @@ def test_init_store_twice_succeeds_and_keeps_the_store(cli_env, tmp_path) -> Non
     second = run_cli(cli_env, "init-store", cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     assert second.stdout == f"SQLite store {db}: already up to date (existing data is kept; safe to run again).\n"
+
+
+def test_init_store_builds_the_summaries_a_store_upgraded_from_before_them_lacks(cli_env, tmp_path) -> None:
+    assert run_cli(cli_env, "init-store", cwd=tmp_path).returncode == 0
+    store = open_store(load_settings(environ=cli_env, env_file=None))
+    # As an opsbot from before summaries left it: a deploy and a payment link in their histories, no summaries.
+    store.put_record("deploy", "gipsykings", "2026-05-01T10:00:00+00:00#dep_1", {
+        "deploy_id": "dep_1", "site": "gipsykings", "target": "staging", "by": "U0ADMIN0001",
+        "at": "2026-05-01T10:00:05+00:00", "result": "deployed"})
+    link = {"link_id": "plink_1", "url": "https://buy.stripe.com/test_1", "product_id": "prod_1",
+            "price_id": "price_1", "amount_cents": 25_000, "product_name": "Deposit", "description": "",
+            "event_id": "2026-05-23-jada-charter", "event_title": "JADA Charter", "created_by": "U0ADMIN0001",
+            "created_at": "2026-05-01T10:00:00.000000+00:00", "day": "2026-05-01"}
+    store.put_record("paylink", link["event_id"], f"{link['created_at']}#plink_1", link)
+    store.delete_record(*SUMMARIES_KEPT)
+    db = tmp_path / "opsbot.db"
+    result = run_cli(cli_env, "init-store", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"SQLite store {db}: already up to date (existing data is kept; safe to run again).",
+        f"SQLite store {db}: built the summaries the App Home reads from the histories: the last deploy of 3 "
+        "site(s), the newest payment links of 7 group(s)."]
+    assert store.get_record("deploy-last", "gipsykings", "last")["record"]["deploy_id"] == "dep_1"
+    assert store.get_record("paylink-recent", link["event_id"], "newest")["links"][0]["link"] == link
+    assert store.get_record(*SUMMARIES_KEPT) is not None
+    assert run_cli(cli_env, "init-store", cwd=tmp_path).stdout == (
+        f"SQLite store {db}: already up to date (existing data is kept; safe to run again).\n")
 
 
 def test_a_store_in_a_missing_folder_is_one_line_until_init_store_makes_the_folder(cli_env, tmp_path) -> None:

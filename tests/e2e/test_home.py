@@ -15,14 +15,17 @@ from bot.bootstrap import build_slack_app
 from bot.core.domain import Event, EventStatus, Payment, Site
 from bot.core.home import HomeData, LastDeploy, SiteCard
 from bot.core.links import OpsGroup, OpsLink, PaymentLink
+from bot.core.ports import SUMMARIES_KEPT
 from bot.core.season import season_totals
+from bot.core.summaries import build_summaries
 from bot.entrypoints.http import make_wsgi_app, start_background_server
 from infra.local_slack.payloads import JSON, form, home_opened
 from infra.local_slack.web_api import APP_ID, TEAM_ID
 from tests.conftest import ADMIN_USER, EVENTS_FILE, PROJECT_VERSION
 from tests.deploy_sites import SITE_FILES, site_on_moto
-from tests.fakes.stripe_api import API_KEY
+from tests.fakes.stripe_api import API_KEY, WEBHOOK_SECRET
 from tests.slack_bot import CREW, Bot, LazyTracker
+from tests.stripe_fixtures import deliver
 
 LA = ZoneInfo("America/Los_Angeles")
 JADA = Event(id="2026-05-23-jada-charter", title="JADA <Charter>", date=date(2026, 5, 23), total_cents=156_000)
@@ -375,3 +378,100 @@ def test_todays_refunds_are_counted_with_the_voids_and_say_what_they_are():
     assert text.startswith("*1 payment · $500.00* · 2 voids or refunds · -$200.00\n")
     assert "failed refund back to `pay_abc` · $100.00" in text and "Stripe refund of `pay_abc` · -$300.00" in text
     assert "$500.00 venmo · Ana &amp; Bo · JADA &lt;Charter&gt; · by <@U0CREW00001> · _refunded_" in text
+
+
+# -- the Home's reads: summaries kept by the writes (issue 19) -------------------------------------------------
+
+
+def without_the_time(view: dict) -> list[dict]:
+    return view["blocks"][2:]  # the header and the line that says the time are drawn afresh each time
+
+
+def summary_keys(bot: Bot) -> list[tuple[str, str, str]]:
+    services = bot.services
+    return [SUMMARIES_KEPT, *(services.deploys.last_deploy_key(site.id) for site in services.catalog.sites),
+            *services.paylinks.recent_keys([event.id for event in services.catalog.ordered(date.today(),
+                                                                                         include_past=True)])]
+
+
+def test_a_store_upgraded_from_before_summaries_shows_the_same_home(make_bot, stripe_api, moto_endpoint, tmp_path,
+                                                                    monkeypatch):
+    site = site_on_moto(moto_endpoint, tmp_path, SITE_FILES)
+    bot = make_bot(**site.env(), STRIPE_API_KEY=API_KEY, OPSBOT_STRIPE_API_BASE=stripe_api.base_url,
+                   STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET)
+    for command, text in (("/deploy", "gipsykings staging"), ("/paylink", "250 Charter deposit --event jada"),
+                          ("/paylink", "40 Parking"), ("/paylink", "125 Birthday sail --event birthday-sail"),
+                          ("/deploy", "gipsykings staging")):
+        assert bot.command(command, text, user=ADMIN_USER).status == 200
+        bot.lazies.wait_idle()
+    deposit, parking, _ = stripe_api.objects("payment_link")
+    assert deliver(bot, stripe_api.checkout_session_event(deposit["id"], name="Ana Ruiz")).json()["status"] == \
+        "recorded"
+    kept = {user: without_the_time(open_home(bot, user)) for user in (CREW, ADMIN_USER)}
+    texts = "\n".join(b["text"]["text"] for b in kept[CREW] if b["type"] == "section")
+    assert "Last deploy: staging · :white_check_mark: up to date" in texts  # the second deploy, the newest
+    assert "$250.00 · Charter deposit> · JADA Charter · paid 1× ($250.00)" in texts
+    assert "$40.00 · Parking> · not paid yet" in texts
+
+    # The same history as an opsbot from before summaries left it: none kept, the store not marked as keeping them.
+    store = bot.services.store
+    for at in summary_keys(bot):
+        store.delete_record(*at)
+    assert {user: without_the_time(open_home(bot, user)) for user in kept} == kept
+    # Read from the histories, each summary the Home reads was kept as it was read: from now on, read by key.
+    assert store.get_record("deploy-last", "gipsykings", "last")["record"]["result"] == "up to date"
+    assert all(store.get_record(*bot.services.deploys.last_deploy_key(s.id)) for s in bot.services.catalog.sites)
+    assert [e["paid_count"] for e in store.get_record("paylink-recent", "2026-05-23-jada-charter", "newest")["links"]
+            ] == [1]
+    calls = count_reads(store, monkeypatch)
+    assert {user: without_the_time(open_home(bot, user)) for user in kept} == kept
+    assert calls == ["read_keys", "day_payments", "read_keys", "day_payments", "parked_entries"]
+
+    # The next writes fold into the summaries kept; init-store (or start-up) builds the rest and marks the store.
+    monkeypatch.undo()
+    assert bot.command("/paylink", "60 Fuel --event jada", user=ADMIN_USER).status == 200
+    bot.lazies.wait_idle()
+    assert deliver(bot, stripe_api.checkout_session_event(parking["id"], name="Bo Lee")).json()["status"] == \
+        "unassigned"  # a link of no event: kept for an admin to assign, and counted as paid
+    after = {user: without_the_time(open_home(bot, user)) for user in kept}
+    services = bot.services
+    assert build_summaries(store, services.catalog, services.deploys, services.paylinks, date.today())
+    assert build_summaries(store, services.catalog, services.deploys, services.paylinks, date.today()) is None
+    assert store.get_record(*SUMMARIES_KEPT) is not None
+    assert {user: without_the_time(open_home(bot, user)) for user in kept} == after
+    texts = "\n".join(b["text"]["text"] for b in after[CREW] if b["type"] == "section")
+    assert "Last deploy: staging · :white_check_mark: up to date" in texts
+    assert "$60.00 · Fuel> · JADA Charter · not paid yet" in texts
+    assert "$250.00 · Charter deposit> · JADA Charter · paid 1× ($250.00)" in texts
+    assert "$40.00 · Parking> · paid 1× ($40.00)" in texts
+    assert "$125.00 · Birthday sail> · Birthday Sail · not paid yet" in texts
+
+
+def count_reads(store, monkeypatch) -> list[str]:
+    """The store's read methods called from here on, by name."""
+    calls: list[str] = []
+    for method in ("read_keys", "event_totals", "owed", "list_records", "get_record", "day_payments",
+                   "parked_entries", "event_payments", "event_overview"):
+        real = getattr(store, method)
+        monkeypatch.setattr(store, method, lambda *a, _real=real, _method=method, **kw: calls.append(_method)
+                            or _real(*a, **kw))
+    return calls
+
+
+def test_the_homes_reads_do_not_grow_with_sites_events_or_deploys(make_bot, tmp_path, monkeypatch):
+    data = json.loads(EVENTS_FILE.read_text())
+    today = date.today()
+    data["events"] = [{"id": f"e{i:03d}", "title": f"Event {i}", "date": (today + timedelta(days=i - 20)).isoformat(),
+                       "total": 100} for i in range(60)]
+    data["sites"] = [{**data["sites"][0], "id": f"site{i:02d}", "url": f"https://site{i:02d}.example.com",
+                      "prefix": f"site{i:02d}/"} for i in range(20)]
+    (tmp_path / "events.json").write_text(json.dumps(data))
+    bot = make_bot(OPSBOT_EVENTS_FILE=str(tmp_path / "events.json"))
+    calls = count_reads(bot.services.store, monkeypatch)
+    view = open_home(bot, ADMIN_USER)
+    assert len(view["blocks"]) <= MAX_BLOCKS
+    # Every event's totals, the 15 sites shown and the 30 nearest events' links in one read; today; parked.
+    assert calls == ["read_keys", "day_payments", "parked_entries"]
+    calls.clear()
+    open_home(bot, CREW)
+    assert calls == ["read_keys", "day_payments"]

@@ -18,6 +18,8 @@ from blocks.links import group_text
 from bot.core.catalog import EventsFileError, load_catalog
 from bot.core.domain import Event, EventStatus, Link, LinkGroup
 from bot.core.links import PAYLINK_EVENTS, OpsGroup, OpsLinks, cloudfront_console_url, s3_console_url, site_links
+from bot.core.paylinks import Paylink
+from bot.core.ports import SUMMARIES_KEPT
 from bot.core.season import season_totals
 from tests.conftest import ADMIN_USER, EVENTS_FILE
 from tests.slack_bot import CREW, Bot
@@ -220,7 +222,9 @@ def test_payment_links_appear_under_stripe_newest_first_with_what_each_collected
     assert home_stripe == stripe
 
 
-def test_payment_links_are_read_for_the_nearest_events_only_two_queries_each(make_bot, tmp_path, monkeypatch):
+def _links_on_far_and_near_events(make_bot, tmp_path, *, upgraded: bool):
+    """120 events, a link on the nearest, two more within reach and one beyond. ``upgraded``: the links were
+    recorded before summaries were kept (their history only, the store not marked as keeping them)."""
     data = json.loads(EVENTS_FILE.read_text())
     today = date.today()
     data["events"] = [{"id": f"e{i:03d}", "title": f"Event {i}", "date": (today + timedelta(days=i)).isoformat(),
@@ -228,27 +232,62 @@ def test_payment_links_are_read_for_the_nearest_events_only_two_queries_each(mak
     (tmp_path / "events.json").write_text(json.dumps(data))
     bot = make_bot(OPSBOT_EVENTS_FILE=str(tmp_path / "events.json"))
     store = bot.services.store
-    for i in (0, 5, 29, 30):  # a link on the nearest event, two more within reach, one beyond
+    for i in (0, 5, 29, 30):
         record = {"link_id": f"plink_{i}", "url": f"https://buy.stripe.com/test_{i}", "product_id": "prod_1",
                   "price_id": "price_1", "amount_cents": 1000 + i, "product_name": f"Link {i}", "description": "",
                   "event_id": f"e{i:03d}", "event_title": f"Event {i}", "created_by": ADMIN_USER,
                   "created_at": f"2026-05-{1 + i:02d}T10:00:00.000000+00:00", "day": f"2026-05-{1 + i:02d}"}
-        store.put_record("paylink", f"e{i:03d}", f"{record['created_at']}#{record['link_id']}", record)
-    reads: list[tuple[str, str]] = []
-    real = store.list_records
+        link = Paylink.from_record(record)
+        fold = None if upgraded else bot.services.paylinks.recent_fold(link, paid=(0, 0))
+        store.put_record("paylink", f"e{i:03d}", link.key, record, fold=fold)
+    if upgraded:
+        store.delete_record(*SUMMARIES_KEPT)
+    return bot
 
-    def counted(collection, group, **kwargs):
-        reads.append((collection, group))
-        return real(collection, group, **kwargs)
 
-    monkeypatch.setattr(store, "list_records", counted)
-    reply = bot.command("/links", "stripe").json()
-    assert len(reads) == PAYLINK_EVENTS + 1 + 3  # each of the 30 nearest and "no event", +1 for each with links
-    assert {g for c, g in reads if c == "paylink-paid"} == {"e000", "e005", "e029"}
+def _reads(store, monkeypatch) -> list[tuple[str, ...]]:
+    reads: list[tuple[str, ...]] = []
+    for method in ("list_records", "read_keys"):
+        real = getattr(store, method)
+
+        def counted(*args, _real=real, _method=method, **kwargs):
+            said = args if args else (f"{len(kwargs.get('records', ()))} keys",)
+            reads.append((_method, *said))
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(store, method, counted)
+    return reads
+
+
+def _shows_the_three_nearest_links(reply: dict[str, Any]) -> None:
     assert [line.split("|")[1].split(">")[0] for line in texts(reply)[0].splitlines() if "buy.stripe" in line] == [
         "$10.29 · Link 29", "$10.05 · Link 5", "$10.00 · Link 0"]  # newest first
     assert "Payment links of the nearest events, newest first: `/events EVENT` lists all of an event's." in \
         notes(reply)[0]
+
+
+def test_payment_links_of_the_nearest_events_are_one_read_of_their_summaries(make_bot, tmp_path, monkeypatch):
+    bot = _links_on_far_and_near_events(make_bot, tmp_path, upgraded=False)
+    reads = _reads(bot.services.store, monkeypatch)
+    reply = bot.command("/links", "stripe").json()
+    # The 30 nearest events' summaries, "no event"'s and the store's mark: one read by key, no query.
+    assert reads == [("read_keys", f"{PAYLINK_EVENTS + 2} keys")]
+    _shows_the_three_nearest_links(reply)
+
+
+def test_links_recorded_before_summaries_are_read_from_their_history_once(make_bot, tmp_path,
+                                                                                     monkeypatch):
+    bot = _links_on_far_and_near_events(make_bot, tmp_path, upgraded=True)
+    reads = _reads(bot.services.store, monkeypatch)
+    reply = bot.command("/links", "stripe").json()
+    queries = [r for r in reads if r[0] == "list_records"]
+    assert len(queries) == PAYLINK_EVENTS + 1 + 3  # each of the 30 nearest and "no event", +1 for each with links
+    assert {g for _, c, g in queries if c == "paylink-paid"} == {"e000", "e005", "e029"}
+    _shows_the_three_nearest_links(reply)
+    # Each group's summary was kept as it was read: from now on, one read by key.
+    reads.clear()
+    _shows_the_three_nearest_links(bot.command("/links", "stripe").json())
+    assert reads == [("read_keys", f"{PAYLINK_EVENTS + 2} keys")]
 
 
 # -- money at a glance -------------------------------------------------------------------------------------------

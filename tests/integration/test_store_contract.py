@@ -31,6 +31,8 @@ from bot.core.outbox import (
 )
 from bot.core.patrons import patron_totals
 from bot.core.ports import (
+    SUMMARIES_KEPT,
+    Fold,
     IdempotencyConflict,
     NothingLeft,
     OverTotal,
@@ -473,6 +475,104 @@ def test_a_record_and_its_announcement_are_one_write(store):
     assert store.get_record("paylink-id", "plink_1", "link") == {"url": "u"}
     assert store.get_entry("plink_1:audit").event == "link.created"
     assert len(store.day_audit("2026-06-01")) == 1
+
+
+# -- summaries kept by the writes (Fold) and reads by key (read_keys) ---------------------------------------------
+
+
+def appended(key: str):
+    """A fold that keeps every key written, in the order the folds were applied."""
+    def apply(summary):
+        return {"keys": [*(summary or {"keys": []})["keys"], key]}
+    return apply
+
+
+def test_a_new_store_keeps_summaries_from_its_first_record(store):
+    assert store.get_record(*SUMMARIES_KEPT) is not None
+
+
+def test_a_fold_is_written_with_its_record_and_sees_the_store_before_the_write(store):
+    seen = []
+
+    def apply(summary):
+        seen.append((summary, store.list_records("deploy", "birthday")))  # the store as it is before this write
+        return {"last": "k2"}
+
+    store.put_record("deploy", "birthday", "k1", {"n": 1})
+    assert store.put_record("deploy", "birthday", "k2", {"n": 2}, fold=Fold(("deploy-last", "birthday", "last"), apply))
+    assert seen == [(None, [{"n": 1}])]
+    assert store.get_record("deploy-last", "birthday", "last") == {"last": "k2"}
+    assert store.get_record("deploy", "birthday", "k2") == {"n": 2}
+
+
+def test_a_fold_that_changes_nothing_leaves_the_summary_and_one_not_written_is_not_applied(store):
+    at = ("paylink-recent", "jada", "newest")
+    store.put_record("paylink", "jada", "k1", {"n": 1}, if_absent=True, fold=Fold(at, appended("k1")))
+    store.put_record("paylink", "jada", "k0", {"n": 0}, fold=Fold(at, lambda summary: None))
+    assert store.get_record(*at) == {"keys": ["k1"]}
+    assert store.get_record("paylink", "jada", "k0") == {"n": 0}
+    applied = []
+    assert not store.put_record("paylink", "jada", "k1", {"n": 9}, if_absent=True,
+                                fold=Fold(at, lambda summary: applied.append(summary) or {"keys": []}))
+    assert store.get_record(*at) == {"keys": ["k1"]}
+    assert store.get_record("paylink", "jada", "k1") == {"n": 1}
+
+
+def test_a_record_its_fold_and_its_announcement_are_one_write(store):
+    at = ("paylink-recent", "-", "newest")
+    link = new_entry("plink_9", "link.created", AUDIT, {"channel": "C0AUDIT0001"}, T0)
+    assert store.put_record("paylink", "-", "k9", {"url": "u"}, if_absent=True,
+                            announce=Announcement(audit_log("plink_9"), (link,)), fold=Fold(at, appended("k9")))
+    assert store.get_entry("plink_9:audit").state == PENDING
+    assert store.get_record(*at) == {"keys": ["k9"]}
+
+    def broken(summary):
+        raise RuntimeError("the fold failed")
+
+    with pytest.raises(RuntimeError):
+        store.put_record("paylink", "-", "k10", {"url": "v"}, announce=Announcement(audit_log("plink_10"), ()),
+                         fold=Fold(at, broken))
+    assert store.get_record("paylink", "-", "k10") is None
+    assert len(store.day_audit("2026-06-01")) == 1
+
+
+def test_concurrent_writes_to_one_summary_lose_nothing(store):
+    at = ("paylink-recent", "gala", "newest")
+    keys = [f"2026-06-01T10:00:{i:02d}#plink_{i}" for i in range(12)]
+
+    def put(key: str) -> bool:
+        return store.put_record("paylink", "gala", key, {"key": key}, if_absent=True, fold=Fold(at, appended(key)))
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        assert all(pool.map(put, keys))
+    assert sorted(store.get_record(*at)["keys"]) == keys  # each write's fold applied once, none lost
+
+
+def test_concurrent_writes_keep_the_newest_in_a_summary(store):
+    at = ("deploy-last", "birthday", "last")
+
+    def newest(key: str):
+        return lambda summary: None if summary is not None and summary["key"] > key else {"key": key}
+
+    keys = [f"2026-06-01T10:00:{i:02d}#dep_{i}" for i in range(12)]
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        list(pool.map(lambda key: store.put_record("deploy", "birthday", key, {}, fold=Fold(at, newest(key))),
+                      reversed(keys)))
+    assert store.get_record(*at) == {"key": keys[-1]}
+
+
+def test_read_keys_reads_totals_and_records_together(store):
+    store.record_payment(payment(amount=2_500), total_cents=10_000, idempotency_key="rk1")
+    store.put_record("deploy-last", "birthday", "last", {"key": "k"})
+    many = [("deploy-last", f"site{i}", "last") for i in range(150)]  # past DynamoDB's 100 keys a request
+    store.put_record("deploy-last", "site149", "last", {"key": "far"})
+    totals, found = store.read_keys(events=["gala", "nothing-yet"],
+                                    records=[SUMMARIES_KEPT, ("deploy-last", "birthday", "last"), *many])
+    assert totals == {"gala": EventTotals("gala", 2_500, 1)}
+    assert found == {SUMMARIES_KEPT: store.get_record(*SUMMARIES_KEPT),
+                     ("deploy-last", "birthday", "last"): {"key": "k"},
+                     ("deploy-last", "site149", "last"): {"key": "far"}}
+    assert store.read_keys() == ({}, {})
 
 
 def test_an_announcement_on_its_own_keeps_what_was_written_first(store):
