@@ -31,9 +31,9 @@ _WRITTEN = "opsbot.written"  # request-context key: the (bucket, key) a write is
 
 
 def _session(given: Any) -> Any:
-    import boto3  # deferred for cold start: a process that knows the sites needs boto3 only once it deploys
+    from infra.aws_session import aws_session  # deferred for cold start: boto3 only once a deploy needs it
 
-    return given or boto3.session.Session()
+    return given or aws_session()
 
 
 class AwsSites:

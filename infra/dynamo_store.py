@@ -50,7 +50,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -86,6 +85,7 @@ from bot.core.ports import (
     void_key,
 )
 from bot.version import opsbot_version
+from infra.aws_session import aws_session
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -146,7 +146,7 @@ class DynamoStore:
         # Per thread, the last payment read by id and its event's totals read with it: a void of that payment
         # on the same thread starts from them (compare-and-set: were they stale, its write fails and it reads).
         self._read_with_totals = threading.local()
-        self._client = client or boto3.client(
+        self._client = client or aws_session().client(
             "dynamodb",
             region_name=region,
             endpoint_url=endpoint_url,

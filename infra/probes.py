@@ -79,10 +79,11 @@ def slack_socket_mode(app_token: str, base_url: str) -> None:
 
 
 def _aws_client(service: str, region: str | None, endpoint_url: str | None) -> Any:
-    import boto3
     from botocore.config import Config
 
-    session = boto3.session.Session()
+    from infra.aws_session import aws_session
+
+    session = aws_session()
     return session.client(service, region_name=region or session.region_name or "us-east-1",
                           endpoint_url=endpoint_url,
                           config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5,

@@ -47,10 +47,11 @@ class SesMailer:
     def client(self) -> Any:
         with self._lock:
             if self._client is None:
-                import boto3
                 from botocore.config import Config
 
-                session = self._session or boto3.session.Session()
+                from infra.aws_session import aws_session  # deferred for cold start: boto3 once an email goes
+
+                session = self._session or aws_session()
                 self._client = session.client("sesv2", region_name=self.region, endpoint_url=self.endpoint_url,
                                               config=Config(retries={"max_attempts": 1, "mode": "standard"},
                                                             connect_timeout=5, read_timeout=30))

@@ -66,9 +66,10 @@ class LambdaBot:
 
 def fetch_secrets(settings: Settings) -> dict[str, str]:
     """The tokens kept in AWS Secrets Manager (a JSON object of variable -> value)."""
-    import boto3
+    from infra.aws_session import aws_session  # deferred for cold start: only with OPSBOT_SECRETS_ID
 
-    client = boto3.client("secretsmanager", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
+    client = aws_session().client("secretsmanager", region_name=settings.aws_region,
+                                  endpoint_url=settings.aws_endpoint_url)
     secret = client.get_secret_value(SecretId=settings.secrets_id)
     values = json.loads(secret["SecretString"])
     if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
@@ -116,9 +117,9 @@ def _build_lambda_bot(settings: Settings | None, lambda_client: Any) -> LambdaBo
 
     def lambda_api() -> Any:
         if "lambda" not in clients:
-            import boto3
+            from infra.aws_session import aws_session  # deferred for cold start: at the first ring
 
-            clients["lambda"] = boto3.client("lambda", region_name=settings.aws_region)
+            clients["lambda"] = aws_session().client("lambda", region_name=settings.aws_region)
         return clients["lambda"]
 
     doorbell = Doorbell()
