@@ -106,7 +106,7 @@ def start_and_measure(argv: list[str], env: dict[str, str], port: int, idle: flo
                     if answer.status == 200:
                         break
             except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
+                pass  # not listening yet: the exit check below tells a start that failed from a slow one
             if process.poll() is not None:
                 raise RuntimeError(f"{argv[:3]} exited: {process.stderr.read().decode()[-2000:]}")
             time.sleep(0.005)  # another process starting: polled

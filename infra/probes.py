@@ -81,7 +81,7 @@ def slack_socket_mode(app_token: str, base_url: str) -> None:
 def _aws_client(service: str, region: str | None, endpoint_url: str | None) -> Any:
     from botocore.config import Config
 
-    from infra.aws_session import aws_session
+    from infra.aws_session import aws_session  # deferred as boto3 was: only `opsbot doctor` probes AWS
 
     session = aws_session()
     return session.client(service, region_name=region or session.region_name or "us-east-1",
