@@ -42,7 +42,7 @@ def serialize(value: Any) -> dict[str, Any]:
     if isinstance(value, str):
         return {"S": value}
     if isinstance(value, (bytes, bytearray)):
-        return {"B": bytes(value)}
+        return {"B": value}
     if isinstance(value, Mapping):
         return {"M": {key: serialize(item) for key, item in value.items()}}
     if isinstance(value, (list, tuple)):
@@ -55,7 +55,7 @@ def serialize(value: Any) -> dict[str, Any]:
         if all(isinstance(item, str) for item in value):
             return {"SS": list(value)}
         if all(isinstance(item, (bytes, bytearray)) for item in value):
-            return {"BS": [bytes(item) for item in value]}
+            return {"BS": list(value)}
     raise TypeError(f'Unsupported type "{type(value)}" for value "{value}"')
 
 
