@@ -20,15 +20,21 @@ def _fake_credentials(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
 
 
+def calls_to(monkeypatch, method: str) -> list[str]:
+    """The names botocore's Loader.<method> is asked for from now on (the method still answers)."""
+    asked: list[str] = []
+    original = getattr(botocore.loaders.Loader, method)
+
+    def recording(self, name):
+        asked.append(name)
+        return original(self, name)
+
+    monkeypatch.setattr(botocore.loaders.Loader, method, recording)
+    return asked
+
+
 def test_a_client_is_made_without_listing_every_service(monkeypatch):
-    listed = []
-    every = botocore.loaders.Loader.list_available_services
-
-    def counting(self, type_name):
-        listed.append(type_name)
-        return every(self, type_name)
-
-    monkeypatch.setattr(botocore.loaders.Loader, "list_available_services", counting)
+    listed = calls_to(monkeypatch, "list_available_services")
     client = aws_session().client("dynamodb", region_name="us-west-2")
     assert client.meta.service_model.service_name == "dynamodb"
     assert "TransactWriteItems" in client.meta.service_model.operation_names
@@ -59,14 +65,7 @@ def test_every_service_opsbot_uses_is_found_and_sessions_are_not_shared():
 
 
 def test_clients_from_one_shared_session_load_the_endpoints_once(monkeypatch):
-    loaded = []
-    load = botocore.loaders.Loader.load_data_with_path
-
-    def counting(self, name):
-        loaded.append(name)
-        return load(self, name)
-
-    monkeypatch.setattr(botocore.loaders.Loader, "load_data_with_path", counting)
+    loaded = calls_to(monkeypatch, "load_data_with_path")
     shared = SharedSession()
     first = shared.client("dynamodb", region_name="us-west-2")
     assert loaded.count("endpoints") == 1
