@@ -15,8 +15,9 @@ timed inside the child around the import statement alone (the interpreter's own
 start is the same for every variant and is reported apart, as "process"). The
 set-up rows add what the first Lambda request does before it can answer:
 ``build_lambda_bot`` (events.json, the DynamoDB store's botocore client, the Bolt
-app with every listener, the WSGI app) against a bare Bolt ``App`` wrapped in
-Bolt's own Lambda handler (goal: 1.3×, issue 19). For the record, the same bare app
+app with every listener) and the modules of the listener that answers it, imported
+when it first runs (a ``/log-payment``'s: the most common first request), against a
+bare Bolt ``App`` wrapped in Bolt's own Lambda handler (goal: 1.3×, issue 19). For the record, the same bare app
 with a DynamoDB client built beside it: what a Bolt app that keeps anything in
 DynamoDB cannot do without. Nothing reaches the network: the AWS clients are
 built, never called, and token verification is off on both sides (as on Lambda).
@@ -76,11 +77,14 @@ VARIANTS: dict[str, tuple[str, str]] = {
         "app.command('/log-payment')(lambda ack: ack())\n"
         "SlackRequestHandler(app)\n"
         "boto3.client('dynamodb', region_name='us-west-2')\n")),
-    "bot.entrypoints.aws_lambda + build_lambda_bot": ("", "import bot.entrypoints.aws_lambda\n" + _SETTINGS
-                                          + "bot.entrypoints.aws_lambda.build_lambda_bot(settings)\n"),
+    # The listener's module is imported when it first runs (handlers/commands/__init__.py): on a
+    # container's first /log-payment, which is part of that request's cost, so part of the figure.
+    "bot.entrypoints.aws_lambda + build_lambda_bot + /log-payment listener": (
+        "", "import bot.entrypoints.aws_lambda\n" + _SETTINGS
+        + "bot.entrypoints.aws_lambda.build_lambda_bot(settings)\nimport handlers.commands.log_payment\n"),
 }
 OPSBOT_VARIANTS = ("import bot.entrypoints.aws_lambda", "import bot.bootstrap",
-                   "bot.entrypoints.aws_lambda + build_lambda_bot")
+                   "bot.entrypoints.aws_lambda + build_lambda_bot + /log-payment listener")
 
 
 def child_code(variant: str, repo: Path = REPO) -> str:
@@ -176,13 +180,14 @@ def rows(result: Result, command: str = COMMAND) -> list[Row]:
         table.append(Row(f"cold start: {variant}", f"{result.median(variant) * 1000:.0f} ms",
                          f"import slack_bolt {base:.0f} ms", ratio, f"≤ {GOAL_RATIO:.1f}×", ratio <= GOAL_RATIO,
                          command))
-    build, bare = "bot.entrypoints.aws_lambda + build_lambda_bot", "bare Bolt App + Lambda handler"
+    build = "bot.entrypoints.aws_lambda + build_lambda_bot + /log-payment listener"
+    bare = "bare Bolt App + Lambda handler"
     with_client = "bare Bolt App + Lambda handler + DynamoDB client"
     first = result.ratio(build, bare)
-    table.append(Row("cold start: import + build_lambda_bot (first request's set-up)",
+    table.append(Row("cold start: import + build_lambda_bot + the /log-payment listener (first request's set-up)",
                      f"{result.median(build) * 1000:.0f} ms", f"bare Bolt App {result.median(bare) * 1000:.0f} ms",
                      first, f"≤ {GOAL_FIRST_REQUEST:.1f}×", first <= GOAL_FIRST_REQUEST, command))
-    table.append(Row("cold start: import + build_lambda_bot vs a bare Bolt app that builds a DynamoDB client",
+    table.append(Row("cold start: the same vs a bare Bolt app that builds a DynamoDB client",
                      f"{result.median(build) * 1000:.0f} ms",
                      f"bare Bolt App + client {result.median(with_client) * 1000:.0f} ms",
                      result.ratio(build, with_client), "for the record", None, command))
@@ -202,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(f"Cold start, {args.runs} fresh interpreters per variant, taking turns:")
     result = run(args.runs, before=args.before)
-    build = "bot.entrypoints.aws_lambda + build_lambda_bot"
+    build = "bot.entrypoints.aws_lambda + build_lambda_bot + /log-payment listener"
     print(f"\nHeaviest top-level imports of '{build}' (python -X importtime, one run):")
     for module, ms in heaviest_imports(build):
         print(f"  {module:<36} {ms:6.0f} ms")

@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -40,6 +41,7 @@ from bot.container import Services
 from bot.core.deliverer import Deliverer
 from bot.core.outbox import Doorbell, OutboxEntry
 from bot.entrypoints.http import (
+    ClientAddress,
     WsgiApp,
     log_request,
     make_wsgi_app,
@@ -62,10 +64,26 @@ PAYLOAD_BYTES = 128 * 1024  # a rung invocation's entries at most (Lambda takes 
 
 @dataclass
 class LambdaBot:
+    """What a container serves with. Slack's requests need only the services and the Slack app: the
+    web routes and the outbox's deliverer (its renderings of every announcement) are made the first
+    time an invocation needs them (cold start: a container's first request is most often Slack's)."""
+
     services: Services
-    wsgi: WsgiApp
     slack: SlackLambdaHandler | None  # None without Slack credentials
-    deliverer: Deliverer
+
+    @cached_property
+    def wsgi(self) -> WsgiApp:
+        """The server's WSGI app: Stripe's webhook, the web API, /healthz."""
+        return make_wsgi_app(self.services, None)
+
+    @cached_property
+    def client_address(self) -> ClientAddress:
+        """Who is asking, for the request log (as the WSGI app tells it)."""
+        return ClientAddress(self.services.settings.trusted_proxies, self.services.settings.client_ip_header)
+
+    @cached_property
+    def deliverer(self) -> Deliverer:
+        return build_deliverer(self.services)
 
 
 def fetch_secrets(settings: Settings) -> dict[str, str]:
@@ -141,7 +159,7 @@ def _build_lambda_bot(settings: Settings | None, lambda_client: Any) -> LambdaBo
 
         # No auth.test at cold start: Slack's 3 seconds are for the first request.
         slack = SlackLambdaHandler(build_slack_app(services, token_verification_enabled=False), lambda_api)
-    return LambdaBot(services, make_wsgi_app(services, None), slack, build_deliverer(services))
+    return LambdaBot(services, slack)
 
 
 _bot: LambdaBot | None = None
@@ -196,7 +214,7 @@ def slack_request(bot: LambdaBot, event: dict[str, Any], context: Any) -> dict[s
         return bot.slack.handle(event, context)
     started = time.perf_counter()
     method, path, query, _, body, peer = _request_parts(event)
-    client = bot.wsgi.client_address({"REMOTE_ADDR": peer, **_environ_headers(headers)})
+    client = bot.client_address({"REMOTE_ADDR": peer, **_environ_headers(headers)})
     if unsigned_slack_request(headers):
         answer = _proxy_response(401, {"status": "error", "error": "invalid request"})
         log_request(method, path, 401, started, client, {})
