@@ -4,8 +4,11 @@ Plain sentences with `code` marks; the reply escapes them once for mrkdwn (block
 
 from __future__ import annotations
 
-from bot.core.commands import UsageError
-from bot.core.paylinks import DESCRIPTION_MAX, PaylinkInputError
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the usage words need no more than the errors' facts (cold start: no Stripe services)
+    from bot.core.commands import UsageError
+    from bot.core.paylinks import PaylinkInputError
 
 LOG_PAYMENT_USAGE = (
     "Usage: `/log-payment EVENT AMOUNT METHOD PATRON…` — for example `/log-payment jada 500 venmo Ana Ruiz`. "
@@ -30,7 +33,7 @@ _PAYLINK_PROBLEMS = {
     "event_needs_id": "`--event` needs an event id, like `--event jada`.",
     "unknown_option": "Unknown option `{option}`: the only option is `--event`.",
     "no_amount": "Give the amount to charge, like 250 or 1,560.00.",
-    "too_long": "The description is {length} characters; the limit is " + str(DESCRIPTION_MAX) + ".",
+    "too_long": "The description is {length} characters; the limit is {limit}.",
     "said": "{message}",  # the amount's or the event's own message (bot/core/money.py, bot/core/catalog.py)
 }
 

@@ -12,8 +12,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.core.deploy_plan import NEVER_PUBLISHED_DIRS
-from bot.core.domain import DEFAULT_PAYMENT_METHODS, STRIPE_METHOD, Event, Link, LinkGroup, Site
+from bot.core.domain import DEFAULT_PAYMENT_METHODS, NEVER_PUBLISHED_DIRS, STRIPE_METHOD, Event, Link, LinkGroup, Site
 from bot.core.money import AmountError, parse_amount
 from bot.core.user_text import echo
 

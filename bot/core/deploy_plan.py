@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote, urlparse
 
-from bot.core.domain import Site
+from bot.core.domain import NEVER_PUBLISHED_DIRS, NEVER_PUBLISHED_FILES, Site
 from bot.core.ports import SiteObject
 
 STAGING_PREFIX = "_staging/"
@@ -28,10 +28,6 @@ TARGETS = ("staging", "production", "promote", "rollback")
 CONFIRMED_TARGETS = ("production", "promote", "rollback")  # previewed, and written only once an admin confirms
 WILDCARD_AFTER = 15  # more changed paths than this: one wildcard invalidation instead
 KEY_MAX_BYTES = 1024  # S3's limit on a key, in UTF-8 bytes
-
-# Never published, whatever a site lists: operating-system litter and version-control folders.
-NEVER_PUBLISHED_FILES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
-NEVER_PUBLISHED_DIRS = frozenset({".git", ".svn", ".hg"})
 
 CONTENT_TYPES = {
     "html": "text/html; charset=utf-8",

@@ -25,6 +25,11 @@ class Event:
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
+# Never published, whatever a site lists: operating-system litter and version-control folders.
+NEVER_PUBLISHED_FILES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
+NEVER_PUBLISHED_DIRS = frozenset({".git", ".svn", ".hg"})
+
+
 @dataclass(frozen=True)
 class Site:
     id: str

@@ -41,7 +41,7 @@ _OPTION = re.compile(r"^(?:--|\u2014|\u2013)(?P<name>[A-Za-z][\w-]*)(?:=(?P<valu
 
 class PaylinkInputError(ValueError):
     """The command text is not a payment link we can make. ``problem``: "event_twice", "event_needs_id",
-    "unknown_option" (option), "no_amount", "too_long" (length), "said" (message: the amount's or the
+    "unknown_option" (option), "no_amount", "too_long" (length, limit), "said" (message: the amount's or the
     event's own); blocks/usage.py says it."""
 
     def __init__(self, problem: str, **facts: Any):
@@ -192,7 +192,7 @@ class Paylinks:
             raise PaylinkInputError("said", message=str(exc)) from None
         description = " ".join(rest[1:])
         if len(description) > DESCRIPTION_MAX:
-            raise PaylinkInputError("too_long", length=len(description))
+            raise PaylinkInputError("too_long", length=len(description), limit=DESCRIPTION_MAX)
         event = None
         if event_ref is not None:
             try:

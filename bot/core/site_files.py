@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.core.deploy_plan import (
-    NEVER_PUBLISHED_DIRS,
-    NEVER_PUBLISHED_FILES,
     STAGING_PREFIX,
     DeployError,
     LocalFile,
@@ -25,7 +23,7 @@ from bot.core.deploy_plan import (
     is_published,
     may_hold_published,
 )
-from bot.core.domain import Site
+from bot.core.domain import NEVER_PUBLISHED_DIRS, NEVER_PUBLISHED_FILES, Site
 
 _CHUNK = 1 << 20  # hashing reads 1 MiB at a time
 HIDDEN_NAMED = 1000  # left-out dotfiles remembered for the preview; the rest are only counted
