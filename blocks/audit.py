@@ -11,13 +11,11 @@ import re
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ConfirmObject
 
 from blocks.fit import CONFIRM_TEXT, RECORD_NAME, SECTION_TEXT, context, escaped_length, fallback, name, section
+from blocks.ids import VOID_ACTION, VOID_ONLY_ACTION, VOID_REFUND_ACTION
 from blocks.mrkdwn import escape, shorten
 from bot.core.domain import EventStatus, Payment
 from bot.core.money import format_cents
 
-VOID_ACTION = "payment_void"
-VOID_REFUND_ACTION = "payment_void_refund"  # the question's "void and refund in Stripe" button
-VOID_ONLY_ACTION = "payment_void_only"  # the question's "void here only" button
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 

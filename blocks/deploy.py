@@ -19,6 +19,7 @@ from slack_sdk.models.blocks import (
 
 from blocks import fit
 from blocks.access import refusal_text as access_refusal_text
+from blocks.ids import CANCEL_ACTION, CONFIRM_ACTION
 from blocks.mrkdwn import escape, shorten
 from bot.core.deploy_plan import (
     STAGING_PREFIX,
@@ -36,8 +37,6 @@ USAGE = ("Usage: `/deploy SITE [staging|production|promote|rollback|history]` â€
          "`_staging/` at once; `production` (the default), `promote` (staging to production) and `rollback` "
          "(production back as the deploy before the last left it) show what they would change and ask for a "
          "confirmation; `history` lists the last deploys. `/deploy` alone lists the sites.")
-CONFIRM_ACTION = "deploy_confirm"
-CANCEL_ACTION = "deploy_cancel"
 LIST_LIMIT = 15  # files named per list in a message; the rest are counted
 CONTEXT_LIMIT = 2000  # a context line (Slack takes 3,000; kept short to read)
 _NAME_LIMIT = 90  # characters of a name as shown (escaped)

@@ -16,6 +16,7 @@ from slack_sdk.models.views import View
 from blocks.audit import who
 from blocks.fit import SECTION_TEXT, VIEW_BLOCKS, context, joined, name, plural, section
 from blocks.glance import money_lines, season_lines
+from blocks.ids import HOME_DEPLOY_ACTION
 from blocks.links import home_links, linked
 from blocks.mrkdwn import escape
 from blocks.summary import REMINDER_ACTION
@@ -25,7 +26,6 @@ from bot.core.links import staging_url
 from bot.core.money import format_cents
 from bot.core.outbox import describe
 
-HOME_DEPLOY_ACTION = "home_deploy"  # value: "SITE TARGET"
 HOME_TARGETS = ("staging", "production")
 MAX_BLOCKS = VIEW_BLOCKS
 MAX_EVENTS = 40  # a dashboard, not a report: /events lists the rest

@@ -20,12 +20,11 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from blocks.fit import OPTION_TEXT, SELECT_OPTIONS, plain
+from blocks.ids import CALLBACK_ID, EVENT_ACTION
 from bot.core.domain import NOTES_MAX, PATRON_MAX, EventStatus
 from bot.core.money import format_cents
 
-CALLBACK_ID = "log_payment"
 FIELDS = ("event", "patron", "amount", "method", "notes")  # block ids; each input's action_id is the same
-EVENT_ACTION = "event"  # the event select's action_id, which its block_suggestion requests name
 MAX_OPTIONS = SELECT_OPTIONS
 SEARCH_PLACEHOLDER = "Type part of its name, id or date"
 

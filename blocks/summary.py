@@ -15,11 +15,11 @@ from datetime import date
 from slack_sdk.models.blocks import ButtonElement, HeaderBlock
 
 from blocks.fit import MESSAGE_BLOCKS, SECTION_TEXT, context, cut, fallback, joined, name, plural, section
+from blocks.ids import REMINDER_ACTION
 from bot.core.domain import EventStatus, Payment
 from bot.core.money import format_cents
 from bot.core.summary import Comparison, DaySummary, Tally
 
-REMINDER_ACTION = "reminder_log_payment"
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 

@@ -5,32 +5,35 @@ Nothing here runs at import time; every adapter can be injected."""
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING
 
 from bot.config import Settings
 from bot.container import Services
 from bot.core.access import Access
-from bot.core.catalog import Catalog, load_catalog
+from bot.core.catalog import load_catalog
 from bot.core.deliverer import Deliverer, DeliveryPolicy
-from bot.core.deploy import Deployer
 from bot.core.email_copies import EmailCopies, NoEmail
 from bot.core.gate import Gate
 from bot.core.health import Health
 from bot.core.ledger import Clock, Ledger, utc_now
-from bot.core.links import OpsLinks
 from bot.core.once import Once
 from bot.core.outbox import Announcer, Doorbell, Targets
-from bot.core.paylinks import Paylinks
 from bot.core.ports import Mailer, NoMailer, NoSlack, Notifier, Store, mail_on, slack_on
-from bot.core.records import LedgerRecords
-from bot.core.refunds import StripeRefunds
-from bot.core.stripe_intake import StripeIntake
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
 
     from slack_bolt import App
     from slack_sdk import WebClient
+
+    from bot.core.deploy import Deployer
+    from bot.core.links import OpsLinks
+    from bot.core.paylinks import Paylinks
+    from bot.core.records import LedgerRecords
+    from bot.core.refunds import StripeRefunds
+    from bot.core.stripe_intake import StripeIntake
+    from infra.stripe_payments import StripePayments
 
 SLACK_NOT_CONFIGURED = "Slack is not configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET"
 
@@ -58,7 +61,8 @@ def build_services(settings: Settings, *, store: Store | None = None, clock: Clo
     email is configured, the mailer (SES unless ``mailer`` is given). ``doorbell``
     is what a write that announced something rings (on Lambda: another invocation);
     ``slack_client`` the client the Slack app uses (the console's local Slack).
-    The container comes out complete: nothing is set on it afterwards."""
+    The container comes out complete: nothing is set on it afterwards (the services few requests
+    need are built the first time they are asked for: bot/container.py)."""
     catalog = load_catalog(settings.events_file, protected=settings.private_files)
     if store is None:
         from infra import open_store  # cold start: boto3 is imported only when the store is DynamoDB
@@ -85,16 +89,12 @@ def build_services(settings: Settings, *, store: Store | None = None, clock: Clo
     once = Once(store, clock)
     access = Access(settings.admins, settings.crew)
     mailer = mailer if settings.email is not None and mailer is not None else NoMailer()
-    paylinks, stripe_intake = _stripe_services(settings, store, catalog, ledger, announcer, clock)
     return Services(
         settings=settings, store=store, catalog=catalog, ledger=ledger,
-        records=LedgerRecords(store, catalog, settings.timezone, clock=clock),
         access=access, gate=Gate(access, store, announcer, clock), once=once, notifier=notifier,
-        announcer=announcer, clock=clock, mailer=mailer,
-        slack_client=client, paylinks=paylinks, stripe_intake=stripe_intake, refunds=stripe_intake.refunds,
-        deploys=_deployer(settings, store, catalog, notifier, announcer, once, access, clock),
-        links=OpsLinks(catalog, paylinks, region=settings.aws_region, today=ledger.today),
+        announcer=announcer, clock=clock, mailer=mailer, slack_client=client,
         email=_email_copies(settings, mailer, once, store, announcer, clock), health=Health(),
+        on_first_use=_OnFirstUse(),
     )
 
 
@@ -135,33 +135,71 @@ def release_thread_connection(services: Services) -> None:
         services.store.close()
 
 
-def _deployer(settings: Settings, store: Store, catalog: Catalog, notifier: Notifier, announcer: Announcer,
-              once: Once, access: Access, clock: Clock) -> Deployer:
-    """The Deployer on S3 + CloudFront (boto3 clients made on first use)."""
-    from blocks import deploy as deploy_words  # cold start: slack_sdk's models when services are built
-    from infra.aws_sites import AwsSites  # cold start: boto3 when services are built, not on import
+class _OnFirstUse:
+    """The services few requests need, built when first asked for (bot/container.py): each import
+    below is deferred for cold start, so that a Lambda container's first request imports only what
+    it uses (a payment never loads the deployer, Stripe or the exports)."""
 
-    return Deployer(store=store, catalog=catalog, sites=AwsSites(settings), notifier=notifier, announcer=announcer,
-                    once=once, tz=settings.timezone, words=deploy_words, clock=clock, access=access)
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._payments: StripePayments | None = None
 
+    def records(self, services: Services) -> LedgerRecords:
+        from bot.core.records import LedgerRecords
 
-def _stripe_services(settings: Settings, store: Store, catalog: Catalog, ledger: Ledger, announcer: Announcer,
-                     clock: Clock) -> tuple[Paylinks, StripeIntake]:
-    """Payment links and Stripe webhooks; Stripe's API only when STRIPE_API_KEY is set (else /paylink
-    answers with a dry run), webhook verification only when STRIPE_WEBHOOK_SECRET is."""
-    payments = verify = None
-    if settings.stripe_api_key:
-        from infra.stripe_payments import StripePayments  # cold start: stripe only with a key
+        return LedgerRecords(services.store, services.catalog, services.settings.timezone, clock=services.clock)
 
-        payments = StripePayments(settings.stripe_api_key, settings.stripe_api_base)
-    if settings.stripe_webhook_secret:
-        from infra.stripe_payments import WebhookVerifier  # cold start: stripe only with a secret
+    def paylinks(self, services: Services) -> Paylinks:
+        from bot.core.paylinks import Paylinks
 
-        verify = WebhookVerifier(settings.stripe_webhook_secret)
-    paylinks = Paylinks(store, catalog, payments, announcer=announcer, tz=settings.timezone, clock=clock)
-    refunds = StripeRefunds(ledger, store, payments, announcer, clock=clock)
-    intake = StripeIntake(ledger, store, paylinks, announcer, verify=verify, clock=clock, refunds=refunds)
-    return paylinks, intake
+        return Paylinks(services.store, services.catalog, self._stripe_payments(services), announcer=services.announcer,
+                        tz=services.settings.timezone, clock=services.clock)
+
+    def refunds(self, services: Services) -> StripeRefunds:
+        from bot.core.refunds import StripeRefunds
+
+        return StripeRefunds(services.ledger, services.store, self._stripe_payments(services), services.announcer,
+                             clock=services.clock)
+
+    def stripe_intake(self, services: Services) -> StripeIntake:
+        """Stripe webhooks, verified only when STRIPE_WEBHOOK_SECRET is set."""
+        from bot.core.stripe_intake import StripeIntake
+
+        verify = None
+        if services.settings.stripe_webhook_secret:
+            from infra.stripe_payments import WebhookVerifier  # cold start: stripe only with a secret
+
+            verify = WebhookVerifier(services.settings.stripe_webhook_secret)
+        return StripeIntake(services.ledger, services.store, services.paylinks, services.announcer, verify=verify,
+                            clock=services.clock, refunds=services.refunds)
+
+    def deploys(self, services: Services) -> Deployer:
+        """The Deployer on S3 + CloudFront (boto3 clients made on first use)."""
+        from blocks import deploy as deploy_words  # cold start: slack_sdk's models
+        from bot.core.deploy import Deployer
+        from infra.aws_sites import AwsSites  # cold start: boto3
+
+        return Deployer(store=services.store, catalog=services.catalog, sites=AwsSites(services.settings),
+                        notifier=services.notifier, announcer=services.announcer, once=services.once,
+                        tz=services.settings.timezone, words=deploy_words, clock=services.clock, access=services.access)
+
+    def links(self, services: Services) -> OpsLinks:
+        from bot.core.links import OpsLinks
+
+        return OpsLinks(services.catalog, services.paylinks, region=services.settings.aws_region,
+                        today=services.ledger.today)
+
+    def _stripe_payments(self, services: Services) -> StripePayments | None:
+        """Stripe's API when STRIPE_API_KEY is set, else None (/paylink answers with a dry run): one
+        client, for payment links and refunds alike."""
+        if not services.settings.stripe_api_key:
+            return None
+        with self._lock:
+            if self._payments is None:
+                from infra.stripe_payments import StripePayments  # cold start: stripe only with a key
+
+                self._payments = StripePayments(services.settings.stripe_api_key, services.settings.stripe_api_base)
+            return self._payments
 
 
 def build_slack_app(services: Services, *, client: WebClient | None = None,

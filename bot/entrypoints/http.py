@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 from bot.bootstrap import SLACK_NOT_CONFIGURED, build_slack_app
 from bot.config import DEFAULT_CLIENT_IP_HEADER, IpNetwork
 from bot.container import Services
-from bot.entrypoints.stripe_webhook import stripe_webhook
 from bot.entrypoints.web import Handler, Request, Response, Routes, error_response, json_response
 
 if TYPE_CHECKING:
@@ -117,7 +116,9 @@ def _unparsable_slack_request(services: Services, request: Request, problem: str
 
 
 def default_routes(services: Services, slack_app: App | None) -> Routes:
-    from bot.entrypoints.web_api import api_routes  # cold start: its blocks (slack_sdk) when the app is made
+    # cold start: the web API's blocks (slack_sdk) and the webhook's Stripe services when the app is made
+    from bot.entrypoints.stripe_webhook import stripe_webhook
+    from bot.entrypoints.web_api import api_routes
 
     return {
         "/slack/events": {"POST": slack_events(services, slack_app)},

@@ -8,13 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from blocks.deploy import CANCEL_ACTION, CONFIRM_ACTION, refusal_text
+from blocks.deploy import CONFIRM_ACTION, refusal_text
 from bot.core.deploy import DeployError
-from handlers.lazy import after_ack
 
 if TYPE_CHECKING:
-    from slack_bolt import Ack, App
-
     from bot.container import Services
 
 
@@ -29,15 +26,3 @@ def decide_from_button(*, body: dict[str, Any], action: dict[str, Any], respond:
         decide(deploy_id, by=user)
     except DeployError as exc:
         respond(text=refusal_text(exc), response_type="ephemeral", replace_original=False)
-
-
-def register(app: App, services: Services) -> None:
-    def ack_decision(ack: Ack) -> None:
-        ack()
-
-    @after_ack
-    def run_decision(body: dict, action: dict, respond) -> None:
-        decide_from_button(body=body, action=action, respond=respond, services=services)
-
-    app.action(CONFIRM_ACTION)(ack=ack_decision, lazy=[run_decision])
-    app.action(CANCEL_ACTION)(ack=ack_decision, lazy=[run_decision])

@@ -12,12 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from blocks.deploy import history_message, refusal_text, sites_list
 from bot.core.deploy import DeployError
-from handlers.lazy import after_ack
 from handlers.slack_text import command_text
 
 if TYPE_CHECKING:
-    from slack_bolt import Ack, App
-
     from bot.container import Services
 
 
@@ -60,14 +57,3 @@ def run_deploy(*, command: dict[str, Any], respond: Callable[..., Any], services
         deploys.start(request, by=user, channel=command["channel_id"])
     except DeployError as exc:
         respond(text=refusal_text(exc), response_type="ephemeral", replace_original=False)
-
-
-def register(app: App, services: Services) -> None:
-    def deploy(ack: Ack, command: dict) -> None:
-        deploy_command(ack=ack, command=command, services=services)
-
-    @after_ack
-    def deploy_after(command: dict, respond) -> None:
-        run_deploy(command=command, respond=respond, services=services)
-
-    app.command("/deploy")(ack=deploy, lazy=[deploy_after])

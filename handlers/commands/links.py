@@ -9,8 +9,6 @@ from blocks.links import links_reply
 from handlers.slack_text import command_text
 
 if TYPE_CHECKING:
-    from slack_bolt import Ack, App
-
     from bot.container import Services
 
 
@@ -22,10 +20,3 @@ def links_answer(text: str, *, services: Services) -> dict[str, Any]:
 
 def links_command(*, ack: Callable[..., Any], command: dict[str, Any], services: Services) -> None:
     ack(**links_answer(command_text(command), services=services))
-
-
-def register(app: App, services: Services) -> None:
-    def links(ack: Ack, command: dict) -> None:
-        links_command(ack=ack, command=command, services=services)
-
-    app.command("/links")(links)

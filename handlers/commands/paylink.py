@@ -17,13 +17,9 @@ from blocks.paylinks import dry_run_text, failure_text, input_error_text, making
 from blocks.usage import PAYLINK_USAGE, paylink_problem
 from bot.core.paylinks import PaylinkInputError, PaylinkPlan
 from bot.core.ports import NotifyError, PaymentsError, StoreError
-from handlers.lazy import after_ack
 from handlers.slack_text import command_text
 
 if TYPE_CHECKING:
-    from slack_bolt import Ack, App
-    from slack_bolt.context.respond import Respond
-
     from bot.container import Services
 
 log = logging.getLogger("opsbot.paylink")
@@ -80,14 +76,3 @@ def _send(respond: Callable[..., Any], **message: Any) -> None:
     response = respond(**message)
     if response.status_code != 200:
         raise NotifyError(f"response_url answered {response.status_code}: {str(response.body)[:200]}")
-
-
-def register(app: App, services: Services) -> None:
-    def paylink(ack: Ack, command: dict) -> None:
-        ack(**paylink_reply(command, services=services))
-
-    @after_ack
-    def paylink_after(command: dict, respond: Respond) -> None:
-        make_paylink(command=command, respond=respond, services=services)
-
-    app.command("/paylink")(ack=paylink, lazy=[paylink_after])

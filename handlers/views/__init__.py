@@ -1,11 +1,11 @@
-"""View submission listeners (modals)."""
+"""View submission listeners (modals). Each imports its module the first time it runs (cold start,
+as handlers/commands)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from blocks.payment_modal import CALLBACK_ID
-from handlers.views.log_payment import submit_payment
+from blocks.ids import CALLBACK_ID
 
 if TYPE_CHECKING:
     from slack_bolt import Ack, App
@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 def register(app: App, services: Services) -> None:
     def submit(ack: Ack, body: dict, view: dict) -> None:
+        from handlers.views.log_payment import submit_payment  # on first use (cold start)
+
         submit_payment(ack=ack, body=body, view=view, services=services)
 
     app.view(CALLBACK_ID)(submit)
