@@ -14,11 +14,11 @@ edited since, as a deployment package built with them would have). "import" is
 timed inside the child around the import statement alone (the interpreter's own
 start is the same for every variant and is reported apart, as "process"). The
 set-up rows add what the first Lambda request does before it can answer:
-``build_lambda_bot`` (events.json, the DynamoDB store's boto3 client, the Bolt
+``build_lambda_bot`` (events.json, the DynamoDB store's botocore client, the Bolt
 app with every listener, the WSGI app) against a bare Bolt ``App`` wrapped in
 Bolt's own Lambda handler (goal: 1.3×, issue 19). For the record, the same bare app
 with a DynamoDB client built beside it: what a Bolt app that keeps anything in
-DynamoDB cannot do without. Nothing reaches the network: the boto3 clients are
+DynamoDB cannot do without. Nothing reaches the network: the AWS clients are
 built, never called, and token verification is off on both sides (as on Lambda).
 
 The children run with the bytecode cache on (``PYTHONDONTWRITEBYTECODE`` removed

@@ -50,7 +50,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -85,10 +84,8 @@ from bot.core.ports import (
     void_key,
 )
 from bot.version import opsbot_version
-from infra.aws_session import aws_session
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
+from infra.aws_session import aws_client
+from infra.dynamo_types import deserialize, serialize
 
 MAX_ATTEMPTS = 500  # optimistic retries under contention; each round at least one writer wins
 MAX_RETRIES = 5  # the client's own retries of a throttled, failed or dropped request
@@ -120,7 +117,7 @@ class RecoveryStatus:
 
 
 def _item(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
+    return {k: serialize(v) for k, v in values.items() if v is not None}
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
@@ -128,7 +125,7 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
     does not know is refused in one place."""
     out = {}
     for key, value in item.items():
-        plain = _deserializer.deserialize(value)
+        plain = deserialize(value)
         out[key] = int(plain) if isinstance(plain, Decimal) else plain
     if out.get("fmt", 1) > READ_FORMAT:
         raise SchemaTooNew(f"a DynamoDB item ({out.get('PK')} {out.get('SK')}) has format version {out['fmt']}, "
@@ -146,7 +143,7 @@ class DynamoStore:
         # Per thread, the last payment read by id and its event's totals read with it: a void of that payment
         # on the same thread starts from them (compare-and-set: were they stale, its write fails and it reads).
         self._read_with_totals = threading.local()
-        self._client = client or aws_session().client(
+        self._client = client or aws_client(
             "dynamodb",
             region_name=region,
             endpoint_url=endpoint_url,

@@ -36,10 +36,9 @@ def mime_message(sender: str, recipients: Sequence[str], email: OutgoingEmail) -
 
 
 class SesMailer:
-    def __init__(self, region: str | None = None, endpoint_url: str | None = None, *, session: Any = None):
+    def __init__(self, region: str | None = None, endpoint_url: str | None = None):
         self.region = region
         self.endpoint_url = endpoint_url
-        self._session = session
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -49,12 +48,11 @@ class SesMailer:
             if self._client is None:
                 from botocore.config import Config
 
-                from infra.aws_session import aws_session  # deferred for cold start: boto3 once an email goes
+                from infra.aws_session import aws_client  # deferred for cold start: botocore once an email goes
 
-                session = self._session or aws_session()
-                self._client = session.client("sesv2", region_name=self.region, endpoint_url=self.endpoint_url,
-                                              config=Config(retries={"max_attempts": 1, "mode": "standard"},
-                                                            connect_timeout=5, read_timeout=30))
+                self._client = aws_client("sesv2", region_name=self.region, endpoint_url=self.endpoint_url,
+                                          config=Config(retries={"max_attempts": 1, "mode": "standard"},
+                                                        connect_timeout=5, read_timeout=30))
             return self._client
 
     def send(self, sender: str, recipients: Sequence[str], email: OutgoingEmail) -> str:

@@ -1,6 +1,7 @@
 """The same bot on AWS Lambda: one entry for Slack, Stripe, the web API and the schedules.
 
-- ``POST /slack/events`` goes through slack-bolt's Lambda adapter: the listener
+- ``POST /slack/events`` goes through a Lambda adapter for Bolt (bot/entrypoints/lambda_slack.py,
+  as slack-bolt's own but without boto3): the listener
   acks inside the request, and each lazy listener (Stripe, S3, CloudFront)
   runs in a second, asynchronous invocation of this function.
 - Every other route (``/stripe/webhook``, ``/api/...``, ``/healthz``) is served
@@ -30,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from bot.bootstrap import build_deliverer, build_services, build_slack_app
@@ -48,6 +49,9 @@ from bot.entrypoints.http import (
 from bot.entrypoints.logs import configure_lambda_logging
 from bot.entrypoints.startup import pause_collection
 
+if TYPE_CHECKING:
+    from bot.entrypoints.lambda_slack import SlackLambdaHandler
+
 log = logging.getLogger("opsbot.lambda")
 
 SCHEDULED_JOBS = ("daily-summary", "morning-reminders")
@@ -60,16 +64,15 @@ PAYLOAD_BYTES = 128 * 1024  # a rung invocation's entries at most (Lambda takes 
 class LambdaBot:
     services: Services
     wsgi: WsgiApp
-    slack: Any  # slack_bolt.adapter.aws_lambda.SlackRequestHandler, or None without Slack credentials
+    slack: SlackLambdaHandler | None  # None without Slack credentials
     deliverer: Deliverer
 
 
 def fetch_secrets(settings: Settings) -> dict[str, str]:
     """The tokens kept in AWS Secrets Manager (a JSON object of variable -> value)."""
-    from infra.aws_session import aws_session  # deferred for cold start: only with OPSBOT_SECRETS_ID
+    from infra.aws_session import aws_client  # deferred for cold start: only with OPSBOT_SECRETS_ID
 
-    client = aws_session().client("secretsmanager", region_name=settings.aws_region,
-                                  endpoint_url=settings.aws_endpoint_url)
+    client = aws_client("secretsmanager", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
     secret = client.get_secret_value(SecretId=settings.secrets_id)
     values = json.loads(secret["SecretString"])
     if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
@@ -114,13 +117,16 @@ def _build_lambda_bot(settings: Settings | None, lambda_client: Any) -> LambdaBo
     if settings.secrets_id:
         settings = load_settings(env_file=None, overrides=fetch_secrets(settings))
     clients: dict[str, Any] = {"lambda": lambda_client} if lambda_client is not None else {}
+    clients_lock = threading.Lock()
 
     def lambda_api() -> Any:
-        if "lambda" not in clients:
-            from infra.aws_session import aws_session  # deferred for cold start: at the first ring
+        """The container's Lambda client (the outbox's doorbell and Bolt's lazy listeners), made at first use."""
+        with clients_lock:
+            if "lambda" not in clients:
+                from infra.aws_session import aws_client  # deferred for cold start: at the first ring
 
-            clients["lambda"] = aws_session().client("lambda", region_name=settings.aws_region)
-        return clients["lambda"]
+                clients["lambda"] = aws_client("lambda", region_name=settings.aws_region)
+            return clients["lambda"]
 
     doorbell = Doorbell()
     if settings.lambda_function_name:
@@ -131,12 +137,10 @@ def _build_lambda_bot(settings: Settings | None, lambda_client: Any) -> LambdaBo
     services = build_services(settings, doorbell=doorbell)
     slack = None
     if settings.slack_configured:
-        from slack_bolt.adapter.aws_lambda import SlackRequestHandler
+        from bot.entrypoints.lambda_slack import SlackLambdaHandler  # deferred for cold start: slack_bolt with Slack
 
         # No auth.test at cold start: Slack's 3 seconds are for the first request.
-        slack = SlackRequestHandler(build_slack_app(services, token_verification_enabled=False))
-        if lambda_client is not None:
-            slack.app.listener_runner.lazy_listener_runner.lambda_client = lambda_client
+        slack = SlackLambdaHandler(build_slack_app(services, token_verification_enabled=False), lambda_api)
     return LambdaBot(services, make_wsgi_app(services, None), slack, build_deliverer(services))
 
 
@@ -183,7 +187,7 @@ def handle(bot: LambdaBot, event: dict[str, Any], context: Any) -> dict[str, Any
 
 
 def slack_request(bot: LambdaBot, event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Slack through Bolt's Lambda adapter, with the request line a server logs (none for Bolt's
+    """Slack through the Lambda adapter, with the request line a server logs (none for Bolt's
     own second invocation of a lazy listener: a server runs those on a thread, unlogged)."""
     from slack_bolt.request import BoltRequest  # deferred, as every slack_bolt import here: cold start
 

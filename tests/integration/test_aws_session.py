@@ -1,14 +1,17 @@
-"""infra/aws_session.py: boto3 sessions whose loader asks for one service's folder instead of
-listing every service (cold start), and otherwise behave as boto3's own."""
+"""infra/aws_session.py: sessions whose loader asks for one service's folder instead of listing
+every service (cold start), and otherwise behave as boto3's own; botocore clients from one
+shared session, made one at a time."""
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import botocore.loaders
 import pytest
 from botocore.exceptions import UnknownServiceError
 
-from infra.aws_session import aws_session
+from infra.aws_session import SharedSession, aws_client, aws_session
 
 
 @pytest.fixture(autouse=True)
@@ -17,15 +20,21 @@ def _fake_credentials(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
 
 
+def calls_to(monkeypatch, method: str) -> list[str]:
+    """The names botocore's Loader.<method> is asked for from now on (the method still answers)."""
+    asked: list[str] = []
+    original = getattr(botocore.loaders.Loader, method)
+
+    def recording(self, name):
+        asked.append(name)
+        return original(self, name)
+
+    monkeypatch.setattr(botocore.loaders.Loader, method, recording)
+    return asked
+
+
 def test_a_client_is_made_without_listing_every_service(monkeypatch):
-    listed = []
-    every = botocore.loaders.Loader.list_available_services
-
-    def counting(self, type_name):
-        listed.append(type_name)
-        return every(self, type_name)
-
-    monkeypatch.setattr(botocore.loaders.Loader, "list_available_services", counting)
+    listed = calls_to(monkeypatch, "list_available_services")
     client = aws_session().client("dynamodb", region_name="us-west-2")
     assert client.meta.service_model.service_name == "dynamodb"
     assert "TransactWriteItems" in client.meta.service_model.operation_names
@@ -53,3 +62,47 @@ def test_every_service_opsbot_uses_is_found_and_sessions_are_not_shared():
         assert session.client(service, region_name="us-west-2").meta.service_model.service_name == service
     assert aws_session()._session is not session._session
     assert sorted(session.get_available_services()) == sorted(boto3.session.Session().get_available_services())
+
+
+def test_clients_from_one_shared_session_load_the_endpoints_once(monkeypatch):
+    loaded = calls_to(monkeypatch, "load_data_with_path")
+    shared = SharedSession()
+    first = shared.client("dynamodb", region_name="us-west-2")
+    assert loaded.count("endpoints") == 1
+    second = shared.client("lambda", region_name="us-west-2")
+    again = shared.client("dynamodb", region_name="eu-west-1", endpoint_url="http://127.0.0.1:9")
+    assert loaded.count("endpoints") == 1  # endpoints.json: 1.25 MB, parsed once
+    assert (first.meta.region_name, second.meta.service_model.service_name) == ("us-west-2", "lambda")
+    assert (again.meta.region_name, again.meta.endpoint_url) == ("eu-west-1", "http://127.0.0.1:9")
+    # A new session (as boto3's, or aws_session for S3) loads them again.
+    aws_session().client("dynamodb", region_name="us-west-2")
+    assert loaded.count("endpoints") == 2
+
+
+def test_clients_are_made_one_at_a_time_from_many_threads(monkeypatch):
+    shared = SharedSession()
+    making, most = [0], [0]
+    create = botocore.session.Session.create_client
+
+    def watched(self, *args, **kwargs):
+        making[0] += 1
+        most[0] = max(most[0], making[0])
+        try:
+            return create(self, *args, **kwargs)
+        finally:
+            making[0] -= 1
+
+    monkeypatch.setattr(botocore.session.Session, "create_client", watched)
+    services = ["dynamodb", "lambda", "sesv2", "secretsmanager"] * 4
+    with ThreadPoolExecutor(8) as pool:
+        clients = list(pool.map(lambda name: shared.client(name, region_name="us-west-2"), services))
+    assert [c.meta.service_model.service_name for c in clients] == services
+    assert most[0] == 1
+
+
+def test_aws_client_is_the_process_s_one_session():
+    assert aws_client("dynamodb", region_name="us-west-2").meta.service_model.service_name == "dynamodb"
+    first, second = aws_client("lambda", region_name="us-west-2"), aws_client("lambda", region_name="us-west-2")
+    assert first is not second
+    assert first._endpoint is not second._endpoint  # clients of their own, from one session
+    assert first.meta.events is not second.meta.events
