@@ -123,6 +123,18 @@ def build_deliverer(services: Services, *, policy: DeliveryPolicy | None = None,
                      policy=policy or DeliveryPolicy(), clock=services.clock)
 
 
+def release_thread_connection(services: Services) -> None:
+    """Close the calling thread's connection to a SQLite store (the other threads keep theirs),
+    for a thread that will not touch the store for hours: its next use opens another. Each one
+    holds about 110 KiB (SQLite's lookaside, the parsed schema, its page cache)."""
+    if services.settings.store.kind != "sqlite":
+        return
+    from infra.sqlite_store import SqliteStore  # loaded already: the store is SQLite
+
+    if isinstance(services.store, SqliteStore):
+        services.store.close()
+
+
 class _OnFirstUse:
     """The services few requests need, built when first asked for (bot/container.py): each import
     below is deferred for cold start, so that a Lambda container's first request imports only what

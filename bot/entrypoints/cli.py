@@ -8,7 +8,6 @@ them). None of those imports dodges a cycle: `lint-imports` forbids cycles."""
 from __future__ import annotations
 
 import argparse
-import getpass
 import logging
 import os
 import re
@@ -72,9 +71,12 @@ def cmd_init_store(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
     if settings.store.kind == "dynamodb":
         return _dynamodb_recovery(settings, "backup", f"nothing was written to {args.file}")
-    from infra.sqlite_backup import backup_ledger
+    from infra.sqlite_backup import BackupError, backup_ledger
 
-    check = backup_ledger(Path(settings.store.location), Path(args.file))
+    try:
+        check = backup_ledger(Path(settings.store.location), Path(args.file))
+    except BackupError as exc:  # said here, so a server's start does not load the backup module for main()
+        raise CliError(str(exc)) from None
     print(f"Backed up {settings.store.describe()} to {args.file}: {check.summary()}.")
     return 0
 
@@ -82,9 +84,12 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
     if settings.store.kind == "dynamodb":
         return _dynamodb_recovery(settings, "restore", "nothing was restored")
-    from infra.sqlite_backup import restore_ledger
+    from infra.sqlite_backup import BackupError, restore_ledger
 
-    restored = restore_ledger(Path(args.file), Path(settings.store.location), force=args.force)
+    try:
+        restored = restore_ledger(Path(args.file), Path(settings.store.location), force=args.force)
+    except BackupError as exc:  # as in cmd_backup
+        raise CliError(str(exc)) from None
     upgraded = (f" The copy had schema version {restored.upgraded_from}: it was upgraded on the way in."
                 if restored.upgraded_from is not None else "")
     print(f"Restored {settings.store.describe()} from {args.file}: {restored.check.summary()}.{upgraded}")
@@ -130,12 +135,15 @@ def _dynamodb_recovery(settings: Settings, command: str, outcome: str) -> int:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     resume_collection = pause_collection()  # until the server listens: see bot/entrypoints/startup.py
     try:
-        from bot.bootstrap import build_services
+        from bot.bootstrap import build_services, release_thread_connection
         from bot.entrypoints.http import serve
 
         services = build_services(settings)
         _configure_logging(settings)
         _prepare_store(services)
+        # The main thread is done with the store (it goes on to run the server's loop; requests, the
+        # deliverer and the schedule use their own threads' connections): the start reuses that memory.
+        release_thread_connection(services)
         _exit_on_sigterm()
         schedule = ScheduleStart(services)
         services.health.watch("scheduler", schedule.probe)
@@ -395,6 +403,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_hash_password(args: argparse.Namespace) -> int:
+    import getpass  # deferred for a server's idle memory: only this command asks for a password (termios)
+
     import bcrypt
 
     try:
@@ -577,7 +587,6 @@ def _port(text: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     from bot.bootstrap import SlackSetupError
     from bot.entrypoints.http import ServeError
-    from infra.sqlite_backup import BackupError
 
     args = build_parser().parse_args(argv)
     handler: Callable[..., int] = args.handler
@@ -586,8 +595,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return handler(args)
         settings = load_settings()
         return handler(settings, args)
-    except (ConfigError, EventsFileError, StoreError, SlackSetupError, ServeError, CliError, NotifyError,
-            BackupError) as exc:
+    except (ConfigError, EventsFileError, StoreError, SlackSetupError, ServeError, CliError, NotifyError) as exc:
         print(f"opsbot: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -19,6 +19,7 @@ from apscheduler.triggers.date import DateTrigger
 
 from blocks.email import summary_email
 from blocks.summary import reminder_blocks, summary_blocks
+from bot.bootstrap import release_thread_connection
 from bot.core.ports import NotifyError, slack_on
 from bot.core.summary import REMINDER_DAYS, DaySummary, build_summary, owed_between
 
@@ -127,7 +128,8 @@ def due_day(job: Job, local_now: datetime) -> date:
 
 def run_job(services: Services, job: Job, scheduler: BackgroundScheduler | None, attempt: int = 0,
             retry_delay: timedelta = RETRY_DELAY, day: date | None = None) -> None:
-    """Run a job for the day it was due; on a failed post, schedule a retry (the claim was given back)."""
+    """Run a job for the day it was due; on a failed post, schedule a retry (the claim was given back).
+    The scheduler's worker thread then waits hours for the next job: its store connection is let go."""
     day = day or due_day(job, datetime.now(services.settings.timezone))
     try:
         job.send(services, day)
@@ -139,6 +141,8 @@ def run_job(services: Services, job: Job, scheduler: BackgroundScheduler | None,
         log.warning("%s failed (try %d); retrying at %s", job.id, attempt + 1, when, exc_info=True)
         scheduler.add_job(run_job, DateTrigger(when), args=[services, job, scheduler, attempt + 1, retry_delay, day],
                           id=f"{job.id}-retry-{attempt + 1}", replace_existing=True, misfire_grace_time=None)
+    finally:
+        release_thread_connection(services)
 
 
 def build_scheduler(services: Services, *, now: datetime | None = None,

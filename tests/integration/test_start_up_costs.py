@@ -1,16 +1,19 @@
 """What a start loads and does, as names and states, never timings (issue 19's start-up goals are
 measured by bench/startup_bench.py and bench/coldstart_bench.py): importing the Lambda entry loads
 no Slack, AWS or listener module; a server's imports leave APScheduler and bcrypt for later; the
-garbage collector paused for a start is back on afterwards, whatever happened."""
+garbage collector paused for a start is back on afterwards, whatever happened; a thread done with
+the SQLite store closes its connection."""
 
 from __future__ import annotations
 
 import gc
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from bot.bootstrap import build_services, release_thread_connection
 from bot.config import load_settings
 from bot.entrypoints import aws_lambda
 from bot.entrypoints.startup import pause_collection
@@ -36,7 +39,7 @@ def test_a_server_loads_its_scheduler_after_it_listens_and_bcrypt_at_the_first_t
     loaded = modules_after("import bot.entrypoints.cli, bot.bootstrap, bot.entrypoints.http, "
                            "bot.entrypoints.web_api, handlers, infra.sqlite_store")
     assert {"slack_bolt", "handlers", "blocks"} <= loaded
-    assert loaded.isdisjoint({"apscheduler", "bcrypt", "boto3", "botocore", "tomllib"})
+    assert loaded.isdisjoint({"apscheduler", "bcrypt", "boto3", "botocore", "tomllib", "getpass"})
 
 
 def test_the_collector_paused_for_a_start_comes_back_as_it_was():
@@ -63,3 +66,24 @@ def test_building_the_lambda_bot_leaves_the_collector_on_even_when_it_fails(tmp_
     with pytest.raises(Exception, match="missing.json"):
         aws_lambda.build_lambda_bot(broken)
     assert gc.isenabled()
+
+
+def open_handles(path) -> int:
+    """This process's open files on ``path`` (Linux's /proc): one per SQLite connection to it."""
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if fd.resolve() == path) if fds.exists() else -1
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="counts open files through Linux's /proc")
+def test_a_thread_done_with_the_sqlite_store_lets_its_connection_go_and_opens_another_when_it_needs_one(tmp_path):
+    # `opsbot serve`'s main thread after the start's checks, the schedule's worker after a job.
+    db = (tmp_path / "ledger.db").resolve()
+    services = build_services(load_settings(environ={"OPSBOT_STORE": f"sqlite:///{db}",
+                                                     "OPSBOT_EVENTS_FILE": str(EVENTS_FILE)}, env_file=None))
+    services.store.init_schema()
+    services.store.ping()
+    assert open_handles(db) == 1
+    release_thread_connection(services)
+    assert open_handles(db) == 0
+    services.store.ping()  # the next use opens another
+    assert open_handles(db) == 1
