@@ -12,10 +12,8 @@ from bot.config import Settings
 from bot.container import Services
 from bot.core.access import Access
 from bot.core.catalog import load_catalog
-from bot.core.deliverer import Deliverer, DeliveryPolicy
 from bot.core.email_copies import EmailCopies, NoEmail
 from bot.core.gate import Gate
-from bot.core.health import Health
 from bot.core.ledger import Clock, Ledger, utc_now
 from bot.core.once import Once
 from bot.core.outbox import Announcer, Doorbell, Targets
@@ -27,7 +25,9 @@ if TYPE_CHECKING:
     from slack_bolt import App
     from slack_sdk import WebClient
 
+    from bot.core.deliverer import Deliverer, DeliveryPolicy
     from bot.core.deploy import Deployer
+    from bot.core.health import Health
     from bot.core.links import OpsLinks
     from bot.core.paylinks import Paylinks
     from bot.core.records import LedgerRecords
@@ -93,7 +93,7 @@ def build_services(settings: Settings, *, store: Store | None = None, clock: Clo
         settings=settings, store=store, catalog=catalog, ledger=ledger,
         access=access, gate=Gate(access, store, announcer, clock), once=once, notifier=notifier,
         announcer=announcer, clock=clock, mailer=mailer, slack_client=client,
-        email=_email_copies(settings, mailer, once, store, announcer, clock), health=Health(),
+        email=_email_copies(settings, mailer, once, store, announcer, clock),
         on_first_use=_OnFirstUse(),
     )
 
@@ -110,7 +110,9 @@ def build_deliverer(services: Services, *, policy: DeliveryPolicy | None = None,
     """The outbox's deliverer for these services. Its Slack client does not retry by
     itself (the outbox does, after checking what got through); ``notifier`` replaces it
     (the console's). Not started: call ``start()`` for the in-process threads."""
-    from blocks import announcements  # cold start: slack_sdk's models when the deliverer is built, not on import
+    # cold start: the deliverer and its renderings (slack_sdk's models) when it is built, not on import
+    from blocks import announcements
+    from bot.core.deliverer import Deliverer, DeliveryPolicy
 
     settings = services.settings
     if notifier is None and services.slack_client is not None and settings.slack_bot_token:
@@ -188,6 +190,11 @@ class _OnFirstUse:
 
         return OpsLinks(services.catalog, services.paylinks, region=services.settings.aws_region,
                         today=services.ledger.today)
+
+    def health(self, services: Services) -> Health:
+        from bot.core.health import Health
+
+        return Health()
 
     def _stripe_payments(self, services: Services) -> StripePayments | None:
         """Stripe's API when STRIPE_API_KEY is set, else None (/paylink answers with a dry run): one

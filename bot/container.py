@@ -46,6 +46,8 @@ class BuiltOnFirstUse(Protocol):
 
     def links(self, services: Services) -> OpsLinks: ...
 
+    def health(self, services: Services) -> Health: ...
+
 
 @dataclass(frozen=True)
 class Services:
@@ -68,7 +70,6 @@ class Services:
     mailer: Mailer  # NoMailer when email is off
     slack_client: WebClient | None  # the notifier's client (None without Slack); the console's is its local Slack
     email: EmailCopies | NoEmail  # the daily summary by email, or NoEmail when email is off
-    health: Health  # what /healthz watches besides the store
     on_first_use: BuiltOnFirstUse = field(repr=False, compare=False)  # builds the properties below
 
     @cached_property
@@ -100,3 +101,8 @@ class Services:
     def links(self) -> OpsLinks:
         """/links and the App Home's links."""
         return self.on_first_use.links(self)
+
+    @cached_property
+    def health(self) -> Health:
+        """What /healthz watches besides the store (the servers add their parts as they start)."""
+        return self.on_first_use.health(self)

@@ -38,7 +38,6 @@ from urllib.parse import urlencode
 from bot.bootstrap import build_deliverer, build_services, build_slack_app
 from bot.config import Settings, load_settings
 from bot.container import Services
-from bot.core.deliverer import Deliverer
 from bot.core.outbox import Doorbell, OutboxEntry
 from bot.entrypoints.http import (
     ClientAddress,
@@ -52,6 +51,7 @@ from bot.entrypoints.logs import configure_lambda_logging
 from bot.entrypoints.startup import pause_collection
 
 if TYPE_CHECKING:
+    from bot.core.deliverer import Deliverer
     from bot.entrypoints.lambda_slack import SlackLambdaHandler
 
 log = logging.getLogger("opsbot.lambda")
