@@ -1,5 +1,6 @@
 """Lambda's first request imports nothing it does not need: neither boto3 nor s3transfer (about
-20 ms of the cold start: they are for S3 and CloudFront, imported only once a deploy runs).
+20 ms of the cold start: they are for S3 and CloudFront, imported only once a deploy runs), nor
+the modules of the services and listeners few requests use (loaded at their first use).
 Each check runs in a fresh interpreter, as a Lambda container starts."""
 
 from __future__ import annotations
@@ -76,3 +77,29 @@ def test_a_first_payment_on_lambda_imports_no_boto3(opsbot_env, moto_endpoint, s
     # Lambda's log lines go to stdout: the ring reached moto's Lambda, which has no such function.
     assert "could not invoke opsbot-imports" in child.stdout and "ResourceNotFoundException" in child.stdout
     assert json.loads(modules_line) == []
+
+
+FIRST_USE_MODULES = ("bot.core.deploy", "bot.core.deploy_plan", "bot.core.site_files", "bot.core.records",
+                     "bot.core.paylinks", "bot.core.refunds", "bot.core.stripe_intake", "bot.core.links",
+                     "bot.core.home", "bot.core.summary", "bot.core.deliverer", "bot.core.health",
+                     "blocks.announcements", "blocks.deploy", "blocks.home", "handlers.commands.deploy",
+                     "handlers.commands.opsbot", "handlers.events.home", "bot.entrypoints.web_api",
+                     "bot.entrypoints.stripe_webhook", "stripe")
+
+
+def report_loaded(names: tuple[str, ...]) -> str:
+    return f"import json, sys\nprint(json.dumps(sorted(m for m in {names!r} if m in sys.modules)))\n"
+
+
+def test_a_first_payment_loads_none_of_the_deployer_stripe_exports_home_or_outbox_delivery():
+    """What the bench counts as Lambda's first request (bench/coldstart_bench.py): the build, and the
+    modules the first /log-payment's listener imports when it first runs. The services and listeners
+    few requests need are loaded the first time one is asked for, and not before."""
+    code = ("import bot.entrypoints.aws_lambda\n" + _SETTINGS
+            + "bot = bot.entrypoints.aws_lambda.build_lambda_bot(settings)\nimport handlers.commands.log_payment\n")
+    assert json.loads(run_child(code + report_loaded(FIRST_USE_MODULES), AWS_ENV).stdout.splitlines()[-1]) == []
+    # The check can fail: asking for the deployer, the web routes and the deliverer loads theirs.
+    later = "bot.services.deploys\nbot.wsgi\nbot.deliverer\n"
+    loaded = json.loads(run_child(code + later + report_loaded(FIRST_USE_MODULES), AWS_ENV).stdout.splitlines()[-1])
+    assert {"bot.core.deploy", "bot.core.deploy_plan", "bot.entrypoints.web_api", "bot.core.deliverer",
+            "blocks.announcements"} <= set(loaded)
