@@ -41,9 +41,11 @@ from bot.container import Services
 from bot.core.outbox import Doorbell, OutboxEntry
 from bot.entrypoints.http import (
     ClientAddress,
+    UnparsableSlackRequest,
     WsgiApp,
     log_request,
     make_wsgi_app,
+    parse_slack_request,
     slack_who_what,
     unsigned_slack_request,
 )
@@ -206,9 +208,8 @@ def handle(bot: LambdaBot, event: dict[str, Any], context: Any) -> dict[str, Any
 
 def slack_request(bot: LambdaBot, event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Slack through the Lambda adapter, with the request line a server logs (none for Bolt's
-    own second invocation of a lazy listener: a server runs those on a thread, unlogged)."""
-    from slack_bolt.request import BoltRequest  # deferred, as every slack_bolt import here: cold start
-
+    own second invocation of a lazy listener: a server runs those on a thread, unlogged). A
+    request Bolt cannot parse is answered as the server answers it: 401, or 400 when signed."""
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if isinstance(v, str)}
     if headers.get("x-slack-bolt-lazy-only"):
         return bot.slack.handle(event, context)
@@ -219,12 +220,13 @@ def slack_request(bot: LambdaBot, event: dict[str, Any], context: Any) -> dict[s
         answer = _proxy_response(401, {"status": "error", "error": "invalid request"})
         log_request(method, path, 401, started, client, {})
         return answer
-    answer = bot.slack.handle(event, context)
     try:
-        who_what = slack_who_what(BoltRequest(body=body.decode("utf-8"), query=query, headers=headers))
-    except (UnicodeDecodeError, ValueError, TypeError, AttributeError, KeyError):
-        who_what = {}  # not a Slack payload: Bolt has answered it already
-    log_request(method, path, int(answer.get("statusCode", 500)), started, client, who_what)
+        bolt_request = parse_slack_request(bot.services, body, query, headers)
+    except UnparsableSlackRequest as refused:
+        log_request(method, path, refused.status, started, client, {})
+        return _proxy_response(refused.status, {"status": "error", "error": refused.error})
+    answer = bot.slack.handle(event, context)
+    log_request(method, path, int(answer.get("statusCode", 500)), started, client, slack_who_what(bolt_request))
     return answer
 
 

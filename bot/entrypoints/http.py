@@ -72,16 +72,10 @@ def slack_events(services: Services, slack_app: App | None) -> Handler:
             return error_response(503, SLACK_NOT_CONFIGURED)
         if unsigned_slack_request(request.headers):
             return error_response(401, "invalid request")
-        from slack_bolt.request import BoltRequest
-
         try:
-            body = request.body.decode("utf-8")
-        except UnicodeDecodeError:
-            return _unparsable_slack_request(services, request, "request body is not UTF-8")
-        try:
-            bolt_request = BoltRequest(body=body, query=request.query, headers=dict(request.headers))
-        except (ValueError, TypeError, AttributeError, KeyError):  # a payload that is not Slack's
-            return _unparsable_slack_request(services, request, "request body is not a Slack payload")
+            bolt_request = parse_slack_request(services, request.body, request.query, request.headers)
+        except UnparsableSlackRequest as refused:
+            return error_response(refused.status, refused.error)
         result = slack_app.dispatch(bolt_request)
         headers = [
             (name, value)
@@ -103,16 +97,34 @@ def slack_who_what(bolt_request: Any) -> dict[str, str]:
     return {"who": user, "what": f"{kind} {entry}".strip()}
 
 
-def _unparsable_slack_request(services: Services, request: Request, problem: str) -> Response:
-    # Bolt parses before it verifies; keep "unsigned means 401" true for garbage too.
+class UnparsableSlackRequest(Exception):
+    """A request to /slack/events Bolt cannot parse; ``status`` and ``error`` are the answer."""
+
+    def __init__(self, status: int, error: str):
+        super().__init__(error)
+        self.status, self.error = status, error
+
+
+def parse_slack_request(services: Services, body: bytes, query: Any, headers: Mapping[str, str]) -> Any:
+    """The BoltRequest of a request to /slack/events (its timestamp checked already:
+    ``unsigned_slack_request``). Raises UnparsableSlackRequest for a body that is not UTF-8 or not a
+    Slack payload: Bolt parses before it verifies, so the answer keeps "unsigned means 401" true for
+    garbage too (401 unless it is signed, then 400)."""
+    from slack_bolt.request import BoltRequest  # cold start: slack_bolt with the Slack app
+
+    try:
+        return BoltRequest(body=body.decode("utf-8"), query=query, headers=dict(headers))
+    except UnicodeDecodeError:
+        problem = "request body is not UTF-8"
+    except (ValueError, TypeError, AttributeError, KeyError):  # a payload that is not Slack's
+        problem = "request body is not a Slack payload"
     from slack_sdk.signature import SignatureVerifier
 
     verifier = SignatureVerifier(services.settings.slack_signing_secret or "")
     # The verifier decodes bytes strictly; a body that is not UTF-8 cannot match a Slack signature.
-    body = request.body.decode("utf-8", errors="replace")
-    if not verifier.is_valid_request(body, dict(request.headers)):
-        return error_response(401, "invalid request")
-    return error_response(400, problem)
+    if not verifier.is_valid_request(body.decode("utf-8", errors="replace"), dict(headers)):
+        raise UnparsableSlackRequest(401, "invalid request")
+    raise UnparsableSlackRequest(400, problem)
 
 
 def default_routes(services: Services, slack_app: App | None) -> Routes:

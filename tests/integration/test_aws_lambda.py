@@ -4,6 +4,7 @@ SAM template's least-privilege IAM."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import tomllib
@@ -207,6 +208,28 @@ def test_a_timestamp_that_is_not_whole_seconds_is_unsigned_on_lambda_too(lambda_
     body = slash_command_body("/log-payment", "jada 5 cash X")
     headers = {**signed_headers(body, SIGNING_SECRET), "X-Slack-Request-Timestamp": "17e8"}
     reply = handle(bot, http_event("POST", "/slack/events", body, headers), CONTEXT)
+    assert (reply["statusCode"], json.loads(reply["body"])) == (401, {"status": "error", "error": "invalid request"})
+    assert invocations.invocations == []
+    assert bot.services.ledger.status(JADA).payment_count == 0
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_garbage_is_401_unsigned_and_400_signed_on_lambda_too_never_an_invocation_error(lambda_bot, caplog):
+    """As the server answers it (tests/e2e/test_http.py): Bolt parses before it verifies, and a body
+    Bolt cannot parse must not fail the invocation (the Function URL would answer 502)."""
+    bot, invocations = lambda_bot
+    not_a_payload = "payload=%5B1%2C2%5D"  # payload=[1,2]
+    stamped = {**signed_headers(not_a_payload, SIGNING_SECRET), "X-Slack-Signature": "v0=" + "0" * 64}
+    reply = handle(bot, http_event("POST", "/slack/events", not_a_payload, stamped), CONTEXT)
+    assert (reply["statusCode"], json.loads(reply["body"])) == (401, {"status": "error", "error": "invalid request"})
+    signed = handle(bot, http_event("POST", "/slack/events", not_a_payload,
+                                    signed_headers(not_a_payload, SIGNING_SECRET)), CONTEXT)
+    assert (signed["statusCode"], json.loads(signed["body"])) == (
+        400, {"status": "error", "error": "request body is not a Slack payload"})
+    # A binary body reaches the function base64-encoded (the Function URL's doing, not the sender's).
+    not_utf8 = {**http_event("POST", "/slack/events", base64.b64encode(b"text=\xff\xfe").decode(), stamped),
+                "isBase64Encoded": True}
+    reply = handle(bot, not_utf8, CONTEXT)
     assert (reply["statusCode"], json.loads(reply["body"])) == (401, {"status": "error", "error": "invalid request"})
     assert invocations.invocations == []
     assert bot.services.ledger.status(JADA).payment_count == 0
