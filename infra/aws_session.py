@@ -16,10 +16,19 @@ folder each (about 400 folders, twice: the model and its endpoint rules), only t
 the service asked for is one of them. On Lambda that is about 20 ms of the first request
 (`bench/coldstart_bench.py`). Here the check asks for the one service's folder; a service that
 does not exist is refused as before (``UnknownServiceError``, with botocore's full list in its
-message)."""
+message).
+
+And its loader parses botocore's JSON into plain dicts, not ``OrderedDict``s: with an
+``object_pairs_hook`` the json module builds every object in Python, three times as slow for
+endpoints.json (1.2 MB, read by a session's first client) and twice as slow for a service's
+model. A dict keeps its keys in the file's order as an ``OrderedDict`` does, and botocore uses
+nothing else of the type on loaded data (it makes its own ``OrderedDict``s for a shape's
+members); tests/integration/test_aws_session.py compares the two loaders' data, order included."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -27,7 +36,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 import botocore.session
 from botocore.exceptions import DataNotFoundError
-from botocore.loaders import Loader
+from botocore.loaders import JSONFileLoader, Loader
 
 if TYPE_CHECKING:
     import boto3
@@ -70,7 +79,25 @@ class _KnownServices(Sequence[str]):
         return self._every()[index]
 
 
+class _DictJSONFileLoader(JSONFileLoader):
+    """botocore's JSON file loader (``.json``, else ``.json.gz``) building plain dicts."""
+
+    _OPENERS = ((".json", open), (".json.gz", gzip.open))
+
+    def load_file(self, file_path: str) -> Any:
+        for extension, opener in self._OPENERS:
+            full_path = file_path + extension
+            if os.path.isfile(full_path):
+                with opener(full_path, "rb") as stream:
+                    data = json.loads(stream.read().decode("utf-8"))
+                if data is not None:
+                    return data
+        return None
+
+
 class _ServiceLoader(Loader):
+    FILE_LOADER_CLASS = _DictJSONFileLoader
+
     def list_available_services(self, type_name: str) -> Sequence[str]:  # type: ignore[override]
         return _KnownServices(self, type_name)
 

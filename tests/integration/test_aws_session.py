@@ -4,6 +4,8 @@ shared session, made one at a time."""
 
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
@@ -11,7 +13,7 @@ import botocore.loaders
 import pytest
 from botocore.exceptions import UnknownServiceError
 
-from infra.aws_session import SharedSession, aws_client, aws_session
+from infra.aws_session import SharedSession, aws_client, aws_session, botocore_session
 
 
 @pytest.fixture(autouse=True)
@@ -58,10 +60,53 @@ def test_names_that_are_not_a_service_folder_are_not_services(name):
 
 def test_every_service_opsbot_uses_is_found_and_sessions_are_not_shared():
     session = aws_session()
-    for service in ("dynamodb", "s3", "cloudfront", "sesv2", "lambda", "secretsmanager", "sts"):
+    for service in OPSBOT_SERVICES:
         assert session.client(service, region_name="us-west-2").meta.service_model.service_name == service
     assert aws_session()._session is not session._session
     assert sorted(session.get_available_services()) == sorted(boto3.session.Session().get_available_services())
+
+
+OPSBOT_SERVICES = ("dynamodb", "s3", "cloudfront", "sesv2", "lambda", "secretsmanager", "sts")
+
+
+def test_the_loader_reads_botocore_s_data_as_botocore_does_into_plain_dicts():
+    ours, botocore_s = botocore_session().get_component("data_loader"), botocore.loaders.create_loader()
+    loaded = [(ours.load_data(name), botocore_s.load_data(name))
+              for name in ("endpoints", "partitions", "_retry", "sdk-default-configuration")]
+    for service in OPSBOT_SERVICES:
+        for type_name in ("service-2", "endpoint-rule-set-1", "paginators-1"):
+            loaded.append((ours.load_service_model(service, type_name),
+                           botocore_s.load_service_model(service, type_name)))
+    for mine, theirs in loaded:
+        assert type(theirs) is OrderedDict and type(mine) is dict
+        # Same data with every object's keys in the same order (json.dumps follows each one's order).
+        assert json.dumps(mine) == json.dumps(theirs)
+        assert list(mine) == list(theirs)
+
+
+def test_a_client_on_plain_dicts_builds_the_same_requests_as_boto3_s():
+    ours = aws_session().client("dynamodb", region_name="us-west-2")
+    theirs = boto3.session.Session().client("dynamodb", region_name="us-west-2")
+    item = {"pk": {"S": "PAY#1"}, "sk": {"S": "v"}, "amount": {"N": "15050"}, "tags": {"SS": ["a", "b"]}}
+    for client in (ours, theirs):
+        assert client.meta.endpoint_url == "https://dynamodb.us-west-2.amazonaws.com"
+    members = [list(c.meta.service_model.operation_model("PutItem").input_shape.members) for c in (ours, theirs)]
+    assert members[0] == members[1] and members[0][:2] == ["TableName", "Item"]
+    sent = []
+    for client in (ours, theirs):
+        client.meta.events.register("before-send.dynamodb.PutItem",
+                                    lambda request, **_: sent.append(request.body) or _stop())
+        with pytest.raises(_Stopped):
+            client.put_item(TableName="opsbot", Item=item, ConditionExpression="attribute_not_exists(pk)")
+    assert sent[0] == sent[1] and json.loads(sent[0])["Item"] == item
+
+
+class _Stopped(Exception):
+    """Raised from before-send so that nothing leaves the process."""
+
+
+def _stop():
+    raise _Stopped
 
 
 def test_clients_from_one_shared_session_load_the_endpoints_once(monkeypatch):
