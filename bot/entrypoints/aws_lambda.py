@@ -126,7 +126,9 @@ class InvokeDeliverer(Doorbell):
 def build_lambda_bot(settings: Settings | None = None, *, lambda_client: Any = None) -> LambdaBot:
     resume_collection = pause_collection()  # nothing built here is garbage: see bot/entrypoints/startup.py
     try:
-        return _build_lambda_bot(settings, lambda_client)
+        bot = _build_lambda_bot(settings, lambda_client)
+        resume_collection(started=True)
+        return bot
     finally:
         resume_collection()
 

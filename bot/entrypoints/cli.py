@@ -150,7 +150,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         deliverer = _start_deliverer(services, args)
 
         def listening() -> None:
-            resume_collection()
+            resume_collection(started=True)
             schedule.start()
 
         try:
