@@ -63,6 +63,8 @@ from bench.common import (  # noqa: E402
     write_bench_events,
 )
 from bench.slack_standin import SlackStandInProcess  # noqa: E402
+from infra.aws_session import aws_client  # noqa: E402
+from infra.dynamo_store import DynamoStore  # noqa: E402
 
 COMMAND = ".venv/bin/python bench/outbox_bench.py"
 CLIENTS = 16
@@ -220,13 +222,10 @@ def run_stream(app: str, payments: int, *, store: str = "sqlite", clients: int =
 
 
 def _dynamo_exact(store_url: str, env: dict[str, str], paid_cents: int, count: int) -> bool:
-    import os
-
-    from infra.dynamo_store import DynamoStore
-
-    os.environ.update({k: v for k, v in env.items() if k.startswith("AWS_")})
-    store = DynamoStore(store_url.removeprefix("dynamodb://"), region=env["AWS_REGION"],
-                        endpoint_url=env["AWS_ENDPOINT_URL"])
+    # The bot process's credentials, given to this client alone: the bench's own environment is left as it was.
+    client = aws_client("dynamodb", region_name=env["AWS_REGION"], endpoint_url=env["AWS_ENDPOINT_URL"],
+                        aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+    store = DynamoStore(store_url.removeprefix("dynamodb://"), client=client)
     totals = store.event_totals([BENCH_EVENT]).get(BENCH_EVENT)
     return totals is not None and (totals.paid_cents, totals.payment_count) == (paid_cents, count)
 
