@@ -104,6 +104,42 @@ def test_a_start_that_succeeded_is_frozen_out_of_the_collector_once_and_keeps_li
     assert 0 < kept_garbage < 5_000
 
 
+SERVE_FREEZE_PROBE = """
+import argparse, gc, json
+from bot.config import load_settings
+from bot.entrypoints import cli, http
+seen = []
+
+def refused(services, host, port, on_listening):
+    raise OSError("address already in use")  # before it listens
+
+def listens(services, host, port, on_listening):
+    seen.append(gc.get_freeze_count())
+    on_listening()
+    seen.extend([gc.get_freeze_count(), gc.isenabled()])
+
+settings = load_settings(environ={{"OPSBOT_STORE": "sqlite:///{db}", "OPSBOT_EVENTS_FILE": "{events}"}}, env_file=None)
+args = argparse.Namespace(host="127.0.0.1", port=0, no_deliverer=True)
+http.serve = refused
+try:
+    cli.cmd_serve(settings, args)
+except OSError:
+    seen.extend([gc.get_freeze_count(), gc.isenabled()])
+http.serve = listens
+cli.cmd_serve(settings, args)
+print(json.dumps(seen))
+"""
+
+
+def test_opsbot_serve_freezes_its_start_once_it_listens_and_not_when_it_could_not(tmp_path):
+    probe = SERVE_FREEZE_PROBE.format(db=tmp_path / "ledger.db", events=EVENTS_FILE)
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
+    after_refusal, enabled_after_refusal, before_listening, after_listening, enabled = json.loads(
+        done.stdout.splitlines()[-1])
+    assert (after_refusal, enabled_after_refusal) == (0, True)
+    assert before_listening == 0 and after_listening > 10_000 and enabled
+
+
 def open_handles(path) -> int:
     """This process's open files on ``path`` (Linux's /proc): one per SQLite connection to it."""
     fds = Path("/proc/self/fd")
