@@ -78,8 +78,9 @@ environ = {{"OPSBOT_STORE": "sqlite:///{db}", "OPSBOT_EVENTS_FILE": "{events}"}}
 assert gc.get_freeze_count() == 0
 try:
     aws_lambda.build_lambda_bot(load_settings(environ={{**environ, "OPSBOT_EVENTS_FILE": "{missing}"}}, env_file=None))
-except Exception:
-    pass
+    failure = None
+except Exception as refused:
+    failure = str(refused)
 after_failure = gc.get_freeze_count()
 aws_lambda.build_lambda_bot(load_settings(environ=environ, env_file=None))
 after_start = gc.get_freeze_count()
@@ -88,15 +89,15 @@ after_second = gc.get_freeze_count()
 enabled = gc.isenabled()
 gc.unfreeze()
 kept_garbage = gc.collect()
-print(json.dumps([after_failure, after_start, after_second, enabled, kept_garbage]))
+print(json.dumps([failure, after_failure, after_start, after_second, enabled, kept_garbage]))
 """
 
 
 def test_a_start_that_succeeded_is_frozen_out_of_the_collector_once_and_keeps_little_garbage(tmp_path):
     probe = FREEZE_PROBE.format(db=tmp_path / "ledger.db", events=EVENTS_FILE, missing=tmp_path / "missing.json")
     done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
-    after_failure, after_start, after_second, enabled, kept_garbage = json.loads(done.stdout.splitlines()[-1])
-    assert after_failure == 0  # a start that failed froze nothing
+    failure, after_failure, after_start, after_second, enabled, kept_garbage = json.loads(done.stdout.splitlines()[-1])
+    assert "missing.json" in failure and after_failure == 0  # a start that failed froze nothing
     assert after_start > 10_000  # the modules, the services, the catalog: never walked again
     assert after_second == after_start  # once per process: a later build's objects are collected as usual
     assert enabled
