@@ -6,7 +6,7 @@ and a DynamoDB, Lambda, SES or Secrets Manager client needs none of it: ``boto3.
 .client(...)`` is botocore's ``create_client`` on the session it wraps, with handlers added only
 for S3's transfer methods and for resources. So ``aws_client`` makes them from one botocore
 session, shared by the process: the second client reuses what the first loaded (endpoints.json,
-about 15 ms to parse, and the models), which on Lambda is inside the first request (a payment
+about 8 ms to parse, and the models), which on Lambda is inside the first request (a payment
 rings the deliverer, whose client is made then). Credentials and configuration resolve as
 boto3's do (environment, profile, role); only the user agent says Botocore rather than Boto3.
 
