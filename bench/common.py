@@ -5,6 +5,7 @@ Nothing here runs at import time."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -16,7 +17,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,25 @@ REPO = Path(__file__).resolve().parent.parent
 REGION = "us-west-2"
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": REGION,
            "AWS_REGION": REGION, "AWS_EC2_METADATA_DISABLED": "true"}
+
+
+@contextlib.contextmanager
+def aws_environment() -> Iterator[None]:
+    """``AWS_ENV`` in this process's environment (in-process AWS clients read their credentials
+    there) for a with-block or a decorated function, then put back as it was: a bench run inside
+    the test process leaves the tests after it as it found them."""
+    saved = {name: os.environ.get(name) for name in AWS_ENV}
+    os.environ.update(AWS_ENV)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 BENCH_EVENT = "bench-big-night"
 BENCH_EVENT_TOTAL_DOLLARS = 1_000_000  # the largest total events.json accepts: room for every bench payment
 

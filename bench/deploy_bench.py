@@ -46,9 +46,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REGION = "us-west-2"
-AWS_ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": REGION,
-           "AWS_REGION": REGION, "AWS_EC2_METADATA_DISABLED": "true"}
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import AWS_ENV, REGION, aws_environment  # noqa: E402
+
 ADMIN = "U0BENCH0001"
 
 
@@ -278,11 +279,10 @@ def find_aws() -> str | None:
     return shutil.which("aws", path=str(Path(sys.executable).parent)) or shutil.which("aws")
 
 
+@aws_environment()
 def run(files: int = 500, aws: str | None = None) -> DeployResult:
     """Deploy an N-file site three times with opsbot and, when ``aws`` (awscli's path) is given, with
     ``aws s3 sync`` + ``aws cloudfront create-invalidation``; every deploy checked (headers included)."""
-    for name, value in AWS_ENV.items():
-        os.environ[name] = value
     moto = MotoServer()
     work = Path(tempfile.mkdtemp(prefix="opsbot-bench-"))
     runs: list[tuple[str, str, Counter[str], dict[str, Any]]] = []
@@ -443,11 +443,10 @@ def write_big_file(path: Path, megabytes: int) -> None:
             handle.write(os.urandom(1024 * 1024))
 
 
+@aws_environment()
 def run_big(megabytes: int = 200, aws: str | None = None, rounds: int = 3) -> BigResult:
     """A one-page site and the same site with one ``megabytes`` file, each deployed
     twice in a fresh process, the two taking turns for ``rounds`` rounds."""
-    for name, value in AWS_ENV.items():
-        os.environ[name] = value
     moto = MotoServer()
     work = Path(tempfile.mkdtemp(prefix="opsbot-bench-big-"))
     answers: dict[str, list[dict[str, Any]]] = {"baseline": [], "big": []}

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -37,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import AWS_ENV, MotoProcess, Row, print_table  # noqa: E402
+from bench.common import MotoProcess, Row, aws_environment, print_table  # noqa: E402
 from bot.core.catalog import load_catalog  # noqa: E402
 from bot.core.domain import Payment  # noqa: E402
 from bot.core.ledger import Ledger  # noqa: E402
@@ -264,8 +263,7 @@ def run(*, small: int = 10_000, large: int = 100_000, runs: int = 15, dynamodb: 
         pairs.append(compare("/events", "sqlite", ("6 events", "500 events"), (lists["few"], lists["many"]), runs))
         pairs.append(slack_round_trips(root, runs))
         if dynamodb:
-            os.environ.update(AWS_ENV)
-            with MotoProcess() as moto:
+            with aws_environment(), MotoProcess() as moto:
                 tables = {}
                 for size in (small, large):
                     store = DynamoStore(f"opsbot-events-{uuid.uuid4().hex[:8]}", region="us-west-2",

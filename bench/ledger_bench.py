@@ -33,7 +33,6 @@ rows in the payments table equal the payments sent.
 from __future__ import annotations
 
 import argparse
-import os
 import sqlite3
 import sys
 import tempfile
@@ -49,11 +48,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (  # noqa: E402
-    AWS_ENV,
     BENCH_EVENT,
     REGION,
     MotoProcess,
     Row,
+    aws_environment,
     dollars,
     median,
     print_table,
@@ -225,11 +224,10 @@ def floor_run(folder: Path, payments: int, threads: int = THREADS, *, fair: bool
 def dynamo_run(endpoint: str, events: Path, payments: int, threads: int = THREADS) -> Run:
     from bot.config import Settings, StoreSpec
 
-    for name, value in AWS_ENV.items():
-        os.environ.setdefault(name, value)  # boto3 reads its credentials from the environment
     settings = Settings(store=StoreSpec("dynamodb", f"bench-{uuid.uuid4().hex[:8]}"), aws_region=REGION,
                         aws_endpoint_url=endpoint, events_file=events)
-    return service_run(settings, payments, threads, what="dynamodb")
+    with aws_environment():  # botocore reads its credentials from the environment
+        return service_run(settings, payments, threads, what="dynamodb")
 
 
 # -- the whole bench --------------------------------------------------------------------------------------------

@@ -22,7 +22,6 @@ tests/test_round_trips.py asserts the same goals, so the counts cannot creep bac
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
 import threading
@@ -36,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import AWS_ENV, MotoProcess, Row, print_table  # noqa: E402
+from bench.common import MotoProcess, Row, aws_environment, print_table  # noqa: E402
 from bot.core.outbox import Doorbell, OutboxEntry  # noqa: E402
 
 COMMAND = ".venv/bin/python bench/round_trips_bench.py"
@@ -282,8 +281,7 @@ def report(counts: list[Count]) -> None:
 
 def run(history: int = 300) -> list[Count]:
     """Count every interaction on a moto server of its own."""
-    os.environ.update(AWS_ENV)
-    with MotoProcess() as moto:
+    with aws_environment(), MotoProcess() as moto:
         return measure(moto.endpoint, history=history)
 
 

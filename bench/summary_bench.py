@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import random
 import statistics
 import sys
@@ -30,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import Row, aws_environment  # noqa: E402
 from bot.core.catalog import load_catalog  # noqa: E402
 from bot.core.domain import Payment  # noqa: E402
 from bot.core.ledger import Ledger  # noqa: E402
@@ -127,8 +127,6 @@ def moto_server():
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        os.environ.setdefault(name, "testing")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request on stderr
     server = make_server("127.0.0.1", 0, DomainDispatcherApplication(create_backend_app), threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -178,8 +176,9 @@ def run(sqlite_only: bool = False, runs: int = 20, histories: tuple[int, int] = 
 
         print("DynamoDB (moto server):")
         try:
-            rows += bench("dynamodb", make_dynamo, seed_dynamo, max(3, runs // 4), probe,
-                          histories=dynamo_histories or histories)
+            with aws_environment():
+                rows += bench("dynamodb", make_dynamo, seed_dynamo, max(3, runs // 4), probe,
+                              histories=dynamo_histories or histories)
         finally:
             server.shutdown()
     return rows
@@ -188,8 +187,6 @@ def run(sqlite_only: bool = False, runs: int = 20, histories: tuple[int, int] = 
 def table_rows(results: list[tuple[str, int, float, dict | None]],
                command: str = ".venv/bin/python bench/summary_bench.py") -> list:
     """The benchmark table's rows (bench/common.Row): the summary with the larger history against the smaller."""
-    from bench.common import Row
-
     table = []
     goal = "near 1× (≤ 1.5×): an index, not a scan"
     for name in dict.fromkeys(r[0] for r in results):

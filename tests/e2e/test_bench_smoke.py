@@ -6,6 +6,8 @@ project dependency): the deploy part runs opsbot's side only."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from bench import (
@@ -18,7 +20,6 @@ from bench import (
     outbox_bench,
     summary_bench,
 )
-from bench.common import AWS_ENV
 
 pytestmark = pytest.mark.slow  # CI runs it; `pytest -m "not slow"` skips it for a quick run
 
@@ -97,10 +98,10 @@ def test_coldstart_bench_times_every_variant_in_fresh_interpreters():
     assert "bot.entrypoints.aws_lambda" in heaviest
 
 
-def test_summary_bench_counts_the_days_payments_on_both_stores(monkeypatch):
-    for name, value in AWS_ENV.items():
-        monkeypatch.setenv(name, value)
+def test_summary_bench_counts_the_days_payments_on_both_stores():
+    environment = dict(os.environ)
     results = summary_bench.run(runs=1, histories=(20, 200))
+    assert dict(os.environ) == environment
 
     assert [(store, history) for store, history, _, _ in results] == [
         ("sqlite", 20), ("sqlite", 200), ("dynamodb", 20), ("dynamodb", 200)]
@@ -116,10 +117,10 @@ def test_summary_bench_counts_the_days_payments_on_both_stores(monkeypatch):
     assert (rows[1].ratio, rows[1].met) == (1.0, True)
 
 
-def test_deploy_bench_uploads_only_what_changed(monkeypatch):
-    for name, value in AWS_ENV.items():
-        monkeypatch.setenv(name, value)
+def test_deploy_bench_uploads_only_what_changed():
+    environment = dict(os.environ)
     result = deploy_bench.run(files=12, aws=None)
+    assert dict(os.environ) == environment  # its AWS settings were this run's alone
 
     n = result.files  # the generator rounds each file kind's share: 11 files of 7 kinds
     assert n == 11
@@ -133,10 +134,10 @@ def test_deploy_bench_uploads_only_what_changed(monkeypatch):
         ("deploy 11 files: one file changed", "aws s3 sync not run")]
 
 
-def test_deploy_bench_sends_a_large_file_in_parts_once(monkeypatch):
-    for name, value in AWS_ENV.items():
-        monkeypatch.setenv(name, value)
+def test_deploy_bench_sends_a_large_file_in_parts_once():
+    environment = dict(os.environ)
     result = deploy_bench.run_big(megabytes=17, aws=None, rounds=1)  # just over the 16 MiB threshold: two parts
+    assert dict(os.environ) == environment
 
     first, again = result.big["runs"]
     assert (first["counts"].get("PutObject"), first["counts"].get("UploadPart")) == (1, 2)  # index.html, 2 parts
